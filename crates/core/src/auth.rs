@@ -1,0 +1,216 @@
+//! Who is calling, and what they may do.
+//!
+//! API tokens are opaque random strings shown once; only their SHA-256 is stored (a fast hash is
+//! right here: tokens carry 256 bits of entropy, so there is nothing to brute-force). Each token
+//! carries [`Scope`]s; each API operation requires one scope.
+//!
+//! Every project belongs to a [`TeamId`]. Until user accounts exist there is a single default
+//! team, but every store call already takes the caller's team so ownership checks have a place.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+use crate::validation::Invalid;
+
+/// What a token may do. Broader scopes include narrower ones: `admin` ⊇ `write` ⊇ `deploy` ⊇
+/// `read`; `secrets:reveal` is separate and only `admin` includes it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Scope {
+    /// See projects, services, deployments and logs.
+    #[serde(rename = "read")]
+    Read,
+    /// Start, cancel and roll back deployments.
+    #[serde(rename = "deploy")]
+    Deploy,
+    /// Create, change and delete projects and services.
+    #[serde(rename = "write")]
+    Write,
+    /// Read secret values back.
+    #[serde(rename = "secrets:reveal")]
+    SecretsReveal,
+    /// Manage tokens and read the audit log.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::Read,
+        Scope::Deploy,
+        Scope::Write,
+        Scope::SecretsReveal,
+        Scope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Deploy => "deploy",
+            Scope::Write => "write",
+            Scope::SecretsReveal => "secrets:reveal",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// True when holding `self` is enough for an operation that requires `required`.
+    pub fn includes(self, required: Scope) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::Write => matches!(required, Scope::Write | Scope::Deploy | Scope::Read),
+            Scope::Deploy => matches!(required, Scope::Deploy | Scope::Read),
+            Scope::Read => required == Scope::Read,
+            Scope::SecretsReveal => required == Scope::SecretsReveal,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                Invalid::new(format!(
+                    "unknown scope `{s}`; expected one of read, deploy, write, secrets:reveal, admin"
+                ))
+            })
+    }
+}
+
+/// The scopes a token carries. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Scopes(BTreeSet<Scope>);
+
+impl Scopes {
+    pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Result<Self, Invalid> {
+        let set: BTreeSet<Scope> = scopes.into_iter().collect();
+        if set.is_empty() {
+            return Err(Invalid::new("at least one scope is required"));
+        }
+        Ok(Scopes(set))
+    }
+
+    pub fn admin() -> Self {
+        Scopes(BTreeSet::from([Scope::Admin]))
+    }
+
+    pub fn allows(&self, required: Scope) -> bool {
+        self.0.iter().any(|held| held.includes(required))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The comma-separated form the store keeps.
+    pub fn to_list(&self) -> String {
+        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn from_list(list: &str) -> Result<Self, Invalid> {
+        let scopes = list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<Scope>, _>>()?;
+        Scopes::new(scopes)
+    }
+}
+
+/// An API token as listings show it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the token, to tell tokens apart.
+    pub hint: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Scope>))]
+    pub scopes: Scopes,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: jiff::Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<jiff::Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_used_at: Option<jiff::Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+/// The owner of projects: a team. There is one default team until user accounts exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct TeamId(pub i64);
+
+/// An authenticated caller: whose data it may touch and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub team: TeamId,
+    pub token_id: i64,
+    pub token_name: String,
+    pub scopes: Scopes,
+}
+
+impl Caller {
+    /// How the audit log names this caller.
+    pub fn label(&self) -> String {
+        format!("token:{}({})", self.token_id, self.token_name)
+    }
+}
+
+/// The prefix of every Helvetia API token; lets secret scanners recognise leaked tokens.
+pub const TOKEN_PREFIX: &str = "hlv_";
+
+/// Hex SHA-256 of a token: what the store keeps and looks tokens up by.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The first characters of a token, safe to show in listings so a user can tell tokens apart.
+pub fn token_hint(token: &str) -> String {
+    token.chars().take(TOKEN_PREFIX.len() + 4).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_inclusion() {
+        assert!(Scope::Admin.includes(Scope::SecretsReveal));
+        assert!(Scope::Write.includes(Scope::Deploy));
+        assert!(!Scope::Write.includes(Scope::SecretsReveal));
+        assert!(!Scope::Write.includes(Scope::Admin));
+        assert!(!Scope::Deploy.includes(Scope::Write));
+        assert!(!Scope::SecretsReveal.includes(Scope::Read));
+    }
+
+    #[test]
+    fn scope_lists_round_trip() {
+        let scopes = Scopes::new([Scope::Read, Scope::SecretsReveal]).unwrap();
+        assert_eq!(scopes.to_list(), "read,secrets:reveal");
+        assert_eq!(Scopes::from_list("read,secrets:reveal").unwrap(), scopes);
+        assert!(Scopes::from_list("").is_err());
+        assert!(Scopes::from_list("root").is_err());
+    }
+
+    #[test]
+    fn hashes_are_stable_hex() {
+        assert_eq!(token_hash("abc").len(), 64);
+        assert_eq!(token_hash("abc"), token_hash("abc"));
+        assert_ne!(token_hash("abc"), token_hash("abd"));
+    }
+}

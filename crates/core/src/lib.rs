@@ -1,0 +1,21 @@
+//! Helvetia's domain core: the vocabulary every other crate speaks and the rules that do not
+//! depend on the outside world.
+//!
+//! Nothing here performs I/O, spawns tasks or reads the clock: callers pass the time in. That
+//! keeps every rule testable with plain unit tests and lets the store, the worker and the API
+//! share one definition of what a valid name, URL, branch or state change is.
+//!
+//! Read [`deployment`] first (the state machine a deploy walks through), then [`service`] and
+//! [`git`] (what a user may configure), then [`auth`] (scopes and tokens).
+
+pub mod audit;
+pub mod auth;
+pub mod deployment;
+pub mod git;
+pub mod job;
+pub mod name;
+pub mod project;
+pub mod service;
+pub mod validation;
+
+pub use jiff::Timestamp;

@@ -1,0 +1,287 @@
+//! A service's settings: where its code is, how to build it, which port it listens on.
+//!
+//! [`ServiceInput`] is what a client sends (every field optional, unvalidated);
+//! [`ServiceSettings`] is what the rest of Helvetia works with (complete and valid). Creating a
+//! service fills the gaps with defaults; updating one overlays the input on the current settings.
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::git::{GitRef, RepoPolicy, RepoUrl};
+use crate::name::{ProjectName, ServiceName};
+use crate::validation::{FieldErrors, Invalid, is_control};
+
+/// The TCP port the service's container listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "i64", into = "u16")]
+pub struct Port(u16);
+
+impl Port {
+    pub const DEFAULT: Port = Port(8080);
+
+    pub fn new(value: i64) -> Result<Self, Invalid> {
+        match u16::try_from(value) {
+            Ok(port) if port != 0 => Ok(Port(port)),
+            _ => Err(Invalid::new("must be a port between 1 and 65535")),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Port {
+    type Error = Invalid;
+    fn try_from(value: i64) -> Result<Self, Invalid> {
+        Port::new(value)
+    }
+}
+
+impl From<Port> for u16 {
+    fn from(port: Port) -> u16 {
+        port.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+const MAX_PATH_LEN: usize = 1024;
+
+/// A path inside the repository (the Dockerfile, the build context): relative, with no `..`
+/// component, so a build can never read outside its checkout.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct RepoPath(String);
+
+impl RepoPath {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        if value.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        if value.len() > MAX_PATH_LEN {
+            return Err(Invalid::new(format!(
+                "must be at most {MAX_PATH_LEN} characters"
+            )));
+        }
+        if value.chars().any(is_control) {
+            return Err(Invalid::new("must not contain control characters"));
+        }
+        if value.starts_with('/') || value.starts_with('-') {
+            return Err(Invalid::new(
+                "must be a path relative to the repository root, not starting with '/' or '-'",
+            ));
+        }
+        if value.split('/').any(|part| part == "..") {
+            return Err(Invalid::new("must not contain `..` components"));
+        }
+        Ok(RepoPath(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A service: one app built from one repository, reachable at
+/// `<service>.<project>.<base-domain>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Service {
+    pub id: i64,
+    pub project_id: i64,
+    pub project: ProjectName,
+    pub name: ServiceName,
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A service's validated settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceSettings {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub repo: RepoUrl,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub branch: GitRef,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub dockerfile: RepoPath,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub context: RepoPath,
+    #[cfg_attr(feature = "openapi", schema(value_type = u16))]
+    pub port: Port,
+}
+
+/// Settings as a client sends them. Absent fields take defaults on create and keep their value
+/// on update.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    /// Git repository URL (https, http, ssh, git or `user@host:path`).
+    pub repo: Option<String>,
+    /// Branch deployed by default. Default: `main`.
+    pub branch: Option<String>,
+    /// Dockerfile path inside the repository. Default: `Dockerfile`.
+    pub dockerfile: Option<String>,
+    /// Build context inside the repository. Default: `.`.
+    pub context: Option<String>,
+    /// Port the app listens on inside its container. Default: 8080.
+    pub port: Option<i64>,
+}
+
+pub const DEFAULT_BRANCH: &str = "main";
+pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
+pub const DEFAULT_CONTEXT: &str = ".";
+
+impl ServiceSettings {
+    /// Settings for a new service. The repository is required; everything else has a default.
+    pub fn create(input: &ServiceInput, policy: RepoPolicy) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let repo = match &input.repo {
+            Some(repo) => errors.check("repo", RepoUrl::parse(repo, policy)),
+            None => {
+                errors.add("repo", Invalid::new("is required"));
+                None
+            }
+        };
+        let branch = errors.check(
+            "branch",
+            GitRef::parse(input.branch.as_deref().unwrap_or(DEFAULT_BRANCH)),
+        );
+        let dockerfile = errors.check(
+            "dockerfile",
+            RepoPath::parse(input.dockerfile.as_deref().unwrap_or(DEFAULT_DOCKERFILE)),
+        );
+        let context = errors.check(
+            "context",
+            RepoPath::parse(input.context.as_deref().unwrap_or(DEFAULT_CONTEXT)),
+        );
+        let port = match input.port {
+            Some(port) => errors.check("port", Port::new(port)),
+            None => Some(Port::DEFAULT),
+        };
+        errors.finish(|| {
+            Some(ServiceSettings {
+                repo: repo?,
+                branch: branch?,
+                dockerfile: dockerfile?,
+                context: context?,
+                port: port?,
+            })
+        })
+    }
+
+    /// These settings with the fields present in `input` replaced.
+    pub fn update(&self, input: &ServiceInput, policy: RepoPolicy) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut next = self.clone();
+        if let Some(repo) = &input.repo {
+            next.repo = errors
+                .check("repo", RepoUrl::parse(repo, policy))
+                .unwrap_or(next.repo);
+        }
+        if let Some(branch) = &input.branch {
+            next.branch = errors
+                .check("branch", GitRef::parse(branch))
+                .unwrap_or(next.branch);
+        }
+        if let Some(dockerfile) = &input.dockerfile {
+            next.dockerfile = errors
+                .check("dockerfile", RepoPath::parse(dockerfile))
+                .unwrap_or(next.dockerfile);
+        }
+        if let Some(context) = &input.context {
+            next.context = errors
+                .check("context", RepoPath::parse(context))
+                .unwrap_or(next.context);
+        }
+        if let Some(port) = input.port {
+            next.port = errors.check("port", Port::new(port)).unwrap_or(next.port);
+        }
+        errors.finish(|| Some(next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RepoPolicy = RepoPolicy { allow_local: false };
+
+    fn input(repo: &str) -> ServiceInput {
+        ServiceInput {
+            repo: Some(repo.to_owned()),
+            ..ServiceInput::default()
+        }
+    }
+
+    #[test]
+    fn create_fills_defaults() {
+        let settings =
+            ServiceSettings::create(&input("https://example.org/a.git"), POLICY).unwrap();
+        assert_eq!(settings.branch.as_str(), "main");
+        assert_eq!(settings.dockerfile.as_str(), "Dockerfile");
+        assert_eq!(settings.context.as_str(), ".");
+        assert_eq!(settings.port, Port::DEFAULT);
+    }
+
+    #[test]
+    fn create_reports_every_bad_field() {
+        let bad = ServiceInput {
+            repo: None,
+            branch: Some("-x".into()),
+            dockerfile: Some("../Dockerfile".into()),
+            context: Some("/etc".into()),
+            port: Some(70000),
+        };
+        let errors = ServiceSettings::create(&bad, POLICY).unwrap_err();
+        let fields: Vec<_> = errors.fields().keys().map(String::as_str).collect();
+        assert_eq!(fields, ["branch", "context", "dockerfile", "port", "repo"]);
+    }
+
+    #[test]
+    fn update_keeps_absent_fields() {
+        let settings =
+            ServiceSettings::create(&input("https://example.org/a.git"), POLICY).unwrap();
+        let patch = ServiceInput {
+            port: Some(3000),
+            ..ServiceInput::default()
+        };
+        let next = settings.update(&patch, POLICY).unwrap();
+        assert_eq!(next.port.get(), 3000);
+        assert_eq!(next.repo, settings.repo);
+        assert!(
+            settings
+                .update(
+                    &ServiceInput {
+                        port: Some(0),
+                        ..patch
+                    },
+                    POLICY
+                )
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ports() {
+        assert!(Port::new(1).is_ok());
+        assert!(Port::new(65535).is_ok());
+        for bad in [0, -1, 65536] {
+            assert!(Port::new(bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The durable job queue.
+//!
+//! Jobs are rows. A worker claims one by taking a lease (`lease_owner`, `lease_expires_at`) and
+//! keeps it by heartbeating; a job whose lease ran out is claimable again, with its attempt
+//! count raised so the worker can tell a fresh start from a rescue.
+//!
+//! Two rules hold in the database itself, whatever the workers do:
+//! - a job is claimed by one worker at a time: the claim is a single `UPDATE … RETURNING` that
+//!   also locks the row (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite runs one writer at a
+//!   time), and heartbeats and completions only apply while the caller still holds the lease;
+//! - at most one job per service runs: a partial unique index on `jobs(service_id) WHERE state =
+//!   'running'` refuses a second, and the claim query skips services that already have one.
+//!
+//! Queue calls take `now` from the caller so tests can drive lease expiry without sleeping.
+
+use std::time::Duration;
+
+use helvetia_core::job::{ClaimedJob, JobState};
+use jiff::Timestamp;
+
+use crate::{Result, Store, StoreError, millis, opt_timestamp, with_pool};
+
+/// The claim statement, parameterised by the row-locking clause of the backend.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs
+             SET state = 'running', lease_owner = $1, lease_expires_at = $2,
+                 attempts = attempts + 1, started_at = COALESCE(started_at, $3)
+             WHERE id = (
+                 SELECT j.id FROM jobs j
+                 WHERE (j.state = 'queued' OR (j.state = 'running' AND j.lease_expires_at < $3))
+                   AND (j.service_id IS NULL OR NOT EXISTS (
+                         SELECT 1 FROM jobs r
+                         WHERE r.service_id = j.service_id AND r.state = 'running'
+                           AND r.id <> j.id))
+                 ORDER BY j.id
+                 LIMIT 1 ",
+            $lock,
+            ")
+             RETURNING id, kind, service_id, deployment_id, attempts, cancel_requested"
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: i64,
+    kind: String,
+    service_id: Option<i64>,
+    deployment_id: Option<i64>,
+    attempts: i64,
+    cancel_requested: bool,
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease was extended.
+    Renewed { cancel_requested: bool },
+    /// The lease was lost (it expired and another worker claimed the job, or the job was
+    /// finished elsewhere): stop working on it.
+    Lost,
+}
+
+/// A job row as the queue's observers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: i64,
+    pub state: JobState,
+    pub attempts: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    state: String,
+    attempts: i64,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<i64>,
+    error: Option<String>,
+}
+
+fn lease_end(now: Timestamp, lease: Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Claims the oldest claimable job for `worker`, or returns `None` when there is none.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>> {
+        let expires = lease_end(now, lease);
+        let claimed: Result<Option<ClaimRow>, sqlx::Error> = match &self.db {
+            crate::Db::Sqlite(pool) => {
+                sqlx::query_as(claim_sql!(""))
+                    .bind(worker)
+                    .bind(expires)
+                    .bind(millis(now))
+                    .fetch_optional(pool)
+                    .await
+            }
+            crate::Db::Postgres(pool) => {
+                sqlx::query_as(claim_sql!("FOR UPDATE SKIP LOCKED"))
+                    .bind(worker)
+                    .bind(expires)
+                    .bind(millis(now))
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        let row = match claimed {
+            Ok(row) => row,
+            // Two workers picked jobs of the same service at once; the unique index let only
+            // one through. The other simply has nothing to claim right now.
+            Err(error)
+                if error
+                    .as_database_error()
+                    .is_some_and(|db| db.is_unique_violation()) =>
+            {
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
+        row.map(|row| {
+            Ok(ClaimedJob {
+                id: row.id,
+                kind: row
+                    .kind
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("job kind", e))?,
+                service_id: row.service_id,
+                deployment_id: row.deployment_id,
+                attempt: row.attempts,
+                cancel_requested: row.cancel_requested,
+            })
+        })
+        .transpose()
+    }
+
+    /// Extends `worker`'s lease on a job and reports whether cancellation was requested.
+    pub async fn heartbeat_job(
+        &self,
+        job_id: i64,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Heartbeat> {
+        let cancel_requested: Option<bool> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "UPDATE jobs SET lease_expires_at = $1
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'
+                 RETURNING cancel_requested",
+            )
+            .bind(lease_end(now, lease))
+            .bind(job_id)
+            .bind(worker)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(match cancel_requested {
+            Some(cancel_requested) => Heartbeat::Renewed { cancel_requested },
+            None => Heartbeat::Lost,
+        })
+    }
+
+    /// Records the outcome of a job `worker` still holds. Returns false when the lease had
+    /// already been lost, in which case nothing is written.
+    pub async fn finish_job(
+        &self,
+        job_id: i64,
+        worker: &str,
+        state: JobState,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = $1, error = $2, finished_at = $3,
+                                 lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
+            )
+            .bind(state.as_str())
+            .bind(error)
+            .bind(millis(now))
+            .bind(job_id)
+            .bind(worker)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated > 0)
+    }
+
+    /// Ends the lease of every running job at once. Only for a server starting up that holds
+    /// the instance lock: then no other worker can be alive, so waiting out their leases would
+    /// only delay the recovery of interrupted jobs.
+    pub async fn expire_all_leases(&self, now: Timestamp) -> Result<u64> {
+        let expired = with_pool!(self, |pool| {
+            sqlx::query("UPDATE jobs SET lease_expires_at = $1 WHERE state = 'running'")
+                .bind(millis(now) - 1)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(expired)
+    }
+
+    /// When the earliest running lease runs out, so an idle worker knows when to look again.
+    pub async fn next_lease_expiry(&self) -> Result<Option<Timestamp>> {
+        let next: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'running'")
+                .fetch_one(pool)
+                .await?
+        });
+        opt_timestamp(next)
+    }
+
+    /// Number of jobs waiting for a worker.
+    pub async fn queued_job_count(&self) -> Result<i64> {
+        let count = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+
+    /// A job by id, for observers and tests.
+    pub async fn job(&self, id: i64) -> Result<JobRecord> {
+        let row: Option<JobRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, state, attempts, lease_owner, lease_expires_at, error
+                 FROM jobs WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let row = row.ok_or_else(|| StoreError::NotFound(format!("job #{id}")))?;
+        Ok(JobRecord {
+            id: row.id,
+            state: row
+                .state
+                .parse()
+                .map_err(|e| StoreError::corrupt("job state", e))?,
+            attempts: row.attempts,
+            lease_owner: row.lease_owner,
+            lease_expires_at: opt_timestamp(row.lease_expires_at)?,
+            error: row.error,
+        })
+    }
+
+    /// The job carrying out a deployment.
+    pub async fn deployment_job(&self, deployment_id: i64) -> Result<JobRecord> {
+        let id: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE deployment_id = $1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(deployment_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let id =
+            id.ok_or_else(|| StoreError::NotFound(format!("job of deployment #{deployment_id}")))?;
+        self.job(id).await
+    }
+}

@@ -1,0 +1,255 @@
+//! Services and their settings.
+
+use helvetia_core::auth::{Caller, TeamId};
+use helvetia_core::git::{GitRef, RepoPolicy, RepoUrl};
+use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
+
+use crate::audit::audit;
+use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+
+/// `SELECT` of every service column, joined with the owning project, followed by `$where`.
+macro_rules! select_services {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
+                    s.context, s.port, s.created_at, s.updated_at
+             FROM services s JOIN projects p ON p.id = s.project_id WHERE ",
+            $where
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    id: i64,
+    project_id: i64,
+    project: String,
+    name: String,
+    repo: String,
+    branch: String,
+    dockerfile: String,
+    context: String,
+    port: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ServiceRow> for Service {
+    type Error = StoreError;
+    fn try_from(row: ServiceRow) -> Result<Service> {
+        let corrupt = |what| move |e| StoreError::corrupt(what, e);
+        // Stored URLs were checked against the policy in force when they were written; the
+        // worker checks them against the current policy before fetching.
+        let any_location = RepoPolicy { allow_local: true };
+        Ok(Service {
+            id: row.id,
+            project_id: row.project_id,
+            project: ProjectName::parse(&row.project).map_err(corrupt("project name"))?,
+            name: ServiceName::parse(&row.name).map_err(corrupt("service name"))?,
+            settings: ServiceSettings {
+                repo: RepoUrl::parse(&row.repo, any_location).map_err(corrupt("repo"))?,
+                branch: GitRef::parse(&row.branch).map_err(corrupt("branch"))?,
+                dockerfile: RepoPath::parse(&row.dockerfile).map_err(corrupt("dockerfile"))?,
+                context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,
+                port: Port::new(row.port).map_err(corrupt("port"))?,
+            },
+            created_at: timestamp(row.created_at)?,
+            updated_at: timestamp(row.updated_at)?,
+        })
+    }
+}
+
+fn target(project: &ProjectName, name: &ServiceName) -> String {
+    format!("{project}/{name}")
+}
+
+impl Store {
+    pub async fn create_service(
+        &self,
+        caller: &Caller,
+        project: &ProjectName,
+        name: &ServiceName,
+        settings: &ServiceSettings,
+    ) -> Result<Service> {
+        let id: i64 = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let project_id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM projects WHERE team_id = $1 AND name = $2")
+                    .bind(caller.team.0)
+                    .bind(project.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let project_id =
+                project_id.ok_or_else(|| StoreError::NotFound(format!("project `{project}`")))?;
+            let now = now_millis();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,
+                                       created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            )
+            .bind(project_id)
+            .bind(name.as_str())
+            .bind(settings.repo.as_str())
+            .bind(settings.branch.as_str())
+            .bind(settings.dockerfile.as_str())
+            .bind(settings.context.as_str())
+            .bind(i64::from(settings.port.get()))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::unique(format!(
+                "service `{}` already exists",
+                target(project, name)
+            )))?;
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "service.create",
+                target(project, name)
+            );
+            tx.commit().await?;
+            id
+        });
+        self.service_by_id(id).await
+    }
+
+    /// Every service of the team, or of one of its projects, ordered by project and name.
+    pub async fn list_services(
+        &self,
+        team: TeamId,
+        project: Option<&ProjectName>,
+    ) -> Result<Vec<Service>> {
+        if let Some(project) = project {
+            // Distinguishes "no such project" from "a project without services".
+            self.project(team, project).await?;
+        }
+        let rows: Vec<ServiceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_services!(
+                "p.team_id = $1 AND ($2 IS NULL OR p.name = $2) ORDER BY p.name, s.name"
+            ))
+            .bind(team.0)
+            .bind(project.map(ProjectName::as_str))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Service::try_from).collect()
+    }
+
+    pub async fn service(
+        &self,
+        team: TeamId,
+        project: &ProjectName,
+        name: &ServiceName,
+    ) -> Result<Service> {
+        let row: Option<ServiceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_services!(
+                "p.team_id = $1 AND p.name = $2 AND s.name = $3"
+            ))
+            .bind(team.0)
+            .bind(project.as_str())
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.ok_or_else(|| StoreError::NotFound(format!("service `{}`", target(project, name))))?
+            .try_into()
+    }
+
+    /// A service by id, for the worker, which acts on jobs rather than on behalf of a caller.
+    pub async fn service_by_id(&self, id: i64) -> Result<Service> {
+        let row: Option<ServiceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_services!("s.id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.ok_or_else(|| StoreError::NotFound(format!("service #{id}")))?
+            .try_into()
+    }
+
+    pub async fn update_service(
+        &self,
+        caller: &Caller,
+        service: &Service,
+        settings: &ServiceSettings,
+    ) -> Result<Service> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE services SET repo = $1, branch = $2, dockerfile = $3, context = $4,
+                                     port = $5, updated_at = $6
+                 WHERE id = $7 AND project_id IN (SELECT id FROM projects WHERE team_id = $8)",
+            )
+            .bind(settings.repo.as_str())
+            .bind(settings.branch.as_str())
+            .bind(settings.dockerfile.as_str())
+            .bind(settings.context.as_str())
+            .bind(i64::from(settings.port.get()))
+            .bind(now_millis())
+            .bind(service.id)
+            .bind(caller.team.0)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "service `{}`",
+                    target(&service.project, &service.name)
+                )));
+            }
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "service.update",
+                target(&service.project, &service.name)
+            );
+            tx.commit().await?;
+        });
+        self.service_by_id(service.id).await
+    }
+
+    /// Deletes a service with its deployment history and queued jobs. Refused while one of its
+    /// jobs is running: cancel the deployment first.
+    pub async fn delete_service(&self, caller: &Caller, service: &Service) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let running: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND state = 'running'",
+            )
+            .bind(service.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if running > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "service `{}` has a deployment in progress; cancel it first",
+                    target(&service.project, &service.name)
+                )));
+            }
+            let deleted = sqlx::query(
+                "DELETE FROM services
+                 WHERE id = $1 AND project_id IN (SELECT id FROM projects WHERE team_id = $2)",
+            )
+            .bind(service.id)
+            .bind(caller.team.0)
+            .execute(&mut *tx)
+            .await?;
+            if deleted.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "service `{}`",
+                    target(&service.project, &service.name)
+                )));
+            }
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "service.delete",
+                target(&service.project, &service.name)
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

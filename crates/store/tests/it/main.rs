@@ -1,0 +1,60 @@
+//! The store conformance suite: every test runs once on SQLite and once on PostgreSQL.
+//!
+//! PostgreSQL tests need `HELVETIA_TEST_DATABASE_URL` (a role allowed to create databases);
+//! each test gets a fresh database. The README's test command starts a server and sets it.
+
+mod backend;
+mod deployments;
+mod projects;
+mod queue;
+mod tokens;
+
+/// Expands each listed `async fn(backend::TestDb)` into a `sqlite` and a `postgres` test.
+macro_rules! conformance {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = crate::backend::TestDb::sqlite().await;
+                    crate::$module::$test(&db).await;
+                    db.drop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = crate::backend::TestDb::postgres().await;
+                    crate::$module::$test(&db).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    projects::create_list_get_delete,
+    projects::names_are_unique,
+    projects::other_teams_see_nothing,
+    projects::services_crud,
+    projects::migrations_are_idempotent,
+    deployments::create_enqueues_a_job,
+    deployments::walks_the_state_machine,
+    deployments::refuses_illegal_and_stale_transitions,
+    deployments::going_live_retires_the_previous,
+    deployments::newer_request_supersedes_queued,
+    deployments::cancel,
+    deployments::no_partial_writes_on_conflict,
+    queue::claim_takes_oldest_and_leases,
+    queue::expired_lease_is_claimed_again,
+    queue::two_workers_never_share_a_job,
+    queue::one_running_job_per_service,
+    queue::jobs_survive_a_restart,
+    queue::heartbeat_reports_cancellation,
+    tokens::bootstrap_happens_once,
+    tokens::authenticate_revoke_expire,
+    tokens::mutations_are_audited,
+);

@@ -1,0 +1,242 @@
+use helvetia_core::git::RepoPolicy;
+use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::service::{ServiceInput, ServiceSettings};
+use helvetia_store::StoreError;
+
+use crate::backend::{TestDb, caller};
+
+pub fn project(name: &str) -> ProjectName {
+    ProjectName::parse(name).unwrap()
+}
+
+pub fn service(name: &str) -> ServiceName {
+    ServiceName::parse(name).unwrap()
+}
+
+pub fn settings(repo: &str) -> ServiceSettings {
+    let input = ServiceInput {
+        repo: Some(repo.into()),
+        ..ServiceInput::default()
+    };
+    ServiceSettings::create(&input, RepoPolicy::default()).unwrap()
+}
+
+pub async fn create_list_get_delete(db: &TestDb) {
+    let admin = db.admin().await;
+    let store = &db.store;
+    let demo = store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    store
+        .create_project(&admin, &project("alpha"))
+        .await
+        .unwrap();
+    let names: Vec<_> = store
+        .list_projects(admin.team)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert_eq!(names, ["alpha", "demo"]);
+    assert_eq!(
+        store.project(admin.team, &project("demo")).await.unwrap(),
+        demo
+    );
+    store
+        .delete_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.project(admin.team, &project("demo")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_project(&admin, &project("demo")).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn names_are_unique(db: &TestDb) {
+    let admin = db.admin().await;
+    let store = &db.store;
+    store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    let again = store.create_project(&admin, &project("demo")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    // Hostnames are global, so project names are unique across teams too.
+    let other = caller(store.create_team("other").await.unwrap(), 99);
+    let theirs = store.create_project(&other, &project("demo")).await;
+    assert!(matches!(theirs, Err(StoreError::Conflict(_))), "{theirs:?}");
+
+    let web = service("web");
+    store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &web,
+            &settings("https://example.org/a.git"),
+        )
+        .await
+        .unwrap();
+    let again = store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &web,
+            &settings("https://example.org/b.git"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let kept = store
+        .service(admin.team, &project("demo"), &web)
+        .await
+        .unwrap();
+    assert_eq!(kept.settings.repo.as_str(), "https://example.org/a.git");
+}
+
+pub async fn other_teams_see_nothing(db: &TestDb) {
+    let admin = db.admin().await;
+    let store = &db.store;
+    store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    let svc = store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &service("web"),
+            &settings("https://e.org/a"),
+        )
+        .await
+        .unwrap();
+
+    let other = caller(store.create_team("other").await.unwrap(), 99);
+    assert!(store.list_projects(other.team).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_services(other.team, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.project(other.team, &project("demo")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .service(other.team, &project("demo"), &service("web"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_project(&other, &project("demo")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_service(&other, &svc).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .create_service(
+                &other,
+                &project("demo"),
+                &service("evil"),
+                &settings("https://e.org/b")
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The owner still has everything.
+    assert_eq!(
+        store.list_services(admin.team, None).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn services_crud(db: &TestDb) {
+    let admin = db.admin().await;
+    let store = &db.store;
+    store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    store
+        .create_project(&admin, &project("empty"))
+        .await
+        .unwrap();
+    let web = store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &service("web"),
+            &settings("https://e.org/web"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &service("api"),
+            &settings("https://e.org/api"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(web.settings.port.get(), 8080);
+    assert_eq!(web.project.as_str(), "demo");
+
+    let all = store.list_services(admin.team, None).await.unwrap();
+    let names: Vec<_> = all.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert!(
+        store
+            .list_services(admin.team, Some(&project("empty")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .list_services(admin.team, Some(&project("nope")))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let mut changed = web.settings.clone();
+    changed.port = helvetia_core::service::Port::new(3000).unwrap();
+    let updated = store.update_service(&admin, &web, &changed).await.unwrap();
+    assert_eq!(updated.settings.port.get(), 3000);
+    assert!(updated.updated_at >= web.updated_at);
+
+    let conflict = store.delete_project(&admin, &project("demo")).await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict(_))),
+        "{conflict:?}"
+    );
+    store.delete_service(&admin, &web).await.unwrap();
+    assert!(matches!(
+        store
+            .service(admin.team, &project("demo"), &service("web"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn migrations_are_idempotent(db: &TestDb) {
+    let admin = db.admin().await;
+    db.store
+        .create_project(&admin, &project("kept"))
+        .await
+        .unwrap();
+    let again = db.reopen().await;
+    assert_eq!(again.list_projects(admin.team).await.unwrap().len(), 1);
+    again.close().await;
+}

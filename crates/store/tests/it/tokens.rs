@@ -1,0 +1,138 @@
+use helvetia_core::auth::{Scope, Scopes, token_hash, token_hint};
+use helvetia_store::StoreError;
+use helvetia_store::tokens::NewToken;
+use jiff::{Timestamp, ToSpan};
+
+use crate::backend::TestDb;
+use crate::projects::project;
+
+fn new_token(secret: &str, scopes: Scopes, expires_at: Option<Timestamp>) -> NewToken {
+    NewToken {
+        name: format!("token-{}", &secret[..6]),
+        hash: token_hash(secret),
+        hint: token_hint(secret),
+        scopes,
+        expires_at,
+    }
+}
+
+pub async fn bootstrap_happens_once(db: &TestDb) {
+    let team = db.store.default_team().await.unwrap();
+    assert_eq!(db.store.default_team().await.unwrap(), team);
+    let first = db
+        .store
+        .bootstrap_admin_token(team, &new_token("hlv_first_secret", Scopes::admin(), None))
+        .await
+        .unwrap()
+        .expect("first start stores a token");
+    assert_eq!(first.hint, "hlv_firs");
+    let second = db
+        .store
+        .bootstrap_admin_token(team, &new_token("hlv_second_secret", Scopes::admin(), None))
+        .await
+        .unwrap();
+    assert!(second.is_none());
+    let reopened = db.reopen().await;
+    assert!(
+        reopened
+            .authenticate(&token_hash("hlv_first_secret"), Timestamp::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        reopened
+            .authenticate(&token_hash("hlv_second_secret"), Timestamp::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    reopened.close().await;
+}
+
+pub async fn authenticate_revoke_expire(db: &TestDb) {
+    let admin = db.admin().await;
+    let now = Timestamp::now();
+    let reader = db
+        .store
+        .create_token(
+            &admin,
+            &new_token(
+                "hlv_reader_secret",
+                Scopes::new([Scope::Read]).unwrap(),
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let caller = db
+        .store
+        .authenticate(&token_hash("hlv_reader_secret"), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(caller.token_id, reader.id);
+    assert!(caller.scopes.allows(Scope::Read));
+    assert!(!caller.scopes.allows(Scope::Write));
+    assert!(
+        db.store.list_tokens(admin.team).await.unwrap()[0]
+            .last_used_at
+            .is_some()
+    );
+
+    db.store.revoke_token(&admin, reader.id).await.unwrap();
+    assert!(
+        db.store
+            .authenticate(&token_hash("hlv_reader_secret"), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let twice = db.store.revoke_token(&admin, reader.id).await;
+    assert!(matches!(twice, Err(StoreError::NotFound(_))));
+
+    let expiring = new_token("hlv_expiring_secret", Scopes::admin(), Some(now + 1.hour()));
+    db.store.create_token(&admin, &expiring).await.unwrap();
+    let hash = token_hash("hlv_expiring_secret");
+    assert!(db.store.authenticate(&hash, now).await.unwrap().is_some());
+    assert!(
+        db.store
+            .authenticate(&hash, now + 2.hours())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.store
+            .authenticate(&token_hash("hlv_unknown"), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn mutations_are_audited(db: &TestDb) {
+    let admin = db.admin().await;
+    db.store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    db.store
+        .delete_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    let entries = db.store.audit_log(admin.team, None, 10).await.unwrap();
+    let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["project.delete", "project.create"]);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.target == "demo" && e.actor == admin.label())
+    );
+    let older = db
+        .store
+        .audit_log(admin.team, Some(entries[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+}
