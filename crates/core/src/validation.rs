@@ -48,6 +48,31 @@ impl FieldErrors {
         }
     }
 
+    /// Parses an optional value: `Some(None)` when absent, `Some(Some(v))` when valid, `None`
+    /// (with the error recorded) when invalid.
+    pub fn check_optional<T>(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<Option<T>> {
+        match value {
+            None => Some(None),
+            Some(value) => self.check(field, parse(value)).map(Some),
+        }
+    }
+
+    /// Like [`FieldErrors::check`] for a nested parser that reports several fields at once.
+    pub fn absorb<T>(&mut self, result: Result<T, FieldErrors>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(errors) => {
+                self.0.extend(errors.0);
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,1 +1,13 @@
-//! placeholder
+//! Helvetia's control plane: the HTTP API ([`api`]), the job worker ([`worker`]) and the
+//! start-up sequence that wires them to the store ([`run`]).
+//!
+//! The binary parses configuration into a [`ServerConfig`] and calls [`run`] with a bound
+//! listener and a shutdown token, so tests can start a whole server on port 0.
+
+pub mod api;
+mod config;
+mod startup;
+pub mod worker;
+
+pub use config::ServerConfig;
+pub use startup::{ADMIN_TOKEN_FILE, Server, StartError, run};

@@ -106,6 +106,12 @@ impl Location {
     }
 }
 
+/// Held while a server uses a PostgreSQL database; dropping it releases the lock.
+pub struct InstanceLock(#[allow(dead_code)] sqlx::PgConnection);
+
+/// "HELV" in ASCII: the advisory-lock key that marks a database as in use by a server.
+const INSTANCE_LOCK_KEY: i64 = 0x4845_4c56;
+
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
@@ -156,6 +162,28 @@ impl Store {
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Makes sure no other server uses this database. SQLite needs nothing here: its file lives
+    /// in the data dir, which the server locks. Two servers with different data dirs could
+    /// share one PostgreSQL database, so there the lock is a session-level advisory lock held on
+    /// a dedicated connection for as long as the returned guard lives.
+    pub async fn lock_instance(&self) -> Result<Option<InstanceLock>> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(None);
+        };
+        let mut connection = pool.acquire().await?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(INSTANCE_LOCK_KEY)
+            .fetch_one(&mut connection)
+            .await?;
+        if locked {
+            Ok(Some(InstanceLock(connection)))
+        } else {
+            Err(StoreError::Conflict(
+                "another Helvetia server is using this database".into(),
+            ))
+        }
     }
 
     /// `"sqlite"` or `"postgres"`, for logs and the health endpoint.

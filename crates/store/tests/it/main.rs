@@ -3,6 +3,8 @@
 //! PostgreSQL tests need `HELVETIA_TEST_DATABASE_URL` (a role allowed to create databases);
 //! each test gets a fresh database. The README's test command starts a server and sets it.
 
+#![allow(clippy::unwrap_used)]
+
 mod backend;
 mod deployments;
 mod projects;

@@ -1,0 +1,46 @@
+//! `/api/v1/audit`: the audit log.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use helvetia_core::audit::AuditEntry;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Authenticated;
+use super::error::ApiResult;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(audit_log))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditPage {
+    /// At most this many entries (default 50, at most 500).
+    limit: Option<i64>,
+    /// Only entries older than this id.
+    before: Option<i64>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    params(AuditPage),
+    security(("token" = ["admin"])),
+    responses((status = OK, body = Vec<AuditEntry>))
+)]
+async fn audit_log(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Query(page): Query<AuditPage>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let limit = page.limit.unwrap_or(50).clamp(1, 500);
+    Ok(Json(
+        state
+            .store
+            .audit_log(caller.team, page.before, limit)
+            .await?,
+    ))
+}

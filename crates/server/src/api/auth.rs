@@ -1,0 +1,148 @@
+//! Authentication and authorisation, applied to every route by one layer.
+//!
+//! Deny by default: a request passes without a token only if its route is on [`PUBLIC_ROUTES`].
+//! Every other route needs a valid bearer token holding the scope that the route's OpenAPI
+//! operation declares (`security(("token" = ["deploy"]))`). The scope table is read from the
+//! generated OpenAPI document, so the document a client reads is, by construction, the rule the
+//! server enforces; an operation that forgets to declare a scope requires `admin`.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use helvetia_core::auth::{Caller, Scope, token_hash};
+use jiff::Timestamp;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// Routes anyone may call. Everything else requires a token.
+pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "/healthz"),
+    (Method::GET, "/api/v1/openapi.json"),
+];
+
+/// The name of the bearer-token security scheme in the OpenAPI document.
+pub const SECURITY_SCHEME: &str = "token";
+
+/// Which scope each `(method, path template)` requires.
+#[derive(Debug, Default)]
+pub struct ScopeTable(HashMap<(Method, String), Scope>);
+
+impl ScopeTable {
+    /// Builds the table from the `security` requirements of each operation in `openapi`.
+    pub fn from_openapi(openapi: &utoipa::openapi::OpenApi) -> ScopeTable {
+        let mut table = HashMap::new();
+        for (path, method, operation) in operations(openapi) {
+            let declared = operation
+                .pointer(&format!("/security/0/{SECURITY_SCHEME}/0"))
+                .and_then(|scope| scope.as_str())
+                .and_then(|scope| scope.parse().ok());
+            if let Some(scope) = declared {
+                table.insert((method, path), scope);
+            }
+        }
+        ScopeTable(table)
+    }
+
+    /// The scope required by a route; `admin` when none was declared.
+    pub fn required(&self, method: &Method, path: &str) -> Scope {
+        self.0
+            .get(&(method.clone(), path.to_owned()))
+            .copied()
+            .unwrap_or(Scope::Admin)
+    }
+}
+
+/// Every operation of the document as `(path template, method, operation JSON)`.
+pub fn operations(openapi: &utoipa::openapi::OpenApi) -> Vec<(String, Method, serde_json::Value)> {
+    let document = serde_json::to_value(openapi).unwrap_or_default();
+    let mut found = vec![];
+    if let Some(paths) = document.get("paths").and_then(|p| p.as_object()) {
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for (method, operation) in item {
+                if let Ok(method) = method.to_ascii_uppercase().parse::<Method>() {
+                    found.push((path.clone(), method, operation.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn is_public(method: &Method, path: &str) -> bool {
+    PUBLIC_ROUTES
+        .iter()
+        .any(|(public_method, public_path)| public_method == method && *public_path == path)
+}
+
+/// The layer: resolves the caller, checks the route's scope, and hands the [`Caller`] to the
+/// handler through the request's extensions.
+pub async fn require_token(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = matched.as_ref().map_or("", MatchedPath::as_str).to_owned();
+    let method = request.method().clone();
+    if is_public(&method, &path) {
+        return next.run(request).await;
+    }
+    let caller = match authenticate(&state, request.headers()).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let required = state.scopes.required(&method, &path);
+    if !caller.scopes.allows(required) {
+        return ApiError::Forbidden(required).into_response();
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated)?
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthenticated)?
+        .trim();
+    if token.is_empty() {
+        return Err(ApiError::Unauthenticated);
+    }
+    state
+        .store
+        .authenticate(&token_hash(token), Timestamp::now())
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// Extracts the authenticated caller that [`require_token`] stored.
+pub struct Authenticated(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Authenticated)
+            .ok_or(ApiError::Unauthenticated)
+    }
+}

@@ -1,0 +1,116 @@
+//! The HTTP API: `/api/v1/…` JSON resources, `/healthz`, and the OpenAPI document.
+//!
+//! One module per resource, each exposing `routes()`; [`router`] assembles them, derives the
+//! OpenAPI document from the same handlers, and wraps everything in the authentication layer
+//! ([`auth`]). Handlers are thin: parse input with the core's validators, call the store, shape
+//! the response. All error-to-status mapping lives in [`error`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use helvetia_core::git::RepoPolicy;
+use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_store::Store;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+mod audit;
+pub mod auth;
+mod deployments;
+pub mod error;
+mod health;
+mod json;
+mod projects;
+mod services;
+mod tokens;
+
+pub use tokens::mint as mint_token;
+
+use crate::worker::WorkerHandle;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub worker: WorkerHandle,
+    pub settings: Arc<ApiSettings>,
+    scopes: Arc<auth::ScopeTable>,
+    openapi: Arc<String>,
+}
+
+/// The parts of the server configuration the API needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub repo_policy: RepoPolicy,
+    pub base_domain: String,
+}
+
+impl ApiSettings {
+    /// The address a service is reachable at through the edge router.
+    pub fn service_url(&self, project: &ProjectName, service: &ServiceName) -> String {
+        format!("http://{service}.{project}.{}", self.base_domain)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Helvetia",
+        description = "Self-hosted platform-as-a-service: deploy git repositories as health-checked web services."
+    ),
+    modifiers(&BearerToken),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Declares the bearer-token security scheme the operations refer to.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            auth::SECURITY_SCHEME,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description, before state is attached.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(projects::routes())
+        .merge(services::routes())
+        .merge(deployments::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().into_openapi()
+}
+
+/// The complete API as an axum router.
+pub fn router(store: Store, worker: WorkerHandle, settings: ApiSettings) -> Router {
+    let (routes, openapi) = documented_routes().split_for_parts();
+    let state = AppState {
+        store,
+        worker,
+        settings: Arc::new(settings),
+        scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),
+        openapi: Arc::new(openapi.to_pretty_json().unwrap_or_default()),
+    };
+    // Every route comes from `documented_routes`: nothing is added here with `.route`, so the
+    // router and the document cannot disagree.
+    routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,105 @@
+//! `/api/v1/projects`: create, list, show and delete projects.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use helvetia_core::name::ProjectName;
+use helvetia_core::project::Project;
+use helvetia_core::validation::FieldErrors;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Authenticated;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::json::ApiJson;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, delete_project))
+}
+
+/// Parses a `{project}` path segment.
+pub fn project_param(raw: &str) -> Result<ProjectName, ApiError> {
+    ProjectName::parse(raw).map_err(|e| FieldErrors::single("project", e).into())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// A DNS label: lowercase letters, digits and `-`, 1–63 characters.
+    name: String,
+}
+
+/// Create a project.
+#[utoipa::path(
+    post, path = "/api/v1/projects", tag = "projects",
+    request_body = CreateProject,
+    security(("token" = ["write"])),
+    responses(
+        (status = CREATED, body = Project),
+        (status = CONFLICT, body = ErrorBody, description = "The name is taken"),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid name"),
+    )
+)]
+async fn create_project(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> ApiResult<(StatusCode, Json<Project>)> {
+    let name = ProjectName::parse(&body.name).map_err(|e| FieldErrors::single("name", e))?;
+    let project = state.store.create_project(&caller, &name).await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// List the caller's projects.
+#[utoipa::path(
+    get, path = "/api/v1/projects", tag = "projects",
+    security(("token" = ["read"])),
+    responses((status = OK, body = Vec<Project>))
+)]
+async fn list_projects(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Vec<Project>>> {
+    Ok(Json(state.store.list_projects(caller.team).await?))
+}
+
+/// Show a project.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project}", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    security(("token" = ["read"])),
+    responses((status = OK, body = Project), (status = NOT_FOUND, body = ErrorBody))
+)]
+async fn get_project(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Project>> {
+    let name = project_param(&project)?;
+    Ok(Json(state.store.project(caller.team, &name).await?))
+}
+
+/// Delete an empty project.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project}", tag = "projects",
+    params(("project" = String, Path, description = "Project name")),
+    security(("token" = ["write"])),
+    responses(
+        (status = NO_CONTENT),
+        (status = NOT_FOUND, body = ErrorBody),
+        (status = CONFLICT, body = ErrorBody, description = "The project still has services"),
+    )
+)]
+async fn delete_project(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(project): Path<String>,
+) -> ApiResult<StatusCode> {
+    let name = project_param(&project)?;
+    state.store.delete_project(&caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,174 @@
+//! Start-up and shutdown of a whole server: data dir, instance lock, store, first admin token,
+//! recovery of interrupted work, then the API and the worker until shutdown.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use helvetia_core::auth::Scopes;
+use helvetia_store::{Store, StoreError};
+use jiff::Timestamp;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServerConfig;
+use crate::api::{self, ApiSettings};
+use crate::worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another Helvetia server is already using {0}")]
+    AlreadyRunning(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// The name of the file, in the data dir, that receives the first admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// A server that has opened its store and is ready to serve.
+pub struct Server {
+    config: ServerConfig,
+    store: Store,
+    listener: TcpListener,
+    /// The admin token created on the very first start, if this was it. Shown once.
+    pub first_admin_token: Option<String>,
+    _lock: File,
+    _database_lock: Option<helvetia_store::InstanceLock>,
+}
+
+impl Server {
+    /// Prepares everything that can fail before serving: a failure here leaves no process
+    /// half-started.
+    pub async fn start(config: ServerConfig, listener: TcpListener) -> Result<Server, StartError> {
+        let data_dir = &config.data_dir;
+        create_private_dir(data_dir)?;
+        let lock = lock_data_dir(data_dir)?;
+        let store = Store::open(&config.database).await?;
+        let database_lock = store.lock_instance().await?;
+        let team = store.default_team().await?;
+
+        let (token, stored) = api::mint_token("admin (first start)".into(), Scopes::admin(), None);
+        let first_admin_token = match store.bootstrap_admin_token(team, &stored).await? {
+            Some(_) => {
+                write_private_file(&data_dir.join(ADMIN_TOKEN_FILE), &token)?;
+                Some(token)
+            }
+            None => None,
+        };
+
+        // This process holds the instance lock, so no other worker is alive: jobs still marked
+        // running were cut off by a crash and can be recovered now instead of after their
+        // leases run out.
+        let released = store.expire_all_leases(Timestamp::now()).await?;
+        if released > 0 {
+            tracing::warn!(
+                jobs = released,
+                "recovering jobs interrupted by the previous run"
+            );
+        }
+        Ok(Server {
+            config,
+            store,
+            listener,
+            first_admin_token,
+            _lock: lock,
+            _database_lock: database_lock,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves the API and runs the worker until `shutdown` fires; then stops accepting
+    /// requests, finishes in-flight ones, and gives running jobs their grace period.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let worker = Worker::new(
+            self.store.clone(),
+            self.config.queue,
+            self.config.shutdown_grace,
+        );
+        let app = api::router(
+            self.store.clone(),
+            worker.handle(),
+            ApiSettings {
+                repo_policy: self.config.repo_policy,
+                base_domain: self.config.base_domain.clone(),
+            },
+        );
+        let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+        tracing::info!(address = %self.listener.local_addr().map_err(StartError::Serve)?, "serving");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(error) = worker_task.await {
+            tracing::error!(%error, "the worker panicked");
+        }
+        self.store.close().await;
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Starts and serves in one call.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    Server::start(config, listener).await?.serve(shutdown).await
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
+    move |source| StartError::DataDir {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartError> {
+    fs::create_dir_all(path).map_err(data_dir_error(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(data_dir_error(path))
+}
+
+/// Holds an exclusive lock on `<data dir>/helvetia.lock` for the life of the process, so two
+/// servers never share a data dir (and the SQLite database in it).
+fn lock_data_dir(path: &Path) -> Result<File, StartError> {
+    let lock_path = path.join("helvetia.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(data_dir_error(&lock_path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StartError::AlreadyRunning(path.to_owned())),
+        Err(fs::TryLockError::Error(source)) => Err(StartError::DataDir {
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
+/// Writes a secret file readable by its owner only: created 0600 before any byte is written.
+fn write_private_file(path: &Path, contents: &str) -> Result<(), StartError> {
+    let mut file = File::options()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(data_dir_error(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(data_dir_error(path))?;
+    writeln!(file, "{contents}").map_err(data_dir_error(path))
+}

@@ -1,0 +1,305 @@
+//! The job worker: claims jobs from the durable queue and runs them.
+//!
+//! One [`Worker`] runs inside `helvetia server`. It claims as many jobs as it has free slots
+//! ([`QueueSettings::concurrency`]), keeps each claim alive with heartbeats, and runs the job's
+//! handler (matched exhaustively on [`JobKind`]). It sleeps until something can be done: a
+//! [`WorkerHandle::wake`] from the API after an enqueue, a finished job freeing a slot, or the
+//! moment the earliest lease of a dead worker runs out. There is no polling delay.
+//!
+//! A job stops early for one of the [`StopReason`]s; its handler sees that through
+//! [`JobContext::stopped`] and records the outcome itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use helvetia_core::job::{ClaimedJob, JobKind, JobState, QueueSettings};
+use helvetia_store::Store;
+use helvetia_store::queue::Heartbeat;
+use jiff::Timestamp;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+mod deploy;
+
+/// Why a job was asked to stop before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A user cancelled the deployment.
+    Cancelled,
+    /// The server is shutting down and the grace period ran out.
+    Shutdown,
+    /// The lease was lost: another worker may own the job now, so write nothing more.
+    LeaseLost,
+}
+
+/// What handlers get: the job, the store, and a way to learn that they must stop.
+pub struct JobContext {
+    pub job: ClaimedJob,
+    pub store: Store,
+    stop: CancellationToken,
+    reason: OnceLock<StopReason>,
+}
+
+impl JobContext {
+    /// Resolves when the job must stop; then [`JobContext::stop_reason`] says why.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.reason.get().copied()
+    }
+
+    fn request_stop(&self, reason: StopReason) {
+        // The first reason wins: a cancel followed by a shutdown is still a cancel.
+        let _ = self.reason.set(reason);
+        self.stop.cancel();
+    }
+}
+
+/// How a handler ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    Failed(String),
+    Cancelled(String),
+}
+
+/// The API's way to talk to the worker.
+#[derive(Clone, Default)]
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    wake: Notify,
+    /// Running deployment jobs by deployment id, so a cancel reaches them at once rather than
+    /// at their next heartbeat.
+    running: Mutex<HashMap<i64, Arc<JobContext>>>,
+}
+
+impl WorkerHandle {
+    /// Tells the worker that a job may be waiting.
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops the job running `deployment_id`, if this worker runs it.
+    pub fn cancel_deployment(&self, deployment_id: i64) {
+        if let Some(context) = lock(&self.shared.running).get(&deployment_id) {
+            context.request_stop(StopReason::Cancelled);
+        }
+    }
+}
+
+pub struct Worker {
+    store: Store,
+    settings: QueueSettings,
+    id: String,
+    handle: WorkerHandle,
+    shutdown_grace: Duration,
+}
+
+/// How long an idle worker sleeps when no lease is about to expire; a safety net only, since
+/// enqueues wake it directly.
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// How long handlers get to record their outcome after being told to stop at shutdown.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+impl Worker {
+    pub fn new(store: Store, settings: QueueSettings, shutdown_grace: Duration) -> Worker {
+        Worker {
+            store,
+            settings,
+            id: format!("{}-{}", hostname(), rand::random::<u32>()),
+            handle: WorkerHandle::default(),
+            shutdown_grace,
+        }
+    }
+
+    pub fn handle(&self) -> WorkerHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` fires, then lets running jobs finish within the grace period.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        tracing::info!(worker = %self.id, concurrency = self.settings.concurrency, "worker started");
+        loop {
+            self.claim_into_free_slots(&slots, &mut tasks).await;
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                () = self.handle.shared.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.drain(tasks).await;
+    }
+
+    async fn claim_into_free_slots(&self, slots: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            match self
+                .store
+                .claim_job(&self.id, Timestamp::now(), self.settings.lease)
+                .await
+            {
+                Ok(Some(job)) => {
+                    tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempt, "claimed job");
+                    tasks.spawn(self.run_job(job, permit));
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::error!(%error, "claiming a job failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How long to sleep: until the earliest lease expires (that job is then claimable), or
+    /// the idle recheck.
+    async fn idle_wait(&self) -> Duration {
+        match self.store.next_lease_expiry().await {
+            Ok(Some(expiry)) => {
+                let until = expiry.duration_since(Timestamp::now());
+                Duration::try_from(until)
+                    .unwrap_or(Duration::ZERO)
+                    .clamp(Duration::from_millis(50), IDLE_RECHECK)
+            }
+            Ok(None) => IDLE_RECHECK,
+            Err(error) => {
+                tracing::error!(%error, "reading lease expiries failed");
+                Duration::from_secs(1)
+            }
+        }
+    }
+
+    fn run_job(
+        &self,
+        job: ClaimedJob,
+        permit: OwnedSemaphorePermit,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let context = Arc::new(JobContext {
+            job,
+            store: self.store.clone(),
+            stop: CancellationToken::new(),
+            reason: OnceLock::new(),
+        });
+        let shared = self.handle.shared.clone();
+        let worker = self.id.clone();
+        let settings = self.settings;
+        async move {
+            let _permit = permit;
+            let job = context.job.clone();
+            if job.cancel_requested {
+                context.request_stop(StopReason::Cancelled);
+            }
+            if let Some(deployment) = job.deployment_id {
+                lock(&shared.running).insert(deployment, context.clone());
+            }
+            let heartbeat = tokio::spawn(keep_lease(context.clone(), worker.clone(), settings));
+            let outcome = match job.kind {
+                JobKind::Deploy => deploy::run(&context).await,
+            };
+            heartbeat.abort();
+            if let Some(deployment) = job.deployment_id {
+                lock(&shared.running).remove(&deployment);
+            }
+            if context.stop_reason() == Some(StopReason::LeaseLost) {
+                tracing::warn!(job = job.id, "lease lost; leaving the job to its new owner");
+                return;
+            }
+            let (state, error) = match &outcome {
+                JobOutcome::Succeeded => (JobState::Succeeded, None),
+                JobOutcome::Failed(error) => (JobState::Failed, Some(error.as_str())),
+                JobOutcome::Cancelled(why) => (JobState::Cancelled, Some(why.as_str())),
+            };
+            match context
+                .store
+                .finish_job(job.id, &worker, state, error, Timestamp::now())
+                .await
+            {
+                Ok(true) => tracing::info!(job = job.id, ?outcome, "job finished"),
+                Ok(false) => tracing::warn!(job = job.id, "job finished after its lease was lost"),
+                Err(error) => {
+                    tracing::error!(job = job.id, %error, "recording a job's outcome failed")
+                }
+            }
+            // A finished job may unblock the next job of the same service.
+            shared.wake.notify_one();
+        }
+    }
+
+    /// Waits for running jobs for the grace period, then tells them to stop and gives them a
+    /// moment to record that. Whatever still runs after that is abandoned: its lease runs out
+    /// and the next start of the server recovers it.
+    async fn drain(self, mut tasks: JoinSet<()>) {
+        if tasks.is_empty() {
+            return;
+        }
+        tracing::info!(jobs = tasks.len(), grace = ?self.shutdown_grace, "waiting for running jobs");
+        let all_done = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.shutdown_grace, all_done)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        for context in lock(&self.handle.shared.running).values() {
+            context.request_stop(StopReason::Shutdown);
+        }
+        let stopped = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_DEADLINE, stopped).await.is_err() {
+            tracing::warn!(
+                jobs = tasks.len(),
+                "abandoning jobs that did not stop in time"
+            );
+            tasks.abort_all();
+        }
+    }
+}
+
+/// Renews the job's lease until the job ends; turns a cancellation request or a lost lease
+/// into a stop.
+async fn keep_lease(context: Arc<JobContext>, worker: String, settings: QueueSettings) {
+    let mut ticks = tokio::time::interval(settings.heartbeat);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match context
+            .store
+            .heartbeat_job(context.job.id, &worker, Timestamp::now(), settings.lease)
+            .await
+        {
+            Ok(Heartbeat::Renewed { cancel_requested }) => {
+                if cancel_requested {
+                    context.request_stop(StopReason::Cancelled);
+                }
+            }
+            Ok(Heartbeat::Lost) => {
+                context.request_stop(StopReason::LeaseLost);
+                return;
+            }
+            // A failed write is retried at the next tick; the lease outlasts several ticks.
+            Err(error) => tracing::warn!(job = context.job.id, %error, "heartbeat failed"),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "helvetia".to_owned())
+}

@@ -1,0 +1,575 @@
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use helvetia_core::auth::Scope;
+use helvetia_server::api::auth::{PUBLIC_ROUTES, ScopeTable, operations};
+use serde_json::{Value, json};
+
+use crate::harness::Api;
+
+/// The broadest set of scopes that still does not include `required`.
+fn scopes_lacking(required: Scope) -> Vec<Scope> {
+    Scope::ALL
+        .into_iter()
+        .filter(|held| !held.includes(required))
+        .collect()
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{project}", "demo")
+        .replace("{service}", "web")
+        .replace("{id}", "999999")
+}
+
+#[tokio::test]
+async fn every_operation_is_routed_and_guarded_by_its_declared_scope() {
+    let api = Api::new().await;
+    let document = helvetia_server::api::openapi();
+    let table = ScopeTable::from_openapi(&document);
+    let ops = operations(&document);
+    assert!(ops.len() >= 18, "only {} operations documented", ops.len());
+    for (path, method, operation) in &ops {
+        let url = concrete(path);
+        let public = PUBLIC_ROUTES.iter().any(|(m, p)| m == method && p == path);
+        let body = matches!(*method, Method::POST | Method::PATCH).then(|| json!({}));
+
+        // The router serves every documented operation (an unrouted path would be a bodyless
+        // 404 or a 405).
+        let (status, reply) = api
+            .call(method.clone(), &url, Some(&api.admin), body.clone())
+            .await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+            "{method} {path} refused the admin token: {status}"
+        );
+        if status == StatusCode::NOT_FOUND {
+            assert_eq!(
+                reply["error"]["code"], "not_found",
+                "{method} {path} is not routed"
+            );
+        }
+
+        if public {
+            assert!(
+                operation.get("security").is_none(),
+                "{method} {path} is public but declares a scope"
+            );
+            let (status, _) = api.call(method.clone(), &url, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{method} {path}");
+            continue;
+        }
+        let declared = operation
+            .pointer("/security/0/token/0")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{method} {path} declares no scope"));
+        let required: Scope = declared.parse().unwrap();
+        assert_eq!(table.required(method, path), required);
+
+        let (status, reply) = api.call(method.clone(), &url, None, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        assert_eq!(reply["error"]["code"], "unauthenticated");
+
+        let (status, _) = api
+            .call(
+                method.clone(),
+                &url,
+                Some("hlv_not_a_real_token"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a bogus token"
+        );
+
+        let weaker = api.token(&scopes_lacking(required)).await;
+        let (status, reply) = api
+            .call(method.clone(), &url, Some(&weaker), body.clone())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{method} {path} without `{required}`"
+        );
+        assert_eq!(reply["error"]["code"], "forbidden");
+    }
+    // Nothing was created by all those refused calls.
+    assert!(
+        api.get("/api/v1/projects")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn undocumented_routes_do_not_exist() {
+    let api = Api::new().await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/secrets"),
+        (Method::PUT, "/api/v1/projects"),
+        (Method::DELETE, "/api/v1/audit"),
+        (Method::GET, "/admin"),
+    ] {
+        let (status, _) = api.call(method.clone(), path, Some(&api.admin), None).await;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} answered {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_public() {
+    let api = Api::new().await;
+    let (status, doc) = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["token"]["scheme"],
+        "bearer"
+    );
+    let (status, health) = api.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["database"], "sqlite");
+}
+
+#[tokio::test]
+async fn project_and_service_lifecycle() {
+    let api = Api::new().await;
+    let (status, project) = api.post("/api/v1/projects", json!({"name": "demo"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    assert_eq!(project["name"], "demo");
+    let (status, dup) = api.post("/api/v1/projects", json!({"name": "demo"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(dup["error"]["code"], "conflict");
+
+    let (status, service) = api
+        .post(
+            "/api/v1/projects/demo/services",
+            json!({"name": "web", "repo": "https://git.example.org/demo.git", "port": 3000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{service}");
+    assert_eq!(service["branch"], "main");
+    assert_eq!(service["dockerfile"], "Dockerfile");
+    assert_eq!(service["port"], 3000);
+    assert_eq!(service["url"], "http://web.demo.localhost");
+
+    let (status, patched) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/projects/demo/services/web",
+            Some(&api.admin),
+            Some(json!({"branch": "release", "port": 8080})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["branch"], "release");
+    assert_eq!(patched["repo"], "https://git.example.org/demo.git");
+
+    let (_, all) = api.get("/api/v1/services").await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let (_, filtered) = api.get("/api/v1/services?project=demo").await;
+    assert_eq!(filtered.as_array().unwrap().len(), 1);
+    let (status, _) = api.get("/api/v1/projects/nope/services").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, deployment) = api
+        .post("/api/v1/projects/demo/services/web/deployments", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deployment}");
+    assert_eq!(deployment["status"], "queued");
+    assert_eq!(deployment["git_ref"], "release");
+    let id = deployment["id"].as_i64().unwrap();
+    let (status, detail) = api.get(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["transitions"][0]["to"], "queued");
+    let (status, cancelled) = api
+        .post(&format!("/api/v1/deployments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, _) = api
+        .post(&format!("/api/v1/deployments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, history) = api
+        .get("/api/v1/projects/demo/services/web/deployments")
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/projects/demo",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/projects/demo/services/web",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/projects/demo",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (_, audit) = api.get("/api/v1/audit").await;
+    let actions: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "project.delete",
+            "service.delete",
+            "deployment.cancel",
+            "deployment.create",
+            "service.update",
+            "service.create",
+            "project.create",
+            "token.create",
+        ]
+    );
+}
+
+/// Sends `body` and checks the answer is a 4xx with a JSON error body.
+async fn refused(api: &Api, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    let (status, reply) = api
+        .call(method.clone(), path, Some(&api.admin), Some(body.clone()))
+        .await;
+    assert!(
+        status.is_client_error(),
+        "{method} {path} {body} answered {status}"
+    );
+    assert!(
+        reply["error"]["code"].is_string(),
+        "no JSON error body: {reply}"
+    );
+    assert!(reply["error"]["message"].is_string());
+    (status, reply)
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_and_writes_nothing() {
+    let api = Api::new().await;
+    for name in [
+        "",
+        "Demo",
+        "-demo",
+        "demo-",
+        "de mo",
+        "démo",
+        "a_b",
+        "../x",
+        &"a".repeat(64),
+    ] {
+        let (status, reply) = refused(
+            &api,
+            Method::POST,
+            "/api/v1/projects",
+            json!({"name": name}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply["error"]["fields"]["name"].is_string(), "{reply}");
+    }
+    let (status, _) = refused(&api, Method::POST, "/api/v1/projects", json!({"name": 5})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, reply) = refused(
+        &api,
+        Method::POST,
+        "/api/v1/projects",
+        json!({"name": "ok", "owner": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field")
+    );
+
+    let malformed = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/projects")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"name\": "))
+        .unwrap();
+    let (status, reply) = api.send(malformed).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["error"]["code"], "bad_request");
+
+    let not_json = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/projects")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("name=demo"))
+        .unwrap();
+    let (status, reply) = api.send(not_json).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(reply["error"]["code"], "unsupported_media_type");
+
+    let huge = json!({"name": "x".repeat(2 * 1024 * 1024)});
+    let (status, reply) = refused(&api, Method::POST, "/api/v1/projects", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{reply}");
+
+    assert_eq!(
+        api.post("/api/v1/projects", json!({"name": "demo"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let services = "/api/v1/projects/demo/services";
+    for repo in [
+        "ext::sh -c touch% /tmp/pwned",
+        "--upload-pack=touch /tmp/pwned",
+        "-oProxyCommand=x:repo",
+        "ssh://-oProxyCommand=touch%20x/a",
+        "https://user:secret@github.com/a/b",
+        "file:///etc",
+        "/srv/git/app.git",
+        "https://github.com/a b",
+        "https://github.com/a\nb",
+        "fd::17",
+    ] {
+        let (status, reply) = refused(
+            &api,
+            Method::POST,
+            services,
+            json!({"name": "web", "repo": repo}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{repo}");
+        assert!(reply["error"]["fields"]["repo"].is_string(), "{reply}");
+        // The refusal never echoes credentials back.
+        assert!(!reply.to_string().contains("secret@"), "{reply}");
+    }
+    for branch in [
+        "-b",
+        "--upload-pack=x",
+        "a..b",
+        "a b",
+        "a\nb",
+        "a~1",
+        "a:b",
+        "@{-1}",
+        ".hidden",
+    ] {
+        let body = json!({"name": "web", "repo": "https://e.org/a.git", "branch": branch});
+        let (status, reply) = refused(&api, Method::POST, services, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{branch}");
+        assert!(reply["error"]["fields"]["branch"].is_string(), "{reply}");
+    }
+    for (field, value) in [
+        ("port", json!(0)),
+        ("port", json!(65536)),
+        ("port", json!(-1)),
+        ("dockerfile", json!("../Dockerfile")),
+        ("dockerfile", json!("/etc/passwd")),
+        ("context", json!("a/../../b")),
+    ] {
+        let mut body = json!({"name": "web", "repo": "https://e.org/a.git"});
+        body[field] = value.clone();
+        let (status, reply) = refused(&api, Method::POST, services, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}={value}");
+        assert!(reply["error"]["fields"][field].is_string(), "{reply}");
+    }
+    // Several bad fields are reported together.
+    let (_, reply) = refused(
+        &api,
+        Method::POST,
+        services,
+        json!({"name": "Web", "repo": "ext::x", "port": 0}),
+    )
+    .await;
+    assert_eq!(reply["error"]["fields"].as_object().unwrap().len(), 3);
+
+    assert_eq!(
+        api.post(
+            services,
+            json!({"name": "web", "repo": "https://e.org/a.git"})
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let deployments = "/api/v1/projects/demo/services/web/deployments";
+    for body in [
+        json!({"branch": "-x"}),
+        json!({"branch": "a..b"}),
+        json!({"commit": "not-a-sha"}),
+        json!({"commit": "--all"}),
+        json!({"ref": "main"}),
+    ] {
+        refused(&api, Method::POST, deployments, body).await;
+    }
+    let (status, _) = refused(
+        &api,
+        Method::PATCH,
+        "/api/v1/projects/demo/services/web",
+        json!({"repo": "ext::sh -c x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = api.get("/api/v1/projects/Bad_Name/services/web").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Nothing of the refused requests was written.
+    let (_, projects) = api.get("/api/v1/projects").await;
+    assert_eq!(projects.as_array().unwrap().len(), 1);
+    let (_, services) = api.get("/api/v1/services").await;
+    assert_eq!(services.as_array().unwrap().len(), 1);
+    assert_eq!(services[0]["repo"], "https://e.org/a.git");
+    let (_, history) = api.get(deployments).await;
+    assert!(history.as_array().unwrap().is_empty());
+    let (_, audit) = api.get("/api/v1/audit").await;
+    assert_eq!(audit.as_array().unwrap().len(), 3, "{audit}");
+}
+
+#[tokio::test]
+async fn tokens_scopes_revocation_and_expiry() {
+    let api = Api::new().await;
+    let (status, created) = api
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "scopes": ["deploy"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("hlv_"));
+    let id = created["id"].as_i64().unwrap();
+
+    let (status, me) = api
+        .call(Method::GET, "/api/v1/me", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["token_name"], "ci");
+    // `deploy` includes `read` but not `write`.
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/projects", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(&token),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Listings never show a token's value.
+    let (_, list) = api.get("/api/v1/tokens").await;
+    assert!(!list.to_string().contains(&token));
+    assert_eq!(list[1]["hint"], token[..8]);
+
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, reply) = api
+        .call(Method::GET, "/api/v1/projects", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply["error"]["code"], "invalid_token");
+
+    for bad in [
+        json!({"name": "x", "scopes": []}),
+        json!({"name": "x", "scopes": ["root"]}),
+        json!({"name": "", "scopes": ["read"]}),
+        json!({"name": "x", "scopes": ["read"], "expires_in_days": 0}),
+    ] {
+        refused(&api, Method::POST, "/api/v1/tokens", bad).await;
+    }
+
+    // An expired token is refused.
+    let (expired, mut stored) =
+        helvetia_server::api::mint_token("old".into(), helvetia_core::auth::Scopes::admin(), None);
+    stored.expires_at = Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1));
+    api.store
+        .create_token(&api.admin_caller, &stored)
+        .await
+        .unwrap();
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/projects", Some(&expired), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn teams_only_see_their_own_projects() {
+    let api = Api::new().await;
+    assert_eq!(
+        api.post("/api/v1/projects", json!({"name": "mine"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let other_team = api.store.create_team("other").await.unwrap();
+    let other_admin = helvetia_core::auth::Caller {
+        team: other_team,
+        ..api.admin_caller.clone()
+    };
+    let (other, stored) = helvetia_server::api::mint_token(
+        "other".into(),
+        helvetia_core::auth::Scopes::admin(),
+        None,
+    );
+    api.store.create_token(&other_admin, &stored).await.unwrap();
+    let (_, projects) = api
+        .call(Method::GET, "/api/v1/projects", Some(&other), None)
+        .await;
+    assert!(projects.as_array().unwrap().is_empty());
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/projects/mine", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api
+        .call(Method::DELETE, "/api/v1/projects/mine", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, tokens) = api
+        .call(Method::GET, "/api/v1/tokens", Some(&other), None)
+        .await;
+    assert_eq!(tokens.as_array().unwrap().len(), 1);
+    let (_, audit) = api
+        .call(Method::GET, "/api/v1/audit", Some(&other), None)
+        .await;
+    assert!(!audit.to_string().contains("mine"));
+}

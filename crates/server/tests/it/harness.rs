@@ -1,0 +1,115 @@
+//! A router on a fresh store, plus helpers to call it.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use helvetia_core::auth::{Caller, Scope, Scopes};
+use helvetia_core::git::RepoPolicy;
+use helvetia_server::api::{self, ApiSettings};
+use helvetia_server::worker::WorkerHandle;
+use helvetia_store::{Location, Store};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct Api {
+    pub router: Router,
+    pub store: Store,
+    pub admin: String,
+    pub admin_caller: Caller,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    pub async fn new() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Location::SqliteFile(dir.path().join("db.sqlite")))
+            .await
+            .unwrap();
+        let team = store.default_team().await.unwrap();
+        let (admin, stored) = api::mint_token("admin".into(), Scopes::admin(), None);
+        let info = store
+            .bootstrap_admin_token(team, &stored)
+            .await
+            .unwrap()
+            .unwrap();
+        let router = api::router(
+            store.clone(),
+            WorkerHandle::default(),
+            ApiSettings {
+                repo_policy: RepoPolicy::default(),
+                base_domain: "localhost".into(),
+            },
+        );
+        let admin_caller = Caller {
+            team,
+            token_id: info.id,
+            token_name: info.name,
+            scopes: Scopes::admin(),
+        };
+        Api {
+            router,
+            store,
+            admin,
+            admin_caller,
+            _dir: dir,
+        }
+    }
+
+    /// A new token with exactly `scopes`.
+    pub async fn token(&self, scopes: &[Scope]) -> String {
+        let (token, stored) = api::mint_token(
+            "test".into(),
+            Scopes::new(scopes.iter().copied()).unwrap(),
+            None,
+        );
+        self.store
+            .create_token(&self.admin_caller, &stored)
+            .await
+            .unwrap();
+        token
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, body)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&self.admin.clone()), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&self.admin.clone()), Some(body))
+            .await
+    }
+}

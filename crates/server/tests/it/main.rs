@@ -1,0 +1,6 @@
+//! API tests: the whole router on a real SQLite store, driven with `oneshot` requests.
+
+#![allow(clippy::unwrap_used)]
+
+mod api;
+mod harness;
