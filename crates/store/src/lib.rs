@@ -83,8 +83,8 @@ impl WritePool for PgPool {
     }
 }
 
-/// Which database to open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which database to open. Its `Debug` form hides the password of a PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A SQLite file, created if missing.
     SqliteFile(std::path::PathBuf),
@@ -111,6 +111,33 @@ pub struct InstanceLock(#[allow(dead_code)] sqlx::PgConnection);
 
 /// "HELV" in ASCII: the advisory-lock key that marks a database as in use by a server.
 const INSTANCE_LOCK_KEY: i64 = 0x4845_4c56;
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::SqliteFile(path) => f.debug_tuple("SqliteFile").field(path).finish(),
+            Location::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
@@ -224,4 +251,18 @@ pub(crate) fn opt_timestamp(ms: Option<i64>) -> Result<Option<Timestamp>> {
 
 pub(crate) fn now_millis() -> i64 {
     millis(Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_hides_database_passwords() {
+        let location = super::Location::Postgres("postgres://app:s3cret@db:5432/helvetia".into());
+        let shown = format!("{location:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db:5432/helvetia"),
+            "{shown}"
+        );
+    }
 }

@@ -1,0 +1,36 @@
+//! `helvetia audit`.
+
+use clap::Args;
+
+use crate::GlobalArgs;
+use crate::client::Client;
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// How many entries, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+}
+
+pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let client = Client::from_args(global)?;
+    let entries = client
+        .get(&format!("/api/v1/audit?limit={}", args.limit))
+        .await?;
+    if global.json {
+        return output::json(&entries);
+    }
+    output::table(
+        ["TIME", "ACTOR", "ACTION", "TARGET"],
+        output::array(&entries).iter().map(|e| {
+            [
+                output::time(e, "at"),
+                output::text(e, "actor"),
+                output::text(e, "action"),
+                output::text(e, "target"),
+            ]
+        }),
+    );
+    Ok(())
+}

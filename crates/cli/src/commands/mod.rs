@@ -1,0 +1,48 @@
+//! The client commands, one module per group.
+
+use clap::Subcommand;
+
+use crate::GlobalArgs;
+
+mod audit;
+mod deployments;
+mod login;
+mod projects;
+mod services;
+mod tokens;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save a server URL and API token for the following commands.
+    Login(login::LoginArgs),
+    /// Forget the saved server and token.
+    Logout,
+    /// Create, list and delete projects.
+    #[command(subcommand)]
+    Projects(projects::ProjectsCommand),
+    /// Create, inspect, change and delete services.
+    #[command(subcommand)]
+    Services(services::ServicesCommand),
+    /// Deploy a service and follow the deployment until it is live or failed.
+    Deploy(deployments::DeployArgs),
+    /// A service's deployment history (`deployments PROJECT/SERVICE`), or manage one deployment.
+    Deployments(deployments::DeploymentsArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Read the audit log.
+    Audit(audit::AuditArgs),
+}
+
+pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
+    match command {
+        Command::Login(args) => login::login(args, global).await,
+        Command::Logout => login::logout(),
+        Command::Projects(command) => projects::run(command, global).await,
+        Command::Services(command) => services::run(command, global).await,
+        Command::Deploy(args) => deployments::deploy(args, global).await,
+        Command::Deployments(args) => deployments::run(args, global).await,
+        Command::Tokens(command) => tokens::run(command, global).await,
+        Command::Audit(args) => audit::run(args, global).await,
+    }
+}

@@ -1,0 +1,102 @@
+//! Rendering: tables and key/value blocks for people, raw JSON for scripts.
+
+use comfy_table::{Table, presets};
+use jiff::Timestamp;
+use serde_json::Value;
+
+pub fn json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A borderless table, like `docker ps`.
+pub fn table<const N: usize>(headers: [&str; N], rows: impl IntoIterator<Item = [String; N]>) {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    table.set_header(headers);
+    for row in rows {
+        table.add_row(row);
+    }
+    println!("{}", table.trim_fmt());
+}
+
+/// Aligned `key: value` lines.
+pub fn fields(pairs: &[(&str, String)]) {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in pairs {
+        println!(
+            "{key:width$}  {value}",
+            key = format!("{key}:"),
+            width = width + 1
+        );
+    }
+}
+
+/// A string field, or `-`.
+pub fn text(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A timestamp field in the local form `2026-11-26 10:50:31`.
+pub fn time(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Timestamp>().ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The time between two timestamp fields, as `1m 05s`.
+pub fn duration_between(value: &Value, start: &str, end: &str) -> String {
+    let parse = |key| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Timestamp>().ok())
+    };
+    match (parse(start), parse(end)) {
+        (Some(start), Some(end)) => human_duration(end.duration_since(start).as_millis()),
+        _ => "-".into(),
+    }
+}
+
+pub fn human_duration(millis: i128) -> String {
+    let secs = millis / 1000;
+    if secs >= 60 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}.{}s", secs, (millis % 1000) / 100)
+    }
+}
+
+/// The first 10 characters of a commit SHA.
+pub fn short_sha(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(10).collect())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The first line of a (commit) message, cut to `max` characters.
+pub fn first_line(value: &Value, key: &str, max: usize) -> String {
+    let line = value
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| s.lines().next())
+        .unwrap_or("-");
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max - 1).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+pub fn array(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}

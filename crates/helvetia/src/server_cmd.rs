@@ -1,0 +1,82 @@
+//! `helvetia server`: start the control plane and run it until SIGTERM or Ctrl-C.
+
+use anyhow::Context;
+use clap::ArgMatches;
+use helvetia_server::{ADMIN_TOKEN_FILE, Server};
+use tokio_util::sync::CancellationToken;
+
+use crate::logging;
+use crate::server_config::ServerArgs;
+
+pub async fn run(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let args = args.apply_file(matches)?;
+    logging::init_for_server(args.log_format);
+    let listen = args.listen;
+    let config = args.into_config()?;
+    tracing::info!(?config, "starting");
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let data_dir = config.data_dir.clone();
+    let server = Server::start(config, listener).await?;
+    let address = server.local_addr()?;
+    announce(
+        &address.to_string(),
+        server.first_admin_token.as_deref(),
+        &data_dir,
+    );
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(forward_signals(shutdown.clone()));
+    server.serve(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a person starting the server needs: where it is and how to log in.
+fn announce(address: &str, first_token: Option<&str>, data_dir: &std::path::Path) {
+    let url = format!("http://{address}");
+    let token_file = data_dir.join(ADMIN_TOKEN_FILE);
+    println!("Helvetia {} is running.", env!("CARGO_PKG_VERSION"));
+    println!("  API:    {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)");
+    match first_token {
+        Some(token) => {
+            println!(
+                "  Admin token (shown once; also saved to {}):",
+                token_file.display()
+            );
+            println!("          {token}");
+            println!("  Log in: helvetia login --server {url} --token {token}");
+        }
+        None => {
+            println!(
+                "  Admin token: created on first start, saved in {}",
+                token_file.display()
+            );
+            println!(
+                "  Log in: helvetia login --server {url} --token \"$(cat {})\"",
+                token_file.display()
+            );
+        }
+    }
+}
+
+/// Cancels `shutdown` on the first SIGTERM or Ctrl-C.
+async fn forward_signals(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+    shutdown.cancel();
+}
