@@ -15,6 +15,7 @@ pub mod git;
 pub mod job;
 pub mod name;
 pub mod project;
+pub mod routing;
 pub mod service;
 pub mod validation;
 

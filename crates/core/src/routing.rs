@@ -1,0 +1,80 @@
+//! The routing table: which hostnames go to which backends. The edge router (Traefik today, a
+//! built-in proxy later) is driven by nothing else — it is told the whole table, never patched.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One backend a route balances over: a container's address on its project network.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Backend {
+    pub address: String,
+    pub port: u16,
+}
+
+impl Backend {
+    pub fn url(&self) -> String {
+        if self.address.contains(':') {
+            format!("http://[{}]:{}", self.address, self.port)
+        } else {
+            format!("http://{}:{}", self.address, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// A service's route: its hostnames and the backends serving it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Route {
+    /// A stable, unique name: `<project>_<service>` (`_` cannot appear in either name, so two
+    /// services never share one).
+    pub name: String,
+    pub hostnames: Vec<String>,
+    pub backends: Vec<Backend>,
+}
+
+/// Every route the edge router should serve, keyed by route name so rendering is stable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoutingTable {
+    routes: BTreeMap<String, Route>,
+}
+
+impl RoutingTable {
+    pub fn new() -> RoutingTable {
+        RoutingTable::default()
+    }
+
+    /// Adds or replaces a route. Hostnames and backends are sorted and deduplicated so equal
+    /// tables render identically.
+    pub fn insert(&mut self, mut route: Route) {
+        route.hostnames.sort();
+        route.hostnames.dedup();
+        route.backends.sort();
+        route.backends.dedup();
+        self.routes.insert(route.name.clone(), route);
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.get(name)
+    }
+
+    pub fn route_mut(&mut self, name: &str) -> Option<&mut Route> {
+        self.routes.get_mut(name)
+    }
+
+    /// Routes that have somewhere to send traffic. A route without backends is not served.
+    pub fn servable(&self) -> impl Iterator<Item = &Route> {
+        self.routes
+            .values()
+            .filter(|route| !route.backends.is_empty() && !route.hostnames.is_empty())
+    }
+}
+
+/// The route name of a service.
+pub fn route_name(project: &str, service: &str) -> String {
+    format!("{project}_{service}")
+}
