@@ -10,12 +10,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod container;
 pub mod deployment;
 pub mod git;
 pub mod job;
 pub mod name;
 pub mod project;
 pub mod routing;
+pub mod runtime;
 pub mod service;
 pub mod validation;
 

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use crate::git::{GitRef, RepoPolicy, RepoUrl};
 use crate::name::{ProjectName, ServiceName};
+use crate::runtime::RuntimeSettings;
 use crate::validation::{FieldErrors, Invalid, is_control};
 
 /// The TCP port the service's container listens on.
@@ -96,7 +97,7 @@ impl fmt::Display for RepoPath {
 
 /// A service: one app built from one repository, reachable at
 /// `<service>.<project>.<base-domain>`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Service {
     pub id: i64,
     pub project_id: i64,
@@ -104,6 +105,7 @@ pub struct Service {
     pub name: ServiceName,
     #[serde(flatten)]
     pub settings: ServiceSettings,
+    pub runtime: RuntimeSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -402,6 +402,26 @@ impl Store {
                     "deployment #{id} is no longer {from}"
                 )));
             }
+            if to == DeploymentStatus::Live {
+                // Traffic moves with the status: the new containers serve, the old drain.
+                sqlx::query(
+                    "UPDATE containers SET state = 'draining', updated_at = $1
+                     WHERE service_id = $2 AND state = 'serving' AND deployment_id <> $3",
+                )
+                .bind(now)
+                .bind(current.service_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE containers SET state = 'serving', updated_at = $1
+                     WHERE deployment_id = $2 AND state = 'ready'",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         self.deployment_by_id(id).await

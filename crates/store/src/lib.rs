@@ -28,6 +28,7 @@ pub mod deployments;
 mod error;
 pub mod projects;
 pub mod queue;
+pub mod runtime;
 pub mod services;
 pub mod tokens;
 

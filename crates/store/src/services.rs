@@ -3,6 +3,7 @@
 use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::git::{GitRef, RepoPolicy, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
@@ -13,7 +14,7 @@ macro_rules! select_services {
     ($where:literal) => {
         concat!(
             "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
-                    s.context, s.port, s.created_at, s.updated_at
+                    s.context, s.port, s.runtime, s.created_at, s.updated_at
              FROM services s JOIN projects p ON p.id = s.project_id WHERE ",
             $where
         )
@@ -31,6 +32,7 @@ struct ServiceRow {
     dockerfile: String,
     context: String,
     port: i64,
+    runtime: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -54,6 +56,8 @@ impl TryFrom<ServiceRow> for Service {
                 context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,
                 port: Port::new(row.port).map_err(corrupt("port"))?,
             },
+            runtime: serde_json::from_str(&row.runtime)
+                .map_err(|e| StoreError::corrupt("runtime settings", e))?,
             created_at: timestamp(row.created_at)?,
             updated_at: timestamp(row.updated_at)?,
         })
@@ -71,6 +75,7 @@ impl Store {
         project: &ProjectName,
         name: &ServiceName,
         settings: &ServiceSettings,
+        hostname: &str,
     ) -> Result<Service> {
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -101,6 +106,18 @@ impl Store {
             .map_err(StoreError::unique(format!(
                 "service `{}` already exists",
                 target(project, name)
+            )))?;
+            sqlx::query(
+                "INSERT INTO hostnames (service_id, hostname, generated, created_at)
+                 VALUES ($1, $2, TRUE, $3)",
+            )
+            .bind(id)
+            .bind(hostname)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::unique(format!(
+                "hostname `{hostname}` is already in use"
             )))?;
             audit!(
                 tx,
@@ -174,12 +191,15 @@ impl Store {
         caller: &Caller,
         service: &Service,
         settings: &ServiceSettings,
+        runtime: &RuntimeSettings,
     ) -> Result<Service> {
+        let runtime = serde_json::to_string(runtime)
+            .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE services SET repo = $1, branch = $2, dockerfile = $3, context = $4,
-                                     port = $5, updated_at = $6
+                                     port = $5, updated_at = $6, runtime = $9
                  WHERE id = $7 AND project_id IN (SELECT id FROM projects WHERE team_id = $8)",
             )
             .bind(settings.repo.as_str())
@@ -190,6 +210,7 @@ impl Store {
             .bind(now_millis())
             .bind(service.id)
             .bind(caller.team.0)
+            .bind(&runtime)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {

@@ -1,1 +1,94 @@
-//! Docker
+//! A thin, typed adapter over the Docker Engine API (bollard): only the operations Helvetia
+//! uses, in Helvetia's terms. Everything Helvetia creates carries the [`labels::MANAGED`] label,
+//! so start-up reconciliation can find (and remove) what the store no longer wants.
+//!
+//! The engine here may be old (Debian's 20.10, API 1.41); nothing below needs a newer API.
+//! Images are never pulled: there may be no registry, and a build must not change because a
+//! base image moved.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+
+mod build;
+mod containers;
+mod images;
+pub mod labels;
+mod networks;
+
+pub use build::{BuildLine, BuildRequest};
+pub use containers::{ContainerSpec, ContainerStatus, Limits};
+pub use networks::NetworkSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the Docker engine: {0}")]
+    Unreachable(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the subnet {0} is already used by another network")]
+    SubnetInUse(String),
+    #[error("build failed: {0}")]
+    BuildFailed(String),
+    #[error("build timed out after {0:?}")]
+    BuildTimeout(std::time::Duration),
+    #[error("preparing the build context failed: {0}")]
+    Context(String),
+    #[error("Docker engine error: {0}")]
+    Api(String),
+}
+
+impl EngineError {
+    fn from_bollard(error: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as B;
+        match error {
+            B::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => EngineError::NotFound(message),
+            B::DockerResponseServerError { message, .. } => EngineError::Api(message),
+            B::HyperResponseError { .. } | B::IOError { .. } | B::RequestTimeoutError => {
+                EngineError::Unreachable(error.to_string())
+            }
+            other => EngineError::Api(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A connection to the Docker engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+impl Engine {
+    /// Connects through `DOCKER_HOST` if set, else the local socket.
+    pub fn connect() -> Result<Engine> {
+        let docker =
+            Docker::connect_with_defaults().map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        Ok(Engine { docker })
+    }
+
+    /// Checks the engine answers; returns its version.
+    pub async fn ping(&self) -> Result<String> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(EngineError::from_bollard)?;
+        Ok(version.version.unwrap_or_default())
+    }
+}
+
+/// `label=value` filters in the engine's query format.
+fn label_filters<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> HashMap<String, Vec<String>> {
+    let values = labels
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    HashMap::from([("label".to_owned(), values)])
+}

@@ -6,7 +6,7 @@ use helvetia_store::StoreError;
 use helvetia_store::deployments::DeploymentRequest;
 
 use crate::backend::TestDb;
-use crate::projects::{project, service, settings};
+use crate::projects::{hostname, project, service, settings};
 
 pub async fn demo_service(db: &TestDb, name: &str) -> Service {
     let admin = db.admin().await;
@@ -27,6 +27,7 @@ pub async fn demo_service(db: &TestDb, name: &str) -> Service {
             &project("demo"),
             &service(name),
             &settings("https://e.org/a"),
+            &hostname(&project("demo"), &service(name)),
         )
         .await
         .unwrap()

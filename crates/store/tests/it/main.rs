@@ -9,6 +9,7 @@ mod backend;
 mod deployments;
 mod projects;
 mod queue;
+mod runtime;
 mod tokens;
 
 /// Expands each listed `async fn(backend::TestDb)` into a `sqlite` and a `postgres` test.
@@ -59,4 +60,6 @@ conformance!(
     tokens::bootstrap_happens_once,
     tokens::authenticate_revoke_expire,
     tokens::mutations_are_audited,
+    runtime::routing_table_follows_the_live_deployment,
+    runtime::networks_get_distinct_subnets,
 );

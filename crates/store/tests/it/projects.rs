@@ -13,6 +13,10 @@ pub fn service(name: &str) -> ServiceName {
     ServiceName::parse(name).unwrap()
 }
 
+pub fn hostname(project: &ProjectName, service: &ServiceName) -> String {
+    format!("{service}.{project}.localhost")
+}
+
 pub fn settings(repo: &str) -> ServiceSettings {
     let input = ServiceInput {
         repo: Some(repo.into()),
@@ -80,6 +84,7 @@ pub async fn names_are_unique(db: &TestDb) {
             &project("demo"),
             &web,
             &settings("https://example.org/a.git"),
+            &hostname(&project("demo"), &web),
         )
         .await
         .unwrap();
@@ -89,6 +94,7 @@ pub async fn names_are_unique(db: &TestDb) {
             &project("demo"),
             &web,
             &settings("https://example.org/b.git"),
+            &hostname(&project("demo"), &web),
         )
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
@@ -112,6 +118,7 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
             &project("demo"),
             &service("web"),
             &settings("https://e.org/a"),
+            &hostname(&project("demo"), &service("web")),
         )
         .await
         .unwrap();
@@ -149,7 +156,8 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
                 &other,
                 &project("demo"),
                 &service("evil"),
-                &settings("https://e.org/b")
+                &settings("https://e.org/b"),
+                &hostname(&project("demo"), &service("evil"))
             )
             .await,
         Err(StoreError::NotFound(_))
@@ -178,6 +186,7 @@ pub async fn services_crud(db: &TestDb) {
             &project("demo"),
             &service("web"),
             &settings("https://e.org/web"),
+            &hostname(&project("demo"), &service("web")),
         )
         .await
         .unwrap();
@@ -187,6 +196,7 @@ pub async fn services_crud(db: &TestDb) {
             &project("demo"),
             &service("api"),
             &settings("https://e.org/api"),
+            &hostname(&project("demo"), &service("api")),
         )
         .await
         .unwrap();
@@ -212,7 +222,10 @@ pub async fn services_crud(db: &TestDb) {
 
     let mut changed = web.settings.clone();
     changed.port = helvetia_core::service::Port::new(3000).unwrap();
-    let updated = store.update_service(&admin, &web, &changed).await.unwrap();
+    let updated = store
+        .update_service(&admin, &web, &changed, &web.runtime)
+        .await
+        .unwrap();
     assert_eq!(updated.settings.port.get(), 3000);
     assert!(updated.updated_at >= web.updated_at);
 

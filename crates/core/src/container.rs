@@ -1,0 +1,192 @@
+//! App containers as the store tracks them, and the address pool of project networks.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::validation::Invalid;
+
+/// Where a container is in its life. Only `serving` containers receive traffic.
+///
+/// ```text
+/// starting ──► ready ──► serving ──► draining ──► stopped
+///     └──────────┴──────────┴────────────┴──────► failed
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    /// Created (or about to be); not yet known to answer.
+    Starting,
+    /// Passed its readiness probe; waiting for the switch.
+    Ready,
+    /// Receives traffic.
+    Serving,
+    /// No longer routed; finishing its open connections.
+    Draining,
+    Stopped,
+    Failed,
+}
+
+impl ContainerState {
+    pub const ALL: [ContainerState; 6] = [
+        ContainerState::Starting,
+        ContainerState::Ready,
+        ContainerState::Serving,
+        ContainerState::Draining,
+        ContainerState::Stopped,
+        ContainerState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerState::Starting => "starting",
+            ContainerState::Ready => "ready",
+            ContainerState::Serving => "serving",
+            ContainerState::Draining => "draining",
+            ContainerState::Stopped => "stopped",
+            ContainerState::Failed => "failed",
+        }
+    }
+
+    /// True while the engine should have this container.
+    pub fn is_active(self) -> bool {
+        match self {
+            ContainerState::Starting
+            | ContainerState::Ready
+            | ContainerState::Serving
+            | ContainerState::Draining => true,
+            ContainerState::Stopped | ContainerState::Failed => false,
+        }
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ContainerState {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        ContainerState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| Invalid::new(format!("unknown container state `{s}`")))
+    }
+}
+
+/// A container as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContainerRecord {
+    pub id: i64,
+    pub deployment_id: i64,
+    pub service_id: i64,
+    /// The engine's name for it: `helvetia-<project>-<service>-<deployment>-<n>`.
+    pub name: String,
+    pub engine_id: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub state: ContainerState,
+}
+
+/// The engine name of a deployment's `index`-th container. Unique because deployment ids are.
+pub fn container_name(project: &str, service: &str, deployment_id: i64, index: u32) -> String {
+    format!("helvetia-{project}-{service}-{deployment_id}-{index}")
+}
+
+/// The engine name of a project's network.
+pub fn network_name(project: &str) -> String {
+    format!("helvetia-{project}")
+}
+
+/// The image repository of a service's builds; tags are deployment ids.
+pub fn image_repository(project: &str, service: &str) -> String {
+    format!("helvetia/{project}-{service}")
+}
+
+/// The IPv4 range project networks are carved from, in equal subnets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetPool {
+    base: u32,
+    pool_prefix: u8,
+    subnet_prefix: u8,
+}
+
+impl SubnetPool {
+    /// The default pool: 10.208.0.0/13 in /24s, room for 2048 projects of 253 containers.
+    pub const DEFAULT: &str = "10.208.0.0/13";
+    pub const DEFAULT_SUBNET_PREFIX: u8 = 24;
+
+    /// Parses `a.b.c.d/len` and the size of each subnet (`/24` = 256 addresses).
+    pub fn parse(pool: &str, subnet_prefix: u8) -> Result<SubnetPool, Invalid> {
+        let (address, prefix) = pool
+            .split_once('/')
+            .ok_or_else(|| Invalid::new("must look like 10.208.0.0/13"))?;
+        let address: Ipv4Addr = address
+            .parse()
+            .map_err(|_| Invalid::new("has an invalid IPv4 address"))?;
+        let pool_prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= 30)
+            .ok_or_else(|| Invalid::new("has an invalid prefix length"))?;
+        if !(pool_prefix..=28).contains(&subnet_prefix) {
+            return Err(Invalid::new(format!(
+                "subnets of /{subnet_prefix} do not fit in a /{pool_prefix} pool"
+            )));
+        }
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(pool_prefix))
+            .unwrap_or(0);
+        let base = u32::from(address);
+        if base & !mask != 0 {
+            return Err(Invalid::new("the address has bits set beyond the prefix"));
+        }
+        Ok(SubnetPool {
+            base,
+            pool_prefix,
+            subnet_prefix,
+        })
+    }
+
+    /// Every subnet of the pool, in order, as `a.b.c.d/len`.
+    pub fn subnets(&self) -> impl Iterator<Item = String> + '_ {
+        let count = 1u64 << (self.subnet_prefix - self.pool_prefix);
+        let step = 1u64 << (32 - self.subnet_prefix);
+        (0..count).map(move |i| {
+            let address = Ipv4Addr::from((u64::from(self.base) + i * step) as u32);
+            format!("{address}/{}", self.subnet_prefix)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_split_into_subnets() {
+        let pool = SubnetPool::parse(SubnetPool::DEFAULT, 24).unwrap();
+        let subnets: Vec<String> = pool.subnets().collect();
+        assert_eq!(subnets.len(), 2048);
+        assert_eq!(subnets[0], "10.208.0.0/24");
+        assert_eq!(subnets[1], "10.208.1.0/24");
+        assert_eq!(subnets[2047], "10.215.255.0/24");
+        assert!(SubnetPool::parse("10.208.1.0/13", 24).is_err());
+        assert!(SubnetPool::parse("10.0.0.0/24", 16).is_err());
+        assert!(SubnetPool::parse("nonsense", 24).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            container_name("demo", "web", 42, 0),
+            "helvetia-demo-web-42-0"
+        );
+        assert_eq!(network_name("demo"), "helvetia-demo");
+        assert_eq!(image_repository("demo", "web"), "helvetia/demo-web");
+    }
+}

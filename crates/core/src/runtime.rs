@@ -1,0 +1,317 @@
+//! How a service runs: its health check, its deploy timeouts and its resource limits.
+//!
+//! Every setting has a default that works with no configuration; the named constants below are
+//! the one place those defaults live. The store keeps these settings as JSON, so adding one is
+//! not a schema migration; unknown or missing fields take their defaults when read.
+
+use std::time::Duration;
+
+use crate::validation::{FieldErrors, Invalid};
+
+/// Durations are stored and sent as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// How the platform decides an app is healthy: probed from outside its container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthCheck {
+    /// HTTP path to `GET`; `None` checks only that the port accepts TCP connections.
+    pub path: Option<String>,
+    /// Lowest status that counts as healthy.
+    pub status_min: u16,
+    /// Highest status that counts as healthy.
+    pub status_max: u16,
+    /// How often a live app is probed, in milliseconds.
+    #[serde(with = "millis", rename = "interval_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub interval: Duration,
+    /// How long one probe may take, in milliseconds.
+    #[serde(with = "millis", rename = "timeout_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub timeout: Duration,
+    /// Consecutive successes before a new container counts as ready.
+    pub healthy_threshold: u32,
+    /// Consecutive failures before a live app counts as unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Failures during this time after start do not count, in milliseconds.
+    #[serde(with = "millis", rename = "start_period_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub start_period: Duration,
+}
+
+impl HealthCheck {
+    pub const DEFAULT_PATH: &str = "/";
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 1;
+    pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
+
+    pub fn validate(&self, errors: &mut FieldErrors) {
+        if let Some(path) = &self.path {
+            if !path.starts_with('/') || path.chars().any(|c| c.is_control() || c == ' ') {
+                errors.add(
+                    "health.path",
+                    Invalid::new("must start with '/' and contain no spaces"),
+                );
+            }
+        }
+        if !(100..=599).contains(&self.status_min)
+            || !(100..=599).contains(&self.status_max)
+            || self.status_min > self.status_max
+        {
+            errors.add(
+                "health.status",
+                Invalid::new("must be a range of HTTP statuses within 100-599"),
+            );
+        }
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(60) {
+            errors.add(
+                "health.timeout_ms",
+                Invalid::new("must be between 1 ms and 60 s"),
+            );
+        }
+        if self.interval < Duration::from_secs(1) || self.interval > Duration::from_secs(3600) {
+            errors.add(
+                "health.interval_ms",
+                Invalid::new("must be between 1 s and 1 h"),
+            );
+        }
+        if !(1..=10).contains(&self.healthy_threshold) {
+            errors.add(
+                "health.healthy_threshold",
+                Invalid::new("must be between 1 and 10"),
+            );
+        }
+        if !(1..=10).contains(&self.unhealthy_threshold) {
+            errors.add(
+                "health.unhealthy_threshold",
+                Invalid::new("must be between 1 and 10"),
+            );
+        }
+    }
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            path: Some(Self::DEFAULT_PATH.to_owned()),
+            status_min: 200,
+            status_max: 399,
+            interval: Self::DEFAULT_INTERVAL,
+            timeout: Self::DEFAULT_TIMEOUT,
+            healthy_threshold: Self::DEFAULT_HEALTHY_THRESHOLD,
+            unhealthy_threshold: Self::DEFAULT_UNHEALTHY_THRESHOLD,
+            start_period: Duration::ZERO,
+        }
+    }
+}
+
+/// How long each step of a deploy may take.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct DeployTimeouts {
+    /// From image build start to image, in milliseconds.
+    #[serde(with = "millis", rename = "build_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub build: Duration,
+    /// From container start to ready, in milliseconds.
+    #[serde(with = "millis", rename = "startup_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub startup: Duration,
+    /// How long an old container may keep connections after traffic moved away, in ms.
+    #[serde(with = "millis", rename = "drain_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub drain: Duration,
+    /// Between SIGTERM and SIGKILL when a container stops, in milliseconds.
+    #[serde(with = "millis", rename = "stop_grace_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub stop_grace: Duration,
+}
+
+impl DeployTimeouts {
+    pub const DEFAULT_BUILD: Duration = Duration::from_secs(15 * 60);
+    pub const DEFAULT_STARTUP: Duration = Duration::from_secs(60);
+    pub const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+    pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+    pub fn validate(&self, errors: &mut FieldErrors) {
+        let ranges = [
+            (
+                "timeouts.build_ms",
+                self.build,
+                Duration::from_secs(10),
+                Duration::from_secs(6 * 3600),
+            ),
+            (
+                "timeouts.startup_ms",
+                self.startup,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+            ),
+            (
+                "timeouts.drain_ms",
+                self.drain,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            ),
+            (
+                "timeouts.stop_grace_ms",
+                self.stop_grace,
+                Duration::ZERO,
+                Duration::from_secs(600),
+            ),
+        ];
+        for (field, value, min, max) in ranges {
+            if value < min || value > max {
+                errors.add(
+                    field,
+                    Invalid::new(format!("must be between {min:?} and {max:?}")),
+                );
+            }
+        }
+    }
+}
+
+impl Default for DeployTimeouts {
+    fn default() -> Self {
+        DeployTimeouts {
+            build: Self::DEFAULT_BUILD,
+            startup: Self::DEFAULT_STARTUP,
+            drain: Self::DEFAULT_DRAIN,
+            stop_grace: Self::DEFAULT_STOP_GRACE,
+        }
+    }
+}
+
+/// Resource limits of a service's containers. `None` takes the server's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ResourceLimits {
+    /// Memory in bytes; the container gets no swap beyond it.
+    pub memory_bytes: Option<u64>,
+    /// CPU in cores, fractions allowed (`0.5`).
+    pub cpus: Option<f64>,
+    /// Maximum number of processes and threads.
+    pub pids: Option<u32>,
+}
+
+impl ResourceLimits {
+    /// These limits with every unset one taken from `defaults`.
+    pub fn or(self, defaults: ResourceLimits) -> ResourceLimits {
+        ResourceLimits {
+            memory_bytes: self.memory_bytes.or(defaults.memory_bytes),
+            cpus: self.cpus.or(defaults.cpus),
+            pids: self.pids.or(defaults.pids),
+        }
+    }
+
+    /// Checks the limits are sane and within `maximum`.
+    pub fn validate(&self, maximum: &ResourceLimits, errors: &mut FieldErrors) {
+        if let Some(memory) = self.memory_bytes {
+            if memory < 6 * 1024 * 1024 {
+                errors.add(
+                    "limits.memory_bytes",
+                    Invalid::new("must be at least 6 MiB"),
+                );
+            } else if maximum.memory_bytes.is_some_and(|max| memory > max) {
+                errors.add(
+                    "limits.memory_bytes",
+                    Invalid::new("exceeds the server's maximum"),
+                );
+            }
+        }
+        if let Some(cpus) = self.cpus {
+            if !cpus.is_finite() || cpus < 0.01 {
+                errors.add("limits.cpus", Invalid::new("must be at least 0.01"));
+            } else if maximum.cpus.is_some_and(|max| cpus > max) {
+                errors.add("limits.cpus", Invalid::new("exceeds the server's maximum"));
+            }
+        }
+        if let Some(pids) = self.pids {
+            if pids < 8 {
+                errors.add("limits.pids", Invalid::new("must be at least 8"));
+            } else if maximum.pids.is_some_and(|max| pids > max) {
+                errors.add("limits.pids", Invalid::new("exceeds the server's maximum"));
+            }
+        }
+    }
+
+    /// CPU as billionths of a core, the engine's unit.
+    pub fn nano_cpus(&self) -> Option<i64> {
+        self.cpus.map(|cpus| (cpus * 1e9).round() as i64)
+    }
+}
+
+/// Everything about how a service runs, as stored.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    pub health: HealthCheck,
+    pub timeouts: DeployTimeouts,
+    pub limits: ResourceLimits,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_json_means_defaults() {
+        let settings: RuntimeSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings, RuntimeSettings::default());
+        assert_eq!(settings.health.path.as_deref(), Some("/"));
+        assert_eq!(settings.timeouts.drain, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn round_trips_as_milliseconds() {
+        let mut settings = RuntimeSettings::default();
+        settings.timeouts.drain = Duration::from_millis(1500);
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(json.contains("\"drain_ms\":1500"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<RuntimeSettings>(&json).unwrap(),
+            settings
+        );
+    }
+
+    #[test]
+    fn limits_fall_back_to_defaults_and_respect_the_maximum() {
+        let defaults = ResourceLimits {
+            memory_bytes: Some(512 << 20),
+            cpus: Some(1.0),
+            pids: Some(512),
+        };
+        let own = ResourceLimits {
+            cpus: Some(0.5),
+            ..ResourceLimits::default()
+        };
+        let merged = own.or(defaults);
+        assert_eq!(merged.cpus, Some(0.5));
+        assert_eq!(merged.memory_bytes, Some(512 << 20));
+        assert_eq!(merged.nano_cpus(), Some(500_000_000));
+        let mut errors = FieldErrors::new();
+        ResourceLimits {
+            cpus: Some(4.0),
+            ..own
+        }
+        .validate(&defaults, &mut errors);
+        assert!(errors.fields().contains_key("limits.cpus"));
+    }
+}

@@ -1,0 +1,290 @@
+//! Building images with BuildKit through the engine's API.
+//!
+//! The build context is a tar of the checked-out repository's context directory, made here
+//! (no docker CLI): `.git` is left out, and symbolic links are archived as links, never
+//! followed, so a repository cannot smuggle files from the host into its build. Every progress
+//! message BuildKit sends becomes a line in the style of `docker build --progress=plain`,
+//! handed to the caller as it arrives.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::moby::buildkit::v1::StatusResponse;
+use bollard::models::{BuildInfo, BuildInfoAux};
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
+use futures::StreamExt;
+
+use super::{Engine, EngineError, Result};
+
+/// A line of build output.
+pub type BuildLine = String;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The repository checkout.
+    pub checkout: PathBuf,
+    /// The context directory, relative to the checkout.
+    pub context: String,
+    /// The Dockerfile, relative to the checkout.
+    pub dockerfile: String,
+    /// `repo:tag` the image gets.
+    pub tag: String,
+    pub labels: HashMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// Where a Dockerfile that lies outside the context goes inside the context archive.
+const OUTSIDE_DOCKERFILE: &str = ".helvetia.Dockerfile";
+
+impl Engine {
+    /// Builds `request` and returns the image id. `on_line` receives every output line as the
+    /// engine reports it.
+    pub async fn build_image(
+        &self,
+        request: &BuildRequest,
+        mut on_line: impl FnMut(BuildLine) + Send,
+    ) -> Result<String> {
+        let checkout = request.checkout.clone();
+        let context = request.context.clone();
+        let dockerfile = request.dockerfile.clone();
+        let (archive, dockerfile_in_archive) =
+            tokio::task::spawn_blocking(move || context_archive(&checkout, &context, &dockerfile))
+                .await
+                .map_err(|e| EngineError::Context(e.to_string()))??;
+        on_line(format!("build context: {} KiB", archive.len() / 1024));
+
+        let session = format!("helvetia-{:016x}", rand_id());
+        let options = BuildImageOptions {
+            dockerfile: dockerfile_in_archive,
+            t: Some(request.tag.clone()),
+            labels: Some(request.labels.clone()),
+            rm: true,
+            forcerm: true,
+            version: BuilderVersion::BuilderBuildKit,
+            session: Some(session),
+            ..BuildImageOptions::default()
+        };
+        let body =
+            http_body_util::Either::Left(http_body_util::Full::new(bytes::Bytes::from(archive)));
+        let mut progress = Progress::default();
+        let build = async {
+            let mut stream = self.docker.build_image(options, None, Some(body));
+            while let Some(message) = stream.next().await {
+                match message {
+                    Ok(info) => progress.handle(info, &mut on_line),
+                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                        return Err(EngineError::BuildFailed(error));
+                    }
+                    Err(error) => return Err(EngineError::from_bollard(error)),
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(request.timeout, build)
+            .await
+            .map_err(|_| EngineError::BuildTimeout(request.timeout))??;
+        if let Some(error) = progress.error {
+            return Err(EngineError::BuildFailed(error));
+        }
+        self.image_id(&request.tag).await
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}
+
+/// Turns BuildKit's status messages into numbered plain-text lines.
+#[derive(Default)]
+struct Progress {
+    numbers: HashMap<String, usize>,
+    announced: HashMap<String, bool>,
+    finished: HashMap<String, bool>,
+    error: Option<String>,
+}
+
+impl Progress {
+    fn number(&mut self, digest: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        *self.numbers.entry(digest.to_owned()).or_insert(next)
+    }
+
+    fn handle(&mut self, info: BuildInfo, on_line: &mut impl FnMut(BuildLine)) {
+        match info.aux {
+            Some(BuildInfoAux::BuildKit(status)) => self.status(status, on_line),
+            Some(BuildInfoAux::Default(_)) | None => {
+                if let Some(stream) = info.stream {
+                    for line in stream.lines().filter(|l| !l.trim().is_empty()) {
+                        on_line(line.to_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    fn status(&mut self, status: StatusResponse, on_line: &mut impl FnMut(BuildLine)) {
+        for vertex in &status.vertexes {
+            let n = self.number(&vertex.digest);
+            if vertex.started.is_some() && !self.announced.contains_key(&vertex.digest) {
+                self.announced.insert(vertex.digest.clone(), true);
+                on_line(format!("#{n} {}", vertex.name));
+            }
+            if !vertex.error.is_empty() {
+                on_line(format!("#{n} ERROR: {}", vertex.error));
+                self.error
+                    .get_or_insert_with(|| format!("{}: {}", vertex.name, vertex.error));
+                continue;
+            }
+            if let Some(completed) = &vertex.completed {
+                if self.finished.insert(vertex.digest.clone(), true).is_none() {
+                    if vertex.cached {
+                        on_line(format!("#{n} CACHED"));
+                    } else {
+                        let took = vertex.started.as_ref().map(|started| {
+                            let seconds = (completed.seconds - started.seconds) as f64
+                                + f64::from(completed.nanos - started.nanos) / 1e9;
+                            seconds.max(0.0)
+                        });
+                        on_line(format!("#{n} DONE {:.1}s", took.unwrap_or(0.0)));
+                    }
+                }
+            }
+        }
+        for log in &status.logs {
+            let n = self.number(&log.vertex);
+            for line in String::from_utf8_lossy(&log.msg).lines() {
+                on_line(format!("#{n} {line}"));
+            }
+        }
+    }
+}
+
+/// Builds the context tar; returns it with the Dockerfile's path inside it.
+fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<(Vec<u8>, String)> {
+    let root = checkout
+        .canonicalize()
+        .map_err(|e| EngineError::Context(format!("checkout: {e}")))?;
+    let context_dir = inside(&root, &root.join(context), "the build context")?;
+    let dockerfile_path = inside(&root, &root.join(dockerfile), "the Dockerfile")?;
+    if !dockerfile_path.is_file() {
+        return Err(EngineError::Context(format!(
+            "there is no Dockerfile at `{dockerfile}`"
+        )));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.mode(tar::HeaderMode::Deterministic);
+    append_tree(&mut builder, &context_dir, Path::new(""))?;
+    let in_archive = match dockerfile_path.strip_prefix(&context_dir) {
+        Ok(relative) => relative.to_string_lossy().into_owned(),
+        Err(_) => {
+            builder
+                .append_path_with_name(&dockerfile_path, OUTSIDE_DOCKERFILE)
+                .map_err(|e| EngineError::Context(e.to_string()))?;
+            OUTSIDE_DOCKERFILE.to_owned()
+        }
+    };
+    let archive = builder
+        .into_inner()
+        .map_err(|e| EngineError::Context(e.to_string()))?;
+    Ok((archive, in_archive))
+}
+
+/// `path` resolved (symlinks included), refused unless it stays inside `root`.
+fn inside(root: &Path, path: &Path, what: &str) -> Result<PathBuf> {
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| EngineError::Context(format!("{what} `{}`: {e}", path.display())))?;
+    if resolved.starts_with(root) {
+        Ok(resolved)
+    } else {
+        Err(EngineError::Context(format!(
+            "{what} resolves outside the repository"
+        )))
+    }
+}
+
+fn append_tree(builder: &mut tar::Builder<Vec<u8>>, dir: &Path, prefix: &Path) -> Result<()> {
+    let context_error = |e: std::io::Error| EngineError::Context(e.to_string());
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(context_error)?
+        .collect::<std::io::Result<_>>()
+        .map_err(context_error)?;
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        if prefix.as_os_str().is_empty() && name == ".git" {
+            continue;
+        }
+        let path = entry.path();
+        let in_archive = prefix.join(&name);
+        let kind = entry.file_type().map_err(context_error)?;
+        if kind.is_dir() {
+            builder
+                .append_dir(&in_archive, &path)
+                .map_err(context_error)?;
+            append_tree(builder, &path, &in_archive)?;
+        } else {
+            builder
+                .append_path_with_name(&path, &in_archive)
+                .map_err(context_error)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_the_context_without_git_and_without_following_links() {
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "secret").unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        std::fs::write(root.join("app/main.txt"), "hello").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join("app/leak")).unwrap();
+
+        let (archive, dockerfile) = context_archive(root, ".", "Dockerfile").unwrap();
+        assert_eq!(dockerfile, "Dockerfile");
+        let mut names = vec![];
+        let mut reader = tar::Archive::new(archive.as_slice());
+        for entry in reader.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if path == "app/leak" {
+                assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink);
+            }
+            names.push(path);
+        }
+        assert!(names.iter().all(|n| !n.starts_with(".git")), "{names:?}");
+        assert!(names.contains(&"app/main.txt".to_owned()));
+
+        // A Dockerfile outside a sub-directory context travels under its own name.
+        let (_, dockerfile) = context_archive(root, "app", "Dockerfile").unwrap();
+        assert_eq!(dockerfile, OUTSIDE_DOCKERFILE);
+    }
+
+    #[test]
+    fn refuses_paths_that_escape_the_checkout() {
+        let repo = tempfile::tempdir().unwrap();
+        let root = repo.path();
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("Dockerfile")).unwrap();
+        assert!(context_archive(root, "escape", "Dockerfile").is_err());
+        assert!(context_archive(root, ".", "Dockerfile").is_err());
+    }
+}

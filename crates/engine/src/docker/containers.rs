@@ -1,0 +1,243 @@
+//! App containers: create with limits and labels, inspect, stop, remove, read logs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
+    HostConfigLogConfig, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use futures::StreamExt;
+
+use super::{Engine, EngineError, Result, label_filters, labels};
+
+/// Resource limits enforced by the engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: Option<i64>,
+    /// CPU in billionths of a core (`0.5` cores = 500 000 000).
+    pub nano_cpus: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+/// Everything needed to run one app container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub network: String,
+    pub port: Option<u16>,
+    pub env: Vec<(String, String)>,
+    pub labels: HashMap<String, String>,
+    pub limits: Limits,
+    pub command: Option<Vec<String>>,
+    /// How long the app gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+}
+
+/// What the engine reports about a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    pub restarting: bool,
+    /// Exited or dead: will not come back without a restart.
+    pub exited: bool,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub restart_count: i64,
+    /// The container's address on its (first) network.
+    pub address: Option<String>,
+    /// The main process's pid in the host's pid namespace (0 when not running).
+    pub pid: Option<i64>,
+    pub labels: HashMap<String, String>,
+    /// The Dockerfile `HEALTHCHECK` status, when the image defines one.
+    pub health: Option<String>,
+}
+
+/// Log rotation for app containers: at most 3 files of 10 MB.
+const LOG_MAX_SIZE: &str = "10m";
+const LOG_MAX_FILES: &str = "3";
+
+impl Engine {
+    /// Creates and starts a container; returns its id. The container publishes no host port:
+    /// the edge router reaches it over the project network.
+    pub async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let mut labels = spec.labels.clone();
+        labels.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            cmd: spec.command.clone(),
+            exposed_ports: spec.port.map(|port| vec![format!("{port}/tcp")]),
+            stop_timeout: Some(i64::try_from(spec.stop_grace.as_secs()).unwrap_or(i64::MAX)),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network.clone()),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_owned(), LOG_MAX_SIZE.to_owned()),
+                        ("max-file".to_owned(), LOG_MAX_FILES.to_owned()),
+                    ])),
+                }),
+                memory: spec.limits.memory_bytes,
+                // Equal to the memory limit: the container gets no swap on top of it.
+                memory_swap: spec.limits.memory_bytes,
+                nano_cpus: spec.limits.nano_cpus,
+                pids_limit: spec.limits.pids,
+                init: Some(true),
+                ..HostConfig::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    spec.network.clone(),
+                    EndpointSettings::default(),
+                )])),
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..CreateContainerOptions::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(EngineError::from_bollard)?;
+        if let Err(error) = self.docker.start_container(&created.id, None).await {
+            // A container that cannot start is useless; do not leave it behind.
+            let _ = self.remove_container(&created.id).await;
+            return Err(EngineError::from_bollard(error));
+        }
+        Ok(created.id)
+    }
+
+    pub async fn inspect_container(&self, id: &str) -> Result<ContainerStatus> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(EngineError::from_bollard)?;
+        let state = inspect.state.unwrap_or_default();
+        let address = inspect
+            .network_settings
+            .and_then(|settings| settings.networks)
+            .and_then(|networks| {
+                networks
+                    .into_values()
+                    .filter_map(|endpoint| endpoint.ip_address)
+                    .find(|ip| !ip.is_empty())
+            });
+        Ok(ContainerStatus {
+            id: inspect.id.unwrap_or_default(),
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            running: state.running.unwrap_or(false),
+            restarting: state.restarting.unwrap_or(false),
+            exited: matches!(
+                state.status,
+                Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+            ),
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            restart_count: inspect.restart_count.unwrap_or(0),
+            address,
+            pid: state.pid.filter(|pid| *pid > 0),
+            labels: inspect
+                .config
+                .and_then(|config| config.labels)
+                .unwrap_or_default(),
+            health: state
+                .health
+                .and_then(|health| health.status)
+                .map(|status| status.to_string()),
+        })
+    }
+
+    /// Stops a container: SIGTERM, then SIGKILL after `grace`. A missing container counts as
+    /// stopped.
+    pub async fn stop_container(&self, id: &str, grace: Duration) -> Result<()> {
+        let options = StopContainerOptions {
+            t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
+            signal: None,
+        };
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 304,
+                ..
+            }) => Ok(()),
+            Err(error) => Err(EngineError::from_bollard(error)),
+        }
+    }
+
+    /// Removes a container, killing it if it still runs. A missing container is not an error.
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            // Already being removed by an earlier call.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
+            Err(error) => Err(EngineError::from_bollard(error)),
+        }
+    }
+
+    /// Ids of every container Helvetia created, running or not, optionally narrowed by more
+    /// label filters.
+    pub async fn managed_containers(&self, filters: &[(&str, &str)]) -> Result<Vec<String>> {
+        let mut wanted = vec![(labels::MANAGED, "true")];
+        wanted.extend_from_slice(filters);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(label_filters(wanted)),
+            ..ListContainersOptions::default()
+        };
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(EngineError::from_bollard)?;
+        Ok(containers.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// The last `lines` lines a container wrote to stdout and stderr.
+    pub async fn container_logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..LogsOptions::default()
+        };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(EngineError::from_bollard)?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(text.lines().map(str::to_owned).collect())
+    }
+}

@@ -1,0 +1,373 @@
+//! Confirmation through Traefik's API: reads back the routers and services Traefik actually
+//! loaded (`/api/http/routers`, `/api/http/services`, served when `api.insecure` is on) and
+//! compares them with the routing table, so a deploy switches traffic only once Traefik serves
+//! the new backends — and knows when it does not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use helvetia_core::routing::RoutingTable;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::TraefikError;
+use super::render::{SERVERS_TRANSPORT, router_rule};
+use crate::routing::RoutingError;
+
+/// The suffix Traefik gives the names of everything loaded by its file provider.
+const FILE_PROVIDER: &str = "@file";
+
+/// The first pause between two looks at the API; it doubles up to [`MAX_POLL_INTERVAL`]. Traefik
+/// usually loads a new file within tens of milliseconds, so early looks are cheap and often
+/// enough.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A bound on one request, so a hung Traefik cannot stall a caller past its own deadline by much.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many items to ask for per page; Traefik pages its lists (100 by default) and says where
+/// the next page is in `X-Next-Page`.
+const PAGE_SIZE: usize = 500;
+
+/// A client for the API of one Traefik instance.
+#[derive(Debug, Clone)]
+pub struct TraefikApi {
+    base_url: String,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiRouter {
+    name: String,
+    #[serde(default)]
+    rule: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    error: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiService {
+    name: String,
+    #[serde(default)]
+    load_balancer: Option<ApiLoadBalancer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiLoadBalancer {
+    #[serde(default)]
+    servers: Vec<ApiServer>,
+    #[serde(default)]
+    servers_transport: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiServer {
+    url: String,
+}
+
+impl TraefikApi {
+    /// A client for the API at `base_url`, e.g. `http://127.0.0.1:7301`.
+    pub fn new(base_url: impl Into<String>) -> Result<TraefikApi, TraefikError> {
+        // The API is plain HTTP on loopback. The client still needs a TLS configuration; giving
+        // it one (with no trusted roots) keeps it independent of a process-wide crypto
+        // provider.
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| TraefikError::HttpClient(error.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            // An `HTTP_PROXY` in the environment must not send loopback requests elsewhere.
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|error| TraefikError::HttpClient(error.to_string()))?;
+        Ok(TraefikApi {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    /// Whether Traefik answers its `/ping` endpoint.
+    pub async fn ping(&self) -> bool {
+        let url = format!("{}/ping", self.base_url);
+        match self.client.get(url).send().await {
+            Ok(response) => response.status().is_success(),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until Traefik serves exactly the servable routes of `table`: every route's router
+    /// is enabled with the expected rule and its service balances over exactly the expected
+    /// servers, and no other router or service of Helvetia's is left (so removals are
+    /// confirmed too).
+    ///
+    /// Helvetia's routers and services are recognised by the `@file` suffix and, for those not
+    /// in the table, by the servers transport Helvetia's services use — so routers a user's
+    /// own files define for the same Traefik do not count as left over.
+    pub async fn confirm(&self, table: &RoutingTable, timeout: Duration) -> Result<(), RoutingError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let mut interval = FIRST_POLL_INTERVAL;
+        let mut answered = false;
+        loop {
+            let outcome =
+                tokio::time::timeout_at(deadline, self.differences(table)).await;
+            let last = match outcome {
+                Ok(Ok(differences)) if differences.is_empty() => return Ok(()),
+                Ok(Ok(differences)) => {
+                    answered = true;
+                    differences.join("; ")
+                }
+                Ok(Err(error)) => format!("Traefik's API at {} failed: {error}", self.base_url),
+                Err(_) => format!("Traefik's API at {} did not answer in time", self.base_url),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                let waited = now - started;
+                return Err(if answered {
+                    RoutingError::NotConfirmed {
+                        waited,
+                        detail: last,
+                    }
+                } else {
+                    RoutingError::Unavailable(last)
+                });
+            }
+            tokio::time::sleep_until((now + interval).min(deadline)).await;
+            interval = (interval * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
+    async fn differences(&self, table: &RoutingTable) -> Result<Vec<String>, reqwest::Error> {
+        let routers: Vec<ApiRouter> = self.list("routers").await?;
+        let services: Vec<ApiService> = self.list("services").await?;
+        Ok(differences(table, &routers, &services))
+    }
+
+    /// Every item of one of the API's paged lists.
+    async fn list<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, reqwest::Error> {
+        let mut items = Vec::new();
+        let mut page = 1usize;
+        loop {
+            let response = self
+                .client
+                .get(format!("{}/api/http/{kind}", self.base_url))
+                .query(&[("page", page), ("per_page", PAGE_SIZE)])
+                .send()
+                .await?
+                .error_for_status()?;
+            // Traefik names the first page as the next one once there are no more.
+            let next = response
+                .headers()
+                .get("X-Next-Page")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<usize>().ok())
+                .unwrap_or(1);
+            items.extend(response.json::<Vec<T>>().await?);
+            if next <= page {
+                return Ok(items);
+            }
+            page = next;
+        }
+    }
+}
+
+/// What Traefik's loaded routers and services lack or have beyond `table`; empty when Traefik
+/// serves exactly the table.
+fn differences(table: &RoutingTable, routers: &[ApiRouter], services: &[ApiService]) -> Vec<String> {
+    let routers: BTreeMap<&str, &ApiRouter> = routers
+        .iter()
+        .filter_map(|router| Some((router.name.strip_suffix(FILE_PROVIDER)?, router)))
+        .collect();
+    let services: BTreeMap<&str, &ApiService> = services
+        .iter()
+        .filter_map(|service| Some((service.name.strip_suffix(FILE_PROVIDER)?, service)))
+        .collect();
+    let mut found = Vec::new();
+    let mut expected_names = BTreeSet::new();
+    for route in table.servable() {
+        let name = route.name.as_str();
+        expected_names.insert(name);
+        match routers.get(name) {
+            None => found.push(format!("router {name}{FILE_PROVIDER} is missing")),
+            Some(router) => {
+                let rule = router_rule(route);
+                if router.rule != rule {
+                    found.push(format!(
+                        "router {name}{FILE_PROVIDER} has rule {:?}, expected {rule:?}",
+                        router.rule
+                    ));
+                }
+                if router.status != "enabled" {
+                    found.push(format!(
+                        "router {name}{FILE_PROVIDER} is {} ({})",
+                        router.status,
+                        router.error.join(", ")
+                    ));
+                }
+            }
+        }
+        let expected: BTreeSet<String> = route.backends.iter().map(|b| b.url()).collect();
+        match services.get(name) {
+            None => found.push(format!("service {name}{FILE_PROVIDER} is missing")),
+            Some(service) => {
+                let loaded: BTreeSet<String> = service
+                    .load_balancer
+                    .iter()
+                    .flat_map(|balancer| balancer.servers.iter().map(|s| s.url.clone()))
+                    .collect();
+                if loaded != expected {
+                    found.push(format!(
+                        "service {name}{FILE_PROVIDER} balances over {loaded:?}, expected {expected:?}"
+                    ));
+                }
+            }
+        }
+    }
+    let helvetia_services: BTreeSet<&str> = services
+        .iter()
+        .filter(|(_, service)| is_helvetias(service))
+        .map(|(name, _)| *name)
+        .collect();
+    for (name, router) in &routers {
+        let service = router.service.strip_suffix(FILE_PROVIDER).unwrap_or(&router.service);
+        if !expected_names.contains(name) && helvetia_services.contains(service) {
+            found.push(format!("router {name}{FILE_PROVIDER} is still present"));
+        }
+    }
+    for name in &helvetia_services {
+        if !expected_names.contains(name) {
+            found.push(format!("service {name}{FILE_PROVIDER} is still present"));
+        }
+    }
+    found
+}
+
+/// Whether a service was rendered by Helvetia: it uses Helvetia's servers transport, which
+/// Traefik reports with its provider suffix.
+fn is_helvetias(service: &ApiService) -> bool {
+    service.load_balancer.as_ref().is_some_and(|balancer| {
+        let transport = &balancer.servers_transport;
+        transport.strip_suffix(FILE_PROVIDER).unwrap_or(transport) == SERVERS_TRANSPORT
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use helvetia_core::routing::{Backend, Route};
+
+    use super::*;
+
+    fn table() -> RoutingTable {
+        let mut table = RoutingTable::new();
+        table.insert(Route {
+            name: "demo_web".into(),
+            hostnames: vec!["web.demo.localhost".into()],
+            backends: vec![Backend {
+                address: "172.20.0.2".into(),
+                port: 8080,
+            }],
+        });
+        table
+    }
+
+    /// Lists as Traefik 3.7 returns them (trimmed), with the internal routers and services
+    /// that are always present.
+    fn loaded(routers: &str, services: &str) -> (Vec<ApiRouter>, Vec<ApiService>) {
+        let routers = format!(
+            r#"[{{"entryPoints":["traefik"],"service":"api@internal","rule":"PathPrefix(`/api`)",
+                "status":"enabled","name":"api@internal","provider":"internal"}}{routers}]"#
+        );
+        let services = format!(
+            r#"[{{"status":"enabled","usedBy":["api@internal"],"name":"api@internal",
+                "provider":"internal"}}{services}]"#
+        );
+        (
+            serde_json::from_str(&routers).unwrap(),
+            serde_json::from_str(&services).unwrap(),
+        )
+    }
+
+    const ROUTER: &str = r#",{"entryPoints":["web"],"service":"demo_web",
+        "rule":"Host(`web.demo.localhost`)","status":"enabled","name":"demo_web@file",
+        "provider":"file"}"#;
+
+    fn service(name: &str, url: &str, transport: &str) -> String {
+        format!(
+            r#",{{"loadBalancer":{{"servers":[{{"url":"{url}"}}],"passHostHeader":true,
+                "serversTransport":"{transport}"}},"status":"enabled","name":"{name}@file",
+                "provider":"file","type":"loadbalancer"}}"#
+        )
+    }
+
+    #[test]
+    fn matching_routes_have_no_differences() {
+        let (routers, services) =
+            loaded(ROUTER, &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"));
+        assert_eq!(differences(&table(), &routers, &services), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_missing_and_outdated_routes() {
+        let (routers, services) = loaded("", "");
+        assert_eq!(
+            differences(&table(), &routers, &services),
+            ["router demo_web@file is missing", "service demo_web@file is missing"]
+        );
+        let (routers, services) =
+            loaded(ROUTER, &service("demo_web", "http://172.20.0.9:8080", "helvetia@file"));
+        assert_eq!(
+            differences(&table(), &routers, &services),
+            [
+                "service demo_web@file balances over {\"http://172.20.0.9:8080\"}, \
+                 expected {\"http://172.20.0.2:8080\"}"
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_disabled_routers_with_their_errors() {
+        let router = ROUTER.replace(
+            r#""status":"enabled""#,
+            r#""status":"disabled","error":["the service does not exist"]"#,
+        );
+        let (routers, services) =
+            loaded(&router, &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"));
+        assert_eq!(
+            differences(&table(), &routers, &services),
+            ["router demo_web@file is disabled (the service does not exist)"]
+        );
+    }
+
+    #[test]
+    fn removed_routes_must_be_gone_but_foreign_file_routes_do_not_count() {
+        let foreign = r#",{"service":"own","rule":"Host(`own.example`)","status":"enabled",
+            "name":"own@file","provider":"file"}"#;
+        let (routers, services) = loaded(
+            &format!("{ROUTER}{foreign}"),
+            &format!(
+                "{}{}",
+                service("demo_web", "http://172.20.0.2:8080", "helvetia@file"),
+                service("own", "http://10.1.1.1:80", "")
+            ),
+        );
+        assert_eq!(differences(&table(), &routers, &services), Vec::<String>::new());
+        assert_eq!(
+            differences(&RoutingTable::new(), &routers, &services),
+            ["router demo_web@file is still present", "service demo_web@file is still present"]
+        );
+    }
+}

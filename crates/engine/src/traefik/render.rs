@@ -1,0 +1,228 @@
+//! The routing table rendered as Traefik's dynamic configuration, in the TOML the file provider
+//! reads. Rendering is pure and deterministic — equal tables give byte-identical files — so the
+//! file is always derived from the table and never edited in place.
+
+use std::collections::BTreeMap;
+
+use helvetia_core::routing::{Route, RoutingTable};
+use serde::Serialize;
+
+/// The servers transport every Helvetia service uses; it also marks a Traefik service as
+/// Helvetia's when confirming through the API.
+pub(super) const SERVERS_TRANSPORT: &str = "helvetia";
+
+/// How long Traefik keeps an idle keep-alive connection to a backend open.
+///
+/// The deploy pipeline drains an old container until it has no open TCP connections. Traefik's
+/// default of 90 s would keep pooled, idle connections to the old container open for that long,
+/// so every drain would wait for its deadline instead of finishing as soon as the last request
+/// has been answered.
+pub const BACKEND_IDLE_CONN_TIMEOUT: &str = "2s";
+
+#[derive(Serialize)]
+struct DynamicConfig<'a> {
+    http: Http<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Http<'a> {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    routers: BTreeMap<&'a str, Router<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    services: BTreeMap<&'a str, Service<'a>>,
+    servers_transports: BTreeMap<&'a str, ServersTransport>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Router<'a> {
+    rule: String,
+    entry_points: [&'a str; 1],
+    service: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Service<'a> {
+    load_balancer: LoadBalancer<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadBalancer<'a> {
+    pass_host_header: bool,
+    servers_transport: &'a str,
+    servers: Vec<Server>,
+}
+
+#[derive(Serialize)]
+struct Server {
+    url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServersTransport {
+    forwarding_timeouts: ForwardingTimeouts,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ForwardingTimeouts {
+    idle_conn_timeout: &'static str,
+}
+
+/// Traefik's dynamic configuration for every servable route of `table`, each router listening
+/// on the entry point named `entry_point`.
+pub fn render(table: &RoutingTable, entry_point: &str) -> String {
+    let mut routers = BTreeMap::new();
+    let mut services = BTreeMap::new();
+    for route in table.servable() {
+        routers.insert(
+            route.name.as_str(),
+            Router {
+                rule: router_rule(route),
+                entry_points: [entry_point],
+                service: &route.name,
+            },
+        );
+        services.insert(
+            route.name.as_str(),
+            Service {
+                load_balancer: LoadBalancer {
+                    pass_host_header: true,
+                    servers_transport: SERVERS_TRANSPORT,
+                    servers: route
+                        .backends
+                        .iter()
+                        .map(|backend| Server { url: backend.url() })
+                        .collect(),
+                },
+            },
+        );
+    }
+    let config = DynamicConfig {
+        http: Http {
+            routers,
+            services,
+            servers_transports: BTreeMap::from([(
+                SERVERS_TRANSPORT,
+                ServersTransport {
+                    forwarding_timeouts: ForwardingTimeouts {
+                        idle_conn_timeout: BACKEND_IDLE_CONN_TIMEOUT,
+                    },
+                },
+            )]),
+        },
+    };
+    // Only strings, booleans, sequences and string-keyed maps are serialised, which TOML can
+    // always represent.
+    toml::to_string(&config).expect("the dynamic configuration is always representable in TOML")
+}
+
+/// The rule Traefik matches a route's requests by. Hostnames are validated DNS names, so they
+/// cannot contain the backquotes that delimit them.
+pub(super) fn router_rule(route: &Route) -> String {
+    route
+        .hostnames
+        .iter()
+        .map(|hostname| format!("Host(`{hostname}`)"))
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+#[cfg(test)]
+mod tests {
+    use helvetia_core::routing::Backend;
+
+    use super::*;
+
+    fn backend(address: &str, port: u16) -> Backend {
+        Backend {
+            address: address.into(),
+            port,
+        }
+    }
+
+    fn route(name: &str, hostnames: &[&str], backends: Vec<Backend>) -> Route {
+        Route {
+            name: name.into(),
+            hostnames: hostnames.iter().map(|h| h.to_string()).collect(),
+            backends,
+        }
+    }
+
+    #[test]
+    fn an_empty_table_renders_only_the_servers_transport() {
+        assert_eq!(
+            render(&RoutingTable::new(), "web"),
+            "[http.serversTransports.helvetia.forwardingTimeouts]\n\
+             idleConnTimeout = \"2s\"\n"
+        );
+    }
+
+    #[test]
+    fn renders_a_router_and_a_service_per_servable_route() {
+        let mut table = RoutingTable::new();
+        table.insert(route(
+            "shop_web",
+            &["www.shop.example", "shop.example"],
+            vec![backend("172.20.0.3", 8080), backend("fd00::2", 8080)],
+        ));
+        table.insert(route("shop_api", &["api.shop.example"], vec![]));
+        table.insert(route("blog_web", &[], vec![backend("172.21.0.2", 80)]));
+        assert_eq!(
+            render(&table, "web"),
+            r#"[http.routers.shop_web]
+rule = "Host(`shop.example`) || Host(`www.shop.example`)"
+entryPoints = ["web"]
+service = "shop_web"
+
+[http.services.shop_web.loadBalancer]
+passHostHeader = true
+serversTransport = "helvetia"
+
+[[http.services.shop_web.loadBalancer.servers]]
+url = "http://172.20.0.3:8080"
+
+[[http.services.shop_web.loadBalancer.servers]]
+url = "http://[fd00::2]:8080"
+
+[http.serversTransports.helvetia.forwardingTimeouts]
+idleConnTimeout = "2s"
+"#
+        );
+    }
+
+    #[test]
+    fn equal_tables_render_identically() {
+        let mut first = RoutingTable::new();
+        first.insert(route(
+            "a_web",
+            &["b.example", "a.example"],
+            vec![backend("10.0.0.2", 80), backend("10.0.0.1", 80)],
+        ));
+        first.insert(route("b_web", &["c.example"], vec![backend("10.0.0.3", 80)]));
+        let mut second = RoutingTable::new();
+        second.insert(route("b_web", &["c.example"], vec![backend("10.0.0.3", 80)]));
+        second.insert(route(
+            "a_web",
+            &["a.example", "b.example", "a.example"],
+            vec![backend("10.0.0.1", 80), backend("10.0.0.2", 80)],
+        ));
+        assert_eq!(first, second);
+        assert_eq!(render(&first, "web"), render(&second, "web"));
+    }
+
+    #[test]
+    fn names_that_are_not_bare_keys_cannot_inject_configuration() {
+        let mut table = RoutingTable::new();
+        let name = "x\"]\n[http.routers.evil]\nrule = \"PathPrefix(`/`)\"\n#";
+        table.insert(route(name, &["a.example"], vec![backend("10.0.0.1", 80)]));
+        let rendered: toml::Table = toml::from_str(&render(&table, "web")).unwrap();
+        let routers = rendered["http"]["routers"].as_table().unwrap();
+        assert_eq!(routers.keys().collect::<Vec<_>>(), [name]);
+        assert_eq!(routers[name]["service"].as_str(), Some(name));
+    }
+}

@@ -1,0 +1,332 @@
+//! What is running: app containers, project networks, and the routing table derived from them.
+//!
+//! The routing table is always computed from these rows — hostnames of each service and the
+//! addresses of its `serving` containers — never kept separately, so the edge router's
+//! configuration can be rebuilt from the store at any time.
+
+use std::collections::HashMap;
+
+use helvetia_core::container::{ContainerRecord, ContainerState};
+use helvetia_core::routing::{Backend, Route, RoutingTable, route_name};
+
+use crate::{Result, Store, StoreError, WritePool, now_millis, with_pool};
+
+#[derive(sqlx::FromRow)]
+struct ContainerRow {
+    id: i64,
+    deployment_id: i64,
+    service_id: i64,
+    name: String,
+    engine_id: Option<String>,
+    address: Option<String>,
+    port: Option<i64>,
+    state: String,
+}
+
+impl TryFrom<ContainerRow> for ContainerRecord {
+    type Error = StoreError;
+    fn try_from(row: ContainerRow) -> Result<ContainerRecord> {
+        Ok(ContainerRecord {
+            id: row.id,
+            deployment_id: row.deployment_id,
+            service_id: row.service_id,
+            name: row.name,
+            engine_id: row.engine_id,
+            address: row.address,
+            port: row.port.and_then(|p| u16::try_from(p).ok()),
+            state: row
+                .state
+                .parse()
+                .map_err(|e| StoreError::corrupt("container state", e))?,
+        })
+    }
+}
+
+macro_rules! select_containers {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, deployment_id, service_id, name, engine_id, address, port, state
+             FROM containers WHERE ",
+            $where
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ServiceRouteRow {
+    service_id: i64,
+    project: String,
+    service: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct HostnameRow {
+    service_id: i64,
+    hostname: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct BackendRow {
+    service_id: i64,
+    address: String,
+    port: i64,
+}
+
+impl Store {
+    /// Records a container about to be created, in state `starting`.
+    pub async fn reserve_container(
+        &self,
+        deployment_id: i64,
+        service_id: i64,
+        name: &str,
+        port: Option<u16>,
+    ) -> Result<ContainerRecord> {
+        let row: ContainerRow =
+            with_pool!(self, |pool| {
+                let now = now_millis();
+                sqlx::query_as(
+                "INSERT INTO containers (deployment_id, service_id, name, port, state, created_at,
+                                         updated_at)
+                 VALUES ($1, $2, $3, $4, 'starting', $5, $5)
+                 RETURNING id, deployment_id, service_id, name, engine_id, address, port, state",
+            )
+            .bind(deployment_id)
+            .bind(service_id)
+            .bind(name)
+            .bind(port.map(i64::from))
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::unique(format!("container `{name}` already exists")))?
+            });
+        row.try_into()
+    }
+
+    /// Records the engine's id and the container's address.
+    pub async fn record_container_engine(
+        &self,
+        id: i64,
+        engine_id: &str,
+        address: Option<&str>,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE containers SET engine_id = $1, address = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(engine_id)
+            .bind(address)
+            .bind(now_millis())
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Updates a container's address (it changes when the engine restarts a container).
+    /// Returns true when it changed.
+    pub async fn update_container_address(&self, engine_id: &str, address: &str) -> Result<bool> {
+        let changed = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE containers SET address = $1, updated_at = $2
+                 WHERE engine_id = $3 AND (address IS NULL OR address <> $1)",
+            )
+            .bind(address)
+            .bind(now_millis())
+            .bind(engine_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+
+    pub async fn set_container_state(&self, id: i64, state: ContainerState) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE containers SET state = $1, updated_at = $2 WHERE id = $3")
+                .bind(state.as_str())
+                .bind(now_millis())
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn deployment_containers(&self, deployment_id: i64) -> Result<Vec<ContainerRecord>> {
+        let rows: Vec<ContainerRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_containers!("deployment_id = $1 ORDER BY id"))
+                .bind(deployment_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(ContainerRecord::try_from).collect()
+    }
+
+    /// A service's containers in `state`.
+    pub async fn service_containers(
+        &self,
+        service_id: i64,
+        state: ContainerState,
+    ) -> Result<Vec<ContainerRecord>> {
+        let rows: Vec<ContainerRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_containers!(
+                "service_id = $1 AND state = $2 ORDER BY id"
+            ))
+            .bind(service_id)
+            .bind(state.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(ContainerRecord::try_from).collect()
+    }
+
+    /// Every container the engine should have (starting, ready, serving or draining).
+    pub async fn active_containers(&self) -> Result<Vec<ContainerRecord>> {
+        let rows: Vec<ContainerRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_containers!(
+                "state IN ('starting', 'ready', 'serving', 'draining') ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(ContainerRecord::try_from).collect()
+    }
+
+    /// The routing table: every service with its hostnames and serving containers.
+    pub async fn routing_table(&self) -> Result<RoutingTable> {
+        let (services, hostnames, backends): (
+            Vec<ServiceRouteRow>,
+            Vec<HostnameRow>,
+            Vec<BackendRow>,
+        ) = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let services = sqlx::query_as(
+                "SELECT s.id AS service_id, p.name AS project, s.name AS service
+                     FROM services s JOIN projects p ON p.id = s.project_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let hostnames = sqlx::query_as("SELECT service_id, hostname FROM hostnames")
+                .fetch_all(&mut *tx)
+                .await?;
+            let backends = sqlx::query_as(
+                "SELECT service_id, address, port FROM containers
+                     WHERE state = 'serving' AND address IS NOT NULL AND port IS NOT NULL",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (services, hostnames, backends)
+        });
+        let mut routes: HashMap<i64, Route> = services
+            .into_iter()
+            .map(|row| {
+                let route = Route {
+                    name: route_name(&row.project, &row.service),
+                    hostnames: vec![],
+                    backends: vec![],
+                };
+                (row.service_id, route)
+            })
+            .collect();
+        for row in hostnames {
+            if let Some(route) = routes.get_mut(&row.service_id) {
+                route.hostnames.push(row.hostname);
+            }
+        }
+        for row in backends {
+            if let (Some(route), Ok(port)) =
+                (routes.get_mut(&row.service_id), u16::try_from(row.port))
+            {
+                route.backends.push(Backend {
+                    address: row.address,
+                    port,
+                });
+            }
+        }
+        let mut table = RoutingTable::new();
+        for route in routes.into_values() {
+            table.insert(route);
+        }
+        Ok(table)
+    }
+
+    /// The hostnames of a service.
+    pub async fn hostnames(&self, service_id: i64) -> Result<Vec<String>> {
+        let names = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT hostname FROM hostnames WHERE service_id = $1 ORDER BY id")
+                .bind(service_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(names)
+    }
+
+    /// Rewrites every generated hostname for `base_domain` (`<service>.<project>.<base>`), so a
+    /// changed base domain takes effect at the next start.
+    pub async fn sync_generated_hostnames(&self, base_domain: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE hostnames SET hostname = (
+                     SELECT s.name || '.' || p.name || '.' || $1
+                     FROM services s JOIN projects p ON p.id = s.project_id
+                     WHERE s.id = hostnames.service_id)
+                 WHERE generated",
+            )
+            .bind(base_domain)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The network of a project: its name and subnet, allocated on first use from
+    /// `candidates` (skipping subnets in `avoid`, which the engine reported as taken).
+    pub async fn project_network(
+        &self,
+        project_id: i64,
+        name: &str,
+        candidates: impl Iterator<Item = String> + Send,
+        avoid: &[String],
+    ) -> Result<String> {
+        let existing: Option<String> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT subnet FROM networks WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        if let Some(subnet) = existing.filter(|subnet| !avoid.contains(subnet)) {
+            return Ok(subnet);
+        }
+        let candidates: Vec<String> = candidates.collect();
+        let subnet = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM networks WHERE project_id = $1")
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?;
+            let used: Vec<String> = sqlx::query_scalar("SELECT subnet FROM networks")
+                .fetch_all(&mut *tx)
+                .await?;
+            let subnet = candidates
+                .into_iter()
+                .find(|c| !used.contains(c) && !avoid.contains(c))
+                .ok_or_else(|| {
+                    StoreError::Conflict("the project network address pool is exhausted".into())
+                })?;
+            sqlx::query(
+                "INSERT INTO networks (project_id, name, subnet, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(project_id)
+            .bind(name)
+            .bind(&subnet)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            subnet
+        });
+        Ok(subnet)
+    }
+}

@@ -1,0 +1,168 @@
+use helvetia_core::container::ContainerState;
+use helvetia_core::deployment::DeploymentStatus::*;
+use helvetia_core::routing::{Backend, route_name};
+
+use crate::backend::TestDb;
+use crate::deployments::{build_main, demo_service};
+
+/// Takes a new deployment of `service` through to ready with one container at `address`.
+async fn ready_deployment(
+    db: &TestDb,
+    service: &helvetia_core::service::Service,
+    address: &str,
+) -> i64 {
+    let admin = db.admin().await;
+    let d = db
+        .store
+        .create_deployment(&admin, service, &build_main())
+        .await
+        .unwrap();
+    for pair in [Queued, Cloning, Building, Starting].windows(2) {
+        db.store
+            .transition_deployment(d.id, pair[0], pair[1], "ok")
+            .await
+            .unwrap();
+    }
+    let name = format!("c-{}", d.id);
+    let container = db
+        .store
+        .reserve_container(d.id, service.id, &name, Some(8080))
+        .await
+        .unwrap();
+    assert_eq!(container.state, ContainerState::Starting);
+    db.store
+        .record_container_engine(container.id, &format!("engine-{}", d.id), Some(address))
+        .await
+        .unwrap();
+    db.store
+        .transition_deployment(d.id, Starting, HealthChecking, "ok")
+        .await
+        .unwrap();
+    db.store
+        .set_container_state(container.id, ContainerState::Ready)
+        .await
+        .unwrap();
+    d.id
+}
+
+pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
+    let web = demo_service(db, "web").await;
+    demo_service(db, "idle").await;
+    let table = db.store.routing_table().await.unwrap();
+    let name = route_name("demo", "web");
+    assert_eq!(
+        table.route(&name).unwrap().hostnames,
+        ["web.demo.localhost"]
+    );
+    assert_eq!(table.servable().count(), 0, "nothing is deployed yet");
+
+    let first = ready_deployment(db, &web, "10.0.0.2").await;
+    // Ready is not serving: the table only changes when the deployment goes live.
+    assert_eq!(
+        db.store.routing_table().await.unwrap().servable().count(),
+        0
+    );
+    db.store
+        .transition_deployment(first, HealthChecking, Live, "ok")
+        .await
+        .unwrap();
+    let table = db.store.routing_table().await.unwrap();
+    assert_eq!(
+        table.route(&name).unwrap().backends,
+        [Backend {
+            address: "10.0.0.2".into(),
+            port: 8080
+        }]
+    );
+
+    let second = ready_deployment(db, &web, "10.0.0.3").await;
+    db.store
+        .transition_deployment(second, HealthChecking, Live, "ok")
+        .await
+        .unwrap();
+    let table = db.store.routing_table().await.unwrap();
+    assert_eq!(table.route(&name).unwrap().backends[0].address, "10.0.0.3");
+    let old = db.store.deployment_containers(first).await.unwrap();
+    assert_eq!(old[0].state, ContainerState::Draining);
+    assert_eq!(db.store.active_containers().await.unwrap().len(), 2);
+
+    // A restarted container's new address reaches the table.
+    assert!(
+        db.store
+            .update_container_address(&format!("engine-{second}"), "10.0.0.9")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .update_container_address(&format!("engine-{second}"), "10.0.0.9")
+            .await
+            .unwrap()
+    );
+    let table = db.store.routing_table().await.unwrap();
+    assert_eq!(table.route(&name).unwrap().backends[0].address, "10.0.0.9");
+
+    db.store
+        .sync_generated_hostnames("apps.example.org")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.hostnames(web.id).await.unwrap(),
+        ["web.demo.apps.example.org"]
+    );
+}
+
+pub async fn networks_get_distinct_subnets(db: &TestDb) {
+    let admin = db.admin().await;
+    let a = db
+        .store
+        .create_project(&admin, &crate::projects::project("a"))
+        .await
+        .unwrap();
+    let b = db
+        .store
+        .create_project(&admin, &crate::projects::project("b"))
+        .await
+        .unwrap();
+    let pool = || {
+        ["10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"]
+            .map(String::from)
+            .into_iter()
+    };
+    let first = db
+        .store
+        .project_network(a.id, "helvetia-a", pool(), &[])
+        .await
+        .unwrap();
+    assert_eq!(first, "10.1.0.0/24");
+    assert_eq!(
+        db.store
+            .project_network(a.id, "helvetia-a", pool(), &[])
+            .await
+            .unwrap(),
+        first
+    );
+    let second = db
+        .store
+        .project_network(b.id, "helvetia-b", pool(), &[])
+        .await
+        .unwrap();
+    assert_eq!(second, "10.1.1.0/24");
+    // The engine said b's subnet is taken by something else: b moves on.
+    let moved = db
+        .store
+        .project_network(b.id, "helvetia-b", pool(), &["10.1.1.0/24".into()])
+        .await
+        .unwrap();
+    assert_eq!(moved, "10.1.2.0/24");
+    let exhausted = db
+        .store
+        .project_network(
+            b.id,
+            "helvetia-b",
+            pool(),
+            &["10.1.1.0/24".into(), "10.1.2.0/24".into()],
+        )
+        .await;
+    assert!(exhausted.is_err());
+}
