@@ -60,13 +60,13 @@ impl HealthCheck {
     pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
     pub fn validate(&self, errors: &mut FieldErrors) {
-        if let Some(path) = &self.path {
-            if !path.starts_with('/') || path.chars().any(|c| c.is_control() || c == ' ') {
-                errors.add(
-                    "health.path",
-                    Invalid::new("must start with '/' and contain no spaces"),
-                );
-            }
+        if let Some(path) = &self.path
+            && (!path.starts_with('/') || path.chars().any(|c| c.is_control() || c == ' '))
+        {
+            errors.add(
+                "health.path",
+                Invalid::new("must start with '/' and contain no spaces"),
+            );
         }
         if !(100..=599).contains(&self.status_min)
             || !(100..=599).contains(&self.status_max)

@@ -184,12 +184,12 @@ impl Git {
                             .arg(&branch_ref),
                     )
                     .await;
-                if let Err(GitError::Failed { detail, .. }) = &fetched {
-                    if detail.contains("couldn't find remote ref") {
-                        return Err(GitError::BranchNotFound {
-                            branch: branch.to_string(),
-                        });
-                    }
+                if let Err(GitError::Failed { detail, .. }) = &fetched
+                    && detail.contains("couldn't find remote ref")
+                {
+                    return Err(GitError::BranchNotFound {
+                        branch: branch.to_string(),
+                    });
                 }
                 fetched?;
                 "FETCH_HEAD".to_owned()

@@ -8,9 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
+use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
-use helvetia_server::ServerConfig;
+use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::validation::FieldErrors;
+use helvetia_server::platform::PlatformSettings;
+use helvetia_server::{EdgeConfig, ServerConfig};
 use helvetia_store::Location;
 use serde::Deserialize;
 
@@ -44,6 +48,41 @@ pub struct ServerArgs {
     /// Log format.
     #[arg(long, env = "HELVETIA_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Run Traefik ("managed", the default) or only write configuration for a Traefik you run
+    /// ("external").
+    #[arg(long, env = "HELVETIA_TRAEFIK", value_enum, default_value = "managed")]
+    pub traefik: TraefikMode,
+    /// The Traefik executable (managed mode). Looked up in PATH when it has no `/`.
+    #[arg(long, env = "HELVETIA_TRAEFIK_BIN", default_value = "traefik")]
+    pub traefik_bin: PathBuf,
+    /// Address Traefik accepts web traffic on (managed mode).
+    #[arg(long, env = "HELVETIA_HTTP_ADDRESS", default_value = ServerConfig::DEFAULT_ENTRY_ADDRESS)]
+    pub http_address: String,
+    /// Loopback address of Traefik's API, used to confirm route changes. In external mode,
+    /// leave it unset if your Traefik's API is not reachable.
+    #[arg(long, env = "HELVETIA_TRAEFIK_API")]
+    pub traefik_api: Option<String>,
+    /// Directory your Traefik's file provider watches (external mode).
+    #[arg(long, env = "HELVETIA_TRAEFIK_DYNAMIC_DIR", value_name = "DIR")]
+    pub traefik_dynamic_dir: Option<PathBuf>,
+    /// Your Traefik's entry point for web traffic (external mode).
+    #[arg(long, env = "HELVETIA_TRAEFIK_ENTRY_POINT", default_value = "web")]
+    pub traefik_entry_point: String,
+    /// Address pool project networks are carved from, in /24 subnets.
+    #[arg(long, env = "HELVETIA_NETWORK_POOL", default_value = SubnetPool::DEFAULT)]
+    pub network_pool: String,
+    /// Memory limit of services that set none, e.g. `512M`, `1G`.
+    #[arg(long, env = "HELVETIA_DEFAULT_MEMORY", default_value = "512M", value_parser = parse_bytes)]
+    pub default_memory: u64,
+    /// CPU limit of services that set none, in cores.
+    #[arg(long, env = "HELVETIA_DEFAULT_CPUS", default_value_t = 1.0)]
+    pub default_cpus: f64,
+    /// The most memory a service may ask for.
+    #[arg(long, env = "HELVETIA_MAX_MEMORY", default_value = "8G", value_parser = parse_bytes)]
+    pub max_memory: u64,
+    /// The most CPU a service may ask for, in cores.
+    #[arg(long, env = "HELVETIA_MAX_CPUS", default_value_t = 4.0)]
+    pub max_cpus: f64,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -61,6 +100,48 @@ struct FileSettings {
     concurrency: Option<usize>,
     shutdown_grace: Option<String>,
     log_format: Option<LogFormat>,
+    traefik: Option<TraefikMode>,
+    traefik_bin: Option<PathBuf>,
+    http_address: Option<String>,
+    traefik_api: Option<String>,
+    traefik_dynamic_dir: Option<PathBuf>,
+    traefik_entry_point: Option<String>,
+    network_pool: Option<String>,
+    default_memory: Option<String>,
+    default_cpus: Option<f64>,
+    max_memory: Option<String>,
+    max_cpus: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraefikMode {
+    Managed,
+    External,
+}
+
+/// `512M`, `1G`, `1.5G`, `1048576`: binary units (K = 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((text, ""), |at| text.split_at(at));
+    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{text}` is not a size like 512M or 1G")),
+    };
+    let number: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 512M or 1G"))?;
+    if !number.is_finite() || number < 0.0 {
+        return Err(format!("`{text}` must be a positive size"));
+    }
+    Ok((number * multiplier as f64).round() as u64)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -104,10 +185,31 @@ impl ServerArgs {
         from_file!(allow_local_repos);
         from_file!(concurrency);
         from_file!(log_format);
-        if defaulted(matches, "shutdown_grace") {
-            if let Some(grace) = file.shutdown_grace {
-                self.shutdown_grace = parse_duration(&grace).map_err(anyhow::Error::msg)?;
-            }
+        from_file!(traefik);
+        from_file!(traefik_bin);
+        from_file!(http_address);
+        from_file!(traefik_dynamic_dir);
+        from_file!(traefik_entry_point);
+        from_file!(network_pool);
+        from_file!(default_cpus);
+        from_file!(max_cpus);
+        if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
+            self.traefik_api = file.traefik_api;
+        }
+        if defaulted(matches, "shutdown_grace")
+            && let Some(grace) = file.shutdown_grace
+        {
+            self.shutdown_grace = parse_duration(&grace).map_err(anyhow::Error::msg)?;
+        }
+        if defaulted(matches, "default_memory")
+            && let Some(size) = file.default_memory
+        {
+            self.default_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
+        }
+        if defaulted(matches, "max_memory")
+            && let Some(size) = file.max_memory
+        {
+            self.max_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
         }
         Ok(self)
     }
@@ -145,13 +247,69 @@ impl ServerArgs {
                 self.base_domain
             );
         }
+        let subnets = SubnetPool::parse(&self.network_pool, SubnetPool::DEFAULT_SUBNET_PREFIX)
+            .map_err(|e| anyhow::anyhow!("--network-pool `{}` {e}", self.network_pool))?;
+        let default_limits = ResourceLimits {
+            memory_bytes: Some(self.default_memory),
+            cpus: Some(self.default_cpus),
+            pids: PlatformSettings::default_limits().pids,
+        };
+        let max_limits = ResourceLimits {
+            memory_bytes: Some(self.max_memory),
+            cpus: Some(self.max_cpus),
+            pids: Some(32_768),
+        };
+        let mut problems = FieldErrors::new();
+        default_limits.validate(&max_limits, &mut problems);
+        if !problems.is_empty() {
+            bail!("the default limits must be valid and within the maximum: {problems}");
+        }
+        let (edge, public_port) = match self.traefik {
+            TraefikMode::Managed => (
+                EdgeConfig::Managed {
+                    binary: find_executable(&self.traefik_bin)?,
+                    entry_address: self.http_address.clone(),
+                    api_address: self
+                        .traefik_api
+                        .clone()
+                        .unwrap_or_else(|| ServerConfig::DEFAULT_TRAEFIK_API.to_owned()),
+                },
+                port_of(&self.http_address)?,
+            ),
+            TraefikMode::External => (
+                EdgeConfig::External {
+                    dynamic_dir: self
+                        .traefik_dynamic_dir
+                        .clone()
+                        .context("--traefik external needs --traefik-dynamic-dir")?,
+                    entry_point: self.traefik_entry_point.clone(),
+                    api_url: self.traefik_api.clone().map(|api| {
+                        if api.contains("://") {
+                            api
+                        } else {
+                            format!("http://{api}")
+                        }
+                    }),
+                },
+                port_of(&self.http_address)?,
+            ),
+        };
         Ok(ServerConfig {
             data_dir,
             database,
-            repo_policy: RepoPolicy {
-                allow_local: self.allow_local_repos,
+            platform: PlatformSettings {
+                repo_policy: RepoPolicy {
+                    allow_local: self.allow_local_repos,
+                },
+                base_domain,
+                public_port,
+                subnets,
+                default_limits,
+                max_limits,
+                confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
+                images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
             },
-            base_domain,
+            edge,
             queue: QueueSettings {
                 concurrency: self.concurrency,
                 ..QueueSettings::default()
@@ -159,6 +317,37 @@ impl ServerArgs {
             shutdown_grace: self.shutdown_grace,
         })
     }
+}
+
+/// The port of an address like `:80` or `127.0.0.1:8081`.
+fn port_of(address: &str) -> anyhow::Result<Option<u16>> {
+    let port = address
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .context("--http-address must include a port, e.g. :80")?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("--http-address `{address}` has an invalid port"))?;
+    Ok(Some(port))
+}
+
+/// `name` as an absolute path: itself when it contains a `/`, else the first match in PATH.
+/// Resolved here because Helvetia starts children with a minimal PATH of its own.
+fn find_executable(name: &Path) -> anyhow::Result<PathBuf> {
+    if name.components().count() > 1 {
+        return Ok(name.to_owned());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| {
+            format!(
+                "`{}` was not found in PATH: install Traefik (the installer puts it in a \
+                 virtual environment) or pass --traefik-bin",
+                name.display()
+            )
+        })
 }
 
 fn is_root() -> bool {

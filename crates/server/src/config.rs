@@ -3,24 +3,46 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
 use helvetia_store::Location;
 
+use crate::platform::PlatformSettings;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Where the server keeps its state: the SQLite database, the admin token file, the lock.
+    /// Where the server keeps its state: the SQLite database, the admin token file, the lock,
+    /// Traefik's configuration.
     pub data_dir: PathBuf,
     pub database: Location,
-    pub repo_policy: RepoPolicy,
-    /// Services are reachable at `<service>.<project>.<base_domain>`.
-    pub base_domain: String,
+    pub platform: PlatformSettings,
+    pub edge: EdgeConfig,
     pub queue: QueueSettings,
     /// How long shutdown waits for running jobs before abandoning them to the next start.
     pub shutdown_grace: Duration,
 }
 
+/// How Helvetia reaches its edge router.
+#[derive(Debug, Clone)]
+pub enum EdgeConfig {
+    /// Helvetia runs Traefik itself (the default), adopting one it started earlier.
+    Managed {
+        binary: PathBuf,
+        /// Where Traefik accepts traffic, e.g. `:80`.
+        entry_address: String,
+        /// Loopback address of Traefik's API.
+        api_address: String,
+    },
+    /// Helvetia writes dynamic configuration for a Traefik the user runs.
+    External {
+        dynamic_dir: PathBuf,
+        entry_point: String,
+        api_url: Option<String>,
+    },
+}
+
 impl ServerConfig {
     pub const DEFAULT_BASE_DOMAIN: &str = "localhost";
     pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    pub const DEFAULT_ENTRY_ADDRESS: &str = ":80";
+    pub const DEFAULT_TRAEFIK_API: &str = "127.0.0.1:7301";
 }

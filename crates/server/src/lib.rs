@@ -6,8 +6,11 @@
 
 pub mod api;
 mod config;
+mod deploy_log;
+pub mod platform;
+mod reconcile;
 mod startup;
 pub mod worker;
 
-pub use config::ServerConfig;
+pub use config::{EdgeConfig, ServerConfig};
 pub use startup::{ADMIN_TOKEN_FILE, Server, StartError, run};

@@ -12,8 +12,18 @@ use jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::ServerConfig;
+use std::sync::Arc;
+
+use helvetia_engine::docker::{Engine, EngineError};
+use helvetia_engine::traefik::{
+    self, Supervisor, Traefik, TraefikError, TraefikMode, TraefikSettings,
+};
+use tokio::sync::Notify;
+
 use crate::api::{self, ApiSettings};
+use crate::config::{EdgeConfig, ServerConfig};
+use crate::platform::Platform;
+use crate::reconcile::{self, ReconcileError};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +38,12 @@ pub enum StartError {
     AlreadyRunning(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the Docker engine is not usable: {0}")]
+    Engine(#[from] EngineError),
+    #[error("the edge router (Traefik) could not be started: {0}")]
+    Traefik(#[from] TraefikError),
+    #[error("reconciling with the engine and the edge router failed: {0}")]
+    Reconcile(#[from] ReconcileError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -38,7 +54,8 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// A server that has opened its store and is ready to serve.
 pub struct Server {
     config: ServerConfig,
-    store: Store,
+    platform: Arc<Platform>,
+    supervisor: Option<Supervisor>,
     listener: TcpListener,
     /// The admin token created on the very first start, if this was it. Shown once.
     pub first_admin_token: Option<String>,
@@ -76,9 +93,22 @@ impl Server {
                 "recovering jobs interrupted by the previous run"
             );
         }
+
+        let engine = Engine::connect()?;
+        let version = engine.ping().await?;
+        tracing::info!(%version, "connected to the Docker engine");
+        let (edge, supervisor) = start_edge(&config).await?;
+        let platform = Arc::new(Platform::new(
+            store,
+            engine,
+            Arc::new(edge),
+            config.platform.clone(),
+        ));
+        reconcile::at_startup(&platform).await?;
         Ok(Server {
             config,
-            store,
+            platform,
+            supervisor,
             listener,
             first_admin_token,
             _lock: lock,
@@ -93,19 +123,29 @@ impl Server {
     /// Serves the API and runs the worker until `shutdown` fires; then stops accepting
     /// requests, finishes in-flight ones, and gives running jobs their grace period.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let store = self.platform.store.clone();
         let worker = Worker::new(
-            self.store.clone(),
+            self.platform.clone(),
             self.config.queue,
             self.config.shutdown_grace,
         );
+        let reconcile_now = Arc::new(Notify::new());
         let app = api::router(
-            self.store.clone(),
+            store.clone(),
             worker.handle(),
             ApiSettings {
-                repo_policy: self.config.repo_policy,
-                base_domain: self.config.base_domain.clone(),
+                platform: self.config.platform.clone(),
+                reconcile: reconcile_now.clone(),
             },
         );
+        if let Some(supervisor) = self.supervisor {
+            tokio::spawn(supervisor.watch(shutdown.clone()));
+        }
+        tokio::spawn(reconcile::run_periodically(
+            self.platform.clone(),
+            reconcile_now,
+            shutdown.clone(),
+        ));
         let worker_task = tokio::spawn(worker.run(shutdown.clone()));
         tracing::info!(address = %self.listener.local_addr().map_err(StartError::Serve)?, "serving");
         let served = axum::serve(self.listener, app)
@@ -114,7 +154,7 @@ impl Server {
         if let Err(error) = worker_task.await {
             tracing::error!(%error, "the worker panicked");
         }
-        self.store.close().await;
+        store.close().await;
         served.map_err(StartError::Serve)
     }
 }
@@ -126,6 +166,42 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     Server::start(config, listener).await?.serve(shutdown).await
+}
+
+/// The edge router, started (or adopted) when Helvetia manages it.
+async fn start_edge(config: &ServerConfig) -> Result<(Traefik, Option<Supervisor>), StartError> {
+    match &config.edge {
+        EdgeConfig::Managed {
+            binary,
+            entry_address,
+            api_address,
+        } => {
+            let settings = TraefikSettings {
+                binary: binary.clone(),
+                state_dir: config.data_dir.join("traefik"),
+                entry_point_address: entry_address.clone(),
+                api_address: api_address.clone(),
+                extra_env: vec![],
+            };
+            let supervisor = traefik::start_or_adopt(settings.clone()).await?;
+            Ok((
+                Traefik::new(TraefikMode::Managed(settings))?,
+                Some(supervisor),
+            ))
+        }
+        EdgeConfig::External {
+            dynamic_dir,
+            entry_point,
+            api_url,
+        } => {
+            let mode = TraefikMode::External {
+                dynamic_dir: dynamic_dir.clone(),
+                entry_point: entry_point.clone(),
+                api_url: api_url.clone(),
+            };
+            Ok((Traefik::new(mode)?, None))
+        }
+    }
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {

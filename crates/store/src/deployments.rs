@@ -452,6 +452,49 @@ impl Store {
         Ok(())
     }
 
+    /// The message and author of `sha` as recorded by an earlier deployment of the service,
+    /// for a deployment that reuses that build without fetching the commit again.
+    pub async fn commit_details(
+        &self,
+        service_id: i64,
+        sha: &str,
+    ) -> Result<Option<(String, String)>> {
+        let row: Option<(Option<String>, Option<String>)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT commit_message, commit_author FROM deployments
+                 WHERE service_id = $1 AND commit_sha = $2 AND commit_message IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(service_id)
+            .bind(sha)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.and_then(|(message, author)| Some((message?, author.unwrap_or_default()))))
+    }
+
+    /// Images a service must keep: those of its `count` most recent successful deployments,
+    /// and any a queued deployment is about to run.
+    pub async fn images_in_use(&self, service_id: i64, count: i64) -> Result<Vec<String>> {
+        let images = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT image FROM (
+                     SELECT image FROM deployments
+                     WHERE service_id = $1 AND status IN ('live', 'retired') AND image IS NOT NULL
+                     ORDER BY id DESC LIMIT $2) AS recent
+                 UNION
+                 SELECT image FROM deployments
+                 WHERE service_id = $1 AND image IS NOT NULL
+                   AND status IN ('queued', 'cloning', 'building', 'starting', 'health_checking')",
+            )
+            .bind(service_id)
+            .bind(count)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(images)
+    }
+
     /// Records the image a deployment runs.
     pub async fn record_image(&self, id: i64, image: &str) -> Result<()> {
         with_pool!(self, |pool| {

@@ -26,6 +26,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 pub mod audit;
 pub mod deployments;
 mod error;
+pub mod logs;
 pub mod projects;
 pub mod queue;
 pub mod runtime;

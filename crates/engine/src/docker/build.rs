@@ -145,18 +145,18 @@ impl Progress {
                     .get_or_insert_with(|| format!("{}: {}", vertex.name, vertex.error));
                 continue;
             }
-            if let Some(completed) = &vertex.completed {
-                if self.finished.insert(vertex.digest.clone(), true).is_none() {
-                    if vertex.cached {
-                        on_line(format!("#{n} CACHED"));
-                    } else {
-                        let took = vertex.started.as_ref().map(|started| {
-                            let seconds = (completed.seconds - started.seconds) as f64
-                                + f64::from(completed.nanos - started.nanos) / 1e9;
-                            seconds.max(0.0)
-                        });
-                        on_line(format!("#{n} DONE {:.1}s", took.unwrap_or(0.0)));
-                    }
+            if let Some(completed) = &vertex.completed
+                && self.finished.insert(vertex.digest.clone(), true).is_none()
+            {
+                if vertex.cached {
+                    on_line(format!("#{n} CACHED"));
+                } else {
+                    let took = vertex.started.as_ref().map(|started| {
+                        let seconds = (completed.seconds - started.seconds) as f64
+                            + f64::from(completed.nanos - started.nanos) / 1e9;
+                        seconds.max(0.0)
+                    });
+                    on_line(format!("#{n} DONE {:.1}s", took.unwrap_or(0.0)));
                 }
             }
         }

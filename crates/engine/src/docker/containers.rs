@@ -206,9 +206,12 @@ impl Engine {
         }
     }
 
-    /// Ids of every container Helvetia created, running or not, optionally narrowed by more
-    /// label filters.
-    pub async fn managed_containers(&self, filters: &[(&str, &str)]) -> Result<Vec<String>> {
+    /// Every container Helvetia created, running or not, as `(id, name)`, optionally narrowed
+    /// by more label filters.
+    pub async fn managed_containers(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>> {
         let mut wanted = vec![(labels::MANAGED, "true")];
         wanted.extend_from_slice(filters);
         let options = ListContainersOptions {
@@ -221,7 +224,13 @@ impl Engine {
             .list_containers(Some(options))
             .await
             .map_err(EngineError::from_bollard)?;
-        Ok(containers.into_iter().filter_map(|c| c.id).collect())
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.first()?.trim_start_matches('/').to_owned();
+                Some((c.id?, name))
+            })
+            .collect())
     }
 
     /// The last `lines` lines a container wrote to stdout and stderr.

@@ -117,33 +117,45 @@ impl TraefikApi {
     /// Helvetia's routers and services are recognised by the `@file` suffix and, for those not
     /// in the table, by the servers transport Helvetia's services use — so routers a user's
     /// own files define for the same Traefik do not count as left over.
-    pub async fn confirm(&self, table: &RoutingTable, timeout: Duration) -> Result<(), RoutingError> {
+    pub async fn confirm(
+        &self,
+        table: &RoutingTable,
+        timeout: Duration,
+    ) -> Result<(), RoutingError> {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut interval = FIRST_POLL_INTERVAL;
-        let mut answered = false;
+        // What Traefik's last answer lacked, and why a later look failed (if one did); the look
+        // cut off by the deadline itself says nothing useful and is not reported.
+        let mut differed: Option<String> = None;
+        let mut failure: Option<String> = None;
         loop {
-            let outcome =
-                tokio::time::timeout_at(deadline, self.differences(table)).await;
-            let last = match outcome {
+            match tokio::time::timeout_at(deadline, self.differences(table)).await {
                 Ok(Ok(differences)) if differences.is_empty() => return Ok(()),
                 Ok(Ok(differences)) => {
-                    answered = true;
-                    differences.join("; ")
+                    differed = Some(differences.join("; "));
+                    failure = None;
                 }
-                Ok(Err(error)) => format!("Traefik's API at {} failed: {error}", self.base_url),
-                Err(_) => format!("Traefik's API at {} did not answer in time", self.base_url),
-            };
+                Ok(Err(error)) => {
+                    failure = Some(format!(
+                        "Traefik's API at {} failed: {error}",
+                        self.base_url
+                    ));
+                }
+                Err(_) => {}
+            }
             let now = Instant::now();
             if now >= deadline {
                 let waited = now - started;
-                return Err(if answered {
-                    RoutingError::NotConfirmed {
+                return Err(match (differed, failure) {
+                    (Some(detail), None) => RoutingError::NotConfirmed { waited, detail },
+                    (Some(detail), Some(failure)) => RoutingError::NotConfirmed {
                         waited,
-                        detail: last,
-                    }
-                } else {
-                    RoutingError::Unavailable(last)
+                        detail: format!("{detail}; then {failure}"),
+                    },
+                    (None, failure) => RoutingError::Unavailable(failure.unwrap_or_else(|| {
+                        format!("Traefik's API at {} did not answer", self.base_url)
+                    })),
                 });
             }
             tokio::time::sleep_until((now + interval).min(deadline)).await;
@@ -187,7 +199,11 @@ impl TraefikApi {
 
 /// What Traefik's loaded routers and services lack or have beyond `table`; empty when Traefik
 /// serves exactly the table.
-fn differences(table: &RoutingTable, routers: &[ApiRouter], services: &[ApiService]) -> Vec<String> {
+fn differences(
+    table: &RoutingTable,
+    routers: &[ApiRouter],
+    services: &[ApiService],
+) -> Vec<String> {
     let routers: BTreeMap<&str, &ApiRouter> = routers
         .iter()
         .filter_map(|router| Some((router.name.strip_suffix(FILE_PROVIDER)?, router)))
@@ -243,7 +259,10 @@ fn differences(table: &RoutingTable, routers: &[ApiRouter], services: &[ApiServi
         .map(|(name, _)| *name)
         .collect();
     for (name, router) in &routers {
-        let service = router.service.strip_suffix(FILE_PROVIDER).unwrap_or(&router.service);
+        let service = router
+            .service
+            .strip_suffix(FILE_PROVIDER)
+            .unwrap_or(&router.service);
         if !expected_names.contains(name) && helvetia_services.contains(service) {
             found.push(format!("router {name}{FILE_PROVIDER} is still present"));
         }
@@ -315,9 +334,14 @@ mod tests {
 
     #[test]
     fn matching_routes_have_no_differences() {
-        let (routers, services) =
-            loaded(ROUTER, &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"));
-        assert_eq!(differences(&table(), &routers, &services), Vec::<String>::new());
+        let (routers, services) = loaded(
+            ROUTER,
+            &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"),
+        );
+        assert_eq!(
+            differences(&table(), &routers, &services),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -325,10 +349,15 @@ mod tests {
         let (routers, services) = loaded("", "");
         assert_eq!(
             differences(&table(), &routers, &services),
-            ["router demo_web@file is missing", "service demo_web@file is missing"]
+            [
+                "router demo_web@file is missing",
+                "service demo_web@file is missing"
+            ]
         );
-        let (routers, services) =
-            loaded(ROUTER, &service("demo_web", "http://172.20.0.9:8080", "helvetia@file"));
+        let (routers, services) = loaded(
+            ROUTER,
+            &service("demo_web", "http://172.20.0.9:8080", "helvetia@file"),
+        );
         assert_eq!(
             differences(&table(), &routers, &services),
             [
@@ -344,8 +373,10 @@ mod tests {
             r#""status":"enabled""#,
             r#""status":"disabled","error":["the service does not exist"]"#,
         );
-        let (routers, services) =
-            loaded(&router, &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"));
+        let (routers, services) = loaded(
+            &router,
+            &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"),
+        );
         assert_eq!(
             differences(&table(), &routers, &services),
             ["router demo_web@file is disabled (the service does not exist)"]
@@ -364,10 +395,16 @@ mod tests {
                 service("own", "http://10.1.1.1:80", "")
             ),
         );
-        assert_eq!(differences(&table(), &routers, &services), Vec::<String>::new());
+        assert_eq!(
+            differences(&table(), &routers, &services),
+            Vec::<String>::new()
+        );
         assert_eq!(
             differences(&RoutingTable::new(), &routers, &services),
-            ["router demo_web@file is still present", "service demo_web@file is still present"]
+            [
+                "router demo_web@file is still present",
+                "service demo_web@file is still present"
+            ]
         );
     }
 }

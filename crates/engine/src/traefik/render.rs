@@ -203,9 +203,17 @@ idleConnTimeout = "2s"
             &["b.example", "a.example"],
             vec![backend("10.0.0.2", 80), backend("10.0.0.1", 80)],
         ));
-        first.insert(route("b_web", &["c.example"], vec![backend("10.0.0.3", 80)]));
+        first.insert(route(
+            "b_web",
+            &["c.example"],
+            vec![backend("10.0.0.3", 80)],
+        ));
         let mut second = RoutingTable::new();
-        second.insert(route("b_web", &["c.example"], vec![backend("10.0.0.3", 80)]));
+        second.insert(route(
+            "b_web",
+            &["c.example"],
+            vec![backend("10.0.0.3", 80)],
+        ));
         second.insert(route(
             "a_web",
             &["a.example", "b.example", "a.example"],

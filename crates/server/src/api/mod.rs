@@ -12,6 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_store::Store;
+use tokio::sync::Notify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +29,7 @@ mod tokens;
 
 pub use tokens::mint as mint_token;
 
+use crate::platform::PlatformSettings;
 use crate::worker::WorkerHandle;
 
 /// What handlers share.
@@ -40,17 +42,23 @@ pub struct AppState {
     openapi: Arc<String>,
 }
 
-/// The parts of the server configuration the API needs.
-#[derive(Debug, Clone)]
+/// The parts of the server the API needs beyond the store and the worker.
+#[derive(Clone)]
 pub struct ApiSettings {
-    pub repo_policy: RepoPolicy,
-    pub base_domain: String,
+    pub platform: PlatformSettings,
+    /// Notified when a change (a deletion) leaves containers or routes to clean up.
+    pub reconcile: Arc<Notify>,
 }
 
 impl ApiSettings {
+    pub fn repo_policy(&self) -> RepoPolicy {
+        self.platform.repo_policy
+    }
+
     /// The address a service is reachable at through the edge router.
     pub fn service_url(&self, project: &ProjectName, service: &ServiceName) -> String {
-        format!("http://{service}.{project}.{}", self.base_domain)
+        self.platform
+            .service_url(project.as_str(), service.as_str())
     }
 }
 

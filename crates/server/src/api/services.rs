@@ -117,11 +117,18 @@ async fn create_service(
     };
     let mut errors = FieldErrors::new();
     let name = errors.check("name", ServiceName::parse(&body.name));
-    let settings = errors.absorb(ServiceSettings::create(&input, state.settings.repo_policy));
+    let settings = errors.absorb(ServiceSettings::create(
+        &input,
+        state.settings.repo_policy(),
+    ));
     let (name, settings) = errors.finish(|| Some((name?, settings?)))?;
+    let hostname = state
+        .settings
+        .platform
+        .hostname(project.as_str(), name.as_str());
     let service = state
         .store
-        .create_service(&caller, &project, &name, &settings)
+        .create_service(&caller, &project, &name, &settings, &hostname)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -232,10 +239,10 @@ async fn update_service(
     let service = state.store.service(caller.team, &project, &name).await?;
     let settings = service
         .settings
-        .update(&input, state.settings.repo_policy)?;
+        .update(&input, state.settings.repo_policy())?;
     let updated = state
         .store
-        .update_service(&caller, &service, &settings)
+        .update_service(&caller, &service, &settings, &service.runtime)
         .await?;
     let live = state.store.live_deployment(updated.id).await?;
     Ok(Json(ServiceView::new(updated, &state.settings, live)))
@@ -263,5 +270,7 @@ async fn delete_service(
     let (project, name) = service_params(&project, &service)?;
     let service = state.store.service(caller.team, &project, &name).await?;
     state.store.delete_service(&caller, &service).await?;
+    // Its containers and route go with the next reconciliation, which this starts now.
+    state.settings.reconcile.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }

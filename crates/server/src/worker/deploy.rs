@@ -1,27 +1,854 @@
-//! The deploy job. (The pipeline itself lands with the engine adapters.)
+//! The deploy job: one deployment from `queued` to `live`, or to `failed`/`cancelled` with the
+//! previously live version untouched.
+//!
+//! The sequence is kamal-proxy's — target, health check, switch, drain — and nothing more:
+//!
+//! 1. **Prepare** (cancellable): fetch and build the commit, or reuse an image; start the new
+//!    container on the project network; probe it from outside until it answers.
+//! 2. **Switch**: with the routing lock held, publish a table whose route for this service
+//!    points at the new container only, wait for the edge router to confirm it, then record
+//!    the deployment `live` (which marks the new containers serving and the old ones
+//!    draining) in one transaction.
+//! 3. **Drain**: each old container is stopped once it has no open connections (or at the
+//!    drain timeout), then removed.
+//!
+//! Anything failing before the switch removes what this deployment started; the old version
+//! never stopped serving. A deployment cut off by a crash is never resumed half-way: the next
+//! attempt cleans up and fails it as interrupted.
 
-use helvetia_core::deployment::DeploymentStatus;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use super::{JobContext, JobOutcome};
+use helvetia_core::container::{
+    ContainerRecord, ContainerState, container_name, image_repository, network_name,
+};
+use helvetia_core::deployment::{Deployment, DeploymentKind, DeploymentStatus};
+use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
+use helvetia_core::routing::{Backend, route_name};
+use helvetia_core::service::Service;
+use helvetia_engine::docker::{
+    BuildRequest, ContainerSpec, EngineError, Limits, NetworkSpec, labels,
+};
+use helvetia_engine::probe::{self, Probe};
+use helvetia_store::StoreError;
+use sha2::{Digest, Sha256};
+
+use super::{JobContext, JobOutcome, StopReason};
+use crate::deploy_log::DeployLog;
+use crate::platform::Platform;
 
 pub async fn run(context: &JobContext) -> JobOutcome {
+    let platform = &context.platform;
     let Some(id) = context.job.deployment_id else {
         return JobOutcome::Failed("deploy job without a deployment".into());
     };
-    let deployment = match context.store.deployment_by_id(id).await {
+    let deployment = match platform.store.deployment_by_id(id).await {
         Ok(deployment) => deployment,
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
     if !deployment.status.is_in_progress() {
         return JobOutcome::Cancelled(format!("deployment #{id} is already {}", deployment.status));
     }
-    let reason = "the deploy pipeline is not available in this build";
-    match context
+    let service = match platform.store.service_by_id(deployment.service_id).await {
+        Ok(service) => service,
+        Err(error) => return JobOutcome::Failed(error.to_string()),
+    };
+    let log = DeployLog::open(platform.store.clone(), id).await;
+    let mut deploy = Deploy {
+        platform,
+        deployment,
+        service,
+        log: &log,
+    };
+    let outcome = if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued
+    {
+        deploy.recover_interrupted().await
+    } else {
+        deploy.run(context).await
+    };
+    log.finish().await;
+    outcome
+}
+
+/// Why a deployment did not go live.
+enum Failure {
+    Failed(String),
+    Stopped(StopReason),
+    /// Someone else finished the deployment first (cancelled or superseded while queued).
+    Overtaken(DeploymentStatus),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        Failure::Failed(format!("the store failed: {error}"))
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Failure {
+        Failure::Failed(error.to_string())
+    }
+}
+
+/// A started container that passed its readiness probe.
+struct Ready {
+    address: String,
+    port: u16,
+}
+
+struct Deploy<'a> {
+    platform: &'a Platform,
+    deployment: Deployment,
+    service: Service,
+    log: &'a DeployLog,
+}
+
+impl Deploy<'_> {
+    async fn run(&mut self, context: &JobContext) -> JobOutcome {
+        let prepared = tokio::select! {
+            biased;
+            () = context.stopped() => Err(Failure::Stopped(context.stop_reason().unwrap_or(StopReason::Cancelled))),
+            prepared = self.prepare() => prepared,
+        };
+        let ready = match prepared {
+            Ok(ready) => ready,
+            Err(failure) => return self.abort(failure).await,
+        };
+        if let Err(failure) = self.switch(&ready).await {
+            return self.abort(failure).await;
+        }
+        self.drain_previous().await;
+        self.prune_images().await;
+        JobOutcome::Succeeded
+    }
+
+    /// Records a state change and says so in the log.
+    async fn to(&mut self, status: DeploymentStatus, reason: &str) -> Result<(), Failure> {
+        match self
+            .platform
+            .store
+            .transition_deployment(self.deployment.id, self.deployment.status, status, reason)
+            .await
+        {
+            Ok(updated) => {
+                self.deployment = updated;
+                self.log.line(format!("==> {status}: {reason}"));
+                Ok(())
+            }
+            Err(StoreError::Conflict(_)) => {
+                let current = self
+                    .platform
+                    .store
+                    .deployment_by_id(self.deployment.id)
+                    .await?;
+                Err(Failure::Overtaken(current.status))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn prepare(&mut self) -> Result<Ready, Failure> {
+        let image = match self.deployment.kind {
+            DeploymentKind::Build => self.build().await?,
+            DeploymentKind::Image => {
+                let image = self
+                    .deployment
+                    .image
+                    .clone()
+                    .ok_or_else(|| Failure::Failed("no image to run".into()))?;
+                let source = self.deployment.source_deployment_id.unwrap_or_default();
+                self.to(
+                    DeploymentStatus::Starting,
+                    &format!("running the image of deployment #{source} ({image})"),
+                )
+                .await?;
+                image
+            }
+        };
+        let network = self.network().await?;
+        let (record, engine_id) = self.start_container(&image, &network, 0).await?;
+        let port = self.service.settings.port.get();
+        self.to(
+            DeploymentStatus::HealthChecking,
+            &format!("waiting for the app to answer on port {port}"),
+        )
+        .await?;
+        let address = self.wait_ready(&engine_id, port).await?;
+        self.platform
+            .store
+            .set_container_state(record.id, ContainerState::Ready)
+            .await?;
+        Ok(Ready { address, port })
+    }
+
+    /// Fetches and builds the commit, or reuses the image of an identical earlier build.
+    /// Returns the image's tag.
+    async fn build(&mut self) -> Result<String, Failure> {
+        let platform = self.platform;
+        let settings = self.service.settings.clone();
+        let branch_name = self
+            .deployment
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| settings.branch.to_string());
+        self.to(
+            DeploymentStatus::Cloning,
+            &format!("fetching {} (branch {branch_name})", settings.repo),
+        )
+        .await?;
+        // Checked again against the current policy: it may have changed since the service
+        // was created.
+        let repo = RepoUrl::parse(settings.repo.as_str(), platform.settings.repo_policy)
+            .map_err(|e| Failure::Failed(format!("the repository is not allowed: {e}")))?;
+        let branch = GitRef::parse(&branch_name)
+            .map_err(|e| Failure::Failed(format!("invalid branch: {e}")))?;
+        let requested = self
+            .deployment
+            .requested_commit
+            .as_deref()
+            .map(CommitSha::parse)
+            .transpose()
+            .map_err(|e| Failure::Failed(format!("invalid commit: {e}")))?;
+        let known_sha = match &requested {
+            Some(sha) if sha.is_full() => Some(sha.to_string()),
+            Some(_) => None,
+            None => {
+                let sha = platform
+                    .git
+                    .resolve_branch(&repo, &branch)
+                    .await
+                    .map_err(|e| Failure::Failed(e.to_string()))?;
+                self.log.line(format!("Branch {branch} is at {sha}"));
+                Some(sha)
+            }
+        };
+        let tag = format!(
+            "{}:{}",
+            image_repository(self.service.project.as_str(), self.service.name.as_str()),
+            self.deployment.id
+        );
+        if let Some(sha) = &known_sha
+            && let Some(tag) = self.reuse_build(sha, &tag).await?
+        {
+            return Ok(tag);
+        }
+
+        let checkout = tempfile::Builder::new()
+            .prefix("helvetia-checkout-")
+            .tempdir()
+            .map_err(|e| Failure::Failed(format!("cannot create a checkout directory: {e}")))?;
+        let commit = platform
+            .git
+            .checkout(&repo, &branch, requested.as_ref(), checkout.path())
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        platform
+            .store
+            .record_commit(
+                self.deployment.id,
+                &commit.sha,
+                &commit.message,
+                &commit.author,
+            )
+            .await?;
+        self.log.line(format!(
+            "Checked out {} \"{}\" by {}",
+            &commit.sha,
+            commit.message.lines().next().unwrap_or_default(),
+            commit.author
+        ));
+        if known_sha.is_none()
+            && let Some(tag) = self.reuse_build(&commit.sha, &tag).await?
+        {
+            return Ok(tag);
+        }
+
+        self.to(
+            DeploymentStatus::Building,
+            &format!(
+                "building {} (context {})",
+                settings.dockerfile, settings.context
+            ),
+        )
+        .await?;
+        let key = build_key(&commit.sha, &self.service);
+        let request = BuildRequest {
+            checkout: checkout.path().to_owned(),
+            context: settings.context.to_string(),
+            dockerfile: settings.dockerfile.to_string(),
+            tag: tag.clone(),
+            labels: [
+                (labels::MANAGED, "true".to_owned()),
+                (labels::PROJECT, self.service.project.to_string()),
+                (labels::SERVICE, self.service.name.to_string()),
+                (labels::SERVICE_ID, self.service.id.to_string()),
+                (labels::DEPLOYMENT, self.deployment.id.to_string()),
+                (labels::COMMIT, commit.sha.clone()),
+                (labels::BUILD_KEY, key),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            timeout: self.service.runtime.timeouts.build,
+        };
+        let started = Instant::now();
+        let log = self.log;
+        let image = platform
+            .engine
+            .build_image(&request, |line| log.line(line))
+            .await?;
+        self.log.line(format!(
+            "Built image {} in {:.1}s",
+            short_id(&image),
+            started.elapsed().as_secs_f64()
+        ));
+        platform
+            .store
+            .record_image(self.deployment.id, &tag)
+            .await?;
+        self.to(DeploymentStatus::Starting, &format!("starting {tag}"))
+            .await?;
+        Ok(tag)
+    }
+
+    /// If an image was already built from `sha` with the same build settings, tags it for
+    /// this deployment and moves on to starting it.
+    async fn reuse_build(&mut self, sha: &str, tag: &str) -> Result<Option<String>, Failure> {
+        let platform = self.platform;
+        let key = build_key(sha, &self.service);
+        let Some(image) = platform.engine.find_image(self.service.id, &key).await? else {
+            return Ok(None);
+        };
+        let (message, author) = platform
+            .store
+            .commit_details(self.service.id, sha)
+            .await?
+            .unwrap_or_default();
+        platform
+            .store
+            .record_commit(self.deployment.id, sha, &message, &author)
+            .await?;
+        self.to(
+            DeploymentStatus::Building,
+            &format!("image {} was already built from this commit with these settings: reused, no rebuild", short_id(&image)),
+        )
+        .await?;
+        let (repository, tag_name) = tag.split_once(':').unwrap_or((tag, "latest"));
+        platform
+            .engine
+            .tag_image(&image, repository, tag_name)
+            .await?;
+        platform.store.record_image(self.deployment.id, tag).await?;
+        self.to(DeploymentStatus::Starting, &format!("starting {tag}"))
+            .await?;
+        Ok(Some(tag.to_owned()))
+    }
+
+    /// The project's network, created on first use with a subnet from the pool.
+    async fn network(&mut self) -> Result<String, Failure> {
+        let platform = self.platform;
+        let name = network_name(self.service.project.as_str());
+        let mut avoid = vec![];
+        for _ in 0..16 {
+            let subnet = platform
+                .store
+                .project_network(
+                    self.service.project_id,
+                    &name,
+                    platform.settings.subnets.subnets(),
+                    &avoid,
+                )
+                .await?;
+            let spec = NetworkSpec {
+                name: name.clone(),
+                subnet: subnet.clone(),
+                project: self.service.project.to_string(),
+            };
+            match platform.engine.ensure_network(&spec).await {
+                Ok(()) => return Ok(name),
+                Err(EngineError::SubnetInUse(subnet)) => {
+                    self.log.line(format!("Subnet {subnet} is used by another network on this host; trying the next one"));
+                    avoid.push(subnet);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(Failure::Failed(
+            "no free subnet for the project network".into(),
+        ))
+    }
+
+    async fn start_container(
+        &mut self,
+        image: &str,
+        network: &str,
+        index: u32,
+    ) -> Result<(ContainerRecord, String), Failure> {
+        let platform = self.platform;
+        let service = &self.service;
+        let port = service.settings.port.get();
+        let name = container_name(
+            service.project.as_str(),
+            service.name.as_str(),
+            self.deployment.id,
+            index,
+        );
+        let record = platform
+            .store
+            .reserve_container(self.deployment.id, service.id, &name, Some(port))
+            .await?;
+        let limits = service.runtime.limits.or(platform.settings.default_limits);
+        let commit = self.deployment.commit_sha.clone().unwrap_or_default();
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image: image.to_owned(),
+            network: network.to_owned(),
+            port: Some(port),
+            env: vec![
+                ("PORT".into(), port.to_string()),
+                ("HELVETIA_PROJECT".into(), service.project.to_string()),
+                ("HELVETIA_SERVICE".into(), service.name.to_string()),
+                (
+                    "HELVETIA_DEPLOYMENT_ID".into(),
+                    self.deployment.id.to_string(),
+                ),
+                ("HELVETIA_COMMIT_SHA".into(), commit.clone()),
+            ],
+            labels: [
+                (labels::PROJECT, service.project.to_string()),
+                (labels::SERVICE, service.name.to_string()),
+                (labels::SERVICE_ID, service.id.to_string()),
+                (labels::DEPLOYMENT, self.deployment.id.to_string()),
+                (labels::COMMIT, commit),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            limits: Limits {
+                memory_bytes: limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+                nano_cpus: limits.nano_cpus(),
+                pids: limits.pids.map(i64::from),
+            },
+            command: None,
+            stop_grace: service.runtime.timeouts.stop_grace,
+        };
+        let engine_id = platform.engine.run_container(&spec).await?;
+        let status = platform.engine.inspect_container(&engine_id).await?;
+        platform
+            .store
+            .record_container_engine(record.id, &engine_id, status.address.as_deref())
+            .await?;
+        self.log.line(format!(
+            "Started container {name} ({}) at {}",
+            short_id(&engine_id),
+            status.address.as_deref().unwrap_or("no address yet")
+        ));
+        Ok((record, engine_id))
+    }
+
+    /// Probes the container from outside until it answers, it dies, or the start-up timeout
+    /// passes. Probing starts fast (50 ms) and backs off, so a quick app is live in well under
+    /// a second. Returns the address it answered on.
+    async fn wait_ready(&mut self, engine_id: &str, port: u16) -> Result<String, Failure> {
+        let platform = self.platform;
+        let health = &self.service.runtime.health;
+        let startup = self.service.runtime.timeouts.startup;
+        let check = match &health.path {
+            Some(path) => Probe::Http {
+                path: path.clone(),
+                host: platform
+                    .settings
+                    .hostname(self.service.project.as_str(), self.service.name.as_str()),
+                statuses: (health.status_min, health.status_max),
+            },
+            None => Probe::Tcp,
+        };
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        let mut successes = 0;
+        let mut last_failure = String::from("no probe yet");
+        let mut last_reported: Option<Instant> = None;
+        loop {
+            let status = platform.engine.inspect_container(engine_id).await?;
+            if status.exited || status.restarting || status.restart_count > 0 {
+                let why = if status.oom_killed {
+                    "was killed for using more memory than its limit".to_owned()
+                } else {
+                    format!("exited with code {}", status.exit_code.unwrap_or(-1))
+                };
+                self.log_container_output(engine_id).await;
+                return Err(Failure::Failed(format!(
+                    "the app {why} before it was ready"
+                )));
+            }
+            if let Some(address) = status.address.clone() {
+                let socket = address
+                    .parse()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .map_err(|_| {
+                        Failure::Failed(format!("unusable container address {address}"))
+                    })?;
+                match probe::probe(socket, &check, health.timeout).await {
+                    Ok(()) => {
+                        successes += 1;
+                        let image_health_ok = status
+                            .health
+                            .as_deref()
+                            .is_none_or(|h| h == "healthy" || h == "none");
+                        if status.health.as_deref() == Some("unhealthy") {
+                            self.log_container_output(engine_id).await;
+                            return Err(Failure::Failed(
+                                "the image's own HEALTHCHECK reports it unhealthy".into(),
+                            ));
+                        }
+                        if successes >= health.healthy_threshold && image_health_ok {
+                            self.log.line(format!(
+                                "Ready: {address}:{port} answered after {:.2}s",
+                                started.elapsed().as_secs_f64()
+                            ));
+                            return Ok(address);
+                        }
+                    }
+                    Err(failure) => {
+                        successes = 0;
+                        last_failure = failure.to_string();
+                        if last_reported.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
+                            self.log.line(format!("Not ready yet: {last_failure}"));
+                            last_reported = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+            if started.elapsed() >= startup {
+                self.log_container_output(engine_id).await;
+                return Err(Failure::Failed(format!(
+                    "the app did not become ready within {}s (last probe: {last_failure})",
+                    startup.as_secs()
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Copies the last lines a container printed into the deployment log.
+    async fn log_container_output(&self, engine_id: &str) {
+        match self
+            .platform
+            .engine
+            .container_logs_tail(engine_id, 30)
+            .await
+        {
+            Ok(lines) if !lines.is_empty() => {
+                self.log.line("The app's last output:");
+                for line in lines {
+                    self.log.line(format!("  | {line}"));
+                }
+            }
+            Ok(_) => self.log.line("The app printed nothing."),
+            Err(error) => self
+                .log
+                .line(format!("Could not read the app's output: {error}")),
+        }
+    }
+
+    /// Points the service's route at the new container, confirms the edge router serves it,
+    /// and records the deployment live — all under the routing lock.
+    async fn switch(&mut self, ready: &Ready) -> Result<(), Failure> {
+        let platform = self.platform;
+        let guard = platform.routing().await;
+        let mut table = platform.store.routing_table().await?;
+        let name = route_name(self.service.project.as_str(), self.service.name.as_str());
+        let backend = Backend {
+            address: ready.address.clone(),
+            port: ready.port,
+        };
+        let Some(route) = table.route_mut(&name) else {
+            return Err(Failure::Failed("the service has no route".into()));
+        };
+        route.backends = vec![backend.clone()];
+        self.log.line(format!(
+            "Switching {} to {backend}",
+            route.hostnames.join(", ")
+        ));
+        let started = Instant::now();
+        if let Err(error) = platform.apply_and_confirm(&table).await {
+            // Put back what the store says is serving: the previous version.
+            if let Ok(previous) = platform.store.routing_table().await
+                && let Err(restore) = platform.apply_and_confirm(&previous).await
+            {
+                tracing::error!(%restore, "restoring the previous routes failed");
+            }
+            return Err(Failure::Failed(format!(
+                "the edge router did not take the new route: {error}"
+            )));
+        }
+        self.log.line(format!(
+            "The edge router serves the new route (confirmed in {} ms)",
+            started.elapsed().as_millis()
+        ));
+        let url = platform
+            .settings
+            .service_url(self.service.project.as_str(), self.service.name.as_str());
+        let result = self
+            .to(DeploymentStatus::Live, &format!("serving {url}"))
+            .await;
+        if result.is_err() {
+            // The store still says the previous version serves: make the router agree before
+            // this deployment's containers are removed.
+            if let Ok(previous) = platform.store.routing_table().await
+                && let Err(restore) = platform.apply_and_confirm(&previous).await
+            {
+                tracing::error!(%restore, "restoring the previous routes failed");
+            }
+        }
+        drop(guard);
+        result
+    }
+
+    /// Stops the service's previous containers once nobody is connected to them.
+    async fn drain_previous(&mut self) {
+        let platform = self.platform;
+        let draining = match platform
+            .store
+            .service_containers(self.service.id, ContainerState::Draining)
+            .await
+        {
+            Ok(draining) => draining,
+            Err(error) => {
+                self.log
+                    .line(format!("Could not list the previous containers: {error}"));
+                return;
+            }
+        };
+        let drain_timeout = self.service.runtime.timeouts.drain;
+        let stop_grace = self.service.runtime.timeouts.stop_grace;
+        for container in draining {
+            let waited = drain(platform, &container, drain_timeout).await;
+            self.log
+                .line(format!("Previous container {}: {waited}", container.name));
+            retire_container(platform, &container, stop_grace).await;
+            self.log
+                .line(format!("Stopped and removed {}", container.name));
+        }
+    }
+
+    /// Removes images no recent deployment needs, and build cache nothing refers to.
+    async fn prune_images(&mut self) {
+        let platform = self.platform;
+        let keep = match platform
+            .store
+            .images_in_use(self.service.id, platform.settings.images_kept as i64)
+            .await
+        {
+            Ok(keep) => keep,
+            Err(error) => {
+                tracing::warn!(%error, "not pruning images: listing the ones in use failed");
+                return;
+            }
+        };
+        let images = match platform.engine.service_images(self.service.id).await {
+            Ok(images) => images,
+            Err(error) => {
+                tracing::warn!(%error, "not pruning images: listing them failed");
+                return;
+            }
+        };
+        let mut removed = 0;
+        for tag in images.iter().flat_map(|image| &image.tags) {
+            if !keep.contains(tag) && platform.engine.remove_image(tag).await.is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.log.line(format!("Removed {removed} old image tag(s); images of the last {} deployments are kept for rollback", platform.settings.images_kept));
+        }
+        if let Err(error) = platform.engine.prune_dangling_build_cache().await {
+            tracing::warn!(%error, "pruning the build cache failed");
+        }
+    }
+
+    /// Ends a deployment that did not go live: removes what it started and records why.
+    async fn abort(&mut self, failure: Failure) -> JobOutcome {
+        let (status, reason) = match failure {
+            Failure::Overtaken(status) => {
+                self.log
+                    .line(format!("==> {status} before it started: nothing to do"));
+                return JobOutcome::Cancelled(format!("deployment is {status}"));
+            }
+            // Another worker owns the job now; it will clean up. Write nothing.
+            Failure::Stopped(StopReason::LeaseLost) => {
+                return JobOutcome::Failed("lease lost".into());
+            }
+            Failure::Stopped(StopReason::Cancelled) => (
+                DeploymentStatus::Cancelled,
+                "cancelled on request".to_owned(),
+            ),
+            Failure::Stopped(StopReason::Shutdown) => (
+                DeploymentStatus::Failed,
+                "interrupted: the server shut down before the deployment finished".to_owned(),
+            ),
+            Failure::Failed(reason) => (DeploymentStatus::Failed, reason),
+        };
+        self.log.line(format!("!!! {reason}"));
+        remove_deployment_containers(self.platform, self.deployment.id).await;
+        self.log
+            .line("Removed this deployment's containers; the previous version keeps serving.");
+        self.finish_as(status, &reason).await;
+        match status {
+            DeploymentStatus::Cancelled => JobOutcome::Cancelled(reason),
+            _ => JobOutcome::Failed(reason),
+        }
+    }
+
+    /// Moves the deployment, from whatever state it is in now, to `status`.
+    async fn finish_as(&mut self, status: DeploymentStatus, reason: &str) {
+        let store = &self.platform.store;
+        let current = match store.deployment_by_id(self.deployment.id).await {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::error!(deployment = self.deployment.id, %error, "reading the deployment failed");
+                return;
+            }
+        };
+        if !current.status.is_in_progress() {
+            return;
+        }
+        if let Err(error) = store
+            .transition_deployment(current.id, current.status, status, reason)
+            .await
+        {
+            tracing::error!(deployment = current.id, %error, "recording the deployment's end failed");
+        }
+    }
+
+    /// The second attempt of a deployment whose first attempt was cut off.
+    async fn recover_interrupted(&mut self) -> JobOutcome {
+        let was = self.deployment.status;
+        let reason = format!("interrupted: the server stopped while the deployment was {was}");
+        self.log.line(format!(
+            "!!! The server stopped while this deployment was {was}. A deployment is never resumed half-way; cleaning up."
+        ));
+        remove_deployment_containers(self.platform, self.deployment.id).await;
+        self.finish_as(DeploymentStatus::Failed, &reason).await;
+        JobOutcome::Failed(reason)
+    }
+}
+
+/// A hash of everything that determines a build's output. Equal keys mean an existing image
+/// can be reused instead of building again.
+fn build_key(sha: &str, service: &Service) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        "v1",
+        sha,
+        service.settings.dockerfile.as_str(),
+        service.settings.context.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// Waits until a container has no open connections on its port, at most `timeout`. Says how
+/// it went, for the log.
+pub(crate) async fn drain(
+    platform: &Platform,
+    container: &ContainerRecord,
+    timeout: Duration,
+) -> String {
+    /// The connection count must stay at zero this long: a request the edge router routed just
+    /// before the switch may still be opening its connection.
+    const QUIET: Duration = Duration::from_millis(300);
+    const POLL: Duration = Duration::from_millis(50);
+    let started = Instant::now();
+    let (Some(engine_id), Some(port)) = (&container.engine_id, container.port) else {
+        return "never started".into();
+    };
+    let pid = match platform.engine.inspect_container(engine_id).await {
+        Ok(status) if status.running => status.pid,
+        _ => return "already stopped".into(),
+    };
+    let Some(pid) = pid else {
+        return "already stopped".into();
+    };
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        match probe::open_connections(pid, port) {
+            Ok(0) => {
+                let since = *quiet_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= QUIET {
+                    return format!("drained in {:.2}s", started.elapsed().as_secs_f64());
+                }
+            }
+            Ok(_) => quiet_since = None,
+            Err(error) => {
+                // Without a view of its connections, wait the whole drain timeout: safe, slow.
+                tracing::warn!(%error, "cannot count connections; waiting the full drain timeout");
+                tokio::time::sleep(timeout.saturating_sub(started.elapsed())).await;
+                return format!("waited the drain timeout ({}s)", timeout.as_secs());
+            }
+        }
+        if started.elapsed() >= timeout {
+            return format!(
+                "drain timeout ({}s) reached with connections still open",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Stops (SIGTERM, then SIGKILL after the grace period) and removes a container, and records
+/// it stopped.
+pub(crate) async fn retire_container(
+    platform: &Platform,
+    container: &ContainerRecord,
+    grace: Duration,
+) {
+    let target = container.engine_id.as_deref().unwrap_or(&container.name);
+    if let Err(error) = platform.engine.stop_container(target, grace).await {
+        tracing::warn!(container = %container.name, %error, "stopping failed; removing anyway");
+    }
+    if let Err(error) = platform.engine.remove_container(target).await {
+        tracing::error!(container = %container.name, %error, "removing a container failed");
+        return;
+    }
+    if let Err(error) = platform
         .store
-        .transition_deployment(id, deployment.status, DeploymentStatus::Failed, reason)
+        .set_container_state(container.id, ContainerState::Stopped)
         .await
     {
-        Ok(_) => JobOutcome::Failed(reason.into()),
-        Err(error) => JobOutcome::Failed(error.to_string()),
+        tracing::error!(container = %container.name, %error, "recording a stopped container failed");
+    }
+}
+
+/// Removes every container a deployment started and records them failed.
+pub(crate) async fn remove_deployment_containers(platform: &Platform, deployment_id: i64) {
+    let containers = match platform.store.deployment_containers(deployment_id).await {
+        Ok(containers) => containers,
+        Err(error) => {
+            tracing::error!(deployment = deployment_id, %error, "listing a deployment's containers failed");
+            return;
+        }
+    };
+    for container in containers.into_iter().filter(|c| c.state.is_active()) {
+        let target = container.engine_id.as_deref().unwrap_or(&container.name);
+        if let Err(error) = platform.engine.remove_container(target).await {
+            tracing::error!(container = %container.name, %error, "removing a container failed");
+        }
+        if let Err(error) = platform
+            .store
+            .set_container_state(container.id, ContainerState::Failed)
+            .await
+        {
+            tracing::error!(container = %container.name, %error, "recording a removed container failed");
+        }
     }
 }

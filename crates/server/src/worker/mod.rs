@@ -21,7 +21,11 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::platform::Platform;
+
 mod deploy;
+
+pub(crate) use deploy::{drain, retire_container};
 
 /// Why a job was asked to stop before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +38,10 @@ pub enum StopReason {
     LeaseLost,
 }
 
-/// What handlers get: the job, the store, and a way to learn that they must stop.
+/// What handlers get: the job, the platform, and a way to learn that they must stop.
 pub struct JobContext {
     pub job: ClaimedJob,
-    pub store: Store,
+    pub platform: Arc<Platform>,
     stop: CancellationToken,
     reason: OnceLock<StopReason>,
 }
@@ -96,6 +100,7 @@ impl WorkerHandle {
 }
 
 pub struct Worker {
+    platform: Arc<Platform>,
     store: Store,
     settings: QueueSettings,
     id: String,
@@ -110,9 +115,14 @@ const IDLE_RECHECK: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Worker {
-    pub fn new(store: Store, settings: QueueSettings, shutdown_grace: Duration) -> Worker {
+    pub fn new(
+        platform: Arc<Platform>,
+        settings: QueueSettings,
+        shutdown_grace: Duration,
+    ) -> Worker {
         Worker {
-            store,
+            store: platform.store.clone(),
+            platform,
             settings,
             id: format!("{}-{}", hostname(), rand::random::<u32>()),
             handle: WorkerHandle::default(),
@@ -187,7 +197,7 @@ impl Worker {
     ) -> impl Future<Output = ()> + Send + 'static {
         let context = Arc::new(JobContext {
             job,
-            store: self.store.clone(),
+            platform: self.platform.clone(),
             stop: CancellationToken::new(),
             reason: OnceLock::new(),
         });
@@ -221,6 +231,7 @@ impl Worker {
                 JobOutcome::Cancelled(why) => (JobState::Cancelled, Some(why.as_str())),
             };
             match context
+                .platform
                 .store
                 .finish_job(job.id, &worker, state, error, Timestamp::now())
                 .await
@@ -273,6 +284,7 @@ async fn keep_lease(context: Arc<JobContext>, worker: String, settings: QueueSet
     loop {
         ticks.tick().await;
         match context
+            .platform
             .store
             .heartbeat_job(context.job.id, &worker, Timestamp::now(), settings.lease)
             .await

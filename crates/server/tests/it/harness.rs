@@ -4,12 +4,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use helvetia_core::auth::{Caller, Scope, Scopes};
+use std::sync::Arc;
+
+use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_server::api::{self, ApiSettings};
+use helvetia_server::platform::PlatformSettings;
 use helvetia_server::worker::WorkerHandle;
 use helvetia_store::{Location, Store};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tokio::sync::Notify;
 use tower::ServiceExt;
 
 pub struct Api {
@@ -37,8 +42,17 @@ impl Api {
             store.clone(),
             WorkerHandle::default(),
             ApiSettings {
-                repo_policy: RepoPolicy::default(),
-                base_domain: "localhost".into(),
+                platform: PlatformSettings {
+                    repo_policy: RepoPolicy::default(),
+                    base_domain: "localhost".into(),
+                    public_port: None,
+                    subnets: SubnetPool::parse(SubnetPool::DEFAULT, 24).unwrap(),
+                    default_limits: PlatformSettings::default_limits(),
+                    max_limits: PlatformSettings::default_limits(),
+                    confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
+                    images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
+                },
+                reconcile: Arc::new(Notify::new()),
             },
         );
         let admin_caller = Caller {

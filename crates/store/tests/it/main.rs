@@ -62,4 +62,5 @@ conformance!(
     tokens::mutations_are_audited,
     runtime::routing_table_follows_the_live_deployment,
     runtime::networks_get_distinct_subnets,
+    runtime::logs_append_in_order,
 );

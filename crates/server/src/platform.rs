@@ -1,0 +1,122 @@
+//! The platform: the store plus the adapters that act on the machine (engine, git, edge
+//! router), shared by the worker, the reconciler and the API.
+//!
+//! Routing changes go through one lock ([`Platform::routing`]): each writer renders the whole
+//! table from the store, so two writers interleaving could each publish a table missing the
+//! other's change. Holding the lock from "read the store" to "commit the switch" makes every
+//! published table include every committed change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helvetia_core::container::SubnetPool;
+use helvetia_core::git::RepoPolicy;
+use helvetia_core::routing::RoutingTable;
+use helvetia_core::runtime::ResourceLimits;
+use helvetia_engine::docker::Engine;
+use helvetia_engine::git::Git;
+use helvetia_engine::routing::{EdgeRouter, RoutingError};
+use helvetia_store::{Store, StoreError};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Settings the deploy pipeline and the reconciler follow.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    pub repo_policy: RepoPolicy,
+    pub base_domain: String,
+    /// Port of the edge router's HTTP entry point, for the URLs shown to users (`None` = 80).
+    pub public_port: Option<u16>,
+    pub subnets: SubnetPool,
+    /// Limits for services that set none.
+    pub default_limits: ResourceLimits,
+    /// The most any service may ask for.
+    pub max_limits: ResourceLimits,
+    /// How long the edge router may take to load a new table.
+    pub confirm_timeout: Duration,
+    /// Images of this many successful deployments per service are kept for rollback.
+    pub images_kept: usize,
+}
+
+impl PlatformSettings {
+    pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_IMAGES_KEPT: usize = 10;
+
+    /// The server-wide default limits: 512 MiB of memory, one CPU, 1024 processes.
+    pub fn default_limits() -> ResourceLimits {
+        ResourceLimits {
+            memory_bytes: Some(512 * 1024 * 1024),
+            cpus: Some(1.0),
+            pids: Some(1024),
+        }
+    }
+
+    /// Where a service is reachable.
+    pub fn service_url(&self, project: &str, service: &str) -> String {
+        match self.public_port {
+            Some(port) if port != 80 => {
+                format!("http://{service}.{project}.{}:{port}", self.base_domain)
+            }
+            _ => format!("http://{service}.{project}.{}", self.base_domain),
+        }
+    }
+
+    pub fn hostname(&self, project: &str, service: &str) -> String {
+        format!("{service}.{project}.{}", self.base_domain)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+}
+
+pub struct Platform {
+    pub store: Store,
+    pub engine: Engine,
+    pub git: Git,
+    pub edge: Arc<dyn EdgeRouter>,
+    pub settings: PlatformSettings,
+    routing: Mutex<()>,
+}
+
+impl Platform {
+    pub fn new(
+        store: Store,
+        engine: Engine,
+        edge: Arc<dyn EdgeRouter>,
+        settings: PlatformSettings,
+    ) -> Platform {
+        Platform {
+            store,
+            engine,
+            git: Git::default(),
+            edge,
+            settings,
+            routing: Mutex::new(()),
+        }
+    }
+
+    /// Exclusive right to change routing until the guard is dropped.
+    pub async fn routing(&self) -> MutexGuard<'_, ()> {
+        self.routing.lock().await
+    }
+
+    /// Applies `table` and waits until the edge router serves it. Call with the routing lock.
+    pub async fn apply_and_confirm(&self, table: &RoutingTable) -> Result<(), RoutingError> {
+        self.edge.apply(table).await?;
+        self.edge
+            .confirm(table, self.settings.confirm_timeout)
+            .await
+    }
+
+    /// Publishes the store's routing table as it is.
+    pub async fn publish_routes(&self) -> Result<(), PublishError> {
+        let _guard = self.routing().await;
+        let table = self.store.routing_table().await?;
+        self.apply_and_confirm(&table).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Reconciliation: making the engine and the edge router agree with the store again.
+//!
+//! The store is the source of truth. At start-up (after a crash, an upgrade, or a reboot) and
+//! then periodically and after deletions, the reconciler:
+//! 1. rewrites generated hostnames for the current base domain (start-up only);
+//! 2. refreshes container addresses from the engine (they change when a container restarts);
+//! 3. publishes the routing table rendered from the store, and waits for confirmation;
+//! 4. finishes drains a crash interrupted (start-up only: at run time drains belong to jobs);
+//! 5. removes containers Helvetia created that the store no longer wants.
+//!
+//! Step 3 comes before 4 and 5, so traffic has moved away from anything before it is removed.
+//! Deployments left half-way are not handled here: their jobs are recovered by the queue and
+//! fail themselves as interrupted.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use helvetia_core::container::ContainerState;
+use helvetia_engine::docker::EngineError;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::platform::{Platform, PublishError};
+use crate::worker::{drain, retire_container};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Store(#[from] helvetia_store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// How often the reconciler runs when nothing asks for it.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// The first reconciliation of a server process.
+pub async fn at_startup(platform: &Platform) -> Result<(), ReconcileError> {
+    platform
+        .store
+        .sync_generated_hostnames(&platform.settings.base_domain)
+        .await?;
+    converge(platform).await?;
+    for container in platform.store.active_containers().await? {
+        if container.state == ContainerState::Draining {
+            let grace = match platform.store.service_by_id(container.service_id).await {
+                Ok(service) => service.runtime.timeouts.stop_grace,
+                Err(_) => Duration::from_secs(10),
+            };
+            let drained = drain(platform, &container, Duration::from_secs(30)).await;
+            tracing::info!(container = %container.name, %drained, "finishing an interrupted drain");
+            retire_container(platform, &container, grace).await;
+        }
+    }
+    Ok(())
+}
+
+/// Steps 2, 3 and 5: safe to run at any time, also while deployments run.
+pub async fn converge(platform: &Platform) -> Result<(), ReconcileError> {
+    let active = platform.store.active_containers().await?;
+    for container in &active {
+        let Some(engine_id) = &container.engine_id else {
+            continue;
+        };
+        match platform.engine.inspect_container(engine_id).await {
+            Ok(status) => {
+                if let Some(address) = status.address
+                    && platform
+                        .store
+                        .update_container_address(engine_id, &address)
+                        .await?
+                {
+                    tracing::info!(container = %container.name, %address, "container address changed");
+                }
+            }
+            Err(EngineError::NotFound(_)) if container.state == ContainerState::Serving => {
+                tracing::error!(container = %container.name, "a serving container is gone from the engine");
+            }
+            Err(EngineError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    platform.publish_routes().await?;
+
+    let wanted: HashSet<&str> = active.iter().map(|c| c.name.as_str()).collect();
+    for (id, name) in platform.engine.managed_containers(&[]).await? {
+        if !wanted.contains(name.as_str()) {
+            tracing::info!(container = %name, "removing a container the store does not know");
+            platform.engine.remove_container(&id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`converge`] every [`INTERVAL`] and whenever `trigger` is notified, until shutdown.
+pub async fn run_periodically(
+    platform: Arc<Platform>,
+    trigger: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = trigger.notified() => {}
+            () = tokio::time::sleep(INTERVAL) => {}
+        }
+        if let Err(error) = converge(&platform).await {
+            tracing::error!(%error, "reconciliation failed");
+        }
+    }
+}
