@@ -94,7 +94,8 @@ impl Server {
             );
         }
 
-        let engine = Engine::connect()?;
+        let instance = store.instance_id().await?;
+        let engine = Engine::connect(&instance)?;
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
         let (edge, supervisor) = start_edge(&config).await?;

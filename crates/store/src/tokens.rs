@@ -249,3 +249,25 @@ where
     .await
     .map_err(StoreError::unique("a token with this value already exists"))
 }
+
+impl Store {
+    /// This installation's id: random, created on first use, kept with the data. Engine
+    /// objects carry it so that two installations sharing one engine never touch each
+    /// other's containers.
+    pub async fn instance_id(&self) -> Result<String> {
+        let candidate = format!("{:016x}", rand::random::<u64>());
+        let id: String = with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO server_settings (name, value) VALUES ('instance_id', $1)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&candidate)
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = 'instance_id'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(id)
+    }
+}

@@ -89,31 +89,34 @@ pub async fn deploy(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()>
 /// How often `deploy` checks on a deployment it follows.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Follows a deployment until it is live or finished, printing each state change.
+/// Follows a deployment's log until it is live or finished, printing every line (phases,
+/// build output, probes, the switch). Returns the deployment as it ended.
 async fn follow(client: &Client, id: i64, print: bool) -> anyhow::Result<Value> {
-    let mut shown = 0;
+    let mut after = 0;
     loop {
-        let detail = client.get(&format!("/api/v1/deployments/{id}")).await?;
-        let transitions = output::array(&detail["transitions"]);
-        if print {
-            for transition in transitions.iter().skip(shown) {
-                println!(
-                    "  {} {:<16} {}",
-                    output::time(transition, "at"),
-                    output::text(transition, "to"),
-                    output::text(transition, "reason")
-                );
+        let page = client
+            .get(&format!(
+                "/api/v1/deployments/{id}/logs?after={after}&limit=5000"
+            ))
+            .await?;
+        let lines = output::array(&page["lines"]);
+        for line in lines {
+            after = line["seq"].as_i64().unwrap_or(after);
+            if print {
+                println!("{}", output::text(line, "line"));
             }
         }
-        shown = transitions.len();
-        let status = detail["status"].as_str().unwrap_or_default();
-        if !matches!(
+        let status = page["status"].as_str().unwrap_or_default();
+        let finished = !matches!(
             status,
             "queued" | "cloning" | "building" | "starting" | "health_checking"
-        ) {
-            return Ok(detail);
+        );
+        if finished && lines.is_empty() {
+            return client.get(&format!("/api/v1/deployments/{id}")).await;
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        if lines.is_empty() {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
     }
 }
 

@@ -55,11 +55,18 @@ impl Engine {
                 .map_err(|e| EngineError::Context(e.to_string()))??;
         on_line(format!("build context: {} KiB", archive.len() / 1024));
 
-        let session = format!("helvetia-{:016x}", rand_id());
+        let session = format!("helvetia-{:016x}", rand::random::<u64>());
         let options = BuildImageOptions {
             dockerfile: dockerfile_in_archive,
             t: Some(request.tag.clone()),
-            labels: Some(request.labels.clone()),
+            labels: Some(
+                request
+                    .labels
+                    .clone()
+                    .into_iter()
+                    .chain(self.ownership_labels())
+                    .collect(),
+            ),
             rm: true,
             forcerm: true,
             version: BuilderVersion::BuilderBuildKit,
@@ -90,18 +97,6 @@ impl Engine {
         }
         self.image_id(&request.tag).await
     }
-}
-
-fn rand_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.finish()
 }
 
 /// Turns BuildKit's status messages into numbered plain-text lines.

@@ -13,7 +13,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use super::{Engine, EngineError, Result, label_filters, labels};
+use super::{Engine, EngineError, Result};
 
 /// Resource limits enforced by the engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Engine {
     /// the edge router reaches it over the project network.
     pub async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
         let mut labels = spec.labels.clone();
-        labels.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        labels.extend(self.ownership_labels());
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
@@ -212,11 +212,9 @@ impl Engine {
         &self,
         filters: &[(&str, &str)],
     ) -> Result<Vec<(String, String)>> {
-        let mut wanted = vec![(labels::MANAGED, "true")];
-        wanted.extend_from_slice(filters);
         let options = ListContainersOptions {
             all: true,
-            filters: Some(label_filters(wanted)),
+            filters: Some(self.owned_filters(filters)),
             ..ListContainersOptions::default()
         };
         let containers = self

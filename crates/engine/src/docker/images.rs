@@ -4,7 +4,7 @@ use bollard::query_parameters::{
     ListImagesOptions, PruneBuildOptions, RemoveImageOptions, TagImageOptions,
 };
 
-use super::{Engine, EngineError, Result, label_filters, labels};
+use super::{Engine, EngineError, Result, labels};
 
 /// An image Helvetia built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +34,8 @@ impl Engine {
     }
 
     async fn list_images(&self, filters: &[(&str, &str)]) -> Result<Vec<ManagedImage>> {
-        let mut wanted = vec![(labels::MANAGED, "true")];
-        wanted.extend_from_slice(filters);
         let options = ListImagesOptions {
-            filters: Some(label_filters(wanted)),
+            filters: Some(self.owned_filters(filters)),
             ..ListImagesOptions::default()
         };
         let images = self

@@ -3,6 +3,8 @@
 
 /// Present, with value `true`, on everything Helvetia creates.
 pub const MANAGED: &str = "io.helvetia.managed";
+/// The id of the Helvetia installation that owns the object.
+pub const INSTANCE: &str = "io.helvetia.instance";
 pub const PROJECT: &str = "io.helvetia.project";
 pub const SERVICE: &str = "io.helvetia.service";
 pub const SERVICE_ID: &str = "io.helvetia.service-id";

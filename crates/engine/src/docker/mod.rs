@@ -57,18 +57,43 @@ impl EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-/// A connection to the Docker engine; cheap to clone.
+/// A connection to the Docker engine, scoped to one Helvetia installation: everything it
+/// creates carries the installation's id, and everything it lists is filtered by it, so two
+/// installations (or parallel test servers) sharing an engine never touch each other's
+/// objects. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    instance: String,
 }
 
 impl Engine {
     /// Connects through `DOCKER_HOST` if set, else the local socket.
-    pub fn connect() -> Result<Engine> {
+    pub fn connect(instance: &str) -> Result<Engine> {
         let docker =
             Docker::connect_with_defaults().map_err(|e| EngineError::Unreachable(e.to_string()))?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            instance: instance.to_owned(),
+        })
+    }
+
+    /// The labels every object this engine creates carries.
+    fn ownership_labels(&self) -> [(String, String); 2] {
+        [
+            (labels::MANAGED.to_owned(), "true".to_owned()),
+            (labels::INSTANCE.to_owned(), self.instance.clone()),
+        ]
+    }
+
+    /// Label filters selecting this installation's objects, plus `more`.
+    fn owned_filters(&self, more: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+        let mut wanted = vec![
+            (labels::MANAGED, "true"),
+            (labels::INSTANCE, self.instance.as_str()),
+        ];
+        wanted.extend_from_slice(more);
+        label_filters(wanted)
     }
 
     /// Checks the engine answers; returns its version.

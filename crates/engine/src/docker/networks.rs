@@ -42,10 +42,12 @@ impl Engine {
                 }]),
                 ..Ipam::default()
             }),
-            labels: Some(HashMap::from([
-                (labels::MANAGED.to_owned(), "true".to_owned()),
-                (labels::PROJECT.to_owned(), spec.project.clone()),
-            ])),
+            labels: Some(
+                self.ownership_labels()
+                    .into_iter()
+                    .chain([(labels::PROJECT.to_owned(), spec.project.clone())])
+                    .collect::<HashMap<_, _>>(),
+            ),
             ..NetworkCreateRequest::default()
         };
         match self.docker.create_network(request).await {

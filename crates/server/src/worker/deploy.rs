@@ -278,7 +278,6 @@ impl Deploy<'_> {
             dockerfile: settings.dockerfile.to_string(),
             tag: tag.clone(),
             labels: [
-                (labels::MANAGED, "true".to_owned()),
                 (labels::PROJECT, self.service.project.to_string()),
                 (labels::SERVICE, self.service.name.to_string()),
                 (labels::SERVICE_ID, self.service.id.to_string()),

@@ -1,0 +1,450 @@
+//! Servers, repositories and clients for end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_helvetia");
+
+/// Waits until `check` returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A distinct /20 per test server, so parallel servers rarely compete for subnets (when they
+/// do, the server moves on to a free one).
+fn network_pool() -> String {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("10.{}.{}.0/20", 128 + (n / 16) % 64, (n % 16) * 16)
+}
+
+fn traefik_binary() -> String {
+    std::env::var("HELVETIA_TRAEFIK_BIN").unwrap_or_else(|_| "traefik".into())
+}
+
+/// A project name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::random::<u32>())
+}
+
+/// A `helvetia server` process with its own data dir, ports and Traefik.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub api_port: u16,
+    pub http_port: u16,
+    traefik_api_port: u16,
+    pool: String,
+    process: Option<Child>,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = TestServer {
+            dir,
+            api_port: free_port(),
+            http_port: free_port(),
+            traefik_api_port: free_port(),
+            pool: network_pool(),
+            process: None,
+            token: String::new(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        };
+        server.launch().await;
+        server.token = std::fs::read_to_string(server.data_dir().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the server process (again) and waits until it answers.
+    pub async fn launch(&mut self) {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let child = Command::new(BINARY)
+            .args(["server", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--listen", &format!("127.0.0.1:{}", self.api_port)])
+            .args(["--http-address", &format!("127.0.0.1:{}", self.http_port)])
+            .args([
+                "--traefik-api",
+                &format!("127.0.0.1:{}", self.traefik_api_port),
+            ])
+            .args(["--traefik-bin", &traefik_binary()])
+            .args(["--network-pool", &self.pool])
+            .args(["--shutdown-grace", "5s"])
+            .arg("--allow-local-repos")
+            .env("HELVETIA_LOG", "info,helvetia_server=debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.process = Some(child);
+        let url = format!("{}/healthz", self.url());
+        let http = self.http.clone();
+        eventually(
+            Duration::from_secs(30),
+            "the server to answer /healthz",
+            || {
+                let http = http.clone();
+                let url = url.clone();
+                async move {
+                    let response = http.get(&url).send().await.ok()?;
+                    response.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    /// The server's own log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: the server gets no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for a graceful exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.process.take().expect("server running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BINARY)
+            .args(args)
+            .env("HELVETIA_SERVER", self.url())
+            .env("HELVETIA_TOKEN", &self.token)
+            .env("HELVETIA_CONFIG_DIR", self.dir.path().join("cli"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url()))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.api(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A request through Traefik's entry point for `host`; `None` when it failed.
+    pub async fn through_edge(&self, host: &str, path: &str) -> Option<(u16, String)> {
+        let response = self
+            .http
+            .get(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .header("Host", host)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    /// Creates a project and a service deploying `repo`.
+    pub async fn service(&self, project: &str, service: &str, repo: &FixtureRepo) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/projects",
+                Some(serde_json::json!({"name": project})),
+            )
+            .await;
+        assert!(status == 201 || status == 409, "{body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/projects/{project}/services"),
+                Some(serde_json::json!({"name": service, "repo": repo.url()})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Requests a deployment and waits until it has finished; returns it.
+    pub async fn deploy(&self, project: &str, service: &str) -> Value {
+        let id = self.request_deploy(project, service).await;
+        self.wait_finished(id).await
+    }
+
+    pub async fn request_deploy(&self, project: &str, service: &str) -> i64 {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/projects/{project}/services/{service}/deployments"),
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    /// Waits until deployment `id` is no longer in progress.
+    pub async fn wait_finished(&self, id: i64) -> Value {
+        eventually(
+            Duration::from_secs(120),
+            "the deployment to finish",
+            || async move {
+                let deployment = self.get(&format!("/api/v1/deployments/{id}")).await;
+                let status = deployment["status"].as_str().unwrap().to_owned();
+                let done = ![
+                    "queued",
+                    "cloning",
+                    "building",
+                    "starting",
+                    "health_checking",
+                ]
+                .contains(&status.as_str());
+                done.then_some(deployment)
+            },
+        )
+        .await
+    }
+
+    pub async fn wait_status(&self, id: i64, wanted: &str) {
+        eventually(Duration::from_secs(120), wanted, || async move {
+            let deployment = self.get(&format!("/api/v1/deployments/{id}")).await;
+            (deployment["status"] == wanted).then_some(())
+        })
+        .await
+    }
+
+    /// The deployment's whole log as text.
+    pub async fn deploy_log(&self, id: i64) -> String {
+        let page = self
+            .get(&format!("/api/v1/deployments/{id}/logs?limit=10000"))
+            .await;
+        page["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+        stop_traefik(&self.data_dir());
+    }
+}
+
+/// Stops the Traefik a test server started (it outlives the server on purpose).
+fn stop_traefik(data_dir: &Path) {
+    let pid_file = data_dir.join("traefik").join("traefik.pid");
+    if let Ok(text) = std::fs::read_to_string(pid_file)
+        && let Some(pid) = text.split_whitespace().next()
+    {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
+}
+
+/// Containers (any state) of a project, by name, straight from the engine.
+pub fn project_containers(project: &str) -> Vec<String> {
+    let output = Command::new("/usr/bin/docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("label=io.helvetia.project={project}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes everything a test's project left in the engine.
+pub fn remove_project_objects(project: &str) {
+    for name in project_containers(project) {
+        let _ = Command::new("/usr/bin/docker")
+            .args(["rm", "-f", &name])
+            .output();
+    }
+    let _ = Command::new("/usr/bin/docker")
+        .args(["network", "rm", &format!("helvetia-{project}")])
+        .output();
+    let images = Command::new("/usr/bin/docker")
+        .args(["images", "-q", "--filter"])
+        .arg(format!("label=io.helvetia.project={project}"))
+        .output()
+        .unwrap();
+    for image in String::from_utf8_lossy(&images.stdout).lines() {
+        let _ = Command::new("/usr/bin/docker")
+            .args(["rmi", "-f", image])
+            .output();
+    }
+}
+
+/// A git repository on the local disk holding one of `fixtures/apps`, served as a bare repo.
+pub struct FixtureRepo {
+    dir: tempfile::TempDir,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/apps")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Test Author",
+            "-c",
+            "user.email=test@example.org",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+impl FixtureRepo {
+    /// A repository whose first commit is `fixtures/apps/<app>`.
+    pub fn new(app: &str) -> FixtureRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        copy_tree(&fixtures().join(app), &work);
+        std::fs::copy("/bin/busybox", work.join("busybox")).unwrap();
+        git(&work, &["init", "--quiet", "--initial-branch=main"]);
+        git(&work, &["add", "--all"]);
+        git(
+            &work,
+            &[
+                "commit",
+                "--quiet",
+                "--message",
+                &format!("{app}: first version"),
+            ],
+        );
+        git(
+            dir.path(),
+            &["clone", "--quiet", "--bare", "work", "repo.git"],
+        );
+        FixtureRepo { dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.dir
+            .path()
+            .join("repo.git")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn commit_and_push(&self, message: &str) {
+        let work = self.work();
+        git(&work, &["add", "--all"]);
+        git(&work, &["commit", "--quiet", "--message", message]);
+        git(&work, &["push", "--quiet", &self.url(), "main"]);
+    }
+
+    /// Commits `fixtures/apps/<variant>` laid over the current tree.
+    pub fn overlay(&self, variant: &str) {
+        copy_tree(&fixtures().join(variant), &self.work());
+        self.commit_and_push(&format!("switch to {variant}"));
+    }
+
+    /// Commits a new version of one file.
+    pub fn write(&self, path: &str, contents: &str, message: &str) {
+        std::fs::write(self.work().join(path), contents).unwrap();
+        self.commit_and_push(message);
+    }
+}

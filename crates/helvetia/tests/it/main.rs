@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `helvetia` binary, a real Docker engine, a real Traefik, git
+//! repositories served from the local disk.
+//!
+//! Each test starts its own server (own data dir, ports, Traefik, network pool) and its own
+//! uniquely named project, so tests run in parallel without seeing each other. They need a
+//! running Docker engine and `HELVETIA_TRAEFIK_BIN` (or `traefik` in PATH); the README's test
+//! command provides both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod deploy;
+mod harness;
+mod server;
