@@ -263,7 +263,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
         );
         assert_eq!(
             project_containers(&project),
-            [live_container.clone()],
+            [live_container.as_str()],
             "{variant}"
         );
     }
@@ -285,7 +285,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
         log.contains("listening on 9999"),
         "the app's output is in the log: {log}"
     );
-    assert_eq!(project_containers(&project), [live_container.clone()]);
+    assert_eq!(project_containers(&project), [live_container.as_str()]);
 
     stop.store(true, Ordering::Relaxed);
     requests.await.unwrap();
