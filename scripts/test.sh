@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs Helvetia's whole test suite: formatting, lints, unit tests, the store suite on SQLite
+# and PostgreSQL, and the end-to-end tests on a real Docker engine and Traefik.
+# Run as root on Debian/Ubuntu; the first run installs what is missing (scripts/dev-setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(scripts/dev-setup.sh)"
+# Test databases are created per test; remove any that a crashed earlier run left behind.
+su postgres -c "psql -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'helvetia_test_%'\"" |
+    while read -r db; do su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'"; done
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
