@@ -460,3 +460,58 @@ async fn a_python_app_on_the_debian_base_image() {
     assert_eq!(status, 200);
     assert!(body.starts_with("hello from python on "), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_a_running_build_stops_it_promptly() {
+    let server = TestServer::start().await;
+    let project = unique("cancel");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let live = server.deploy(&project, "web").await;
+    assert_eq!(live["status"], "live");
+
+    repo.overlay("slow-build");
+    let id = server.request_deploy(&project, "web").await;
+    eventually(Duration::from_secs(60), "the slow build step to start", || async {
+        server.deploy_log(id).await.contains("a slow build step starts").then_some(())
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let output = server.cli(&["deployments", "cancel", &id.to_string()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let finished = server.wait_finished(id).await;
+    assert!(asked.elapsed() < Duration::from_secs(10), "cancellation took {:?}", asked.elapsed());
+    assert_eq!(finished["status"], "cancelled", "{finished}");
+    let transitions = finished["transitions"].as_array().unwrap();
+    assert!(transitions.last().unwrap()["reason"].as_str().unwrap().contains("cancelled"));
+    // The service is not stuck: the next deployment runs.
+    repo.overlay("web");
+    let next = server.deploy(&project, "web").await;
+    assert_eq!(next["status"], "live");
+    assert_eq!(server.through_edge(&format!("web.{project}.localhost"), "/").await.unwrap().1, "hello from version 1\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_server_within_its_grace_period() {
+    let mut server = TestServer::start().await;
+    let project = unique("term");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("slow-build-only");
+    server.service(&project, "web", &repo).await;
+    let id = server.request_deploy(&project, "web").await;
+    eventually(Duration::from_secs(60), "the slow build step to start", || async {
+        server.deploy_log(id).await.contains("a slow build step starts").then_some(())
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let status = server.terminate();
+    // 5 s of grace for the job, then it is told to stop and gets a moment to record that.
+    assert!(asked.elapsed() < Duration::from_secs(20), "shutdown took {:?}", asked.elapsed());
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    server.launch().await;
+    let finished = server.get(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(finished["status"], "failed");
+    assert!(finished["status_reason"].as_str().unwrap().starts_with("interrupted"), "{finished}");
+    assert!(project_containers(&project).is_empty());
+}

@@ -399,6 +399,8 @@ impl FixtureRepo {
         std::fs::create_dir_all(&work).unwrap();
         copy_tree(&fixtures().join(app), &work);
         std::fs::copy("/bin/busybox", work.join("busybox")).unwrap();
+        // Fixtures that must really build (not hit the engine's shared layer cache) copy this.
+        std::fs::write(work.join(".fixture-id"), unique("")).unwrap();
         git(&work, &["init", "--quiet", "--initial-branch=main"]);
         git(&work, &["add", "--all"]);
         git(
