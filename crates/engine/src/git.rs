@@ -64,7 +64,13 @@ impl Git {
     }
 
     async fn run(&self, step: &'static str, program: Program) -> Result<Output, GitError> {
+        let started = std::time::Instant::now();
         let output = program.run().await?;
+        tracing::debug!(
+            step,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "git"
+        );
         if output.success {
             Ok(output)
         } else {

@@ -22,8 +22,8 @@ const FILE_PROVIDER: &str = "@file";
 /// The first pause between two looks at the API; it doubles up to [`MAX_POLL_INTERVAL`]. Traefik
 /// usually loads a new file within tens of milliseconds, so early looks are cheap and often
 /// enough.
-const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(10);
-const MAX_POLL_INTERVAL: Duration = Duration::from_millis(100);
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(5);
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A bound on one request, so a hung Traefik cannot stall a caller past its own deadline by much.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);

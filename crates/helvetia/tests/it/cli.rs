@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestServer, unique};
+use helvetia_test_support::{TestServer, unique};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -14,13 +14,13 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_create_list_show_delete() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("cli");
     let target = format!("{project}/web");
 
     // `login` saves the credentials; later commands need neither flags nor environment.
     let config = server.dir.path().join("login-config");
-    let login = std::process::Command::new(crate::harness::BINARY)
+    let login = std::process::Command::new(crate::BINARY)
         .args(["login", "--server", &server.url(), "--token", &server.token])
         .env("HELVETIA_CONFIG_DIR", &config)
         .output()
@@ -30,7 +30,7 @@ async fn login_create_list_show_delete() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    let listed = std::process::Command::new(crate::harness::BINARY)
+    let listed = std::process::Command::new(crate::BINARY)
         .args(["projects", "list"])
         .env("HELVETIA_CONFIG_DIR", &config)
         .env_remove("HELVETIA_SERVER")
@@ -146,7 +146,7 @@ async fn login_create_list_show_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_server_is_a_clear_error() {
-    let output = std::process::Command::new(crate::harness::BINARY)
+    let output = std::process::Command::new(crate::BINARY)
         .args(["projects", "list"])
         .env("HELVETIA_SERVER", "http://127.0.0.1:9")
         .env("HELVETIA_TOKEN", "hlv_x")

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{
+use helvetia_test_support::{
     FixtureRepo, TestServer, eventually, project_containers, remove_project_objects, unique,
 };
 
@@ -22,7 +22,7 @@ impl Drop for Cleanup {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploys_from_git_and_redeploys_a_new_commit() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("web");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
@@ -209,7 +209,7 @@ fn keep_requesting(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_deployments_leave_the_live_version_serving() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("fail");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
@@ -303,7 +303,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_input_never_reaches_a_process() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("evil");
     let marker = server.dir.path().join("pwned");
     let marker = marker.to_string_lossy();
@@ -375,7 +375,7 @@ async fn hostile_input_never_reaches_a_process() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_mid_build_recovers_without_downtime() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start(crate::BINARY).await;
     let project = unique("kill");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
@@ -445,7 +445,7 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_app_on_the_debian_base_image() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("py");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("python");
@@ -463,7 +463,7 @@ async fn a_python_app_on_the_debian_base_image() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelling_a_running_build_stops_it_promptly() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(crate::BINARY).await;
     let project = unique("cancel");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
@@ -473,45 +473,91 @@ async fn cancelling_a_running_build_stops_it_promptly() {
 
     repo.overlay("slow-build");
     let id = server.request_deploy(&project, "web").await;
-    eventually(Duration::from_secs(60), "the slow build step to start", || async {
-        server.deploy_log(id).await.contains("a slow build step starts").then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the slow build step to start",
+        || async {
+            server
+                .deploy_log(id)
+                .await
+                .contains("a slow build step starts")
+                .then_some(())
+        },
+    )
     .await;
     let asked = std::time::Instant::now();
     let output = server.cli(&["deployments", "cancel", &id.to_string()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let finished = server.wait_finished(id).await;
-    assert!(asked.elapsed() < Duration::from_secs(10), "cancellation took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "cancellation took {:?}",
+        asked.elapsed()
+    );
     assert_eq!(finished["status"], "cancelled", "{finished}");
     let transitions = finished["transitions"].as_array().unwrap();
-    assert!(transitions.last().unwrap()["reason"].as_str().unwrap().contains("cancelled"));
+    assert!(
+        transitions.last().unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled")
+    );
     // The service is not stuck: the next deployment runs.
     repo.overlay("web");
     let next = server.deploy(&project, "web").await;
     assert_eq!(next["status"], "live");
-    assert_eq!(server.through_edge(&format!("web.{project}.localhost"), "/").await.unwrap().1, "hello from version 1\n");
+    assert_eq!(
+        server
+            .through_edge(&format!("web.{project}.localhost"), "/")
+            .await
+            .unwrap()
+            .1,
+        "hello from version 1\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_server_within_its_grace_period() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start(crate::BINARY).await;
     let project = unique("term");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("slow-build-only");
     server.service(&project, "web", &repo).await;
     let id = server.request_deploy(&project, "web").await;
-    eventually(Duration::from_secs(60), "the slow build step to start", || async {
-        server.deploy_log(id).await.contains("a slow build step starts").then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the slow build step to start",
+        || async {
+            server
+                .deploy_log(id)
+                .await
+                .contains("a slow build step starts")
+                .then_some(())
+        },
+    )
     .await;
     let asked = std::time::Instant::now();
     let status = server.terminate();
     // 5 s of grace for the job, then it is told to stop and gets a moment to record that.
-    assert!(asked.elapsed() < Duration::from_secs(20), "shutdown took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "shutdown took {:?}",
+        asked.elapsed()
+    );
     assert!(status.success(), "{status:?}\n{}", server.log());
     server.launch().await;
     let finished = server.get(&format!("/api/v1/deployments/{id}")).await;
     assert_eq!(finished["status"], "failed");
-    assert!(finished["status_reason"].as_str().unwrap().starts_with("interrupted"), "{finished}");
+    assert!(
+        finished["status_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{finished}"
+    );
     assert!(project_containers(&project).is_empty());
 }

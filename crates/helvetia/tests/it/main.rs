@@ -10,5 +10,7 @@
 
 mod cli;
 mod deploy;
-mod harness;
 mod server;
+
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_helvetia");

@@ -3,11 +3,11 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{TestServer, unique};
+use helvetia_test_support::{TestServer, unique};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start(crate::BINARY).await;
     let project = unique("keep");
     let (status, _) = server
         .api(
@@ -70,8 +70,8 @@ async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_server_on_the_same_data_dir_is_refused() {
-    let server = TestServer::start().await;
-    let output = std::process::Command::new(crate::harness::BINARY)
+    let server = TestServer::start(crate::BINARY).await;
+    let output = std::process::Command::new(crate::BINARY)
         .args(["server", "--data-dir"])
         .arg(server.data_dir())
         .args([

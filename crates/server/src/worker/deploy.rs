@@ -166,14 +166,14 @@ impl Deploy<'_> {
             }
         };
         let network = self.network().await?;
-        let (record, engine_id) = self.start_container(&image, &network, 0).await?;
+        let (record, engine_id, started) = self.start_container(&image, &network, 0).await?;
         let port = self.service.settings.port.get();
         self.to(
             DeploymentStatus::HealthChecking,
             &format!("waiting for the app to answer on port {port}"),
         )
         .await?;
-        let address = self.wait_ready(&engine_id, port).await?;
+        let address = self.wait_ready(&engine_id, port, started).await?;
         self.platform
             .store
             .set_container_state(record.id, ContainerState::Ready)
@@ -297,9 +297,9 @@ impl Deploy<'_> {
             .build_image(&request, |line| log.line(line))
             .await?;
         self.log.line(format!(
-            "Built image {} in {:.1}s",
+            "Built image {} in {} ms",
             short_id(&image),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_millis()
         ));
         platform
             .store
@@ -382,7 +382,7 @@ impl Deploy<'_> {
         image: &str,
         network: &str,
         index: u32,
-    ) -> Result<(ContainerRecord, String), Failure> {
+    ) -> Result<(ContainerRecord, String, Instant), Failure> {
         let platform = self.platform;
         let service = &self.service;
         let port = service.settings.port.get();
@@ -431,6 +431,9 @@ impl Deploy<'_> {
             command: None,
             stop_grace: service.runtime.timeouts.stop_grace,
         };
+        // Start-up time is counted from here: creating and starting the container is part of
+        // the app's start, as the engine and the image determine it.
+        let started = Instant::now();
         let engine_id = platform.engine.run_container(&spec).await?;
         let status = platform.engine.inspect_container(&engine_id).await?;
         platform
@@ -442,13 +445,19 @@ impl Deploy<'_> {
             short_id(&engine_id),
             status.address.as_deref().unwrap_or("no address yet")
         ));
-        Ok((record, engine_id))
+        Ok((record, engine_id, started))
     }
 
     /// Probes the container from outside until it answers, it dies, or the start-up timeout
-    /// passes. Probing starts fast (50 ms) and backs off, so a quick app is live in well under
-    /// a second. Returns the address it answered on.
-    async fn wait_ready(&mut self, engine_id: &str, port: u16) -> Result<String, Failure> {
+    /// (counted from `started`, when the engine started it) passes. Probing starts fast
+    /// (50 ms) and backs off, so a quick app is live in well under a second. Returns the
+    /// address it answered on.
+    async fn wait_ready(
+        &mut self,
+        engine_id: &str,
+        port: u16,
+        started: Instant,
+    ) -> Result<String, Failure> {
         let platform = self.platform;
         let health = &self.service.runtime.health;
         let startup = self.service.runtime.timeouts.startup;
@@ -462,7 +471,6 @@ impl Deploy<'_> {
             },
             None => Probe::Tcp,
         };
-        let started = Instant::now();
         let mut delay = Duration::from_millis(50);
         let mut successes = 0;
         let mut last_failure = String::from("no probe yet");
@@ -502,8 +510,8 @@ impl Deploy<'_> {
                         }
                         if successes >= health.healthy_threshold && image_health_ok {
                             self.log.line(format!(
-                                "Ready: {address}:{port} answered after {:.2}s",
-                                started.elapsed().as_secs_f64()
+                                "Ready: {address}:{port} answered {} ms after the container was started",
+                                started.elapsed().as_millis()
                             ));
                             return Ok(address);
                         }

@@ -1,4 +1,8 @@
-//! Servers, repositories and clients for end-to-end tests.
+//! Servers, repositories and clients for end-to-end tests and benchmarks: a real
+//! `helvetia server` process (with its own data dir, ports, Traefik and network pool), git
+//! repositories holding `fixtures/apps`, and helpers to wait for conditions without sleeping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -6,8 +10,6 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-pub const BINARY: &str = env!("CARGO_BIN_EXE_helvetia");
 
 /// Waits until `check` returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
@@ -55,6 +57,9 @@ pub fn unique(prefix: &str) -> String {
 
 /// A `helvetia server` process with its own data dir, ports and Traefik.
 pub struct TestServer {
+    /// The `helvetia` binary under test (Cargo tells only the `helvetia` package's own test
+    /// and bench targets where it is, so they pass it in).
+    pub binary: PathBuf,
     pub dir: tempfile::TempDir,
     pub api_port: u16,
     pub http_port: u16,
@@ -66,10 +71,11 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
+    pub async fn start(binary: &str) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut server = TestServer {
+            binary: PathBuf::from(binary),
             dir,
             api_port: free_port(),
             http_port: free_port(),
@@ -98,7 +104,7 @@ impl TestServer {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .unwrap();
-        let child = Command::new(BINARY)
+        let child = Command::new(&self.binary)
             .args(["server", "--data-dir"])
             .arg(self.data_dir())
             .args(["--listen", &format!("127.0.0.1:{}", self.api_port)])
@@ -111,7 +117,10 @@ impl TestServer {
             .args(["--network-pool", &self.pool])
             .args(["--shutdown-grace", "5s"])
             .arg("--allow-local-repos")
-            .env("HELVETIA_LOG", "info,helvetia_server=debug")
+            .env(
+                "HELVETIA_LOG",
+                "info,helvetia_server=debug,helvetia_engine=debug",
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -163,7 +172,7 @@ impl TestServer {
 
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BINARY)
+        Command::new(&self.binary)
             .args(args)
             .env("HELVETIA_SERVER", self.url())
             .env("HELVETIA_TOKEN", &self.token)
@@ -436,6 +445,13 @@ impl FixtureRepo {
         git(&work, &["add", "--all"]);
         git(&work, &["commit", "--quiet", "--message", message]);
         git(&work, &["push", "--quiet", &self.url(), "main"]);
+        self.repack();
+    }
+
+    /// Packs the served repository, as any hosted repository is: fetches then reuse compressed
+    /// objects instead of compressing loose ones on every fetch.
+    fn repack(&self) {
+        git(&self.dir.path().join("repo.git"), &["repack", "-adq"]);
     }
 
     /// Commits `fixtures/apps/<variant>` laid over the current tree.
