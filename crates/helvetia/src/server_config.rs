@@ -83,6 +83,9 @@ pub struct ServerArgs {
     /// The most CPU a service may ask for, in cores.
     #[arg(long, env = "HELVETIA_MAX_CPUS", default_value_t = 4.0)]
     pub max_cpus: f64,
+    /// Images of this many successful deployments per service are kept for rollback.
+    #[arg(long, env = "HELVETIA_IMAGES_KEPT", default_value_t = PlatformSettings::DEFAULT_IMAGES_KEPT)]
+    pub images_kept: usize,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -111,6 +114,7 @@ struct FileSettings {
     default_cpus: Option<f64>,
     max_memory: Option<String>,
     max_cpus: Option<f64>,
+    images_kept: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -193,6 +197,7 @@ impl ServerArgs {
         from_file!(network_pool);
         from_file!(default_cpus);
         from_file!(max_cpus);
+        from_file!(images_kept);
         if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
             self.traefik_api = file.traefik_api;
         }
@@ -307,7 +312,7 @@ impl ServerArgs {
                 default_limits,
                 max_limits,
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
-                images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
+                images_kept: self.images_kept.max(1),
             },
             edge,
             queue: QueueSettings {

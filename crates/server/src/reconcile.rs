@@ -43,7 +43,11 @@ pub async fn at_startup(platform: &Platform) -> Result<(), ReconcileError> {
         .store
         .sync_generated_hostnames(&platform.settings.base_domain)
         .await?;
-    converge(platform).await?;
+    // The edge router may be down (an external Traefik not started yet): serve anyway, and
+    // let the periodic reconciliation publish the routes once it is back.
+    if let Err(error) = converge(platform).await {
+        tracing::error!(%error, "start-up reconciliation failed; retrying periodically");
+    }
     for container in platform.store.active_containers().await? {
         if container.state == ContainerState::Draining {
             let grace = match platform.store.service_by_id(container.service_id).await {

@@ -65,6 +65,8 @@ pub struct TestServer {
     pub http_port: u16,
     traefik_api_port: u16,
     pool: String,
+    /// Extra arguments for `helvetia server`.
+    pub extra_args: Vec<String>,
     process: Option<Child>,
     pub token: String,
     http: reqwest::Client,
@@ -72,6 +74,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(binary: &str) -> TestServer {
+        TestServer::start_with(binary, &[]).await
+    }
+
+    /// A server with extra `helvetia server` arguments.
+    pub async fn start_with(binary: &str, extra_args: &[&str]) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut server = TestServer {
@@ -81,6 +88,7 @@ impl TestServer {
             http_port: free_port(),
             traefik_api_port: free_port(),
             pool: network_pool(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             process: None,
             token: String::new(),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
@@ -104,19 +112,25 @@ impl TestServer {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .unwrap();
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(["server", "--data-dir"])
             .arg(self.data_dir())
             .args(["--listen", &format!("127.0.0.1:{}", self.api_port)])
             .args(["--http-address", &format!("127.0.0.1:{}", self.http_port)])
-            .args([
+            .args(["--traefik-bin", &traefik_binary()]);
+        // A managed Traefik gets its API port; an external one is the test's business.
+        if !self.extra_args.iter().any(|a| a == "external") {
+            command.args([
                 "--traefik-api",
                 &format!("127.0.0.1:{}", self.traefik_api_port),
-            ])
-            .args(["--traefik-bin", &traefik_binary()])
+            ]);
+        }
+        let child = command
             .args(["--network-pool", &self.pool])
             .args(["--shutdown-grace", "5s"])
             .arg("--allow-local-repos")
+            .args(&self.extra_args)
             .env(
                 "HELVETIA_LOG",
                 "info,helvetia_server=debug,helvetia_engine=debug",

@@ -561,3 +561,138 @@ async fn sigterm_stops_the_server_within_its_grace_period() {
     );
     assert!(project_containers(&project).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_reconciles_engine_and_routes_with_the_store() {
+    let mut server = TestServer::start_with(crate::BINARY, &["--images-kept", "2"]).await;
+    let project = unique("recon");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let host = format!("web.{project}.localhost");
+    for version in 1..=4 {
+        repo.write(
+            "www/index.html",
+            &format!("version {version}\n"),
+            &format!("v{version}"),
+        );
+        let deployed = server.deploy(&project, "web").await;
+        assert_eq!(deployed["status"], "live");
+    }
+    assert_eq!(
+        server.through_edge(&host, "/").await.unwrap().1,
+        "version 4\n"
+    );
+    // Only the images of the last two successful deployments are kept (pruned after the
+    // drain, so wait for it).
+    eventually(Duration::from_secs(30), "old images to be pruned", || {
+        let project = project.clone();
+        async move {
+            let tags = std::process::Command::new("/usr/bin/docker")
+                .args([
+                    "images",
+                    "--format",
+                    "{{.Tag}}",
+                    &format!("helvetia/{project}-web"),
+                ])
+                .output()
+                .unwrap();
+            let mut tags: Vec<String> = String::from_utf8_lossy(&tags.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            tags.sort();
+            (tags == ["3", "4"]).then_some(())
+        }
+    })
+    .await;
+
+    // While the server is down: a stray container with Helvetia's labels appears, and the
+    // routing file disappears.
+    let live = format!("helvetia-{project}-web-4-0");
+    let labels = std::process::Command::new("/usr/bin/docker")
+        .args(["inspect", "--format", "{{json .Config.Labels}}", &live])
+        .output()
+        .unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    server.kill();
+    let mut stray = std::process::Command::new("/usr/bin/docker");
+    stray.args([
+        "run",
+        "-d",
+        "--name",
+        &format!("helvetia-{project}-web-99-0"),
+    ]);
+    for (key, value) in labels.as_object().unwrap() {
+        stray.args(["--label", &format!("{key}={}", value.as_str().unwrap())]);
+    }
+    let started = stray
+        .arg(format!("helvetia/{project}-web:4"))
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    std::fs::remove_file(server.data_dir().join("traefik/dynamic/helvetia.toml")).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "Traefik to drop the route",
+        || async {
+            let status = server
+                .through_edge(&host, "/")
+                .await
+                .map(|(status, _)| status);
+            (status == Some(404)).then_some(())
+        },
+    )
+    .await;
+
+    server.launch().await;
+    // Routes are rendered from the store again, and the stray container is gone.
+    assert_eq!(
+        server.through_edge(&host, "/").await.unwrap().1,
+        "version 4\n"
+    );
+    assert_eq!(project_containers(&project), [live.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_traefik_mode_only_writes_the_routing_file() {
+    let dynamic = tempfile::tempdir().unwrap();
+    let dir = dynamic.path().to_string_lossy().into_owned();
+    let server = TestServer::start_with(
+        crate::BINARY,
+        &[
+            "--traefik",
+            "external",
+            "--traefik-dynamic-dir",
+            &dir,
+            "--traefik-entry-point",
+            "websecure",
+        ],
+    )
+    .await;
+    let project = unique("ext");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let deployed = server.deploy(&project, "web").await;
+    assert_eq!(
+        deployed["status"],
+        "live",
+        "{}",
+        server.deploy_log(deployed["id"].as_i64().unwrap()).await
+    );
+    let config = std::fs::read_to_string(dynamic.path().join("helvetia.toml")).unwrap();
+    assert!(
+        config.contains(&format!("Host(`web.{project}.localhost`)")),
+        "{config}"
+    );
+    assert!(config.contains("websecure"), "{config}");
+    assert!(
+        !server.data_dir().join("traefik/traefik.pid").exists(),
+        "no Traefik was started"
+    );
+}
