@@ -77,6 +77,65 @@ impl FromStr for ContainerState {
     }
 }
 
+/// How a container is doing, as the health monitor last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    /// Exited and being restarted by the engine.
+    Restarting,
+    Stopped,
+    /// Killed by the kernel for exceeding its memory limit.
+    OomKilled,
+}
+
+impl Health {
+    pub const ALL: [Health; 5] = [
+        Health::Healthy,
+        Health::Unhealthy,
+        Health::Restarting,
+        Health::Stopped,
+        Health::OomKilled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Restarting => "restarting",
+            Health::Stopped => "stopped",
+            Health::OomKilled => "oom_killed",
+        }
+    }
+}
+
+impl FromStr for Health {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Health::ALL
+            .into_iter()
+            .find(|health| health.as_str() == s)
+            .ok_or_else(|| Invalid::new(format!("unknown health `{s}`")))
+    }
+}
+
+/// Something that happened to a service's containers, for `services show` and the API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceEvent {
+    pub id: i64,
+    /// The container it happened to, if any.
+    pub container: Option<String>,
+    /// A short machine-readable kind: `healthy`, `unhealthy`, `restarted`, `exited`,
+    /// `oom_killed`, `address_changed`, `stopped`.
+    pub kind: String,
+    pub message: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: jiff::Timestamp,
+}
+
 /// A container as the store records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -90,6 +149,7 @@ pub struct ContainerRecord {
     pub address: Option<String>,
     pub port: Option<u16>,
     pub state: ContainerState,
+    pub health: Option<Health>,
 }
 
 /// The engine name of a deployment's `index`-th container. Unique because deployment ids are.

@@ -32,6 +32,8 @@ pub struct Deployment {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub service: ServiceName,
     pub kind: DeploymentKind,
+    /// What asked for this deployment.
+    pub cause: DeploymentCause,
     pub status: DeploymentStatus,
     /// Why the deployment is in its status (the reason of its last transition).
     pub status_reason: Option<String>,
@@ -67,6 +69,53 @@ pub struct Transition {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub reason: String,
+}
+
+/// What caused a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentCause {
+    /// A deploy of a branch or commit.
+    Deploy,
+    /// A rollback to an earlier deployment's image.
+    Rollback,
+    /// A restart: the live image again, in new containers.
+    Restart,
+    /// Changed settings (limits, port, environment) applied to the live image.
+    Settings,
+    /// A stopped service started again.
+    Start,
+}
+
+impl DeploymentCause {
+    pub const ALL: [DeploymentCause; 5] = [
+        DeploymentCause::Deploy,
+        DeploymentCause::Rollback,
+        DeploymentCause::Restart,
+        DeploymentCause::Settings,
+        DeploymentCause::Start,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentCause::Deploy => "deploy",
+            DeploymentCause::Rollback => "rollback",
+            DeploymentCause::Restart => "restart",
+            DeploymentCause::Settings => "settings",
+            DeploymentCause::Start => "start",
+        }
+    }
+}
+
+impl FromStr for DeploymentCause {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        DeploymentCause::ALL
+            .into_iter()
+            .find(|cause| cause.as_str() == s)
+            .ok_or_else(|| Invalid::new(format!("unknown deployment cause `{s}`")))
+    }
 }
 
 /// Where a deployment's image comes from.

@@ -28,6 +28,8 @@ pub struct ClaimedJob {
 pub enum JobKind {
     /// Take one deployment from `queued` to `live` (or `failed`).
     Deploy,
+    /// Stop a service: retire its live deployment, drain and remove its containers.
+    Stop,
 }
 
 /// What a reclaimed job (its previous worker's lease expired) does.
@@ -43,6 +45,7 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Deploy => "deploy",
+            JobKind::Stop => "stop",
         }
     }
 
@@ -51,6 +54,8 @@ impl JobKind {
             // A deploy that was cut off half-way may have built or started things that a fresh
             // attempt would race with; the user decides whether to deploy again.
             JobKind::Deploy => RerunPolicy::FailIfStarted,
+            // Stopping twice is stopping.
+            JobKind::Stop => RerunPolicy::Rerun,
         }
     }
 }
@@ -60,6 +65,7 @@ impl FromStr for JobKind {
     fn from_str(s: &str) -> Result<Self, Invalid> {
         match s {
             "deploy" => Ok(JobKind::Deploy),
+            "stop" => Ok(JobKind::Stop),
             other => Err(Invalid::new(format!("unknown job kind `{other}`"))),
         }
     }

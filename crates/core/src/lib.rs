@@ -19,6 +19,7 @@ pub mod project;
 pub mod routing;
 pub mod runtime;
 pub mod service;
+pub mod units;
 pub mod validation;
 
 pub use jiff::Timestamp;

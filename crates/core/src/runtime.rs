@@ -28,8 +28,10 @@ mod millis {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthCheck {
-    /// HTTP path to `GET`; `None` checks only that the port accepts TCP connections.
-    pub path: Option<String>,
+    /// HTTP path to `GET`.
+    pub path: String,
+    /// Check only that the port accepts TCP connections, not HTTP.
+    pub tcp: bool,
     /// Lowest status that counts as healthy.
     pub status_min: u16,
     /// Highest status that counts as healthy.
@@ -60,8 +62,10 @@ impl HealthCheck {
     pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
     pub fn validate(&self, errors: &mut FieldErrors) {
-        if let Some(path) = &self.path
-            && (!path.starts_with('/') || path.chars().any(|c| c.is_control() || c == ' '))
+        let path = &self.path;
+        if !path.starts_with('/')
+            || path.len() > 1024
+            || path.chars().any(|c| c.is_control() || c == ' ')
         {
             errors.add(
                 "health.path",
@@ -107,7 +111,8 @@ impl HealthCheck {
 impl Default for HealthCheck {
     fn default() -> Self {
         HealthCheck {
-            path: Some(Self::DEFAULT_PATH.to_owned()),
+            path: Self::DEFAULT_PATH.to_owned(),
+            tcp: false,
             status_min: 200,
             status_max: 399,
             interval: Self::DEFAULT_INTERVAL,
@@ -267,6 +272,59 @@ pub struct RuntimeSettings {
     pub limits: ResourceLimits,
 }
 
+impl RuntimeSettings {
+    /// These settings with `patch` applied as a JSON merge patch (RFC 7396): fields present
+    /// replace, `null` resets to the default, absent fields keep their value. The result is
+    /// validated, limits against `maximum`.
+    pub fn merged(
+        &self,
+        patch: &serde_json::Value,
+        maximum: &ResourceLimits,
+    ) -> Result<RuntimeSettings, FieldErrors> {
+        let mut document = serde_json::to_value(self).unwrap_or_default();
+        if !patch.is_null() {
+            merge_patch(&mut document, patch);
+        }
+        let next: RuntimeSettings = serde_json::from_value(document)
+            .map_err(|e| FieldErrors::single("runtime", Invalid::new(e.to_string())))?;
+        let mut errors = FieldErrors::new();
+        next.health.validate(&mut errors);
+        next.timeouts.validate(&mut errors);
+        next.limits.validate(maximum, &mut errors);
+        errors.finish(|| Some(next))
+    }
+
+    /// True when changing from `self` to `next` needs new containers (a redeploy) rather than
+    /// only new probing.
+    pub fn needs_new_containers(&self, next: &RuntimeSettings) -> bool {
+        self.limits != next.limits || self.timeouts.stop_grace != next.timeouts.stop_grace
+    }
+}
+
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(existing) = target {
+        for (key, value) in fields {
+            if value.is_null() {
+                existing.remove(key);
+            } else {
+                merge_patch(
+                    existing
+                        .entry(key.clone())
+                        .or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +333,7 @@ mod tests {
     fn empty_json_means_defaults() {
         let settings: RuntimeSettings = serde_json::from_str("{}").unwrap();
         assert_eq!(settings, RuntimeSettings::default());
-        assert_eq!(settings.health.path.as_deref(), Some("/"));
+        assert_eq!(settings.health.path, "/");
         assert_eq!(settings.timeouts.drain, Duration::from_secs(30));
     }
 
@@ -289,6 +347,49 @@ mod tests {
             serde_json::from_str::<RuntimeSettings>(&json).unwrap(),
             settings
         );
+    }
+
+    #[test]
+    fn merge_patch_replaces_resets_and_keeps() {
+        let maximum = ResourceLimits {
+            memory_bytes: Some(1 << 30),
+            cpus: Some(2.0),
+            pids: None,
+        };
+        let mut current = RuntimeSettings::default();
+        current.limits.cpus = Some(0.5);
+        current.health.path = "/health".into();
+        let patch = serde_json::json!({
+            "limits": {"memory_bytes": 268435456, "cpus": null},
+            "health": {"interval_ms": 5000},
+        });
+        let next = current.merged(&patch, &maximum).unwrap();
+        assert_eq!(next.limits.memory_bytes, Some(256 << 20));
+        assert_eq!(next.limits.cpus, None, "null resets to the server default");
+        assert_eq!(next.health.path, "/health", "absent fields are kept");
+        assert_eq!(next.health.interval, Duration::from_secs(5));
+        assert!(current.needs_new_containers(&next));
+
+        let tcp = current
+            .merged(&serde_json::json!({"health": {"tcp": true}}), &maximum)
+            .unwrap();
+        assert!(tcp.health.tcp);
+        let reset = current
+            .merged(&serde_json::json!({"health": {"path": null}}), &maximum)
+            .unwrap();
+        assert_eq!(reset.health.path, "/");
+        assert!(!current.needs_new_containers(&tcp));
+
+        for bad in [
+            serde_json::json!({"limits": {"cpus": 8}}),
+            serde_json::json!({"health": {"path": "no-slash"}}),
+            serde_json::json!({"health": {"status_min": 500, "status_max": 200}}),
+            serde_json::json!({"timeouts": {"startup_ms": 0}}),
+            serde_json::json!({"unknown": 1}),
+            serde_json::json!({"limits": {"memory_bytes": "lots"}}),
+        ] {
+            assert!(current.merged(&bad, &maximum).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub struct ServiceInput {
     pub context: Option<String>,
     /// Port the app listens on inside its container. Default: 8080.
     pub port: Option<i64>,
+    /// Changes to the runtime settings (health check, timeouts, limits) as a JSON merge patch:
+    /// fields sent replace, `null` resets to the default, others are kept.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::runtime::RuntimeSettings>))]
+    pub runtime: Option<serde_json::Value>,
 }
 
 pub const DEFAULT_BRANCH: &str = "main";
@@ -248,6 +252,7 @@ mod tests {
             dockerfile: Some("../Dockerfile".into()),
             context: Some("/etc".into()),
             port: Some(70000),
+            runtime: None,
         };
         let errors = ServiceSettings::create(&bad, POLICY).unwrap_err();
         let fields: Vec<_> = errors.fields().keys().map(String::as_str).collect();

@@ -12,6 +12,7 @@ use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
 use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::platform::PlatformSettings;
 use helvetia_server::{EdgeConfig, ServerConfig};
@@ -83,7 +84,8 @@ pub struct ServerArgs {
     /// The most CPU a service may ask for, in cores.
     #[arg(long, env = "HELVETIA_MAX_CPUS", default_value_t = 4.0)]
     pub max_cpus: f64,
-    /// Images of this many successful deployments per service are kept for rollback.
+    /// Images of this many builds (distinct images that went live) per service are kept for
+    /// rollback.
     #[arg(long, env = "HELVETIA_IMAGES_KEPT", default_value_t = PlatformSettings::DEFAULT_IMAGES_KEPT)]
     pub images_kept: usize,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
@@ -124,35 +126,13 @@ pub enum TraefikMode {
     External,
 }
 
-/// `512M`, `1G`, `1.5G`, `1048576`: binary units (K = 1024).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((text, ""), |at| text.split_at(at));
-    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("`{text}` is not a size like 512M or 1G")),
-    };
-    let number: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 512M or 1G"))?;
-    if !number.is_finite() || number < 0.0 {
-        return Err(format!("`{text}` must be a positive size"));
-    }
-    Ok((number * multiplier as f64).round() as u64)
+/// Clap value parser for sizes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    units::parse_bytes(text).map_err(|e| e.to_string())
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|e| format!("`{text}` is not a duration like 30s or 2m: {e}"))?;
-    Duration::try_from(signed).map_err(|_| format!("`{text}` must not be negative"))
+    units::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// True when the user did not set `id` by flag or environment.

@@ -7,6 +7,7 @@
 pub mod api;
 mod config;
 mod deploy_log;
+mod monitor;
 pub mod platform;
 mod reconcile;
 mod startup;

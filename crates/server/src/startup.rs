@@ -142,6 +142,7 @@ impl Server {
         if let Some(supervisor) = self.supervisor {
             tokio::spawn(supervisor.watch(shutdown.clone()));
         }
+        tokio::spawn(crate::monitor::run(self.platform.clone(), shutdown.clone()));
         tokio::spawn(reconcile::run_periodically(
             self.platform.clone(),
             reconcile_now,

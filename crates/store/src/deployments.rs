@@ -6,7 +6,7 @@
 
 use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::deployment::{
-    Deployment, DeploymentKind, DeploymentStatus, Transition, check_transition,
+    Deployment, DeploymentCause, DeploymentKind, DeploymentStatus, Transition, check_transition,
 };
 use helvetia_core::git::{CommitSha, GitRef};
 use helvetia_core::job::JobKind;
@@ -21,7 +21,7 @@ use crate::{
 macro_rules! select_deployments {
     ($where:literal) => {
         concat!(
-            "SELECT d.id, d.service_id, p.name AS project, s.name AS service, d.kind, d.status,
+            "SELECT d.id, d.service_id, p.name AS project, s.name AS service, d.kind, d.cause, d.status,
                     d.status_reason, d.git_ref, d.requested_commit, d.commit_sha, d.commit_message,
                     d.commit_author, d.image, d.source_deployment_id, d.created_by, d.created_at,
                     d.updated_at, d.finished_at
@@ -41,6 +41,7 @@ struct DeploymentRow {
     project: String,
     service: String,
     kind: String,
+    cause: String,
     status: String,
     status_reason: Option<String>,
     git_ref: Option<String>,
@@ -66,6 +67,7 @@ impl TryFrom<DeploymentRow> for Deployment {
             project: ProjectName::parse(&row.project).map_err(corrupt("project name"))?,
             service: ServiceName::parse(&row.service).map_err(corrupt("service name"))?,
             kind: row.kind.parse().map_err(corrupt("deployment kind"))?,
+            cause: row.cause.parse().map_err(corrupt("deployment cause"))?,
             status: row.status.parse().map_err(corrupt("deployment status"))?,
             status_reason: row.status_reason,
             git_ref: row.git_ref,
@@ -103,6 +105,7 @@ pub enum DeploymentRequest {
     Image {
         source_deployment_id: i64,
         image: String,
+        cause: DeploymentCause,
     },
 }
 
@@ -156,9 +159,10 @@ impl Store {
         service: &Service,
         request: &DeploymentRequest,
     ) -> Result<Deployment> {
-        let (kind, git_ref, commit, image, source) = match request {
+        let (kind, cause, git_ref, commit, image, source) = match request {
             DeploymentRequest::Build { git_ref, commit } => (
                 DeploymentKind::Build,
+                DeploymentCause::Deploy,
                 Some(git_ref.as_str()),
                 commit.as_ref().map(CommitSha::as_str),
                 None,
@@ -167,8 +171,10 @@ impl Store {
             DeploymentRequest::Image {
                 source_deployment_id,
                 image,
+                cause,
             } => (
                 DeploymentKind::Image,
+                *cause,
                 None,
                 None,
                 Some(image.as_str()),
@@ -193,8 +199,8 @@ impl Store {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO deployments (service_id, kind, status, status_reason, git_ref,
                                           requested_commit, image, source_deployment_id,
-                                          created_by, created_at, updated_at)
-                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                                          created_by, created_at, updated_at, cause)
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
             )
             .bind(service.id)
             .bind(kind.as_str())
@@ -205,6 +211,7 @@ impl Store {
             .bind(source)
             .bind(caller.label())
             .bind(now)
+            .bind(cause.as_str())
             .fetch_one(&mut *tx)
             .await?;
             sqlx::query(
@@ -252,6 +259,19 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(source) = source {
+                // An image deployment runs the same code as its source: it inherits the commit.
+                sqlx::query(
+                    "UPDATE deployments SET (commit_sha, commit_message, commit_author) =
+                         (SELECT commit_sha, commit_message, commit_author FROM deployments
+                          WHERE id = $1)
+                     WHERE id = $2",
+                )
+                .bind(source)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             audit!(
                 tx,
                 caller.team,
@@ -402,6 +422,18 @@ impl Store {
                     "deployment #{id} is no longer {from}"
                 )));
             }
+            if from == DeploymentStatus::Live && to == DeploymentStatus::Retired {
+                // Retired without a successor (the service was stopped): its containers leave
+                // the route and drain.
+                sqlx::query(
+                    "UPDATE containers SET state = 'draining', updated_at = $1
+                     WHERE deployment_id = $2 AND state = 'serving'",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             if to == DeploymentStatus::Live {
                 // Traffic moves with the status: the new containers serve, the old drain.
                 sqlx::query(
@@ -473,26 +505,57 @@ impl Store {
         Ok(row.and_then(|(message, author)| Some((message?, author.unwrap_or_default()))))
     }
 
-    /// Images a service must keep: those of its `count` most recent successful deployments,
-    /// and any a queued deployment is about to run.
-    pub async fn images_in_use(&self, service_id: i64, count: i64) -> Result<Vec<String>> {
-        let images = with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT image FROM (
-                     SELECT image FROM deployments
-                     WHERE service_id = $1 AND status IN ('live', 'retired') AND image IS NOT NULL
-                     ORDER BY id DESC LIMIT $2) AS recent
-                 UNION
-                 SELECT image FROM deployments
+    /// The images of a service's successful deployments, newest first (at most `limit`), and
+    /// those that queued or running deployments are about to run.
+    pub async fn deployment_images(
+        &self,
+        service_id: i64,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let (successful, pending) = with_pool!(self, |pool| {
+            let successful: Vec<String> = sqlx::query_scalar(
+                "SELECT image FROM deployments
+                 WHERE service_id = $1 AND status IN ('live', 'retired') AND image IS NOT NULL
+                 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(service_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let pending: Vec<String> = sqlx::query_scalar(
+                "SELECT image FROM deployments
                  WHERE service_id = $1 AND image IS NOT NULL
                    AND status IN ('queued', 'cloning', 'building', 'starting', 'health_checking')",
             )
             .bind(service_id)
-            .bind(count)
             .fetch_all(pool)
+            .await?;
+            (successful, pending)
+        });
+        Ok((successful, pending))
+    }
+
+    /// The most recent deployment of a service that went live and was since replaced, whose
+    /// image is known and, if `other_than_commit` is given, was built from another commit:
+    /// what a rollback returns to by default (the previous version, skipping restarts and
+    /// redeploys of the current one) and what `start` runs again.
+    pub async fn previous_successful_deployment(
+        &self,
+        service_id: i64,
+        other_than_commit: Option<&str>,
+    ) -> Result<Option<Deployment>> {
+        let row: Option<DeploymentRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_deployments!(
+                "d.service_id = $1 AND d.status = 'retired' AND d.image IS NOT NULL
+                   AND ($2 IS NULL OR d.commit_sha IS NULL OR d.commit_sha <> $2)
+                 ORDER BY d.id DESC LIMIT 1"
+            ))
+            .bind(service_id)
+            .bind(other_than_commit)
+            .fetch_optional(pool)
             .await?
         });
-        Ok(images)
+        row.map(Deployment::try_from).transpose()
     }
 
     /// Records the image a deployment runs.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use helvetia_core::job::{ClaimedJob, JobState};
 use jiff::Timestamp;
 
-use crate::{Result, Store, StoreError, millis, opt_timestamp, with_pool};
+use crate::{Result, Store, StoreError, WritePool, millis, opt_timestamp, with_pool};
 
 /// The claim statement, parameterised by the row-locking clause of the backend.
 macro_rules! claim_sql {
@@ -220,6 +220,41 @@ impl Store {
                 .await?
         });
         opt_timestamp(next)
+    }
+
+    /// Enqueues a job for a service that is not a deployment (e.g. stopping it), audited as
+    /// `action`. A queued job of the same kind for the service is not duplicated.
+    pub async fn enqueue_service_job(
+        &self,
+        caller: &helvetia_core::auth::Caller,
+        service: &helvetia_core::service::Service,
+        kind: helvetia_core::job::JobKind,
+        action: &str,
+    ) -> Result<()> {
+        let target = format!("{}/{}", service.project, service.name);
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND kind = $2 AND state = 'queued'",
+            )
+            .bind(service.id)
+            .bind(kind.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if waiting == 0 {
+                sqlx::query(
+                    "INSERT INTO jobs (kind, service_id, state, created_at) VALUES ($1, $2, 'queued', $3)",
+                )
+                .bind(kind.as_str())
+                .bind(service.id)
+                .bind(crate::now_millis())
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::audit::audit!(tx, caller.team, caller.label(), action, target);
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Number of jobs waiting for a worker.

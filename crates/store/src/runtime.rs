@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use helvetia_core::container::{ContainerRecord, ContainerState};
+use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEvent};
 use helvetia_core::routing::{Backend, Route, RoutingTable, route_name};
 
-use crate::{Result, Store, StoreError, WritePool, now_millis, with_pool};
+use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 #[derive(sqlx::FromRow)]
 struct ContainerRow {
@@ -21,6 +21,7 @@ struct ContainerRow {
     address: Option<String>,
     port: Option<i64>,
     state: String,
+    health: Option<String>,
 }
 
 impl TryFrom<ContainerRow> for ContainerRecord {
@@ -38,6 +39,11 @@ impl TryFrom<ContainerRow> for ContainerRecord {
                 .state
                 .parse()
                 .map_err(|e| StoreError::corrupt("container state", e))?,
+            health: row
+                .health
+                .map(|h| h.parse())
+                .transpose()
+                .map_err(|e| StoreError::corrupt("container health", e))?,
         })
     }
 }
@@ -45,7 +51,7 @@ impl TryFrom<ContainerRow> for ContainerRecord {
 macro_rules! select_containers {
     ($where:literal) => {
         concat!(
-            "SELECT id, deployment_id, service_id, name, engine_id, address, port, state
+            "SELECT id, deployment_id, service_id, name, engine_id, address, port, state, health
              FROM containers WHERE ",
             $where
         )
@@ -88,7 +94,8 @@ impl Store {
                 "INSERT INTO containers (deployment_id, service_id, name, port, state, created_at,
                                          updated_at)
                  VALUES ($1, $2, $3, $4, 'starting', $5, $5)
-                 RETURNING id, deployment_id, service_id, name, engine_id, address, port, state",
+                 RETURNING id, deployment_id, service_id, name, engine_id, address, port, state,
+                           health",
             )
             .bind(deployment_id)
             .bind(service_id)
@@ -151,6 +158,90 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Records what the health monitor saw. Returns the previous value.
+    pub async fn set_container_health(&self, id: i64, health: Health) -> Result<Option<Health>> {
+        let previous: Option<Option<String>> = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let previous = sqlx::query_scalar("SELECT health FROM containers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE containers SET health = $1, updated_at = $2 WHERE id = $3")
+                .bind(health.as_str())
+                .bind(now_millis())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            previous
+        });
+        previous
+            .flatten()
+            .map(|h| h.parse())
+            .transpose()
+            .map_err(|e| StoreError::corrupt("container health", e))
+    }
+
+    /// The container the engine knows as `engine_id`, if Helvetia recorded it.
+    pub async fn container_by_engine_id(&self, engine_id: &str) -> Result<Option<ContainerRecord>> {
+        let row: Option<ContainerRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_containers!("engine_id = $1"))
+                .bind(engine_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(ContainerRecord::try_from).transpose()
+    }
+
+    /// Appends to a service's event history.
+    pub async fn record_event(
+        &self,
+        service_id: i64,
+        container: Option<&str>,
+        kind: &str,
+        message: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO service_events (service_id, container, kind, message, at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(service_id)
+            .bind(container)
+            .bind(kind)
+            .bind(message)
+            .bind(now_millis())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A service's most recent events, newest first.
+    pub async fn service_events(&self, service_id: i64, limit: i64) -> Result<Vec<ServiceEvent>> {
+        let rows: Vec<(i64, Option<String>, String, String, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, container, kind, message, at FROM service_events
+                 WHERE service_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(service_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, container, kind, message, at)| {
+                Ok(ServiceEvent {
+                    id,
+                    container,
+                    kind,
+                    message,
+                    at: timestamp(at)?,
+                })
+            })
+            .collect()
     }
 
     pub async fn deployment_containers(&self, deployment_id: i64) -> Result<Vec<ContainerRecord>> {

@@ -75,8 +75,11 @@ impl Store {
         project: &ProjectName,
         name: &ServiceName,
         settings: &ServiceSettings,
+        runtime: &RuntimeSettings,
         hostname: &str,
     ) -> Result<Service> {
+        let runtime = serde_json::to_string(runtime)
+            .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let project_id: Option<i64> =
@@ -90,8 +93,8 @@ impl Store {
             let now = now_millis();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,
-                                       created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                                       created_at, updated_at, runtime)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
             )
             .bind(project_id)
             .bind(name.as_str())
@@ -101,6 +104,7 @@ impl Store {
             .bind(settings.context.as_str())
             .bind(i64::from(settings.port.get()))
             .bind(now)
+            .bind(&runtime)
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::unique(format!(

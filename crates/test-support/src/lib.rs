@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod load;
+
+/// End-to-end tests share one Docker engine. Tests that disturb every container (restarting
+/// the engine) take this exclusively; every other server holds it shared.
+static ENGINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Waits until `check` returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -55,6 +61,13 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
+/// How a test server shares the engine with other tests: held, never read, for as long as
+/// the server lives.
+struct EngineGuard {
+    _shared: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
+    _exclusive: Option<tokio::sync::RwLockWriteGuard<'static, ()>>,
+}
+
 /// A `helvetia server` process with its own data dir, ports and Traefik.
 pub struct TestServer {
     /// The `helvetia` binary under test (Cargo tells only the `helvetia` package's own test
@@ -69,6 +82,7 @@ pub struct TestServer {
     pub extra_args: Vec<String>,
     process: Option<Child>,
     pub token: String,
+    _engine: EngineGuard,
     http: reqwest::Client,
 }
 
@@ -79,6 +93,31 @@ impl TestServer {
 
     /// A server with extra `helvetia server` arguments.
     pub async fn start_with(binary: &str, extra_args: &[&str]) -> TestServer {
+        TestServer::start_guarded(
+            binary,
+            extra_args,
+            EngineGuard {
+                _shared: Some(ENGINE.read().await),
+                _exclusive: None,
+            },
+        )
+        .await
+    }
+
+    /// A server for a test that disturbs the whole engine: waits until no other test runs.
+    pub async fn start_exclusive(binary: &str) -> TestServer {
+        TestServer::start_guarded(
+            binary,
+            &[],
+            EngineGuard {
+                _shared: None,
+                _exclusive: Some(ENGINE.write().await),
+            },
+        )
+        .await
+    }
+
+    async fn start_guarded(binary: &str, extra_args: &[&str], engine: EngineGuard) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut server = TestServer {
@@ -91,6 +130,7 @@ impl TestServer {
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             process: None,
             token: String::new(),
+            _engine: engine,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
         server.launch().await;

@@ -52,25 +52,63 @@ pub async fn deploy(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let deployment = client
         .post(&format!("{}/deployments", args.target.path()), &body)
         .await?;
+    watch(&client, &args.target, &deployment, args.detach, global).await
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// PROJECT/SERVICE
+    target: ServiceTarget,
+    /// The deployment to return to. Default: the previous successful one.
+    deployment: Option<i64>,
+    /// Return once the rollback is queued instead of following it.
+    #[arg(long)]
+    detach: bool,
+}
+
+pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let client = Client::from_args(global)?;
+    let deployment = client
+        .post(
+            &format!("{}/rollback", args.target.path()),
+            &json!({ "deployment": args.deployment }),
+        )
+        .await?;
+    watch(&client, &args.target, &deployment, args.detach, global).await
+}
+
+/// Reports a queued deployment and, unless `detach`, follows it to its end: exit 0 when it
+/// is live, an error with its reason otherwise.
+pub async fn watch(
+    client: &Client,
+    target: &ServiceTarget,
+    deployment: &Value,
+    detach: bool,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
     let id = deployment["id"].as_i64().unwrap_or_default();
-    if args.detach {
+    let what = match deployment["cause"].as_str() {
+        Some("deploy") | None => "Deployment".to_owned(),
+        Some(cause) => format!("Deployment ({cause})"),
+    };
+    if detach {
         if global.json {
-            return output::json(&deployment);
+            return output::json(deployment);
         }
-        println!("Deployment #{id} of {} queued.", args.target);
+        println!("{what} #{id} of {target} queued.");
         return Ok(());
     }
     if !global.json {
-        println!("Deployment #{id} of {} queued.", args.target);
+        println!("{what} #{id} of {target} queued.");
     }
-    let finished = follow(&client, id, !global.json).await?;
+    let finished = follow(client, id, !global.json).await?;
     if global.json {
         output::json(&finished)?;
     }
     match finished["status"].as_str() {
         Some("live") => {
             if !global.json {
-                let service = client.get(&args.target.path()).await?;
+                let service = client.get(&target.path()).await?;
                 println!(
                     "Deployment #{id} is live at {}.",
                     output::text(&service, "url")
@@ -154,11 +192,14 @@ pub async fn run(args: DeploymentsArgs, global: &GlobalArgs) -> anyhow::Result<(
                 return output::json(&deployments);
             }
             output::table(
-                ["ID", "STATUS", "COMMIT", "MESSAGE", "STARTED", "DURATION"],
+                [
+                    "ID", "STATUS", "CAUSE", "COMMIT", "MESSAGE", "STARTED", "DURATION",
+                ],
                 output::array(&deployments).iter().map(|d| {
                     [
                         output::text(d, "id"),
                         output::text(d, "status"),
+                        cause(d),
                         output::short_sha(d, "commit_sha"),
                         output::first_line(d, "commit_message", 40),
                         output::time(d, "created_at"),
@@ -188,6 +229,7 @@ fn show(detail: &Value) {
         ("Status", output::text(detail, "status")),
         ("Reason", output::text(detail, "status_reason")),
         ("Kind", output::text(detail, "kind")),
+        ("Cause", cause(detail)),
         ("Branch", output::text(detail, "git_ref")),
         ("Commit", output::text(detail, "commit_sha")),
         ("Message", output::first_line(detail, "commit_message", 72)),
@@ -211,4 +253,14 @@ fn show(detail: &Value) {
             ]
         }),
     );
+}
+
+/// What caused a deployment, with the deployment it reused an image from.
+fn cause(detail: &Value) -> String {
+    let cause = output::text(detail, "cause");
+    match detail["source_deployment_id"].as_i64() {
+        Some(source) if cause == "rollback" => format!("rollback to #{source}"),
+        Some(source) => format!("{cause} (image of #{source})"),
+        None => cause,
+    }
 }

@@ -22,9 +22,11 @@ pub enum Command {
     Projects(projects::ProjectsCommand),
     /// Create, inspect, change and delete services.
     #[command(subcommand)]
-    Services(services::ServicesCommand),
+    Services(Box<services::ServicesCommand>),
     /// Deploy a service and follow the deployment until it is live or failed.
     Deploy(deployments::DeployArgs),
+    /// Roll a service back to an earlier deployment's image (no rebuild).
+    Rollback(deployments::RollbackArgs),
     /// A service's deployment history (`deployments PROJECT/SERVICE`), or manage one deployment.
     Deployments(deployments::DeploymentsArgs),
     /// Create, list and revoke API tokens.
@@ -39,8 +41,9 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Login(args) => login::login(args, global).await,
         Command::Logout => login::logout(),
         Command::Projects(command) => projects::run(command, global).await,
-        Command::Services(command) => services::run(command, global).await,
+        Command::Services(command) => services::run(*command, global).await,
         Command::Deploy(args) => deployments::deploy(args, global).await,
+        Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,

@@ -12,12 +12,14 @@ use bollard::Docker;
 
 mod build;
 mod containers;
+mod events;
 mod images;
 pub mod labels;
 mod networks;
 
 pub use build::{BuildLine, BuildRequest};
 pub use containers::{ContainerSpec, ContainerStatus, Limits};
+pub use events::ContainerEvent;
 pub use networks::NetworkSpec;
 
 #[derive(Debug, thiserror::Error)]

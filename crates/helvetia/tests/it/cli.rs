@@ -73,7 +73,7 @@ async fn login_create_list_show_delete() {
     assert!(
         show.contains("https://git.example.org/demo.git")
             && show.contains("Live:")
-            && show.contains("none yet"),
+            && show.contains("not deployed"),
         "{show}"
     );
     let show: Value = serde_json::from_str(&stdout(

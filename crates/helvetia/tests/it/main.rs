@@ -11,6 +11,7 @@
 mod cli;
 mod deploy;
 mod server;
+mod zero_downtime;
 
 /// The binary under test.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_helvetia");

@@ -23,6 +23,7 @@ mod deployments;
 pub mod error;
 mod health;
 mod json;
+mod lifecycle;
 mod projects;
 mod services;
 mod tokens;
@@ -93,6 +94,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(projects::routes())
         .merge(services::routes())
         .merge(deployments::routes())
+        .merge(lifecycle::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
 }

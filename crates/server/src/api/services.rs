@@ -4,8 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use helvetia_core::deployment::Deployment;
+use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEvent};
+use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
 use helvetia_core::validation::FieldErrors;
 use jiff::Timestamp;
@@ -45,29 +47,78 @@ pub struct ServiceView {
     name: String,
     #[serde(flatten)]
     settings: ServiceSettings,
+    /// Health check, deploy timeouts and resource limits.
+    runtime: RuntimeSettings,
     /// Where the service is reachable once deployed.
     url: String,
-    /// The deployment serving traffic now (only in single-service responses).
+    /// What runs now (only in single-service responses).
     #[serde(skip_serializing_if = "Option::is_none")]
-    live_deployment: Option<Deployment>,
+    status: Option<ServiceStatus>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     updated_at: Timestamp,
 }
 
+/// A service's running state.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServiceStatus {
+    /// The deployment serving traffic now.
+    live_deployment: Option<Deployment>,
+    /// The worst health among the serving containers; `None` when nothing serves.
+    health: Option<Health>,
+    /// The containers serving traffic.
+    containers: Vec<ContainerRecord>,
+    /// The most recent events (health changes, restarts, OOM kills), newest first.
+    events: Vec<ServiceEvent>,
+}
+
+/// How many events a service's view includes.
+const EVENTS_SHOWN: i64 = 10;
+
 impl ServiceView {
-    fn new(service: Service, settings: &ApiSettings, live: Option<Deployment>) -> ServiceView {
+    fn new(service: Service, settings: &ApiSettings, status: Option<ServiceStatus>) -> ServiceView {
         ServiceView {
             url: settings.service_url(&service.project, &service.name),
             id: service.id,
             project: service.project.to_string(),
             name: service.name.to_string(),
             settings: service.settings,
-            live_deployment: live,
+            runtime: service.runtime,
+            status,
             created_at: service.created_at,
             updated_at: service.updated_at,
         }
+    }
+
+    /// The view with the service's running state.
+    pub async fn detailed(service: Service, state: &AppState) -> Result<ServiceView, ApiError> {
+        let store = &state.store;
+        let containers = store
+            .service_containers(service.id, ContainerState::Serving)
+            .await?;
+        let health = containers
+            .iter()
+            .map(|c| c.health.unwrap_or(Health::Healthy))
+            .max_by_key(|h| health_rank(*h));
+        let status = ServiceStatus {
+            live_deployment: store.live_deployment(service.id).await?,
+            health,
+            events: store.service_events(service.id, EVENTS_SHOWN).await?,
+            containers,
+        };
+        Ok(ServiceView::new(service, &state.settings, Some(status)))
+    }
+}
+
+/// Orders health from best to worst, to summarise several containers by the worst.
+fn health_rank(health: Health) -> u8 {
+    match health {
+        Health::Healthy => 0,
+        Health::Restarting => 1,
+        Health::Unhealthy => 2,
+        Health::OomKilled => 3,
+        Health::Stopped => 4,
     }
 }
 
@@ -86,6 +137,9 @@ pub struct CreateService {
     context: Option<String>,
     /// Port the app listens on. Default: 8080.
     port: Option<i64>,
+    /// Health check, timeouts and limits; defaults for whatever is left out.
+    #[schema(value_type = Option<RuntimeSettings>)]
+    runtime: Option<serde_json::Value>,
 }
 
 /// Create a service in a project.
@@ -114,6 +168,7 @@ async fn create_service(
         dockerfile: body.dockerfile,
         context: body.context,
         port: body.port,
+        runtime: None,
     };
     let mut errors = FieldErrors::new();
     let name = errors.check("name", ServiceName::parse(&body.name));
@@ -121,14 +176,18 @@ async fn create_service(
         &input,
         state.settings.repo_policy(),
     ));
-    let (name, settings) = errors.finish(|| Some((name?, settings?)))?;
+    let runtime = errors.absorb(RuntimeSettings::default().merged(
+        body.runtime.as_ref().unwrap_or(&serde_json::Value::Null),
+        &state.settings.platform.max_limits,
+    ));
+    let (name, settings, runtime) = errors.finish(|| Some((name?, settings?, runtime?)))?;
     let hostname = state
         .settings
         .platform
         .hostname(project.as_str(), name.as_str());
     let service = state
         .store
-        .create_service(&caller, &project, &name, &settings, &hostname)
+        .create_service(&caller, &project, &name, &settings, &runtime, &hostname)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -210,8 +269,7 @@ async fn get_service(
 ) -> ApiResult<Json<ServiceView>> {
     let (project, name) = service_params(&project, &service)?;
     let service = state.store.service(caller.team, &project, &name).await?;
-    let live = state.store.live_deployment(service.id).await?;
-    Ok(Json(ServiceView::new(service, &state.settings, live)))
+    Ok(Json(ServiceView::detailed(service, &state).await?))
 }
 
 /// Change a service's settings. Fields left out keep their value.
@@ -224,7 +282,7 @@ async fn get_service(
     request_body = ServiceInput,
     security(("token" = ["write"])),
     responses(
-        (status = OK, body = ServiceView),
+        (status = OK, body = UpdatedService),
         (status = NOT_FOUND, body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
     )
@@ -234,18 +292,59 @@ async fn update_service(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
     ApiJson(input): ApiJson<ServiceInput>,
-) -> ApiResult<Json<ServiceView>> {
+) -> ApiResult<Json<UpdatedService>> {
     let (project, name) = service_params(&project, &service)?;
     let service = state.store.service(caller.team, &project, &name).await?;
-    let settings = service
-        .settings
-        .update(&input, state.settings.repo_policy())?;
+    let mut errors = FieldErrors::new();
+    let settings = errors.absorb(
+        service
+            .settings
+            .update(&input, state.settings.repo_policy()),
+    );
+    let runtime = match &input.runtime {
+        Some(patch) => errors.absorb(
+            service
+                .runtime
+                .merged(patch, &state.settings.platform.max_limits),
+        ),
+        None => Some(service.runtime.clone()),
+    };
+    let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;
     let updated = state
         .store
-        .update_service(&caller, &service, &settings, &service.runtime)
+        .update_service(&caller, &service, &settings, &runtime)
         .await?;
-    let live = state.store.live_deployment(updated.id).await?;
-    Ok(Json(ServiceView::new(updated, &state.settings, live)))
+    // Settings that shape the container never change a running app in place: they are
+    // applied by a zero-downtime redeploy of the live image.
+    let needs_new_containers =
+        settings.port != service.settings.port || service.runtime.needs_new_containers(&runtime);
+    let redeployment = match state.store.live_deployment(updated.id).await? {
+        Some(live) if needs_new_containers => {
+            let deployment = super::lifecycle::redeploy_image(
+                &state,
+                &caller,
+                &updated,
+                &live,
+                DeploymentCause::Settings,
+            )
+            .await?;
+            Some(deployment)
+        }
+        _ => None,
+    };
+    Ok(Json(UpdatedService {
+        service: ServiceView::detailed(updated, &state).await?,
+        redeployment,
+    }))
+}
+
+/// A service after a change, with the redeployment that applies it, if one was needed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UpdatedService {
+    #[serde(flatten)]
+    service: ServiceView,
+    /// Started when the change needs new containers (port, limits) and the service is live.
+    redeployment: Option<Deployment>,
 }
 
 /// Delete a service and its deployment history.

@@ -461,15 +461,16 @@ impl Deploy<'_> {
         let platform = self.platform;
         let health = &self.service.runtime.health;
         let startup = self.service.runtime.timeouts.startup;
-        let check = match &health.path {
-            Some(path) => Probe::Http {
-                path: path.clone(),
+        let check = if health.tcp {
+            Probe::Tcp
+        } else {
+            Probe::Http {
+                path: health.path.clone(),
                 host: platform
                     .settings
                     .hostname(self.service.project.as_str(), self.service.name.as_str()),
                 statuses: (health.status_min, health.status_max),
-            },
-            None => Probe::Tcp,
+            }
         };
         let mut delay = Duration::from_millis(50);
         let mut successes = 0;
@@ -641,14 +642,19 @@ impl Deploy<'_> {
     }
 
     /// Removes images no recent deployment needs, and build cache nothing refers to.
+    ///
+    /// Kept: every tag of the images (by id, since redeploys and restarts tag the same image
+    /// again) of the service's last `images_kept` distinct successful builds, and whatever a
+    /// pending deployment is about to run.
     async fn prune_images(&mut self) {
         let platform = self.platform;
-        let keep = match platform
+        let kept_count = platform.settings.images_kept;
+        let (successful, pending) = match platform
             .store
-            .images_in_use(self.service.id, platform.settings.images_kept as i64)
+            .deployment_images(self.service.id, 1000)
             .await
         {
-            Ok(keep) => keep,
+            Ok(images) => images,
             Err(error) => {
                 tracing::warn!(%error, "not pruning images: listing the ones in use failed");
                 return;
@@ -661,14 +667,34 @@ impl Deploy<'_> {
                 return;
             }
         };
+        let id_of = |tag: &String| {
+            images
+                .iter()
+                .find(|image| image.tags.contains(tag))
+                .map(|image| image.id.clone())
+        };
+        let mut kept_ids: Vec<String> = vec![];
+        for id in successful.iter().filter_map(id_of) {
+            if kept_ids.len() >= kept_count {
+                break;
+            }
+            if !kept_ids.contains(&id) {
+                kept_ids.push(id);
+            }
+        }
+        kept_ids.extend(pending.iter().filter_map(id_of));
         let mut removed = 0;
-        for tag in images.iter().flat_map(|image| &image.tags) {
-            if !keep.contains(tag) && platform.engine.remove_image(tag).await.is_ok() {
-                removed += 1;
+        for image in images.iter().filter(|image| !kept_ids.contains(&image.id)) {
+            for tag in &image.tags {
+                if platform.engine.remove_image(tag).await.is_ok() {
+                    removed += 1;
+                }
             }
         }
         if removed > 0 {
-            self.log.line(format!("Removed {removed} old image tag(s); images of the last {} deployments are kept for rollback", platform.settings.images_kept));
+            self.log.line(format!(
+                "Removed {removed} old image tag(s); the images of the last {kept_count} builds are kept for rollback"
+            ));
         }
         if let Err(error) = platform.engine.prune_dangling_build_cache().await {
             tracing::warn!(%error, "pruning the build cache failed");

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::platform::Platform;
 
 mod deploy;
+mod stop;
 
 pub(crate) use deploy::{drain, retire_container};
 
@@ -216,6 +217,7 @@ impl Worker {
             let heartbeat = tokio::spawn(keep_lease(context.clone(), worker.clone(), settings));
             let outcome = match job.kind {
                 JobKind::Deploy => deploy::run(&context).await,
+                JobKind::Stop => stop::run(&context).await,
             };
             heartbeat.abort();
             if let Some(deployment) = job.deployment_id {

@@ -27,6 +27,7 @@ pub async fn demo_service(db: &TestDb, name: &str) -> Service {
             &project("demo"),
             &service(name),
             &settings("https://e.org/a"),
+            &Default::default(),
             &hostname(&project("demo"), &service(name)),
         )
         .await
@@ -160,6 +161,7 @@ pub async fn going_live_retires_the_previous(db: &TestDb) {
     let rollback = DeploymentRequest::Image {
         source_deployment_id: ids[0],
         image: "helvetia/demo-web:1".into(),
+        cause: helvetia_core::deployment::DeploymentCause::Rollback,
     };
     let r = db
         .store

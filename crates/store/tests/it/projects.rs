@@ -84,6 +84,7 @@ pub async fn names_are_unique(db: &TestDb) {
             &project("demo"),
             &web,
             &settings("https://example.org/a.git"),
+            &Default::default(),
             &hostname(&project("demo"), &web),
         )
         .await
@@ -94,6 +95,7 @@ pub async fn names_are_unique(db: &TestDb) {
             &project("demo"),
             &web,
             &settings("https://example.org/b.git"),
+            &Default::default(),
             &hostname(&project("demo"), &web),
         )
         .await;
@@ -118,6 +120,7 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
             &project("demo"),
             &service("web"),
             &settings("https://e.org/a"),
+            &Default::default(),
             &hostname(&project("demo"), &service("web")),
         )
         .await
@@ -157,6 +160,7 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
                 &project("demo"),
                 &service("evil"),
                 &settings("https://e.org/b"),
+                &Default::default(),
                 &hostname(&project("demo"), &service("evil"))
             )
             .await,
@@ -186,6 +190,7 @@ pub async fn services_crud(db: &TestDb) {
             &project("demo"),
             &service("web"),
             &settings("https://e.org/web"),
+            &Default::default(),
             &hostname(&project("demo"), &service("web")),
         )
         .await
@@ -196,6 +201,7 @@ pub async fn services_crud(db: &TestDb) {
             &project("demo"),
             &service("api"),
             &settings("https://e.org/api"),
+            &Default::default(),
             &hostname(&project("demo"), &service("api")),
         )
         .await

@@ -1,0 +1,62 @@
+//! Human units on the command line and in configuration: sizes (`512M`) and durations (`30s`).
+
+use std::time::Duration;
+
+use crate::validation::Invalid;
+
+/// `512M`, `1G`, `1.5G`, `1048576`: binary units (K = 1024); a trailing `B`/`iB` is allowed.
+pub fn parse_bytes(text: &str) -> Result<u64, Invalid> {
+    let text = text.trim();
+    let invalid = || Invalid::new(format!("`{text}` is not a size like 512M or 1G"));
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((text, ""), |at| text.split_at(at));
+    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(invalid()),
+    };
+    let number: f64 = number.trim().parse().map_err(|_| invalid())?;
+    if !number.is_finite() || number < 0.0 {
+        return Err(invalid());
+    }
+    Ok((number * multiplier as f64).round() as u64)
+}
+
+/// `30s`, `500ms`, `2m`, `1h30m`: jiff's friendly duration format. Never negative.
+pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
+    let signed: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| Invalid::new(format!("`{text}` is not a duration like 30s, 500ms or 2m")))?;
+    Duration::try_from(signed).map_err(|_| Invalid::new(format!("`{text}` must not be negative")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("2048"), Ok(2048));
+        assert_eq!(parse_bytes("64kb"), Ok(64 << 10));
+        for bad in ["", "M", "-1G", "1X", "lots"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The health monitor: watches live containers after their deployment is done.
+//!
+//! Two loops:
+//! - **events**: the engine's container events (start, die, oom, health_status). A restarted
+//!   container may come back with a new address: the address is updated in the store and the
+//!   routes are published at once. Deaths, restarts and OOM kills are recorded as service
+//!   events. When the stream breaks (the engine restarted) it reconnects with back-off, and
+//!   reconciles first, since events were missed meanwhile.
+//! - **probes**: every serving container is probed from outside, like the readiness probe of
+//!   a deploy, at its service's health-check interval; crossing the healthy or unhealthy
+//!   threshold is recorded.
+//!
+//! Containers that are not serving (starting, draining) belong to a job and are ignored.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use helvetia_core::container::{ContainerRecord, ContainerState, Health};
+use helvetia_core::runtime::HealthCheck;
+use helvetia_engine::docker::ContainerEvent;
+use helvetia_engine::probe::{self, Probe};
+use tokio_util::sync::CancellationToken;
+
+use crate::platform::Platform;
+use crate::reconcile;
+
+const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(500);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
+/// How often the probe loop looks for containers whose probe is due.
+const PROBE_TICK: Duration = Duration::from_millis(500);
+
+pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
+    tokio::join!(
+        watch_events(platform.clone(), shutdown.clone()),
+        probe_forever(platform, shutdown)
+    );
+}
+
+async fn watch_events(platform: Arc<Platform>, shutdown: CancellationToken) {
+    let mut delay = FIRST_RECONNECT_DELAY;
+    let mut first = true;
+    loop {
+        let mut events = Box::pin(platform.engine.container_events());
+        if !first {
+            // Whatever happened while the stream was down, the store and the router must
+            // match the engine again.
+            match reconcile::converge(&platform).await {
+                Ok(()) => tracing::info!("reconnected to the engine's events and reconciled"),
+                Err(error) => tracing::warn!(%error, "reconciling after reconnecting failed"),
+            }
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                next = events.next() => match next {
+                    Some(Ok(event)) => {
+                        delay = FIRST_RECONNECT_DELAY;
+                        if let Err(error) = on_event(&platform, &event).await {
+                            tracing::warn!(%error, ?event, "handling an engine event failed");
+                        }
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "the engine's event stream failed");
+                        break;
+                    }
+                    None => {
+                        tracing::warn!("the engine's event stream ended");
+                        break;
+                    }
+                },
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+    }
+}
+
+async fn on_event(
+    platform: &Platform,
+    event: &ContainerEvent,
+) -> Result<(), helvetia_store::StoreError> {
+    let store = &platform.store;
+    let Some(container) = store.container_by_engine_id(&event.id).await? else {
+        return Ok(());
+    };
+    if container.state != ContainerState::Serving {
+        return Ok(());
+    }
+    let record = |kind: &'static str, message: String, health: Option<Health>| {
+        record(platform, &container, kind, message, health)
+    };
+    let action = event.action.as_str();
+    match action {
+        "oom" => {
+            record(
+                "oom_killed",
+                "killed by the kernel: out of memory (it exceeded its memory limit)".into(),
+                Some(Health::OomKilled),
+            )
+            .await?;
+        }
+        "die" => {
+            let status = platform.engine.inspect_container(&event.id).await.ok();
+            let oom = status.as_ref().is_some_and(|s| s.oom_killed);
+            let code = event.exit_code.unwrap_or(-1);
+            let message = if oom {
+                format!("exited with code {code} after being OOM-killed; the engine restarts it")
+            } else {
+                format!("exited with code {code}; the engine restarts it")
+            };
+            let health = if oom {
+                Health::OomKilled
+            } else {
+                Health::Restarting
+            };
+            record("exited", message, Some(health)).await?;
+        }
+        "start" | "restart" => {
+            let Ok(status) = platform.engine.inspect_container(&event.id).await else {
+                return Ok(());
+            };
+            if status.restart_count > 0 && action == "start" {
+                record(
+                    "restarted",
+                    format!(
+                        "restarted by the engine (restart #{})",
+                        status.restart_count
+                    ),
+                    None,
+                )
+                .await?;
+            }
+            if let Some(address) = status.address
+                && store.update_container_address(&event.id, &address).await?
+            {
+                record(
+                    "address_changed",
+                    format!("now at {address}; route updated"),
+                    None,
+                )
+                .await?;
+                if let Err(error) = platform.publish_routes().await {
+                    tracing::error!(%error, "publishing routes after an address change failed");
+                }
+            }
+        }
+        health if health.starts_with("health_status") => {
+            let healthy = health.ends_with("healthy") && !health.ends_with("unhealthy");
+            let (kind, state) = if healthy {
+                ("healthy", Health::Healthy)
+            } else {
+                ("unhealthy", Health::Unhealthy)
+            };
+            record(
+                kind,
+                format!("the image's HEALTHCHECK reports {kind}"),
+                Some(state),
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Records an event of a serving container, and its new health if it changed.
+async fn record(
+    platform: &Platform,
+    container: &ContainerRecord,
+    kind: &'static str,
+    message: String,
+    health: Option<Health>,
+) -> Result<(), helvetia_store::StoreError> {
+    if let Some(health) = health {
+        platform
+            .store
+            .set_container_health(container.id, health)
+            .await?;
+    }
+    tracing::info!(container = %container.name, kind, %message, "container event");
+    platform
+        .store
+        .record_event(container.service_id, Some(&container.name), kind, &message)
+        .await
+}
+
+/// Probe results of one container.
+#[derive(Default)]
+struct Tally {
+    last: Option<Instant>,
+    successes: u32,
+    failures: u32,
+}
+
+async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
+    let mut tallies: HashMap<i64, Tally> = HashMap::new();
+    let mut ticks = tokio::time::interval(PROBE_TICK);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let serving = match platform.store.active_containers().await {
+            Ok(containers) => containers
+                .into_iter()
+                .filter(|c| c.state == ContainerState::Serving)
+                .collect::<Vec<_>>(),
+            Err(error) => {
+                tracing::warn!(%error, "listing containers to probe failed");
+                continue;
+            }
+        };
+        tallies.retain(|id, _| serving.iter().any(|c| c.id == *id));
+        let mut services = HashMap::new();
+        for container in serving {
+            let check = match services.get(&container.service_id) {
+                Some(check) => Some(check),
+                None => match platform.store.service_by_id(container.service_id).await {
+                    Ok(service) => {
+                        let hostname = platform
+                            .settings
+                            .hostname(service.project.as_str(), service.name.as_str());
+                        services.insert(
+                            container.service_id,
+                            (service.runtime.health.clone(), hostname),
+                        );
+                        services.get(&container.service_id)
+                    }
+                    Err(_) => None,
+                },
+            };
+            let Some((health, hostname)) = check else {
+                continue;
+            };
+            let tally = tallies.entry(container.id).or_default();
+            if tally.last.is_some_and(|at| at.elapsed() < health.interval) {
+                continue;
+            }
+            tally.last = Some(Instant::now());
+            probe_one(&platform, &container, health, hostname, tally).await;
+        }
+    }
+}
+
+async fn probe_one(
+    platform: &Platform,
+    container: &ContainerRecord,
+    health: &HealthCheck,
+    hostname: &str,
+    tally: &mut Tally,
+) {
+    let (Some(address), Some(port)) = (&container.address, container.port) else {
+        return;
+    };
+    let Ok(ip) = address.parse() else { return };
+    let check = if health.tcp {
+        Probe::Tcp
+    } else {
+        Probe::Http {
+            path: health.path.clone(),
+            host: hostname.to_owned(),
+            statuses: (health.status_min, health.status_max),
+        }
+    };
+    let result = probe::probe(SocketAddr::new(ip, port), &check, health.timeout).await;
+    let (next, message) = match result {
+        Ok(()) => {
+            tally.successes += 1;
+            tally.failures = 0;
+            if tally.successes < health.healthy_threshold {
+                return;
+            }
+            (Health::Healthy, "answers its health check again".to_owned())
+        }
+        Err(failure) => {
+            tally.failures += 1;
+            tally.successes = 0;
+            if tally.failures < health.unhealthy_threshold {
+                return;
+            }
+            (
+                Health::Unhealthy,
+                format!(
+                    "failed {} health checks in a row: {failure}",
+                    tally.failures
+                ),
+            )
+        }
+    };
+    let store = &platform.store;
+    match store.set_container_health(container.id, next).await {
+        // A first "healthy" is not news: the deploy already said it was ready.
+        Ok(previous)
+            if previous != Some(next) && !(previous.is_none() && next == Health::Healthy) =>
+        {
+            tracing::info!(container = %container.name, health = next.as_str(), %message, "health changed");
+            if let Err(error) = store
+                .record_event(
+                    container.service_id,
+                    Some(&container.name),
+                    next.as_str(),
+                    &message,
+                )
+                .await
+            {
+                tracing::warn!(%error, "recording a health event failed");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "recording health failed"),
+    }
+}

@@ -1,0 +1,123 @@
+//! A steady HTTP load through the edge router, recording every failure and latency.
+//!
+//! `connections` tasks each keep one client (one kept-alive connection) and send at an equal
+//! share of `rate`. A failure is any connection error or non-2xx answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// One finished request: when it started (since the load began), how long it took, and
+/// whether it succeeded.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub started: Duration,
+    pub latency: Duration,
+    pub ok: bool,
+}
+
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<JoinHandle<()>>,
+    pub began: Instant,
+}
+
+/// What a load run saw.
+#[derive(Debug)]
+pub struct Report {
+    pub samples: Vec<Sample>,
+    /// The first failures, for assertion messages.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn sent(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.samples.iter().filter(|s| !s.ok).count()
+    }
+}
+
+impl Load {
+    pub fn start(port: u16, host: &str, path: &str, connections: usize, rate: f64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let began = Instant::now();
+        let interval = Duration::from_secs_f64(connections as f64 / rate);
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let tasks = (0..connections)
+            .map(|i| {
+                let (stop, samples, errors) = (stop.clone(), samples.clone(), errors.clone());
+                let (url, host) = (url.clone(), host.to_owned());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder()
+                        .no_proxy()
+                        .pool_max_idle_per_host(1)
+                        .timeout(Duration::from_secs(30))
+                        .build()
+                        .expect("client");
+                    // Spread the connections' requests evenly over the interval.
+                    tokio::time::sleep(interval.mul_f64(i as f64 / connections as f64)).await;
+                    let mut ticks = tokio::time::interval(interval);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    while !stop.load(Ordering::Relaxed) {
+                        ticks.tick().await;
+                        let started = Instant::now();
+                        let result = client.get(&url).header("Host", &host).send().await;
+                        let outcome = match result {
+                            Ok(response) if response.status().is_success() => response
+                                .bytes()
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string()),
+                            Ok(response) => Err(format!("HTTP {}", response.status())),
+                            Err(error) => Err(error.to_string()),
+                        };
+                        let sample = Sample {
+                            started: started - began,
+                            latency: started.elapsed(),
+                            ok: outcome.is_ok(),
+                        };
+                        samples.lock().await.push(sample);
+                        if let Err(error) = outcome {
+                            let mut errors = errors.lock().await;
+                            if errors.len() < 20 {
+                                errors.push(format!("at {:?}: {error}", sample.started));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            samples,
+            errors,
+            tasks,
+            began,
+        }
+    }
+
+    /// Requests sent so far.
+    pub async fn sent(&self) -> usize {
+        self.samples.lock().await.len()
+    }
+
+    pub async fn stop(self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let samples = std::mem::take(&mut *self.samples.lock().await);
+        let errors = std::mem::take(&mut *self.errors.lock().await);
+        Report { samples, errors }
+    }
+}
