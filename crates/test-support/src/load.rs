@@ -25,12 +25,16 @@ pub struct Load {
     errors: Arc<Mutex<Vec<String>>>,
     tasks: Vec<JoinHandle<()>>,
     pub began: Instant,
+    /// When the load began, in milliseconds since the Unix epoch, to compare samples with the
+    /// server's timestamps.
+    pub began_unix_ms: f64,
 }
 
 /// What a load run saw.
 #[derive(Debug)]
 pub struct Report {
     pub samples: Vec<Sample>,
+    pub began_unix_ms: f64,
     /// The first failures, for assertion messages.
     pub errors: Vec<String>,
 }
@@ -51,6 +55,10 @@ impl Load {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
         let began = Instant::now();
+        let began_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or_default();
         let interval = Duration::from_secs_f64(connections as f64 / rate);
         let url = format!("http://127.0.0.1:{port}{path}");
         let tasks = (0..connections)
@@ -103,6 +111,7 @@ impl Load {
             errors,
             tasks,
             began,
+            began_unix_ms,
         }
     }
 
@@ -118,6 +127,10 @@ impl Load {
         }
         let samples = std::mem::take(&mut *self.samples.lock().await);
         let errors = std::mem::take(&mut *self.errors.lock().await);
-        Report { samples, errors }
+        Report {
+            samples,
+            began_unix_ms: self.began_unix_ms,
+            errors,
+        }
     }
 }
