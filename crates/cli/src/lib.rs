@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod credentials;
 mod output;
+mod sse;
 mod target;
 
 pub use commands::Command;

@@ -16,6 +16,7 @@ pub mod git;
 pub mod job;
 pub mod name;
 pub mod project;
+pub mod redact;
 pub mod routing;
 pub mod runtime;
 pub mod service;

@@ -26,12 +26,18 @@ pub fn parse_bytes(text: &str) -> Result<u64, Invalid> {
     Ok((number * multiplier as f64).round() as u64)
 }
 
-/// `30s`, `500ms`, `2m`, `1h30m`: jiff's friendly duration format. Never negative.
+/// `30s`, `500ms`, `2m`, `1h30m`, `90d`: jiff's friendly duration format, days counted as
+/// 24 hours. Never negative.
 pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
-    let signed: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| Invalid::new(format!("`{text}` is not a duration like 30s, 500ms or 2m")))?;
+    let invalid = || {
+        Invalid::new(format!(
+            "`{text}` is not a duration like 30s, 500ms, 2m or 90d"
+        ))
+    };
+    let span: jiff::Span = text.trim().parse().map_err(|_| invalid())?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| invalid())?;
     Duration::try_from(signed).map_err(|_| Invalid::new(format!("`{text}` must not be negative")))
 }
 
@@ -56,6 +62,7 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("soon").is_err());
     }

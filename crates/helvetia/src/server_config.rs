@@ -14,6 +14,7 @@ use helvetia_core::job::QueueSettings;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
+use helvetia_server::logs::LogLimits;
 use helvetia_server::platform::PlatformSettings;
 use helvetia_server::{EdgeConfig, ServerConfig};
 use helvetia_store::Location;
@@ -88,6 +89,15 @@ pub struct ServerArgs {
     /// rollback.
     #[arg(long, env = "HELVETIA_IMAGES_KEPT", default_value_t = PlatformSettings::DEFAULT_IMAGES_KEPT)]
     pub images_kept: usize,
+    /// Deployment log kept per deployment; more is dropped behind a marker.
+    #[arg(long, env = "HELVETIA_LOG_MAX_SIZE", default_value = "16M", value_parser = parse_bytes)]
+    pub log_max_size: u64,
+    /// Deployment logs older than this may be deleted, e.g. `90d`…
+    #[arg(long, env = "HELVETIA_LOG_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub log_retention: Duration,
+    /// …but those of each service's last this many deployments are always kept.
+    #[arg(long, env = "HELVETIA_LOG_KEEP_DEPLOYMENTS", default_value_t = LogLimits::DEFAULT_KEEP_DEPLOYMENTS)]
+    pub log_keep_deployments: i64,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -117,6 +127,9 @@ struct FileSettings {
     max_memory: Option<String>,
     max_cpus: Option<f64>,
     images_kept: Option<usize>,
+    log_max_size: Option<String>,
+    log_retention: Option<String>,
+    log_keep_deployments: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -178,6 +191,17 @@ impl ServerArgs {
         from_file!(default_cpus);
         from_file!(max_cpus);
         from_file!(images_kept);
+        from_file!(log_keep_deployments);
+        if defaulted(matches, "log_max_size")
+            && let Some(size) = file.log_max_size
+        {
+            self.log_max_size = parse_bytes(&size).map_err(anyhow::Error::msg)?;
+        }
+        if defaulted(matches, "log_retention")
+            && let Some(retention) = file.log_retention
+        {
+            self.log_retention = parse_duration(&retention).map_err(anyhow::Error::msg)?;
+        }
         if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
             self.traefik_api = file.traefik_api;
         }
@@ -293,6 +317,11 @@ impl ServerArgs {
                 max_limits,
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
                 images_kept: self.images_kept.max(1),
+                log_limits: LogLimits {
+                    max_bytes: usize::try_from(self.log_max_size).unwrap_or(usize::MAX),
+                    retention: self.log_retention,
+                    keep_deployments: self.log_keep_deployments.max(0),
+                },
             },
             edge,
             queue: QueueSettings {

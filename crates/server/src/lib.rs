@@ -6,7 +6,7 @@
 
 pub mod api;
 mod config;
-mod deploy_log;
+pub mod logs;
 mod monitor;
 pub mod platform;
 mod reconcile;

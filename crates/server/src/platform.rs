@@ -11,13 +11,17 @@ use std::time::Duration;
 
 use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
+use helvetia_core::redact::Redactor;
 use helvetia_core::routing::RoutingTable;
 use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
 use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
+
+use crate::logs::{LogHub, LogLimits};
 
 /// Settings the deploy pipeline and the reconciler follow.
 #[derive(Debug, Clone)]
@@ -35,6 +39,7 @@ pub struct PlatformSettings {
     pub confirm_timeout: Duration,
     /// Images of this many successful deployments per service are kept for rollback.
     pub images_kept: usize,
+    pub log_limits: LogLimits,
 }
 
 impl PlatformSettings {
@@ -79,6 +84,10 @@ pub struct Platform {
     pub git: Git,
     pub edge: Arc<dyn EdgeRouter>,
     pub settings: PlatformSettings,
+    /// Live deployment logs.
+    pub logs: Arc<LogHub>,
+    /// Secrets of the server itself (database password, admin token), redacted everywhere.
+    server_secrets: Vec<String>,
     routing: Mutex<()>,
 }
 
@@ -95,8 +104,27 @@ impl Platform {
             git: Git::default(),
             edge,
             settings,
+            logs: Arc::new(LogHub::default()),
+            server_secrets: vec![],
             routing: Mutex::new(()),
         }
+    }
+
+    /// Adds secrets of the server that must never appear in output.
+    pub fn with_server_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Platform {
+        self.server_secrets.extend(secrets);
+        self
+    }
+
+    /// A redactor for the server's own secrets, for anything not tied to a service.
+    pub fn server_redactor(&self) -> Redactor {
+        Redactor::new(&self.server_secrets)
+    }
+
+    /// A redactor for everything a service's deployments and containers print: its secrets
+    /// and the server's.
+    pub fn redactor_for(&self, _service: &Service) -> Redactor {
+        Redactor::new(&self.server_secrets)
     }
 
     /// Exclusive right to change routing until the guard is dropped.

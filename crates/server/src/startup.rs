@@ -20,7 +20,7 @@ use helvetia_engine::traefik::{
 };
 use tokio::sync::Notify;
 
-use crate::api::{self, ApiSettings};
+use crate::api;
 use crate::config::{EdgeConfig, ServerConfig};
 use crate::platform::Platform;
 use crate::reconcile::{self, ReconcileError};
@@ -99,12 +99,10 @@ impl Server {
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
         let (edge, supervisor) = start_edge(&config).await?;
-        let platform = Arc::new(Platform::new(
-            store,
-            engine,
-            Arc::new(edge),
-            config.platform.clone(),
-        ));
+        let platform = Arc::new(
+            Platform::new(store, engine, Arc::new(edge), config.platform.clone())
+                .with_server_secrets(server_secrets(&config)),
+        );
         reconcile::at_startup(&platform).await?;
         Ok(Server {
             config,
@@ -132,12 +130,9 @@ impl Server {
         );
         let reconcile_now = Arc::new(Notify::new());
         let app = api::router(
-            store.clone(),
+            self.platform.clone(),
             worker.handle(),
-            ApiSettings {
-                platform: self.config.platform.clone(),
-                reconcile: reconcile_now.clone(),
-            },
+            reconcile_now.clone(),
         );
         if let Some(supervisor) = self.supervisor {
             tokio::spawn(supervisor.watch(shutdown.clone()));
@@ -168,6 +163,21 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), StartError> {
     Server::start(config, listener).await?.serve(shutdown).await
+}
+
+/// Secrets of the server itself that must never appear in a log or an answer: the database
+/// password and the first admin token.
+fn server_secrets(config: &ServerConfig) -> Vec<String> {
+    let mut secrets = vec![];
+    if let helvetia_store::Location::Postgres(url) = &config.database
+        && let Ok(parsed) = url::Url::parse(url)
+    {
+        secrets.extend(parsed.password().map(str::to_owned));
+    }
+    if let Ok(token) = fs::read_to_string(config.data_dir.join(ADMIN_TOKEN_FILE)) {
+        secrets.push(token.trim().to_owned());
+    }
+    secrets
 }
 
 /// The edge router, started (or adopted) when Helvetia manages it.

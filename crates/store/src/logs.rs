@@ -79,6 +79,28 @@ impl Store {
             .collect()
     }
 
+    /// Applies the retention policy: deletes the logs of deployments created before
+    /// `older_than`, except those of each service's `keep_per_service` most recent
+    /// deployments. Returns the number of lines deleted.
+    pub async fn prune_logs(&self, older_than: Timestamp, keep_per_service: i64) -> Result<u64> {
+        let deleted = with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM deployment_logs WHERE deployment_id IN (
+                     SELECT id FROM (
+                         SELECT id, created_at,
+                                ROW_NUMBER() OVER (PARTITION BY service_id ORDER BY id DESC) AS recent
+                         FROM deployments) AS ranked
+                     WHERE created_at < $1 AND recent > $2)",
+            )
+            .bind(millis(older_than))
+            .bind(keep_per_service)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(deleted)
+    }
+
     /// The number of the last stored line (0 when there is none).
     pub async fn last_log_seq(&self, deployment_id: i64) -> Result<i64> {
         let last: Option<i64> = with_pool!(self, |pool| {

@@ -1,6 +1,6 @@
 //! `helvetia deploy` and `helvetia deployments …`.
 
-use std::time::Duration;
+use std::ops::ControlFlow;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::GlobalArgs;
 use crate::client::Client;
 use crate::output;
+use crate::sse;
 use crate::target::ServiceTarget;
 
 #[derive(Debug, Args)]
@@ -124,38 +125,38 @@ pub async fn watch(
     }
 }
 
-/// How often `deploy` checks on a deployment it follows.
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Follows a deployment's log until it is live or finished, printing every line (phases,
-/// build output, probes, the switch). Returns the deployment as it ended.
+/// Follows a deployment's log stream until it is live or finished, printing every line
+/// (phases, build output, probes, the switch); reconnects without losing or repeating a line
+/// if the connection drops. Returns the deployment as it ended.
 async fn follow(client: &Client, id: i64, print: bool) -> anyhow::Result<Value> {
-    let mut after = 0;
-    loop {
-        let page = client
-            .get(&format!(
-                "/api/v1/deployments/{id}/logs?after={after}&limit=5000"
-            ))
-            .await?;
-        let lines = output::array(&page["lines"]);
-        for line in lines {
-            after = line["seq"].as_i64().unwrap_or(after);
-            if print {
-                println!("{}", output::text(line, "line"));
+    let printer = super::logs::Printer::new(false, false);
+    sse::follow(
+        client,
+        &format!("/api/v1/deployments/{id}/logs/stream"),
+        |event| match event.event.as_str() {
+            "line" if print => {
+                if let Ok(line) = serde_json::from_str::<Value>(&event.data) {
+                    printer.print(&line, None);
+                }
+                ControlFlow::Continue(())
             }
-        }
-        let status = page["status"].as_str().unwrap_or_default();
-        let finished = !matches!(
-            status,
-            "queued" | "cloning" | "building" | "starting" | "health_checking"
-        );
-        if finished && lines.is_empty() {
-            return client.get(&format!("/api/v1/deployments/{id}")).await;
-        }
-        if lines.is_empty() {
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
+            "status" | "end" => {
+                let status: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                let finished = !matches!(
+                    status["status"].as_str(),
+                    Some("queued" | "cloning" | "building" | "starting" | "health_checking")
+                );
+                if finished {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+            _ => ControlFlow::Continue(()),
+        },
+    )
+    .await?;
+    client.get(&format!("/api/v1/deployments/{id}")).await
 }
 
 pub async fn run(args: DeploymentsArgs, global: &GlobalArgs) -> anyhow::Result<()> {

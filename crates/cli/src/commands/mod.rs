@@ -7,6 +7,7 @@ use crate::GlobalArgs;
 mod audit;
 mod deployments;
 mod login;
+mod logs;
 mod projects;
 mod services;
 mod tokens;
@@ -29,6 +30,8 @@ pub enum Command {
     Rollback(deployments::RollbackArgs),
     /// A service's deployment history (`deployments PROJECT/SERVICE`), or manage one deployment.
     Deployments(deployments::DeploymentsArgs),
+    /// A service's runtime output, or a deployment's log; `-f` follows it.
+    Logs(logs::LogsArgs),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -45,6 +48,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deploy(args) => deployments::deploy(args, global).await,
         Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
+        Command::Logs(args) => logs::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,
     }

@@ -89,9 +89,13 @@ impl Engine {
             }
             Ok(())
         };
-        tokio::time::timeout(request.timeout, build)
-            .await
-            .map_err(|_| EngineError::BuildTimeout(request.timeout))??;
+        let result = tokio::time::timeout(request.timeout, build).await;
+        // Output cut off without a final newline still belongs in the log, failure or not.
+        for (digest, rest) in std::mem::take(&mut progress.partial) {
+            let n = progress.number(&digest);
+            on_line(format!("#{n} {}", String::from_utf8_lossy(&rest)));
+        }
+        result.map_err(|_| EngineError::BuildTimeout(request.timeout))??;
         if let Some(error) = progress.error {
             return Err(EngineError::BuildFailed(error));
         }
@@ -105,6 +109,9 @@ struct Progress {
     numbers: HashMap<String, usize>,
     announced: HashMap<String, bool>,
     finished: HashMap<String, bool>,
+    /// Output of each step not yet ended by a newline: BuildKit cuts output into messages
+    /// anywhere, and a line (and any secret in it) must reach the log whole.
+    partial: HashMap<String, Vec<u8>>,
     error: Option<String>,
 }
 
@@ -157,8 +164,12 @@ impl Progress {
         }
         for log in &status.logs {
             let n = self.number(&log.vertex);
-            for line in String::from_utf8_lossy(&log.msg).lines() {
-                on_line(format!("#{n} {line}"));
+            let pending = self.partial.entry(log.vertex.clone()).or_default();
+            pending.extend_from_slice(&log.msg);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line[..end]);
+                on_line(format!("#{n} {}", text.trim_end_matches('\r')));
             }
         }
     }

@@ -60,6 +60,13 @@ pub struct ContainerStatus {
     pub health: Option<String>,
 }
 
+/// A piece of a container's output.
+#[derive(Debug, Clone)]
+pub struct OutputChunk {
+    pub stderr: bool,
+    pub bytes: bytes::Bytes,
+}
+
 /// Log rotation for app containers: at most 3 files of 10 MB.
 const LOG_MAX_SIZE: &str = "10m";
 const LOG_MAX_FILES: &str = "3";
@@ -229,6 +236,40 @@ impl Engine {
                 Some((c.id?, name))
             })
             .collect())
+    }
+
+    /// A container's output as the engine kept it: the last `tail` lines (all when `None`)
+    /// written since `since` (Unix seconds), and with `follow` everything it writes from now
+    /// on. Each chunk's lines start with the engine's RFC 3339 timestamp.
+    pub fn container_output(
+        &self,
+        id: &str,
+        tail: Option<usize>,
+        since: Option<i64>,
+        follow: bool,
+    ) -> impl futures::Stream<Item = Result<OutputChunk>> + use<> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            follow,
+            since: since.and_then(|s| i32::try_from(s).ok()).unwrap_or(0),
+            tail: tail.map_or_else(|| "all".to_owned(), |t| t.to_string()),
+            ..LogsOptions::default()
+        };
+        self.docker.logs(id, Some(options)).map(|chunk| {
+            let chunk = chunk.map_err(EngineError::from_bollard)?;
+            Ok(match chunk {
+                bollard::container::LogOutput::StdErr { message } => OutputChunk {
+                    stderr: true,
+                    bytes: message,
+                },
+                other => OutputChunk {
+                    stderr: false,
+                    bytes: other.into_bytes(),
+                },
+            })
+        })
     }
 
     /// The last `lines` lines a container wrote to stdout and stderr.

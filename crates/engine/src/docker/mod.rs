@@ -18,7 +18,7 @@ pub mod labels;
 mod networks;
 
 pub use build::{BuildLine, BuildRequest};
-pub use containers::{ContainerSpec, ContainerStatus, Limits};
+pub use containers::{ContainerSpec, ContainerStatus, Limits, OutputChunk};
 pub use events::ContainerEvent;
 pub use networks::NetworkSpec;
 

@@ -7,7 +7,6 @@ use helvetia_core::deployment::{Deployment, Transition};
 use helvetia_core::git::{CommitSha, GitRef};
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::deployments::DeploymentRequest;
-use helvetia_store::logs::LogLine;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,7 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_deployments, create_deployment))
         .routes(routes!(get_deployment))
         .routes(routes!(cancel_deployment))
-        .routes(routes!(deployment_logs))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -163,52 +161,4 @@ async fn cancel_deployment(
     let deployment = state.store.cancel_deployment(&caller, id).await?;
     state.worker.cancel_deployment(id);
     Ok((StatusCode::ACCEPTED, Json(deployment)))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-struct LogPage {
-    /// Only lines after this line number (default 0: from the start).
-    after: Option<i64>,
-    /// At most this many lines (default 1000, at most 10000).
-    limit: Option<i64>,
-}
-
-/// A page of a deployment's log.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LogLines {
-    /// Lines in order; `seq` numbers have no gaps.
-    #[schema(value_type = Vec<Object>)]
-    lines: Vec<LogLine>,
-    /// The deployment's status when the page was read; no more lines follow once it is
-    /// finished and `lines` is empty.
-    status: helvetia_core::deployment::DeploymentStatus,
-}
-
-/// Read a deployment's log, in pages.
-#[utoipa::path(
-    get, path = "/api/v1/deployments/{id}/logs", tag = "deployments",
-    params(("id" = i64, Path, description = "Deployment id"), LogPage),
-    security(("token" = ["read"])),
-    responses((status = OK, body = LogLines), (status = NOT_FOUND, body = ErrorBody))
-)]
-async fn deployment_logs(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
-    Query(page): Query<LogPage>,
-) -> ApiResult<Json<LogLines>> {
-    let deployment = state.store.deployment(caller.team, id).await?;
-    let lines = state
-        .store
-        .deployment_logs(
-            id,
-            page.after.unwrap_or(0),
-            page.limit.unwrap_or(1000).clamp(1, 10_000),
-        )
-        .await?;
-    Ok(Json(LogLines {
-        lines,
-        status: deployment.status,
-    }))
 }

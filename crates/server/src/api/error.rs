@@ -9,6 +9,7 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use helvetia_core::auth::Scope;
+use helvetia_core::redact::Redactor;
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::StoreError;
 use serde::Serialize;
@@ -73,6 +74,13 @@ impl ApiError {
     }
 }
 
+/// The server's secrets, kept out of every error message. Set once when the router is built.
+static REDACTOR: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
+pub fn set_redactor(redactor: Redactor) {
+    let _ = REDACTOR.set(redactor);
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -83,11 +91,16 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) => Some(errors.fields().clone()),
             _ => None,
         };
+        let redact = |text: String| match REDACTOR.get() {
+            Some(redactor) => redactor.redact(&text),
+            None => text,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
-                message: self.to_string(),
-                fields,
+                message: redact(self.to_string()),
+                fields: fields
+                    .map(|fields| fields.into_iter().map(|(k, v)| (k, redact(v))).collect()),
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use helvetia_core::git::RepoPolicy;
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_store::Store;
 use tokio::sync::Notify;
@@ -24,41 +23,37 @@ pub mod error;
 mod health;
 mod json;
 mod lifecycle;
+mod logs;
 mod projects;
 mod services;
 mod tokens;
 
 pub use tokens::mint as mint_token;
 
-use crate::platform::PlatformSettings;
+use crate::platform::{Platform, PlatformSettings};
 use crate::worker::WorkerHandle;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub platform: Arc<Platform>,
     pub worker: WorkerHandle,
-    pub settings: Arc<ApiSettings>,
+    /// Notified when a change (a deletion) leaves containers or routes to clean up.
+    pub reconcile: Arc<Notify>,
     scopes: Arc<auth::ScopeTable>,
     openapi: Arc<String>,
 }
 
-/// The parts of the server the API needs beyond the store and the worker.
-#[derive(Clone)]
-pub struct ApiSettings {
-    pub platform: PlatformSettings,
-    /// Notified when a change (a deletion) leaves containers or routes to clean up.
-    pub reconcile: Arc<Notify>,
-}
-
-impl ApiSettings {
-    pub fn repo_policy(&self) -> RepoPolicy {
-        self.platform.repo_policy
+impl AppState {
+    pub fn settings(&self) -> &PlatformSettings {
+        &self.platform.settings
     }
 
     /// The address a service is reachable at through the edge router.
     pub fn service_url(&self, project: &ProjectName, service: &ServiceName) -> String {
         self.platform
+            .settings
             .service_url(project.as_str(), service.as_str())
     }
 }
@@ -95,6 +90,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(services::routes())
         .merge(deployments::routes())
         .merge(lifecycle::routes())
+        .merge(logs::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
 }
@@ -105,12 +101,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The complete API as an axum router.
-pub fn router(store: Store, worker: WorkerHandle, settings: ApiSettings) -> Router {
+pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Notify>) -> Router {
     let (routes, openapi) = documented_routes().split_for_parts();
+    error::set_redactor(platform.server_redactor());
     let state = AppState {
-        store,
+        store: platform.store.clone(),
+        platform,
         worker,
-        settings: Arc::new(settings),
+        reconcile,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),
         openapi: Arc::new(openapi.to_pretty_json().unwrap_or_default()),
     };

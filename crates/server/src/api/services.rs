@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::ApiJson;
 use super::projects::project_param;
-use super::{ApiSettings, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,9 +77,9 @@ pub struct ServiceStatus {
 const EVENTS_SHOWN: i64 = 10;
 
 impl ServiceView {
-    fn new(service: Service, settings: &ApiSettings, status: Option<ServiceStatus>) -> ServiceView {
+    fn new(service: Service, state: &AppState, status: Option<ServiceStatus>) -> ServiceView {
         ServiceView {
-            url: settings.service_url(&service.project, &service.name),
+            url: state.service_url(&service.project, &service.name),
             id: service.id,
             project: service.project.to_string(),
             name: service.name.to_string(),
@@ -107,7 +107,7 @@ impl ServiceView {
             events: store.service_events(service.id, EVENTS_SHOWN).await?,
             containers,
         };
-        Ok(ServiceView::new(service, &state.settings, Some(status)))
+        Ok(ServiceView::new(service, state, Some(status)))
     }
 }
 
@@ -174,24 +174,21 @@ async fn create_service(
     let name = errors.check("name", ServiceName::parse(&body.name));
     let settings = errors.absorb(ServiceSettings::create(
         &input,
-        state.settings.repo_policy(),
+        state.settings().repo_policy,
     ));
     let runtime = errors.absorb(RuntimeSettings::default().merged(
         body.runtime.as_ref().unwrap_or(&serde_json::Value::Null),
-        &state.settings.platform.max_limits,
+        &state.settings().max_limits,
     ));
     let (name, settings, runtime) = errors.finish(|| Some((name?, settings?, runtime?)))?;
-    let hostname = state
-        .settings
-        .platform
-        .hostname(project.as_str(), name.as_str());
+    let hostname = state.settings().hostname(project.as_str(), name.as_str());
     let service = state
         .store
         .create_service(&caller, &project, &name, &settings, &runtime, &hostname)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ServiceView::new(service, &state.settings, None)),
+        Json(ServiceView::new(service, &state, None)),
     ))
 }
 
@@ -222,7 +219,7 @@ async fn list_all_services(
     Ok(Json(
         services
             .into_iter()
-            .map(|s| ServiceView::new(s, &state.settings, None))
+            .map(|s| ServiceView::new(s, &state, None))
             .collect(),
     ))
 }
@@ -247,7 +244,7 @@ async fn list_services(
     Ok(Json(
         services
             .into_iter()
-            .map(|s| ServiceView::new(s, &state.settings, None))
+            .map(|s| ServiceView::new(s, &state, None))
             .collect(),
     ))
 }
@@ -299,14 +296,10 @@ async fn update_service(
     let settings = errors.absorb(
         service
             .settings
-            .update(&input, state.settings.repo_policy()),
+            .update(&input, state.settings().repo_policy),
     );
     let runtime = match &input.runtime {
-        Some(patch) => errors.absorb(
-            service
-                .runtime
-                .merged(patch, &state.settings.platform.max_limits),
-        ),
+        Some(patch) => errors.absorb(service.runtime.merged(patch, &state.settings().max_limits)),
         None => Some(service.runtime.clone()),
     };
     let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;
@@ -370,6 +363,6 @@ async fn delete_service(
     let service = state.store.service(caller.team, &project, &name).await?;
     state.store.delete_service(&caller, &service).await?;
     // Its containers and route go with the next reconciliation, which this starts now.
-    state.settings.reconcile.notify_one();
+    state.reconcile.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }

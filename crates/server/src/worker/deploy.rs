@@ -34,7 +34,7 @@ use helvetia_store::StoreError;
 use sha2::{Digest, Sha256};
 
 use super::{JobContext, JobOutcome, StopReason};
-use crate::deploy_log::DeployLog;
+use crate::logs::DeployLog;
 use crate::platform::Platform;
 
 pub async fn run(context: &JobContext) -> JobOutcome {
@@ -53,7 +53,14 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Ok(service) => service,
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
-    let log = DeployLog::open(platform.store.clone(), id).await;
+    let log = DeployLog::open(
+        platform.store.clone(),
+        platform.logs.clone(),
+        id,
+        platform.redactor_for(&service),
+        platform.settings.log_limits,
+    )
+    .await;
     let mut deploy = Deploy {
         platform,
         deployment,
@@ -124,15 +131,17 @@ impl Deploy<'_> {
 
     /// Records a state change and says so in the log.
     async fn to(&mut self, status: DeploymentStatus, reason: &str) -> Result<(), Failure> {
+        let reason = self.log.redact(reason);
         match self
             .platform
             .store
-            .transition_deployment(self.deployment.id, self.deployment.status, status, reason)
+            .transition_deployment(self.deployment.id, self.deployment.status, status, &reason)
             .await
         {
             Ok(updated) => {
                 self.deployment = updated;
                 self.log.line(format!("==> {status}: {reason}"));
+                self.log.status(status);
                 Ok(())
             }
             Err(StoreError::Conflict(_)) => {
@@ -736,6 +745,7 @@ impl Deploy<'_> {
 
     /// Moves the deployment, from whatever state it is in now, to `status`.
     async fn finish_as(&mut self, status: DeploymentStatus, reason: &str) {
+        let reason = &self.log.redact(reason);
         let store = &self.platform.store;
         let current = match store.deployment_by_id(self.deployment.id).await {
             Ok(current) => current,
@@ -747,11 +757,14 @@ impl Deploy<'_> {
         if !current.status.is_in_progress() {
             return;
         }
-        if let Err(error) = store
+        match store
             .transition_deployment(current.id, current.status, status, reason)
             .await
         {
-            tracing::error!(deployment = current.id, %error, "recording the deployment's end failed");
+            Ok(_) => self.log.status(status),
+            Err(error) => {
+                tracing::error!(deployment = current.id, %error, "recording the deployment's end failed")
+            }
         }
     }
 

@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
-use helvetia_server::api::{self, ApiSettings};
-use helvetia_server::platform::PlatformSettings;
+use helvetia_engine::docker::Engine;
+use helvetia_engine::traefik::{Traefik, TraefikMode};
+use helvetia_server::api;
+use helvetia_server::logs::LogLimits;
+use helvetia_server::platform::{Platform, PlatformSettings};
 use helvetia_server::worker::WorkerHandle;
 use helvetia_store::{Location, Store};
 use http_body_util::BodyExt;
@@ -38,22 +41,31 @@ impl Api {
             .await
             .unwrap()
             .unwrap();
+        let edge = Traefik::new(TraefikMode::External {
+            dynamic_dir: dir.path().join("traefik"),
+            entry_point: "web".into(),
+            api_url: None,
+        })
+        .unwrap();
+        let settings = PlatformSettings {
+            repo_policy: RepoPolicy::default(),
+            base_domain: "localhost".into(),
+            public_port: None,
+            subnets: SubnetPool::parse(SubnetPool::DEFAULT, 24).unwrap(),
+            default_limits: PlatformSettings::default_limits(),
+            max_limits: PlatformSettings::default_limits(),
+            confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
+            images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
+            log_limits: LogLimits::default(),
+        };
+        // The engine client connects lazily; these tests never reach it.
+        let engine = Engine::connect("api-tests").unwrap();
+        let platform = Platform::new(store.clone(), engine, Arc::new(edge), settings)
+            .with_server_secrets(["server-secret-value".to_owned()]);
         let router = api::router(
-            store.clone(),
+            Arc::new(platform),
             WorkerHandle::default(),
-            ApiSettings {
-                platform: PlatformSettings {
-                    repo_policy: RepoPolicy::default(),
-                    base_domain: "localhost".into(),
-                    public_port: None,
-                    subnets: SubnetPool::parse(SubnetPool::DEFAULT, 24).unwrap(),
-                    default_limits: PlatformSettings::default_limits(),
-                    max_limits: PlatformSettings::default_limits(),
-                    confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
-                    images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
-                },
-                reconcile: Arc::new(Notify::new()),
-            },
+            Arc::new(Notify::new()),
         );
         let admin_caller = Caller {
             team,

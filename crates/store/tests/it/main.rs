@@ -63,4 +63,5 @@ conformance!(
     runtime::routing_table_follows_the_live_deployment,
     runtime::networks_get_distinct_subnets,
     runtime::logs_append_in_order,
+    runtime::log_retention_keeps_recent_and_the_last_per_service,
 );

@@ -192,3 +192,54 @@ pub async fn logs_append_in_order(db: &TestDb) {
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].line, "last");
 }
+
+pub async fn log_retention_keeps_recent_and_the_last_per_service(db: &TestDb) {
+    let admin = db.admin().await;
+    let web = demo_service(db, "web").await;
+    let api = demo_service(db, "api").await;
+    let line = |text: &str| vec![(jiff::Timestamp::now(), text.to_owned())];
+    let mut web_ids = vec![];
+    for _ in 0..4 {
+        let d = db
+            .store
+            .create_deployment(&admin, &web, &build_main())
+            .await
+            .unwrap();
+        db.store.append_logs(d.id, 1, &line("web")).await.unwrap();
+        web_ids.push(d.id);
+    }
+    let old_api = db
+        .store
+        .create_deployment(&admin, &api, &build_main())
+        .await
+        .unwrap();
+    db.store
+        .append_logs(old_api.id, 1, &line("api"))
+        .await
+        .unwrap();
+
+    // Nothing is older than an hour ago: nothing goes.
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    assert_eq!(db.store.prune_logs(an_hour_ago, 2).await.unwrap(), 0);
+    // Everything is older than "in an hour": all but the 2 newest of each service go.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    assert_eq!(db.store.prune_logs(later, 2).await.unwrap(), 2);
+    for (i, id) in web_ids.iter().enumerate() {
+        let kept = !db
+            .store
+            .deployment_logs(*id, 0, 10)
+            .await
+            .unwrap()
+            .is_empty();
+        assert_eq!(kept, i >= 2, "deployment #{id}");
+    }
+    assert_eq!(
+        db.store
+            .deployment_logs(old_api.id, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the only api deployment is among its last 2"
+    );
+}

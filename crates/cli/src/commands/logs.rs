@@ -1,0 +1,213 @@
+//! `helvetia logs`: a service's runtime output, or a deployment's log; `-f` follows.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::GlobalArgs;
+use crate::client::Client;
+use crate::output;
+use crate::sse;
+use crate::target::ServiceTarget;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// PROJECT/SERVICE
+    target: ServiceTarget,
+    /// Keep printing new output as it comes.
+    #[arg(short, long)]
+    follow: bool,
+    /// Show this deployment's log (build, start, switch) instead of the app's output.
+    #[arg(long, value_name = "ID")]
+    deployment: Option<i64>,
+    /// Only output since then: a duration ago (10m, 2h) or a timestamp.
+    #[arg(long)]
+    since: Option<String>,
+    /// Lines from before now, per container (`all` for everything).
+    #[arg(long, default_value = "100")]
+    tail: String,
+    /// Prefix each line with its time.
+    #[arg(long)]
+    timestamps: bool,
+}
+
+pub async fn run(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let client = Client::from_args(global)?;
+    let printer = Printer::new(global.json, args.timestamps);
+    match args.deployment {
+        Some(id) => deployment_log(&client, id, args.follow, &printer).await,
+        None => runtime_output(&client, &args, &printer).await,
+    }
+}
+
+/// Prints lines for people (colours kept only on a terminal) or as JSON lines.
+pub struct Printer {
+    json: bool,
+    timestamps: bool,
+    keep_colours: bool,
+}
+
+impl Printer {
+    pub fn new(json: bool, timestamps: bool) -> Printer {
+        Printer {
+            json,
+            timestamps,
+            keep_colours: std::io::stdout().is_terminal(),
+        }
+    }
+
+    pub fn print(&self, record: &Value, prefix: Option<&str>) {
+        if self.json {
+            println!("{record}");
+            return;
+        }
+        let text = record["line"].as_str().unwrap_or_default();
+        let text = if self.keep_colours {
+            text.to_owned()
+        } else {
+            strip_ansi(text)
+        };
+        let time = if self.timestamps {
+            format!("{} ", output::time(record, "at"))
+        } else {
+            String::new()
+        };
+        match prefix {
+            Some(prefix) => println!("{time}{prefix} | {text}"),
+            None => println!("{time}{text}"),
+        }
+    }
+}
+
+/// Removes ANSI escape sequences (colours, cursor movement) for output that is not a
+/// terminal.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            // CSI: parameters and intermediates up to a final byte in @..~.
+            Some('[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ST.
+            Some(']') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+async fn deployment_log(
+    client: &Client,
+    id: i64,
+    follow: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if follow {
+        return sse::follow(
+            client,
+            &format!("/api/v1/deployments/{id}/logs/stream"),
+            |event| match event.event.as_str() {
+                "line" => {
+                    if let Ok(line) = serde_json::from_str::<Value>(&event.data) {
+                        printer.print(&line, None);
+                    }
+                    ControlFlow::Continue(())
+                }
+                "end" => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            },
+        )
+        .await;
+    }
+    let mut after = 0;
+    loop {
+        let page = client
+            .get(&format!(
+                "/api/v1/deployments/{id}/logs?after={after}&limit=10000"
+            ))
+            .await?;
+        let lines = output::array(&page["lines"]);
+        if lines.is_empty() {
+            return Ok(());
+        }
+        for line in lines {
+            after = line["seq"].as_i64().unwrap_or(after);
+            printer.print(line, None);
+        }
+    }
+}
+
+/// The part of a container name after the service's prefix: `<deployment>-<n>`.
+fn short_container<'a>(target: &ServiceTarget, name: &'a str) -> &'a str {
+    let prefix = format!("helvetia-{}-{}-", target.project, target.service);
+    name.strip_prefix(&prefix).unwrap_or(name)
+}
+
+async fn runtime_output(client: &Client, args: &LogsArgs, printer: &Printer) -> anyhow::Result<()> {
+    let mut query = format!("tail={}", args.tail);
+    if let Some(since) = &args.since {
+        query.push_str(&format!("&since={since}"));
+    }
+    let print = |line: &Value| {
+        let container = line["container"].as_str().unwrap_or_default();
+        printer.print(line, Some(short_container(&args.target, container)));
+    };
+    if args.follow {
+        return sse::follow(
+            client,
+            &format!("{}/logs/stream?{query}", args.target.path()),
+            |event| {
+                if event.event == "line"
+                    && let Ok(line) = serde_json::from_str::<Value>(&event.data)
+                {
+                    print(&line);
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .await;
+    }
+    let lines = client
+        .get(&format!("{}/logs?{query}", args.target.path()))
+        .await?;
+    for line in output::array(&lines) {
+        print(line);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_colours_and_cursor_movement() {
+        assert_eq!(
+            super::strip_ansi("\u{1b}[1;32mok\u{1b}[0m done\u{1b}[2K"),
+            "ok done"
+        );
+        assert_eq!(super::strip_ansi("\u{1b}]0;title\u{7}text"), "text");
+        assert_eq!(super::strip_ansi("plain"), "plain");
+    }
+}

@@ -1,0 +1,368 @@
+//! Logs over HTTP: a deployment's log and a service's runtime output, each as JSON pages and
+//! as a Server-Sent Events stream.
+//!
+//! Streams carry event ids (a deployment log's line number; a runtime line's timestamp). A
+//! client that reconnects with `Last-Event-ID` continues exactly after the last event it saw:
+//! deployment lines come from the store, so nothing is lost or repeated however far behind a
+//! client falls. Streams authenticate like every other route (the bearer header; never a
+//! token in the URL) and send keep-alive comments.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use helvetia_core::Timestamp;
+use helvetia_core::deployment::DeploymentStatus;
+use helvetia_store::logs::LogLine;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Authenticated;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::services::service_params;
+use crate::logs::LogEvent;
+use crate::logs::runtime::{self, OutputLine, OutputQuery};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(deployment_logs))
+        .routes(routes!(deployment_log_stream))
+        .routes(routes!(service_logs))
+        .routes(routes!(service_log_stream))
+}
+
+/// Events buffered per stream before the stream task waits for a slow client (which then
+/// catches up from the store).
+const STREAM_BUFFER: usize = 512;
+/// How often a stream waiting for a deployment's job re-checks its status.
+const STATUS_RECHECK: Duration = Duration::from_secs(1);
+const PAGE: i64 = 1000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct LogPage {
+    /// Only lines after this line number (default 0: from the start).
+    after: Option<i64>,
+    /// At most this many lines (default 1000, at most 10000).
+    limit: Option<i64>,
+}
+
+/// A page of a deployment's log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogLines {
+    /// Lines in order; `seq` numbers have no gaps.
+    #[schema(value_type = Vec<Object>)]
+    lines: Vec<LogLine>,
+    /// The deployment's status when the page was read.
+    status: DeploymentStatus,
+}
+
+/// Read a deployment's log, in pages.
+#[utoipa::path(
+    get, path = "/api/v1/deployments/{id}/logs", tag = "logs",
+    params(("id" = i64, Path, description = "Deployment id"), LogPage),
+    security(("token" = ["read"])),
+    responses((status = OK, body = LogLines), (status = NOT_FOUND, body = ErrorBody))
+)]
+async fn deployment_logs(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<i64>,
+    Query(page): Query<LogPage>,
+) -> ApiResult<Json<LogLines>> {
+    let deployment = state.store.deployment(caller.team, id).await?;
+    let lines = state
+        .store
+        .deployment_logs(
+            id,
+            page.after.unwrap_or(0),
+            page.limit.unwrap_or(1000).clamp(1, 10_000),
+        )
+        .await?;
+    Ok(Json(LogLines {
+        lines,
+        status: deployment.status,
+    }))
+}
+
+/// The position a reconnecting client asks for: the `Last-Event-ID` header, else `fallback`.
+fn last_event_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn to_sse(receiver: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok(event), receiver))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct StreamStart {
+    /// Start after this line number when there is no `Last-Event-ID` (default 0).
+    after: Option<i64>,
+}
+
+/// Follow a deployment's log live (Server-Sent Events). Events: `line` (id = line number, data
+/// `{seq, at, line}`), `status` (`{status}`, on every state change), and a last `end`
+/// (`{status}`) once the deployment's job is done. Reconnect with `Last-Event-ID` to resume.
+#[utoipa::path(
+    get, path = "/api/v1/deployments/{id}/logs/stream", tag = "logs",
+    params(("id" = i64, Path, description = "Deployment id"), StreamStart),
+    security(("token" = ["read"])),
+    responses(
+        (status = OK, description = "An event stream", content_type = "text/event-stream"),
+        (status = NOT_FOUND, body = ErrorBody),
+    )
+)]
+async fn deployment_log_stream(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<i64>,
+    Query(start): Query<StreamStart>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    state.store.deployment(caller.team, id).await?;
+    let after = match last_event_id(&headers) {
+        Some(id) => id
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a line number".into()))?,
+        None => start.after.unwrap_or(0),
+    };
+    // Subscribe before reading the store, so no line falls between the two.
+    let live = state.platform.logs.subscribe(id);
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(pump_deployment(state, id, after, live, sender));
+    Ok(to_sse(receiver))
+}
+
+fn line_event(line: &LogLine) -> Event {
+    Event::default()
+        .id(line.seq.to_string())
+        .event("line")
+        .json_data(line)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable line"))
+}
+
+fn status_event(kind: &'static str, status: DeploymentStatus) -> Event {
+    Event::default()
+        .event(kind)
+        .data(format!("{{\"status\":\"{status}\"}}"))
+}
+
+/// Sends stored lines after `last`, returning the new last line number, or `None` when the
+/// client went away.
+async fn catch_up(
+    state: &AppState,
+    id: i64,
+    mut last: i64,
+    sender: &mpsc::Sender<Event>,
+) -> Option<i64> {
+    loop {
+        let page = state.store.deployment_logs(id, last, PAGE).await.ok()?;
+        if page.is_empty() {
+            return Some(last);
+        }
+        for line in &page {
+            sender.send(line_event(line)).await.ok()?;
+            last = line.seq;
+        }
+    }
+}
+
+async fn pump_deployment(
+    state: AppState,
+    id: i64,
+    after: i64,
+    mut live: broadcast::Receiver<LogEvent>,
+    sender: mpsc::Sender<Event>,
+) {
+    let Some(mut last) = catch_up(&state, id, after, &sender).await else {
+        return;
+    };
+    if let Ok(deployment) = state.store.deployment_by_id(id).await
+        && sender
+            .send(status_event("status", deployment.status))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    loop {
+        if !state.platform.logs.is_writing(id) {
+            // No job writes this log now: it either has not started (queued) or is done.
+            let Some(caught_up) = catch_up(&state, id, last, &sender).await else {
+                return;
+            };
+            last = caught_up;
+            match state.store.deployment_by_id(id).await {
+                Ok(d) if !d.status.is_in_progress() => {
+                    let _ = sender.send(status_event("end", d.status)).await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        let event = tokio::select! {
+            () = sender.closed() => return,
+            event = live.recv() => event,
+            () = tokio::time::sleep(STATUS_RECHECK) => continue,
+        };
+        match event {
+            Ok(LogEvent::Line(line)) if line.seq > last => {
+                last = line.seq;
+                if sender.send(line_event(&line)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(LogEvent::Line(_)) => {}
+            Ok(LogEvent::Status(status)) => {
+                if sender.send(status_event("status", status)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(LogEvent::End(status)) => {
+                if catch_up(&state, id, last, &sender).await.is_some() {
+                    let _ = sender.send(status_event("end", status)).await;
+                }
+                return;
+            }
+            // Fell behind the broadcast: the store has every line it missed.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let Some(caught_up) = catch_up(&state, id, last, &sender).await else {
+                    return;
+                };
+                last = caught_up;
+            }
+            Err(broadcast::error::RecvError::Closed) => live = state.platform.logs.subscribe(id),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct OutputParams {
+    /// At most this many lines per container from before now (default 100; `all` for all).
+    tail: Option<String>,
+    /// Only lines since then: a duration ago (`10m`, `2h`) or a timestamp (RFC 3339).
+    since: Option<String>,
+}
+
+impl OutputParams {
+    fn query(&self) -> Result<OutputQuery, ApiError> {
+        let tail = match self.tail.as_deref() {
+            None => Some(100),
+            Some("all") => None,
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|_| ApiError::BadRequest("tail must be a number or `all`".into()))?,
+            ),
+        };
+        let since = self
+            .since
+            .as_deref()
+            .map(|since| {
+                since.parse::<Timestamp>().or_else(|_| {
+                    helvetia_core::units::parse_duration(since)
+                        .ok()
+                        .and_then(|ago| jiff::SignedDuration::try_from(ago).ok())
+                        .map(|ago| Timestamp::now() - ago)
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(
+                                "since must be a duration like 10m or an RFC 3339 timestamp".into(),
+                            )
+                        })
+                })
+            })
+            .transpose()?;
+        Ok(OutputQuery { tail, since })
+    }
+}
+
+/// A service's runtime output (stdout and stderr of its serving containers), oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project}/services/{service}/logs", tag = "logs",
+    params(
+        ("project" = String, Path, description = "Project name"),
+        ("service" = String, Path, description = "Service name"),
+        OutputParams,
+    ),
+    security(("token" = ["read"])),
+    responses((status = OK, body = Vec<OutputLine>), (status = NOT_FOUND, body = ErrorBody))
+)]
+async fn service_logs(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((project, service)): Path<(String, String)>,
+    Query(params): Query<OutputParams>,
+) -> ApiResult<Json<Vec<OutputLine>>> {
+    let (project, name) = service_params(&project, &service)?;
+    let service = state.store.service(caller.team, &project, &name).await?;
+    let query = params.query()?;
+    Ok(Json(runtime::read(&state.platform, &service, query).await))
+}
+
+/// Follow a service's runtime output live (Server-Sent Events): `line` events (id = the
+/// line's timestamp, data `{container, stream, at, line}`), including containers that start
+/// serving later. Reconnect with `Last-Event-ID` to resume after the last line seen.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project}/services/{service}/logs/stream", tag = "logs",
+    params(
+        ("project" = String, Path, description = "Project name"),
+        ("service" = String, Path, description = "Service name"),
+        OutputParams,
+    ),
+    security(("token" = ["read"])),
+    responses(
+        (status = OK, description = "An event stream", content_type = "text/event-stream"),
+        (status = NOT_FOUND, body = ErrorBody),
+    )
+)]
+async fn service_log_stream(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path((project, service)): Path<(String, String)>,
+    Query(params): Query<OutputParams>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let (project, name) = service_params(&project, &service)?;
+    let service = state.store.service(caller.team, &project, &name).await?;
+    let mut query = params.query()?;
+    if let Some(last) = last_event_id(&headers) {
+        let at = last
+            .parse::<Timestamp>()
+            .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a timestamp".into()))?;
+        query = OutputQuery {
+            tail: None,
+            since: Some(at),
+        };
+    }
+    let mut lines = runtime::follow(state.platform.clone(), service, query);
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            let event = Event::default()
+                .id(line.at.to_string())
+                .event("line")
+                .json_data(&line)
+                .unwrap_or_else(|_| Event::default().comment("unserialisable line"));
+            if sender.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(to_sse(receiver))
+}
