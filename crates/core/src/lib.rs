@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod container;
 pub mod deployment;
+pub mod env;
 pub mod git;
 pub mod job;
 pub mod name;

@@ -11,6 +11,7 @@ mod monitor;
 pub mod platform;
 mod reconcile;
 mod startup;
+pub mod vault;
 pub mod worker;
 
 pub use config::{EdgeConfig, ServerConfig};

@@ -21,7 +21,11 @@ use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
+use helvetia_store::env::EnvRecord;
+use sha2::{Digest, Sha256};
+
 use crate::logs::{LogHub, LogLimits};
+use crate::vault::{Vault, VaultError};
 
 /// Settings the deploy pipeline and the reconciler follow.
 #[derive(Debug, Clone)]
@@ -71,6 +75,14 @@ impl PlatformSettings {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,7 +100,23 @@ pub struct Platform {
     pub logs: Arc<LogHub>,
     /// Secrets of the server itself (database password, admin token), redacted everywhere.
     server_secrets: Vec<String>,
+    /// Seals and opens secret variables.
+    pub vault: Vault,
     routing: Mutex<()>,
+}
+
+/// A service's environment, opened and merged, for one deployment.
+pub struct ServiceEnvironment {
+    /// What the containers get (project variables overridden by the service's).
+    pub runtime: Vec<(String, String)>,
+    /// What the build gets, as BuildKit secrets.
+    pub build: Vec<(String, String)>,
+    /// Identifies the build variables' current versions, for the image-reuse key.
+    pub build_fingerprint: String,
+    /// Identifies the whole environment's current versions, to tell when it changed.
+    pub digest: String,
+    /// Every secret value, for the redactor.
+    pub secrets: Vec<String>,
 }
 
 impl Platform {
@@ -97,6 +125,7 @@ impl Platform {
         engine: Engine,
         edge: Arc<dyn EdgeRouter>,
         settings: PlatformSettings,
+        vault: Vault,
     ) -> Platform {
         Platform {
             store,
@@ -106,6 +135,7 @@ impl Platform {
             settings,
             logs: Arc::new(LogHub::default()),
             server_secrets: vec![],
+            vault,
             routing: Mutex::new(()),
         }
     }
@@ -116,15 +146,66 @@ impl Platform {
         self
     }
 
+    pub fn server_secrets(&self) -> &[String] {
+        &self.server_secrets
+    }
+
     /// A redactor for the server's own secrets, for anything not tied to a service.
     pub fn server_redactor(&self) -> Redactor {
         Redactor::new(&self.server_secrets)
     }
 
     /// A redactor for everything a service's deployments and containers print: its secrets
-    /// and the server's.
-    pub fn redactor_for(&self, _service: &Service) -> Redactor {
-        Redactor::new(&self.server_secrets)
+    /// (project and service) and the server's.
+    pub async fn redactor_for(&self, service: &Service) -> Result<Redactor, EnvError> {
+        let environment = self.environment(service).await?;
+        Ok(Redactor::new(
+            self.server_secrets.iter().chain(&environment.secrets),
+        ))
+    }
+
+    /// The service's environment as its next deployment gets it.
+    pub async fn environment(&self, service: &Service) -> Result<ServiceEnvironment, EnvError> {
+        let records = self.store.service_env(service.project_id, service.id).await?;
+        // Service variables come after project ones and replace them.
+        let mut merged: std::collections::BTreeMap<String, (String, &EnvRecord)> = Default::default();
+        let mut secrets = vec![];
+        let mut digest = Sha256::new();
+        for record in &records {
+            let value = if record.secret {
+                let value = self.vault.open_record(record)?;
+                secrets.push(value.clone());
+                value
+            } else {
+                record.value.clone()
+            };
+            digest.update(format!(
+                "{}:{}:{}:{}:{}\0",
+                record.service_id.map_or("project", |_| "service"),
+                record.name,
+                record.version,
+                record.secret,
+                record.build
+            ));
+            merged.insert(record.name.clone(), (value, record));
+        }
+        let mut fingerprint = Sha256::new();
+        let mut build = vec![];
+        let mut runtime = vec![];
+        for (name, (value, record)) in merged {
+            if record.build {
+                fingerprint.update(format!("{}:{}:{}\0", record.id, record.name, record.version));
+                build.push((name.clone(), value.clone()));
+            }
+            runtime.push((name, value));
+        }
+        Ok(ServiceEnvironment {
+            runtime,
+            build,
+            build_fingerprint: hex::encode(fingerprint.finalize()),
+            digest: hex::encode(digest.finalize()),
+            secrets,
+        })
     }
 
     /// Exclusive right to change routing until the guard is dropped.

@@ -33,6 +33,9 @@ pub struct BuildRequest {
     pub tag: String,
     pub labels: HashMap<String, String>,
     pub timeout: Duration,
+    /// Build-time secrets by id, for `RUN --mount=type=secret,id=<id>`: served to the builder
+    /// through the build's session, never as build arguments (which end up in the image).
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Where a Dockerfile that lies outside the context goes inside the context archive.

@@ -252,6 +252,19 @@ async fn pump_deployment(
     }
 }
 
+/// The redactor for a service's output. Without it nothing is shown: output that cannot be
+/// redacted is not output that may be shown.
+async fn redactor(
+    state: &AppState,
+    service: &helvetia_core::service::Service,
+) -> Result<helvetia_core::redact::Redactor, ApiError> {
+    state
+        .platform
+        .redactor_for(service)
+        .await
+        .map_err(|e| ApiError::Internal(format!("opening the service's secrets failed: {e}")))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct OutputParams {
@@ -312,7 +325,8 @@ async fn service_logs(
     let (project, name) = service_params(&project, &service)?;
     let service = state.store.service(caller.team, &project, &name).await?;
     let query = params.query()?;
-    Ok(Json(runtime::read(&state.platform, &service, query).await))
+    let redactor = redactor(&state, &service).await?;
+    Ok(Json(runtime::read(&state.platform, &service, redactor, query).await))
 }
 
 /// Follow a service's runtime output live (Server-Sent Events): `line` events (id = the
@@ -350,7 +364,8 @@ async fn service_log_stream(
             since: Some(at),
         };
     }
-    let mut lines = runtime::follow(state.platform.clone(), service, query);
+    let redactor = redactor(&state, &service).await?;
+    let mut lines = runtime::follow(state.platform.clone(), service, redactor, query);
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         while let Some(line) = lines.recv().await {

@@ -43,10 +43,14 @@ pub struct OutputQuery {
 const NEW_CONTAINER_CHECK: Duration = Duration::from_secs(2);
 
 /// The output so far of the service's serving containers, oldest first.
-pub async fn read(platform: &Platform, service: &Service, query: OutputQuery) -> Vec<OutputLine> {
+pub async fn read(
+    platform: &Platform,
+    service: &Service,
+    redactor: Redactor,
+    query: OutputQuery,
+) -> Vec<OutputLine> {
     let (sender, mut receiver) = mpsc::channel(1024);
     let containers = serving(platform, service.id).await;
-    let redactor = platform.redactor_for(service);
     let mut readers = vec![];
     for (engine_id, name) in containers {
         readers.push(tokio::spawn(pump(

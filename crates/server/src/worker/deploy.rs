@@ -24,6 +24,7 @@ use helvetia_core::container::{
 };
 use helvetia_core::deployment::{Deployment, DeploymentKind, DeploymentStatus};
 use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
+use helvetia_core::redact::Redactor;
 use helvetia_core::routing::{Backend, route_name};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::{
@@ -35,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use super::{JobContext, JobOutcome, StopReason};
 use crate::logs::DeployLog;
-use crate::platform::Platform;
+use crate::platform::{Platform, ServiceEnvironment};
 
 pub async fn run(context: &JobContext) -> JobOutcome {
     let platform = &context.platform;
@@ -53,19 +54,35 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Ok(service) => service,
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
+    let environment = platform.environment(&service).await;
+    let redactor = match &environment {
+        Ok(environment) => Redactor::new(platform.server_secrets().iter().chain(&environment.secrets)),
+        Err(_) => platform.server_redactor(),
+    };
     let log = DeployLog::open(
         platform.store.clone(),
         platform.logs.clone(),
         id,
-        platform.redactor_for(&service),
+        redactor,
         platform.settings.log_limits,
     )
     .await;
+    let environment = match environment {
+        Ok(environment) => environment,
+        Err(error) => {
+            let reason = format!("the service's environment could not be read: {error}");
+            let mut deploy = Deploy { platform, deployment, service, log: &log, environment: None };
+            let outcome = deploy.abort(Failure::Failed(reason)).await;
+            log.finish().await;
+            return outcome;
+        }
+    };
     let mut deploy = Deploy {
         platform,
         deployment,
         service,
         log: &log,
+        environment: Some(environment),
     };
     let outcome = if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued
     {
@@ -108,6 +125,8 @@ struct Deploy<'a> {
     deployment: Deployment,
     service: Service,
     log: &'a DeployLog,
+    /// The service's environment, read once at the start (`None` only when that failed).
+    environment: Option<ServiceEnvironment>,
 }
 
 impl Deploy<'_> {
@@ -280,7 +299,7 @@ impl Deploy<'_> {
             ),
         )
         .await?;
-        let key = build_key(&commit.sha, &self.service);
+        let key = build_key(&commit.sha, &self.service, &self.build_fingerprint());
         let request = BuildRequest {
             checkout: checkout.path().to_owned(),
             context: settings.context.to_string(),
@@ -298,6 +317,11 @@ impl Deploy<'_> {
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
             timeout: self.service.runtime.timeouts.build,
+            secrets: self
+                .environment
+                .as_ref()
+                .map(|e| e.build.clone())
+                .unwrap_or_default(),
         };
         let started = Instant::now();
         let log = self.log;
@@ -319,11 +343,18 @@ impl Deploy<'_> {
         Ok(tag)
     }
 
+    fn build_fingerprint(&self) -> String {
+        self.environment
+            .as_ref()
+            .map(|e| e.build_fingerprint.clone())
+            .unwrap_or_default()
+    }
+
     /// If an image was already built from `sha` with the same build settings, tags it for
     /// this deployment and moves on to starting it.
     async fn reuse_build(&mut self, sha: &str, tag: &str) -> Result<Option<String>, Failure> {
         let platform = self.platform;
-        let key = build_key(sha, &self.service);
+        let key = build_key(sha, &self.service, &self.build_fingerprint());
         let Some(image) = platform.engine.find_image(self.service.id, &key).await? else {
             return Ok(None);
         };
@@ -407,6 +438,18 @@ impl Deploy<'_> {
             .await?;
         let limits = service.runtime.limits.or(platform.settings.default_limits);
         let commit = self.deployment.commit_sha.clone().unwrap_or_default();
+        let mut env: Vec<(String, String)> = self
+            .environment
+            .as_ref()
+            .map(|e| e.runtime.clone())
+            .unwrap_or_default();
+        env.extend([
+            ("PORT".into(), port.to_string()),
+            ("HELVETIA_PROJECT".into(), service.project.to_string()),
+            ("HELVETIA_SERVICE".into(), service.name.to_string()),
+            ("HELVETIA_DEPLOYMENT_ID".into(), self.deployment.id.to_string()),
+            ("HELVETIA_COMMIT_SHA".into(), commit.clone()),
+        ]);
         let spec = ContainerSpec {
             name: name.clone(),
             image: image.to_owned(),

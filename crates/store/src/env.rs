@@ -1,0 +1,316 @@
+//! Environment variables, as stored: plain values, and secrets only in sealed form (the
+//! server seals and opens them; the store never sees a secret's plaintext).
+
+use helvetia_core::auth::Caller;
+use helvetia_core::env::MAX_VARS;
+use jiff::Timestamp;
+
+use crate::audit::audit;
+use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+
+/// Whose variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvScope {
+    Project { project_id: i64 },
+    Service { project_id: i64, service_id: i64 },
+}
+
+impl EnvScope {
+    fn project_id(self) -> i64 {
+        match self {
+            EnvScope::Project { project_id } | EnvScope::Service { project_id, .. } => project_id,
+        }
+    }
+
+    fn service_id(self) -> Option<i64> {
+        match self {
+            EnvScope::Project { .. } => None,
+            EnvScope::Service { service_id, .. } => Some(service_id),
+        }
+    }
+}
+
+/// A variable ready to store: a plain value, or a sealed secret with the key that sealed it.
+#[derive(Debug, Clone)]
+pub struct StoredValue {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+    pub build: bool,
+    pub key_id: Option<String>,
+}
+
+/// A stored variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRecord {
+    pub id: i64,
+    pub project_id: i64,
+    /// `None` for a project variable.
+    pub service_id: Option<i64>,
+    pub name: String,
+    /// The plain value, or the sealed secret.
+    pub value: String,
+    pub secret: bool,
+    pub build: bool,
+    pub key_id: Option<String>,
+    pub version: i64,
+    pub updated_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct EnvRow {
+    id: i64,
+    project_id: i64,
+    service_id: Option<i64>,
+    name: String,
+    value: String,
+    secret: bool,
+    build: bool,
+    key_id: Option<String>,
+    version: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<EnvRow> for EnvRecord {
+    type Error = StoreError;
+    fn try_from(row: EnvRow) -> Result<EnvRecord> {
+        Ok(EnvRecord {
+            id: row.id,
+            project_id: row.project_id,
+            service_id: row.service_id,
+            name: row.name,
+            value: row.value,
+            secret: row.secret,
+            build: row.build,
+            key_id: row.key_id,
+            version: row.version,
+            updated_at: timestamp(row.updated_at)?,
+        })
+    }
+}
+
+macro_rules! select_env {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, project_id, service_id, name, value, secret, build, key_id, version,
+                    updated_at
+             FROM env_vars WHERE ",
+            $where
+        )
+    };
+}
+
+impl Store {
+    /// Sets variables of one scope in one transaction: all are written or none. Audited as
+    /// `env.set` on `target` with the names (never the values).
+    pub async fn set_env(
+        &self,
+        caller: &Caller,
+        scope: EnvScope,
+        target: &str,
+        vars: &[StoredValue],
+    ) -> Result<()> {
+        let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let now = now_millis();
+            for var in vars {
+                let query = match scope {
+                    EnvScope::Project { .. } => sqlx::query(
+                        "INSERT INTO env_vars (project_id, service_id, name, value, secret, build,
+                                               key_id, version, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                         ON CONFLICT (project_id, name) WHERE service_id IS NULL DO UPDATE SET
+                             value = excluded.value, secret = excluded.secret,
+                             build = excluded.build, key_id = excluded.key_id,
+                             version = env_vars.version + 1, updated_at = excluded.updated_at",
+                    ),
+                    EnvScope::Service { .. } => sqlx::query(
+                        "INSERT INTO env_vars (project_id, service_id, name, value, secret, build,
+                                               key_id, version, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                         ON CONFLICT (service_id, name) WHERE service_id IS NOT NULL DO UPDATE SET
+                             value = excluded.value, secret = excluded.secret,
+                             build = excluded.build, key_id = excluded.key_id,
+                             version = env_vars.version + 1, updated_at = excluded.updated_at",
+                    ),
+                };
+                query
+                    .bind(scope.project_id())
+                    .bind(scope.service_id())
+                    .bind(&var.name)
+                    .bind(&var.value)
+                    .bind(var.secret)
+                    .bind(var.build)
+                    .bind(&var.key_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM env_vars WHERE project_id = $1
+                   AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)",
+            )
+            .bind(scope.project_id())
+            .bind(scope.service_id())
+            .fetch_one(&mut *tx)
+            .await?;
+            if count > MAX_VARS as i64 {
+                return Err(StoreError::Conflict(format!(
+                    "{target} would have {count} variables; at most {MAX_VARS} are allowed"
+                )));
+            }
+            audit!(tx, caller.team, caller.label(), "env.set", format!("{target} {}", names.join(",")));
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Removes variables of one scope. Returns how many existed.
+    pub async fn unset_env(
+        &self,
+        caller: &Caller,
+        scope: EnvScope,
+        target: &str,
+        names: &[String],
+    ) -> Result<u64> {
+        let removed = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let mut removed = 0;
+            for name in names {
+                removed += sqlx::query(
+                    "DELETE FROM env_vars WHERE project_id = $1 AND name = $3
+                       AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)",
+                )
+                .bind(scope.project_id())
+                .bind(scope.service_id())
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            audit!(tx, caller.team, caller.label(), "env.unset", format!("{target} {}", names.join(",")));
+            tx.commit().await?;
+            removed
+        });
+        Ok(removed)
+    }
+
+    /// The variables of one scope, by name.
+    pub async fn env(&self, scope: EnvScope) -> Result<Vec<EnvRecord>> {
+        let rows: Vec<EnvRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_env!(
+                "project_id = $1 AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)
+                 ORDER BY name"
+            ))
+            .bind(scope.project_id())
+            .bind(scope.service_id())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(EnvRecord::try_from).collect()
+    }
+
+    /// Every variable a service's containers get: its project's, then its own (which win).
+    pub async fn service_env(&self, project_id: i64, service_id: i64) -> Result<Vec<EnvRecord>> {
+        let rows: Vec<EnvRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_env!(
+                "project_id = $1 AND (service_id IS NULL OR service_id = $2)
+                 ORDER BY service_id NULLS FIRST, name"
+            ))
+            .bind(project_id)
+            .bind(service_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(EnvRecord::try_from).collect()
+    }
+
+    /// Every secret of every team, for key checks and rotation.
+    pub async fn all_secrets(&self) -> Result<Vec<EnvRecord>> {
+        let rows: Vec<EnvRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_env!("secret ORDER BY id"))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(EnvRecord::try_from).collect()
+    }
+
+    /// Replaces every secret's sealed value (re-encryption under a new key) and records the
+    /// new key id, in one transaction: either every secret moves to the new key or none.
+    pub async fn reseal_secrets(
+        &self,
+        resealed: &[(i64, String)],
+        key_id: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            for (id, value) in resealed {
+                sqlx::query("UPDATE env_vars SET value = $1, key_id = $2 WHERE id = $3 AND secret")
+                    .bind(value)
+                    .bind(key_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO server_settings (name, value) VALUES ('master_key_id', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A server setting (`server_settings`), if set.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let value = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(value)
+    }
+
+    /// Sets a server setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO server_settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Records the environment digest a deployment started with.
+    pub async fn record_env_digest(&self, deployment_id: i64, digest: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE deployments SET env_digest = $1 WHERE id = $2")
+                .bind(digest)
+                .bind(deployment_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The environment digest a deployment started with.
+    pub async fn env_digest(&self, deployment_id: i64) -> Result<Option<String>> {
+        let digest: Option<Option<String>> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT env_digest FROM deployments WHERE id = $1")
+                .bind(deployment_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(digest.flatten())
+    }
+}
