@@ -66,6 +66,35 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
+    pub async fn request_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        self.send(method, path, Some(body)).await
+    }
+
+    /// A plain-text answer (an export, say).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self.request(Method::GET, path).send().await.map_err(|e| {
+            anyhow!(
+                "cannot reach the Helvetia server at {}: {}",
+                self.server,
+                root_cause(&e)
+            )
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .context("reading the server's answer")?;
+        if status.is_success() {
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        bail!(describe_error(status, &bytes))
+    }
+
     /// A request builder with authentication, for streaming endpoints.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http

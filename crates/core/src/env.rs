@@ -25,10 +25,14 @@ pub fn check_name(name: &str) -> Result<(), Invalid> {
         ));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Invalid::new(format!("must be at most {MAX_NAME_LEN} characters")));
+        return Err(Invalid::new(format!(
+            "must be at most {MAX_NAME_LEN} characters"
+        )));
     }
     if name == "PORT" || name.starts_with("HELVETIA_") {
-        return Err(Invalid::new("is set by the platform (PORT and HELVETIA_*) and cannot be overridden"));
+        return Err(Invalid::new(
+            "is set by the platform (PORT and HELVETIA_*) and cannot be overridden",
+        ));
     }
     Ok(())
 }
@@ -37,7 +41,10 @@ pub fn check_name(name: &str) -> Result<(), Invalid> {
 /// carry one).
 pub fn check_value(value: &str) -> Result<(), Invalid> {
     if value.len() > MAX_VALUE_BYTES {
-        return Err(Invalid::new(format!("must be at most {} KiB", MAX_VALUE_BYTES / 1024)));
+        return Err(Invalid::new(format!(
+            "must be at most {} KiB",
+            MAX_VALUE_BYTES / 1024
+        )));
     }
     if value.contains('\0') {
         return Err(Invalid::new("must not contain NUL bytes"));
@@ -65,15 +72,24 @@ pub struct EnvVarInput {
 pub fn check_vars(vars: &[EnvVarInput]) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
     if vars.len() > MAX_VARS {
-        errors.add("vars", Invalid::new(format!("at most {MAX_VARS} variables")));
+        errors.add(
+            "vars",
+            Invalid::new(format!("at most {MAX_VARS} variables")),
+        );
     }
     let mut seen = std::collections::HashSet::new();
     for (i, var) in vars.iter().enumerate() {
         let field = format!("vars[{i}]");
         if let Err(e) = check_name(&var.name) {
-            errors.add(&format!("{field}.name"), Invalid::new(format!("`{}` {e}", var.name)));
+            errors.add(
+                &format!("{field}.name"),
+                Invalid::new(format!("`{}` {e}", var.name)),
+            );
         } else if !seen.insert(var.name.as_str()) {
-            errors.add(&format!("{field}.name"), Invalid::new(format!("`{}` is set twice", var.name)));
+            errors.add(
+                &format!("{field}.name"),
+                Invalid::new(format!("`{}` is set twice", var.name)),
+            );
         }
         if let Err(e) = check_value(&var.value) {
             errors.add(&format!("{field}.value"), e);
@@ -108,7 +124,9 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, Invalid> {
                     if let Some(end) = closing_quote(&body, quote) {
                         let after = body[end + 1..].trim();
                         if !after.is_empty() && !after.starts_with('#') {
-                            return Err(Invalid::new(format!("line {number}: text after the closing quote")));
+                            return Err(Invalid::new(format!(
+                                "line {number}: text after the closing quote"
+                            )));
                         }
                         body.truncate(end);
                         break;
@@ -119,7 +137,9 @@ pub fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, Invalid> {
                             body.push_str(next);
                         }
                         None => {
-                            return Err(Invalid::new(format!("line {number}: the quote is never closed")));
+                            return Err(Invalid::new(format!(
+                                "line {number}: the quote is never closed"
+                            )));
                         }
                     }
                 }
@@ -210,7 +230,16 @@ mod tests {
         for ok in ["A", "_x", "DATABASE_URL", "a1_B2"] {
             assert!(check_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1A", "A-B", "A B", "PORT", "HELVETIA_X", "É", &"A".repeat(300)] {
+        for bad in [
+            "",
+            "1A",
+            "A-B",
+            "A B",
+            "PORT",
+            "HELVETIA_X",
+            "É",
+            &"A".repeat(300),
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }
@@ -241,7 +270,10 @@ EMPTY=
                 ("PLAIN".into(), "hello world".into()),
                 ("SINGLE".into(), "literal $HOME \\n".into()),
                 ("DOUBLE".into(), "line one\nline \"two\" $x".into()),
-                ("MULTI".into(), "-----BEGIN KEY-----\nabc\n-----END KEY-----".into()),
+                (
+                    "MULTI".into(),
+                    "-----BEGIN KEY-----\nabc\n-----END KEY-----".into()
+                ),
                 ("EMPTY".into(), "".into()),
             ]
         );
@@ -249,17 +281,33 @@ EMPTY=
 
     #[test]
     fn refuses_malformed_dotenv() {
-        for bad in ["NOEQUALS", "1BAD=x", "A=\"unterminated", "A=\"x\" trailing", "PORT=80"] {
+        for bad in [
+            "NOEQUALS",
+            "1BAD=x",
+            "A=\"unterminated",
+            "A=\"x\" trailing",
+            "PORT=80",
+        ] {
             assert!(parse_dotenv(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn formatting_round_trips() {
-        for value in ["simple", "with space", "quote \" and \\ and $", "multi\nline", ""] {
+        for value in [
+            "simple",
+            "with space",
+            "quote \" and \\ and $",
+            "multi\nline",
+            "",
+        ] {
             let line = format_dotenv_line("NAME", Some(value));
             let parsed = parse_dotenv(&line).unwrap();
-            assert_eq!(parsed, vec![("NAME".to_owned(), value.to_owned())], "{line}");
+            assert_eq!(
+                parsed,
+                vec![("NAME".to_owned(), value.to_owned())],
+                "{line}"
+            );
         }
         assert!(format_dotenv_line("TOKEN", None).starts_with('#'));
     }

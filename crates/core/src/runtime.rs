@@ -263,13 +263,27 @@ impl ResourceLimits {
 }
 
 /// Everything about how a service runs, as stored.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
     pub health: HealthCheck,
     pub timeouts: DeployTimeouts,
     pub limits: ResourceLimits,
+    /// Apply environment changes at once with a zero-downtime redeploy (the default), or hold
+    /// them until the next deploy.
+    pub auto_redeploy: bool,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            health: HealthCheck::default(),
+            timeouts: DeployTimeouts::default(),
+            limits: ResourceLimits::default(),
+            auto_redeploy: true,
+        }
+    }
 }
 
 impl RuntimeSettings {

@@ -25,10 +25,25 @@ struct Cli {
     global: helvetia_cli::GlobalArgs,
 }
 
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = false)]
+struct ServerCommand {
+    #[command(subcommand)]
+    action: Option<ServerAction>,
+    #[command(flatten)]
+    args: server_config::ServerArgs,
+}
+
+#[derive(Subcommand)]
+enum ServerAction {
+    /// Re-encrypt every secret under a new master key (stop the server first).
+    RotateKey,
+}
+
 #[derive(Subcommand)]
 enum TopCommand {
     /// Run the Helvetia server: API, job worker, routing.
-    Server(Box<server_config::ServerArgs>),
+    Server(Box<ServerCommand>),
     #[command(flatten)]
     Client(helvetia_cli::Command),
 }
@@ -49,12 +64,18 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        TopCommand::Server(args) => {
+        TopCommand::Server(command) => {
             let server_matches = matches
                 .subcommand_matches("server")
                 .cloned()
                 .unwrap_or_default();
-            runtime.block_on(server_cmd::run(*args, &server_matches))
+            let ServerCommand { action, args } = *command;
+            match action {
+                None => runtime.block_on(server_cmd::run(args, &server_matches)),
+                Some(ServerAction::RotateKey) => {
+                    runtime.block_on(server_cmd::rotate_key(args, &server_matches))
+                }
+            }
         }
         TopCommand::Client(command) => {
             logging::init_for_client();

@@ -33,6 +33,29 @@ pub async fn run(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `helvetia server rotate-key`.
+pub async fn rotate_key(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let args = args.apply_file(matches)?;
+    logging::init_for_server(args.log_format);
+    let config = args.into_config()?;
+    match helvetia_server::rotate_master_key(&config).await? {
+        Some(key) => {
+            println!(
+                "Every secret is now sealed with a new master key. Set it before the next start:"
+            );
+            println!("  HELVETIA_MASTER_KEY={key}");
+        }
+        None => println!(
+            "Every secret is now sealed with a new master key, saved in {}.",
+            config
+                .data_dir
+                .join(helvetia_server::vault::KEY_FILE)
+                .display()
+        ),
+    }
+    Ok(())
+}
+
 /// What a person starting the server needs: where it is and how to log in.
 fn announce(address: &str, first_token: Option<&str>, data_dir: &std::path::Path) {
     let url = format!("http://{address}");

@@ -16,7 +16,7 @@ use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::platform::PlatformSettings;
-use helvetia_server::{EdgeConfig, ServerConfig};
+use helvetia_server::{EdgeConfig, SecretText, ServerConfig};
 use helvetia_store::Location;
 use serde::Deserialize;
 
@@ -27,7 +27,8 @@ pub struct ServerArgs {
     /// Address the API listens on.
     #[arg(long, env = "HELVETIA_LISTEN", default_value = "127.0.0.1:7300")]
     pub listen: SocketAddr,
-    /// Where state lives: the SQLite database, the admin token, locks.
+    /// Where state lives: the SQLite database, the admin token, the master key for secrets
+    /// (`master.key`; or set HELVETIA_MASTER_KEY to 64 hex digits), locks.
     /// [default: /var/lib/helvetia as root, else ~/.local/share/helvetia]
     #[arg(long, env = "HELVETIA_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -329,6 +330,11 @@ impl ServerArgs {
                 ..QueueSettings::default()
             },
             shutdown_grace: self.shutdown_grace,
+            // Only from the environment: a key on the command line would show in `ps`.
+            master_key: std::env::var("HELVETIA_MASTER_KEY")
+                .ok()
+                .filter(|key| !key.trim().is_empty())
+                .map(SecretText::new),
         })
     }
 }

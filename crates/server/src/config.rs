@@ -19,6 +19,29 @@ pub struct ServerConfig {
     pub queue: QueueSettings,
     /// How long shutdown waits for running jobs before abandoning them to the next start.
     pub shutdown_grace: Duration,
+    /// The master key for secrets, when given by `HELVETIA_MASTER_KEY` rather than the key
+    /// file in the data dir.
+    pub master_key: Option<SecretText>,
+}
+
+/// A secret setting: shown as `***` in debug output and logs.
+#[derive(Clone)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn new(text: String) -> SecretText {
+        SecretText(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// How Helvetia reaches its edge router.

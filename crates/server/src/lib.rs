@@ -14,5 +14,5 @@ mod startup;
 pub mod vault;
 pub mod worker;
 
-pub use config::{EdgeConfig, ServerConfig};
-pub use startup::{ADMIN_TOKEN_FILE, Server, StartError, run};
+pub use config::{EdgeConfig, SecretText, ServerConfig};
+pub use startup::{ADMIN_TOKEN_FILE, Server, StartError, rotate_master_key, run};

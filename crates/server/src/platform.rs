@@ -166,9 +166,13 @@ impl Platform {
 
     /// The service's environment as its next deployment gets it.
     pub async fn environment(&self, service: &Service) -> Result<ServiceEnvironment, EnvError> {
-        let records = self.store.service_env(service.project_id, service.id).await?;
+        let records = self
+            .store
+            .service_env(service.project_id, service.id)
+            .await?;
         // Service variables come after project ones and replace them.
-        let mut merged: std::collections::BTreeMap<String, (String, &EnvRecord)> = Default::default();
+        let mut merged: std::collections::BTreeMap<String, (String, &EnvRecord)> =
+            Default::default();
         let mut secrets = vec![];
         let mut digest = Sha256::new();
         for record in &records {
@@ -194,7 +198,10 @@ impl Platform {
         let mut runtime = vec![];
         for (name, (value, record)) in merged {
             if record.build {
-                fingerprint.update(format!("{}:{}:{}\0", record.id, record.name, record.version));
+                fingerprint.update(format!(
+                    "{}:{}:{}\0",
+                    record.id, record.name, record.version
+                ));
                 build.push((name.clone(), value.clone()));
             }
             runtime.push((name, value));

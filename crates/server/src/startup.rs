@@ -24,6 +24,7 @@ use crate::api;
 use crate::config::{EdgeConfig, ServerConfig};
 use crate::platform::Platform;
 use crate::reconcile::{self, ReconcileError};
+use crate::vault::{Vault, VaultError};
 use crate::worker::Worker;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,8 @@ pub enum StartError {
     Engine(#[from] EngineError),
     #[error("the edge router (Traefik) could not be started: {0}")]
     Traefik(#[from] TraefikError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     #[error("reconciling with the engine and the edge router failed: {0}")]
     Reconcile(#[from] ReconcileError),
     #[error("serving HTTP failed: {0}")]
@@ -99,9 +102,21 @@ impl Server {
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
         let (edge, supervisor) = start_edge(&config).await?;
+        let vault = Vault::open_for(
+            data_dir,
+            config.master_key.as_ref().map(|k| k.expose()),
+            &store,
+        )
+        .await?;
         let platform = Arc::new(
-            Platform::new(store, engine, Arc::new(edge), config.platform.clone())
-                .with_server_secrets(server_secrets(&config)),
+            Platform::new(
+                store,
+                engine,
+                Arc::new(edge),
+                config.platform.clone(),
+                vault,
+            )
+            .with_server_secrets(server_secrets(&config)),
         );
         reconcile::at_startup(&platform).await?;
         Ok(Server {
@@ -154,6 +169,25 @@ impl Server {
         store.close().await;
         served.map_err(StartError::Serve)
     }
+}
+
+/// `helvetia server rotate-key`: re-seals every secret under a new master key. Refuses while
+/// a server uses the data dir. Returns the new key when it must be handed to the operator
+/// (the current key came from `HELVETIA_MASTER_KEY`).
+pub async fn rotate_master_key(config: &ServerConfig) -> Result<Option<String>, StartError> {
+    let data_dir = &config.data_dir;
+    create_private_dir(data_dir)?;
+    let _lock = lock_data_dir(data_dir)?;
+    let store = Store::open(&config.database).await?;
+    let _database_lock = store.lock_instance().await?;
+    let key = crate::vault::rotate(
+        data_dir,
+        config.master_key.as_ref().map(|k| k.expose()),
+        &store,
+    )
+    .await?;
+    store.close().await;
+    Ok(key)
 }
 
 /// Starts and serves in one call.

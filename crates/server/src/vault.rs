@@ -63,13 +63,18 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("key_id", &self.key_id).finish()
+        f.debug_struct("Vault")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
 /// What a sealed value is bound to: the scope and the variable's name.
 pub fn binding(record_project: i64, record_service: Option<i64>, name: &str) -> String {
-    format!("helvetia-env:{record_project}:{}:{name}", record_service.unwrap_or(0))
+    format!(
+        "helvetia-env:{record_project}:{}:{name}",
+        record_service.unwrap_or(0)
+    )
 }
 
 impl Vault {
@@ -119,13 +124,20 @@ impl Vault {
 
     /// Opens a stored secret.
     pub fn open_record(&self, record: &EnvRecord) -> Result<String, VaultError> {
-        self.open(&binding(record.project_id, record.service_id, &record.name), &record.value)
+        self.open(
+            &binding(record.project_id, record.service_id, &record.name),
+            &record.value,
+        )
     }
 
     /// The vault for a starting server: the key from `HELVETIA_MASTER_KEY` (`env_key`) or the
     /// key file, checked against the database; a new key only when the database never had
     /// one.
-    pub async fn open_for(data_dir: &Path, env_key: Option<&str>, store: &Store) -> Result<Vault, VaultError> {
+    pub async fn open_for(
+        data_dir: &Path,
+        env_key: Option<&str>,
+        store: &Store,
+    ) -> Result<Vault, VaultError> {
         let expected = store.setting(KEY_ID_SETTING).await?;
         finish_interrupted_rotation(data_dir, expected.as_deref())?;
         let key = match env_key {
@@ -143,7 +155,10 @@ impl Vault {
             (None, None) => {
                 let key: [u8; 32] = rand::random();
                 write_key_file(&data_dir.join(KEY_FILE), &key)?;
-                tracing::info!("created a new master key for secrets in {}", data_dir.join(KEY_FILE).display());
+                tracing::info!(
+                    "created a new master key for secrets in {}",
+                    data_dir.join(KEY_FILE).display()
+                );
                 Vault::from_key(&key)
             }
         };
@@ -193,7 +208,8 @@ fn write_key_file(path: &Path, key: &[u8; 32]) -> Result<(), VaultError> {
         .mode(0o600)
         .open(&temporary)
         .map_err(file_error)?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600)).map_err(file_error)?;
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+        .map_err(file_error)?;
     writeln!(file, "{}", hex::encode(key)).map_err(file_error)?;
     file.sync_all().map_err(file_error)?;
     std::fs::rename(&temporary, path).map_err(file_error)
@@ -224,7 +240,11 @@ fn finish_interrupted_rotation(data_dir: &Path, expected: Option<&str>) -> Resul
 /// holds the data dir lock). Returns the new key in hex when the key comes from
 /// `HELVETIA_MASTER_KEY` (the caller must hand it to the operator), `None` when it was
 /// written to the key file.
-pub async fn rotate(data_dir: &Path, env_key: Option<&str>, store: &Store) -> Result<Option<String>, VaultError> {
+pub async fn rotate(
+    data_dir: &Path,
+    env_key: Option<&str>,
+    store: &Store,
+) -> Result<Option<String>, VaultError> {
     let current = Vault::open_for(data_dir, env_key, store).await?;
     let key: [u8; 32] = rand::random();
     let next = Vault::from_key(&key);
@@ -257,8 +277,14 @@ mod tests {
         let vault = Vault::from_key(&[7; 32]);
         let sealed = vault.seal("helvetia-env:1:2:TOKEN", "s3cret");
         assert!(!sealed.contains("s3cret"));
-        assert_eq!(vault.open("helvetia-env:1:2:TOKEN", &sealed).unwrap(), "s3cret");
-        assert!(matches!(vault.open("helvetia-env:1:2:OTHER", &sealed), Err(VaultError::Tampered)));
+        assert_eq!(
+            vault.open("helvetia-env:1:2:TOKEN", &sealed).unwrap(),
+            "s3cret"
+        );
+        assert!(matches!(
+            vault.open("helvetia-env:1:2:OTHER", &sealed),
+            Err(VaultError::Tampered)
+        ));
         let other = Vault::from_key(&[8; 32]);
         assert!(other.open("helvetia-env:1:2:TOKEN", &sealed).is_err());
         // A fresh nonce each time: equal values do not give equal sealed forms.

@@ -33,6 +33,21 @@ struct AuditRow {
 }
 
 impl Store {
+    /// Records an action that changes nothing else (reading a secret, say).
+    pub async fn record_audit(
+        &self,
+        caller: &helvetia_core::auth::Caller,
+        action: &str,
+        target: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            audit!(tx, caller.team, caller.label(), action, target);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// The newest entries first; `before` pages back from an entry id.
     pub async fn audit_log(
         &self,

@@ -160,7 +160,13 @@ impl Store {
                     "{target} would have {count} variables; at most {MAX_VARS} are allowed"
                 )));
             }
-            audit!(tx, caller.team, caller.label(), "env.set", format!("{target} {}", names.join(",")));
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "env.set",
+                format!("{target} {}", names.join(","))
+            );
             tx.commit().await?;
         });
         Ok(())
@@ -189,7 +195,13 @@ impl Store {
                 .await?
                 .rows_affected();
             }
-            audit!(tx, caller.team, caller.label(), "env.unset", format!("{target} {}", names.join(",")));
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "env.unset",
+                format!("{target} {}", names.join(","))
+            );
             tx.commit().await?;
             removed
         });
@@ -238,11 +250,7 @@ impl Store {
 
     /// Replaces every secret's sealed value (re-encryption under a new key) and records the
     /// new key id, in one transaction: either every secret moves to the new key or none.
-    pub async fn reseal_secrets(
-        &self,
-        resealed: &[(i64, String)],
-        key_id: &str,
-    ) -> Result<()> {
+    pub async fn reseal_secrets(&self, resealed: &[(i64, String)], key_id: &str) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             for (id, value) in resealed {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod database;
 pub mod load;
 
 /// End-to-end tests share one Docker engine. Tests that disturb every container (restarting

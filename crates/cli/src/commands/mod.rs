@@ -6,6 +6,7 @@ use crate::GlobalArgs;
 
 mod audit;
 mod deployments;
+mod env;
 mod login;
 mod logs;
 mod projects;
@@ -30,6 +31,9 @@ pub enum Command {
     Rollback(deployments::RollbackArgs),
     /// A service's deployment history (`deployments PROJECT/SERVICE`), or manage one deployment.
     Deployments(deployments::DeploymentsArgs),
+    /// Environment variables and secrets of a service or a project.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// A service's runtime output, or a deployment's log; `-f` follows it.
     Logs(logs::LogsArgs),
     /// Create, list and revoke API tokens.
@@ -48,6 +52,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deploy(args) => deployments::deploy(args, global).await,
         Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
+        Command::Env(command) => env::run(command, global).await,
         Command::Logs(args) => logs::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,

@@ -5,23 +5,37 @@
 //! followed, so a repository cannot smuggle files from the host into its build. Every progress
 //! message BuildKit sends becomes a line in the style of `docker build --progress=plain`,
 //! handed to the caller as it arrives.
+//!
+//! Build-time secrets reach `RUN --mount=type=secret` through a BuildKit session that Helvetia
+//! serves itself ([`super::session`]), never through build arguments or labels, so they are not
+//! stored in the image, its history or its metadata, and they are not part of any layer's cache
+//! key. bollard's `build_image` would open a session of its own (without secrets) under the
+//! same id, so the `/build` request is sent here too, over the engine's unix socket; its
+//! newline-delimited JSON answer is still decoded with bollard's [`BuildInfo`]. Every build,
+//! with or without secrets, takes this one path.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::moby::buildkit::v1::StatusResponse;
 use bollard::models::{BuildInfo, BuildInfoAux};
-use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
-use futures::StreamExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_util::task::AbortOnDropHandle;
 
+use super::session::{self, SOCKET_HOST, Session};
 use super::{Engine, EngineError, Result};
 
 /// A line of build output.
 pub type BuildLine = String;
 
 /// What to build.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuildRequest {
     /// The repository checkout.
     pub checkout: PathBuf,
@@ -38,6 +52,35 @@ pub struct BuildRequest {
     pub secrets: Vec<(String, String)>,
 }
 
+/// Written by hand so that secret values never reach a log through `{:?}`: only their ids.
+impl fmt::Debug for BuildRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted;
+        impl fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("<redacted>")
+            }
+        }
+        struct Secrets<'a>(&'a [(String, String)]);
+        impl fmt::Debug for Secrets<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(id, _)| (id, Redacted)))
+                    .finish()
+            }
+        }
+        f.debug_struct("BuildRequest")
+            .field("checkout", &self.checkout)
+            .field("context", &self.context)
+            .field("dockerfile", &self.dockerfile)
+            .field("tag", &self.tag)
+            .field("labels", &self.labels)
+            .field("timeout", &self.timeout)
+            .field("secrets", &Secrets(&self.secrets))
+            .finish()
+    }
+}
+
 /// Where a Dockerfile that lies outside the context goes inside the context archive.
 const OUTSIDE_DOCKERFILE: &str = ".helvetia.Dockerfile";
 
@@ -49,6 +92,10 @@ impl Engine {
         request: &BuildRequest,
         mut on_line: impl FnMut(BuildLine) + Send,
     ) -> Result<String> {
+        let socket = self
+            .socket
+            .clone()
+            .map_err(EngineError::BuildNeedsLocalSocket)?;
         let checkout = request.checkout.clone();
         let context = request.context.clone();
         let dockerfile = request.dockerfile.clone();
@@ -58,39 +105,21 @@ impl Engine {
                 .map_err(|e| EngineError::Context(e.to_string()))??;
         on_line(format!("build context: {} KiB", archive.len() / 1024));
 
-        let session = format!("helvetia-{:016x}", rand::random::<u64>());
-        let options = BuildImageOptions {
-            dockerfile: dockerfile_in_archive,
-            t: Some(request.tag.clone()),
-            labels: Some(
-                request
-                    .labels
-                    .clone()
-                    .into_iter()
-                    .chain(self.ownership_labels())
-                    .collect(),
-            ),
-            rm: true,
-            forcerm: true,
-            version: BuilderVersion::BuilderBuildKit,
-            session: Some(session),
-            ..BuildImageOptions::default()
-        };
-        let body =
-            http_body_util::Either::Left(http_body_util::Full::new(bytes::Bytes::from(archive)));
+        let labels: HashMap<String, String> = request
+            .labels
+            .clone()
+            .into_iter()
+            .chain(self.ownership_labels())
+            .collect();
         let mut progress = Progress::default();
         let build = async {
-            let mut stream = self.docker.build_image(options, None, Some(body));
-            while let Some(message) = stream.next().await {
-                match message {
-                    Ok(info) => progress.handle(info, &mut on_line),
-                    Err(bollard::errors::Error::DockerStreamError { error }) => {
-                        return Err(EngineError::BuildFailed(error));
-                    }
-                    Err(error) => return Err(EngineError::from_bollard(error)),
-                }
-            }
-            Ok(())
+            let session = Session::start(&socket, &request.secrets).await?;
+            let query = build_query(&request.tag, &dockerfile_in_archive, &labels, session.id())?;
+            let result = run_build(&socket, &query, archive, &mut progress, &mut on_line).await;
+            // The build is over, so is everything it could ask the session for. (On a timeout
+            // or cancellation, dropping the session ends it just the same.)
+            session.end().await;
+            result
         };
         let result = tokio::time::timeout(request.timeout, build).await;
         // Output cut off without a final newline still belongs in the log, failure or not.
@@ -104,6 +133,111 @@ impl Engine {
         }
         self.image_id(&request.tag).await
     }
+}
+
+/// The `/build` query: a BuildKit build (`version=2`) tied to `session`. Never `pull`: there
+/// may be no registry, and a build must not change because a base image moved.
+fn build_query(
+    tag: &str,
+    dockerfile: &str,
+    labels: &HashMap<String, String>,
+    session: &str,
+) -> Result<String> {
+    let labels = serde_json::to_string(labels)
+        .map_err(|e| EngineError::Api(format!("encoding the image labels: {e}")))?;
+    Ok(url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("t", tag)
+        .append_pair("dockerfile", dockerfile)
+        .append_pair("labels", &labels)
+        .append_pair("rm", "1")
+        .append_pair("forcerm", "1")
+        .append_pair("version", "2")
+        .append_pair("session", session)
+        .finish())
+}
+
+/// Sends the `/build` request with the context `archive` and feeds the engine's answer (one
+/// JSON message per line) to `progress` as it arrives.
+async fn run_build(
+    socket: &Path,
+    query: &str,
+    archive: Vec<u8>,
+    progress: &mut Progress,
+    on_line: &mut impl FnMut(BuildLine),
+) -> Result<()> {
+    let request = Request::post(format!("/build?{query}"))
+        .header(HOST, SOCKET_HOST)
+        .header(CONTENT_TYPE, "application/x-tar")
+        .body(Full::new(Bytes::from(archive)))
+        .map_err(|e| EngineError::Api(format!("the build request: {e}")))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(session::connect(socket).await?))
+            .await
+            .map_err(|e| session::unreachable(socket, &e))?;
+    // The connection carries the streamed answer and ends with it (the sender is dropped below,
+    // so it is not kept alive); dropping the handle on a timeout closes it, which makes the
+    // engine cancel the build.
+    let _connection = AbortOnDropHandle::new(tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "the build's connection ended with an error");
+        }
+    }));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| session::unreachable(socket, &e))?;
+    drop(sender);
+    if !response.status().is_success() {
+        let status = response.status();
+        let message = session::error_message(response).await;
+        return Err(match status {
+            StatusCode::NOT_FOUND => EngineError::NotFound(message),
+            _ => EngineError::Api(message),
+        });
+    }
+
+    let mut body = response.into_body();
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            EngineError::Unreachable(format!("the build's output was cut off: {e}"))
+        })?;
+        // Trailers carry nothing for a build.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            build_message(&line, progress, on_line)?;
+        }
+    }
+    build_message(&pending, progress, on_line)
+}
+
+/// Handles one line of the `/build` answer: a JSON message that is either progress (BuildKit's
+/// status, decoded by bollard) or the error that ended the build.
+fn build_message(
+    line: &[u8],
+    progress: &mut Progress,
+    on_line: &mut impl FnMut(BuildLine),
+) -> Result<()> {
+    if line.trim_ascii().is_empty() {
+        return Ok(());
+    }
+    // The serde error names a position, not the content, which is build output.
+    let info: BuildInfo = serde_json::from_slice(line).map_err(|e| {
+        EngineError::Api(format!("undecodable build progress from the engine: {e}"))
+    })?;
+    if let Some(error) = info
+        .error_detail
+        .as_ref()
+        .and_then(|detail| detail.message.clone())
+    {
+        return Err(EngineError::BuildFailed(error));
+    }
+    progress.handle(info, on_line);
+    Ok(())
 }
 
 /// Turns BuildKit's status messages into numbered plain-text lines.

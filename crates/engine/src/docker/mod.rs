@@ -7,6 +7,7 @@
 //! base image moved.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use bollard::Docker;
 
@@ -16,6 +17,7 @@ mod events;
 mod images;
 pub mod labels;
 mod networks;
+mod session;
 
 pub use build::{BuildLine, BuildRequest};
 pub use containers::{ContainerSpec, ContainerStatus, Limits, OutputChunk};
@@ -36,6 +38,10 @@ pub enum EngineError {
     BuildTimeout(std::time::Duration),
     #[error("preparing the build context failed: {0}")]
     Context(String),
+    #[error(
+        "builds need the Docker engine's local unix socket, but DOCKER_HOST is a `{0}` address"
+    )]
+    BuildNeedsLocalSocket(String),
     #[error("Docker engine error: {0}")]
     Api(String),
 }
@@ -67,6 +73,9 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub struct Engine {
     docker: Docker,
     instance: String,
+    /// The engine's unix socket, which builds talk to directly (they serve their own BuildKit
+    /// session over it); else the scheme of the `DOCKER_HOST` that is not a unix socket.
+    socket: std::result::Result<PathBuf, String>,
 }
 
 impl Engine {
@@ -77,6 +86,7 @@ impl Engine {
         Ok(Engine {
             docker,
             instance: instance.to_owned(),
+            socket: local_socket(std::env::var("DOCKER_HOST").ok().as_deref()),
         })
     }
 
@@ -109,6 +119,19 @@ impl Engine {
     }
 }
 
+/// The engine's unix socket for a `DOCKER_HOST` value (where bollard connects too): its path
+/// for `unix://…`, the default socket when unset; else the address's scheme, for the error.
+fn local_socket(docker_host: Option<&str>) -> std::result::Result<PathBuf, String> {
+    match docker_host.map(str::trim).filter(|host| !host.is_empty()) {
+        None => Ok(PathBuf::from("/var/run/docker.sock")),
+        Some(host) => match host.strip_prefix("unix://") {
+            Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+            // Only the scheme: the rest of an address may carry a user name.
+            _ => Err(host.split("://").next().unwrap_or_default().to_owned()),
+        },
+    }
+}
+
 /// `label=value` filters in the engine's query format.
 fn label_filters<'a>(
     labels: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -118,4 +141,25 @@ fn label_filters<'a>(
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
     HashMap::from([("label".to_owned(), values)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_local_socket_in_docker_host() {
+        let default = Ok(PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(local_socket(None), default);
+        assert_eq!(local_socket(Some("")), default);
+        assert_eq!(
+            local_socket(Some("unix:///run/user/1000/docker.sock")),
+            Ok(PathBuf::from("/run/user/1000/docker.sock"))
+        );
+        assert_eq!(
+            local_socket(Some("tcp://10.0.0.1:2376")),
+            Err("tcp".to_owned())
+        );
+        assert_eq!(local_socket(Some("ssh://me@host")), Err("ssh".to_owned()));
+    }
 }

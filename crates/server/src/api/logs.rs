@@ -326,7 +326,9 @@ async fn service_logs(
     let service = state.store.service(caller.team, &project, &name).await?;
     let query = params.query()?;
     let redactor = redactor(&state, &service).await?;
-    Ok(Json(runtime::read(&state.platform, &service, redactor, query).await))
+    Ok(Json(
+        runtime::read(&state.platform, &service, redactor, query).await,
+    ))
 }
 
 /// Follow a service's runtime output live (Server-Sent Events): `line` events (id = the

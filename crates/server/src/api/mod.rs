@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 mod audit;
 pub mod auth;
 mod deployments;
+mod env;
 pub mod error;
 mod health;
 mod json;
@@ -90,6 +91,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(services::routes())
         .merge(deployments::routes())
         .merge(lifecycle::routes())
+        .merge(env::routes())
         .merge(logs::routes())
         .merge(tokens::routes())
         .merge(audit::routes())

@@ -71,6 +71,9 @@ pub struct ServiceStatus {
     containers: Vec<ContainerRecord>,
     /// The most recent events (health changes, restarts, OOM kills), newest first.
     events: Vec<ServiceEvent>,
+    /// The environment changed since the live deployment started; the next deploy applies
+    /// it (set when `auto_redeploy` is off).
+    env_pending: bool,
 }
 
 /// How many events a service's view includes.
@@ -101,11 +104,28 @@ impl ServiceView {
             .iter()
             .map(|c| c.health.unwrap_or(Health::Healthy))
             .max_by_key(|h| health_rank(*h));
+        let live_deployment = store.live_deployment(service.id).await?;
+        let env_pending = match &live_deployment {
+            Some(live) => {
+                let current = state
+                    .platform
+                    .environment(&service)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .digest;
+                store
+                    .env_digest(live.id)
+                    .await?
+                    .is_some_and(|started| started != current)
+            }
+            None => false,
+        };
         let status = ServiceStatus {
-            live_deployment: store.live_deployment(service.id).await?,
+            live_deployment,
             health,
             events: store.service_events(service.id, EVENTS_SHOWN).await?,
             containers,
+            env_pending,
         };
         Ok(ServiceView::new(service, state, Some(status)))
     }

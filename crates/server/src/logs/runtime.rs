@@ -82,11 +82,11 @@ pub async fn read(
 pub fn follow(
     platform: Arc<Platform>,
     service: Service,
+    redactor: Redactor,
     query: OutputQuery,
 ) -> mpsc::Receiver<OutputLine> {
     let (sender, receiver) = mpsc::channel(1024);
     tokio::spawn(async move {
-        let redactor = platform.redactor_for(&service);
         let mut attached: HashSet<String> = HashSet::new();
         let mut first_round = true;
         while !sender.is_closed() {

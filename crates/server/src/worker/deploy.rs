@@ -56,7 +56,9 @@ pub async fn run(context: &JobContext) -> JobOutcome {
     };
     let environment = platform.environment(&service).await;
     let redactor = match &environment {
-        Ok(environment) => Redactor::new(platform.server_secrets().iter().chain(&environment.secrets)),
+        Ok(environment) => {
+            Redactor::new(platform.server_secrets().iter().chain(&environment.secrets))
+        }
         Err(_) => platform.server_redactor(),
     };
     let log = DeployLog::open(
@@ -71,7 +73,13 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Ok(environment) => environment,
         Err(error) => {
             let reason = format!("the service's environment could not be read: {error}");
-            let mut deploy = Deploy { platform, deployment, service, log: &log, environment: None };
+            let mut deploy = Deploy {
+                platform,
+                deployment,
+                service,
+                log: &log,
+                environment: None,
+            };
             let outcome = deploy.abort(Failure::Failed(reason)).await;
             log.finish().await;
             return outcome;
@@ -193,6 +201,12 @@ impl Deploy<'_> {
                 image
             }
         };
+        if let Some(environment) = &self.environment {
+            self.platform
+                .store
+                .record_env_digest(self.deployment.id, &environment.digest)
+                .await?;
+        }
         let network = self.network().await?;
         let (record, engine_id, started) = self.start_container(&image, &network, 0).await?;
         let port = self.service.settings.port.get();
@@ -447,7 +461,10 @@ impl Deploy<'_> {
             ("PORT".into(), port.to_string()),
             ("HELVETIA_PROJECT".into(), service.project.to_string()),
             ("HELVETIA_SERVICE".into(), service.name.to_string()),
-            ("HELVETIA_DEPLOYMENT_ID".into(), self.deployment.id.to_string()),
+            (
+                "HELVETIA_DEPLOYMENT_ID".into(),
+                self.deployment.id.to_string(),
+            ),
             ("HELVETIA_COMMIT_SHA".into(), commit.clone()),
         ]);
         let spec = ContainerSpec {
@@ -824,15 +841,17 @@ impl Deploy<'_> {
     }
 }
 
-/// A hash of everything that determines a build's output. Equal keys mean an existing image
-/// can be reused instead of building again.
-fn build_key(sha: &str, service: &Service) -> String {
+/// A hash of everything that determines a build's output: the commit, the Dockerfile and
+/// context, and the build-time variables' versions. Equal keys mean an existing image can be
+/// reused instead of building again.
+fn build_key(sha: &str, service: &Service, build_variables: &str) -> String {
     let mut hasher = Sha256::new();
     for part in [
-        "v1",
+        "v2",
         sha,
         service.settings.dockerfile.as_str(),
         service.settings.context.as_str(),
+        build_variables,
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0]);

@@ -13,8 +13,10 @@ use helvetia_engine::traefik::{Traefik, TraefikMode};
 use helvetia_server::api;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::platform::{Platform, PlatformSettings};
+use helvetia_server::vault::Vault;
 use helvetia_server::worker::WorkerHandle;
 use helvetia_store::{Location, Store};
+use helvetia_test_support::database::TestDatabase;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -25,15 +27,29 @@ pub struct Api {
     pub store: Store,
     pub admin: String,
     pub admin_caller: Caller,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the API runs on one.
+    pub postgres: Option<TestDatabase>,
 }
 
 impl Api {
+    /// An API on a SQLite store.
     pub async fn new() -> Api {
+        Api::on(None).await
+    }
+
+    /// An API on a fresh PostgreSQL database.
+    pub async fn on_postgres() -> Api {
+        Api::on(Some(TestDatabase::create())).await
+    }
+
+    async fn on(postgres: Option<TestDatabase>) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Location::SqliteFile(dir.path().join("db.sqlite")))
-            .await
-            .unwrap();
+        let location = match &postgres {
+            Some(database) => Location::Postgres(database.url.clone()),
+            None => Location::SqliteFile(dir.path().join("db.sqlite")),
+        };
+        let store = Store::open(&location).await.unwrap();
         let team = store.default_team().await.unwrap();
         let (admin, stored) = api::mint_token("admin".into(), Scopes::admin(), None);
         let info = store
@@ -60,7 +76,8 @@ impl Api {
         };
         // The engine client connects lazily; these tests never reach it.
         let engine = Engine::connect("api-tests").unwrap();
-        let platform = Platform::new(store.clone(), engine, Arc::new(edge), settings)
+        let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();
+        let platform = Platform::new(store.clone(), engine, Arc::new(edge), settings, vault)
             .with_server_secrets(["server-secret-value".to_owned()]);
         let router = api::router(
             Arc::new(platform),
@@ -78,7 +95,8 @@ impl Api {
             store,
             admin,
             admin_caller,
-            _dir: dir,
+            dir,
+            postgres,
         }
     }
 
