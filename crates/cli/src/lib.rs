@@ -6,11 +6,11 @@
 
 use clap::Args;
 
-mod client;
+pub mod client;
 mod commands;
 mod credentials;
 mod output;
-mod sse;
+pub mod sse;
 mod target;
 
 pub use commands::Command;

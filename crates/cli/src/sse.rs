@@ -27,9 +27,18 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 pub async fn follow(
     client: &Client,
     path: &str,
+    on_event: impl FnMut(&SseEvent) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
+    follow_from(client, path, None, on_event).await
+}
+
+/// [`follow`], starting after the event `last_id` (as a reconnecting client does).
+pub async fn follow_from(
+    client: &Client,
+    path: &str,
+    mut last_id: Option<String>,
     mut on_event: impl FnMut(&SseEvent) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
-    let mut last_id: Option<String> = None;
     let mut failures = 0;
     let mut delay = FIRST_RETRY;
     loop {

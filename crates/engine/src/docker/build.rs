@@ -124,6 +124,9 @@ impl Engine {
         let result = tokio::time::timeout(request.timeout, build).await;
         // Output cut off without a final newline still belongs in the log, failure or not.
         for (digest, rest) in std::mem::take(&mut progress.partial) {
+            if rest.is_empty() {
+                continue;
+            }
             let n = progress.number(&digest);
             on_line(format!("#{n} {}", String::from_utf8_lossy(&rest)));
         }

@@ -10,6 +10,7 @@
 
 mod cli;
 mod deploy;
+mod logs;
 mod server;
 mod zero_downtime;
 

@@ -472,16 +472,7 @@ impl Deploy<'_> {
             image: image.to_owned(),
             network: network.to_owned(),
             port: Some(port),
-            env: vec![
-                ("PORT".into(), port.to_string()),
-                ("HELVETIA_PROJECT".into(), service.project.to_string()),
-                ("HELVETIA_SERVICE".into(), service.name.to_string()),
-                (
-                    "HELVETIA_DEPLOYMENT_ID".into(),
-                    self.deployment.id.to_string(),
-                ),
-                ("HELVETIA_COMMIT_SHA".into(), commit.clone()),
-            ],
+            env,
             labels: [
                 (labels::PROJECT, service.project.to_string()),
                 (labels::SERVICE, service.name.to_string()),
