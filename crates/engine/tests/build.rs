@@ -76,9 +76,7 @@ async fn build(
     request: &BuildRequest,
 ) -> (Result<String, EngineError>, Vec<String>) {
     let mut lines = Vec::new();
-    let result = engine
-        .build_image(request, |line| lines.push(line))
-        .await;
+    let result = engine.build_image(request, |line| lines.push(line)).await;
     (result, lines)
 }
 
@@ -125,7 +123,11 @@ async fn secrets_reach_the_build_but_not_the_image_or_the_cache_key() {
     let repo = checkout(&secret_dockerfile(), &nonce());
 
     let tag = images.tag("secret");
-    let (result, lines) = build(&engine, &request(repo.path(), &tag, &[("API_TOKEN", SECRET)])).await;
+    let (result, lines) = build(
+        &engine,
+        &request(repo.path(), &tag, &[("API_TOKEN", SECRET)]),
+    )
+    .await;
     let id = result.unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
     assert!(id.starts_with("sha256:"), "{id}");
     assert!(
@@ -135,13 +137,22 @@ async fn secrets_reach_the_build_but_not_the_image_or_the_cache_key() {
     assert!(!lines.iter().any(|l| l.contains(SECRET)), "{lines:#?}");
 
     let history = docker(&["history", "--no-trunc", &tag]);
-    assert!(history.contains("API_TOKEN"), "the RUN step is in the history: {history}");
+    assert!(
+        history.contains("API_TOKEN"),
+        "the RUN step is in the history: {history}"
+    );
     assert!(!history.contains(SECRET), "{history}");
     let inspect = docker(&["inspect", &tag]);
     assert!(!inspect.contains(SECRET), "{inspect}");
     // The labels went through the build request.
-    assert!(inspect.contains(r#""test.helvetia.purpose": "build""#), "{inspect}");
-    assert!(inspect.contains(r#""io.helvetia.instance": "engine-tests""#), "{inspect}");
+    assert!(
+        inspect.contains(r#""test.helvetia.purpose": "build""#),
+        "{inspect}"
+    );
+    assert!(
+        inspect.contains(r#""io.helvetia.instance": "engine-tests""#),
+        "{inspect}"
+    );
 
     // Another value for the same secret: the RUN step's cache key is unchanged, so it is not
     // run again (which would fail, the value being unexpected).
@@ -233,9 +244,18 @@ RUN ["/bin/busybox","sh","-c","echo streamed-early && /bin/busybox sleep 1 && ec
         }
         lines.push(line);
     }
-    let id = task.await.unwrap().unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let id = task
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
     assert!(id.starts_with("sha256:"), "{id}");
     assert_eq!(running_when_early, Some(true), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.ends_with(" streamed-late")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.starts_with("build context: ")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with(" streamed-late")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("build context: ")),
+        "{lines:#?}"
+    );
 }

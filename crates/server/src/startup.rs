@@ -75,6 +75,14 @@ impl Server {
         let lock = lock_data_dir(data_dir)?;
         let store = Store::open(&config.database).await?;
         let database_lock = store.lock_instance().await?;
+        // Before anything else is written: a wrong or missing master key must leave the data
+        // exactly as it was.
+        let vault = Vault::open_for(
+            data_dir,
+            config.master_key.as_ref().map(|k| k.expose()),
+            &store,
+        )
+        .await?;
         let team = store.default_team().await?;
 
         let (token, stored) = api::mint_token("admin (first start)".into(), Scopes::admin(), None);
@@ -102,12 +110,6 @@ impl Server {
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
         let (edge, supervisor) = start_edge(&config).await?;
-        let vault = Vault::open_for(
-            data_dir,
-            config.master_key.as_ref().map(|k| k.expose()),
-            &store,
-        )
-        .await?;
         let platform = Arc::new(
             Platform::new(
                 store,

@@ -10,6 +10,7 @@
 
 mod cli;
 mod deploy;
+mod env;
 mod logs;
 mod server;
 mod zero_downtime;

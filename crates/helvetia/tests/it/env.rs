@@ -1,0 +1,207 @@
+//! Environment variables and secrets end to end: applied by zero-downtime redeploys, sealed
+//! under a master key that can be rotated, refused with the wrong key.
+
+use std::time::Duration;
+
+use helvetia_test_support::load::Load;
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::deploy::Cleanup;
+
+async fn set(server: &TestServer, project: &str, vars: serde_json::Value) -> serde_json::Value {
+    let (status, body) = server
+        .api(
+            Method::PUT,
+            &format!("/api/v1/projects/{project}/services/web/env"),
+            Some(json!({"vars": vars})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_env_change_is_applied_by_a_zero_downtime_redeploy() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("envzdt");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    set(
+        &server,
+        &project,
+        json!([{"name": "GREETING", "value": "hello"}]),
+    )
+    .await;
+    assert_eq!(server.deploy(&project, "web").await["status"], "live");
+    let host = format!("web.{project}.localhost");
+    assert!(
+        server
+            .through_edge(&host, "/cgi-bin/env")
+            .await
+            .unwrap()
+            .1
+            .contains("GREETING=hello\n")
+    );
+
+    let load = Load::start(server.http_port, &host, "/", 8, 200.0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let changed = set(
+        &server,
+        &project,
+        json!([{"name": "GREETING", "value": "bonjour", "secret": true}]),
+    )
+    .await;
+    let redeploy = &changed["redeployments"][0];
+    assert_eq!(redeploy["cause"], "settings");
+    let finished = server.wait_finished(redeploy["id"].as_i64().unwrap()).await;
+    assert_eq!(finished["status"], "live");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = load.stop().await;
+    assert_eq!(report.failed(), 0, "{:?}", report.errors);
+    assert!(report.sent() > 100);
+    assert!(
+        server
+            .through_edge(&host, "/cgi-bin/env")
+            .await
+            .unwrap()
+            .1
+            .contains("GREETING=bonjour\n")
+    );
+
+    // With auto-redeploy off, a change waits for the next deploy and says so.
+    let (status, _) = server
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/projects/{project}/services/web"),
+            Some(json!({"runtime": {"auto_redeploy": false}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let held = set(
+        &server,
+        &project,
+        json!([{"name": "GREETING", "value": "hola"}]),
+    )
+    .await;
+    assert!(held["redeployments"].as_array().unwrap().is_empty());
+    let service = server
+        .get(&format!("/api/v1/projects/{project}/services/web"))
+        .await;
+    assert_eq!(service["status"]["env_pending"], true);
+    assert!(
+        server
+            .through_edge(&host, "/cgi-bin/env")
+            .await
+            .unwrap()
+            .1
+            .contains("GREETING=bonjour\n")
+    );
+    assert_eq!(server.deploy(&project, "web").await["status"], "live");
+    assert!(
+        server
+            .through_edge(&host, "/cgi-bin/env")
+            .await
+            .unwrap()
+            .1
+            .contains("GREETING=hola\n")
+    );
+    let service = server
+        .get(&format!("/api/v1/projects/{project}/services/web"))
+        .await;
+    assert_eq!(service["status"]["env_pending"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_master_key_keeps_secrets_and_a_wrong_key_is_refused() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let project = unique("rotate");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    set(
+        &server,
+        &project,
+        json!([{"name": "DB_PASSWORD", "value": "correct-horse-battery", "secret": true}]),
+    )
+    .await;
+    let key_file = server.data_dir().join("master.key");
+    let original_key = std::fs::read_to_string(&key_file).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    assert!(server.terminate().success());
+    let rotated = std::process::Command::new(crate::BINARY)
+        .args(["server", "--data-dir"])
+        .arg(server.data_dir())
+        .arg("rotate-key")
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, original_key);
+
+    server.launch().await;
+    let reveal = format!("/api/v1/projects/{project}/services/web/env/DB_PASSWORD/reveal");
+    let revealed = server.get(&reveal).await;
+    assert_eq!(revealed["value"], "correct-horse-battery");
+    assert_eq!(server.deploy(&project, "web").await["status"], "live");
+    let (_, env) = server
+        .through_edge(&format!("web.{project}.localhost"), "/cgi-bin/env")
+        .await
+        .unwrap();
+    assert!(env.contains("DB_PASSWORD=correct-horse-battery"), "{env}");
+
+    // The old key (or no key) is refused at start-up, and nothing is overwritten.
+    assert!(server.terminate().success());
+    let database_before = std::fs::read(server.data_dir().join("helvetia.db")).unwrap();
+    for (key, expected) in [
+        (Some(original_key.trim().to_owned()), "does not match"),
+        (None, "is missing"),
+    ] {
+        if key.is_none() {
+            std::fs::rename(&key_file, server.dir.path().join("stashed.key")).unwrap();
+        }
+        let mut start = std::process::Command::new(crate::BINARY);
+        start
+            .args(["server", "--data-dir"])
+            .arg(server.data_dir())
+            .args(["--traefik", "external", "--traefik-dynamic-dir"])
+            .arg(server.dir.path());
+        if let Some(key) = &key {
+            start.env("HELVETIA_MASTER_KEY", key);
+        }
+        let refused = start.output().unwrap();
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains(expected) && stderr.contains("nothing was changed"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("correct-horse-battery"));
+    }
+    assert!(!key_file.exists(), "no new key was created");
+    std::fs::rename(server.dir.path().join("stashed.key"), &key_file).unwrap();
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), new_key);
+    let database_after = std::fs::read(server.data_dir().join("helvetia.db")).unwrap();
+    assert_eq!(
+        database_before, database_after,
+        "a refused start changed the database"
+    );
+
+    server.launch().await;
+    eventually(
+        Duration::from_secs(10),
+        "the secret to read back",
+        || async { (server.get(&reveal).await["value"] == "correct-horse-battery").then_some(()) },
+    )
+    .await;
+}
