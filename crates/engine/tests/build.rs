@@ -259,3 +259,36 @@ RUN ["/bin/busybox","sh","-c","echo streamed-early && /bin/busybox sleep 1 && ec
         "{lines:#?}"
     );
 }
+
+#[tokio::test]
+async fn a_build_that_outlasts_its_timeout_is_stopped_and_keeps_its_output() {
+    let engine = engine();
+    let mut images = Images(vec![]);
+    let dockerfile = r#"FROM scratch
+COPY busybox /bin/busybox
+COPY nonce /nonce
+RUN ["/bin/busybox","sh","-c","echo before-the-timeout && /bin/busybox sleep 600"]
+"#;
+    let repo = checkout(dockerfile, &nonce());
+    let tag = images.tag("timeout");
+    let mut request = request(repo.path(), &tag, &[("API_TOKEN", SECRET)]);
+    request.timeout = Duration::from_secs(4);
+
+    let started = std::time::Instant::now();
+    let (result, lines) = build(&engine, &request).await;
+    assert!(
+        matches!(result, Err(EngineError::BuildTimeout(timeout)) if timeout == request.timeout),
+        "{result:?}: {lines:#?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with(" before-the-timeout")),
+        "{lines:#?}"
+    );
+    // Closing the connection cancelled the build: it never produced the image.
+    assert!(engine.image_id(&tag).await.is_err());
+}

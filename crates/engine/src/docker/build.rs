@@ -394,6 +394,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_names_secrets_but_hides_their_values() {
+        let request = BuildRequest {
+            checkout: PathBuf::from("/tmp/checkout"),
+            context: ".".to_owned(),
+            dockerfile: "Dockerfile".to_owned(),
+            tag: "app:1".to_owned(),
+            labels: HashMap::new(),
+            timeout: Duration::from_secs(60),
+            secrets: vec![("API_TOKEN".to_owned(), "hunter2-value".to_owned())],
+        };
+        let debug = format!("{request:?}");
+        assert!(debug.contains("API_TOKEN"), "{debug}");
+        assert!(debug.contains("app:1"), "{debug}");
+        assert!(!debug.contains("hunter2-value"), "{debug}");
+        assert!(!format!("{request:#?}").contains("hunter2-value"));
+    }
+
+    #[test]
+    fn the_build_query_asks_for_buildkit_with_the_session_and_never_pulls() {
+        let labels = HashMap::from([("io.helvetia.commit".to_owned(), "a b&c".to_owned())]);
+        let query = build_query("app:1", "sub dir/Dockerfile", &labels, "helvetia-1").unwrap();
+        let pairs: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let expected_labels = serde_json::to_string(&labels).unwrap();
+        let expected = HashMap::from(
+            [
+                ("t", "app:1"),
+                ("dockerfile", "sub dir/Dockerfile"),
+                ("labels", expected_labels.as_str()),
+                ("rm", "1"),
+                ("forcerm", "1"),
+                ("version", "2"),
+                ("session", "helvetia-1"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        assert_eq!(pairs, expected);
+    }
+
+    #[test]
     fn archives_the_context_without_git_and_without_following_links() {
         let repo = tempfile::tempdir().unwrap();
         let root = repo.path();

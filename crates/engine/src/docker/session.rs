@@ -68,7 +68,8 @@ impl Session {
             .header(UPGRADE, "h2c")
             .header("X-Docker-Expose-Session-Uuid", &id)
             .header("X-Docker-Expose-Session-Name", "helvetia");
-        // The engine records the methods a session offers and may refuse to call others.
+        // The methods this session serves, as the protocol asks. (Engine 20.10 called both even
+        // when they were not listed, tried; the list is still the contract a builder may check.)
         for method in [
             method_path::<SecretsServer<SecretStore>>("GetSecret"),
             method_path::<HealthServer<Healthy>>("Check"),
