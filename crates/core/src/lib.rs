@@ -15,6 +15,7 @@ pub mod deployment;
 pub mod env;
 pub mod git;
 pub mod job;
+pub mod metrics;
 pub mod name;
 pub mod project;
 pub mod redact;
@@ -23,5 +24,6 @@ pub mod runtime;
 pub mod service;
 pub mod units;
 pub mod validation;
+pub mod volume;
 
 pub use jiff::Timestamp;

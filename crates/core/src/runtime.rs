@@ -145,6 +145,14 @@ pub struct DeployTimeouts {
     #[serde(with = "millis", rename = "stop_grace_ms")]
     #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub stop_grace: Duration,
+    /// How long a worker (a service without a port) must keep running to count as ready.
+    #[serde(with = "millis", rename = "worker_ready_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub worker_ready: Duration,
+    /// How long the release command may run.
+    #[serde(with = "millis", rename = "release_ms")]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    pub release: Duration,
 }
 
 impl DeployTimeouts {
@@ -152,6 +160,8 @@ impl DeployTimeouts {
     pub const DEFAULT_STARTUP: Duration = Duration::from_secs(60);
     pub const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
     pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+    pub const DEFAULT_WORKER_READY: Duration = Duration::from_secs(10);
+    pub const DEFAULT_RELEASE: Duration = Duration::from_secs(10 * 60);
 
     pub fn validate(&self, errors: &mut FieldErrors) {
         let ranges = [
@@ -179,6 +189,18 @@ impl DeployTimeouts {
                 Duration::ZERO,
                 Duration::from_secs(600),
             ),
+            (
+                "timeouts.worker_ready_ms",
+                self.worker_ready,
+                Duration::ZERO,
+                Duration::from_secs(600),
+            ),
+            (
+                "timeouts.release_ms",
+                self.release,
+                Duration::from_secs(1),
+                Duration::from_secs(6 * 3600),
+            ),
         ];
         for (field, value, min, max) in ranges {
             if value < min || value > max {
@@ -198,6 +220,8 @@ impl Default for DeployTimeouts {
             startup: Self::DEFAULT_STARTUP,
             drain: Self::DEFAULT_DRAIN,
             stop_grace: Self::DEFAULT_STOP_GRACE,
+            worker_ready: Self::DEFAULT_WORKER_READY,
+            release: Self::DEFAULT_RELEASE,
         }
     }
 }
@@ -273,6 +297,47 @@ pub struct RuntimeSettings {
     /// Apply environment changes at once with a zero-downtime redeploy (the default), or hold
     /// them until the next deploy.
     pub auto_redeploy: bool,
+    /// Identical containers serving the service; the edge router balances across them.
+    pub replicas: u32,
+    /// How a deploy replaces the old containers. `None`: `recreate` when the service has
+    /// volumes (two copies must not write them at once), else `start_first`.
+    pub strategy: Option<DeployStrategy>,
+    /// Replaces the image's command (an argument vector, run without a shell).
+    pub command: Option<Vec<String>>,
+    /// Runs once per deployment, in a one-off container from the new image, before any new
+    /// container takes traffic (database migrations, say). A failure fails the deployment.
+    pub release_command: Option<Vec<String>>,
+}
+
+/// How a deploy replaces a service's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeployStrategy {
+    /// Start the new containers, switch when they are ready, then drain the old ones: no
+    /// downtime, two versions overlap briefly.
+    StartFirst,
+    /// Stop the old containers first, then start the new ones: never two copies at once, a
+    /// short gap without service.
+    Recreate,
+}
+
+impl DeployStrategy {
+    /// The strategy in effect: the chosen one, else `recreate` for services with volumes.
+    pub fn effective(chosen: Option<DeployStrategy>, has_volumes: bool) -> DeployStrategy {
+        match chosen {
+            Some(strategy) => strategy,
+            None if has_volumes => DeployStrategy::Recreate,
+            None => DeployStrategy::StartFirst,
+        }
+    }
+}
+
+/// What the server allows services to ask for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuntimeBounds {
+    pub limits: ResourceLimits,
+    pub max_replicas: u32,
 }
 
 impl Default for RuntimeSettings {
@@ -282,6 +347,10 @@ impl Default for RuntimeSettings {
             timeouts: DeployTimeouts::default(),
             limits: ResourceLimits::default(),
             auto_redeploy: true,
+            replicas: 1,
+            strategy: None,
+            command: None,
+            release_command: None,
         }
     }
 }
@@ -293,7 +362,7 @@ impl RuntimeSettings {
     pub fn merged(
         &self,
         patch: &serde_json::Value,
-        maximum: &ResourceLimits,
+        bounds: &RuntimeBounds,
     ) -> Result<RuntimeSettings, FieldErrors> {
         let mut document = serde_json::to_value(self).unwrap_or_default();
         if !patch.is_null() {
@@ -304,14 +373,30 @@ impl RuntimeSettings {
         let mut errors = FieldErrors::new();
         next.health.validate(&mut errors);
         next.timeouts.validate(&mut errors);
-        next.limits.validate(maximum, &mut errors);
+        next.limits.validate(&bounds.limits, &mut errors);
+        if !(1..=bounds.max_replicas).contains(&next.replicas) {
+            errors.add(
+                "replicas",
+                Invalid::new(format!("must be between 1 and {}", bounds.max_replicas)),
+            );
+        }
+        for (field, command) in [("command", &next.command), ("release_command", &next.release_command)] {
+            if let Some(argv) = command
+                && (argv.is_empty() || argv.iter().any(|arg| arg.contains('\0')) || argv.concat().len() > 16 * 1024)
+            {
+                errors.add(field, Invalid::new("must be a non-empty argument list, at most 16 KiB, without NUL bytes"));
+            }
+        }
         errors.finish(|| Some(next))
     }
 
     /// True when changing from `self` to `next` needs new containers (a redeploy) rather than
     /// only new probing.
     pub fn needs_new_containers(&self, next: &RuntimeSettings) -> bool {
-        self.limits != next.limits || self.timeouts.stop_grace != next.timeouts.stop_grace
+        self.limits != next.limits
+            || self.timeouts.stop_grace != next.timeouts.stop_grace
+            || self.replicas != next.replicas
+            || self.command != next.command
     }
 }
 
@@ -365,10 +450,13 @@ mod tests {
 
     #[test]
     fn merge_patch_replaces_resets_and_keeps() {
-        let maximum = ResourceLimits {
-            memory_bytes: Some(1 << 30),
-            cpus: Some(2.0),
-            pids: None,
+        let maximum = RuntimeBounds {
+            limits: ResourceLimits {
+                memory_bytes: Some(1 << 30),
+                cpus: Some(2.0),
+                pids: None,
+            },
+            max_replicas: 5,
         };
         let mut current = RuntimeSettings::default();
         current.limits.cpus = Some(0.5);
@@ -393,6 +481,13 @@ mod tests {
             .unwrap();
         assert_eq!(reset.health.path, "/");
         assert!(!current.needs_new_containers(&tcp));
+        let scaled = current.merged(&serde_json::json!({"replicas": 3}), &maximum).unwrap();
+        assert!(current.needs_new_containers(&scaled));
+        assert_eq!(DeployStrategy::effective(None, true), DeployStrategy::Recreate);
+        assert_eq!(
+            DeployStrategy::effective(Some(DeployStrategy::StartFirst), true),
+            DeployStrategy::StartFirst
+        );
 
         for bad in [
             serde_json::json!({"limits": {"cpus": 8}}),
@@ -401,6 +496,10 @@ mod tests {
             serde_json::json!({"timeouts": {"startup_ms": 0}}),
             serde_json::json!({"unknown": 1}),
             serde_json::json!({"limits": {"memory_bytes": "lots"}}),
+            serde_json::json!({"replicas": 0}),
+            serde_json::json!({"replicas": 6}),
+            serde_json::json!({"command": []}),
+            serde_json::json!({"strategy": "sometimes"}),
         ] {
             assert!(current.merged(&bad, &maximum).is_err(), "{bad}");
         }

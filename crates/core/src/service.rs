@@ -122,8 +122,9 @@ pub struct ServiceSettings {
     pub dockerfile: RepoPath,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub context: RepoPath,
-    #[cfg_attr(feature = "openapi", schema(value_type = u16))]
-    pub port: Port,
+    /// `None` for a worker: a service that serves no HTTP and gets no route.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u16>))]
+    pub port: Option<Port>,
 }
 
 /// Settings as a client sends them. Absent fields take defaults on create and keep their value
@@ -140,12 +141,32 @@ pub struct ServiceInput {
     pub dockerfile: Option<String>,
     /// Build context inside the repository. Default: `.`.
     pub context: Option<String>,
-    /// Port the app listens on inside its container. Default: 8080.
-    pub port: Option<i64>,
+    /// Port the app listens on inside its container (default 8080), or `"none"` for a worker
+    /// that serves no HTTP.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub port: Option<PortInput>,
     /// Changes to the runtime settings (health check, timeouts, limits) as a JSON merge patch:
     /// fields sent replace, `null` resets to the default, others are kept.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::runtime::RuntimeSettings>))]
     pub runtime: Option<serde_json::Value>,
+}
+
+/// A port as a client sends it: a number, or `"none"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum PortInput {
+    Number(i64),
+    Keyword(String),
+}
+
+impl PortInput {
+    fn parse(&self) -> Result<Option<Port>, Invalid> {
+        match self {
+            PortInput::Number(port) => Port::new(*port).map(Some),
+            PortInput::Keyword(keyword) if keyword == "none" => Ok(None),
+            PortInput::Keyword(_) => Err(Invalid::new("must be a port between 1 and 65535, or \"none\"")),
+        }
+    }
 }
 
 pub const DEFAULT_BRANCH: &str = "main";
@@ -175,9 +196,9 @@ impl ServiceSettings {
             "context",
             RepoPath::parse(input.context.as_deref().unwrap_or(DEFAULT_CONTEXT)),
         );
-        let port = match input.port {
-            Some(port) => errors.check("port", Port::new(port)),
-            None => Some(Port::DEFAULT),
+        let port = match &input.port {
+            Some(port) => errors.check("port", port.parse()),
+            None => Some(Some(Port::DEFAULT)),
         };
         errors.finish(|| {
             Some(ServiceSettings {
@@ -214,8 +235,8 @@ impl ServiceSettings {
                 .check("context", RepoPath::parse(context))
                 .unwrap_or(next.context);
         }
-        if let Some(port) = input.port {
-            next.port = errors.check("port", Port::new(port)).unwrap_or(next.port);
+        if let Some(port) = &input.port {
+            next.port = errors.check("port", port.parse()).unwrap_or(next.port);
         }
         errors.finish(|| Some(next))
     }
@@ -241,7 +262,7 @@ mod tests {
         assert_eq!(settings.branch.as_str(), "main");
         assert_eq!(settings.dockerfile.as_str(), "Dockerfile");
         assert_eq!(settings.context.as_str(), ".");
-        assert_eq!(settings.port, Port::DEFAULT);
+        assert_eq!(settings.port, Some(Port::DEFAULT));
     }
 
     #[test]
@@ -251,7 +272,7 @@ mod tests {
             branch: Some("-x".into()),
             dockerfile: Some("../Dockerfile".into()),
             context: Some("/etc".into()),
-            port: Some(70000),
+            port: Some(PortInput::Number(70000)),
             runtime: None,
         };
         let errors = ServiceSettings::create(&bad, POLICY).unwrap_err();
@@ -264,17 +285,27 @@ mod tests {
         let settings =
             ServiceSettings::create(&input("https://example.org/a.git"), POLICY).unwrap();
         let patch = ServiceInput {
-            port: Some(3000),
+            port: Some(PortInput::Number(3000)),
             ..ServiceInput::default()
         };
         let next = settings.update(&patch, POLICY).unwrap();
-        assert_eq!(next.port.get(), 3000);
+        assert_eq!(next.port.map(Port::get), Some(3000));
+        let worker = settings
+            .update(
+                &ServiceInput {
+                    port: Some(PortInput::Keyword("none".into())),
+                    ..ServiceInput::default()
+                },
+                POLICY,
+            )
+            .unwrap();
+        assert_eq!(worker.port, None);
         assert_eq!(next.repo, settings.repo);
         assert!(
             settings
                 .update(
                     &ServiceInput {
-                        port: Some(0),
+                        port: Some(PortInput::Number(0)),
                         ..patch
                     },
                     POLICY

@@ -86,6 +86,9 @@ pub struct ServerArgs {
     /// The most CPU a service may ask for, in cores.
     #[arg(long, env = "HELVETIA_MAX_CPUS", default_value_t = 4.0)]
     pub max_cpus: f64,
+    /// The most replicas a service may run.
+    #[arg(long, env = "HELVETIA_MAX_REPLICAS", default_value_t = PlatformSettings::DEFAULT_MAX_REPLICAS)]
+    pub max_replicas: u32,
     /// Images of this many builds (distinct images that went live) per service are kept for
     /// rollback.
     #[arg(long, env = "HELVETIA_IMAGES_KEPT", default_value_t = PlatformSettings::DEFAULT_IMAGES_KEPT)]
@@ -128,6 +131,7 @@ struct FileSettings {
     max_memory: Option<String>,
     max_cpus: Option<f64>,
     images_kept: Option<usize>,
+    max_replicas: Option<u32>,
     log_max_size: Option<String>,
     log_retention: Option<String>,
     log_keep_deployments: Option<i64>,
@@ -192,6 +196,7 @@ impl ServerArgs {
         from_file!(default_cpus);
         from_file!(max_cpus);
         from_file!(images_kept);
+        from_file!(max_replicas);
         from_file!(log_keep_deployments);
         if defaulted(matches, "log_max_size")
             && let Some(size) = file.log_max_size
@@ -318,6 +323,7 @@ impl ServerArgs {
                 max_limits,
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
                 images_kept: self.images_kept.max(1),
+                max_replicas: self.max_replicas.max(1),
                 log_limits: LogLimits {
                     max_bytes: usize::try_from(self.log_max_size).unwrap_or(usize::MAX),
                     retention: self.log_retention,

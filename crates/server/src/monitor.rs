@@ -83,7 +83,7 @@ async fn watch_events(platform: Arc<Platform>, shutdown: CancellationToken) {
 }
 
 async fn on_event(
-    platform: &Platform,
+    platform: &Arc<Platform>,
     event: &ContainerEvent,
 ) -> Result<(), helvetia_store::StoreError> {
     let store = &platform.store;
@@ -115,12 +115,11 @@ async fn on_event(
             } else {
                 format!("exited with code {code}; the engine restarts it")
             };
-            let health = if oom {
-                Health::OomKilled
-            } else {
-                Health::Restarting
-            };
-            record("exited", message, Some(health)).await?;
+            // Off the route until it answers again, so the other replicas take its traffic.
+            record("exited", message, Some(Health::Restarting)).await?;
+            if let Err(error) = platform.publish_routes().await {
+                tracing::error!(%error, "taking an exited container off its route failed");
+            }
         }
         "start" | "restart" => {
             let Ok(status) = platform.engine.inspect_container(&event.id).await else {
@@ -150,6 +149,9 @@ async fn on_event(
                     tracing::error!(%error, "publishing routes after an address change failed");
                 }
             }
+            if container.health == Some(Health::Restarting) {
+                tokio::spawn(back_in_service(platform.clone(), container.clone()));
+            }
         }
         health if health.starts_with("health_status") => {
             let healthy = health.ends_with("healthy") && !health.ends_with("unhealthy");
@@ -170,11 +172,69 @@ async fn on_event(
     Ok(())
 }
 
+/// Puts a restarted container back on its route once it answers its health check again
+/// (probing fast, like a deploy's readiness check, for at most the start-up timeout).
+async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
+    let Ok(service) = platform.store.service_by_id(container.service_id).await else {
+        return;
+    };
+    let health = &service.runtime.health;
+    let hostname = platform.settings.hostname(service.project.as_str(), service.name.as_str());
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    let answering = loop {
+        let current = platform.store.container_by_engine_id(container.engine_id.as_deref().unwrap_or_default()).await;
+        let Ok(Some(current)) = current else { return };
+        let answered = match (&current.address, current.port) {
+            (Some(address), Some(port)) => match address.parse() {
+                Ok(ip) => probe::probe(SocketAddr::new(ip, port), &check_for(health, &hostname), health.timeout)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            },
+            // A worker has nothing to probe: running is serving.
+            _ => true,
+        };
+        if answered {
+            break true;
+        }
+        if started.elapsed() >= service.runtime.timeouts.startup {
+            break false;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(1));
+    };
+    let (health, message) = if answering {
+        (Health::Healthy, "answers again after its restart; back on its route")
+    } else {
+        (Health::Unhealthy, "does not answer after its restart")
+    };
+    if let Err(error) = record(&platform, &container, health.as_str(), message.into(), Some(health)).await {
+        tracing::warn!(%error, "recording a container back in service failed");
+    }
+    if let Err(error) = platform.publish_routes().await {
+        tracing::error!(%error, "putting a restarted container back on its route failed");
+    }
+}
+
+/// The probe a service's health check describes.
+fn check_for(health: &HealthCheck, hostname: &str) -> Probe {
+    if health.tcp {
+        Probe::Tcp
+    } else {
+        Probe::Http {
+            path: health.path.clone(),
+            host: hostname.to_owned(),
+            statuses: (health.status_min, health.status_max),
+        }
+    }
+}
+
 /// Records an event of a serving container, and its new health if it changed.
 async fn record(
     platform: &Platform,
     container: &ContainerRecord,
-    kind: &'static str,
+    kind: &str,
     message: String,
     health: Option<Health>,
 ) -> Result<(), helvetia_store::StoreError> {
@@ -260,15 +320,7 @@ async fn probe_one(
         return;
     };
     let Ok(ip) = address.parse() else { return };
-    let check = if health.tcp {
-        Probe::Tcp
-    } else {
-        Probe::Http {
-            path: health.path.clone(),
-            host: hostname.to_owned(),
-            statuses: (health.status_min, health.status_max),
-        }
-    };
+    let check = check_for(health, hostname);
     let result = probe::probe(SocketAddr::new(ip, port), &check, health.timeout).await;
     let (next, message) = match result {
         Ok(()) => {

@@ -13,7 +13,7 @@ use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
 use helvetia_core::routing::RoutingTable;
-use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
@@ -39,6 +39,8 @@ pub struct PlatformSettings {
     pub default_limits: ResourceLimits,
     /// The most any service may ask for.
     pub max_limits: ResourceLimits,
+    /// The most replicas a service may run.
+    pub max_replicas: u32,
     /// How long the edge router may take to load a new table.
     pub confirm_timeout: Duration,
     /// Images of this many successful deployments per service are kept for rollback.
@@ -49,6 +51,7 @@ pub struct PlatformSettings {
 impl PlatformSettings {
     pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_IMAGES_KEPT: usize = 10;
+    pub const DEFAULT_MAX_REPLICAS: u32 = 20;
 
     /// The server-wide default limits: 512 MiB of memory, one CPU, 1024 processes.
     pub fn default_limits() -> ResourceLimits {
@@ -56,6 +59,14 @@ impl PlatformSettings {
             memory_bytes: Some(512 * 1024 * 1024),
             cpus: Some(1.0),
             pids: Some(1024),
+        }
+    }
+
+    /// What a service's runtime settings may ask for.
+    pub fn runtime_bounds(&self) -> RuntimeBounds {
+        RuntimeBounds {
+            limits: self.max_limits,
+            max_replicas: self.max_replicas,
         }
     }
 

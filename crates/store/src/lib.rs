@@ -33,6 +33,7 @@ pub mod queue;
 pub mod runtime;
 pub mod services;
 pub mod tokens;
+pub mod volumes;
 
 pub use error::StoreError;
 

@@ -54,7 +54,11 @@ impl TryFrom<ServiceRow> for Service {
                 branch: GitRef::parse(&row.branch).map_err(corrupt("branch"))?,
                 dockerfile: RepoPath::parse(&row.dockerfile).map_err(corrupt("dockerfile"))?,
                 context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,
-                port: Port::new(row.port).map_err(corrupt("port"))?,
+                // A worker's "no port" is stored as 0, which is never a valid port.
+                port: match row.port {
+                    0 => None,
+                    port => Some(Port::new(port).map_err(corrupt("port"))?),
+                },
             },
             runtime: serde_json::from_str(&row.runtime)
                 .map_err(|e| StoreError::corrupt("runtime settings", e))?,
@@ -102,7 +106,7 @@ impl Store {
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
-            .bind(i64::from(settings.port.get()))
+            .bind(settings.port.map_or(0, |port| i64::from(port.get())))
             .bind(now)
             .bind(&runtime)
             .fetch_one(&mut *tx)
@@ -210,7 +214,7 @@ impl Store {
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
-            .bind(i64::from(settings.port.get()))
+            .bind(settings.port.map_or(0, |port| i64::from(port.get())))
             .bind(now_millis())
             .bind(service.id)
             .bind(caller.team.0)

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
-    HostConfigLogConfig, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
@@ -37,6 +38,10 @@ pub struct ContainerSpec {
     pub command: Option<Vec<String>>,
     /// How long the app gets between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// Named volumes to mount: `(volume, path in the container)`.
+    pub mounts: Vec<(String, String)>,
+    /// Restarted by the engine when it exits (apps); a one-off task is not.
+    pub restart: bool,
 }
 
 /// What the engine reports about a container.
@@ -87,9 +92,24 @@ impl Engine {
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    name: Some(if spec.restart {
+                        RestartPolicyNameEnum::UNLESS_STOPPED
+                    } else {
+                        RestartPolicyNameEnum::NO
+                    }),
                     maximum_retry_count: None,
                 }),
+                mounts: Some(
+                    spec.mounts
+                        .iter()
+                        .map(|(volume, path)| Mount {
+                            source: Some(volume.clone()),
+                            target: Some(path.clone()),
+                            typ: Some(MountType::VOLUME),
+                            ..Mount::default()
+                        })
+                        .collect(),
+                ),
                 log_config: Some(HostConfigLogConfig {
                     typ: Some("json-file".into()),
                     config: Some(HashMap::from([
@@ -173,6 +193,16 @@ impl Engine {
                 .and_then(|health| health.status)
                 .map(|status| status.to_string()),
         })
+    }
+
+    /// Starts a stopped container again.
+    pub async fn start_existing(&self, id: &str) -> Result<()> {
+        match self.docker.start_container(id, None).await {
+            Ok(()) => Ok(()),
+            // Already running.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(error) => Err(EngineError::from_bollard(error)),
+        }
     }
 
     /// Stops a container: SIGTERM, then SIGKILL after `grace`. A missing container counts as
@@ -270,6 +300,18 @@ impl Engine {
                 },
             })
         })
+    }
+
+    /// Waits until a container exits; returns its exit code.
+    pub async fn wait_container(&self, id: &str) -> Result<i64> {
+        let mut waits = self.docker.wait_container(id, None);
+        match waits.next().await {
+            Some(Ok(done)) => Ok(done.status_code),
+            // The engine reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(error)) => Err(EngineError::from_bollard(error)),
+            None => Err(EngineError::Api(format!("waiting for container {id} ended without an answer"))),
+        }
     }
 
     /// The last `lines` lines a container wrote to stdout and stderr.

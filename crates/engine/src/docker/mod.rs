@@ -17,6 +17,7 @@ mod events;
 mod images;
 pub mod labels;
 mod networks;
+mod volumes;
 mod session;
 
 pub use build::{BuildLine, BuildRequest};

@@ -8,7 +8,7 @@ use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceE
 use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::runtime::RuntimeSettings;
-use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
+use helvetia_core::service::{PortInput, Service, ServiceInput, ServiceSettings};
 use helvetia_core::validation::FieldErrors;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -155,8 +155,9 @@ pub struct CreateService {
     dockerfile: Option<String>,
     /// Build context inside the repository. Default: `.`.
     context: Option<String>,
-    /// Port the app listens on. Default: 8080.
-    port: Option<i64>,
+    /// Port the app listens on (default 8080), or `"none"` for a worker.
+    #[schema(value_type = Option<Object>)]
+    port: Option<PortInput>,
     /// Health check, timeouts and limits; defaults for whatever is left out.
     #[schema(value_type = Option<RuntimeSettings>)]
     runtime: Option<serde_json::Value>,
@@ -198,7 +199,7 @@ async fn create_service(
     ));
     let runtime = errors.absorb(RuntimeSettings::default().merged(
         body.runtime.as_ref().unwrap_or(&serde_json::Value::Null),
-        &state.settings().max_limits,
+        &state.settings().runtime_bounds(),
     ));
     let (name, settings, runtime) = errors.finish(|| Some((name?, settings?, runtime?)))?;
     let hostname = state.settings().hostname(project.as_str(), name.as_str());
@@ -319,7 +320,7 @@ async fn update_service(
             .update(&input, state.settings().repo_policy),
     );
     let runtime = match &input.runtime {
-        Some(patch) => errors.absorb(service.runtime.merged(patch, &state.settings().max_limits)),
+        Some(patch) => errors.absorb(service.runtime.merged(patch, &state.settings().runtime_bounds())),
         None => Some(service.runtime.clone()),
     };
     let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;

@@ -24,9 +24,12 @@ use helvetia_core::container::{
 };
 use helvetia_core::deployment::{Deployment, DeploymentKind, DeploymentStatus};
 use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
-use helvetia_core::redact::Redactor;
+use helvetia_core::redact::{LineRedactor, Redactor};
 use helvetia_core::routing::{Backend, route_name};
-use helvetia_core::service::Service;
+use helvetia_core::runtime::DeployStrategy;
+use helvetia_core::service::{Port, Service};
+use helvetia_core::volume::engine_volume_name;
+use futures::StreamExt;
 use helvetia_engine::docker::{
     BuildRequest, ContainerSpec, EngineError, Limits, NetworkSpec, labels,
 };
@@ -79,6 +82,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
                 service,
                 log: &log,
                 environment: None,
+                recreated: vec![],
             };
             let outcome = deploy.abort(Failure::Failed(reason)).await;
             log.finish().await;
@@ -91,6 +95,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         service,
         log: &log,
         environment: Some(environment),
+        recreated: vec![],
     };
     let outcome = if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued
     {
@@ -122,10 +127,18 @@ impl From<EngineError> for Failure {
     }
 }
 
-/// A started container that passed its readiness probe.
+/// A started container that passed its readiness check; `backend` is where it serves
+/// (`None` for a worker).
 struct Ready {
-    address: String,
-    port: u16,
+    backend: Option<Backend>,
+}
+
+/// A container this deployment started.
+struct Started {
+    record: ContainerRecord,
+    engine_id: String,
+    /// When Helvetia asked the engine to start it: readiness is counted from here.
+    at: Instant,
 }
 
 struct Deploy<'a> {
@@ -135,6 +148,8 @@ struct Deploy<'a> {
     log: &'a DeployLog,
     /// The service's environment, read once at the start (`None` only when that failed).
     environment: Option<ServiceEnvironment>,
+    /// Previous containers the `recreate` strategy stopped, until the new version is live.
+    recreated: Vec<ContainerRecord>,
 }
 
 impl Deploy<'_> {
@@ -151,6 +166,7 @@ impl Deploy<'_> {
         if let Err(failure) = self.switch(&ready).await {
             return self.abort(failure).await;
         }
+        self.recreated.clear();
         self.drain_previous().await;
         self.prune_images().await;
         JobOutcome::Succeeded
@@ -183,7 +199,7 @@ impl Deploy<'_> {
         }
     }
 
-    async fn prepare(&mut self) -> Result<Ready, Failure> {
+    async fn prepare(&mut self) -> Result<Vec<Ready>, Failure> {
         let image = match self.deployment.kind {
             DeploymentKind::Build => self.build().await?,
             DeploymentKind::Image => {
@@ -208,19 +224,228 @@ impl Deploy<'_> {
                 .await?;
         }
         let network = self.network().await?;
-        let (record, engine_id, started) = self.start_container(&image, &network, 0).await?;
-        let port = self.service.settings.port.get();
-        self.to(
-            DeploymentStatus::HealthChecking,
-            &format!("waiting for the app to answer on port {port}"),
-        )
-        .await?;
-        let address = self.wait_ready(&engine_id, port, started).await?;
-        self.platform
+        let mounts = self.volumes().await?;
+        let runtime = self.service.runtime.clone();
+        if let Some(argv) = &runtime.release_command {
+            self.release(&image, &network, &mounts, argv).await?;
+        }
+        if DeployStrategy::effective(runtime.strategy, !mounts.is_empty()) == DeployStrategy::Recreate {
+            self.stop_previous_first().await?;
+        }
+        let replicas = runtime.replicas.max(1);
+        let starts = (0..replicas).map(|index| self.start_container(&image, &network, &mounts, index));
+        let started = futures::future::try_join_all(starts).await?;
+        let waiting_for = match self.service.settings.port {
+            Some(port) => format!("waiting for {replicas} container(s) to answer on port {port}"),
+            None => format!(
+                "waiting for {replicas} worker container(s) to keep running for {}s",
+                runtime.timeouts.worker_ready.as_secs()
+            ),
+        };
+        self.to(DeploymentStatus::HealthChecking, &waiting_for).await?;
+        let checks = started.iter().map(|container| self.wait_ready(container));
+        let ready = futures::future::try_join_all(checks).await?;
+        for container in &started {
+            self.platform
+                .store
+                .set_container_state(container.record.id, ContainerState::Ready)
+                .await?;
+        }
+        Ok(ready)
+    }
+
+    /// What every container of this deployment gets in its environment: the service's
+    /// variables, then what the platform sets.
+    fn container_env(&self) -> Vec<(String, String)> {
+        let service = &self.service;
+        let mut env: Vec<(String, String)> = self
+            .environment
+            .as_ref()
+            .map(|e| e.runtime.clone())
+            .unwrap_or_default();
+        if let Some(port) = service.settings.port {
+            env.push(("PORT".into(), port.to_string()));
+        }
+        env.extend([
+            ("HELVETIA_PROJECT".into(), service.project.to_string()),
+            ("HELVETIA_SERVICE".into(), service.name.to_string()),
+            ("HELVETIA_DEPLOYMENT_ID".into(), self.deployment.id.to_string()),
+            ("HELVETIA_COMMIT_SHA".into(), self.deployment.commit_sha.clone().unwrap_or_default()),
+        ]);
+        env
+    }
+
+    /// The container spec every container of this deployment shares.
+    fn container_spec(&self, name: String, image: &str, network: &str, mounts: &[(String, String)]) -> ContainerSpec {
+        let service = &self.service;
+        let limits = service.runtime.limits.or(self.platform.settings.default_limits);
+        ContainerSpec {
+            name,
+            image: image.to_owned(),
+            network: network.to_owned(),
+            port: service.settings.port.map(Port::get),
+            env: self.container_env(),
+            labels: [
+                (labels::PROJECT, service.project.to_string()),
+                (labels::SERVICE, service.name.to_string()),
+                (labels::SERVICE_ID, service.id.to_string()),
+                (labels::DEPLOYMENT, self.deployment.id.to_string()),
+                (labels::COMMIT, self.deployment.commit_sha.clone().unwrap_or_default()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            limits: Limits {
+                memory_bytes: limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
+                nano_cpus: limits.nano_cpus(),
+                pids: limits.pids.map(i64::from),
+            },
+            command: service.runtime.command.clone(),
+            stop_grace: service.runtime.timeouts.stop_grace,
+            mounts: mounts.to_vec(),
+            restart: true,
+        }
+    }
+
+    /// The service's volumes, created in the engine on first use, as mounts.
+    async fn volumes(&self) -> Result<Vec<(String, String)>, Failure> {
+        let service = &self.service;
+        let mut mounts = vec![];
+        for volume in self.platform.store.volumes(service.id).await? {
+            let name = engine_volume_name(service.project.as_str(), service.name.as_str(), &volume.name);
+            self.platform.engine.ensure_volume(&name, service.project.as_str()).await?;
+            mounts.push((name, volume.path));
+        }
+        Ok(mounts)
+    }
+
+    /// Runs the release command once, in a one-off container from the new image, with its
+    /// output in the log. A failure (or the release timeout) fails the deployment before any
+    /// new container starts; the previous version never stopped.
+    async fn release(
+        &mut self,
+        image: &str,
+        network: &str,
+        mounts: &[(String, String)],
+        argv: &[String],
+    ) -> Result<(), Failure> {
+        let platform = self.platform;
+        self.log.line(format!("==> release: running {argv:?} before any new container takes traffic"));
+        let name = format!(
+            "helvetia-{}-{}-{}-release",
+            self.service.project, self.service.name, self.deployment.id
+        );
+        let record = platform
             .store
-            .set_container_state(record.id, ContainerState::Ready)
+            .reserve_container(self.deployment.id, self.service.id, &name, None)
             .await?;
-        Ok(Ready { address, port })
+        let mut spec = self.container_spec(name, image, network, mounts);
+        spec.command = Some(argv.to_vec());
+        spec.restart = false;
+        spec.port = None;
+        let engine_id = platform.engine.run_container(&spec).await?;
+        platform.store.record_container_engine(record.id, &engine_id, None).await?;
+        let log = self.log;
+        let output = async {
+            let mut chunks = Box::pin(platform.engine.container_output(&engine_id, None, None, true));
+            let mut lines = LineRedactor::new(Redactor::default());
+            while let Some(Ok(chunk)) = chunks.next().await {
+                for line in lines.push(&chunk.bytes) {
+                    // Drop the engine's timestamp: the log line has its own.
+                    let text = line.split_once(' ').map_or(line.as_str(), |(_, text)| text);
+                    log.line(format!("  | {text}"));
+                }
+            }
+            if let Some(rest) = lines.finish() {
+                log.line(format!("  | {rest}"));
+            }
+        };
+        let timeout = self.service.runtime.timeouts.release;
+        let waited = tokio::time::timeout(timeout, async {
+            let (code, ()) = tokio::join!(platform.engine.wait_container(&engine_id), output);
+            code
+        })
+        .await;
+        let _ = platform.engine.remove_container(&engine_id).await;
+        let code = match waited {
+            Ok(code) => code?,
+            Err(_) => {
+                platform.store.set_container_state(record.id, ContainerState::Failed).await?;
+                return Err(Failure::Failed(format!(
+                    "the release command did not finish within {}s",
+                    timeout.as_secs()
+                )));
+            }
+        };
+        let state = if code == 0 { ContainerState::Stopped } else { ContainerState::Failed };
+        platform.store.set_container_state(record.id, state).await?;
+        if code != 0 {
+            return Err(Failure::Failed(format!("the release command exited with code {code}")));
+        }
+        self.log.line("The release command succeeded.");
+        Ok(())
+    }
+
+    /// The `recreate` strategy: the previous containers leave the route and stop before the
+    /// new ones start, so two copies never run at once. They are only removed once the new
+    /// version is live; if it fails, they are started again.
+    async fn stop_previous_first(&mut self) -> Result<(), Failure> {
+        let platform = self.platform;
+        let previous = platform
+            .store
+            .service_containers(self.service.id, ContainerState::Serving)
+            .await?;
+        if previous.is_empty() {
+            return Ok(());
+        }
+        self.log.line("Strategy `recreate`: stopping the previous containers before starting new ones");
+        {
+            let _routing = platform.routing().await;
+            for container in &previous {
+                platform.store.set_container_state(container.id, ContainerState::Draining).await?;
+            }
+            let table = platform.store.routing_table().await?;
+            platform
+                .apply_and_confirm(&table)
+                .await
+                .map_err(|e| Failure::Failed(format!("taking the previous version off its route failed: {e}")))?;
+        }
+        let grace = self.service.runtime.timeouts.stop_grace;
+        for container in &previous {
+            let target = container.engine_id.as_deref().unwrap_or(&container.name);
+            platform.engine.stop_container(target, grace).await?;
+            self.log.line(format!("Stopped {}", container.name));
+        }
+        self.recreated = previous;
+        Ok(())
+    }
+
+    /// Undoes [`Deploy::stop_previous_first`] after a failure: the previous containers run and
+    /// serve again.
+    async fn restore_previous(&mut self) {
+        let platform = self.platform;
+        let previous = std::mem::take(&mut self.recreated);
+        if previous.is_empty() {
+            return;
+        }
+        for container in &previous {
+            let target = container.engine_id.as_deref().unwrap_or(&container.name);
+            if let Err(error) = platform.engine.start_existing(target).await {
+                self.log.line(format!("Restarting {} failed: {error}", container.name));
+                continue;
+            }
+            if let Ok(status) = platform.engine.inspect_container(target).await
+                && let (Some(engine_id), Some(address)) = (&container.engine_id, status.address)
+            {
+                let _ = platform.store.update_container_address(engine_id, &address).await;
+            }
+            let _ = platform.store.set_container_state(container.id, ContainerState::Serving).await;
+        }
+        if let Err(error) = platform.publish_routes().await {
+            self.log.line(format!("Routing to the previous version again failed: {error}"));
+        } else {
+            self.log.line("The previous version was started again and serves.");
+        }
     }
 
     /// Fetches and builds the commit, or reuses the image of an identical earlier build.
@@ -432,68 +657,23 @@ impl Deploy<'_> {
     }
 
     async fn start_container(
-        &mut self,
+        &self,
         image: &str,
         network: &str,
+        mounts: &[(String, String)],
         index: u32,
-    ) -> Result<(ContainerRecord, String, Instant), Failure> {
+    ) -> Result<Started, Failure> {
         let platform = self.platform;
         let service = &self.service;
-        let port = service.settings.port.get();
-        let name = container_name(
-            service.project.as_str(),
-            service.name.as_str(),
-            self.deployment.id,
-            index,
-        );
+        let name = container_name(service.project.as_str(), service.name.as_str(), self.deployment.id, index);
         let record = platform
             .store
-            .reserve_container(self.deployment.id, service.id, &name, Some(port))
+            .reserve_container(self.deployment.id, service.id, &name, service.settings.port.map(Port::get))
             .await?;
-        let limits = service.runtime.limits.or(platform.settings.default_limits);
-        let commit = self.deployment.commit_sha.clone().unwrap_or_default();
-        let mut env: Vec<(String, String)> = self
-            .environment
-            .as_ref()
-            .map(|e| e.runtime.clone())
-            .unwrap_or_default();
-        env.extend([
-            ("PORT".into(), port.to_string()),
-            ("HELVETIA_PROJECT".into(), service.project.to_string()),
-            ("HELVETIA_SERVICE".into(), service.name.to_string()),
-            (
-                "HELVETIA_DEPLOYMENT_ID".into(),
-                self.deployment.id.to_string(),
-            ),
-            ("HELVETIA_COMMIT_SHA".into(), commit.clone()),
-        ]);
-        let spec = ContainerSpec {
-            name: name.clone(),
-            image: image.to_owned(),
-            network: network.to_owned(),
-            port: Some(port),
-            env,
-            labels: [
-                (labels::PROJECT, service.project.to_string()),
-                (labels::SERVICE, service.name.to_string()),
-                (labels::SERVICE_ID, service.id.to_string()),
-                (labels::DEPLOYMENT, self.deployment.id.to_string()),
-                (labels::COMMIT, commit),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-            limits: Limits {
-                memory_bytes: limits.memory_bytes.and_then(|m| i64::try_from(m).ok()),
-                nano_cpus: limits.nano_cpus(),
-                pids: limits.pids.map(i64::from),
-            },
-            command: None,
-            stop_grace: service.runtime.timeouts.stop_grace,
-        };
+        let spec = self.container_spec(name.clone(), image, network, mounts);
         // Start-up time is counted from here: creating and starting the container is part of
         // the app's start, as the engine and the image determine it.
-        let started = Instant::now();
+        let at = Instant::now();
         let engine_id = platform.engine.run_container(&spec).await?;
         let status = platform.engine.inspect_container(&engine_id).await?;
         platform
@@ -505,19 +685,18 @@ impl Deploy<'_> {
             short_id(&engine_id),
             status.address.as_deref().unwrap_or("no address yet")
         ));
-        Ok((record, engine_id, started))
+        Ok(Started { record, engine_id, at })
     }
 
-    /// Probes the container from outside until it answers, it dies, or the start-up timeout
-    /// (counted from `started`, when the engine started it) passes. Probing starts fast
-    /// (50 ms) and backs off, so a quick app is live in well under a second. Returns the
-    /// address it answered on.
-    async fn wait_ready(
-        &mut self,
-        engine_id: &str,
-        port: u16,
-        started: Instant,
-    ) -> Result<String, Failure> {
+    /// Waits until a container is ready: a worker once it has kept running for the worker
+    /// period; a web container once it answers its probe from outside — starting fast (50 ms)
+    /// and backing off, so a quick app is live in well under a second. Gives up when it dies
+    /// or the start-up timeout (counted from its start) passes.
+    async fn wait_ready(&self, container: &Started) -> Result<Ready, Failure> {
+        let (engine_id, started) = (container.engine_id.as_str(), container.at);
+        let Some(port) = self.service.settings.port.map(Port::get) else {
+            return self.wait_worker(engine_id, started).await;
+        };
         let platform = self.platform;
         let health = &self.service.runtime.health;
         let startup = self.service.runtime.timeouts.startup;
@@ -574,7 +753,9 @@ impl Deploy<'_> {
                                 "Ready: {address}:{port} answered {} ms after the container was started",
                                 started.elapsed().as_millis()
                             ));
-                            return Ok(address);
+                            return Ok(Ready {
+                                backend: Some(Backend { address, port }),
+                            });
                         }
                     }
                     Err(failure) => {
@@ -596,6 +777,28 @@ impl Deploy<'_> {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 3 / 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// A worker is ready once it has kept running, without exiting or restarting, for the
+    /// worker period.
+    async fn wait_worker(&self, engine_id: &str, started: Instant) -> Result<Ready, Failure> {
+        let period = self.service.runtime.timeouts.worker_ready;
+        loop {
+            let status = self.platform.engine.inspect_container(engine_id).await?;
+            if status.exited || status.restarting || status.restart_count > 0 {
+                self.log_container_output(engine_id).await;
+                return Err(Failure::Failed(format!(
+                    "the worker exited with code {} before it had run for {}s",
+                    status.exit_code.unwrap_or(-1),
+                    period.as_secs()
+                )));
+            }
+            if started.elapsed() >= period {
+                self.log.line(format!("Ready: the worker kept running for {}s", period.as_secs()));
+                return Ok(Ready { backend: None });
+            }
+            tokio::time::sleep(Duration::from_millis(200).min(period)).await;
         }
     }
 
@@ -622,23 +825,20 @@ impl Deploy<'_> {
 
     /// Points the service's route at the new container, confirms the edge router serves it,
     /// and records the deployment live — all under the routing lock.
-    async fn switch(&mut self, ready: &Ready) -> Result<(), Failure> {
+    async fn switch(&mut self, ready: &[Ready]) -> Result<(), Failure> {
         let platform = self.platform;
         let guard = platform.routing().await;
         let mut table = platform.store.routing_table().await?;
         let name = route_name(self.service.project.as_str(), self.service.name.as_str());
-        let backend = Backend {
-            address: ready.address.clone(),
-            port: ready.port,
-        };
+        let backends: Vec<Backend> = ready.iter().filter_map(|r| r.backend.clone()).collect();
         let Some(route) = table.route_mut(&name) else {
             return Err(Failure::Failed("the service has no route".into()));
         };
-        route.backends = vec![backend.clone()];
-        self.log.line(format!(
-            "Switching {} to {backend}",
-            route.hostnames.join(", ")
-        ));
+        route.backends = backends.clone();
+        if !backends.is_empty() {
+            let list: Vec<String> = backends.iter().map(Backend::to_string).collect();
+            self.log.line(format!("Switching {} to {}", route.hostnames.join(", "), list.join(", ")));
+        }
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {
             // Put back what the store says is serving: the previous version.
@@ -785,6 +985,7 @@ impl Deploy<'_> {
         };
         self.log.line(format!("!!! {reason}"));
         remove_deployment_containers(self.platform, self.deployment.id).await;
+        self.restore_previous().await;
         self.log
             .line("Removed this deployment's containers; the previous version keeps serving.");
         self.finish_as(status, &reason).await;
@@ -867,8 +1068,11 @@ pub(crate) async fn drain(
     const QUIET: Duration = Duration::from_millis(300);
     const POLL: Duration = Duration::from_millis(50);
     let started = Instant::now();
-    let (Some(engine_id), Some(port)) = (&container.engine_id, container.port) else {
+    let Some(engine_id) = &container.engine_id else {
         return "never started".into();
+    };
+    let Some(port) = container.port else {
+        return "a worker serves no connections: stopped without draining".into();
     };
     let pid = match platform.engine.inspect_container(engine_id).await {
         Ok(status) if status.running => status.pid,

@@ -72,6 +72,7 @@ impl Api {
             max_limits: PlatformSettings::default_limits(),
             confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
+            max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
             log_limits: LogLimits::default(),
         };
         // The engine client connects lazily; these tests never reach it.

@@ -206,7 +206,7 @@ pub async fn services_crud(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(web.settings.port.get(), 8080);
+    assert_eq!(web.settings.port.map(|p| p.get()), Some(8080));
     assert_eq!(web.project.as_str(), "demo");
 
     let all = store.list_services(admin.team, None).await.unwrap();
@@ -227,12 +227,12 @@ pub async fn services_crud(db: &TestDb) {
     ));
 
     let mut changed = web.settings.clone();
-    changed.port = helvetia_core::service::Port::new(3000).unwrap();
+    changed.port = Some(helvetia_core::service::Port::new(3000).unwrap());
     let updated = store
         .update_service(&admin, &web, &changed, &web.runtime)
         .await
         .unwrap();
-    assert_eq!(updated.settings.port.get(), 3000);
+    assert_eq!(updated.settings.port.map(|p| p.get()), Some(3000));
     assert!(updated.updated_at >= web.updated_at);
 
     let conflict = store.delete_project(&admin, &project("demo")).await;

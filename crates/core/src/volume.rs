@@ -1,0 +1,55 @@
+//! Persistent volumes: named storage of a service that outlives its containers.
+
+use jiff::Timestamp;
+
+use crate::name::ServiceName;
+use crate::validation::Invalid;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Volume {
+    pub name: String,
+    /// Where it is mounted in the service's containers.
+    pub path: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+/// A volume's name: a DNS label, like service names.
+pub fn check_name(name: &str) -> Result<(), Invalid> {
+    ServiceName::parse(name).map(|_| ())
+}
+
+/// A mount path: absolute, not the root, no `..`, no control characters, no `:` (the engine's
+/// mount syntax separator).
+pub fn check_path(path: &str) -> Result<(), Invalid> {
+    if !path.starts_with('/') || path == "/" {
+        return Err(Invalid::new("must be an absolute path other than /"));
+    }
+    if path.len() > 1024 || path.chars().any(|c| c.is_control() || c == ':') {
+        return Err(Invalid::new("must be at most 1024 characters, without `:` or control characters"));
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(Invalid::new("must not contain `..`"));
+    }
+    Ok(())
+}
+
+/// The engine's name for a service's volume.
+pub fn engine_volume_name(project: &str, service: &str, volume: &str) -> String {
+    format!("helvetia-{project}-{service}-{volume}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert!(check_path("/data").is_ok());
+        assert!(check_path("/var/lib/app").is_ok());
+        for bad in ["", "data", "/", "/a/../b", "/a:b", "/a\nb"] {
+            assert!(check_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

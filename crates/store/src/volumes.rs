@@ -1,0 +1,92 @@
+//! Persistent volumes of services.
+
+use helvetia_core::auth::Caller;
+use helvetia_core::service::Service;
+use helvetia_core::volume::Volume;
+
+use crate::audit::audit;
+use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+
+#[derive(sqlx::FromRow)]
+struct VolumeRow {
+    name: String,
+    path: String,
+    created_at: i64,
+}
+
+fn target(service: &Service, name: &str) -> String {
+    format!("{}/{} volume {name}", service.project, service.name)
+}
+
+impl Store {
+    pub async fn add_volume(&self, caller: &Caller, service: &Service, name: &str, path: &str) -> Result<Volume> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO volumes (service_id, name, path, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(service.id)
+            .bind(name)
+            .bind(path)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::unique(format!(
+                "the service already has a volume named `{name}` or mounted at {path}"
+            )))?;
+            audit!(tx, caller.team, caller.label(), "volume.add", target(service, name));
+            tx.commit().await?;
+        });
+        self.volumes(service.id)
+            .await?
+            .into_iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| StoreError::NotFound(format!("volume `{name}`")))
+    }
+
+    pub async fn volumes(&self, service_id: i64) -> Result<Vec<Volume>> {
+        let rows: Vec<VolumeRow> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT name, path, created_at FROM volumes WHERE service_id = $1 ORDER BY name")
+                .bind(service_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|row| {
+                Ok(Volume {
+                    name: row.name,
+                    path: row.path,
+                    created_at: timestamp(row.created_at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every volume of every service, as `(service id, name)`: what the engine may keep.
+    pub async fn all_volumes(&self) -> Result<Vec<(i64, String)>> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT service_id, name FROM volumes")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn remove_volume(&self, caller: &Caller, service: &Service, name: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let removed = sqlx::query("DELETE FROM volumes WHERE service_id = $1 AND name = $2")
+                .bind(service.id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if removed == 0 {
+                return Err(StoreError::NotFound(format!("volume `{name}`")));
+            }
+            audit!(tx, caller.team, caller.label(), "volume.remove", target(service, name));
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
