@@ -9,18 +9,12 @@
 //!
 //! Run: `eval "$(sudo scripts/dev-setup.sh)" && cargo bench -p helvetia --bench zero_downtime`
 
+use helvetia_test_support::bench::{env_or, percentile};
 use helvetia_test_support::load::{Load, Report};
 use helvetia_test_support::{
     FixtureRepo, TestServer, eventually, project_containers, remove_project_objects, unique,
 };
 use std::time::Duration;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The `[start, end]` (ms since the epoch) of a deployment's switch, from its log.
 async fn switch_window(server: &TestServer, id: i64) -> (f64, f64) {
@@ -40,13 +34,6 @@ async fn switch_window(server: &TestServer, id: i64) -> (f64, f64) {
     let start = at("Switching").expect("the deployment switched");
     let end = at("Stopped and removed").unwrap_or(start + 2000.0);
     (start, end)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn line(label: &str, latencies: &mut [f64], failed: usize) {

@@ -65,6 +65,21 @@ pub fn duration_between(value: &Value, start: &str, end: &str) -> String {
     }
 }
 
+/// Bytes in binary units, one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 pub fn human_duration(millis: i128) -> String {
     let secs = millis / 1000;
     if secs >= 60 {
@@ -99,4 +114,17 @@ pub fn first_line(value: &Value, key: &str, max: usize) -> String {
 
 pub fn array(value: &Value) -> &[Value] {
     value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(100 << 20), "100.0 MiB");
+    }
 }

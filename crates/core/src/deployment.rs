@@ -86,15 +86,18 @@ pub enum DeploymentCause {
     Settings,
     /// A stopped service started again.
     Start,
+    /// The live image in a different number of replicas.
+    Scale,
 }
 
 impl DeploymentCause {
-    pub const ALL: [DeploymentCause; 5] = [
+    pub const ALL: [DeploymentCause; 6] = [
         DeploymentCause::Deploy,
         DeploymentCause::Rollback,
         DeploymentCause::Restart,
         DeploymentCause::Settings,
         DeploymentCause::Start,
+        DeploymentCause::Scale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl DeploymentCause {
             DeploymentCause::Restart => "restart",
             DeploymentCause::Settings => "settings",
             DeploymentCause::Start => "start",
+            DeploymentCause::Scale => "scale",
         }
     }
 }

@@ -135,15 +135,16 @@ impl StatsDocument {
                 u32::try_from(listed).ok().filter(|n| *n > 0)
             })
             .unwrap_or(1);
-        let (net_rx, net_tx) = self.networks.iter().flatten().fold(
-            (0u64, 0u64),
-            |(rx, tx), (_, interface)| {
-                (
-                    rx.saturating_add(interface.rx_bytes),
-                    tx.saturating_add(interface.tx_bytes),
-                )
-            },
-        );
+        let (net_rx, net_tx) =
+            self.networks
+                .iter()
+                .flatten()
+                .fold((0u64, 0u64), |(rx, tx), (_, interface)| {
+                    (
+                        rx.saturating_add(interface.rx_bytes),
+                        tx.saturating_add(interface.tx_bytes),
+                    )
+                });
         let (block_read, block_write) = self
             .blkio_stats
             .io_service_bytes_recursive
@@ -350,7 +351,9 @@ impl Retention {
             return Err(Invalid::new("raw samples must be kept at least 2 minutes"));
         }
         if self.minute < Duration::from_secs(2 * 3600) {
-            return Err(Invalid::new("minute averages must be kept at least 2 hours"));
+            return Err(Invalid::new(
+                "minute averages must be kept at least 2 hours",
+            ));
         }
         if self.hour < Duration::from_secs(3600) {
             return Err(Invalid::new("hour averages must be kept at least 1 hour"));
@@ -438,6 +441,22 @@ pub fn plan_series(
     })
 }
 
+/// A moment given as an RFC 3339 timestamp or as a duration before `now` (`90s`, `1h`, `7d`).
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Invalid> {
+    if let Ok(at) = text.trim().parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let ago = crate::units::parse_duration(text).map_err(|_| {
+        Invalid::new(format!(
+            "`{text}` is neither a duration like 1h nor an RFC 3339 timestamp"
+        ))
+    })?;
+    jiff::SignedDuration::try_from(ago)
+        .ok()
+        .and_then(|ago| now.checked_sub(ago).ok())
+        .ok_or_else(|| Invalid::new(format!("`{text}` is too long ago")))
+}
+
 /// The eight heights of a sparkline, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -490,14 +509,18 @@ mod tests {
 
     const V1_A: &str = include_str!("../tests/data/docker-stats-cgroup-v1-a.json");
     const V1_B: &str = include_str!("../tests/data/docker-stats-cgroup-v1-b.json");
-    const V1_PAGE_CACHE: &str = include_str!("../tests/data/docker-stats-cgroup-v1-page-cache.json");
+    const V1_PAGE_CACHE: &str =
+        include_str!("../tests/data/docker-stats-cgroup-v1-page-cache.json");
     const V2_A: &str = include_str!("../tests/data/docker-stats-cgroup-v2-a.json");
     const V2_B: &str = include_str!("../tests/data/docker-stats-cgroup-v2-b.json");
 
     #[test]
     fn reads_a_recorded_cgroup_v1_answer() {
         let reading = parse(V1_B);
-        assert_eq!(reading.at, "2026-11-26T12:51:24.314006362Z".parse().unwrap());
+        assert_eq!(
+            reading.at,
+            "2026-11-26T12:51:24.314006362Z".parse().unwrap()
+        );
         assert_eq!(reading.online_cpus, 2);
         assert_eq!(reading.cpu_total_ns, 7_120_662_566);
         assert_eq!(reading.system_cpu_ns, 14_517_680_000_000);
@@ -511,9 +534,7 @@ mod tests {
 
     #[test]
     fn cpu_from_two_recorded_cgroup_v1_answers() {
-        let usage = parse(V1_B)
-            .usage_since(&parse(V1_A), Some(0.5))
-            .unwrap();
+        let usage = parse(V1_B).usage_since(&parse(V1_A), Some(0.5)).unwrap();
         // The fixture spins one core under a 0.5-CPU limit.
         assert!((usage.cpu_percent - 49.9).abs() < 0.1, "{usage:?}");
         assert!((usage.cpu_limit_percent - 99.8).abs() < 0.2, "{usage:?}");
@@ -587,7 +608,11 @@ mod tests {
     fn restarted_counters_give_no_usage() {
         let before = parse(V1_B);
         let after = parse(V1_A);
-        assert_eq!(after.usage_since(&before, None), None, "time went backwards");
+        assert_eq!(
+            after.usage_since(&before, None),
+            None,
+            "time went backwards"
+        );
         let mut restarted = before;
         restarted.at = before.at + jiff::SignedDuration::from_secs(5);
         restarted.cpu_total_ns = 10;
@@ -673,6 +698,19 @@ mod tests {
             ..Retention::default()
         };
         assert!(short.validate().is_err());
+    }
+
+    #[test]
+    fn times_are_timestamps_or_durations_ago() {
+        let now = at(0);
+        assert_eq!(parse_time("1h", now), Ok(at(-3600)));
+        assert_eq!(parse_time(" 30s", now), Ok(at(-30)));
+        assert_eq!(
+            parse_time("2027-01-15T08:00:00Z", now),
+            Ok("2027-01-15T08:00:00Z".parse().unwrap())
+        );
+        assert!(parse_time("yesterday", now).is_err());
+        assert!(parse_time("100000000d", now).is_err());
     }
 
     #[test]

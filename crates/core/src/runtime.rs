@@ -380,11 +380,21 @@ impl RuntimeSettings {
                 Invalid::new(format!("must be between 1 and {}", bounds.max_replicas)),
             );
         }
-        for (field, command) in [("command", &next.command), ("release_command", &next.release_command)] {
+        for (field, command) in [
+            ("command", &next.command),
+            ("release_command", &next.release_command),
+        ] {
             if let Some(argv) = command
-                && (argv.is_empty() || argv.iter().any(|arg| arg.contains('\0')) || argv.concat().len() > 16 * 1024)
+                && (argv.is_empty()
+                    || argv.iter().any(|arg| arg.contains('\0'))
+                    || argv.concat().len() > 16 * 1024)
             {
-                errors.add(field, Invalid::new("must be a non-empty argument list, at most 16 KiB, without NUL bytes"));
+                errors.add(
+                    field,
+                    Invalid::new(
+                        "must be a non-empty argument list, at most 16 KiB, without NUL bytes",
+                    ),
+                );
             }
         }
         errors.finish(|| Some(next))
@@ -481,9 +491,14 @@ mod tests {
             .unwrap();
         assert_eq!(reset.health.path, "/");
         assert!(!current.needs_new_containers(&tcp));
-        let scaled = current.merged(&serde_json::json!({"replicas": 3}), &maximum).unwrap();
+        let scaled = current
+            .merged(&serde_json::json!({"replicas": 3}), &maximum)
+            .unwrap();
         assert!(current.needs_new_containers(&scaled));
-        assert_eq!(DeployStrategy::effective(None, true), DeployStrategy::Recreate);
+        assert_eq!(
+            DeployStrategy::effective(None, true),
+            DeployStrategy::Recreate
+        );
         assert_eq!(
             DeployStrategy::effective(Some(DeployStrategy::StartFirst), true),
             DeployStrategy::StartFirst

@@ -164,7 +164,9 @@ impl PortInput {
         match self {
             PortInput::Number(port) => Port::new(*port).map(Some),
             PortInput::Keyword(keyword) if keyword == "none" => Ok(None),
-            PortInput::Keyword(_) => Err(Invalid::new("must be a port between 1 and 65535, or \"none\"")),
+            PortInput::Keyword(_) => Err(Invalid::new(
+                "must be a port between 1 and 65535, or \"none\"",
+            )),
         }
     }
 }

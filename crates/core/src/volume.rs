@@ -27,7 +27,9 @@ pub fn check_path(path: &str) -> Result<(), Invalid> {
         return Err(Invalid::new("must be an absolute path other than /"));
     }
     if path.len() > 1024 || path.chars().any(|c| c.is_control() || c == ':') {
-        return Err(Invalid::new("must be at most 1024 characters, without `:` or control characters"));
+        return Err(Invalid::new(
+            "must be at most 1024 characters, without `:` or control characters",
+        ));
     }
     if path.split('/').any(|part| part == "..") {
         return Err(Invalid::new("must not contain `..`"));
@@ -35,9 +37,11 @@ pub fn check_path(path: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The engine's name for a service's volume.
-pub fn engine_volume_name(project: &str, service: &str, volume: &str) -> String {
-    format!("helvetia-{project}-{service}-{volume}")
+/// The engine's name for a service's volume. Readable in `docker volume ls`, and unique: the
+/// service's id comes last, so names of different services never collide even where their
+/// dashes line up (`a-b`/`c` and `a`/`b-c`).
+pub fn engine_volume_name(project: &str, service: &str, service_id: i64, volume: &str) -> String {
+    format!("helvetia-{project}-{service}-{volume}-{service_id}")
 }
 
 #[cfg(test)]
@@ -51,5 +55,17 @@ mod tests {
         for bad in ["", "data", "/", "/a/../b", "/a:b", "/a\nb"] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn engine_names_of_different_services_differ() {
+        assert_ne!(
+            engine_volume_name("a-b", "c", 1, "data"),
+            engine_volume_name("a", "b-c", 2, "data")
+        );
+        assert_eq!(
+            engine_volume_name("web", "db", 7, "data"),
+            "helvetia-web-db-data-7"
+        );
     }
 }

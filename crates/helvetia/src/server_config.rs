@@ -11,10 +11,12 @@ use clap::{ArgMatches, Args};
 use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
+use helvetia_core::metrics::Retention;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::logs::LogLimits;
+use helvetia_server::metrics::MetricsSettings;
 use helvetia_server::platform::PlatformSettings;
 use helvetia_server::{EdgeConfig, SecretText, ServerConfig};
 use helvetia_store::Location;
@@ -102,6 +104,23 @@ pub struct ServerArgs {
     /// …but those of each service's last this many deployments are always kept.
     #[arg(long, env = "HELVETIA_LOG_KEEP_DEPLOYMENTS", default_value_t = LogLimits::DEFAULT_KEEP_DEPLOYMENTS)]
     pub log_keep_deployments: i64,
+    /// How often every running container's CPU, memory, network and disk use is sampled
+    /// (1 s to 30 s).
+    #[arg(long, env = "HELVETIA_METRICS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub metrics_interval: Duration,
+    /// How long raw metric samples are kept…
+    #[arg(long, env = "HELVETIA_METRICS_RAW_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub metrics_raw_retention: Duration,
+    /// …their 1-minute averages…
+    #[arg(long, env = "HELVETIA_METRICS_MINUTE_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub metrics_minute_retention: Duration,
+    /// …and their 1-hour averages.
+    #[arg(long, env = "HELVETIA_METRICS_HOUR_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub metrics_hour_retention: Duration,
+    /// Also serve the Prometheus exposition at /metrics without a token on this loopback
+    /// address, e.g. 127.0.0.1:9464. Off by default; the API's /metrics needs a `read` token.
+    #[arg(long, env = "HELVETIA_METRICS_LISTEN", value_name = "ADDRESS")]
+    pub metrics_listen: Option<SocketAddr>,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -135,6 +154,11 @@ struct FileSettings {
     log_max_size: Option<String>,
     log_retention: Option<String>,
     log_keep_deployments: Option<i64>,
+    metrics_interval: Option<String>,
+    metrics_raw_retention: Option<String>,
+    metrics_minute_retention: Option<String>,
+    metrics_hour_retention: Option<String>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -198,6 +222,36 @@ impl ServerArgs {
         from_file!(images_kept);
         from_file!(max_replicas);
         from_file!(log_keep_deployments);
+        from_file!(metrics_listen);
+        let metrics_durations = [
+            (
+                "metrics_interval",
+                &mut self.metrics_interval,
+                file.metrics_interval,
+            ),
+            (
+                "metrics_raw_retention",
+                &mut self.metrics_raw_retention,
+                file.metrics_raw_retention,
+            ),
+            (
+                "metrics_minute_retention",
+                &mut self.metrics_minute_retention,
+                file.metrics_minute_retention,
+            ),
+            (
+                "metrics_hour_retention",
+                &mut self.metrics_hour_retention,
+                file.metrics_hour_retention,
+            ),
+        ];
+        for (id, setting, text) in metrics_durations {
+            if defaulted(matches, id)
+                && let Some(text) = text
+            {
+                *setting = parse_duration(&text).map_err(anyhow::Error::msg)?;
+            }
+        }
         if defaulted(matches, "log_max_size")
             && let Some(size) = file.log_max_size
         {
@@ -309,6 +363,25 @@ impl ServerArgs {
                 port_of(&self.http_address)?,
             ),
         };
+        let metrics = MetricsSettings {
+            interval: self.metrics_interval,
+            retention: Retention {
+                raw: self.metrics_raw_retention,
+                minute: self.metrics_minute_retention,
+                hour: self.metrics_hour_retention,
+            },
+        };
+        metrics
+            .validate()
+            .map_err(|e| anyhow::anyhow!("the metrics settings are invalid: {e}"))?;
+        if let Some(address) = self.metrics_listen
+            && !address.ip().is_loopback()
+        {
+            bail!(
+                "--metrics-listen `{address}` must be a loopback address (127.0.0.1 or [::1]): \
+                 it serves the metrics without a token"
+            );
+        }
         Ok(ServerConfig {
             data_dir,
             database,
@@ -329,6 +402,7 @@ impl ServerArgs {
                     retention: self.log_retention,
                     keep_deployments: self.log_keep_deployments.max(0),
                 },
+                metrics,
             },
             edge,
             queue: QueueSettings {
@@ -341,6 +415,7 @@ impl ServerArgs {
                 .ok()
                 .filter(|key| !key.trim().is_empty())
                 .map(SecretText::new),
+            metrics_listen: self.metrics_listen,
         })
     }
 }

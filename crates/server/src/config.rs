@@ -1,5 +1,6 @@
 //! The server's settings, already parsed and validated by the binary.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct ServerConfig {
     /// The master key for secrets, when given by `HELVETIA_MASTER_KEY` rather than the key
     /// file in the data dir.
     pub master_key: Option<SecretText>,
+    /// A loopback address serving the Prometheus exposition without a token (off when `None`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A secret setting: shown as `***` in debug output and logs.

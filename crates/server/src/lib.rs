@@ -7,6 +7,7 @@
 pub mod api;
 mod config;
 pub mod logs;
+pub mod metrics;
 mod monitor;
 pub mod platform;
 mod reconcile;

@@ -179,17 +179,26 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
         return;
     };
     let health = &service.runtime.health;
-    let hostname = platform.settings.hostname(service.project.as_str(), service.name.as_str());
+    let hostname = platform
+        .settings
+        .hostname(service.project.as_str(), service.name.as_str());
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     let answering = loop {
-        let current = platform.store.container_by_engine_id(container.engine_id.as_deref().unwrap_or_default()).await;
+        let current = platform
+            .store
+            .container_by_engine_id(container.engine_id.as_deref().unwrap_or_default())
+            .await;
         let Ok(Some(current)) = current else { return };
         let answered = match (&current.address, current.port) {
             (Some(address), Some(port)) => match address.parse() {
-                Ok(ip) => probe::probe(SocketAddr::new(ip, port), &check_for(health, &hostname), health.timeout)
-                    .await
-                    .is_ok(),
+                Ok(ip) => probe::probe(
+                    SocketAddr::new(ip, port),
+                    &check_for(health, &hostname),
+                    health.timeout,
+                )
+                .await
+                .is_ok(),
                 Err(_) => false,
             },
             // A worker has nothing to probe: running is serving.
@@ -205,11 +214,22 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
         delay = (delay * 3 / 2).min(Duration::from_secs(1));
     };
     let (health, message) = if answering {
-        (Health::Healthy, "answers again after its restart; back on its route")
+        (
+            Health::Healthy,
+            "answers again after its restart; back on its route",
+        )
     } else {
         (Health::Unhealthy, "does not answer after its restart")
     };
-    if let Err(error) = record(&platform, &container, health.as_str(), message.into(), Some(health)).await {
+    if let Err(error) = record(
+        &platform,
+        &container,
+        health.as_str(),
+        message.into(),
+        Some(health),
+    )
+    .await
+    {
         tracing::warn!(%error, "recording a container back in service failed");
     }
     if let Err(error) = platform.publish_routes().await {

@@ -25,6 +25,7 @@ use helvetia_store::env::EnvRecord;
 use sha2::{Digest, Sha256};
 
 use crate::logs::{LogHub, LogLimits};
+use crate::metrics::MetricsSettings;
 use crate::vault::{Vault, VaultError};
 
 /// Settings the deploy pipeline and the reconciler follow.
@@ -46,6 +47,8 @@ pub struct PlatformSettings {
     /// Images of this many successful deployments per service are kept for rollback.
     pub images_kept: usize,
     pub log_limits: LogLimits,
+    /// How container metrics are collected and kept.
+    pub metrics: MetricsSettings,
 }
 
 impl PlatformSettings {
@@ -244,6 +247,36 @@ impl Platform {
         let _guard = self.routing().await;
         let table = self.store.routing_table().await?;
         self.apply_and_confirm(&table).await?;
+        Ok(())
+    }
+
+    /// Deletes this installation's engine volumes that no service has any more (removed
+    /// volumes, deleted services). One still mounted by a container stays until a later call:
+    /// its data is only deleted once nothing can be using it.
+    pub async fn remove_unused_volumes(&self) -> Result<(), PublishError> {
+        let wanted: std::collections::HashSet<String> = self
+            .store
+            .all_engine_volume_names()
+            .await?
+            .into_iter()
+            .collect();
+        let present = match self.engine.managed_volumes().await {
+            Ok(present) => present,
+            Err(error) => {
+                tracing::warn!(%error, "listing the engine's volumes failed");
+                return Ok(());
+            }
+        };
+        for name in present.into_iter().filter(|name| !wanted.contains(name)) {
+            match self.engine.remove_volume(&name).await {
+                Ok(()) => {
+                    tracing::info!(volume = %name, "deleted a volume no service has any more")
+                }
+                Err(error) => {
+                    tracing::debug!(volume = %name, %error, "an unused volume is still mounted; retrying later")
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -6,7 +6,8 @@
 //! 2. refreshes container addresses from the engine (they change when a container restarts);
 //! 3. publishes the routing table rendered from the store, and waits for confirmation;
 //! 4. finishes drains a crash interrupted (start-up only: at run time drains belong to jobs);
-//! 5. removes containers Helvetia created that the store no longer wants.
+//! 5. removes containers Helvetia created that the store no longer wants, then volumes no
+//!    service has any more.
 //!
 //! Step 3 comes before 4 and 5, so traffic has moved away from anything before it is removed.
 //! Deployments left half-way are not handled here: their jobs are recovered by the queue and
@@ -96,6 +97,7 @@ pub async fn converge(platform: &Platform) -> Result<(), ReconcileError> {
             platform.engine.remove_container(&id).await?;
         }
     }
+    platform.remove_unused_volumes().await?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::api;
 use crate::config::{EdgeConfig, ServerConfig};
+use crate::metrics;
 use crate::platform::Platform;
 use crate::reconcile::{self, ReconcileError};
 use crate::vault::{Vault, VaultError};
@@ -155,6 +156,25 @@ impl Server {
             tokio::spawn(supervisor.watch(shutdown.clone()));
         }
         tokio::spawn(crate::monitor::run(self.platform.clone(), shutdown.clone()));
+        tokio::spawn(metrics::collector::run(
+            self.platform.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(metrics::rollup::run(
+            self.platform.clone(),
+            shutdown.clone(),
+        ));
+        if let Some(address) = self.config.metrics_listen {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(StartError::Serve)?;
+            tracing::info!(%address, "serving the Prometheus exposition without a token");
+            tokio::spawn(metrics::exposition::serve(
+                listener,
+                store.clone(),
+                shutdown.clone(),
+            ));
+        }
         tokio::spawn(reconcile::run_periodically(
             self.platform.clone(),
             reconcile_now,

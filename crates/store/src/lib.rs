@@ -28,6 +28,7 @@ pub mod deployments;
 pub mod env;
 mod error;
 pub mod logs;
+pub mod metrics;
 pub mod projects;
 pub mod queue;
 pub mod runtime;

@@ -2,7 +2,7 @@
 
 use helvetia_core::auth::Caller;
 use helvetia_core::service::Service;
-use helvetia_core::volume::Volume;
+use helvetia_core::volume::{Volume, engine_volume_name};
 
 use crate::audit::audit;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
@@ -19,7 +19,13 @@ fn target(service: &Service, name: &str) -> String {
 }
 
 impl Store {
-    pub async fn add_volume(&self, caller: &Caller, service: &Service, name: &str, path: &str) -> Result<Volume> {
+    pub async fn add_volume(
+        &self,
+        caller: &Caller,
+        service: &Service,
+        name: &str,
+        path: &str,
+    ) -> Result<Volume> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -34,7 +40,13 @@ impl Store {
             .map_err(StoreError::unique(format!(
                 "the service already has a volume named `{name}` or mounted at {path}"
             )))?;
-            audit!(tx, caller.team, caller.label(), "volume.add", target(service, name));
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "volume.add",
+                target(service, name)
+            );
             tx.commit().await?;
         });
         self.volumes(service.id)
@@ -46,10 +58,12 @@ impl Store {
 
     pub async fn volumes(&self, service_id: i64) -> Result<Vec<Volume>> {
         let rows: Vec<VolumeRow> = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT name, path, created_at FROM volumes WHERE service_id = $1 ORDER BY name")
-                .bind(service_id)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT name, path, created_at FROM volumes WHERE service_id = $1 ORDER BY name",
+            )
+            .bind(service_id)
+            .fetch_all(pool)
+            .await?
         });
         rows.into_iter()
             .map(|row| {
@@ -62,17 +76,30 @@ impl Store {
             .collect()
     }
 
-    /// Every volume of every service, as `(service id, name)`: what the engine may keep.
-    pub async fn all_volumes(&self) -> Result<Vec<(i64, String)>> {
-        let rows = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT service_id, name FROM volumes")
-                .fetch_all(pool)
-                .await?
+    /// The engine names of every service's volumes: what the engine must keep.
+    pub async fn all_engine_volume_names(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String, String, i64, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT p.name, s.name, s.id, v.name FROM volumes v \
+                 JOIN services s ON s.id = v.service_id JOIN projects p ON p.id = s.project_id",
+            )
+            .fetch_all(pool)
+            .await?
         });
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(project, service, id, volume)| {
+                engine_volume_name(&project, &service, id, &volume)
+            })
+            .collect())
     }
 
-    pub async fn remove_volume(&self, caller: &Caller, service: &Service, name: &str) -> Result<()> {
+    pub async fn remove_volume(
+        &self,
+        caller: &Caller,
+        service: &Service,
+        name: &str,
+    ) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let removed = sqlx::query("DELETE FROM volumes WHERE service_id = $1 AND name = $2")
@@ -84,7 +111,13 @@ impl Store {
             if removed == 0 {
                 return Err(StoreError::NotFound(format!("volume `{name}`")));
             }
-            audit!(tx, caller.team, caller.label(), "volume.remove", target(service, name));
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                "volume.remove",
+                target(service, name)
+            );
             tx.commit().await?;
         });
         Ok(())

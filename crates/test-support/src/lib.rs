@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod bench;
 pub mod database;
 pub mod load;
 
@@ -379,10 +380,11 @@ fn stop_traefik(data_dir: &Path) {
     }
 }
 
-/// Containers (any state) of a project, by name, straight from the engine.
-pub fn project_containers(project: &str) -> Vec<String> {
+/// The lines `docker <args> --filter label=io.helvetia.project=<project>` prints.
+fn docker_list(args: &[&str], project: &str) -> Vec<String> {
     let output = Command::new("/usr/bin/docker")
-        .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+        .args(args)
+        .arg("--filter")
         .arg(format!("label=io.helvetia.project={project}"))
         .output()
         .unwrap();
@@ -390,6 +392,16 @@ pub fn project_containers(project: &str) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// Containers (any state) of a project, by name, straight from the engine.
+pub fn project_containers(project: &str) -> Vec<String> {
+    docker_list(&["ps", "-a", "--format", "{{.Names}}"], project)
+}
+
+/// Volumes of a project, by name, straight from the engine.
+pub fn project_volumes(project: &str) -> Vec<String> {
+    docker_list(&["volume", "ls", "--quiet"], project)
 }
 
 /// Removes everything a test's project left in the engine.
@@ -402,6 +414,11 @@ pub fn remove_project_objects(project: &str) {
     let _ = Command::new("/usr/bin/docker")
         .args(["network", "rm", &format!("helvetia-{project}")])
         .output();
+    for volume in project_volumes(project) {
+        let _ = Command::new("/usr/bin/docker")
+            .args(["volume", "rm", "-f", &volume])
+            .output();
+    }
     let images = Command::new("/usr/bin/docker")
         .args(["images", "-q", "--filter"])
         .arg(format!("label=io.helvetia.project={project}"))

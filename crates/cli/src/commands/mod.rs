@@ -9,9 +9,11 @@ mod deployments;
 mod env;
 mod login;
 mod logs;
+mod metrics;
 mod projects;
 mod services;
 mod tokens;
+mod volumes;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -36,11 +38,16 @@ pub enum Command {
     Env(env::EnvCommand),
     /// A service's runtime output, or a deployment's log; `-f` follows it.
     Logs(logs::LogsArgs),
+    /// A service's CPU, memory, network and disk use now, with a sparkline of each.
+    Metrics(metrics::MetricsArgs),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// A service's persistent volumes.
+    #[command(subcommand)]
+    Volumes(volumes::VolumesCommand),
 }
 
 pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -54,7 +61,9 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Env(command) => env::run(command, global).await,
         Command::Logs(args) => logs::run(args, global).await,
+        Command::Metrics(args) => metrics::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,
+        Command::Volumes(command) => volumes::run(command, global).await,
     }
 }

@@ -35,7 +35,20 @@ pub enum ServicesCommand {
         settings: Settings,
     },
     /// Delete a service and its deployment history.
-    Delete { target: ServiceTarget },
+    Delete {
+        target: ServiceTarget,
+        /// Also delete its volumes and their data (required when it has volumes).
+        #[arg(long)]
+        delete_volumes: bool,
+    },
+    /// Run a different number of replicas of the live version (no rebuild).
+    Scale {
+        target: ServiceTarget,
+        replicas: u32,
+        /// Return once queued instead of following it.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Restart a service: new containers from the live image, with zero downtime.
     Restart {
         target: ServiceTarget,
@@ -71,9 +84,10 @@ pub struct Settings {
     /// Build context in the repository [default on create: .].
     #[arg(long)]
     context: Option<String>,
-    /// Port the app listens on [default on create: 8080].
-    #[arg(long)]
-    port: Option<i64>,
+    /// Port the app listens on, or `none` for a worker that serves no HTTP [default on
+    /// create: 8080].
+    #[arg(long, value_name = "PORT|none")]
+    port: Option<String>,
     #[command(flatten)]
     runtime: RuntimeFlags,
 }
@@ -121,6 +135,25 @@ pub struct RuntimeFlags {
     /// How long a build may take [default: 15m].
     #[arg(long, value_name = "DURATION")]
     build_timeout: Option<String>,
+    /// Identical containers to run [default: 1].
+    #[arg(long, value_name = "N")]
+    replicas: Option<String>,
+    /// How a deploy replaces containers: `start-first` (overlap, no downtime) or `recreate`
+    /// (stop the old first) [default: recreate with volumes, else start-first].
+    #[arg(long, value_name = "STRATEGY")]
+    strategy: Option<String>,
+    /// Command replacing the image's, split like a shell would (no shell runs it).
+    #[arg(long, value_name = "COMMAND")]
+    command: Option<String>,
+    /// Runs once per deployment before the new version takes traffic (e.g. migrations).
+    #[arg(long, value_name = "COMMAND")]
+    release_command: Option<String>,
+    /// How long a worker must keep running to count as ready [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    worker_ready: Option<String>,
+    /// How long the release command may run [default: 10m].
+    #[arg(long, value_name = "DURATION")]
+    release_timeout: Option<String>,
 }
 
 /// `default` (JSON null: back to the default) or the parsed value.
@@ -148,6 +181,20 @@ fn number(text: &str) -> anyhow::Result<Value> {
     ))?))
 }
 
+/// An argument vector from a command line, split with shell quoting rules.
+fn argv(text: &str) -> anyhow::Result<Value> {
+    let words = shell_words::split(text).map_err(|e| anyhow::anyhow!("`{text}`: {e}"))?;
+    Ok(json!(words))
+}
+
+fn strategy(text: &str) -> anyhow::Result<Value> {
+    match text {
+        "start-first" | "start_first" => Ok(json!("start_first")),
+        "recreate" => Ok(json!("recreate")),
+        _ => anyhow::bail!("--strategy must be `start-first`, `recreate` or `default`"),
+    }
+}
+
 fn integer(text: &str) -> anyhow::Result<Value> {
     Ok(json!(text.parse::<u64>().map_err(|_| anyhow::anyhow!(
         "`{text}` is not a whole number"
@@ -157,7 +204,7 @@ fn integer(text: &str) -> anyhow::Result<Value> {
 impl RuntimeFlags {
     /// The flags given, as a JSON merge patch of the runtime settings.
     fn patch(&self) -> anyhow::Result<Option<Value>> {
-        let mut patch = json!({"limits": {}, "health": {}, "timeouts": {}});
+        let mut patch = json!({"limits": {}, "health": {}, "timeouts": {}, "top": {}});
         let mut set = |section: &str, key: &str, value: Option<Value>| {
             if let Some(value) = value {
                 patch[section][key] = value;
@@ -232,10 +279,32 @@ impl RuntimeFlags {
             "build_ms",
             setting(&self.build_timeout, millis)?,
         );
+        set(
+            "timeouts",
+            "worker_ready_ms",
+            setting(&self.worker_ready, millis)?,
+        );
+        set(
+            "timeouts",
+            "release_ms",
+            setting(&self.release_timeout, millis)?,
+        );
+        set("top", "replicas", setting(&self.replicas, integer)?);
+        set("top", "strategy", setting(&self.strategy, strategy)?);
+        set("top", "command", setting(&self.command, argv)?);
+        set(
+            "top",
+            "release_command",
+            setting(&self.release_command, argv)?,
+        );
         let Value::Object(sections) = &mut patch else {
             return Ok(None);
         };
-        sections.retain(|_, section| section.as_object().is_some_and(|s| !s.is_empty()));
+        // Top-level settings sit beside the sections, not in one.
+        if let Some(Value::Object(top)) = sections.remove("top") {
+            sections.extend(top);
+        }
+        sections.retain(|_, section| section.as_object().is_none_or(|s| !s.is_empty()));
         Ok((!sections.is_empty()).then_some(patch))
     }
 }
@@ -255,7 +324,14 @@ impl Settings {
         put("branch", self.branch.map(Value::from));
         put("dockerfile", self.dockerfile.map(Value::from));
         put("context", self.context.map(Value::from));
-        put("port", self.port.map(Value::from));
+        put(
+            "port",
+            match self.port.as_deref() {
+                None => None,
+                Some("none") => Some(json!("none")),
+                Some(port) => Some(integer(port)?),
+            },
+        );
         Ok(body)
     }
 }
@@ -369,8 +445,40 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
             }
             print_events(&events);
         }
-        ServicesCommand::Delete { target } => {
-            client.delete(&target.path()).await?;
+        ServicesCommand::Scale {
+            target,
+            replicas,
+            detach,
+        } => {
+            let service = client
+                .patch(
+                    &target.path(),
+                    &json!({ "runtime": { "replicas": replicas } }),
+                )
+                .await?;
+            let redeployment = &service["redeployment"];
+            if !redeployment.is_object() {
+                if global.json {
+                    return output::json(&service);
+                }
+                println!("{target} will run {replicas} replica(s) from its next deployment.");
+                return Ok(());
+            }
+            if !global.json {
+                println!("Scaling {target} to {replicas} replica(s) with zero downtime.");
+            }
+            return deployments::watch(&client, &target, redeployment, detach, global).await;
+        }
+        ServicesCommand::Delete {
+            target,
+            delete_volumes,
+        } => {
+            let path = if delete_volumes {
+                format!("{}?delete_volumes=true", target.path())
+            } else {
+                target.path()
+            };
+            client.delete(&path).await?;
             if global.json {
                 return output::json(&json!({ "deleted": target.to_string() }));
             }
@@ -416,7 +524,37 @@ fn show(target: &ServiceTarget, service: &Value) {
         ("Branch", output::text(service, "branch")),
         ("Dockerfile", output::text(service, "dockerfile")),
         ("Context", output::text(service, "context")),
-        ("Port", output::text(service, "port")),
+        (
+            "Port",
+            if service["port"].is_null() {
+                "none (a worker: no route)".to_owned()
+            } else {
+                output::text(service, "port")
+            },
+        ),
+        ("Replicas", output::text(runtime, "replicas")),
+        (
+            "Strategy",
+            or_default(&runtime["strategy"], &|v| {
+                v.as_str().unwrap_or_default().replace('_', "-")
+            }),
+        ),
+        (
+            "Command",
+            if runtime["command"].is_null() {
+                "the image's".to_owned()
+            } else {
+                command_line(&runtime["command"])
+            },
+        ),
+        (
+            "Release command",
+            if runtime["release_command"].is_null() {
+                "none".to_owned()
+            } else {
+                command_line(&runtime["release_command"])
+            },
+        ),
         (
             "Health check",
             if health["tcp"] == true {
@@ -463,6 +601,15 @@ fn show(target: &ServiceTarget, service: &Value) {
         println!();
         print_events(&status["events"]);
     }
+}
+
+/// An argument vector as a command line a person could paste.
+fn command_line(argv: &Value) -> String {
+    let words: Vec<&str> = output::array(argv)
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    shell_words::join(words)
 }
 
 fn print_events(events: &Value) {

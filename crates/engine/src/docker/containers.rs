@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
-    HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy,
-    RestartPolicyNameEnum,
+    HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
@@ -200,7 +199,9 @@ impl Engine {
         match self.docker.start_container(id, None).await {
             Ok(()) => Ok(()),
             // Already running.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(error) => Err(EngineError::from_bollard(error)),
         }
     }
@@ -310,7 +311,9 @@ impl Engine {
             // The engine reports a non-zero exit as an error carrying the code.
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(error)) => Err(EngineError::from_bollard(error)),
-            None => Err(EngineError::Api(format!("waiting for container {id} ended without an answer"))),
+            None => Err(EngineError::Api(format!(
+                "waiting for container {id} ended without an answer"
+            ))),
         }
     }
 

@@ -17,13 +17,15 @@ mod events;
 mod images;
 pub mod labels;
 mod networks;
-mod volumes;
 mod session;
+mod stats;
+mod volumes;
 
 pub use build::{BuildLine, BuildRequest};
 pub use containers::{ContainerSpec, ContainerStatus, Limits, OutputChunk};
 pub use events::ContainerEvent;
 pub use networks::NetworkSpec;
+pub use stats::{Allotment, StatsReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

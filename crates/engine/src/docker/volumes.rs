@@ -13,7 +13,9 @@ impl Engine {
     pub async fn ensure_volume(&self, name: &str, project: &str) -> Result<()> {
         match self.docker.inspect_volume(name).await {
             Ok(_) => return Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
             Err(error) => return Err(EngineError::from_bollard(error)),
         }
         let request = VolumeCreateRequest {
@@ -38,7 +40,9 @@ impl Engine {
     pub async fn volume_size(&self, name: &str) -> Result<u64> {
         let volume = match self.docker.inspect_volume(name).await {
             Ok(volume) => volume,
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(0),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(0),
             Err(error) => return Err(EngineError::from_bollard(error)),
         };
         let mountpoint = volume.mountpoint;
@@ -74,14 +78,18 @@ impl Engine {
             .await
         {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(error) => Err(EngineError::from_bollard(error)),
         }
     }
 }
 
 fn directory_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .filter_map(|entry| entry.ok())
         .map(|entry| match entry.file_type() {

@@ -19,6 +19,14 @@ pub(super) const SERVERS_TRANSPORT: &str = "helvetia";
 /// has been answered.
 pub const BACKEND_IDLE_CONN_TIMEOUT: &str = "2s";
 
+/// The middleware every router uses: a request whose backend cannot be reached (a replica
+/// that just crashed, before the monitor has taken it off the route) is sent to the next
+/// backend instead of failing. Only connection failures are retried — a request a backend
+/// received is never sent twice.
+const RETRY_MIDDLEWARE: &str = "helvetia-retry";
+const RETRY_ATTEMPTS: u32 = 3;
+const RETRY_INTERVAL: &str = "50ms";
+
 #[derive(Serialize)]
 struct DynamicConfig<'a> {
     http: Http<'a>,
@@ -31,6 +39,7 @@ struct Http<'a> {
     routers: BTreeMap<&'a str, Router<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     services: BTreeMap<&'a str, Service<'a>>,
+    middlewares: BTreeMap<&'a str, Middleware>,
     servers_transports: BTreeMap<&'a str, ServersTransport>,
 }
 
@@ -39,7 +48,20 @@ struct Http<'a> {
 struct Router<'a> {
     rule: String,
     entry_points: [&'a str; 1],
+    middlewares: [&'a str; 1],
     service: &'a str,
+}
+
+#[derive(Serialize)]
+struct Middleware {
+    retry: Retry,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Retry {
+    attempts: u32,
+    initial_interval: &'static str,
 }
 
 #[derive(Serialize)]
@@ -84,6 +106,7 @@ pub fn render(table: &RoutingTable, entry_point: &str) -> String {
             Router {
                 rule: router_rule(route),
                 entry_points: [entry_point],
+                middlewares: [RETRY_MIDDLEWARE],
                 service: &route.name,
             },
         );
@@ -106,6 +129,15 @@ pub fn render(table: &RoutingTable, entry_point: &str) -> String {
         http: Http {
             routers,
             services,
+            middlewares: BTreeMap::from([(
+                RETRY_MIDDLEWARE,
+                Middleware {
+                    retry: Retry {
+                        attempts: RETRY_ATTEMPTS,
+                        initial_interval: RETRY_INTERVAL,
+                    },
+                },
+            )]),
             servers_transports: BTreeMap::from([(
                 SERVERS_TRANSPORT,
                 ServersTransport {
@@ -154,10 +186,14 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_table_renders_only_the_servers_transport() {
+    fn an_empty_table_renders_only_the_shared_middleware_and_transport() {
         assert_eq!(
             render(&RoutingTable::new(), "web"),
-            "[http.serversTransports.helvetia.forwardingTimeouts]\n\
+            "[http.middlewares.helvetia-retry.retry]\n\
+             attempts = 3\n\
+             initialInterval = \"50ms\"\n\
+             \n\
+             [http.serversTransports.helvetia.forwardingTimeouts]\n\
              idleConnTimeout = \"2s\"\n"
         );
     }
@@ -177,6 +213,7 @@ mod tests {
             r#"[http.routers.shop_web]
 rule = "Host(`shop.example`) || Host(`www.shop.example`)"
 entryPoints = ["web"]
+middlewares = ["helvetia-retry"]
 service = "shop_web"
 
 [http.services.shop_web.loadBalancer]
@@ -188,6 +225,10 @@ url = "http://172.20.0.3:8080"
 
 [[http.services.shop_web.loadBalancer.servers]]
 url = "http://[fd00::2]:8080"
+
+[http.middlewares.helvetia-retry.retry]
+attempts = 3
+initialInterval = "50ms"
 
 [http.serversTransports.helvetia.forwardingTimeouts]
 idleConnTimeout = "2s"

@@ -12,7 +12,9 @@ mod cli;
 mod deploy;
 mod env;
 mod logs;
+mod metrics;
 mod server;
+mod shapes;
 mod zero_downtime;
 
 /// The binary under test.

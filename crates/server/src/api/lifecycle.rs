@@ -56,7 +56,7 @@ pub async fn redeploy_image(
     Ok(deployment)
 }
 
-async fn owned_service(
+pub(super) async fn owned_service(
     state: &AppState,
     caller: &Caller,
     project: &str,

@@ -25,9 +25,11 @@ mod health;
 mod json;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod projects;
 mod services;
 mod tokens;
+mod volumes;
 
 pub use tokens::mint as mint_token;
 
@@ -93,8 +95,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(lifecycle::routes())
         .merge(env::routes())
         .merge(logs::routes())
+        .merge(metrics::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(volumes::routes())
 }
 
 /// The OpenAPI document of the whole API.
@@ -120,6 +124,9 @@ pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Noti
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        .route_layer(axum::middleware::from_fn(
+            crate::metrics::exposition::track_request,
         ))
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .with_state(state)

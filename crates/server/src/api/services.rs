@@ -320,7 +320,11 @@ async fn update_service(
             .update(&input, state.settings().repo_policy),
     );
     let runtime = match &input.runtime {
-        Some(patch) => errors.absorb(service.runtime.merged(patch, &state.settings().runtime_bounds())),
+        Some(patch) => errors.absorb(
+            service
+                .runtime
+                .merged(patch, &state.settings().runtime_bounds()),
+        ),
         None => Some(service.runtime.clone()),
     };
     let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;
@@ -332,16 +336,21 @@ async fn update_service(
     // applied by a zero-downtime redeploy of the live image.
     let needs_new_containers =
         settings.port != service.settings.port || service.runtime.needs_new_containers(&runtime);
+    // A change of the replica count alone is a scale: no release command runs for it.
+    let only_scaled = settings == service.settings
+        && RuntimeSettings {
+            replicas: runtime.replicas,
+            ..service.runtime.clone()
+        } == runtime;
+    let cause = if only_scaled {
+        DeploymentCause::Scale
+    } else {
+        DeploymentCause::Settings
+    };
     let redeployment = match state.store.live_deployment(updated.id).await? {
         Some(live) if needs_new_containers => {
-            let deployment = super::lifecycle::redeploy_image(
-                &state,
-                &caller,
-                &updated,
-                &live,
-                DeploymentCause::Settings,
-            )
-            .await?;
+            let deployment =
+                super::lifecycle::redeploy_image(&state, &caller, &updated, &live, cause).await?;
             Some(deployment)
         }
         _ => None,
@@ -361,27 +370,45 @@ pub struct UpdatedService {
     redeployment: Option<Deployment>,
 }
 
-/// Delete a service and its deployment history.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DeleteOptions {
+    /// Also delete the service's volumes and their data. Required when it has volumes.
+    #[serde(default)]
+    delete_volumes: bool,
+}
+
+/// Delete a service and its deployment history (and its volumes, when confirmed).
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/services/{service}", tag = "services",
     params(
         ("project" = String, Path, description = "Project name"),
         ("service" = String, Path, description = "Service name"),
+        DeleteOptions,
     ),
     security(("token" = ["write"])),
     responses(
         (status = NO_CONTENT),
         (status = NOT_FOUND, body = ErrorBody),
-        (status = CONFLICT, body = ErrorBody, description = "A deployment is in progress"),
+        (status = CONFLICT, body = ErrorBody, description = "A deployment is in progress, or volumes need `delete_volumes=true`"),
     )
 )]
 async fn delete_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
+    Query(options): Query<DeleteOptions>,
 ) -> ApiResult<StatusCode> {
     let (project, name) = service_params(&project, &service)?;
     let service = state.store.service(caller.team, &project, &name).await?;
+    let volumes = state.store.volumes(service.id).await?;
+    if !volumes.is_empty() && !options.delete_volumes {
+        let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+        return Err(ApiError::Conflict(format!(
+            "the service has volumes ({}); deleting it deletes their data too: confirm with `delete_volumes=true` (CLI: `--delete-volumes`)",
+            names.join(", ")
+        )));
+    }
     state.store.delete_service(&caller, &service).await?;
     // Its containers and route go with the next reconciliation, which this starts now.
     state.reconcile.notify_one();

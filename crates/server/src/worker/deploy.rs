@@ -19,17 +19,17 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use helvetia_core::container::{
     ContainerRecord, ContainerState, container_name, image_repository, network_name,
 };
-use helvetia_core::deployment::{Deployment, DeploymentKind, DeploymentStatus};
+use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentKind, DeploymentStatus};
 use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
 use helvetia_core::redact::{LineRedactor, Redactor};
 use helvetia_core::routing::{Backend, route_name};
 use helvetia_core::runtime::DeployStrategy;
 use helvetia_core::service::{Port, Service};
 use helvetia_core::volume::engine_volume_name;
-use futures::StreamExt;
 use helvetia_engine::docker::{
     BuildRequest, ContainerSpec, EngineError, Limits, NetworkSpec, labels,
 };
@@ -169,6 +169,10 @@ impl Deploy<'_> {
         self.recreated.clear();
         self.drain_previous().await;
         self.prune_images().await;
+        // The previous containers may have held the last mount of a removed volume.
+        if let Err(error) = self.platform.remove_unused_volumes().await {
+            tracing::warn!(%error, "deleting unused volumes failed");
+        }
         JobOutcome::Succeeded
     }
 
@@ -226,14 +230,20 @@ impl Deploy<'_> {
         let network = self.network().await?;
         let mounts = self.volumes().await?;
         let runtime = self.service.runtime.clone();
-        if let Some(argv) = &runtime.release_command {
+        // Scaling runs more or fewer copies of the same release: nothing to migrate.
+        if let Some(argv) = &runtime.release_command
+            && self.deployment.cause != DeploymentCause::Scale
+        {
             self.release(&image, &network, &mounts, argv).await?;
         }
-        if DeployStrategy::effective(runtime.strategy, !mounts.is_empty()) == DeployStrategy::Recreate {
+        if DeployStrategy::effective(runtime.strategy, !mounts.is_empty())
+            == DeployStrategy::Recreate
+        {
             self.stop_previous_first().await?;
         }
         let replicas = runtime.replicas.max(1);
-        let starts = (0..replicas).map(|index| self.start_container(&image, &network, &mounts, index));
+        let starts =
+            (0..replicas).map(|index| self.start_container(&image, &network, &mounts, index));
         let started = futures::future::try_join_all(starts).await?;
         let waiting_for = match self.service.settings.port {
             Some(port) => format!("waiting for {replicas} container(s) to answer on port {port}"),
@@ -242,7 +252,8 @@ impl Deploy<'_> {
                 runtime.timeouts.worker_ready.as_secs()
             ),
         };
-        self.to(DeploymentStatus::HealthChecking, &waiting_for).await?;
+        self.to(DeploymentStatus::HealthChecking, &waiting_for)
+            .await?;
         let checks = started.iter().map(|container| self.wait_ready(container));
         let ready = futures::future::try_join_all(checks).await?;
         for container in &started {
@@ -269,16 +280,31 @@ impl Deploy<'_> {
         env.extend([
             ("HELVETIA_PROJECT".into(), service.project.to_string()),
             ("HELVETIA_SERVICE".into(), service.name.to_string()),
-            ("HELVETIA_DEPLOYMENT_ID".into(), self.deployment.id.to_string()),
-            ("HELVETIA_COMMIT_SHA".into(), self.deployment.commit_sha.clone().unwrap_or_default()),
+            (
+                "HELVETIA_DEPLOYMENT_ID".into(),
+                self.deployment.id.to_string(),
+            ),
+            (
+                "HELVETIA_COMMIT_SHA".into(),
+                self.deployment.commit_sha.clone().unwrap_or_default(),
+            ),
         ]);
         env
     }
 
     /// The container spec every container of this deployment shares.
-    fn container_spec(&self, name: String, image: &str, network: &str, mounts: &[(String, String)]) -> ContainerSpec {
+    fn container_spec(
+        &self,
+        name: String,
+        image: &str,
+        network: &str,
+        mounts: &[(String, String)],
+    ) -> ContainerSpec {
         let service = &self.service;
-        let limits = service.runtime.limits.or(self.platform.settings.default_limits);
+        let limits = service
+            .runtime
+            .limits
+            .or(self.platform.settings.default_limits);
         ContainerSpec {
             name,
             image: image.to_owned(),
@@ -290,7 +316,10 @@ impl Deploy<'_> {
                 (labels::SERVICE, service.name.to_string()),
                 (labels::SERVICE_ID, service.id.to_string()),
                 (labels::DEPLOYMENT, self.deployment.id.to_string()),
-                (labels::COMMIT, self.deployment.commit_sha.clone().unwrap_or_default()),
+                (
+                    labels::COMMIT,
+                    self.deployment.commit_sha.clone().unwrap_or_default(),
+                ),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -312,8 +341,16 @@ impl Deploy<'_> {
         let service = &self.service;
         let mut mounts = vec![];
         for volume in self.platform.store.volumes(service.id).await? {
-            let name = engine_volume_name(service.project.as_str(), service.name.as_str(), &volume.name);
-            self.platform.engine.ensure_volume(&name, service.project.as_str()).await?;
+            let name = engine_volume_name(
+                service.project.as_str(),
+                service.name.as_str(),
+                service.id,
+                &volume.name,
+            );
+            self.platform
+                .engine
+                .ensure_volume(&name, service.project.as_str())
+                .await?;
             mounts.push((name, volume.path));
         }
         Ok(mounts)
@@ -330,7 +367,9 @@ impl Deploy<'_> {
         argv: &[String],
     ) -> Result<(), Failure> {
         let platform = self.platform;
-        self.log.line(format!("==> release: running {argv:?} before any new container takes traffic"));
+        self.log.line(format!(
+            "==> release: running {argv:?} before any new container takes traffic"
+        ));
         let name = format!(
             "helvetia-{}-{}-{}-release",
             self.service.project, self.service.name, self.deployment.id
@@ -344,10 +383,17 @@ impl Deploy<'_> {
         spec.restart = false;
         spec.port = None;
         let engine_id = platform.engine.run_container(&spec).await?;
-        platform.store.record_container_engine(record.id, &engine_id, None).await?;
+        platform
+            .store
+            .record_container_engine(record.id, &engine_id, None)
+            .await?;
         let log = self.log;
         let output = async {
-            let mut chunks = Box::pin(platform.engine.container_output(&engine_id, None, None, true));
+            let mut chunks = Box::pin(
+                platform
+                    .engine
+                    .container_output(&engine_id, None, None, true),
+            );
             let mut lines = LineRedactor::new(Redactor::default());
             while let Some(Ok(chunk)) = chunks.next().await {
                 for line in lines.push(&chunk.bytes) {
@@ -370,17 +416,26 @@ impl Deploy<'_> {
         let code = match waited {
             Ok(code) => code?,
             Err(_) => {
-                platform.store.set_container_state(record.id, ContainerState::Failed).await?;
+                platform
+                    .store
+                    .set_container_state(record.id, ContainerState::Failed)
+                    .await?;
                 return Err(Failure::Failed(format!(
                     "the release command did not finish within {}s",
                     timeout.as_secs()
                 )));
             }
         };
-        let state = if code == 0 { ContainerState::Stopped } else { ContainerState::Failed };
+        let state = if code == 0 {
+            ContainerState::Stopped
+        } else {
+            ContainerState::Failed
+        };
         platform.store.set_container_state(record.id, state).await?;
         if code != 0 {
-            return Err(Failure::Failed(format!("the release command exited with code {code}")));
+            return Err(Failure::Failed(format!(
+                "the release command exited with code {code}"
+            )));
         }
         self.log.line("The release command succeeded.");
         Ok(())
@@ -398,17 +453,22 @@ impl Deploy<'_> {
         if previous.is_empty() {
             return Ok(());
         }
-        self.log.line("Strategy `recreate`: stopping the previous containers before starting new ones");
+        self.log
+            .line("Strategy `recreate`: stopping the previous containers before starting new ones");
         {
             let _routing = platform.routing().await;
             for container in &previous {
-                platform.store.set_container_state(container.id, ContainerState::Draining).await?;
+                platform
+                    .store
+                    .set_container_state(container.id, ContainerState::Draining)
+                    .await?;
             }
             let table = platform.store.routing_table().await?;
-            platform
-                .apply_and_confirm(&table)
-                .await
-                .map_err(|e| Failure::Failed(format!("taking the previous version off its route failed: {e}")))?;
+            platform.apply_and_confirm(&table).await.map_err(|e| {
+                Failure::Failed(format!(
+                    "taking the previous version off its route failed: {e}"
+                ))
+            })?;
         }
         let grace = self.service.runtime.timeouts.stop_grace;
         for container in &previous {
@@ -431,20 +491,30 @@ impl Deploy<'_> {
         for container in &previous {
             let target = container.engine_id.as_deref().unwrap_or(&container.name);
             if let Err(error) = platform.engine.start_existing(target).await {
-                self.log.line(format!("Restarting {} failed: {error}", container.name));
+                self.log
+                    .line(format!("Restarting {} failed: {error}", container.name));
                 continue;
             }
             if let Ok(status) = platform.engine.inspect_container(target).await
                 && let (Some(engine_id), Some(address)) = (&container.engine_id, status.address)
             {
-                let _ = platform.store.update_container_address(engine_id, &address).await;
+                let _ = platform
+                    .store
+                    .update_container_address(engine_id, &address)
+                    .await;
             }
-            let _ = platform.store.set_container_state(container.id, ContainerState::Serving).await;
+            let _ = platform
+                .store
+                .set_container_state(container.id, ContainerState::Serving)
+                .await;
         }
         if let Err(error) = platform.publish_routes().await {
-            self.log.line(format!("Routing to the previous version again failed: {error}"));
+            self.log.line(format!(
+                "Routing to the previous version again failed: {error}"
+            ));
         } else {
-            self.log.line("The previous version was started again and serves.");
+            self.log
+                .line("The previous version was started again and serves.");
         }
     }
 
@@ -665,10 +735,20 @@ impl Deploy<'_> {
     ) -> Result<Started, Failure> {
         let platform = self.platform;
         let service = &self.service;
-        let name = container_name(service.project.as_str(), service.name.as_str(), self.deployment.id, index);
+        let name = container_name(
+            service.project.as_str(),
+            service.name.as_str(),
+            self.deployment.id,
+            index,
+        );
         let record = platform
             .store
-            .reserve_container(self.deployment.id, service.id, &name, service.settings.port.map(Port::get))
+            .reserve_container(
+                self.deployment.id,
+                service.id,
+                &name,
+                service.settings.port.map(Port::get),
+            )
             .await?;
         let spec = self.container_spec(name.clone(), image, network, mounts);
         // Start-up time is counted from here: creating and starting the container is part of
@@ -685,7 +765,11 @@ impl Deploy<'_> {
             short_id(&engine_id),
             status.address.as_deref().unwrap_or("no address yet")
         ));
-        Ok(Started { record, engine_id, at })
+        Ok(Started {
+            record,
+            engine_id,
+            at,
+        })
     }
 
     /// Waits until a container is ready: a worker once it has kept running for the worker
@@ -795,7 +879,10 @@ impl Deploy<'_> {
                 )));
             }
             if started.elapsed() >= period {
-                self.log.line(format!("Ready: the worker kept running for {}s", period.as_secs()));
+                self.log.line(format!(
+                    "Ready: the worker kept running for {}s",
+                    period.as_secs()
+                ));
                 return Ok(Ready { backend: None });
             }
             tokio::time::sleep(Duration::from_millis(200).min(period)).await;
@@ -837,7 +924,11 @@ impl Deploy<'_> {
         route.backends = backends.clone();
         if !backends.is_empty() {
             let list: Vec<String> = backends.iter().map(Backend::to_string).collect();
-            self.log.line(format!("Switching {} to {}", route.hostnames.join(", "), list.join(", ")));
+            self.log.line(format!(
+                "Switching {} to {}",
+                route.hostnames.join(", "),
+                list.join(", ")
+            ));
         }
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {

@@ -74,6 +74,7 @@ impl Api {
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
             log_limits: LogLimits::default(),
+            metrics: Default::default(),
         };
         // The engine client connects lazily; these tests never reach it.
         let engine = Engine::connect("api-tests").unwrap();

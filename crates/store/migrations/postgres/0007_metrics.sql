@@ -31,5 +31,5 @@ CREATE INDEX container_metrics_by_service ON container_metrics (service_id, reso
 -- final, so a roll-up that runs again starts there and never counts a sample twice.
 CREATE TABLE metric_rollups (
     resolution BIGINT PRIMARY KEY,
-    done_until INTEGER NOT NULL
+    done_until BIGINT NOT NULL
 );

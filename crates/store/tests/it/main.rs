@@ -7,6 +7,7 @@
 
 mod backend;
 mod deployments;
+mod metrics;
 mod projects;
 mod queue;
 mod runtime;
@@ -64,4 +65,7 @@ conformance!(
     runtime::networks_get_distinct_subnets,
     runtime::logs_append_in_order,
     runtime::log_retention_keeps_recent_and_the_last_per_service,
+    metrics::samples_roll_up_once_and_expire,
+    metrics::series_add_up_containers_and_filter,
+    metrics::what_the_exposition_reads,
 );

@@ -6,7 +6,7 @@ use crate::backend::TestDb;
 use crate::deployments::{build_main, demo_service};
 
 /// Takes a new deployment of `service` through to ready with one container at `address`.
-async fn ready_deployment(
+pub async fn ready_deployment(
     db: &TestDb,
     service: &helvetia_core::service::Service,
     address: &str,

@@ -1,0 +1,172 @@
+//! `bench/collector`: what container metrics cost the control plane — the server process's
+//! CPU share and memory with `BENCH_CONTAINERS` (default 50) running containers sampled every
+//! `BENCH_INTERVAL` (default 5s), over a window of `BENCH_WINDOW_SECS` (default 60).
+//!
+//! Services cannot run replicas yet, so the containers are as many services of the tiny `web`
+//! fixture, all from one repository (after the first build, the engine's layer cache makes
+//! every other build a cache hit). The window starts once every container is in the
+//! Prometheus exposition, i.e. sampled, and every deployment is done; the figures include
+//! everything else the server does meanwhile (the health monitor probes each container every
+//! 10 s, the roll-up runs every minute).
+//!
+//! CPU share = Δ(utime + stime) of the server process (`/proc/<pid>/stat`) over the window's
+//! wall time; memory = its `VmRSS` at the end (and `VmHWM`, the peak since it started, which
+//! includes the 50 deploys).
+//!
+//! Run: `eval "$(sudo scripts/dev-setup.sh)" && cargo bench -p helvetia --bench collector`
+
+use std::time::{Duration, Instant};
+
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, remove_project_objects, unique};
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The pid of the `helvetia server` whose data dir is `data_dir` (the harness does not
+/// expose its child's pid; the data dir is unique to it).
+fn server_pid(data_dir: &std::path::Path) -> u32 {
+    let wanted = data_dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.get(1) == Some(&b"server".as_slice())
+                && args.iter().any(|arg| *arg == wanted.as_bytes())
+        })
+        .expect("the server process")
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The command may contain spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+        .split_whitespace()
+        .collect();
+    // After the command: state is field 3, utime 14 and stime 15 (man 5 proc).
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// A `kB` line of `/proc/<pid>/status`, in MiB.
+fn status_mib(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a kB figure");
+    kb / 1024.0
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let output = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
+}
+
+#[tokio::main]
+async fn main() {
+    let containers: usize = setting("BENCH_CONTAINERS", 50);
+    let interval: String = setting("BENCH_INTERVAL", "5s".to_owned());
+    let window = Duration::from_secs(setting("BENCH_WINDOW_SECS", 60));
+    let server = TestServer::start_with(
+        env!("CARGO_BIN_EXE_helvetia"),
+        &["--metrics-interval", &interval],
+    )
+    .await;
+    let project = unique("bench");
+    let repo = FixtureRepo::new("web");
+    let started = Instant::now();
+    for n in 0..containers {
+        server.service(&project, &format!("web{n}"), &repo).await;
+    }
+    let mut ids = Vec::with_capacity(containers);
+    for n in 0..containers {
+        ids.push(server.request_deploy(&project, &format!("web{n}")).await);
+    }
+    for id in ids {
+        let deployment = server.wait_finished(id).await;
+        assert_eq!(deployment["status"], "live", "{deployment}");
+    }
+    eprintln!(
+        "{containers} services deployed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let exposition = format!("{}/metrics", server.url());
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    eventually(
+        Duration::from_secs(120),
+        "every container in the exposition",
+        || async {
+            let text = http
+                .get(&exposition)
+                .bearer_auth(&server.token)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let sampled = text
+                .lines()
+                .filter(|line| line.starts_with("helvetia_container_cpu_percent{"))
+                .filter(|line| line.contains(&format!("project=\"{project}\"")))
+                .count();
+            (sampled >= containers).then_some(())
+        },
+    )
+    .await;
+
+    let pid = server_pid(&server.data_dir());
+    let ticks_per_second = clock_ticks_per_second();
+    let before = cpu_ticks(pid);
+    let window_start = Instant::now();
+    // A benchmark measures a window of time; nothing is awaited here.
+    tokio::time::sleep(window).await;
+    let elapsed = window_start.elapsed().as_secs_f64();
+    let used = (cpu_ticks(pid) - before) as f64 / ticks_per_second;
+    let rss = status_mib(pid, "VmRSS:");
+    let peak = status_mib(pid, "VmHWM:");
+    let stored = server
+        .get(&format!(
+            "/api/v1/projects/{project}/services/web0/metrics?from=90s&step={interval}"
+        ))
+        .await;
+
+    println!(
+        "bench/collector: {containers} running containers sampled every {interval}, \
+         {elapsed:.0} s window"
+    );
+    println!();
+    println!("| containers | interval | window | server CPU | of one core | RSS | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {containers} | {interval} | {elapsed:.0} s | {used:.2} s | {:.2} % | {rss:.1} MiB | {peak:.1} MiB |",
+        used / elapsed * 100.0
+    );
+    println!();
+    println!(
+        "web0's stored series over the last 90 s: {} points",
+        stored["points"].as_array().map_or(0, Vec::len)
+    );
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("{}", server.log());
+    }
+    remove_project_objects(&project);
+}

@@ -1,0 +1,441 @@
+//! Service shapes: replicas, workers without a port, release commands, persistent volumes.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use helvetia_test_support::load::Load;
+use helvetia_test_support::{
+    FixtureRepo, TestServer, eventually, project_containers, project_volumes, unique,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::deploy::Cleanup;
+
+async fn patch(server: &TestServer, project: &str, service: &str, body: Value) -> Value {
+    let (status, body) = server
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/projects/{project}/services/{service}"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn cli_ok(server: &TestServer, args: &[&str]) -> String {
+    let output = server.cli(args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "helvetia {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Deploys and expects the deployment to go live; returns its id and log.
+async fn deploy_live(server: &TestServer, project: &str, service: &str) -> (i64, String) {
+    let deployed = server.deploy(project, service).await;
+    let id = deployed["id"].as_i64().unwrap();
+    let log = server.deploy_log(id).await;
+    assert_eq!(deployed["status"], "live", "{log}");
+    (id, log)
+}
+
+/// The serving containers of a service, as the API reports them.
+async fn serving(server: &TestServer, project: &str, service: &str) -> Vec<Value> {
+    let view = server
+        .get(&format!("/api/v1/projects/{project}/services/{service}"))
+        .await;
+    view["status"]["containers"].as_array().unwrap().clone()
+}
+
+/// Hostnames answering through the edge router over `requests` requests.
+async fn hostnames(server: &TestServer, host: &str, requests: usize) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    for _ in 0..requests {
+        let (status, body) = server
+            .through_edge(host, "/cgi-bin/hostname")
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        seen.insert(body.trim().to_owned());
+    }
+    seen
+}
+
+/// The container's main process id on the host.
+fn host_pid(container: &str) -> String {
+    let output = Command::new("/usr/bin/docker")
+        .args(["inspect", "--format", "{{.State.Pid}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes_back() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("replicas");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    patch(
+        &server,
+        &project,
+        "web",
+        json!({"runtime": {"replicas": 3, "timeouts": {"drain_ms": 5000}}}),
+    )
+    .await;
+    let first = server.deploy(&project, "web").await;
+    assert_eq!(first["status"], "live");
+    let containers = serving(&server, &project, "web").await;
+    assert_eq!(containers.len(), 3, "{containers:?}");
+
+    // Each answer carries the container's hostname (its short engine id): all three serve.
+    let host = format!("web.{project}.localhost");
+    let expected: HashSet<String> = containers
+        .iter()
+        .map(|c| c["engine_id"].as_str().unwrap()[..12].to_owned())
+        .collect();
+    assert_eq!(hostnames(&server, &host, 30).await, expected);
+
+    let load = Load::start(server.http_port, &host, "/", 8, 200.0);
+    repo.write("www/index.html", "hello from version 2\n", "second version");
+    let second = server.deploy(&project, "web").await;
+    assert_eq!(second["status"], "live");
+    assert_eq!(serving(&server, &project, "web").await.len(), 3);
+    let redeployed_at = load.began.elapsed();
+
+    // Kill one replica's process from the host, as a crash would.
+    let victim = format!("helvetia-{project}-web-{}-1", second["id"]);
+    let pid = host_pid(&victim);
+    let killed_at = load.began.elapsed();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the killed replica to serve again",
+        || async {
+            let events = server
+                .get(&format!("/api/v1/projects/{project}/services/web/events"))
+                .await;
+            let back = events.as_array().unwrap().iter().any(|e| {
+                e["container"] == victim.as_str()
+                    && e["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("back on its route")
+            });
+            let restarted = host_pid(&victim);
+            (back && restarted != pid && !restarted.is_empty() && restarted != "0").then_some(())
+        },
+    )
+    .await;
+    let sent_before = load.sent().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = load.stop().await;
+    assert!(report.sent() > sent_before, "traffic stopped flowing");
+    assert_eq!(
+        report.failed(),
+        0,
+        "failed requests: {:?} (redeployed at {redeployed_at:?}, killed at {killed_at:?})",
+        report.errors
+    );
+    let after_kill = serving(&server, &project, "web").await;
+    assert_eq!(after_kill.len(), 3);
+    assert!(
+        after_kill.iter().all(|c| c["health"] == "healthy"),
+        "{after_kill:?}"
+    );
+    assert_eq!(hostnames(&server, &host, 30).await.len(), 3);
+
+    // Scaling runs the live image again, no rebuild, in the new number of containers.
+    let scaled = cli_ok(
+        &server,
+        &["services", "scale", &format!("{project}/web"), "2"],
+    );
+    assert!(scaled.contains("live"), "{scaled}");
+    assert_eq!(serving(&server, &project, "web").await.len(), 2);
+    let deployments = server
+        .get(&format!(
+            "/api/v1/projects/{project}/services/web/deployments?limit=1"
+        ))
+        .await;
+    let latest = &deployments.as_array().unwrap()[0];
+    assert_eq!(latest["cause"], "scale");
+    assert_eq!(latest["source_deployment_id"], second["id"]);
+    assert_eq!(hostnames(&server, &host, 20).await.len(), 2);
+    let show = cli_ok(&server, &["services", "show", &format!("{project}/web")]);
+    assert!(show.contains("Replicas") && show.contains('2'), "{show}");
+    let (status, body) = server
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/projects/{project}/services/web"),
+            Some(json!({"runtime": {"replicas": 1000}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
+
+/// `start` and `die` events of a service's containers between two instants, in order, as
+/// `(action, container name)`.
+fn container_events(
+    project: &str,
+    service: &str,
+    since: &str,
+    until: &str,
+) -> Vec<(String, String)> {
+    let output = Command::new("/usr/bin/docker")
+        .args([
+            "events",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .args(["--since", since, "--until", until])
+        .args(["--filter", "type=container", "--filter", "event=start"])
+        .args(["--filter", "event=die"])
+        .arg("--filter")
+        .arg(format!("label=io.helvetia.project={project}"))
+        .arg("--filter")
+        .arg(format!("label=io.helvetia.service={service}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(action, name)| (action.to_owned(), name.to_owned()))
+        .collect()
+}
+
+/// The most containers running at once, replaying start/die events. A container whose first
+/// event is `die` was running before the events began.
+fn most_running_at_once(events: &[(String, String)]) -> usize {
+    let mut seen = HashSet::new();
+    let mut running: HashSet<String> = events
+        .iter()
+        .filter(|(_, name)| seen.insert(name.clone()))
+        .filter(|(action, _)| action == "die")
+        .map(|(_, name)| name.clone())
+        .collect();
+    let mut most = running.len();
+    for (action, name) in events {
+        if action == "start" {
+            running.insert(name.clone());
+        } else {
+            running.remove(name);
+        }
+        most = most.max(running.len());
+    }
+    most
+}
+
+/// `/cgi-bin/notes` of the `web` fixture: appends the query to `/data/notes`, prints it.
+async fn notes(server: &TestServer, host: &str, query: &str) -> String {
+    let (status, body) = server
+        .through_edge(host, &format!("/cgi-bin/notes{query}"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Now, as the engine's `--since`/`--until` take it: seconds since the epoch, to the nanosecond.
+fn unix_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_without_a_port_goes_live_and_recreate_never_overlaps() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("worker");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("worker");
+    cli_ok(&server, &["projects", "create", &project]);
+    cli_ok(
+        &server,
+        &[
+            "services",
+            "create",
+            &format!("{project}/jobs"),
+            "--repo",
+            &repo.url(),
+            "--port",
+            "none",
+            "--worker-ready",
+            "2s",
+        ],
+    );
+    let (_, log) = deploy_live(&server, &project, "jobs").await;
+    assert!(log.contains("keep running for 2s"), "{log}");
+    let show = cli_ok(&server, &["services", "show", &format!("{project}/jobs")]);
+    assert!(show.contains("none (a worker"), "{show}");
+    // No route: the edge router does not know the worker's hostname.
+    let answer = server
+        .through_edge(&format!("jobs.{project}.localhost"), "/")
+        .await;
+    assert_eq!(answer.map(|(status, _)| status), Some(404));
+    // Its output is its runtime log.
+    eventually(Duration::from_secs(10), "the worker's output", || async {
+        let output = server.cli(&["logs", &format!("{project}/jobs")]);
+        String::from_utf8_lossy(&output.stdout)
+            .contains("tick 2")
+            .then_some(())
+    })
+    .await;
+
+    // The default for a service without volumes overlaps old and new: the events show it,
+    // so the check below can tell the difference.
+    let since = unix_now();
+    assert_eq!(server.deploy(&project, "jobs").await["status"], "live");
+    let one_left = || async { (project_containers(&project).len() == 1).then_some(()) };
+    eventually(Duration::from_secs(30), "the old worker to stop", one_left).await;
+    let overlapping = container_events(&project, "jobs", &since, &unix_now());
+    assert_eq!(most_running_at_once(&overlapping), 2, "{overlapping:?}");
+
+    cli_ok(
+        &server,
+        &[
+            "services",
+            "update",
+            &format!("{project}/jobs"),
+            "--strategy",
+            "recreate",
+        ],
+    );
+    let since = unix_now();
+    let recreated = server.deploy(&project, "jobs").await;
+    assert_eq!(recreated["status"], "live");
+    let events = container_events(&project, "jobs", &since, &unix_now());
+    assert_eq!(most_running_at_once(&events), 1, "{events:?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(action, _)| action == "start")
+            .count(),
+        1,
+        "{events:?}"
+    );
+    let log = server.deploy_log(recreated["id"].as_i64().unwrap()).await;
+    assert!(log.contains("Strategy `recreate`"), "{log}");
+    // The old worker got SIGTERM and exited cleanly, not killed at the end of its grace.
+    let running = project_containers(&project);
+    assert_eq!(running.len(), 1, "{running:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let project = unique("volumes");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let target = format!("{project}/web");
+    let added = cli_ok(
+        &server,
+        &["volumes", "add", &target, "data", "--path", "/data"],
+    );
+    assert!(added.contains("Added volume data"), "{added}");
+    cli_ok(
+        &server,
+        &[
+            "services",
+            "update",
+            &target,
+            "--release-command",
+            "sh -c 'echo \"migrating for deployment $HELVETIA_DEPLOYMENT_ID\"; echo release-$HELVETIA_DEPLOYMENT_ID >> /data/notes'",
+        ],
+    );
+    let (first_id, log) = deploy_live(&server, &project, "web").await;
+    assert!(
+        log.contains(&format!("migrating for deployment {first_id}")),
+        "{log}"
+    );
+
+    let host = format!("web.{project}.localhost");
+    assert_eq!(
+        notes(&server, &host, "?written-by-the-first").await,
+        format!("release-{first_id}\nwritten-by-the-first\n")
+    );
+
+    repo.write("www/index.html", "hello from version 2\n", "second version");
+    let second = server.deploy(&project, "web").await;
+    let second_id = second["id"].as_i64().unwrap();
+    assert_eq!(second["status"], "live");
+    let log = server.deploy_log(second_id).await;
+    assert!(log.contains("Strategy `recreate`"), "{log}");
+    // The release ran exactly once per deployment, and the first one's data is there.
+    assert_eq!(
+        notes(&server, &host, "").await,
+        format!("release-{first_id}\nwritten-by-the-first\nrelease-{second_id}\n")
+    );
+    let listed = cli_ok(&server, &["volumes", "list", &target]);
+    assert!(
+        listed.contains("/data") && listed.contains(" B"),
+        "{listed}"
+    );
+    let volumes = server
+        .get(&format!("/api/v1/projects/{project}/services/web/volumes"))
+        .await;
+    assert!(volumes[0]["size_bytes"].as_u64().unwrap() > 0, "{volumes}");
+
+    // A server restart changes nothing about the data.
+    server.terminate();
+    server.launch().await;
+    let expected = format!("release-{first_id}\nwritten-by-the-first\nrelease-{second_id}\n");
+    assert_eq!(notes(&server, &host, "").await, expected);
+
+    // A failing release command fails the deployment with its output; version 2 keeps serving.
+    cli_ok(
+        &server,
+        &[
+            "services",
+            "update",
+            &target,
+            "--release-command",
+            "sh -c 'echo \"migration 42 failed: table exists\" >&2; exit 3'",
+        ],
+    );
+    repo.write("www/index.html", "hello from version 3\n", "third version");
+    let failed = server.deploy(&project, "web").await;
+    assert_eq!(failed["status"], "failed");
+    let log = server.deploy_log(failed["id"].as_i64().unwrap()).await;
+    assert!(log.contains("migration 42 failed: table exists"), "{log}");
+    assert!(log.contains("exited with code 3"), "{log}");
+    assert_eq!(
+        server.through_edge(&host, "/").await.unwrap().1,
+        "hello from version 2\n"
+    );
+    assert_eq!(notes(&server, &host, "").await, expected);
+
+    // Deleting the service asks before deleting the volume's data.
+    let refused = server.cli(&["services", "delete", &target]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("delete_volumes") || message.contains("volumes (data)"),
+        "{message}"
+    );
+    assert_eq!(project_volumes(&project).len(), 1);
+    cli_ok(
+        &server,
+        &["services", "delete", &target, "--delete-volumes"],
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the volume to be deleted",
+        || async { project_volumes(&project).is_empty().then_some(()) },
+    )
+    .await;
+}
