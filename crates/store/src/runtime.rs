@@ -301,9 +301,12 @@ impl Store {
             let hostnames = sqlx::query_as("SELECT service_id, hostname FROM hostnames")
                 .fetch_all(&mut *tx)
                 .await?;
+            // A container the engine is restarting has no process behind its address: the
+            // monitor puts it back once it answers its health check again.
             let backends = sqlx::query_as(
                 "SELECT service_id, address, port FROM containers
-                     WHERE state = 'serving' AND address IS NOT NULL AND port IS NOT NULL",
+                     WHERE state = 'serving' AND address IS NOT NULL AND port IS NOT NULL
+                       AND (health IS NULL OR health <> 'restarting')",
             )
             .fetch_all(&mut *tx)
             .await?;

@@ -419,6 +419,36 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
     );
     assert_eq!(notes(&server, &host, "").await, expected);
 
+    // Removing a volume asks first; once confirmed, the live service is redeployed without
+    // it and its data goes once no container mounts it.
+    cli_ok(
+        &server,
+        &[
+            "services",
+            "update",
+            &target,
+            "--release-command",
+            "default",
+        ],
+    );
+    let added = cli_ok(
+        &server,
+        &["volumes", "add", &target, "scratch", "--path", "/scratch"],
+    );
+    assert!(added.contains("live"), "{added}");
+    assert_eq!(project_volumes(&project).len(), 2);
+    let refused = server.cli(&["volumes", "remove", &target, "scratch"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    cli_ok(&server, &["volumes", "remove", &target, "scratch", "--yes"]);
+    eventually(
+        Duration::from_secs(30),
+        "the removed volume to be deleted",
+        || async { (project_volumes(&project).len() == 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(notes(&server, &host, "").await, expected);
+
     // Deleting the service asks before deleting the volume's data.
     let refused = server.cli(&["services", "delete", &target]);
     assert!(!refused.status.success());

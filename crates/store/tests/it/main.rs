@@ -12,6 +12,7 @@ mod projects;
 mod queue;
 mod runtime;
 mod tokens;
+mod volumes;
 
 /// Expands each listed `async fn(backend::TestDb)` into a `sqlite` and a `postgres` test.
 macro_rules! conformance {
@@ -68,4 +69,5 @@ conformance!(
     metrics::samples_roll_up_once_and_expire,
     metrics::series_add_up_containers_and_filter,
     metrics::what_the_exposition_reads,
+    volumes::add_list_remove_and_cascade,
 );

@@ -1,4 +1,4 @@
-use helvetia_core::container::ContainerState;
+use helvetia_core::container::{ContainerState, Health};
 use helvetia_core::deployment::DeploymentStatus::*;
 use helvetia_core::routing::{Backend, route_name};
 
@@ -101,6 +101,21 @@ pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
     );
     let table = db.store.routing_table().await.unwrap();
     assert_eq!(table.route(&name).unwrap().backends[0].address, "10.0.0.9");
+
+    // A container the engine is restarting is off the route until it answers again.
+    let serving = db.store.deployment_containers(second).await.unwrap();
+    db.store
+        .set_container_health(serving[0].id, Health::Restarting)
+        .await
+        .unwrap();
+    let table = db.store.routing_table().await.unwrap();
+    assert!(table.route(&name).unwrap().backends.is_empty());
+    db.store
+        .set_container_health(serving[0].id, Health::Healthy)
+        .await
+        .unwrap();
+    let table = db.store.routing_table().await.unwrap();
+    assert_eq!(table.route(&name).unwrap().backends.len(), 1);
 
     db.store
         .sync_generated_hostnames("apps.example.org")
