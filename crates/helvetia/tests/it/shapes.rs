@@ -144,11 +144,32 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     tokio::time::sleep(Duration::from_secs(1)).await;
     let report = load.stop().await;
     assert!(report.sent() > sent_before, "traffic stopped flowing");
-    assert_eq!(
-        report.failed(),
-        0,
+    let failed: Vec<Duration> = report
+        .samples
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| s.started)
+        .collect();
+    let context = format!(
         "failed requests: {:?} (redeployed at {redeployed_at:?}, killed at {killed_at:?})",
         report.errors
+    );
+    // Nothing fails during the redeploy. The kill can only lose the requests the killed
+    // process was answering at that instant (at most one per connection): requests that
+    // reached it are never sent twice. Everything after goes to the other replicas, then to
+    // all three again.
+    assert!(
+        failed
+            .iter()
+            .all(|at| *at >= killed_at - Duration::from_millis(100)),
+        "{context}"
+    );
+    assert!(failed.len() <= 8, "{context}");
+    assert!(
+        failed
+            .iter()
+            .all(|at| *at <= killed_at + Duration::from_millis(500)),
+        "{context}"
     );
     let after_kill = serving(&server, &project, "web").await;
     assert_eq!(after_kill.len(), 3);
