@@ -90,7 +90,8 @@ async fn on_event(
     let Some(container) = store.container_by_engine_id(&event.id).await? else {
         return Ok(());
     };
-    if container.state != ContainerState::Serving {
+    // A container a `recreate` deploy stopped is the deploy's business, not a crash.
+    if container.state != ContainerState::Serving || container.health == Some(Health::Stopped) {
         return Ok(());
     }
     let record = |kind: &'static str, message: String, health: Option<Health>| {
@@ -290,7 +291,7 @@ async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
         let serving = match platform.store.active_containers().await {
             Ok(containers) => containers
                 .into_iter()
-                .filter(|c| c.state == ContainerState::Serving)
+                .filter(|c| c.state == ContainerState::Serving && c.health != Some(Health::Stopped))
                 .collect::<Vec<_>>(),
             Err(error) => {
                 tracing::warn!(%error, "listing containers to probe failed");

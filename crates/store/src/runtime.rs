@@ -301,12 +301,12 @@ impl Store {
             let hostnames = sqlx::query_as("SELECT service_id, hostname FROM hostnames")
                 .fetch_all(&mut *tx)
                 .await?;
-            // A container the engine is restarting has no process behind its address: the
-            // monitor puts it back once it answers its health check again.
+            // A container the engine is restarting, or a `recreate` deploy stopped, has no
+            // process behind its address: it is routed again once it answers.
             let backends = sqlx::query_as(
                 "SELECT service_id, address, port FROM containers
                      WHERE state = 'serving' AND address IS NOT NULL AND port IS NOT NULL
-                       AND (health IS NULL OR health <> 'restarting')",
+                       AND (health IS NULL OR health NOT IN ('restarting', 'stopped'))",
             )
             .fetch_all(&mut *tx)
             .await?;

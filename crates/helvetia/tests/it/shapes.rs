@@ -490,3 +490,57 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_crash_during_a_recreate_deploy_brings_the_previous_version_back() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let project = unique("recrash");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let target = format!("{project}/web");
+    cli_ok(
+        &server,
+        &["volumes", "add", &target, "data", "--path", "/data"],
+    );
+    cli_ok(
+        &server,
+        &["services", "update", &target, "--startup-timeout", "2m"],
+    );
+    deploy_live(&server, &project, "web").await;
+    let host = format!("web.{project}.localhost");
+    assert_eq!(notes(&server, &host, "?kept").await, "kept\n");
+
+    // The new version never gets ready: the server dies while the old one is stopped for it.
+    repo.overlay("never-ready");
+    let id = server.request_deploy(&project, "web").await;
+    server.wait_status(id, "health_checking").await;
+    assert_eq!(
+        server
+            .through_edge(&host, "/")
+            .await
+            .map(|(status, _)| status),
+        Some(404),
+        "a recreate deploy takes the old version off its route first"
+    );
+    server.kill();
+    server.launch().await;
+
+    let failed = server.wait_finished(id).await;
+    assert_eq!(failed["status"], "failed");
+    let log = server.deploy_log(id).await;
+    assert!(log.contains("started again and serves"), "{log}");
+    eventually(
+        Duration::from_secs(30),
+        "the previous version to serve",
+        || async {
+            let answer = server.through_edge(&host, "/").await;
+            (answer == Some((200, "hello from version 1\n".to_owned()))).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(notes(&server, &host, "").await, "kept\n");
+    let containers = serving(&server, &project, "web").await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers[0]["health"], "healthy");
+}

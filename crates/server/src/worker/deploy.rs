@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use helvetia_core::container::{
-    ContainerRecord, ContainerState, container_name, image_repository, network_name,
+    ContainerRecord, ContainerState, Health, container_name, image_repository, network_name,
 };
 use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentKind, DeploymentStatus};
 use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
@@ -82,7 +82,6 @@ pub async fn run(context: &JobContext) -> JobOutcome {
                 service,
                 log: &log,
                 environment: None,
-                recreated: vec![],
             };
             let outcome = deploy.abort(Failure::Failed(reason)).await;
             log.finish().await;
@@ -95,7 +94,6 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         service,
         log: &log,
         environment: Some(environment),
-        recreated: vec![],
     };
     let outcome = if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued
     {
@@ -148,8 +146,6 @@ struct Deploy<'a> {
     log: &'a DeployLog,
     /// The service's environment, read once at the start (`None` only when that failed).
     environment: Option<ServiceEnvironment>,
-    /// Previous containers the `recreate` strategy stopped, until the new version is live.
-    recreated: Vec<ContainerRecord>,
 }
 
 impl Deploy<'_> {
@@ -166,7 +162,6 @@ impl Deploy<'_> {
         if let Err(failure) = self.switch(&ready).await {
             return self.abort(failure).await;
         }
-        self.recreated.clear();
         self.drain_previous().await;
         self.prune_images().await;
         // The previous containers may have held the last mount of a removed volume.
@@ -442,8 +437,9 @@ impl Deploy<'_> {
     }
 
     /// The `recreate` strategy: the previous containers leave the route and stop before the
-    /// new ones start, so two copies never run at once. They are only removed once the new
-    /// version is live; if it fails, they are started again.
+    /// new ones start, so two copies never run at once. They stay the live deployment's
+    /// containers — serving, with health `stopped` — until the new version is live, so that a
+    /// failure, or a crash of the server, starts them again ([`Deploy::restore_previous`]).
     async fn stop_previous_first(&mut self) -> Result<(), Failure> {
         let platform = self.platform;
         let previous = platform
@@ -460,7 +456,7 @@ impl Deploy<'_> {
             for container in &previous {
                 platform
                     .store
-                    .set_container_state(container.id, ContainerState::Draining)
+                    .set_container_health(container.id, Health::Stopped)
                     .await?;
             }
             let table = platform.store.routing_table().await?;
@@ -476,19 +472,32 @@ impl Deploy<'_> {
             platform.engine.stop_container(target, grace).await?;
             self.log.line(format!("Stopped {}", container.name));
         }
-        self.recreated = previous;
         Ok(())
     }
 
-    /// Undoes [`Deploy::stop_previous_first`] after a failure: the previous containers run and
-    /// serve again.
+    /// Undoes [`Deploy::stop_previous_first`] after a failure or an interruption: the live
+    /// deployment's stopped containers run and serve again.
     async fn restore_previous(&mut self) {
         let platform = self.platform;
-        let previous = std::mem::take(&mut self.recreated);
-        if previous.is_empty() {
+        let stopped = match platform
+            .store
+            .service_containers(self.service.id, ContainerState::Serving)
+            .await
+        {
+            Ok(serving) => serving
+                .into_iter()
+                .filter(|c| c.health == Some(Health::Stopped))
+                .collect::<Vec<_>>(),
+            Err(error) => {
+                self.log
+                    .line(format!("Reading the previous containers failed: {error}"));
+                return;
+            }
+        };
+        if stopped.is_empty() {
             return;
         }
-        for container in &previous {
+        for container in &stopped {
             let target = container.engine_id.as_deref().unwrap_or(&container.name);
             if let Err(error) = platform.engine.start_existing(target).await {
                 self.log
@@ -505,7 +514,7 @@ impl Deploy<'_> {
             }
             let _ = platform
                 .store
-                .set_container_state(container.id, ContainerState::Serving)
+                .set_container_health(container.id, Health::Healthy)
                 .await;
         }
         if let Err(error) = platform.publish_routes().await {
@@ -1119,6 +1128,7 @@ impl Deploy<'_> {
             "!!! The server stopped while this deployment was {was}. A deployment is never resumed half-way; cleaning up."
         ));
         remove_deployment_containers(self.platform, self.deployment.id).await;
+        self.restore_previous().await;
         self.finish_as(DeploymentStatus::Failed, &reason).await;
         JobOutcome::Failed(reason)
     }

@@ -102,14 +102,20 @@ pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
     let table = db.store.routing_table().await.unwrap();
     assert_eq!(table.route(&name).unwrap().backends[0].address, "10.0.0.9");
 
-    // A container the engine is restarting is off the route until it answers again.
+    // A container the engine is restarting, or a `recreate` deploy stopped, is off the route
+    // until it answers again.
     let serving = db.store.deployment_containers(second).await.unwrap();
-    db.store
-        .set_container_health(serving[0].id, Health::Restarting)
-        .await
-        .unwrap();
-    let table = db.store.routing_table().await.unwrap();
-    assert!(table.route(&name).unwrap().backends.is_empty());
+    for health in [Health::Restarting, Health::Stopped] {
+        db.store
+            .set_container_health(serving[0].id, health)
+            .await
+            .unwrap();
+        let table = db.store.routing_table().await.unwrap();
+        assert!(
+            table.route(&name).unwrap().backends.is_empty(),
+            "{health:?}"
+        );
+    }
     db.store
         .set_container_health(serving[0].id, Health::Healthy)
         .await
