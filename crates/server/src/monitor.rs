@@ -239,7 +239,7 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
 }
 
 /// The probe a service's health check describes.
-fn check_for(health: &HealthCheck, hostname: &str) -> Probe {
+pub(crate) fn check_for(health: &HealthCheck, hostname: &str) -> Probe {
     if health.tcp {
         Probe::Tcp
     } else {

@@ -33,7 +33,7 @@ use helvetia_core::volume::engine_volume_name;
 use helvetia_engine::docker::{
     BuildRequest, ContainerSpec, EngineError, Limits, NetworkSpec, labels,
 };
-use helvetia_engine::probe::{self, Probe};
+use helvetia_engine::probe;
 use helvetia_store::StoreError;
 use sha2::{Digest, Sha256};
 
@@ -793,17 +793,12 @@ impl Deploy<'_> {
         let platform = self.platform;
         let health = &self.service.runtime.health;
         let startup = self.service.runtime.timeouts.startup;
-        let check = if health.tcp {
-            Probe::Tcp
-        } else {
-            Probe::Http {
-                path: health.path.clone(),
-                host: platform
-                    .settings
-                    .hostname(self.service.project.as_str(), self.service.name.as_str()),
-                statuses: (health.status_min, health.status_max),
-            }
-        };
+        let check = crate::monitor::check_for(
+            health,
+            &platform
+                .settings
+                .hostname(self.service.project.as_str(), self.service.name.as_str()),
+        );
         let mut delay = Duration::from_millis(50);
         let mut successes = 0;
         let mut last_failure = String::from("no probe yet");
