@@ -17,14 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use helvetia_test_support::bench::env_or;
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, remove_project_objects, unique};
-
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The pid of the `helvetia server` whose data dir is `data_dir` (the harness does not
 /// expose its child's pid; the data dir is unique to it).
@@ -38,8 +32,7 @@ fn server_pid(data_dir: &std::path::Path) -> u32 {
                 return false;
             };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.get(1) == Some(&b"server".as_slice())
-                && args.iter().any(|arg| *arg == wanted.as_bytes())
+            args.get(1) == Some(&b"server".as_slice()) && args.contains(&wanted.as_bytes())
         })
         .expect("the server process")
 }
@@ -79,9 +72,9 @@ fn clock_ticks_per_second() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let containers: usize = setting("BENCH_CONTAINERS", 50);
-    let interval: String = setting("BENCH_INTERVAL", "5s".to_owned());
-    let window = Duration::from_secs(setting("BENCH_WINDOW_SECS", 60));
+    let containers: usize = env_or("BENCH_CONTAINERS", 50);
+    let interval: String = env_or("BENCH_INTERVAL", "5s".to_owned());
+    let window = Duration::from_secs(env_or("BENCH_WINDOW_SECS", 60));
     let server = TestServer::start_with(
         env!("CARGO_BIN_EXE_helvetia"),
         &["--metrics-interval", &interval],
@@ -93,8 +86,12 @@ async fn main() {
     for n in 0..containers {
         server.service(&project, &format!("web{n}"), &repo).await;
     }
+    // The first deploy creates the project's network; the rest then deploy together (two
+    // first deploys of one project at once can both create it).
+    let first = server.deploy(&project, "web0").await;
+    assert_eq!(first["status"], "live", "{first}");
     let mut ids = Vec::with_capacity(containers);
-    for n in 0..containers {
+    for n in 1..containers {
         ids.push(server.request_deploy(&project, &format!("web{n}")).await);
     }
     for id in ids {

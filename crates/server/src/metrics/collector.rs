@@ -9,8 +9,8 @@
 //! used since. Restart counts and CPU limits come from inspecting the container, at most once
 //! a minute each.
 //!
-//! A round stays cheap with many containers: a few readings at a time over reused
-//! connections, and one multi-row `INSERT` for all samples.
+//! A round stays cheap with many containers: the readings wait together for the engine's next
+//! pass over reused connections, and one multi-row `INSERT` stores all samples.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,9 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::platform::Platform;
 
-/// Readings in flight at once: enough to hide each one's latency, few enough not to crowd
-/// the engine (it serves deploys too).
-const CONCURRENCY: usize = 4;
+/// Readings in flight at once. The engine (20.10) answers a one-shot reading at its next
+/// collection pass, once a second, for every waiting reader together: with 4 at a time a
+/// round of 50 containers took 13 s (measured by `bench/collector`). With all of a round in
+/// flight it takes about a second, and the engine reads every cgroup in one pass.
+const CONCURRENCY: usize = 64;
 /// How often a container's restart count and CPU limit are read again.
 const ALLOTMENT_REFRESH: Duration = Duration::from_secs(60);
 /// A reading the engine has not answered by then is skipped this round.
@@ -152,6 +154,7 @@ pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
 impl Collector {
     /// One round: reads every active container and stores the samples as taken at `now`.
     async fn collect(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        let round = Instant::now();
         let store = &self.platform.store;
         let engine = &self.platform.engine;
         let targets = store.metric_targets().await?;
@@ -216,6 +219,12 @@ impl Collector {
         if !samples.is_empty() {
             store.insert_container_samples(now, &samples).await?;
         }
+        tracing::debug!(
+            containers = targets.len(),
+            samples = samples.len(),
+            took_ms = round.elapsed().as_millis(),
+            "container metrics collected"
+        );
         Ok(())
     }
 }
