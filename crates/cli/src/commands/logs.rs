@@ -105,7 +105,10 @@ pub fn strip_ansi(text: &str) -> String {
             Some(']') => {
                 chars.next();
                 while let Some(c) = chars.next() {
-                    if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
                         chars.next();
                         break;
                     }
@@ -208,6 +211,7 @@ mod tests {
             "ok done"
         );
         assert_eq!(super::strip_ansi("\u{1b}]0;title\u{7}text"), "text");
+        assert_eq!(super::strip_ansi("\u{1b}]0;title\u{1b}\\text"), "text");
         assert_eq!(super::strip_ansi("plain"), "plain");
     }
 }
