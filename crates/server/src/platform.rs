@@ -117,6 +117,7 @@ pub struct Platform {
     /// Seals and opens secret variables.
     pub vault: Vault,
     routing: Mutex<()>,
+    networks: Mutex<()>,
 }
 
 /// A service's environment, opened and merged, for one deployment.
@@ -151,6 +152,7 @@ impl Platform {
             server_secrets: vec![],
             vault,
             routing: Mutex::new(()),
+            networks: Mutex::new(()),
         }
     }
 
@@ -227,6 +229,13 @@ impl Platform {
             digest: hex::encode(digest.finalize()),
             secrets,
         })
+    }
+
+    /// Exclusive right to create project networks until the guard is dropped. The engine
+    /// accepts two networks of one name, so two first deploys of one project must not both
+    /// find it missing and create it.
+    pub async fn network_lock(&self) -> MutexGuard<'_, ()> {
+        self.networks.lock().await
     }
 
     /// Exclusive right to change routing until the guard is dropped.

@@ -544,3 +544,30 @@ async fn a_server_crash_during_a_recreate_deploy_brings_the_previous_version_bac
     assert_eq!(containers.len(), 1, "{containers:?}");
     assert_eq!(containers[0]["health"], "healthy");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_deploys_of_two_services_of_a_new_project_at_once_share_one_network() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("pair");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "one", &repo).await;
+    server.service(&project, "two", &repo).await;
+    let one = server.request_deploy(&project, "one").await;
+    let two = server.request_deploy(&project, "two").await;
+    for id in [one, two] {
+        let deployed = server.wait_finished(id).await;
+        assert_eq!(
+            deployed["status"],
+            "live",
+            "{}",
+            server.deploy_log(id).await
+        );
+    }
+    let networks = Command::new("/usr/bin/docker")
+        .args(["network", "ls", "--quiet", "--filter"])
+        .arg(format!("label=io.helvetia.project={project}"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&networks.stdout).lines().count(), 1);
+}

@@ -705,6 +705,7 @@ impl Deploy<'_> {
     async fn network(&mut self) -> Result<String, Failure> {
         let platform = self.platform;
         let name = network_name(self.service.project.as_str());
+        let _creating = platform.network_lock().await;
         let mut avoid = vec![];
         for _ in 0..16 {
             let subnet = platform
