@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::GlobalArgs;
 use crate::credentials::Credentials;
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     server: String,
