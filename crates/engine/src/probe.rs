@@ -172,7 +172,7 @@ mod tests {
     async fn http_probe_checks_the_status() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             for status in ["200 OK", "503 Service Unavailable"] {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut request = [0u8; 1024];
@@ -197,6 +197,8 @@ mod tests {
             probe(address, &check, timeout).await,
             Err(ProbeFailure::Status(503))
         );
+        // Once the listener is gone (not merely done answering), nothing accepts.
+        server.await.unwrap();
         assert!(matches!(
             probe(address, &check, timeout).await,
             Err(ProbeFailure::Connect(_))

@@ -14,6 +14,7 @@ use bollard::Docker;
 mod build;
 mod containers;
 mod events;
+mod ignore;
 mod images;
 pub mod labels;
 mod networks;

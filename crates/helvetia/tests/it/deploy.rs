@@ -105,18 +105,29 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
         format!("helvetia-{project}")
     );
 
-    // A new commit: built, switched, and the old container is gone once drained.
+    // A new commit: built, switched, and the old container is gone once drained. What its
+    // `.dockerignore` excludes never reaches the engine.
+    repo.write("www/draft.html", "not for publication\n", "a draft");
+    repo.write(
+        ".dockerignore",
+        "# drafts stay local\nwww/draft*\n",
+        "ignore drafts",
+    );
     repo.write("www/index.html", "hello from version 2\n", "second version");
     let second = server.deploy(&project, "web").await;
-    assert_eq!(
-        second["status"],
-        "live",
-        "{}",
-        server.deploy_log(second["id"].as_i64().unwrap()).await
+    let second_log = server.deploy_log(second["id"].as_i64().unwrap()).await;
+    assert_eq!(second["status"], "live", "{second_log}");
+    assert!(
+        second_log.contains("(1 path left out by .dockerignore)"),
+        "{second_log}"
     );
     assert_eq!(
         server.through_edge(&host, "/").await.unwrap().1,
         "hello from version 2\n"
+    );
+    assert_eq!(
+        server.through_edge(&host, "/draft.html").await.unwrap().0,
+        404
     );
     let live_name = format!("helvetia-{project}-web-{}-0", second["id"]);
     eventually(
