@@ -3,7 +3,8 @@
 //! The build context is a tar of the checked-out repository's context directory, made here
 //! (no docker CLI): `.git` and what `.dockerignore` excludes ([`super::ignore`]) are left out,
 //! and symbolic links are archived as links, never followed, so a repository cannot smuggle
-//! files from the host into its build. Every progress
+//! files from the host into its build. The archive is written to an unnamed temporary file and
+//! streamed from there, so a large context costs disk, not the server's memory. Every progress
 //! message BuildKit sends becomes a line in the style of `docker build --progress=plain`,
 //! handed to the caller as it arrives.
 //!
@@ -17,16 +18,20 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::moby::buildkit::v1::StatusResponse;
 use bollard::models::{BuildInfo, BuildInfoAux};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use futures::TryStreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio_util::io::ReaderStream;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::ignore::IgnoreRules;
@@ -103,6 +108,7 @@ impl Engine {
         let dockerfile = request.dockerfile.clone();
         let ContextArchive {
             archive,
+            size,
             dockerfile: dockerfile_in_archive,
             ignored,
         } = tokio::task::spawn_blocking(move || context_archive(&checkout, &context, &dockerfile))
@@ -111,10 +117,10 @@ impl Engine {
         on_line(match ignored {
             Some((file, left_out)) => format!(
                 "build context: {} KiB ({left_out} path{} left out by {file})",
-                archive.len() / 1024,
+                size / 1024,
                 if left_out == 1 { "" } else { "s" }
             ),
-            None => format!("build context: {} KiB", archive.len() / 1024),
+            None => format!("build context: {} KiB", size / 1024),
         });
 
         let labels: HashMap<String, String> = request
@@ -176,14 +182,16 @@ fn build_query(
 async fn run_build(
     socket: &Path,
     query: &str,
-    archive: Vec<u8>,
+    archive: File,
     progress: &mut Progress,
     on_line: &mut impl FnMut(BuildLine),
 ) -> Result<()> {
     let request = Request::post(format!("/build?{query}"))
         .header(HOST, SOCKET_HOST)
         .header(CONTENT_TYPE, "application/x-tar")
-        .body(Full::new(Bytes::from(archive)))
+        .body(StreamBody::new(
+            ReaderStream::new(tokio::fs::File::from_std(archive)).map_ok(Frame::data),
+        ))
         .map_err(|e| EngineError::Api(format!("the build request: {e}")))?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(session::connect(socket).await?))
@@ -329,7 +337,9 @@ impl Progress {
 
 /// A build context, ready to send.
 struct ContextArchive {
-    archive: Vec<u8>,
+    /// The tar, read from its start.
+    archive: File,
+    size: u64,
     /// The Dockerfile's path inside the archive.
     dockerfile: String,
     /// The ignore file that applied, as the repository names it, and how many paths it left
@@ -371,7 +381,8 @@ fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<C
         }
     }
 
-    let mut builder = tar::Builder::new(Vec::new());
+    let context_error = |e: std::io::Error| EngineError::Context(e.to_string());
+    let mut builder = tar::Builder::new(tempfile::tempfile().map_err(context_error)?);
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Deterministic);
     walk.append_tree(&mut builder, &context_dir, Path::new(""))?;
@@ -380,15 +391,16 @@ fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<C
         None => {
             builder
                 .append_path_with_name(&dockerfile_path, OUTSIDE_DOCKERFILE)
-                .map_err(|e| EngineError::Context(e.to_string()))?;
+                .map_err(context_error)?;
             OUTSIDE_DOCKERFILE.to_owned()
         }
     };
-    let archive = builder
-        .into_inner()
-        .map_err(|e| EngineError::Context(e.to_string()))?;
+    let mut archive = builder.into_inner().map_err(context_error)?;
+    let size = archive.stream_position().map_err(context_error)?;
+    archive.rewind().map_err(context_error)?;
     Ok(ContextArchive {
         archive,
+        size,
         dockerfile,
         ignored: ignore_file.map(|(_, name)| (name, walk.left_out)),
     })
@@ -444,7 +456,7 @@ struct Walk {
 impl Walk {
     fn append_tree(
         &mut self,
-        builder: &mut tar::Builder<Vec<u8>>,
+        builder: &mut tar::Builder<File>,
         dir: &Path,
         prefix: &Path,
     ) -> Result<()> {
@@ -534,7 +546,8 @@ mod tests {
     }
 
     /// The entry names of an archive, in order.
-    fn names(archive: &[u8]) -> Vec<String> {
+    fn names(mut archive: &File) -> Vec<String> {
+        archive.rewind().unwrap();
         let mut reader = tar::Archive::new(archive);
         let entries = reader.entries().unwrap();
         entries
@@ -575,7 +588,7 @@ mod tests {
         let context = context_archive(root, ".", "Dockerfile").unwrap();
         assert_eq!(context.dockerfile, "Dockerfile");
         assert_eq!(context.ignored, None);
-        let mut reader = tar::Archive::new(context.archive.as_slice());
+        let mut reader = tar::Archive::new(&context.archive);
         for entry in reader.entries().unwrap() {
             let entry = entry.unwrap();
             if entry.path().unwrap() == Path::new("app/leak") {
