@@ -84,20 +84,35 @@ pub struct Scope {
     project: Option<String>,
 }
 
+/// The API path of a project or a service, whose variables a command reads or changes.
+struct Owner(String);
+
+impl Owner {
+    /// The variables, one by one.
+    fn env(&self) -> String {
+        format!("{}/env", self.0)
+    }
+
+    /// The variables as a `.env` file.
+    fn dotenv(&self) -> String {
+        format!("{}/dotenv", self.0)
+    }
+}
+
 impl Scope {
-    /// The API path of the scope's variables, and the remaining positional arguments.
-    fn resolve(&self, args: &[String]) -> anyhow::Result<(String, Vec<String>)> {
+    /// Whose variables (a project's or a service's), and the remaining positional arguments.
+    fn resolve(&self, args: &[String]) -> anyhow::Result<(Owner, Vec<String>)> {
         match &self.project {
             Some(project) => {
                 let project = target::project(project)?;
-                Ok((format!("/api/v1/projects/{project}/env"), args.to_vec()))
+                Ok((Owner(format!("/api/v1/projects/{project}")), args.to_vec()))
             }
             None => {
                 let (first, rest) = args
                     .split_first()
                     .context("name a service (PROJECT/SERVICE) or pass --project NAME")?;
                 let service: ServiceTarget = first.parse()?;
-                Ok((format!("{}/env", service.path()), rest.to_vec()))
+                Ok((Owner(service.path()), rest.to_vec()))
             }
         }
     }
@@ -121,7 +136,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             build,
             detach,
         } => {
-            let (path, rest) = scope.resolve(&args)?;
+            let (owner, rest) = scope.resolve(&args)?;
             if rest.is_empty() {
                 bail!("nothing to set: give KEY=VALUE assignments");
             }
@@ -138,7 +153,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 vars.push(json!({"name": name, "value": value, "secret": secret, "build": build}));
             }
             let changed = client
-                .request_json(reqwest::Method::PUT, &path, &json!({"vars": vars}))
+                .request_json(reqwest::Method::PUT, &owner.env(), &json!({"vars": vars}))
                 .await?;
             report(
                 &client,
@@ -156,13 +171,13 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             args,
             detach,
         } => {
-            let (path, names) = scope.resolve(&args)?;
+            let (owner, names) = scope.resolve(&args)?;
             if names.is_empty() {
                 bail!("nothing to remove: give variable names");
             }
             let mut changed = Value::Null;
             for name in &names {
-                changed = client.delete(&format!("{path}/{name}")).await?;
+                changed = client.delete(&format!("{}/{name}", owner.env())).await?;
             }
             report(
                 &client,
@@ -176,8 +191,8 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             .await
         }
         EnvCommand::List { scope, args } => {
-            let (path, _) = scope.resolve(&args)?;
-            let vars = client.get(&path).await?;
+            let (owner, _) = scope.resolve(&args)?;
+            let vars = client.get(&owner.env()).await?;
             if global.json {
                 return output::json(&vars);
             }
@@ -216,7 +231,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             build,
             detach,
         } => {
-            let (path, rest) = scope.resolve(&args)?;
+            let (owner, rest) = scope.resolve(&args)?;
             let [file] = rest.as_slice() else {
                 bail!("give one .env file (or - for standard input)");
             };
@@ -227,7 +242,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
             }
             let body = json!({"dotenv": text, "secret": secret, "build": build});
-            let changed = client.post(&format!("{path}/import"), &body).await?;
+            let changed = client.post(&owner.dotenv(), &body).await?;
             report(
                 &client,
                 global,
@@ -240,16 +255,18 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             .await
         }
         EnvCommand::Export { scope, args } => {
-            let (path, _) = scope.resolve(&args)?;
-            print!("{}", client.get_text(&format!("{path}/export")).await?);
+            let (owner, _) = scope.resolve(&args)?;
+            print!("{}", client.get_text(&owner.dotenv()).await?);
             Ok(())
         }
         EnvCommand::Reveal { scope, args } => {
-            let (path, rest) = scope.resolve(&args)?;
+            let (owner, rest) = scope.resolve(&args)?;
             let [name] = rest.as_slice() else {
                 bail!("give one variable name");
             };
-            let revealed = client.get(&format!("{path}/{name}/reveal")).await?;
+            let revealed = client
+                .get(&format!("{}/{name}/reveal", owner.env()))
+                .await?;
             if global.json {
                 return output::json(&revealed);
             }

@@ -112,6 +112,25 @@ async fn an_env_change_is_applied_by_a_zero_downtime_redeploy() {
         .get(&format!("/api/v1/projects/{project}/services/web"))
         .await;
     assert_eq!(service["status"]["env_pending"], false);
+
+    // The CLI's `.env` round trip, and a variable named like a bulk route is an ordinary one.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prod.env");
+    std::fs::write(&file, "import=yes\nQUOTED=\"two words\"\n").unwrap();
+    let target = format!("{project}/web");
+    let cli = |args: &[&str]| {
+        let output = server.cli(args);
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {printed}\n{errors}");
+        printed
+    };
+    cli(&["env", "import", &target, file.to_str().unwrap()]);
+    let exported = cli(&["env", "export", &target]);
+    assert!(exported.contains("import=yes\n"), "{exported}");
+    assert!(exported.contains("QUOTED="), "{exported}");
+    cli(&["env", "unset", &target, "import"]);
+    assert!(!cli(&["env", "export", &target]).contains("import="));
 }
 
 #[tokio::test(flavor = "multi_thread")]

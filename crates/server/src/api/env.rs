@@ -370,7 +370,7 @@ async fn unset_project_env(
 
 /// Set project variables from a `.env` file: all of them or, on any error, none.
 #[utoipa::path(
-    post, path = "/api/v1/projects/{project}/env/import", tag = "env",
+    post, path = "/api/v1/projects/{project}/dotenv", tag = "env",
     params(("project" = String, Path, description = "Project name")),
     request_body = ImportEnv,
     security(("token" = ["write"])),
@@ -390,7 +390,7 @@ async fn import_project_env(
 
 /// A project's variables in the `.env` format; secrets appear as comments, without values.
 #[utoipa::path(
-    get, path = "/api/v1/projects/{project}/env/export", tag = "env",
+    get, path = "/api/v1/projects/{project}/dotenv", tag = "env",
     params(("project" = String, Path, description = "Project name")),
     security(("token" = ["read"])),
     responses((status = OK, description = "A .env file", content_type = "text/plain"), (status = NOT_FOUND, body = ErrorBody))
@@ -484,7 +484,7 @@ async fn unset_service_env(
 
 /// Set service variables from a `.env` file: all of them or, on any error, none.
 #[utoipa::path(
-    post, path = "/api/v1/projects/{project}/services/{service}/env/import", tag = "env",
+    post, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
     params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
     request_body = ImportEnv,
     security(("token" = ["write"])),
@@ -504,7 +504,7 @@ async fn import_service_env(
 
 /// A service's own variables in the `.env` format; secrets appear as comments.
 #[utoipa::path(
-    get, path = "/api/v1/projects/{project}/services/{service}/env/export", tag = "env",
+    get, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
     params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
     security(("token" = ["read"])),
     responses((status = OK, description = "A .env file", content_type = "text/plain"), (status = NOT_FOUND, body = ErrorBody))

@@ -67,7 +67,7 @@ async fn secrets_are_sealed_and_masked(api: &Api) -> String {
         .unwrap();
     assert_eq!(mode_from_project["overridden"], true);
 
-    let (_, export) = api.get(&format!("{service_env}/export")).await;
+    let (_, export) = api.get("/api/v1/projects/demo/services/web/dotenv").await;
     let export = export.as_str().unwrap().to_owned();
     assert!(
         export.contains("MODE=production") && export.contains("# API_TOKEN is a secret"),
@@ -158,7 +158,10 @@ async fn invalid_variables_and_imports_write_nothing() {
         "GOOD=1\n9X=1",
     ] {
         let (status, reply) = api
-            .post(&format!("{service_env}/import"), json!({"dotenv": dotenv}))
+            .post(
+                "/api/v1/projects/demo/services/web/dotenv",
+                json!({"dotenv": dotenv}),
+            )
             .await;
         assert_eq!(
             status,
@@ -175,7 +178,7 @@ async fn invalid_variables_and_imports_write_nothing() {
 
     let (status, imported) = api
         .post(
-            &format!("{service_env}/import"),
+            "/api/v1/projects/demo/services/web/dotenv",
             json!({"dotenv": "A=1\n# comment\nB=\"two\\nlines\"\n", "secret": true}),
         )
         .await;
@@ -188,4 +191,48 @@ async fn invalid_variables_and_imports_write_nothing() {
             .iter()
             .all(|v| v["secret"] == true && v["value"].is_null())
     );
+}
+
+/// Every valid name can be set, read and removed: no name collides with another route.
+#[tokio::test]
+async fn variables_named_like_the_bulk_routes_are_ordinary_variables() {
+    let api = Api::new().await;
+    demo(&api).await;
+    let reveal = api.token(&[Scope::SecretsReveal]).await;
+    for owner in [
+        "/api/v1/projects/demo",
+        "/api/v1/projects/demo/services/web",
+    ] {
+        let env = format!("{owner}/env");
+        let names = ["import", "export", "dotenv", "reveal"];
+        let vars: Vec<_> = names
+            .iter()
+            .map(|name| json!({"name": name, "value": format!("value of {name}")}))
+            .collect();
+        let (status, reply) = put(&api, &env, json!({ "vars": vars })).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        for name in names {
+            let (status, revealed) = api
+                .call(
+                    Method::GET,
+                    &format!("{env}/{name}/reveal"),
+                    Some(&reveal),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{name}: {revealed}");
+            assert_eq!(revealed["value"], format!("value of {name}"));
+            let (status, reply) = api
+                .call(
+                    Method::DELETE,
+                    &format!("{env}/{name}"),
+                    Some(&api.admin.clone()),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{name}: {reply}");
+        }
+        let (_, listed) = api.get(&env).await;
+        assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+    }
 }
