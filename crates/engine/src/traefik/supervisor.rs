@@ -159,6 +159,30 @@ struct Global {
 #[derive(Serialize)]
 struct EntryPoint<'a> {
     address: &'a str,
+    http: EntryPointHttp,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryPointHttp {
+    alias_headers_strategy: &'static str,
+}
+
+/// Request headers whose names alias another's (`X_Forwarded_For`, `X.Forwarded.For`: CGI,
+/// WSGI, PHP and nginx read each as `X-Forwarded-For`) are dropped before routing, so a client
+/// cannot spoof a header Traefik sets for the app — the way nginx drops underscored headers by
+/// default. Traefik's own default keeps them (and warns about it).
+const ALIAS_HEADERS_STRATEGY: &str = "delete";
+
+impl<'a> EntryPoint<'a> {
+    fn at(address: &'a str) -> EntryPoint<'a> {
+        EntryPoint {
+            address,
+            http: EntryPointHttp {
+                alias_headers_strategy: ALIAS_HEADERS_STRATEGY,
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -210,16 +234,9 @@ fn render_static_config(settings: &TraefikSettings) -> Result<String, TraefikErr
         entry_points: BTreeMap::from([
             (
                 MANAGED_ENTRY_POINT,
-                EntryPoint {
-                    address: &settings.entry_point_address,
-                },
+                EntryPoint::at(&settings.entry_point_address),
             ),
-            (
-                API_ENTRY_POINT,
-                EntryPoint {
-                    address: &settings.api_address,
-                },
-            ),
+            (API_ENTRY_POINT, EntryPoint::at(&settings.api_address)),
         ]),
         api: Api {
             insecure: true,
@@ -714,8 +731,14 @@ sendAnonymousUsage = false
 [entryPoints.traefik]
 address = "127.0.0.1:7301"
 
+[entryPoints.traefik.http]
+aliasHeadersStrategy = "delete"
+
 [entryPoints.web]
 address = ":80"
+
+[entryPoints.web.http]
+aliasHeadersStrategy = "delete"
 
 [api]
 insecure = true
