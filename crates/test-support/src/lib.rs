@@ -497,7 +497,10 @@ impl FixtureRepo {
             dir.path(),
             &["clone", "--quiet", "--bare", "work", "repo.git"],
         );
-        FixtureRepo { dir }
+        let repo = FixtureRepo { dir };
+        // A local clone shares the work tree's loose objects; the served repository is packed.
+        repo.repack();
+        repo
     }
 
     pub fn url(&self) -> String {
