@@ -373,11 +373,16 @@ fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<C
             .map_err(|e| EngineError::Context(format!("{name}: {e}")))?;
         walk.rules = IgnoreRules::parse(&text)
             .map_err(|why| EngineError::Context(format!("{name}, {why}")))?;
-        if let Ok(relative) = path.strip_prefix(&context_dir) {
-            walk.rules.keep(&relative.to_string_lossy());
-        }
-        if let Some(dockerfile) = &dockerfile_in_context {
-            walk.rules.keep(dockerfile);
+        let kept = path
+            .strip_prefix(&context_dir)
+            .ok()
+            .map(Path::to_string_lossy);
+        for kept in kept
+            .iter()
+            .map(AsRef::as_ref)
+            .chain(dockerfile_in_context.as_deref())
+        {
+            walk.rules.keep(kept).map_err(EngineError::Context)?;
         }
     }
 

@@ -71,15 +71,17 @@ impl IgnoreRules {
 
     /// Sends `path` whatever the lines say, as Docker does for the Dockerfile and the ignore
     /// file itself (the builder needs them; `COPY` still sees them only if not excluded).
-    pub fn keep(&mut self, path: &str) {
+    pub fn keep(&mut self, path: &str) -> Result<(), String> {
         let text = clean(path);
+        // Only a path longer than the expression size limit could fail here.
         let pattern = Regex::new(&format!("(?s)^{}$", regex::escape(&text)))
-            .expect("an escaped literal is a valid expression");
+            .map_err(|e| format!("`{path}`: {e}"))?;
         self.rules.push(Rule {
             exception: true,
             text,
             pattern,
         });
+        Ok(())
     }
 
     /// Whether an excluded directory must still be walked because an exception names
@@ -241,7 +243,7 @@ mod tests {
         assert!(rules.reincludes_inside("vendor"));
         assert!(!rules.reincludes_inside("vend"));
         assert!(!rules.reincludes_inside("docker"));
-        rules.keep("./docker/Dockerfile");
+        rules.keep("./docker/Dockerfile").unwrap();
         assert!(rules.reincludes_inside("docker"));
         assert!(!rules.excludes("docker/Dockerfile"));
         assert!(rules.excludes("docker/other"));
