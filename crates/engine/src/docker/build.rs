@@ -373,16 +373,16 @@ fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<C
             .map_err(|e| EngineError::Context(format!("{name}: {e}")))?;
         walk.rules = IgnoreRules::parse(&text)
             .map_err(|why| EngineError::Context(format!("{name}, {why}")))?;
-        let kept = path
+        // The builder needs both, whatever the file says (as with the docker CLI).
+        let ignore_in_context = path
             .strip_prefix(&context_dir)
             .ok()
-            .map(Path::to_string_lossy);
-        for kept in kept
-            .iter()
-            .map(AsRef::as_ref)
-            .chain(dockerfile_in_context.as_deref())
+            .map(|relative| relative.to_string_lossy().into_owned());
+        for kept in [ignore_in_context, dockerfile_in_context.clone()]
+            .into_iter()
+            .flatten()
         {
-            walk.rules.keep(kept).map_err(EngineError::Context)?;
+            walk.rules.keep(&kept).map_err(EngineError::Context)?;
         }
     }
 
