@@ -6,6 +6,7 @@
 //! other's change. Holding the lock from "read the store" to "commit the switch" makes every
 //! published table include every committed change.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +117,9 @@ pub struct Platform {
     server_secrets: Vec<String>,
     /// Seals and opens secret variables.
     pub vault: Vault,
+    /// Where checkouts and build contexts live while a build runs: inside the data dir (not
+    /// `/tmp`, which may be memory), emptied at every start so a crash leaves nothing behind.
+    pub builds_dir: PathBuf,
     routing: Mutex<()>,
     networks: Mutex<()>,
 }
@@ -141,6 +145,7 @@ impl Platform {
         edge: Arc<dyn EdgeRouter>,
         settings: PlatformSettings,
         vault: Vault,
+        builds_dir: PathBuf,
     ) -> Platform {
         Platform {
             store,
@@ -151,6 +156,7 @@ impl Platform {
             logs: Arc::new(LogHub::default()),
             server_secrets: vec![],
             vault,
+            builds_dir,
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }

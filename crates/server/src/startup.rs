@@ -54,6 +54,8 @@ pub enum StartError {
 
 /// The name of the file, in the data dir, that receives the first admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Under the data dir: checkouts and build contexts of running builds.
+pub const BUILDS_DIR: &str = "builds";
 
 /// A server that has opened its store and is ready to serve.
 pub struct Server {
@@ -106,6 +108,8 @@ impl Server {
             );
         }
 
+        let builds_dir = data_dir.join(BUILDS_DIR);
+        empty_builds_dir(&builds_dir)?;
         let instance = store.instance_id().await?;
         let engine = Engine::connect(&instance)?;
         let version = engine.ping().await?;
@@ -118,6 +122,7 @@ impl Server {
                 Arc::new(edge),
                 config.platform.clone(),
                 vault,
+                builds_dir,
             )
             .with_server_secrets(server_secrets(&config)),
         );
@@ -282,6 +287,17 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
     fs::create_dir_all(path).map_err(data_dir_error(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(data_dir_error(path))
+}
+
+/// Removes what builds cut off by a crash left behind and recreates the directory. Only the
+/// holder of the data dir's lock may call this: no build of another process can be running.
+fn empty_builds_dir(path: &Path) -> Result<(), StartError> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(data_dir_error(path)(error)),
+    }
+    create_private_dir(path)
 }
 
 /// Holds an exclusive lock on `<data dir>/helvetia.lock` for the life of the process, so two

@@ -44,7 +44,8 @@ pub type BuildLine = String;
 /// What to build.
 #[derive(Clone)]
 pub struct BuildRequest {
-    /// The repository checkout.
+    /// The repository checkout. The context archive is written beside it (in its parent
+    /// directory), on the same disk.
     pub checkout: PathBuf,
     /// The context directory, relative to the checkout.
     pub context: String,
@@ -387,7 +388,9 @@ fn context_archive(checkout: &Path, context: &str, dockerfile: &str) -> Result<C
     }
 
     let context_error = |e: std::io::Error| EngineError::Context(e.to_string());
-    let mut builder = tar::Builder::new(tempfile::tempfile().map_err(context_error)?);
+    let beside_checkout = root.parent().unwrap_or(&root);
+    let mut builder =
+        tar::Builder::new(tempfile::tempfile_in(beside_checkout).map_err(context_error)?);
     builder.follow_symlinks(false);
     builder.mode(tar::HeaderMode::Deterministic);
     walk.append_tree(&mut builder, &context_dir, Path::new(""))?;

@@ -424,6 +424,19 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
     )
     .await;
     server.kill();
+    // The cut-off build's checkout is left in the data dir, not in /tmp…
+    let builds = server.data_dir().join("builds");
+    let entries = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let left = entries(&builds);
+    assert!(
+        left.len() == 1 && left[0].starts_with("checkout-"),
+        "{left:?}"
+    );
     // Traefik outlives the server: the app keeps answering while no server runs.
     let served_while_down = ok.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -433,6 +446,8 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
     );
 
     server.launch().await;
+    // …and removed at the next start.
+    assert_eq!(entries(&builds), Vec::<String>::new());
     let finished = server.wait_finished(id).await;
     assert_eq!(finished["status"], "failed");
     assert!(

@@ -580,8 +580,8 @@ impl Deploy<'_> {
         }
 
         let checkout = tempfile::Builder::new()
-            .prefix("helvetia-checkout-")
-            .tempdir()
+            .prefix("checkout-")
+            .tempdir_in(&platform.builds_dir)
             .map_err(|e| Failure::Failed(format!("cannot create a checkout directory: {e}")))?;
         let commit = platform
             .git

@@ -79,8 +79,16 @@ impl Api {
         // The engine client connects lazily; these tests never reach it.
         let engine = Engine::connect("api-tests").unwrap();
         let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();
-        let platform = Platform::new(store.clone(), engine, Arc::new(edge), settings, vault)
-            .with_server_secrets(["server-secret-value".to_owned()]);
+        let builds_dir = dir.path().join("builds");
+        let platform = Platform::new(
+            store.clone(),
+            engine,
+            Arc::new(edge),
+            settings,
+            vault,
+            builds_dir,
+        )
+        .with_server_secrets(["server-secret-value".to_owned()]);
         let router = api::router(
             Arc::new(platform),
             WorkerHandle::default(),
