@@ -66,11 +66,14 @@ impl RoutingTable {
         self.routes.get_mut(name)
     }
 
-    /// Routes that have somewhere to send traffic. A route without backends is not served.
-    pub fn servable(&self) -> impl Iterator<Item = &Route> {
+    /// Routes the edge router publishes: every route with a hostname. One without backends —
+    /// a service not deployed yet, stopped, restarting, or between the stop and the start of a
+    /// `recreate` deploy — is published too, so its address answers 503 (try again later)
+    /// rather than 404 (no such site).
+    pub fn published(&self) -> impl Iterator<Item = &Route> {
         self.routes
             .values()
-            .filter(|route| !route.backends.is_empty() && !route.hostnames.is_empty())
+            .filter(|route| !route.hostnames.is_empty())
     }
 }
 

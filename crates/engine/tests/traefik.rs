@@ -234,9 +234,15 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         other => panic!("expected NotConfirmed, got {other}"),
     }
 
-    // A route without backends is not served: removal is confirmed, then Traefik answers 404.
+    // A route without backends stays published and answers 503 (try again later); a route
+    // taken out of the table is removed, confirmed, and its hostname answers 404.
     table.route_mut("demo_web").unwrap().backends.clear();
     apply_and_confirm(&traefik, &table).await;
+    assert_eq!(
+        get(entry_point, HOST).await.map(|(status, _)| status),
+        Some(503)
+    );
+    apply_and_confirm(&traefik, &RoutingTable::new()).await;
     assert_eq!(
         get(entry_point, HOST).await.map(|(status, _)| status),
         Some(404)

@@ -109,7 +109,7 @@ impl TraefikApi {
         }
     }
 
-    /// Waits until Traefik serves exactly the servable routes of `table`: every route's router
+    /// Waits until Traefik serves exactly the published routes of `table`: every route's router
     /// is enabled with the expected rule and its service balances over exactly the expected
     /// servers, and no other router or service of Helvetia's is left (so removals are
     /// confirmed too).
@@ -214,7 +214,7 @@ fn differences(
         .collect();
     let mut found = Vec::new();
     let mut expected_names = BTreeSet::new();
-    for route in table.servable() {
+    for route in table.published() {
         let name = route.name.as_str();
         expected_names.insert(name);
         match routers.get(name) {

@@ -95,12 +95,13 @@ struct ForwardingTimeouts {
     idle_conn_timeout: &'static str,
 }
 
-/// Traefik's dynamic configuration for every servable route of `table`, each router listening
-/// on the entry point named `entry_point`.
+/// Traefik's dynamic configuration for every published route of `table`, each router listening
+/// on the entry point named `entry_point`. A route without backends gets a service without
+/// servers, which Traefik answers with 503.
 pub fn render(table: &RoutingTable, entry_point: &str) -> String {
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
-    for route in table.servable() {
+    for route in table.published() {
         routers.insert(
             route.name.as_str(),
             Router {
@@ -199,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn renders_a_router_and_a_service_per_servable_route() {
+    fn renders_a_router_and_a_service_per_published_route() {
         let mut table = RoutingTable::new();
         table.insert(route(
             "shop_web",
@@ -210,11 +211,22 @@ mod tests {
         table.insert(route("blog_web", &[], vec![backend("172.21.0.2", 80)]));
         assert_eq!(
             render(&table, "web"),
-            r#"[http.routers.shop_web]
+            r#"[http.routers.shop_api]
+rule = "Host(`api.shop.example`)"
+entryPoints = ["web"]
+middlewares = ["helvetia-retry"]
+service = "shop_api"
+
+[http.routers.shop_web]
 rule = "Host(`shop.example`) || Host(`www.shop.example`)"
 entryPoints = ["web"]
 middlewares = ["helvetia-retry"]
 service = "shop_web"
+
+[http.services.shop_api.loadBalancer]
+passHostHeader = true
+serversTransport = "helvetia"
+servers = []
 
 [http.services.shop_web.loadBalancer]
 passHostHeader = true

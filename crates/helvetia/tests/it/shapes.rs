@@ -520,8 +520,8 @@ async fn a_server_crash_during_a_recreate_deploy_brings_the_previous_version_bac
             .through_edge(&host, "/")
             .await
             .map(|(status, _)| status),
-        Some(404),
-        "a recreate deploy takes the old version off its route first"
+        Some(503),
+        "a recreate deploy takes the old version off its route first (503: try again later)"
     );
     server.kill();
     server.launch().await;

@@ -347,7 +347,8 @@ async fn stop_start_and_restart() {
             .through_edge(&host, "/")
             .await
             .map(|(status, _)| status);
-        (gone && answer == Some(404)).then_some(())
+        // Still the service's address, with nothing behind it: 503, not 404.
+        (gone && answer == Some(503)).then_some(())
     })
     .await;
     let service = server

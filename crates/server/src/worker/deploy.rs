@@ -923,17 +923,21 @@ impl Deploy<'_> {
         let mut table = platform.store.routing_table().await?;
         let name = route_name(self.service.project.as_str(), self.service.name.as_str());
         let backends: Vec<Backend> = ready.iter().filter_map(|r| r.backend.clone()).collect();
-        let Some(route) = table.route_mut(&name) else {
-            return Err(Failure::Failed("the service has no route".into()));
-        };
-        route.backends = backends.clone();
-        if !backends.is_empty() {
-            let list: Vec<String> = backends.iter().map(Backend::to_string).collect();
-            self.log.line(format!(
-                "Switching {} to {}",
-                route.hostnames.join(", "),
-                list.join(", ")
-            ));
+        match table.route_mut(&name) {
+            Some(route) => {
+                route.backends = backends.clone();
+                if !backends.is_empty() {
+                    let list: Vec<String> = backends.iter().map(Backend::to_string).collect();
+                    self.log.line(format!(
+                        "Switching {} to {}",
+                        route.hostnames.join(", "),
+                        list.join(", ")
+                    ));
+                }
+            }
+            // A worker has no route: only the switch of the live deployment is recorded.
+            None if backends.is_empty() => {}
+            None => return Err(Failure::Failed("the service has no route".into())),
         }
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {

@@ -1,9 +1,12 @@
 use helvetia_core::container::{ContainerState, Health};
 use helvetia_core::deployment::DeploymentStatus::*;
+use helvetia_core::git::RepoPolicy;
 use helvetia_core::routing::{Backend, route_name};
+use helvetia_core::service::{PortInput, ServiceInput, ServiceSettings};
 
 use crate::backend::TestDb;
 use crate::deployments::{build_main, demo_service};
+use crate::projects::{hostname, project, service};
 
 /// Takes a new deployment of `service` through to ready with one container at `address`.
 pub async fn ready_deployment(
@@ -54,13 +57,42 @@ pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
         table.route(&name).unwrap().hostnames,
         ["web.demo.localhost"]
     );
-    assert_eq!(table.servable().count(), 0, "nothing is deployed yet");
+    assert!(
+        table.published().all(|route| route.backends.is_empty()),
+        "nothing is deployed yet, but the routes are published (and answer 503)"
+    );
+    assert_eq!(table.published().count(), 2);
+    // A worker answers no HTTP: no route, so its address is unknown to the edge (404).
+    let admin = db.admin().await;
+    let worker = ServiceInput {
+        repo: Some("https://e.org/a".into()),
+        port: Some(PortInput::Keyword("none".into())),
+        ..ServiceInput::default()
+    };
+    db.store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &service("jobs"),
+            &ServiceSettings::create(&worker, RepoPolicy::default()).unwrap(),
+            &Default::default(),
+            &hostname(&project("demo"), &service("jobs")),
+        )
+        .await
+        .unwrap();
+    let table = db.store.routing_table().await.unwrap();
+    assert!(table.route(&route_name("demo", "jobs")).is_none());
+    assert_eq!(table.published().count(), 2);
 
     let first = ready_deployment(db, &web, "10.0.0.2").await;
     // Ready is not serving: the table only changes when the deployment goes live.
-    assert_eq!(
-        db.store.routing_table().await.unwrap().servable().count(),
-        0
+    assert!(
+        db.store
+            .routing_table()
+            .await
+            .unwrap()
+            .published()
+            .all(|route| route.backends.is_empty())
     );
     db.store
         .transition_deployment(first, HealthChecking, Live, "ok")
