@@ -238,6 +238,18 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Runs the CLI, expects it to succeed, and returns what it printed.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "helvetia {args:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
     pub async fn api(
         &self,
         method: reqwest::Method,

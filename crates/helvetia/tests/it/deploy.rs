@@ -156,22 +156,12 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
         "hello from version 2\n"
     );
 
-    let show = String::from_utf8_lossy(
-        &server
-            .cli(&["services", "show", &format!("{project}/web")])
-            .stdout,
-    )
-    .into_owned();
+    let show = server.cli_ok(&["services", "show", &format!("{project}/web")]);
     assert!(
         show.contains(&format!("#{}", third["id"])) && show.contains("second version"),
         "{show}"
     );
-    let deployments = String::from_utf8_lossy(
-        &server
-            .cli(&["deployments", &format!("{project}/web")])
-            .stdout,
-    )
-    .into_owned();
+    let deployments = server.cli_ok(&["deployments", &format!("{project}/web")]);
     assert_eq!(deployments.lines().count(), 4, "{deployments}");
     assert!(
         deployments.contains("retired") && deployments.contains("live"),

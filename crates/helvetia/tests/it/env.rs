@@ -118,19 +118,16 @@ async fn an_env_change_is_applied_by_a_zero_downtime_redeploy() {
     let file = dir.path().join("prod.env");
     std::fs::write(&file, "import=yes\nQUOTED=\"two words\"\n").unwrap();
     let target = format!("{project}/web");
-    let cli = |args: &[&str]| {
-        let output = server.cli(args);
-        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
-        let errors = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{args:?}: {printed}\n{errors}");
-        printed
-    };
-    cli(&["env", "import", &target, file.to_str().unwrap()]);
-    let exported = cli(&["env", "export", &target]);
+    server.cli_ok(&["env", "import", &target, file.to_str().unwrap()]);
+    let exported = server.cli_ok(&["env", "export", &target]);
     assert!(exported.contains("import=yes\n"), "{exported}");
     assert!(exported.contains("QUOTED="), "{exported}");
-    cli(&["env", "unset", &target, "import"]);
-    assert!(!cli(&["env", "export", &target]).contains("import="));
+    server.cli_ok(&["env", "unset", &target, "import"]);
+    assert!(
+        !server
+            .cli_ok(&["env", "export", &target])
+            .contains("import=")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -156,17 +156,12 @@ async fn secrets_never_reach_stored_or_streamed_logs_nor_errors() {
         .map(|e| e.data)
         .collect();
     assert_clean("the SSE stream", &streamed.join("\n"));
-    let replayed = String::from_utf8_lossy(
-        &server
-            .cli(&[
-                "logs",
-                &format!("{project}/web"),
-                "--deployment",
-                &id.to_string(),
-            ])
-            .stdout,
-    )
-    .into_owned();
+    let replayed = server.cli_ok(&[
+        "logs",
+        &format!("{project}/web"),
+        "--deployment",
+        &id.to_string(),
+    ]);
     assert!(replayed.contains("[REDACTED]"));
     assert_clean("`helvetia logs --deployment`", &replayed);
 

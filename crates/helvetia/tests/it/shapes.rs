@@ -25,17 +25,6 @@ async fn patch(server: &TestServer, project: &str, service: &str, body: Value) -
     body
 }
 
-fn cli_ok(server: &TestServer, args: &[&str]) -> String {
-    let output = server.cli(args);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "helvetia {args:?}:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
 /// Deploys and expects the deployment to go live; returns its id and log.
 async fn deploy_live(server: &TestServer, project: &str, service: &str) -> (i64, String) {
     let deployed = server.deploy(project, service).await;
@@ -180,10 +169,7 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     assert_eq!(hostnames(&server, &host, 30).await.len(), 3);
 
     // Scaling runs the live image again, no rebuild, in the new number of containers.
-    let scaled = cli_ok(
-        &server,
-        &["services", "scale", &format!("{project}/web"), "2"],
-    );
+    let scaled = server.cli_ok(&["services", "scale", &format!("{project}/web"), "2"]);
     assert!(scaled.contains("live"), "{scaled}");
     assert_eq!(serving(&server, &project, "web").await.len(), 2);
     let deployments = server
@@ -195,7 +181,7 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     assert_eq!(latest["cause"], "scale");
     assert_eq!(latest["source_deployment_id"], second["id"]);
     assert_eq!(hostnames(&server, &host, 20).await.len(), 2);
-    let show = cli_ok(&server, &["services", "show", &format!("{project}/web")]);
+    let show = server.cli_ok(&["services", "show", &format!("{project}/web")]);
     assert!(show.contains("Replicas") && show.contains('2'), "{show}");
     let (status, body) = server
         .api(
@@ -283,24 +269,21 @@ async fn a_worker_without_a_port_goes_live_and_recreate_never_overlaps() {
     let project = unique("worker");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("worker");
-    cli_ok(&server, &["projects", "create", &project]);
-    cli_ok(
-        &server,
-        &[
-            "services",
-            "create",
-            &format!("{project}/jobs"),
-            "--repo",
-            &repo.url(),
-            "--port",
-            "none",
-            "--worker-ready",
-            "2s",
-        ],
-    );
+    server.cli_ok(&["projects", "create", &project]);
+    server.cli_ok(&[
+        "services",
+        "create",
+        &format!("{project}/jobs"),
+        "--repo",
+        &repo.url(),
+        "--port",
+        "none",
+        "--worker-ready",
+        "2s",
+    ]);
     let (_, log) = deploy_live(&server, &project, "jobs").await;
     assert!(log.contains("keep running for 2s"), "{log}");
-    let show = cli_ok(&server, &["services", "show", &format!("{project}/jobs")]);
+    let show = server.cli_ok(&["services", "show", &format!("{project}/jobs")]);
     assert!(show.contains("none (a worker"), "{show}");
     // No route: the edge router does not know the worker's hostname.
     let answer = server
@@ -325,16 +308,13 @@ async fn a_worker_without_a_port_goes_live_and_recreate_never_overlaps() {
     let overlapping = container_events(&project, "jobs", &since, &unix_now());
     assert_eq!(most_running_at_once(&overlapping), 2, "{overlapping:?}");
 
-    cli_ok(
-        &server,
-        &[
-            "services",
-            "update",
-            &format!("{project}/jobs"),
-            "--strategy",
-            "recreate",
-        ],
-    );
+    server.cli_ok(&[
+        "services",
+        "update",
+        &format!("{project}/jobs"),
+        "--strategy",
+        "recreate",
+    ]);
     let since = unix_now();
     let recreated = server.deploy(&project, "jobs").await;
     assert_eq!(recreated["status"], "live");
@@ -363,14 +343,9 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let target = format!("{project}/web");
-    let added = cli_ok(
-        &server,
-        &["volumes", "add", &target, "data", "--path", "/data"],
-    );
+    let added = server.cli_ok(&["volumes", "add", &target, "data", "--path", "/data"]);
     assert!(added.contains("Added volume data"), "{added}");
-    cli_ok(
-        &server,
-        &[
+    server.cli_ok(&[
             "services",
             "update",
             &target,
@@ -401,7 +376,7 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
         notes(&server, &host, "").await,
         format!("release-{first_id}\nwritten-by-the-first\nrelease-{second_id}\n")
     );
-    let listed = cli_ok(&server, &["volumes", "list", &target]);
+    let listed = server.cli_ok(&["volumes", "list", &target]);
     assert!(
         listed.contains("/data") && listed.contains(" B"),
         "{listed}"
@@ -418,16 +393,13 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
     assert_eq!(notes(&server, &host, "").await, expected);
 
     // A failing release command fails the deployment with its output; version 2 keeps serving.
-    cli_ok(
-        &server,
-        &[
-            "services",
-            "update",
-            &target,
-            "--release-command",
-            "sh -c 'echo \"migration 42 failed: table exists\" >&2; exit 3'",
-        ],
-    );
+    server.cli_ok(&[
+        "services",
+        "update",
+        &target,
+        "--release-command",
+        "sh -c 'echo \"migration 42 failed: table exists\" >&2; exit 3'",
+    ]);
     repo.write("www/index.html", "hello from version 3\n", "third version");
     let failed = server.deploy(&project, "web").await;
     assert_eq!(failed["status"], "failed");
@@ -442,26 +414,20 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
 
     // Removing a volume asks first; once confirmed, the live service is redeployed without
     // it and its data goes once no container mounts it.
-    cli_ok(
-        &server,
-        &[
-            "services",
-            "update",
-            &target,
-            "--release-command",
-            "default",
-        ],
-    );
-    let added = cli_ok(
-        &server,
-        &["volumes", "add", &target, "scratch", "--path", "/scratch"],
-    );
+    server.cli_ok(&[
+        "services",
+        "update",
+        &target,
+        "--release-command",
+        "default",
+    ]);
+    let added = server.cli_ok(&["volumes", "add", &target, "scratch", "--path", "/scratch"]);
     assert!(added.contains("live"), "{added}");
     assert_eq!(project_volumes(&project).len(), 2);
     let refused = server.cli(&["volumes", "remove", &target, "scratch"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
-    cli_ok(&server, &["volumes", "remove", &target, "scratch", "--yes"]);
+    server.cli_ok(&["volumes", "remove", &target, "scratch", "--yes"]);
     eventually(
         Duration::from_secs(30),
         "the removed volume to be deleted",
@@ -479,10 +445,7 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
         "{message}"
     );
     assert_eq!(project_volumes(&project).len(), 1);
-    cli_ok(
-        &server,
-        &["services", "delete", &target, "--delete-volumes"],
-    );
+    server.cli_ok(&["services", "delete", &target, "--delete-volumes"]);
     eventually(
         Duration::from_secs(30),
         "the volume to be deleted",
@@ -499,14 +462,8 @@ async fn a_server_crash_during_a_recreate_deploy_brings_the_previous_version_bac
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let target = format!("{project}/web");
-    cli_ok(
-        &server,
-        &["volumes", "add", &target, "data", "--path", "/data"],
-    );
-    cli_ok(
-        &server,
-        &["services", "update", &target, "--startup-timeout", "2m"],
-    );
+    server.cli_ok(&["volumes", "add", &target, "data", "--path", "/data"]);
+    server.cli_ok(&["services", "update", &target, "--startup-timeout", "2m"]);
     deploy_live(&server, &project, "web").await;
     let host = format!("web.{project}.localhost");
     assert_eq!(notes(&server, &host, "?kept").await, "kept\n");

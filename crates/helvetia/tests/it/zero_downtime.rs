@@ -86,12 +86,7 @@ async fn redeploys_rollbacks_and_a_failed_deploy_under_load_lose_no_request() {
     );
     assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
 
-    let history = String::from_utf8_lossy(
-        &server
-            .cli(&["deployments", &format!("{project}/web"), "--limit", "5"])
-            .stdout,
-    )
-    .into_owned();
+    let history = server.cli_ok(&["deployments", &format!("{project}/web"), "--limit", "5"]);
     assert!(
         history.contains(&format!("rollback to #{}", second["id"])),
         "{history}"
@@ -212,28 +207,8 @@ async fn limits_are_enforced_and_oom_kills_are_recorded() {
         .await
         .unwrap();
     assert_eq!(big, "allocation of 200 MiB failed\n");
-    eventually(
-        Duration::from_secs(15),
-        "the OOM kill to be recorded",
-        || async {
-            let events = server
-                .get(&format!("/api/v1/projects/{project}/services/web/events"))
-                .await;
-            events
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["kind"] == "oom_killed")
-                .then_some(())
-        },
-    )
-    .await;
-    let show = String::from_utf8_lossy(
-        &server
-            .cli(&["services", "show", &format!("{project}/web")])
-            .stdout,
-    )
-    .into_owned();
+    wait_for_event(&server, &project, "oom_killed", Duration::from_secs(15)).await;
+    let show = server.cli_ok(&["services", "show", &format!("{project}/web")]);
     assert!(
         show.contains("oom_killed") && show.contains("64 MiB"),
         "{show}"
@@ -418,22 +393,7 @@ async fn restarting_the_engine_brings_apps_back_and_routed() {
         .args(["-KILL", &pid])
         .status()
         .unwrap();
-    eventually(
-        Duration::from_secs(30),
-        "the crash to be recorded",
-        || async {
-            let events = server
-                .get(&format!("/api/v1/projects/{project}/services/web/events"))
-                .await;
-            events
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["kind"] == "exited")
-                .then_some(())
-        },
-    )
-    .await;
+    wait_for_event(&server, &project, "exited", Duration::from_secs(30)).await;
 }
 
 /// Stops dockerd (its containers stop with it) and starts it again the way
@@ -449,4 +409,19 @@ fn restart_dockerd() {
         .status()
         .unwrap();
     assert!(status.success(), "dockerd did not come back");
+}
+
+/// Waits until the `web` service of `project` records an event of `kind`.
+async fn wait_for_event(server: &TestServer, project: &str, kind: &str, timeout: Duration) {
+    let path = format!("/api/v1/projects/{project}/services/web/events");
+    eventually(timeout, &format!("a `{kind}` event"), || async {
+        let events = server.get(&path).await;
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == kind)
+            .then_some(())
+    })
+    .await;
 }

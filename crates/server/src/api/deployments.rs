@@ -15,7 +15,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiResult, ErrorBody};
 use super::json::ApiJson;
-use super::services::service_params;
+use super::services::{owned_service, service_params};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,8 +104,7 @@ async fn list_deployments(
     Path((project, service)): Path<(String, String)>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Vec<Deployment>>> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let deployments = state
         .store
         .list_deployments(&service, page.before, page.limit())

@@ -27,7 +27,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::ApiJson;
 use super::lifecycle::redeploy_image;
 use super::projects::project_param;
-use super::services::service_params;
+use super::services::owned_service;
 use crate::vault::binding;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -139,14 +139,13 @@ async fn service_target(
     project: &str,
     service: &str,
 ) -> Result<Target, ApiError> {
-    let (project, name) = service_params(project, service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(state, caller.team, project, service).await?;
     Ok(Target {
         scope: EnvScope::Service {
             project_id: service.project_id,
             service_id: service.id,
         },
-        label: format!("{project}/{name}"),
+        label: format!("{}/{}", service.project, service.name),
         services: vec![service],
     })
 }

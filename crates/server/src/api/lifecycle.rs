@@ -21,7 +21,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::ApiJson;
-use super::services::service_params;
+use super::services::owned_service;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,16 +56,6 @@ pub async fn redeploy_image(
     Ok(deployment)
 }
 
-pub(super) async fn owned_service(
-    state: &AppState,
-    caller: &Caller,
-    project: &str,
-    service: &str,
-) -> Result<Service, ApiError> {
-    let (project, name) = service_params(project, service)?;
-    Ok(state.store.service(caller.team, &project, &name).await?)
-}
-
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
@@ -97,7 +87,7 @@ async fn rollback(
     Path((project, service)): Path<(String, String)>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let target = match body.deployment {
         Some(id) => {
             let target = state.store.deployment(caller.team, id).await?;
@@ -162,7 +152,7 @@ async fn restart(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let live = state
         .store
         .live_deployment(service.id)
@@ -191,7 +181,7 @@ async fn stop(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     state
         .store
         .enqueue_service_job(&caller, &service, JobKind::Stop, "service.stop")
@@ -219,7 +209,7 @@ async fn start(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     if state.store.live_deployment(service.id).await?.is_some() {
         return Err(ApiError::Conflict("the service is already running".into()));
     }
@@ -259,7 +249,7 @@ async fn events(
     Path((project, service)): Path<(String, String)>,
     Query(page): Query<EventPage>,
 ) -> ApiResult<Json<Vec<ServiceEvent>>> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(state.store.service_events(service.id, limit).await?))
 }

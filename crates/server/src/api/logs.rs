@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::services::service_params;
+use super::services::owned_service;
 use crate::logs::LogEvent;
 use crate::logs::runtime::{self, OutputLine, OutputQuery};
 
@@ -322,8 +322,7 @@ async fn service_logs(
     Path((project, service)): Path<(String, String)>,
     Query(params): Query<OutputParams>,
 ) -> ApiResult<Json<Vec<OutputLine>>> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let query = params.query()?;
     let redactor = redactor(&state, &service).await?;
     Ok(Json(
@@ -354,8 +353,7 @@ async fn service_log_stream(
     Query(params): Query<OutputParams>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let mut query = params.query()?;
     if let Some(last) = last_event_id(&headers) {
         let at = last

@@ -22,7 +22,6 @@ use helvetia_core::Timestamp;
 use helvetia_core::metrics::{
     ContainerSample, Resolution, SeriesPoint, memory_near_limit, parse_time, plan_series,
 };
-use helvetia_core::service::Service;
 use helvetia_core::units::parse_duration;
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::Store;
@@ -34,7 +33,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::services::service_params;
+use super::services::owned_service;
 use crate::metrics::exposition;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -51,16 +50,6 @@ const DEFAULT_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600
 const RESTARTS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
 /// The monitor's event kind for a container the engine restarted.
 const RESTARTED_EVENT: &str = "restarted";
-
-async fn owned_service(
-    state: &AppState,
-    team: helvetia_core::auth::TeamId,
-    project: &str,
-    service: &str,
-) -> Result<Service, ApiError> {
-    let (project, name) = service_params(project, service)?;
-    Ok(state.store.service(team, &project, &name).await?)
-}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

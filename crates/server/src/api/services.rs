@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use helvetia_core::auth::TeamId;
 use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEvent};
 use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::name::{ProjectName, ServiceName};
@@ -37,6 +38,17 @@ pub fn service_params(
     let project = errors.check("project", ProjectName::parse(project));
     let service = errors.check("service", ServiceName::parse(service));
     Ok(errors.finish(|| Some((project?, service?)))?)
+}
+
+/// The service a route's path names, if `team` owns it.
+pub(super) async fn owned_service(
+    state: &AppState,
+    team: TeamId,
+    project: &str,
+    service: &str,
+) -> Result<Service, ApiError> {
+    let (project, name) = service_params(project, service)?;
+    Ok(state.store.service(team, &project, &name).await?)
 }
 
 /// A service as the API shows it.
@@ -285,8 +297,7 @@ async fn get_service(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
 ) -> ApiResult<Json<ServiceView>> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     Ok(Json(ServiceView::detailed(service, &state).await?))
 }
 
@@ -311,8 +322,7 @@ async fn update_service(
     Path((project, service)): Path<(String, String)>,
     ApiJson(input): ApiJson<ServiceInput>,
 ) -> ApiResult<Json<UpdatedService>> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let mut errors = FieldErrors::new();
     let settings = errors.absorb(
         service
@@ -399,8 +409,7 @@ async fn delete_service(
     Path((project, service)): Path<(String, String)>,
     Query(options): Query<DeleteOptions>,
 ) -> ApiResult<StatusCode> {
-    let (project, name) = service_params(&project, &service)?;
-    let service = state.store.service(caller.team, &project, &name).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let volumes = state.store.volumes(service.id).await?;
     if !volumes.is_empty() && !options.delete_volumes {
         let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();

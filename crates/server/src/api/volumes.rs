@@ -19,7 +19,8 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::ApiJson;
-use super::lifecycle::{owned_service, redeploy_image};
+use super::lifecycle::redeploy_image;
+use super::services::owned_service;
 use helvetia_core::auth::Caller;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -104,7 +105,7 @@ async fn list_volumes(
     Authenticated(caller): Authenticated,
     Path((project, service)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<VolumeView>>> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     Ok(Json(views(&state, &service).await?))
 }
 
@@ -140,7 +141,7 @@ async fn add_volume(
     Path((project, service)): Path<(String, String)>,
     ApiJson(body): ApiJson<AddVolume>,
 ) -> ApiResult<(StatusCode, Json<VolumeChange>)> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     let mut errors = FieldErrors::new();
     let name = errors.check("name", volume::check_name(&body.name));
     let path = errors.check("path", volume::check_path(&body.path));
@@ -172,7 +173,7 @@ async fn remove_volume(
     Authenticated(caller): Authenticated,
     Path((project, service, name)): Path<(String, String, String)>,
 ) -> ApiResult<Json<VolumeChange>> {
-    let service = owned_service(&state, &caller, &project, &service).await?;
+    let service = owned_service(&state, caller.team, &project, &service).await?;
     state.store.remove_volume(&caller, &service, &name).await?;
     let change = apply(&state, &caller, &service).await?;
     state.reconcile.notify_one();
