@@ -169,6 +169,10 @@ impl Server {
             self.platform.clone(),
             shutdown.clone(),
         ));
+        tokio::spawn(crate::logs::retention::run(
+            self.platform.clone(),
+            shutdown.clone(),
+        ));
         if let Some(address) = self.config.metrics_listen {
             let listener = TcpListener::bind(address)
                 .await

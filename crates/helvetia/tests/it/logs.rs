@@ -294,3 +294,38 @@ async fn logs_survive_a_restart_and_runtime_output_streams() {
                 .ends_with(&format!("{id}-0"))
     );
 }
+
+/// The server applies the log retention policy (here: logs older than 1 s go, except the
+/// latest deployment's) when it starts and hourly after.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_deletes_only_the_logs_its_retention_policy_names() {
+    let mut server = TestServer::start_with(
+        crate::BINARY,
+        &["--log-retention", "1s", "--log-keep-deployments", "1"],
+    )
+    .await;
+    let project = unique("retain");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let first = server.deploy(&project, "web").await["id"].as_i64().unwrap();
+    let second = server.deploy(&project, "web").await["id"].as_i64().unwrap();
+    assert!(!server.deploy_log(first).await.is_empty());
+    let kept = server.deploy_log(second).await;
+    assert!(!kept.is_empty());
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.kill();
+    server.launch().await;
+    helvetia_test_support::eventually(
+        std::time::Duration::from_secs(10),
+        "the first deployment's log to be deleted",
+        || async { server.deploy_log(first).await.is_empty().then_some(()) },
+    )
+    .await;
+    // Kept whole (the drain of the first deployment's container may have added lines since).
+    let after = server.deploy_log(second).await;
+    assert!(after.starts_with(&kept), "{after}");
+    let history = server.get(&format!("/api/v1/deployments/{first}")).await;
+    assert_eq!(history["status"], "retired", "the deployment itself stays");
+}

@@ -13,6 +13,7 @@ use helvetia_store::logs::LogLine;
 use tokio::sync::broadcast;
 
 mod deployment;
+pub mod retention;
 pub mod runtime;
 
 pub use deployment::{DeployLog, LogLimits};

@@ -1,0 +1,45 @@
+//! The deployment-log retention policy ([`LogLimits`]), applied at start and every hour: logs
+//! of deployments older than the retention go, except those of each service's most recent
+//! deployments.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helvetia_core::Timestamp;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::LogLimits;
+use crate::platform::Platform;
+
+const PERIOD: Duration = Duration::from_secs(3600);
+
+/// Prunes every hour until `shutdown`, starting at once.
+pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
+    let LogLimits {
+        retention,
+        keep_deployments,
+        ..
+    } = platform.settings.log_limits;
+    let mut ticks = tokio::time::interval(PERIOD);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let Ok(older_than) = Timestamp::now().checked_sub(retention) else {
+            tracing::warn!(?retention, "the log retention reaches before any timestamp");
+            return;
+        };
+        match platform
+            .store
+            .prune_logs(older_than, keep_deployments)
+            .await
+        {
+            Ok(0) => {}
+            Ok(lines) => tracing::info!(lines, "deleted deployment logs past their retention"),
+            Err(error) => tracing::warn!(%error, "applying the log retention failed"),
+        }
+    }
+}
