@@ -168,10 +168,6 @@ impl Platform {
         self
     }
 
-    pub fn server_secrets(&self) -> &[String] {
-        &self.server_secrets
-    }
-
     /// A redactor for the server's own secrets, for anything not tied to a service.
     pub fn server_redactor(&self) -> Redactor {
         Redactor::new(&self.server_secrets)
@@ -180,10 +176,12 @@ impl Platform {
     /// A redactor for everything a service's deployments and containers print: its secrets
     /// (project and service) and the server's.
     pub async fn redactor_for(&self, service: &Service) -> Result<Redactor, EnvError> {
-        let environment = self.environment(service).await?;
-        Ok(Redactor::new(
-            self.server_secrets.iter().chain(&environment.secrets),
-        ))
+        Ok(self.redactor_with(&self.environment(service).await?))
+    }
+
+    /// [`Platform::redactor_for`], for an environment already opened.
+    pub fn redactor_with(&self, environment: &ServiceEnvironment) -> Redactor {
+        Redactor::new(self.server_secrets.iter().chain(&environment.secrets))
     }
 
     /// The service's environment as its next deployment gets it.
@@ -196,7 +194,6 @@ impl Platform {
         let mut merged: std::collections::BTreeMap<String, (String, &EnvRecord)> =
             Default::default();
         let mut secrets = vec![];
-        let mut digest = Sha256::new();
         for record in &records {
             let value = if record.secret {
                 let value = self.vault.open_record(record)?;
@@ -205,14 +202,6 @@ impl Platform {
             } else {
                 record.value.clone()
             };
-            digest.update(format!(
-                "{}:{}:{}:{}:{}\0",
-                record.service_id.map_or("project", |_| "service"),
-                record.name,
-                record.version,
-                record.secret,
-                record.build
-            ));
             merged.insert(record.name.clone(), (value, record));
         }
         let mut fingerprint = Sha256::new();
@@ -232,9 +221,19 @@ impl Platform {
             runtime,
             build,
             build_fingerprint: hex::encode(fingerprint.finalize()),
-            digest: hex::encode(digest.finalize()),
+            digest: env_digest(&records),
             secrets,
         })
+    }
+
+    /// The digest of the environment the service's next deployment would get
+    /// ([`ServiceEnvironment::digest`]), without opening a secret.
+    pub async fn env_digest(&self, service: &Service) -> Result<String, StoreError> {
+        let records = self
+            .store
+            .service_env(service.project_id, service.id)
+            .await?;
+        Ok(env_digest(&records))
     }
 
     /// Exclusive right to create project networks until the guard is dropped. The engine
@@ -259,7 +258,15 @@ impl Platform {
 
     /// Publishes the store's routing table as it is.
     pub async fn publish_routes(&self) -> Result<(), PublishError> {
-        let _guard = self.routing().await;
+        let guard = self.routing().await;
+        self.publish_routes_locked(&guard).await
+    }
+
+    /// [`Platform::publish_routes`] for a caller that already holds the routing lock.
+    pub async fn publish_routes_locked(
+        &self,
+        _held: &MutexGuard<'_, ()>,
+    ) -> Result<(), PublishError> {
         let table = self.store.routing_table().await?;
         self.apply_and_confirm(&table).await?;
         Ok(())
@@ -294,4 +301,21 @@ impl Platform {
         }
         Ok(())
     }
+}
+
+/// What identifies an environment's contents: every variable's scope, name, version and
+/// flags (a value change bumps the version), so no value is needed to compute it.
+fn env_digest(records: &[EnvRecord]) -> String {
+    let mut digest = Sha256::new();
+    for record in records {
+        digest.update(format!(
+            "{}:{}:{}:{}:{}\0",
+            record.service_id.map_or("project", |_| "service"),
+            record.name,
+            record.version,
+            record.secret,
+            record.build
+        ));
+    }
+    hex::encode(digest.finalize())
 }

@@ -119,12 +119,7 @@ impl ServiceView {
         let live_deployment = store.live_deployment(service.id).await?;
         let env_pending = match &live_deployment {
             Some(live) => {
-                let current = state
-                    .platform
-                    .environment(&service)
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?
-                    .digest;
+                let current = state.platform.env_digest(&service).await?;
                 store
                     .env_digest(live.id)
                     .await?

@@ -59,9 +59,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
     };
     let environment = platform.environment(&service).await;
     let redactor = match &environment {
-        Ok(environment) => {
-            Redactor::new(platform.server_secrets().iter().chain(&environment.secrets))
-        }
+        Ok(environment) => platform.redactor_with(environment),
         Err(_) => platform.server_redactor(),
     };
     let log = DeployLog::open(
@@ -452,19 +450,21 @@ impl Deploy<'_> {
         self.log
             .line("Strategy `recreate`: stopping the previous containers before starting new ones");
         {
-            let _routing = platform.routing().await;
+            let routing = platform.routing().await;
             for container in &previous {
                 platform
                     .store
                     .set_container_health(container.id, Health::Stopped)
                     .await?;
             }
-            let table = platform.store.routing_table().await?;
-            platform.apply_and_confirm(&table).await.map_err(|e| {
-                Failure::Failed(format!(
-                    "taking the previous version off its route failed: {e}"
-                ))
-            })?;
+            platform
+                .publish_routes_locked(&routing)
+                .await
+                .map_err(|e| {
+                    Failure::Failed(format!(
+                        "taking the previous version off its route failed: {e}"
+                    ))
+                })?;
         }
         let grace = self.service.runtime.timeouts.stop_grace;
         for container in &previous {
@@ -942,9 +942,7 @@ impl Deploy<'_> {
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {
             // Put back what the store says is serving: the previous version.
-            if let Ok(previous) = platform.store.routing_table().await
-                && let Err(restore) = platform.apply_and_confirm(&previous).await
-            {
+            if let Err(restore) = platform.publish_routes_locked(&guard).await {
                 tracing::error!(%restore, "restoring the previous routes failed");
             }
             return Err(Failure::Failed(format!(
@@ -964,9 +962,7 @@ impl Deploy<'_> {
         if result.is_err() {
             // The store still says the previous version serves: make the router agree before
             // this deployment's containers are removed.
-            if let Ok(previous) = platform.store.routing_table().await
-                && let Err(restore) = platform.apply_and_confirm(&previous).await
-            {
+            if let Err(restore) = platform.publish_routes_locked(&guard).await {
                 tracing::error!(%restore, "restoring the previous routes failed");
             }
         }

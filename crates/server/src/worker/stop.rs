@@ -18,7 +18,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
     {
-        let _routing = platform.routing().await;
+        let routing = platform.routing().await;
         match platform.store.live_deployment(service_id).await {
             Ok(Some(live)) => {
                 if let Err(error) = platform
@@ -37,14 +37,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
             Ok(None) => {}
             Err(error) => return JobOutcome::Failed(error.to_string()),
         }
-        let published = match platform.store.routing_table().await {
-            Ok(table) => platform
-                .apply_and_confirm(&table)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        if let Err(error) = published {
+        if let Err(error) = platform.publish_routes_locked(&routing).await {
             return JobOutcome::Failed(format!("taking the service off its route failed: {error}"));
         }
     }
