@@ -23,15 +23,8 @@ pub enum EnvCommand {
         scope: Scope,
         /// `KEY=VALUE` assignments (after PROJECT/SERVICE unless --project is given).
         args: Vec<String>,
-        /// Store the values encrypted; they are never shown again.
-        #[arg(long)]
-        secret: bool,
-        /// Also make them available at build time (`RUN --mount=type=secret,id=KEY`).
-        #[arg(long)]
-        build: bool,
-        /// Do not wait for the redeployment that applies the change.
-        #[arg(long)]
-        detach: bool,
+        #[command(flatten)]
+        flags: SetFlags,
     },
     /// Remove variables.
     Unset {
@@ -55,12 +48,8 @@ pub enum EnvCommand {
         scope: Scope,
         /// [PROJECT/SERVICE] FILE
         args: Vec<String>,
-        #[arg(long)]
-        secret: bool,
-        #[arg(long)]
-        build: bool,
-        #[arg(long)]
-        detach: bool,
+        #[command(flatten)]
+        flags: SetFlags,
     },
     /// Print variables in the `.env` format; secrets appear as comments without values.
     Export {
@@ -75,6 +64,20 @@ pub enum EnvCommand {
         /// [PROJECT/SERVICE] KEY
         args: Vec<String>,
     },
+}
+
+/// How `set` and `import` store what they write.
+#[derive(Debug, Args)]
+pub struct SetFlags {
+    /// Store the values encrypted; they are never shown again.
+    #[arg(long)]
+    secret: bool,
+    /// Also make them available at build time (`RUN --mount=type=secret,id=KEY`).
+    #[arg(long)]
+    build: bool,
+    /// Do not wait for the redeployment that applies the change.
+    #[arg(long)]
+    detach: bool,
 }
 
 #[derive(Debug, Args)]
@@ -132,9 +135,12 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
         EnvCommand::Set {
             scope,
             args,
-            secret,
-            build,
-            detach,
+            flags:
+                SetFlags {
+                    secret,
+                    build,
+                    detach,
+                },
         } => {
             let (owner, rest) = scope.resolve(&args)?;
             if rest.is_empty() {
@@ -227,9 +233,12 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
         EnvCommand::Import {
             scope,
             args,
-            secret,
-            build,
-            detach,
+            flags:
+                SetFlags {
+                    secret,
+                    build,
+                    detach,
+                },
         } => {
             let (owner, rest) = scope.resolve(&args)?;
             let [file] = rest.as_slice() else {
