@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use helvetia_core::Timestamp;
 use helvetia_core::deployment::DeploymentStatus;
@@ -27,6 +27,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::services::owned_service;
+use super::sse;
 use crate::logs::LogEvent;
 use crate::logs::runtime::{self, OutputLine, OutputQuery};
 
@@ -92,20 +93,11 @@ async fn deployment_logs(
     }))
 }
 
-/// The position a reconnecting client asks for: the `Last-Event-ID` header, else `fallback`.
-fn last_event_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 fn to_sse(receiver: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    sse::respond(stream)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -135,12 +127,8 @@ async fn deployment_log_stream(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     state.store.deployment(caller.team, id).await?;
-    let after = match last_event_id(&headers) {
-        Some(id) => id
-            .parse::<i64>()
-            .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a line number".into()))?,
-        None => start.after.unwrap_or(0),
-    };
+    let after =
+        sse::resume_from::<i64>(&headers, "a line number")?.unwrap_or(start.after.unwrap_or(0));
     // Subscribe before reading the store, so no line falls between the two.
     let live = state.platform.logs.subscribe(id);
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
@@ -355,10 +343,7 @@ async fn service_log_stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let mut query = params.query()?;
-    if let Some(last) = last_event_id(&headers) {
-        let at = last
-            .parse::<Timestamp>()
-            .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a timestamp".into()))?;
+    if let Some(at) = sse::resume_from::<Timestamp>(&headers, "a timestamp")? {
         query = OutputQuery {
             tail: None,
             since: Some(at),

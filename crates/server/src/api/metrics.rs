@@ -10,13 +10,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use helvetia_core::Timestamp;
 use helvetia_core::metrics::{
@@ -32,8 +31,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiResult, ErrorBody};
 use super::services::owned_service;
+use super::sse;
 use crate::metrics::exposition;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -279,15 +279,8 @@ async fn metrics_stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let interval = state.settings().metrics.interval;
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty());
-    let sent_until = match resume {
-        Some(id) => id
-            .parse::<Timestamp>()
-            .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a timestamp".into()))?,
+    let sent_until = match sse::resume_from::<Timestamp>(&headers, "a timestamp")? {
+        Some(at) => at,
         // Just before the latest round, so the client starts with it.
         None => Timestamp::now() - jiff::SignedDuration::try_from(interval * 2).unwrap_or_default(),
     };
@@ -302,7 +295,7 @@ async fn metrics_stream(
         let event = follow.next().await?;
         Some((Ok(event), follow))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(sse::respond(events))
 }
 
 /// The Prometheus text exposition: platform metrics (deployments by status, queue depth,

@@ -28,6 +28,7 @@ mod logs;
 mod metrics;
 mod projects;
 mod services;
+mod sse;
 mod tokens;
 mod volumes;
 
