@@ -13,6 +13,7 @@ use bollard::Docker;
 
 mod build;
 mod containers;
+mod context;
 mod events;
 mod ignore;
 mod images;
