@@ -441,22 +441,6 @@ pub fn plan_series(
     })
 }
 
-/// A moment given as an RFC 3339 timestamp or as a duration before `now` (`90s`, `1h`, `7d`).
-pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Invalid> {
-    if let Ok(at) = text.trim().parse::<Timestamp>() {
-        return Ok(at);
-    }
-    let ago = crate::units::parse_duration(text).map_err(|_| {
-        Invalid::new(format!(
-            "`{text}` is neither a duration like 1h nor an RFC 3339 timestamp"
-        ))
-    })?;
-    jiff::SignedDuration::try_from(ago)
-        .ok()
-        .and_then(|ago| now.checked_sub(ago).ok())
-        .ok_or_else(|| Invalid::new(format!("`{text}` is too long ago")))
-}
-
 /// The eight heights of a sparkline, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -698,19 +682,6 @@ mod tests {
             ..Retention::default()
         };
         assert!(short.validate().is_err());
-    }
-
-    #[test]
-    fn times_are_timestamps_or_durations_ago() {
-        let now = at(0);
-        assert_eq!(parse_time("1h", now), Ok(at(-3600)));
-        assert_eq!(parse_time(" 30s", now), Ok(at(-30)));
-        assert_eq!(
-            parse_time("2027-01-15T08:00:00Z", now),
-            Ok("2027-01-15T08:00:00Z".parse().unwrap())
-        );
-        assert!(parse_time("yesterday", now).is_err());
-        assert!(parse_time("100000000d", now).is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
+
 use crate::validation::Invalid;
 
 /// `512M`, `1G`, `1.5G`, `1048576`: binary units (K = 1024); a trailing `B`/`iB` is allowed.
@@ -41,9 +43,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
     Duration::try_from(signed).map_err(|_| Invalid::new(format!("`{text}` must not be negative")))
 }
 
+/// A moment given as an RFC 3339 timestamp or as a duration before `now` (`90s`, `1h`, `7d`).
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Invalid> {
+    if let Ok(at) = text.trim().parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let ago = parse_duration(text).map_err(|_| {
+        Invalid::new(format!(
+            "`{text}` is neither a duration like 1h nor an RFC 3339 timestamp"
+        ))
+    })?;
+    jiff::SignedDuration::try_from(ago)
+        .ok()
+        .and_then(|ago| now.checked_sub(ago).ok())
+        .ok_or_else(|| Invalid::new(format!("`{text}` is too long ago")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_timestamps_or_durations_ago() {
+        let at = |seconds| Timestamp::from_second(seconds).unwrap();
+        let now = at(0);
+        assert_eq!(parse_time("1h", now), Ok(at(-3600)));
+        assert_eq!(parse_time(" 30s", now), Ok(at(-30)));
+        assert_eq!(
+            parse_time("2027-01-15T08:00:00Z", now),
+            Ok("2027-01-15T08:00:00Z".parse().unwrap())
+        );
+        assert!(parse_time("yesterday", now).is_err());
+        assert!(parse_time("100000000d", now).is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -17,6 +17,7 @@ use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use helvetia_core::Timestamp;
 use helvetia_core::deployment::DeploymentStatus;
+use helvetia_core::units::parse_time;
 use helvetia_store::logs::LogLine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
@@ -276,17 +277,8 @@ impl OutputParams {
             .since
             .as_deref()
             .map(|since| {
-                since.parse::<Timestamp>().or_else(|_| {
-                    helvetia_core::units::parse_duration(since)
-                        .ok()
-                        .and_then(|ago| jiff::SignedDuration::try_from(ago).ok())
-                        .map(|ago| Timestamp::now() - ago)
-                        .ok_or_else(|| {
-                            ApiError::BadRequest(
-                                "since must be a duration like 10m or an RFC 3339 timestamp".into(),
-                            )
-                        })
-                })
+                parse_time(since, Timestamp::now())
+                    .map_err(|why| ApiError::BadRequest(format!("since: {why}")))
             })
             .transpose()?;
         Ok(OutputQuery { tail, since })

@@ -19,9 +19,9 @@ use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use helvetia_core::Timestamp;
 use helvetia_core::metrics::{
-    ContainerSample, Resolution, SeriesPoint, memory_near_limit, parse_time, plan_series,
+    ContainerSample, Resolution, SeriesPoint, memory_near_limit, plan_series,
 };
-use helvetia_core::units::parse_duration;
+use helvetia_core::units::{parse_duration, parse_time};
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::Store;
 use helvetia_store::metrics::SeriesQuery;
