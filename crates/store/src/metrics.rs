@@ -20,7 +20,7 @@ use helvetia_core::metrics::{ContainerSample, Resolution, Retention, SeriesPoint
 use crate::{Result, Store, StoreError, WritePool, millis, timestamp, with_pool};
 
 /// A container the collector samples.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MetricTarget {
     pub container: String,
     pub engine_id: String,
@@ -62,16 +62,6 @@ pub struct FinishedDeployment {
     pub total: Duration,
     /// Time spent in `building`, when the deployment built an image.
     pub build: Option<Duration>,
-}
-
-#[derive(sqlx::FromRow)]
-struct TargetRow {
-    container: String,
-    engine_id: String,
-    service_id: i64,
-    deployment_id: i64,
-    project: String,
-    service: String,
 }
 
 /// The usage columns, in the order [`UsageRow`] and the statements below use them.
@@ -176,7 +166,7 @@ impl Store {
     /// The containers the collector samples: every active one the engine has created, with
     /// the names of its service and project.
     pub async fn metric_targets(&self) -> Result<Vec<MetricTarget>> {
-        let rows: Vec<TargetRow> = with_pool!(self, |pool| {
+        let rows: Vec<MetricTarget> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT c.name AS container, c.engine_id, c.service_id, c.deployment_id,
                         p.name AS project, s.name AS service
@@ -190,17 +180,7 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|row| MetricTarget {
-                container: row.container,
-                engine_id: row.engine_id,
-                service_id: row.service_id,
-                deployment_id: row.deployment_id,
-                project: row.project,
-                service: row.service,
-            })
-            .collect())
+        Ok(rows)
     }
 
     /// Stores one collection's raw samples, all taken at `at`, in as few statements as
