@@ -1,0 +1,95 @@
+//! Release: the release command, run once in a one-off container from the new image before
+//! any new container takes traffic.
+
+use futures::StreamExt;
+use helvetia_core::container::ContainerState;
+use helvetia_core::redact::{LineRedactor, Redactor};
+
+use super::{Deploy, Failure};
+
+impl Deploy<'_> {
+    /// Runs the release command once, in a one-off container from the new image, with its
+    /// output in the log. A failure (or the release timeout) fails the deployment before any
+    /// new container starts; the previous version never stopped.
+    pub(super) async fn release(
+        &mut self,
+        image: &str,
+        network: &str,
+        mounts: &[(String, String)],
+        argv: &[String],
+    ) -> Result<(), Failure> {
+        let platform = self.platform;
+        self.log.line(format!(
+            "==> release: running {argv:?} before any new container takes traffic"
+        ));
+        let name = format!(
+            "helvetia-{}-{}-{}-release",
+            self.service.project, self.service.name, self.deployment.id
+        );
+        let record = platform
+            .store
+            .reserve_container(self.deployment.id, self.service.id, &name, None)
+            .await?;
+        let mut spec = self.container_spec(name, image, network, mounts);
+        spec.command = Some(argv.to_vec());
+        spec.restart = false;
+        spec.port = None;
+        let engine_id = platform.engine.run_container(&spec).await?;
+        platform
+            .store
+            .record_container_engine(record.id, &engine_id, None)
+            .await?;
+        let log = self.log;
+        let output = async {
+            let mut chunks = Box::pin(
+                platform
+                    .engine
+                    .container_output(&engine_id, None, None, true),
+            );
+            let mut lines = LineRedactor::new(Redactor::default());
+            while let Some(Ok(chunk)) = chunks.next().await {
+                for line in lines.push(&chunk.bytes) {
+                    // Drop the engine's timestamp: the log line has its own.
+                    let text = line.split_once(' ').map_or(line.as_str(), |(_, text)| text);
+                    log.line(format!("  | {text}"));
+                }
+            }
+            if let Some(rest) = lines.finish() {
+                log.line(format!("  | {rest}"));
+            }
+        };
+        let timeout = self.service.runtime.timeouts.release;
+        let waited = tokio::time::timeout(timeout, async {
+            let (code, ()) = tokio::join!(platform.engine.wait_container(&engine_id), output);
+            code
+        })
+        .await;
+        let _ = platform.engine.remove_container(&engine_id).await;
+        let code = match waited {
+            Ok(code) => code?,
+            Err(_) => {
+                platform
+                    .store
+                    .set_container_state(record.id, ContainerState::Failed)
+                    .await?;
+                return Err(Failure::Failed(format!(
+                    "the release command did not finish within {}s",
+                    timeout.as_secs()
+                )));
+            }
+        };
+        let state = if code == 0 {
+            ContainerState::Stopped
+        } else {
+            ContainerState::Failed
+        };
+        platform.store.set_container_state(record.id, state).await?;
+        if code != 0 {
+            return Err(Failure::Failed(format!(
+                "the release command exited with code {code}"
+            )));
+        }
+        self.log.line("The release command succeeded.");
+        Ok(())
+    }
+}
