@@ -6,6 +6,7 @@
 
 pub mod api;
 mod config;
+mod containers;
 pub mod logs;
 pub mod metrics;
 mod monitor;

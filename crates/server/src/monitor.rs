@@ -24,6 +24,7 @@ use helvetia_engine::docker::ContainerEvent;
 use helvetia_engine::probe::{self, Probe};
 use tokio_util::sync::CancellationToken;
 
+use crate::containers;
 use crate::platform::Platform;
 use crate::reconcile;
 
@@ -94,8 +95,8 @@ async fn on_event(
     if container.state != ContainerState::Serving || container.health == Some(Health::Stopped) {
         return Ok(());
     }
-    let record = |kind: &'static str, message: String, health: Option<Health>| {
-        record(platform, &container, kind, message, health)
+    let record = async |kind: &'static str, message: String, health: Option<Health>| {
+        containers::record_event(platform, &container, kind, &message, health).await
     };
     let action = event.action.as_str();
     match action {
@@ -222,11 +223,11 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
     } else {
         (Health::Unhealthy, "does not answer after its restart")
     };
-    if let Err(error) = record(
+    if let Err(error) = containers::record_event(
         &platform,
         &container,
         health.as_str(),
-        message.into(),
+        message,
         Some(health),
     )
     .await
@@ -249,27 +250,6 @@ pub(crate) fn check_for(health: &HealthCheck, hostname: &str) -> Probe {
             statuses: (health.status_min, health.status_max),
         }
     }
-}
-
-/// Records an event of a serving container, and its new health if it changed.
-async fn record(
-    platform: &Platform,
-    container: &ContainerRecord,
-    kind: &str,
-    message: String,
-    health: Option<Health>,
-) -> Result<(), helvetia_store::StoreError> {
-    if let Some(health) = health {
-        platform
-            .store
-            .set_container_health(container.id, health)
-            .await?;
-    }
-    tracing::info!(container = %container.name, kind, %message, "container event");
-    platform
-        .store
-        .record_event(container.service_id, Some(&container.name), kind, &message)
-        .await
 }
 
 /// Probe results of one container.

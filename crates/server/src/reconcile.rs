@@ -17,13 +17,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use helvetia_core::container::ContainerState;
+use helvetia_core::container::{ContainerRecord, ContainerState};
+use helvetia_core::runtime::DeployTimeouts;
 use helvetia_engine::docker::EngineError;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::containers;
 use crate::platform::{Platform, PublishError};
-use crate::worker::{drain, retire_container};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -49,16 +50,34 @@ pub async fn at_startup(platform: &Platform) -> Result<(), ReconcileError> {
     if let Err(error) = converge(platform).await {
         tracing::error!(%error, "start-up reconciliation failed; retrying periodically");
     }
-    for container in platform.store.active_containers().await? {
-        if container.state == ContainerState::Draining {
-            let grace = match platform.store.service_by_id(container.service_id).await {
-                Ok(service) => service.runtime.timeouts.stop_grace,
-                Err(_) => Duration::from_secs(10),
-            };
-            let drained = drain(platform, &container, Duration::from_secs(30)).await;
-            tracing::info!(container = %container.name, %drained, "finishing an interrupted drain");
-            retire_container(platform, &container, grace).await;
-        }
+    let mut services: Vec<i64> = platform
+        .store
+        .active_containers()
+        .await?
+        .into_iter()
+        .filter(|container| container.state == ContainerState::Draining)
+        .map(|container| container.service_id)
+        .collect();
+    services.sort_unstable();
+    services.dedup();
+    for service_id in services {
+        // Each service drains with its own timeouts, as its stop or deploy would have.
+        let timeouts = match platform.store.service_by_id(service_id).await {
+            Ok(service) => service.runtime.timeouts,
+            Err(error) => {
+                tracing::warn!(service = service_id, %error, "reading a service failed; draining with the default timeouts");
+                DeployTimeouts::default()
+            }
+        };
+        containers::retire_draining(
+            platform,
+            service_id,
+            &timeouts,
+            move |container: ContainerRecord, drained: String| async move {
+                tracing::info!(container = %container.name, %drained, "finished an interrupted drain");
+            },
+        )
+        .await?;
     }
     Ok(())
 }

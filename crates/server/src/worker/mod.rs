@@ -26,8 +26,6 @@ use crate::platform::Platform;
 mod deploy;
 mod stop;
 
-pub(crate) use deploy::{drain, retire_container};
-
 /// Why a job was asked to stop before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {

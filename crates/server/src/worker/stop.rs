@@ -3,10 +3,11 @@
 //! Stopping twice is stopping: a rerun after a crash finds nothing live and only finishes
 //! whatever drain was left.
 
-use helvetia_core::container::ContainerState;
+use helvetia_core::container::ContainerRecord;
 use helvetia_core::deployment::DeploymentStatus;
 
-use super::{JobContext, JobOutcome, drain, retire_container};
+use super::{JobContext, JobOutcome};
+use crate::containers;
 
 pub async fn run(context: &JobContext) -> JobOutcome {
     let platform = &context.platform;
@@ -41,25 +42,22 @@ pub async fn run(context: &JobContext) -> JobOutcome {
             return JobOutcome::Failed(format!("taking the service off its route failed: {error}"));
         }
     }
-    let draining = match platform
-        .store
-        .service_containers(service_id, ContainerState::Draining)
-        .await
-    {
-        Ok(draining) => draining,
-        Err(error) => return JobOutcome::Failed(error.to_string()),
-    };
-    for container in draining {
-        let drained = drain(platform, &container, service.runtime.timeouts.drain).await;
-        retire_container(platform, &container, service.runtime.timeouts.stop_grace).await;
-        let message = format!("stopped on request ({drained})");
-        if let Err(error) = platform
-            .store
-            .record_event(service_id, Some(&container.name), "stopped", &message)
-            .await
-        {
-            tracing::error!(%error, "recording an event failed");
-        }
+    let retired = containers::retire_draining(
+        platform,
+        service_id,
+        &service.runtime.timeouts,
+        move |container: ContainerRecord, drained: String| async move {
+            let message = format!("stopped on request ({drained})");
+            if let Err(error) =
+                containers::record_event(platform, &container, "stopped", &message, None).await
+            {
+                tracing::error!(%error, "recording an event failed");
+            }
+        },
+    )
+    .await;
+    if let Err(error) = retired {
+        return JobOutcome::Failed(error.to_string());
     }
     JobOutcome::Succeeded
 }

@@ -10,7 +10,8 @@ use helvetia_core::service::Service;
 use helvetia_engine::docker::{BuildRequest, labels};
 use sha2::{Digest, Sha256};
 
-use super::{Deploy, Failure, short_id};
+use super::{Deploy, Failure};
+use crate::containers::short_id;
 
 impl Deploy<'_> {
     /// Fetches and builds the commit, or reuses the image of an identical earlier build.

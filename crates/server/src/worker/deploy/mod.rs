@@ -11,7 +11,7 @@
 //!    record the deployment `live` (which marks the new containers serving and the old ones
 //!    draining) in one transaction.
 //! 3. **Drain** ([`drain`]): each old container is stopped once it has no open connections (or
-//!    at the drain timeout), then removed; old images are pruned.
+//!    at the drain timeout), then removed ([`crate::containers`]); old images are pruned.
 //!
 //! Anything failing before the switch removes what this deployment started; the old version
 //! never stopped serving. A deployment cut off by a crash is never resumed half-way: the next
@@ -31,6 +31,7 @@ use helvetia_engine::docker::EngineError;
 use helvetia_store::StoreError;
 
 use super::{JobContext, JobOutcome, StopReason};
+use crate::containers::remove_deployment_containers;
 use crate::logs::DeployLog;
 use crate::platform::{Platform, ServiceEnvironment};
 
@@ -40,9 +41,6 @@ mod ready;
 mod release;
 mod start;
 mod switch;
-
-use drain::remove_deployment_containers;
-pub(crate) use drain::{drain, retire_container};
 
 pub async fn run(context: &JobContext) -> JobOutcome {
     let platform = &context.platform;
@@ -332,9 +330,4 @@ impl Deploy<'_> {
         self.finish_as(DeploymentStatus::Failed, &reason).await;
         JobOutcome::Failed(reason)
     }
-}
-
-pub(super) fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
 }

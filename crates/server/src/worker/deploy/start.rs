@@ -9,7 +9,8 @@ use helvetia_core::service::Port;
 use helvetia_core::volume::engine_volume_name;
 use helvetia_engine::docker::{ContainerSpec, EngineError, Limits, NetworkSpec, labels};
 
-use super::{Deploy, Failure, Started, short_id};
+use super::{Deploy, Failure, Started};
+use crate::containers::{engine_ref, short_id};
 
 impl Deploy<'_> {
     /// What every container of this deployment gets in its environment: the service's
@@ -137,7 +138,7 @@ impl Deploy<'_> {
         }
         let grace = self.service.runtime.timeouts.stop_grace;
         for container in &previous {
-            let target = container.engine_id.as_deref().unwrap_or(&container.name);
+            let target = engine_ref(container);
             platform.engine.stop_container(target, grace).await?;
             self.log.line(format!("Stopped {}", container.name));
         }
@@ -167,7 +168,7 @@ impl Deploy<'_> {
             return;
         }
         for container in &stopped {
-            let target = container.engine_id.as_deref().unwrap_or(&container.name);
+            let target = engine_ref(container);
             if let Err(error) = platform.engine.start_existing(target).await {
                 self.log
                     .line(format!("Restarting {} failed: {error}", container.name));
