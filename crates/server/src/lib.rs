@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 mod monitor;
 pub mod platform;
+mod readiness;
 mod reconcile;
 mod startup;
 pub mod vault;

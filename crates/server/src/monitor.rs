@@ -21,11 +21,11 @@ use futures::StreamExt;
 use helvetia_core::container::{ContainerRecord, ContainerState, Health};
 use helvetia_core::runtime::HealthCheck;
 use helvetia_engine::docker::ContainerEvent;
-use helvetia_engine::probe::{self, Probe};
 use tokio_util::sync::CancellationToken;
 
 use crate::containers;
 use crate::platform::Platform;
+use crate::readiness::{Attempts, Check};
 use crate::reconcile;
 
 const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(500);
@@ -180,41 +180,27 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
     let Ok(service) = platform.store.service_by_id(container.service_id).await else {
         return;
     };
-    let health = &service.runtime.health;
-    let hostname = platform
-        .settings
-        .hostname(service.project.as_str(), service.name.as_str());
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(50);
-    let answering = loop {
+    let check = Check::of(&platform.settings, &service);
+    let mut attempts = Attempts::new(Instant::now(), service.runtime.timeouts.startup);
+    let mut answering = false;
+    while attempts.next().await {
         let current = platform
             .store
             .container_by_engine_id(container.engine_id.as_deref().unwrap_or_default())
             .await;
         let Ok(Some(current)) = current else { return };
-        let answered = match (&current.address, current.port) {
+        answering = match (&current.address, current.port) {
             (Some(address), Some(port)) => match address.parse() {
-                Ok(ip) => probe::probe(
-                    SocketAddr::new(ip, port),
-                    &check_for(health, &hostname),
-                    health.timeout,
-                )
-                .await
-                .is_ok(),
+                Ok(ip) => check.probe(SocketAddr::new(ip, port)).await.is_ok(),
                 Err(_) => false,
             },
             // A worker has nothing to probe: running is serving.
             _ => true,
         };
-        if answered {
-            break true;
+        if answering {
+            break;
         }
-        if started.elapsed() >= service.runtime.timeouts.startup {
-            break false;
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(1));
-    };
+    }
     let (health, message) = if answering {
         (
             Health::Healthy,
@@ -236,19 +222,6 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
     }
     if let Err(error) = platform.publish_routes().await {
         tracing::error!(%error, "putting a restarted container back on its route failed");
-    }
-}
-
-/// The probe a service's health check describes.
-pub(crate) fn check_for(health: &HealthCheck, hostname: &str) -> Probe {
-    if health.tcp {
-        Probe::Tcp
-    } else {
-        Probe::Http {
-            path: health.path.clone(),
-            host: hostname.to_owned(),
-            statuses: (health.status_min, health.status_max),
-        }
     }
 }
 
@@ -285,19 +258,17 @@ async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
                 Some(check) => Some(check),
                 None => match platform.store.service_by_id(container.service_id).await {
                     Ok(service) => {
-                        let hostname = platform
-                            .settings
-                            .hostname(service.project.as_str(), service.name.as_str());
+                        let check = Check::of(&platform.settings, &service);
                         services.insert(
                             container.service_id,
-                            (service.runtime.health.clone(), hostname),
+                            (service.runtime.health.clone(), check),
                         );
                         services.get(&container.service_id)
                     }
                     Err(_) => None,
                 },
             };
-            let Some((health, hostname)) = check else {
+            let Some((health, check)) = check else {
                 continue;
             };
             let tally = tallies.entry(container.id).or_default();
@@ -305,7 +276,7 @@ async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
                 continue;
             }
             tally.last = Some(Instant::now());
-            probe_one(&platform, &container, health, hostname, tally).await;
+            probe_one(&platform, &container, health, check, tally).await;
         }
     }
 }
@@ -314,15 +285,14 @@ async fn probe_one(
     platform: &Platform,
     container: &ContainerRecord,
     health: &HealthCheck,
-    hostname: &str,
+    check: &Check,
     tally: &mut Tally,
 ) {
     let (Some(address), Some(port)) = (&container.address, container.port) else {
         return;
     };
     let Ok(ip) = address.parse() else { return };
-    let check = check_for(health, hostname);
-    let result = probe::probe(SocketAddr::new(ip, port), &check, health.timeout).await;
+    let result = check.probe(SocketAddr::new(ip, port)).await;
     let (next, message) = match result {
         Ok(()) => {
             tally.successes += 1;

@@ -6,15 +6,15 @@ use std::time::{Duration, Instant};
 
 use helvetia_core::routing::Backend;
 use helvetia_core::service::Port;
-use helvetia_engine::probe;
 
 use super::{Deploy, Failure, Ready, Started};
+use crate::readiness::{Attempts, Check};
 
 impl Deploy<'_> {
     /// Waits until a container is ready: a worker once it has kept running for the worker
-    /// period; a web container once it answers its probe from outside — starting fast (50 ms)
-    /// and backing off, so a quick app is live in well under a second. Gives up when it dies
-    /// or the start-up timeout (counted from its start) passes.
+    /// period; a web container once it answers its probe from outside, at the pace of
+    /// [`Attempts`]. Gives up when it dies or the start-up timeout (counted from its start)
+    /// passes.
     pub(super) async fn wait_ready(&self, container: &Started) -> Result<Ready, Failure> {
         let (engine_id, started) = (container.engine_id.as_str(), container.at);
         let Some(port) = self.service.settings.port.map(Port::get) else {
@@ -23,17 +23,12 @@ impl Deploy<'_> {
         let platform = self.platform;
         let health = &self.service.runtime.health;
         let startup = self.service.runtime.timeouts.startup;
-        let check = crate::monitor::check_for(
-            health,
-            &platform
-                .settings
-                .hostname(self.service.project.as_str(), self.service.name.as_str()),
-        );
-        let mut delay = Duration::from_millis(50);
+        let check = Check::of(&platform.settings, &self.service);
+        let mut attempts = Attempts::new(started, startup);
         let mut successes = 0;
         let mut last_failure = String::from("no probe yet");
         let mut last_reported: Option<Instant> = None;
-        loop {
+        while attempts.next().await {
             let status = platform.engine.inspect_container(engine_id).await?;
             if status.exited || status.restarting || status.restart_count > 0 {
                 let why = if status.oom_killed {
@@ -53,7 +48,7 @@ impl Deploy<'_> {
                     .map_err(|_| {
                         Failure::Failed(format!("unusable container address {address}"))
                     })?;
-                match probe::probe(socket, &check, health.timeout).await {
+                match check.probe(socket).await {
                     Ok(()) => {
                         successes += 1;
                         let image_health_ok = status
@@ -86,16 +81,12 @@ impl Deploy<'_> {
                     }
                 }
             }
-            if started.elapsed() >= startup {
-                self.log_container_output(engine_id).await;
-                return Err(Failure::Failed(format!(
-                    "the app did not become ready within {}s (last probe: {last_failure})",
-                    startup.as_secs()
-                )));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 3 / 2).min(Duration::from_secs(1));
         }
+        self.log_container_output(engine_id).await;
+        Err(Failure::Failed(format!(
+            "the app did not become ready within {}s (last probe: {last_failure})",
+            startup.as_secs()
+        )))
     }
 
     /// A worker is ready once it has kept running, without exiting or restarting, for the
