@@ -4,15 +4,17 @@
 //! chunks is still found) and tagged with the engine's timestamp, which also serves as the
 //! position a follower resumes from.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use helvetia_core::Timestamp;
 use helvetia_core::container::ContainerState;
 use helvetia_core::redact::{LineRedactor, Redactor};
 use helvetia_core::service::Service;
+use helvetia_engine::docker::{Engine, EngineError, OutputChunk};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -140,7 +142,7 @@ async fn serving(platform: &Platform, service_id: i64) -> Vec<(String, String)> 
 
 /// Reads one container's output into `sender`, line by line, redacted.
 async fn pump(
-    engine: helvetia_engine::docker::Engine,
+    engine: Engine,
     engine_id: String,
     name: String,
     query: OutputQuery,
@@ -150,28 +152,91 @@ async fn pump(
 ) {
     // The engine's `since` has a resolution of seconds; finer filtering happens per line.
     let since = query.since.map(|t| t.as_second());
-    let mut chunks = Box::pin(engine.container_output(&engine_id, query.tail, since, follow));
-    let mut stdout = LineRedactor::new(redactor.clone());
-    let mut stderr = LineRedactor::new(redactor);
-    while let Some(chunk) = chunks.next().await {
-        let Ok(chunk) = chunk else { break };
-        let (lines, stream) = if chunk.stderr {
-            (stderr.push(&chunk.bytes), "stderr")
-        } else {
-            (stdout.push(&chunk.bytes), "stdout")
+    let mut lines = Box::pin(container_lines(
+        &engine, &engine_id, query.tail, since, follow, redactor,
+    ));
+    while let Some((stream, line)) = lines.next().await {
+        let Some(output) = parse(&name, stream, &line) else {
+            continue;
         };
-        for line in lines {
-            let Some(output) = parse(&name, stream, &line) else {
-                continue;
-            };
-            if query.since.is_some_and(|since| output.at <= since) {
-                continue;
-            }
-            if sender.send(output).await.is_err() {
-                return;
-            }
+        if query.since.is_some_and(|since| output.at <= since) {
+            continue;
+        }
+        if sender.send(output).await.is_err() {
+            return;
         }
     }
+}
+
+/// A container's output (as [`Engine::container_output`] selects it) in whole lines, each
+/// with its stream, `stdout` or `stderr`, and still led by the engine's timestamp. Each stream
+/// has its own [`LineRedactor`], so chunks of the two that interleave never splice one line
+/// into another, and a secret split across chunks is still found. The output ends at the
+/// engine's first read error, as at its end; a last line without a newline is kept.
+pub(crate) fn container_lines(
+    engine: &Engine,
+    engine_id: &str,
+    tail: Option<usize>,
+    since: Option<i64>,
+    follow: bool,
+    redactor: Redactor,
+) -> impl Stream<Item = (&'static str, String)> + use<> {
+    lines_of(
+        engine.container_output(engine_id, tail, since, follow),
+        redactor,
+    )
+}
+
+/// [`container_lines`] of any stream of output chunks.
+fn lines_of<S>(chunks: S, redactor: Redactor) -> impl Stream<Item = (&'static str, String)>
+where
+    S: Stream<Item = Result<OutputChunk, EngineError>>,
+{
+    let lines = Lines {
+        chunks: Box::pin(chunks),
+        stdout: LineRedactor::new(redactor.clone()),
+        stderr: LineRedactor::new(redactor),
+        ready: VecDeque::new(),
+        ended: false,
+    };
+    futures::stream::unfold(lines, |mut lines| async move {
+        loop {
+            if let Some(line) = lines.ready.pop_front() {
+                return Some((line, lines));
+            }
+            if lines.ended {
+                return None;
+            }
+            match lines.chunks.next().await {
+                Some(Ok(chunk)) => {
+                    let (redactor, stream) = if chunk.stderr {
+                        (&mut lines.stderr, "stderr")
+                    } else {
+                        (&mut lines.stdout, "stdout")
+                    };
+                    let complete = redactor.push(&chunk.bytes);
+                    lines
+                        .ready
+                        .extend(complete.into_iter().map(|line| (stream, line)));
+                }
+                Some(Err(_)) | None => {
+                    lines.ended = true;
+                    let stdout = lines.stdout.finish().map(|rest| ("stdout", rest));
+                    let stderr = lines.stderr.finish().map(|rest| ("stderr", rest));
+                    lines.ready.extend(stdout.into_iter().chain(stderr));
+                }
+            }
+        }
+    })
+}
+
+/// The state of [`container_lines`].
+struct Lines<S> {
+    chunks: Pin<Box<S>>,
+    stdout: LineRedactor,
+    stderr: LineRedactor,
+    ready: VecDeque<(&'static str, String)>,
+    ended: bool,
 }
 
 /// Splits the engine's `<RFC 3339 timestamp> <text>` line.
@@ -183,4 +248,51 @@ fn parse(container: &str, stream: &'static str, line: &str) -> Option<OutputLine
         at: at.parse().ok()?,
         line: text.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(stderr: bool, text: &'static str) -> Result<OutputChunk, EngineError> {
+        Ok(OutputChunk {
+            stderr,
+            bytes: text.as_bytes().to_vec().into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn interleaved_stdout_and_stderr_chunks_stay_separate_lines() {
+        let chunks = futures::stream::iter([
+            chunk(false, "t1 out: hal"),
+            chunk(true, "t2 err: whole\n"),
+            chunk(false, "f done\n"),
+            chunk(true, "t3 no newline"),
+        ]);
+        let lines: Vec<_> = lines_of(chunks, Redactor::default()).collect().await;
+        assert_eq!(
+            lines,
+            [
+                ("stderr", "t2 err: whole".to_owned()),
+                ("stdout", "t1 out: half done".to_owned()),
+                ("stderr", "t3 no newline".to_owned()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_split_across_chunks_of_one_stream_is_redacted() {
+        let chunks = futures::stream::iter([
+            chunk(false, "t1 token=hun"),
+            chunk(true, "t2 other\n"),
+            chunk(false, "ter2\n"),
+        ]);
+        let redactor = Redactor::new(["hunter2"]);
+        let lines: Vec<_> = lines_of(chunks, redactor).collect().await;
+        assert!(
+            lines.iter().all(|(_, line)| !line.contains("hunter2")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.len(), 2);
+    }
 }

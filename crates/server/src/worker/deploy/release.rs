@@ -3,9 +3,10 @@
 
 use futures::StreamExt;
 use helvetia_core::container::ContainerState;
-use helvetia_core::redact::{LineRedactor, Redactor};
+use helvetia_core::redact::Redactor;
 
 use super::{Deploy, Failure};
+use crate::logs::runtime::container_lines;
 
 impl Deploy<'_> {
     /// Runs the release command once, in a one-off container from the new image, with its
@@ -41,21 +42,20 @@ impl Deploy<'_> {
             .await?;
         let log = self.log;
         let output = async {
-            let mut chunks = Box::pin(
-                platform
-                    .engine
-                    .container_output(&engine_id, None, None, true),
+            // The deployment log redacts every line itself.
+            let lines = container_lines(
+                &platform.engine,
+                &engine_id,
+                None,
+                None,
+                true,
+                Redactor::default(),
             );
-            let mut lines = LineRedactor::new(Redactor::default());
-            while let Some(Ok(chunk)) = chunks.next().await {
-                for line in lines.push(&chunk.bytes) {
-                    // Drop the engine's timestamp: the log line has its own.
-                    let text = line.split_once(' ').map_or(line.as_str(), |(_, text)| text);
-                    log.line(format!("  | {text}"));
-                }
-            }
-            if let Some(rest) = lines.finish() {
-                log.line(format!("  | {rest}"));
+            let mut lines = std::pin::pin!(lines);
+            while let Some((_, line)) = lines.next().await {
+                // Drop the engine's timestamp: the log line has its own.
+                let text = line.split_once(' ').map_or(line.as_str(), |(_, text)| text);
+                log.line(format!("  | {text}"));
             }
         };
         let timeout = self.service.runtime.timeouts.release;
