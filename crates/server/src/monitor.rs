@@ -8,11 +8,12 @@
 //!   reconciles first, since events were missed meanwhile.
 //! - **probes**: every serving container is probed from outside, like the readiness probe of
 //!   a deploy, at its service's health-check interval; crossing the healthy or unhealthy
-//!   threshold is recorded.
+//!   threshold is recorded. The serving containers are listed at every tick; each service's
+//!   health check is read again every 30 s and when a container of it is new.
 //!
 //! Containers that are not serving (starting, draining) belong to a job and are ignored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 /// How often the probe loop looks for containers whose probe is due.
 const PROBE_TICK: Duration = Duration::from_millis(500);
+/// How long the probe loop trusts what it read of a service (its health check).
+const SERVICE_REFRESH: Duration = Duration::from_secs(30);
 
 pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
     tokio::join!(
@@ -233,14 +236,25 @@ struct Tally {
     failures: u32,
 }
 
+/// What the probe loop knows of a service, read again every [`SERVICE_REFRESH`] and whenever
+/// one of its containers is new to the loop (a deploy went live, the monitor started).
+struct ServiceCheck {
+    health: HealthCheck,
+    check: Check,
+    read_at: Instant,
+}
+
 async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
     let mut tallies: HashMap<i64, Tally> = HashMap::new();
+    let mut services: HashMap<i64, ServiceCheck> = HashMap::new();
     let mut ticks = tokio::time::interval(PROBE_TICK);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        // One query a tick finds the serving containers, so a deploy that went live is
+        // probed at its next tick.
         let serving = match platform.store.active_containers().await {
             Ok(containers) => containers
                 .into_iter()
@@ -252,31 +266,54 @@ async fn probe_forever(platform: Arc<Platform>, shutdown: CancellationToken) {
             }
         };
         tallies.retain(|id, _| serving.iter().any(|c| c.id == *id));
-        let mut services = HashMap::new();
+        services.retain(|id, _| serving.iter().any(|c| c.service_id == *id));
+        let due: HashSet<i64> = serving
+            .iter()
+            .filter(|c| {
+                !tallies.contains_key(&c.id)
+                    || services
+                        .get(&c.service_id)
+                        .is_none_or(|s| s.read_at.elapsed() >= SERVICE_REFRESH)
+            })
+            .map(|c| c.service_id)
+            .collect();
+        for service_id in due {
+            match platform.store.service_by_id(service_id).await {
+                Ok(service) => {
+                    let check = ServiceCheck {
+                        health: service.runtime.health.clone(),
+                        check: Check::of(&platform.settings, &service),
+                        read_at: Instant::now(),
+                    };
+                    services.insert(service_id, check);
+                }
+                // Not probed until it can be read again (at the next tick).
+                Err(error) => {
+                    tracing::warn!(service = service_id, %error, "reading a service to probe failed");
+                    services.remove(&service_id);
+                }
+            }
+        }
         for container in serving {
-            let check = match services.get(&container.service_id) {
-                Some(check) => Some(check),
-                None => match platform.store.service_by_id(container.service_id).await {
-                    Ok(service) => {
-                        let check = Check::of(&platform.settings, &service);
-                        services.insert(
-                            container.service_id,
-                            (service.runtime.health.clone(), check),
-                        );
-                        services.get(&container.service_id)
-                    }
-                    Err(_) => None,
-                },
-            };
-            let Some((health, check)) = check else {
+            let Some(service) = services.get(&container.service_id) else {
                 continue;
             };
             let tally = tallies.entry(container.id).or_default();
-            if tally.last.is_some_and(|at| at.elapsed() < health.interval) {
+            if tally
+                .last
+                .is_some_and(|at| at.elapsed() < service.health.interval)
+            {
                 continue;
             }
             tally.last = Some(Instant::now());
-            probe_one(&platform, &container, health, check, tally).await;
+            probe_one(
+                &platform,
+                &container,
+                &service.health,
+                &service.check,
+                tally,
+            )
+            .await;
         }
     }
 }
