@@ -1,6 +1,8 @@
 //! The audit log: who changed what, and when. Written by the store in the same transaction as
 //! the change it describes, so a change without an entry cannot exist.
 
+use std::fmt;
+
 use jiff::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -9,10 +11,60 @@ pub struct AuditEntry {
     pub id: i64,
     /// Who acted, e.g. `token:3(ci)` or `system`.
     pub actor: String,
-    /// What was done, e.g. `service.create`.
+    /// What was done, e.g. `service.create` ([`AuditAction::as_str`]). Read back as text: the
+    /// log keeps what earlier releases wrote.
     pub action: String,
     /// What it was done to, e.g. `demo/web`.
     pub target: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
+}
+
+/// What an audit entry records. Stored as [`AuditAction::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    ProjectCreate,
+    ProjectDelete,
+    ServiceCreate,
+    ServiceUpdate,
+    ServiceDelete,
+    ServiceStop,
+    DeploymentCreate,
+    DeploymentCancel,
+    EnvSet,
+    EnvUnset,
+    /// A secret's value was read.
+    EnvReveal,
+    VolumeAdd,
+    VolumeRemove,
+    TokenCreate,
+    TokenRevoke,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::ProjectCreate => "project.create",
+            AuditAction::ProjectDelete => "project.delete",
+            AuditAction::ServiceCreate => "service.create",
+            AuditAction::ServiceUpdate => "service.update",
+            AuditAction::ServiceDelete => "service.delete",
+            AuditAction::ServiceStop => "service.stop",
+            AuditAction::DeploymentCreate => "deployment.create",
+            AuditAction::DeploymentCancel => "deployment.cancel",
+            AuditAction::EnvSet => "env.set",
+            AuditAction::EnvUnset => "env.unset",
+            AuditAction::EnvReveal => "env.reveal",
+            AuditAction::VolumeAdd => "volume.add",
+            AuditAction::VolumeRemove => "volume.remove",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -128,12 +128,71 @@ pub struct ServiceEvent {
     pub id: i64,
     /// The container it happened to, if any.
     pub container: Option<String>,
-    /// A short machine-readable kind: `healthy`, `unhealthy`, `restarted`, `exited`,
-    /// `oom_killed`, `address_changed`, `stopped`.
-    pub kind: String,
+    pub kind: ServiceEventKind,
     pub message: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: jiff::Timestamp,
+}
+
+/// What kind of thing happened to a service's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceEventKind {
+    /// It answers its health check (again).
+    Healthy,
+    /// It failed its health check enough times in a row, or its image's own check says so.
+    Unhealthy,
+    /// The engine started it again after it exited.
+    Restarted,
+    /// Its process exited; the engine restarts it.
+    Exited,
+    /// The kernel killed it for exceeding its memory limit.
+    OomKilled,
+    /// It came back from a restart at another address; its route follows.
+    AddressChanged,
+    /// It was stopped on request.
+    Stopped,
+}
+
+impl ServiceEventKind {
+    pub const ALL: [ServiceEventKind; 7] = [
+        ServiceEventKind::Healthy,
+        ServiceEventKind::Unhealthy,
+        ServiceEventKind::Restarted,
+        ServiceEventKind::Exited,
+        ServiceEventKind::OomKilled,
+        ServiceEventKind::AddressChanged,
+        ServiceEventKind::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceEventKind::Healthy => "healthy",
+            ServiceEventKind::Unhealthy => "unhealthy",
+            ServiceEventKind::Restarted => "restarted",
+            ServiceEventKind::Exited => "exited",
+            ServiceEventKind::OomKilled => "oom_killed",
+            ServiceEventKind::AddressChanged => "address_changed",
+            ServiceEventKind::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for ServiceEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ServiceEventKind {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        ServiceEventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| Invalid::new(format!("unknown service event kind `{s}`")))
+    }
 }
 
 /// A container as the store records it.
@@ -226,6 +285,18 @@ impl SubnetPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_event_kinds_are_stored_as_the_words_the_api_shows() {
+        for kind in ServiceEventKind::ALL {
+            assert_eq!(kind.as_str().parse::<ServiceEventKind>(), Ok(kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
+        assert!("rebooted".parse::<ServiceEventKind>().is_err());
+    }
 
     #[test]
     fn pools_split_into_subnets() {

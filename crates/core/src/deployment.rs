@@ -273,6 +273,70 @@ pub fn check_transition(
     }
 }
 
+/// Why a deployment failed, by kind. The message beside it ([`DeployFailure`]) says the
+/// particulars, and is what the deployment's status reason and log show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCause {
+    /// The deployment asks for something invalid or not allowed (a refused repository, an
+    /// invalid branch or commit, no image to run).
+    Request,
+    /// The service's environment could not be read (or its secrets opened).
+    Environment,
+    /// Fetching the source failed.
+    Fetch,
+    /// The container engine refused or failed (building, creating, starting).
+    Engine,
+    /// The project network could not be set up.
+    Network,
+    /// The release command failed or did not finish in time.
+    Release,
+    /// A new container died or did not answer in time.
+    NotReady,
+    /// The edge router did not take a route, or the service has none.
+    Routing,
+    /// The store failed.
+    Store,
+}
+
+impl FailureCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Request => "request",
+            FailureCause::Environment => "environment",
+            FailureCause::Fetch => "fetch",
+            FailureCause::Engine => "engine",
+            FailureCause::Network => "network",
+            FailureCause::Release => "release",
+            FailureCause::NotReady => "not_ready",
+            FailureCause::Routing => "routing",
+            FailureCause::Store => "store",
+        }
+    }
+}
+
+impl fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A deployment that failed: its cause, and the message its status reason and log show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeployFailure {
+    pub cause: FailureCause,
+    pub message: String,
+}
+
+impl DeployFailure {
+    pub fn new(cause: FailureCause, message: impl Into<String>) -> DeployFailure {
+        DeployFailure {
+            cause,
+            message: message.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

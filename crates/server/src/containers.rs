@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use helvetia_core::container::{ContainerRecord, ContainerState, Health};
+use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEventKind};
 use helvetia_core::runtime::DeployTimeouts;
 use helvetia_engine::probe;
 use helvetia_store::StoreError;
@@ -147,7 +147,7 @@ pub(crate) async fn remove_deployment_containers(platform: &Platform, deployment
 pub(crate) async fn record_event(
     platform: &Platform,
     container: &ContainerRecord,
-    kind: &str,
+    kind: ServiceEventKind,
     message: &str,
     health: Option<Health>,
 ) -> Result<(), StoreError> {
@@ -157,7 +157,7 @@ pub(crate) async fn record_event(
             .set_container_health(container.id, health)
             .await?;
     }
-    tracing::info!(container = %container.name, kind, %message, "container event");
+    tracing::info!(container = %container.name, %kind, %message, "container event");
     platform
         .store
         .record_event(container.service_id, Some(&container.name), kind, message)

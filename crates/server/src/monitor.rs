@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use helvetia_core::container::{ContainerRecord, ContainerState, Health};
+use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEventKind};
 use helvetia_core::runtime::HealthCheck;
-use helvetia_engine::docker::ContainerEvent;
+use helvetia_engine::docker::{ContainerAction, ContainerEvent, ImageHealth};
 use tokio_util::sync::CancellationToken;
 
 use crate::containers;
@@ -98,20 +98,19 @@ async fn on_event(
     if container.state != ContainerState::Serving || container.health == Some(Health::Stopped) {
         return Ok(());
     }
-    let record = async |kind: &'static str, message: String, health: Option<Health>| {
+    let record = async |kind: ServiceEventKind, message: String, health: Option<Health>| {
         containers::record_event(platform, &container, kind, &message, health).await
     };
-    let action = event.action.as_str();
-    match action {
-        "oom" => {
+    match event.action {
+        ContainerAction::Oom => {
             record(
-                "oom_killed",
+                ServiceEventKind::OomKilled,
                 "killed by the kernel: out of memory (it exceeded its memory limit)".into(),
                 Some(Health::OomKilled),
             )
             .await?;
         }
-        "die" => {
+        ContainerAction::Die => {
             let status = platform.engine.inspect_container(&event.id).await.ok();
             let oom = status.as_ref().is_some_and(|s| s.oom_killed);
             let code = event.exit_code.unwrap_or(-1);
@@ -121,18 +120,18 @@ async fn on_event(
                 format!("exited with code {code}; the engine restarts it")
             };
             // Off the route until it answers again, so the other replicas take its traffic.
-            record("exited", message, Some(Health::Restarting)).await?;
+            record(ServiceEventKind::Exited, message, Some(Health::Restarting)).await?;
             if let Err(error) = platform.publish_routes().await {
                 tracing::error!(%error, "taking an exited container off its route failed");
             }
         }
-        "start" | "restart" => {
+        ContainerAction::Start | ContainerAction::Restart => {
             let Ok(status) = platform.engine.inspect_container(&event.id).await else {
                 return Ok(());
             };
-            if status.restart_count > 0 && action == "start" {
+            if status.restart_count > 0 && event.action == ContainerAction::Start {
                 record(
-                    "restarted",
+                    ServiceEventKind::Restarted,
                     format!(
                         "restarted by the engine (restart #{})",
                         status.restart_count
@@ -145,7 +144,7 @@ async fn on_event(
                 && store.update_container_address(&event.id, &address).await?
             {
                 record(
-                    "address_changed",
+                    ServiceEventKind::AddressChanged,
                     format!("now at {address}; route updated"),
                     None,
                 )
@@ -158,12 +157,12 @@ async fn on_event(
                 tokio::spawn(back_in_service(platform.clone(), container.clone()));
             }
         }
-        health if health.starts_with("health_status") => {
-            let healthy = health.ends_with("healthy") && !health.ends_with("unhealthy");
-            let (kind, state) = if healthy {
-                ("healthy", Health::Healthy)
-            } else {
-                ("unhealthy", Health::Unhealthy)
+        ContainerAction::HealthStatus(health) => {
+            let (kind, state) = match health {
+                ImageHealth::Healthy => (ServiceEventKind::Healthy, Health::Healthy),
+                ImageHealth::Unhealthy => (ServiceEventKind::Unhealthy, Health::Unhealthy),
+                // No verdict yet (the engine reports a status change, never a start).
+                ImageHealth::Starting => return Ok(()),
             };
             record(
                 kind,
@@ -172,7 +171,6 @@ async fn on_event(
             )
             .await?;
         }
-        _ => {}
     }
     Ok(())
 }
@@ -204,22 +202,21 @@ async fn back_in_service(platform: Arc<Platform>, container: ContainerRecord) {
             break;
         }
     }
-    let (health, message) = if answering {
+    let (health, kind, message) = if answering {
         (
             Health::Healthy,
+            ServiceEventKind::Healthy,
             "answers again after its restart; back on its route",
         )
     } else {
-        (Health::Unhealthy, "does not answer after its restart")
+        (
+            Health::Unhealthy,
+            ServiceEventKind::Unhealthy,
+            "does not answer after its restart",
+        )
     };
-    if let Err(error) = containers::record_event(
-        &platform,
-        &container,
-        health.as_str(),
-        message,
-        Some(health),
-    )
-    .await
+    if let Err(error) =
+        containers::record_event(&platform, &container, kind, message, Some(health)).await
     {
         tracing::warn!(%error, "recording a container back in service failed");
     }
@@ -330,14 +327,18 @@ async fn probe_one(
     };
     let Ok(ip) = address.parse() else { return };
     let result = check.probe(SocketAddr::new(ip, port)).await;
-    let (next, message) = match result {
+    let (next, kind, message) = match result {
         Ok(()) => {
             tally.successes += 1;
             tally.failures = 0;
             if tally.successes < health.healthy_threshold {
                 return;
             }
-            (Health::Healthy, "answers its health check again".to_owned())
+            (
+                Health::Healthy,
+                ServiceEventKind::Healthy,
+                "answers its health check again".to_owned(),
+            )
         }
         Err(failure) => {
             tally.failures += 1;
@@ -347,6 +348,7 @@ async fn probe_one(
             }
             (
                 Health::Unhealthy,
+                ServiceEventKind::Unhealthy,
                 format!(
                     "failed {} health checks in a row: {failure}",
                     tally.failures
@@ -362,12 +364,7 @@ async fn probe_one(
         {
             tracing::info!(container = %container.name, health = next.as_str(), %message, "health changed");
             if let Err(error) = store
-                .record_event(
-                    container.service_id,
-                    Some(&container.name),
-                    next.as_str(),
-                    &message,
-                )
+                .record_event(container.service_id, Some(&container.name), kind, &message)
                 .await
             {
                 tracing::warn!(%error, "recording a health event failed");

@@ -1,7 +1,7 @@
 //! The audit log. Mutating store calls write their entry with [`audit!`] inside their own
 //! transaction, so the entry and the change commit or roll back together.
 
-use helvetia_core::audit::AuditEntry;
+use helvetia_core::audit::{AuditAction, AuditEntry};
 use helvetia_core::auth::TeamId;
 
 use crate::{Result, Store, timestamp, with_pool};
@@ -14,7 +14,7 @@ macro_rules! audit {
         )
         .bind($team.0)
         .bind($actor)
-        .bind($action)
+        .bind($action.as_str())
         .bind($target)
         .bind($crate::now_millis())
         .execute(&mut *$tx)
@@ -37,7 +37,7 @@ impl Store {
     pub async fn record_audit(
         &self,
         caller: &helvetia_core::auth::Caller,
-        action: &str,
+        action: AuditAction,
         target: &str,
     ) -> Result<()> {
         with_pool!(self, |pool| {

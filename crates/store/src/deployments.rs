@@ -4,6 +4,7 @@
 //! current status (so two actors cannot both move one deployment), checked against the core's
 //! state machine, recorded with its time and reason in the same transaction.
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentKind, DeploymentStatus, Transition, check_transition,
@@ -14,6 +15,7 @@ use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::service::Service;
 
 use crate::audit::audit;
+use crate::queue::{cancel_queued_deployment_job, enqueue_job, request_deployment_job_cancel};
 use crate::{
     Result, Store, StoreError, WritePool, now_millis, opt_timestamp, timestamp, with_pool,
 };
@@ -238,27 +240,10 @@ impl Store {
                 record_transition!(tx, old, from, to, &reason, now);
                 // A worker may have claimed the job already; it will find the deployment
                 // superseded when it tries to start and stop there.
-                sqlx::query(
-                    "UPDATE jobs SET state = 'cancelled', finished_at = $1, error = $2
-                     WHERE deployment_id = $3 AND state = 'queued'",
-                )
-                .bind(now)
-                .bind(&reason)
-                .bind(old)
-                .execute(&mut *tx)
-                .await?;
+                cancel_queued_deployment_job!(tx, old, &reason, now);
             }
 
-            sqlx::query(
-                "INSERT INTO jobs (kind, service_id, deployment_id, state, created_at)
-                 VALUES ($1, $2, $3, 'queued', $4)",
-            )
-            .bind(JobKind::Deploy.as_str())
-            .bind(service.id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            enqueue_job!(tx, JobKind::Deploy, service.id, Some(id), now);
             if let Some(source) = source {
                 // An image deployment runs the same code as its source: it inherits the commit.
                 sqlx::query(
@@ -276,7 +261,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "deployment.create",
+                AuditAction::DeploymentCreate,
                 format!("{target}#{id}")
             );
             tx.commit().await?;
@@ -592,24 +577,16 @@ impl Store {
             let cancelled_while_queued = deployment.status == queued
                 && record_transition!(tx, id, queued, cancelled, &reason, now) > 0;
             if cancelled_while_queued {
-                sqlx::query(
-                    "UPDATE jobs SET state = 'cancelled', finished_at = $1, error = $2
-                     WHERE deployment_id = $3 AND state = 'queued'",
-                )
-                .bind(now)
-                .bind(&reason)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                cancel_queued_deployment_job!(tx, id, &reason, now);
             }
-            sqlx::query(
-                "UPDATE jobs SET cancel_requested = TRUE
-                 WHERE deployment_id = $1 AND state IN ('queued', 'running')",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            audit!(tx, caller.team, caller.label(), "deployment.cancel", target);
+            request_deployment_job_cancel!(tx, id);
+            audit!(
+                tx,
+                caller.team,
+                caller.label(),
+                AuditAction::DeploymentCancel,
+                target
+            );
             tx.commit().await?;
         });
         self.deployment_by_id(id).await

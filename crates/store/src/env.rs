@@ -1,6 +1,7 @@
 //! Environment variables, as stored: plain values, and secrets only in sealed form (the
 //! server seals and opens them; the store never sees a secret's plaintext).
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
 use helvetia_core::env::MAX_VARS;
 use jiff::Timestamp;
@@ -164,7 +165,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "env.set",
+                AuditAction::EnvSet,
                 format!("{target} {}", names.join(","))
             );
             tx.commit().await?;
@@ -199,7 +200,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "env.unset",
+                AuditAction::EnvUnset,
                 format!("{target} {}", names.join(","))
             );
             tx.commit().await?;

@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use helvetia_core::Timestamp;
+use helvetia_core::container::ServiceEventKind;
 use helvetia_core::deployment::DeploymentStatus;
 use helvetia_core::metrics::{ContainerSample, Resolution, Retention, SeriesPoint, Usage};
 
@@ -412,7 +413,7 @@ impl Store {
     pub async fn count_service_events(
         &self,
         service_id: i64,
-        kind: &str,
+        kind: ServiceEventKind,
         since: Timestamp,
     ) -> Result<i64> {
         let count = with_pool!(self, |pool| {
@@ -421,7 +422,7 @@ impl Store {
                  WHERE service_id = $1 AND kind = $2 AND at >= $3",
             )
             .bind(service_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(millis(since))
             .fetch_one(pool)
             .await?

@@ -1,5 +1,6 @@
 //! Projects, always read and written on behalf of their owning team.
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::name::ProjectName;
 use helvetia_core::project::Project;
@@ -48,7 +49,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "project.create",
+                AuditAction::ProjectCreate,
                 name.as_str()
             );
             tx.commit().await?;
@@ -115,7 +116,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "project.delete",
+                AuditAction::ProjectDelete,
                 name.as_str()
             );
             tx.commit().await?;

@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::job::{ClaimedJob, JobState};
 use jiff::Timestamp;
 
@@ -42,6 +43,73 @@ macro_rules! claim_sql {
         )
     };
 }
+
+/// Enqueues a job inside the transaction `$tx` (`$deployment` may be `None`).
+macro_rules! enqueue_job {
+    ($tx:expr, $kind:expr, $service:expr, $deployment:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO jobs (kind, service_id, deployment_id, state, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($kind.as_str())
+        .bind($service)
+        .bind($deployment)
+        .bind(helvetia_core::job::JobState::Queued.as_str())
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// Inside `$tx`: cancels the job of deployment `$deployment` if no worker took it yet.
+macro_rules! cancel_queued_deployment_job {
+    ($tx:expr, $deployment:expr, $reason:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE jobs SET state = $1, finished_at = $2, error = $3
+             WHERE deployment_id = $4 AND state = $5",
+        )
+        .bind(helvetia_core::job::JobState::Cancelled.as_str())
+        .bind($now)
+        .bind($reason)
+        .bind($deployment)
+        .bind(helvetia_core::job::JobState::Queued.as_str())
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// Inside `$tx`: asks the worker of deployment `$deployment`'s unfinished job to stop; it sees
+/// the request at its next heartbeat, or when it claims the job.
+macro_rules! request_deployment_job_cancel {
+    ($tx:expr, $deployment:expr) => {
+        sqlx::query(
+            "UPDATE jobs SET cancel_requested = TRUE
+             WHERE deployment_id = $1 AND state IN ($2, $3)",
+        )
+        .bind($deployment)
+        .bind(helvetia_core::job::JobState::Queued.as_str())
+        .bind(helvetia_core::job::JobState::Running.as_str())
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// Inside `$tx`: how many jobs of service `$service` are running, as an `i64`.
+macro_rules! running_service_jobs {
+    ($tx:expr, $service:expr) => {{
+        let running: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND state = $2")
+                .bind($service)
+                .bind(helvetia_core::job::JobState::Running.as_str())
+                .fetch_one(&mut *$tx)
+                .await?;
+        running
+    }};
+}
+
+pub(crate) use {
+    cancel_queued_deployment_job, enqueue_job, request_deployment_job_cancel, running_service_jobs,
+};
 
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
@@ -229,7 +297,7 @@ impl Store {
         caller: &helvetia_core::auth::Caller,
         service: &helvetia_core::service::Service,
         kind: helvetia_core::job::JobKind,
-        action: &str,
+        action: AuditAction,
     ) -> Result<()> {
         let target = format!("{}/{}", service.project, service.name);
         with_pool!(self, |pool| {
@@ -242,14 +310,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             if waiting == 0 {
-                sqlx::query(
-                    "INSERT INTO jobs (kind, service_id, state, created_at) VALUES ($1, $2, 'queued', $3)",
-                )
-                .bind(kind.as_str())
-                .bind(service.id)
-                .bind(crate::now_millis())
-                .execute(&mut *tx)
-                .await?;
+                enqueue_job!(tx, kind, service.id, None::<i64>, crate::now_millis());
             }
             crate::audit::audit!(tx, caller.team, caller.label(), action, target);
             tx.commit().await?;

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEvent};
+use helvetia_core::container::{
+    ContainerRecord, ContainerState, Health, ServiceEvent, ServiceEventKind,
+};
 use helvetia_core::routing::{Backend, Route, RoutingTable, route_name};
 
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
@@ -200,7 +202,7 @@ impl Store {
         &self,
         service_id: i64,
         container: Option<&str>,
-        kind: &str,
+        kind: ServiceEventKind,
         message: &str,
     ) -> Result<()> {
         with_pool!(self, |pool| {
@@ -210,7 +212,7 @@ impl Store {
             )
             .bind(service_id)
             .bind(container)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(message)
             .bind(now_millis())
             .execute(pool)
@@ -236,7 +238,9 @@ impl Store {
                 Ok(ServiceEvent {
                     id,
                     container,
-                    kind,
+                    kind: kind
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("service event kind", e))?,
                     message,
                     at: timestamp(at)?,
                 })

@@ -1,5 +1,6 @@
 //! Services and their settings.
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::git::{GitRef, RepoPolicy, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
@@ -7,6 +8,7 @@ use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
+use crate::queue::running_service_jobs;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 /// `SELECT` of every service column, joined with the owning project, followed by `$where`.
@@ -131,7 +133,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "service.create",
+                AuditAction::ServiceCreate,
                 target(project, name)
             );
             tx.commit().await?;
@@ -231,7 +233,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "service.update",
+                AuditAction::ServiceUpdate,
                 target(&service.project, &service.name)
             );
             tx.commit().await?;
@@ -244,13 +246,7 @@ impl Store {
     pub async fn delete_service(&self, caller: &Caller, service: &Service) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let running: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs WHERE service_id = $1 AND state = 'running'",
-            )
-            .bind(service.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if running > 0 {
+            if running_service_jobs!(tx, service.id) > 0 {
                 return Err(StoreError::Conflict(format!(
                     "service `{}` has a deployment in progress; cancel it first",
                     target(&service.project, &service.name)
@@ -274,7 +270,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "service.delete",
+                AuditAction::ServiceDelete,
                 target(&service.project, &service.name)
             );
             tx.commit().await?;

@@ -1,6 +1,7 @@
 //! Teams and API tokens: authentication's storage side. Tokens are stored as SHA-256 hashes;
 //! the plaintext exists only in the response that created it.
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{ApiToken, Caller, Scopes, TeamId};
 use jiff::Timestamp;
 
@@ -115,7 +116,7 @@ impl Store {
                 tx,
                 team,
                 "system",
-                "token.create",
+                AuditAction::TokenCreate,
                 format!("token:{}({})", row.id, row.name)
             );
             tx.commit().await?;
@@ -132,7 +133,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "token.create",
+                AuditAction::TokenCreate,
                 format!("token:{}({})", row.id, row.name)
             );
             tx.commit().await?;
@@ -172,7 +173,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "token.revoke",
+                AuditAction::TokenRevoke,
                 format!("token:{id}({name})")
             );
             tx.commit().await?;

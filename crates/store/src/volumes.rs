@@ -1,5 +1,6 @@
 //! Persistent volumes of services.
 
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
 use helvetia_core::service::Service;
 use helvetia_core::volume::{Volume, engine_volume_name};
@@ -44,7 +45,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "volume.add",
+                AuditAction::VolumeAdd,
                 target(service, name)
             );
             tx.commit().await?;
@@ -115,7 +116,7 @@ impl Store {
                 tx,
                 caller.team,
                 caller.label(),
-                "volume.remove",
+                AuditAction::VolumeRemove,
                 target(service, name)
             );
             tx.commit().await?;

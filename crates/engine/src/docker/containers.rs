@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HostConfig,
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthStatusEnum, HostConfig,
     HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
@@ -61,7 +61,29 @@ pub struct ContainerStatus {
     pub pid: Option<i64>,
     pub labels: HashMap<String, String>,
     /// The Dockerfile `HEALTHCHECK` status, when the image defines one.
-    pub health: Option<String>,
+    pub health: Option<ImageHealth>,
+}
+
+/// The status of an image's own `HEALTHCHECK`, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageHealth {
+    /// Not checked often enough yet to tell.
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl ImageHealth {
+    /// The engine's word for a status (`starting`, `healthy`, `unhealthy`); `None` for
+    /// anything else, such as `none` for an image without a health check.
+    pub fn parse(status: &str) -> Option<ImageHealth> {
+        match status {
+            "starting" => Some(ImageHealth::Starting),
+            "healthy" => Some(ImageHealth::Healthy),
+            "unhealthy" => Some(ImageHealth::Unhealthy),
+            _ => None,
+        }
+    }
 }
 
 /// A piece of a container's output.
@@ -190,7 +212,12 @@ impl Engine {
             health: state
                 .health
                 .and_then(|health| health.status)
-                .map(|status| status.to_string()),
+                .and_then(|status| match status {
+                    HealthStatusEnum::STARTING => Some(ImageHealth::Starting),
+                    HealthStatusEnum::HEALTHY => Some(ImageHealth::Healthy),
+                    HealthStatusEnum::UNHEALTHY => Some(ImageHealth::Unhealthy),
+                    HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
+                }),
         })
     }
 

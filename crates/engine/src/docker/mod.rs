@@ -24,8 +24,8 @@ mod stats;
 mod volumes;
 
 pub use build::{BuildLine, BuildRequest};
-pub use containers::{ContainerSpec, ContainerStatus, Limits, OutputChunk};
-pub use events::ContainerEvent;
+pub use containers::{ContainerSpec, ContainerStatus, ImageHealth, Limits, OutputChunk};
+pub use events::{ContainerAction, ContainerEvent};
 pub use networks::NetworkSpec;
 pub use stats::{Allotment, StatsReader};
 

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
 use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::env::{EnvVarInput, check_name, check_vars, format_dotenv_line, parse_dotenv};
@@ -301,7 +302,11 @@ async fn reveal(
     };
     state
         .store
-        .record_audit(caller, "env.reveal", &format!("{} {name}", target.label))
+        .record_audit(
+            caller,
+            AuditAction::EnvReveal,
+            &format!("{} {name}", target.label),
+        )
         .await?;
     Ok(RevealedVar {
         name: name.to_owned(),

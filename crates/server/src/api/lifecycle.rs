@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
 use helvetia_core::container::ServiceEvent;
 use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentStatus};
@@ -184,7 +185,7 @@ async fn stop(
     let service = owned_service(&state, caller.team, &project, &service).await?;
     state
         .store
-        .enqueue_service_job(&caller, &service, JobKind::Stop, "service.stop")
+        .enqueue_service_job(&caller, &service, JobKind::Stop, AuditAction::ServiceStop)
         .await?;
     state.worker.wake();
     Ok(StatusCode::ACCEPTED)

@@ -18,6 +18,7 @@ use axum::response::Response;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
 use helvetia_core::Timestamp;
+use helvetia_core::container::ServiceEventKind;
 use helvetia_core::metrics::{
     ContainerSample, Resolution, SeriesPoint, memory_near_limit, plan_series,
 };
@@ -48,8 +49,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const DEFAULT_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
 /// The engine restarts counted in the health summary are those of the last hour.
 const RESTARTS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
-/// The monitor's event kind for a container the engine restarted.
-const RESTARTED_EVENT: &str = "restarted";
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -197,7 +196,11 @@ async fn current_metrics(
         .collect();
     let restarts_last_hour = state
         .store
-        .count_service_events(service.id, RESTARTED_EVENT, now - RESTARTS_WINDOW)
+        .count_service_events(
+            service.id,
+            ServiceEventKind::Restarted,
+            now - RESTARTS_WINDOW,
+        )
         .await?;
     Ok(Json(CurrentMetrics {
         health: MetricsHealth {

@@ -3,7 +3,7 @@
 //! Stopping twice is stopping: a rerun after a crash finds nothing live and only finishes
 //! whatever drain was left.
 
-use helvetia_core::container::ContainerRecord;
+use helvetia_core::container::{ContainerRecord, ServiceEventKind};
 use helvetia_core::deployment::DeploymentStatus;
 
 use super::{JobContext, JobOutcome};
@@ -48,8 +48,14 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         &service.runtime.timeouts,
         move |container: ContainerRecord, drained: String| async move {
             let message = format!("stopped on request ({drained})");
-            if let Err(error) =
-                containers::record_event(platform, &container, "stopped", &message, None).await
+            if let Err(error) = containers::record_event(
+                platform,
+                &container,
+                ServiceEventKind::Stopped,
+                &message,
+                None,
+            )
+            .await
             {
                 tracing::error!(%error, "recording an event failed");
             }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use helvetia_core::Timestamp;
-use helvetia_core::container::ContainerState;
+use helvetia_core::container::{ContainerState, ServiceEventKind};
 use helvetia_core::deployment::DeploymentStatus::*;
 use helvetia_core::metrics::{Resolution, Retention, Usage};
 use helvetia_store::metrics::{NewSample, SeriesQuery};
@@ -267,16 +267,21 @@ pub async fn what_the_exposition_reads(db: &TestDb) {
     );
 
     db.store
-        .record_event(web.id, Some("c"), "restarted", "restarted by the engine")
+        .record_event(
+            web.id,
+            Some("c"),
+            ServiceEventKind::Restarted,
+            "restarted by the engine",
+        )
         .await
         .unwrap();
     db.store
-        .record_event(web.id, Some("c"), "exited", "exited")
+        .record_event(web.id, Some("c"), ServiceEventKind::Exited, "exited")
         .await
         .unwrap();
     assert_eq!(
         db.store
-            .count_service_events(web.id, "restarted", started)
+            .count_service_events(web.id, ServiceEventKind::Restarted, started)
             .await
             .unwrap(),
         1
@@ -285,7 +290,7 @@ pub async fn what_the_exposition_reads(db: &TestDb) {
         db.store
             .count_service_events(
                 web.id,
-                "restarted",
+                ServiceEventKind::Restarted,
                 Timestamp::now() + jiff::SignedDuration::from_secs(1)
             )
             .await

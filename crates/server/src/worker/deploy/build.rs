@@ -10,6 +10,8 @@ use helvetia_core::service::Service;
 use helvetia_engine::docker::{BuildRequest, labels};
 use sha2::{Digest, Sha256};
 
+use helvetia_core::deployment::FailureCause;
+
 use super::{Deploy, Failure};
 use crate::containers::short_id;
 
@@ -31,17 +33,22 @@ impl Deploy<'_> {
         .await?;
         // Checked again against the current policy: it may have changed since the service
         // was created.
-        let repo = RepoUrl::parse(settings.repo.as_str(), platform.settings.repo_policy)
-            .map_err(|e| Failure::Failed(format!("the repository is not allowed: {e}")))?;
+        let repo =
+            RepoUrl::parse(settings.repo.as_str(), platform.settings.repo_policy).map_err(|e| {
+                Failure::failed(
+                    FailureCause::Request,
+                    format!("the repository is not allowed: {e}"),
+                )
+            })?;
         let branch = GitRef::parse(&branch_name)
-            .map_err(|e| Failure::Failed(format!("invalid branch: {e}")))?;
+            .map_err(|e| Failure::failed(FailureCause::Request, format!("invalid branch: {e}")))?;
         let requested = self
             .deployment
             .requested_commit
             .as_deref()
             .map(CommitSha::parse)
             .transpose()
-            .map_err(|e| Failure::Failed(format!("invalid commit: {e}")))?;
+            .map_err(|e| Failure::failed(FailureCause::Request, format!("invalid commit: {e}")))?;
         let known_sha = match &requested {
             Some(sha) if sha.is_full() => Some(sha.to_string()),
             Some(_) => None,
@@ -50,7 +57,7 @@ impl Deploy<'_> {
                     .git
                     .resolve_branch(&repo, &branch)
                     .await
-                    .map_err(|e| Failure::Failed(e.to_string()))?;
+                    .map_err(|e| Failure::failed(FailureCause::Fetch, e.to_string()))?;
                 self.log.line(format!("Branch {branch} is at {sha}"));
                 Some(sha)
             }
@@ -69,12 +76,17 @@ impl Deploy<'_> {
         let checkout = tempfile::Builder::new()
             .prefix("checkout-")
             .tempdir_in(&platform.builds_dir)
-            .map_err(|e| Failure::Failed(format!("cannot create a checkout directory: {e}")))?;
+            .map_err(|e| {
+                Failure::failed(
+                    FailureCause::Fetch,
+                    format!("cannot create a checkout directory: {e}"),
+                )
+            })?;
         let commit = platform
             .git
             .checkout(&repo, &branch, requested.as_ref(), checkout.path())
             .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(|e| Failure::failed(FailureCause::Fetch, e.to_string()))?;
         platform
             .store
             .record_commit(

@@ -23,7 +23,9 @@
 use std::time::Instant;
 
 use helvetia_core::container::{ContainerRecord, ContainerState};
-use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentKind, DeploymentStatus};
+use helvetia_core::deployment::{
+    DeployFailure, Deployment, DeploymentCause, DeploymentKind, DeploymentStatus, FailureCause,
+};
 use helvetia_core::routing::Backend;
 use helvetia_core::runtime::DeployStrategy;
 use helvetia_core::service::Service;
@@ -82,7 +84,9 @@ pub async fn run(context: &JobContext) -> JobOutcome {
                 log: &log,
                 environment: None,
             };
-            let outcome = deploy.abort(Failure::Failed(reason)).await;
+            let outcome = deploy
+                .abort(Failure::failed(FailureCause::Environment, reason))
+                .await;
             log.finish().await;
             return outcome;
         }
@@ -106,21 +110,28 @@ pub async fn run(context: &JobContext) -> JobOutcome {
 
 /// Why a deployment did not go live.
 enum Failure {
-    Failed(String),
+    /// It failed: why, and what its status reason and log say.
+    Failed(DeployFailure),
     Stopped(StopReason),
     /// Someone else finished the deployment first (cancelled or superseded while queued).
     Overtaken(DeploymentStatus),
 }
 
+impl Failure {
+    fn failed(cause: FailureCause, message: impl Into<String>) -> Failure {
+        Failure::Failed(DeployFailure::new(cause, message))
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Failure {
-        Failure::Failed(format!("the store failed: {error}"))
+        Failure::failed(FailureCause::Store, format!("the store failed: {error}"))
     }
 }
 
 impl From<EngineError> for Failure {
     fn from(error: EngineError) -> Failure {
-        Failure::Failed(error.to_string())
+        Failure::failed(FailureCause::Engine, error.to_string())
     }
 }
 
@@ -205,7 +216,7 @@ impl Deploy<'_> {
                     .deployment
                     .image
                     .clone()
-                    .ok_or_else(|| Failure::Failed("no image to run".into()))?;
+                    .ok_or_else(|| Failure::failed(FailureCause::Request, "no image to run"))?;
                 let source = self.deployment.source_deployment_id.unwrap_or_default();
                 self.to(
                     DeploymentStatus::Starting,
@@ -279,7 +290,10 @@ impl Deploy<'_> {
                 DeploymentStatus::Failed,
                 "interrupted: the server shut down before the deployment finished".to_owned(),
             ),
-            Failure::Failed(reason) => (DeploymentStatus::Failed, reason),
+            Failure::Failed(failure) => {
+                tracing::warn!(deployment = self.deployment.id, cause = %failure.cause, "the deployment failed");
+                (DeploymentStatus::Failed, failure.message)
+            }
         };
         self.log.line(format!("!!! {reason}"));
         remove_deployment_containers(self.platform, self.deployment.id).await;

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use helvetia_core::routing::Backend;
 use helvetia_core::service::Port;
+use helvetia_engine::docker::ImageHealth;
+
+use helvetia_core::deployment::FailureCause;
 
 use super::{Deploy, Failure, Ready, Started};
 use crate::readiness::{Attempts, Check};
@@ -37,28 +40,33 @@ impl Deploy<'_> {
                     format!("exited with code {}", status.exit_code.unwrap_or(-1))
                 };
                 self.log_container_output(engine_id).await;
-                return Err(Failure::Failed(format!(
-                    "the app {why} before it was ready"
-                )));
+                return Err(Failure::failed(
+                    FailureCause::NotReady,
+                    format!("the app {why} before it was ready"),
+                ));
             }
             if let Some(address) = status.address.clone() {
                 let socket = address
                     .parse()
                     .map(|ip| SocketAddr::new(ip, port))
                     .map_err(|_| {
-                        Failure::Failed(format!("unusable container address {address}"))
+                        Failure::failed(
+                            FailureCause::NotReady,
+                            format!("unusable container address {address}"),
+                        )
                     })?;
                 match check.probe(socket).await {
                     Ok(()) => {
                         successes += 1;
-                        let image_health_ok = status
-                            .health
-                            .as_deref()
-                            .is_none_or(|h| h == "healthy" || h == "none");
-                        if status.health.as_deref() == Some("unhealthy") {
+                        let image_health_ok = match status.health {
+                            None | Some(ImageHealth::Healthy) => true,
+                            Some(ImageHealth::Starting | ImageHealth::Unhealthy) => false,
+                        };
+                        if status.health == Some(ImageHealth::Unhealthy) {
                             self.log_container_output(engine_id).await;
-                            return Err(Failure::Failed(
-                                "the image's own HEALTHCHECK reports it unhealthy".into(),
+                            return Err(Failure::failed(
+                                FailureCause::NotReady,
+                                "the image's own HEALTHCHECK reports it unhealthy",
                             ));
                         }
                         if successes >= health.healthy_threshold && image_health_ok {
@@ -83,10 +91,13 @@ impl Deploy<'_> {
             }
         }
         self.log_container_output(engine_id).await;
-        Err(Failure::Failed(format!(
-            "the app did not become ready within {}s (last probe: {last_failure})",
-            startup.as_secs()
-        )))
+        Err(Failure::failed(
+            FailureCause::NotReady,
+            format!(
+                "the app did not become ready within {}s (last probe: {last_failure})",
+                startup.as_secs()
+            ),
+        ))
     }
 
     /// A worker is ready once it has kept running, without exiting or restarting, for the
@@ -97,11 +108,14 @@ impl Deploy<'_> {
             let status = self.platform.engine.inspect_container(engine_id).await?;
             if status.exited || status.restarting || status.restart_count > 0 {
                 self.log_container_output(engine_id).await;
-                return Err(Failure::Failed(format!(
-                    "the worker exited with code {} before it had run for {}s",
-                    status.exit_code.unwrap_or(-1),
-                    period.as_secs()
-                )));
+                return Err(Failure::failed(
+                    FailureCause::NotReady,
+                    format!(
+                        "the worker exited with code {} before it had run for {}s",
+                        status.exit_code.unwrap_or(-1),
+                        period.as_secs()
+                    ),
+                ));
             }
             if started.elapsed() >= period {
                 self.log.line(format!(

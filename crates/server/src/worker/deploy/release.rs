@@ -5,6 +5,8 @@ use futures::StreamExt;
 use helvetia_core::container::ContainerState;
 use helvetia_core::redact::Redactor;
 
+use helvetia_core::deployment::FailureCause;
+
 use super::{Deploy, Failure};
 use crate::logs::runtime::container_lines;
 
@@ -72,10 +74,13 @@ impl Deploy<'_> {
                     .store
                     .set_container_state(record.id, ContainerState::Failed)
                     .await?;
-                return Err(Failure::Failed(format!(
-                    "the release command did not finish within {}s",
-                    timeout.as_secs()
-                )));
+                return Err(Failure::failed(
+                    FailureCause::Release,
+                    format!(
+                        "the release command did not finish within {}s",
+                        timeout.as_secs()
+                    ),
+                ));
             }
         };
         let state = if code == 0 {
@@ -85,9 +90,10 @@ impl Deploy<'_> {
         };
         platform.store.set_container_state(record.id, state).await?;
         if code != 0 {
-            return Err(Failure::Failed(format!(
-                "the release command exited with code {code}"
-            )));
+            return Err(Failure::failed(
+                FailureCause::Release,
+                format!("the release command exited with code {code}"),
+            ));
         }
         self.log.line("The release command succeeded.");
         Ok(())

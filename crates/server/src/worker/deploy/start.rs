@@ -9,6 +9,8 @@ use helvetia_core::service::Port;
 use helvetia_core::volume::engine_volume_name;
 use helvetia_engine::docker::{ContainerSpec, EngineError, Limits, NetworkSpec, labels};
 
+use helvetia_core::deployment::FailureCause;
+
 use super::{Deploy, Failure, Started};
 use crate::containers::{engine_ref, short_id};
 
@@ -131,9 +133,10 @@ impl Deploy<'_> {
                 .publish_routes_locked(&routing)
                 .await
                 .map_err(|e| {
-                    Failure::Failed(format!(
-                        "taking the previous version off its route failed: {e}"
-                    ))
+                    Failure::failed(
+                        FailureCause::Routing,
+                        format!("taking the previous version off its route failed: {e}"),
+                    )
                 })?;
         }
         let grace = self.service.runtime.timeouts.stop_grace;
@@ -227,8 +230,9 @@ impl Deploy<'_> {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(Failure::Failed(
-            "no free subnet for the project network".into(),
+        Err(Failure::failed(
+            FailureCause::Network,
+            "no free subnet for the project network",
         ))
     }
 

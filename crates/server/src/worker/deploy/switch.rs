@@ -6,6 +6,8 @@ use std::time::Instant;
 use helvetia_core::deployment::DeploymentStatus;
 use helvetia_core::routing::{Backend, route_name};
 
+use helvetia_core::deployment::FailureCause;
+
 use super::{Deploy, Failure, Ready};
 
 impl Deploy<'_> {
@@ -31,7 +33,12 @@ impl Deploy<'_> {
             }
             // A worker has no route: only the switch of the live deployment is recorded.
             None if backends.is_empty() => {}
-            None => return Err(Failure::Failed("the service has no route".into())),
+            None => {
+                return Err(Failure::failed(
+                    FailureCause::Routing,
+                    "the service has no route",
+                ));
+            }
         }
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {
@@ -39,9 +46,10 @@ impl Deploy<'_> {
             if let Err(restore) = platform.publish_routes_locked(&guard).await {
                 tracing::error!(%restore, "restoring the previous routes failed");
             }
-            return Err(Failure::Failed(format!(
-                "the edge router did not take the new route: {error}"
-            )));
+            return Err(Failure::failed(
+                FailureCause::Routing,
+                format!("the edge router did not take the new route: {error}"),
+            ));
         }
         self.log.line(format!(
             "The edge router serves the new route (confirmed in {} ms)",
