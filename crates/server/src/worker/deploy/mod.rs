@@ -73,33 +73,27 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         platform.settings.log_limits,
     )
     .await;
-    let environment = match environment {
-        Ok(environment) => environment,
-        Err(error) => {
-            let reason = format!("the service's environment could not be read: {error}");
-            let mut deploy = Deploy {
-                platform,
-                deployment,
-                service,
-                log: &log,
-                environment: None,
-            };
-            let outcome = deploy
-                .abort(Failure::failed(FailureCause::Environment, reason))
-                .await;
-            log.finish().await;
-            return outcome;
-        }
+    let (environment, unreadable) = match environment {
+        Ok(environment) => (Some(environment), None),
+        Err(error) => (
+            None,
+            Some(format!(
+                "the service's environment could not be read: {error}"
+            )),
+        ),
     };
     let mut deploy = Deploy {
         platform,
         deployment,
         service,
         log: &log,
-        environment: Some(environment),
+        environment,
     };
-    let outcome = if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued
-    {
+    let outcome = if let Some(reason) = unreadable {
+        deploy
+            .abort(Failure::failed(FailureCause::Environment, reason))
+            .await
+    } else if context.job.attempt > 1 && deploy.deployment.status != DeploymentStatus::Queued {
         deploy.recover_interrupted().await
     } else {
         deploy.run(context).await
@@ -301,9 +295,10 @@ impl Deploy<'_> {
         self.log
             .line("Removed this deployment's containers; the previous version keeps serving.");
         self.finish_as(status, &reason).await;
-        match status {
-            DeploymentStatus::Cancelled => JobOutcome::Cancelled(reason),
-            _ => JobOutcome::Failed(reason),
+        if status == DeploymentStatus::Cancelled {
+            JobOutcome::Cancelled(reason)
+        } else {
+            JobOutcome::Failed(reason)
         }
     }
 
