@@ -76,7 +76,7 @@ pub enum ImageHealth {
 impl ImageHealth {
     /// The engine's word for a status (`starting`, `healthy`, `unhealthy`); `None` for
     /// anything else, such as `none` for an image without a health check.
-    pub fn parse(status: &str) -> Option<ImageHealth> {
+    pub(crate) fn parse(status: &str) -> Option<ImageHealth> {
         match status {
             "starting" => Some(ImageHealth::Starting),
             "healthy" => Some(ImageHealth::Healthy),

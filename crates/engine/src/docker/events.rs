@@ -34,7 +34,7 @@ const ACTIONS: [&str; 5] = ["start", "die", "oom", "health_status", "restart"];
 impl ContainerAction {
     /// The engine's action (`start`, `die`, `oom`, `health_status: healthy`, …); `None` for one
     /// the health monitor does not react to.
-    pub fn parse(action: &str) -> Option<ContainerAction> {
+    fn parse(action: &str) -> Option<ContainerAction> {
         match action {
             "start" => Some(ContainerAction::Start),
             "restart" => Some(ContainerAction::Restart),
