@@ -66,7 +66,10 @@ impl Deploy<'_> {
             code
         })
         .await;
-        let _ = platform.engine.remove_container(&engine_id).await;
+        // A one-off container left behind is removed by the next reconciliation.
+        if let Err(error) = platform.engine.remove_container(&engine_id).await {
+            tracing::warn!(%error, "removing the release container failed");
+        }
         let code = match waited {
             Ok(code) => code?,
             Err(_) => {

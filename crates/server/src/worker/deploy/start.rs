@@ -180,15 +180,22 @@ impl Deploy<'_> {
             if let Ok(status) = platform.engine.inspect_container(target).await
                 && let (Some(engine_id), Some(address)) = (&container.engine_id, status.address)
             {
-                let _ = platform
+                // The periodic reconciliation corrects the address if this write fails.
+                if let Err(error) = platform
                     .store
                     .update_container_address(engine_id, &address)
-                    .await;
+                    .await
+                {
+                    tracing::warn!(container = %container.name, %error, "recording a restarted container's address failed");
+                }
             }
-            let _ = platform
+            if let Err(error) = platform
                 .store
                 .set_container_health(container.id, Health::Healthy)
-                .await;
+                .await
+            {
+                tracing::warn!(container = %container.name, %error, "recording a restarted container healthy failed");
+            }
         }
         if let Err(error) = platform.publish_routes().await {
             self.log.line(format!(
