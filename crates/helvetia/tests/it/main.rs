@@ -13,6 +13,7 @@ mod deploy;
 mod env;
 mod logs;
 mod metrics;
+mod recovery;
 mod server;
 mod shapes;
 mod zero_downtime;
