@@ -37,6 +37,34 @@ pub fn check_name(name: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A variable's name in the OpenAPI document: exactly what [`check_name`] accepts (the
+/// platform's own names excluded).
+#[cfg(feature = "openapi")]
+pub struct EnvName;
+
+#[cfg(feature = "openapi")]
+const ENV_NAME_PATTERN: &str = "^(?!PORT$)(?!HELVETIA_)[A-Za-z_][A-Za-z0-9_]*$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EnvName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A variable name: a letter or `_`, then letters, digits and `_`; not `PORT` or \
+                 `HELVETIA_*`, which the platform sets.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(MAX_NAME_LEN))
+            .pattern(Some(ENV_NAME_PATTERN))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EnvName {}
+
 /// Checks a value: at most [`MAX_VALUE_BYTES`], and no NUL byte (an environment cannot
 /// carry one).
 pub fn check_value(value: &str) -> Result<(), Invalid> {
@@ -57,7 +85,13 @@ pub fn check_value(value: &str) -> Result<(), Invalid> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvVarInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = EnvName))]
     pub name: String,
+    /// At most 64 KiB (of UTF-8), without NUL bytes.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 65536, pattern = "^[^\\u0000]*$")
+    )]
     pub value: String,
     /// Stored encrypted; never shown again after it is set.
     #[serde(default)]

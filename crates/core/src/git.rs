@@ -231,6 +231,30 @@ impl GitRef {
     }
 }
 
+/// [`GitRef::parse`] as a regular expression, for the OpenAPI document.
+#[cfg(feature = "openapi")]
+const GIT_REF_PATTERN: &str = r"^(?!-)(?!/)(?!\.)(?!@$)(?!.*\.\.)(?!.*@\{)(?!.*//)(?!.*/\.)(?!.*/$)(?!.*\.$)(?!.*\.lock$)[^\x00-\x1f\x7f-\x9f\u2028\u2029 ~^:?*\[\\]+$";
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for GitRef {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A branch name as `git check-ref-format --branch` accepts it, not starting with \
+                 `-`; at most 255 bytes.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(MAX_REF_LEN))
+            .pattern(Some(GIT_REF_PATTERN))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for GitRef {}
+
 impl fmt::Display for GitRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -11,6 +11,26 @@ use crate::validation::Invalid;
 
 const MAX_LABEL_LEN: usize = 63;
 
+/// [`check_dns_label`] as a regular expression, for the OpenAPI document: a client that
+/// generates names from it never sees one refused.
+#[cfg(feature = "openapi")]
+const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+
+/// The OpenAPI schema of a DNS-label name.
+#[cfg(feature = "openapi")]
+pub(crate) fn dns_label_schema(
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(MAX_LABEL_LEN))
+        .pattern(Some(DNS_LABEL_PATTERN))
+        .into()
+}
+
 fn check_dns_label(value: &str) -> Result<(), Invalid> {
     if value.is_empty() {
         return Err(Invalid::new("must not be empty"));
@@ -35,7 +55,7 @@ fn check_dns_label(value: &str) -> Result<(), Invalid> {
 }
 
 macro_rules! dns_label_name {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, $schema_description:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
@@ -58,6 +78,16 @@ macro_rules! dns_label_name {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                dns_label_schema($schema_description)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let raw = String::deserialize(d)?;
@@ -69,11 +99,13 @@ macro_rules! dns_label_name {
 
 dns_label_name!(
     /// A project's name: a DNS label, unique on the server.
-    ProjectName
+    ProjectName,
+    "A project's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
 );
 dns_label_name!(
     /// A service's name: a DNS label, unique within its project.
-    ServiceName
+    ServiceName,
+    "A service's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
 );
 
 #[cfg(test)]
@@ -84,6 +116,23 @@ mod tests {
     fn accepts_dns_labels() {
         for ok in ["a", "web", "my-app-2", "0", &"a".repeat(63)] {
             assert!(ProjectName::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    /// The document's pattern and the validator agree on every probe.
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_documented_pattern_is_the_rule() {
+        let pattern = regex::Regex::new(DNS_LABEL_PATTERN).unwrap();
+        for probe in [
+            "a", "web", "my-app-2", "0", "-web", "web-", "Web", "web_app", "", "a-", "wéb",
+            &"a".repeat(63), &"a".repeat(64),
+        ] {
+            assert_eq!(
+                pattern.is_match(probe),
+                ProjectName::parse(probe).is_ok(),
+                "{probe:?}"
+            );
         }
     }
 

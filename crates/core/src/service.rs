@@ -89,6 +89,28 @@ impl RepoPath {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for RepoPath {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A path relative to the repository's root: not starting with `/` or `-`, no \
+                 `..` component, no control characters; at most 1024 bytes.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(MAX_PATH_LEN))
+            .pattern(Some(
+                r"^(?!/)(?!-)(?!(.*/)?\.\.(/|$))[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RepoPath {}
+
 impl fmt::Display for RepoPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -133,17 +155,26 @@ pub struct ServiceSettings {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
-    /// Git repository URL (https, http, ssh, git or `user@host:path`).
+    /// Git repository URL (https, http, ssh, git or `user@host:path`), without credentials.
+    /// Which locations are accepted is the server's policy (local paths only with
+    /// `--allow-local-repos`): a refused one is a 422.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2048, pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub repo: Option<String>,
     /// Branch deployed by default. Default: `main`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<GitRef>))]
     pub branch: Option<String>,
     /// Dockerfile path inside the repository. Default: `Dockerfile`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<RepoPath>))]
     pub dockerfile: Option<String>,
     /// Build context inside the repository. Default: `.`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<RepoPath>))]
     pub context: Option<String>,
     /// Port the app listens on inside its container (default 8080), or `"none"` for a worker
     /// that serves no HTTP.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PortInput>))]
     pub port: Option<PortInput>,
     /// Changes to the runtime settings (health check, timeouts, limits) as a JSON merge patch:
     /// fields sent replace, `null` resets to the default, others are kept.
@@ -158,6 +189,30 @@ pub enum PortInput {
     Number(i64),
     Keyword(String),
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PortInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .description(Some("A port between 1 and 65535, or `\"none\"` for a worker."))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(65535)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["none"])),
+            )
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PortInput {}
 
 impl PortInput {
     fn parse(&self) -> Result<Option<Port>, Invalid> {

@@ -15,6 +15,22 @@ pub struct Volume {
     pub created_at: Timestamp,
 }
 
+/// A volume's name in the OpenAPI document: what [`check_name`] accepts.
+#[cfg(feature = "openapi")]
+pub struct VolumeName;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for VolumeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::name::dns_label_schema(
+            "A volume's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters).",
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for VolumeName {}
+
 /// A volume's name: a DNS label, like service names.
 pub fn check_name(name: &str) -> Result<(), Invalid> {
     ServiceName::parse(name).map(|_| ())

@@ -1,7 +1,7 @@
 //! `/api/v1/audit`: the audit log.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use helvetia_core::audit::AuditEntry;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
+use super::json::ApiQuery;
 use super::error::ApiResult;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -16,6 +17,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditPage {
     /// At most this many entries (default 50, at most 500).
@@ -34,7 +36,7 @@ struct AuditPage {
 async fn audit_log(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(page): Query<AuditPage>,
+    ApiQuery(page): ApiQuery<AuditPage>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(

@@ -1,7 +1,7 @@
 //! Deployments: request one, follow its history, cancel it.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::deployment::{Deployment, Transition};
 use helvetia_core::git::{CommitSha, GitRef};
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use super::services::{owned_service, service_params};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -28,8 +28,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateDeployment {
     /// Deploy the head of this branch. Default: the service's branch.
+    #[schema(value_type = Option<helvetia_core::git::GitRef>)]
     branch: Option<String>,
-    /// Deploy exactly this commit (on `branch`).
+    /// Deploy exactly this commit (on `branch`): 7 to 64 hexadecimal digits.
+    #[schema(pattern = "^[0-9a-fA-F]{7,64}$")]
     commit: Option<String>,
 }
 
@@ -37,21 +39,19 @@ pub struct CreateDeployment {
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/deployments", tag = "deployments",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     request_body = CreateDeployment,
     security(("token" = ["deploy"])),
     responses(
         (status = ACCEPTED, body = Deployment, description = "Queued"),
-        (status = NOT_FOUND, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
     )
 )]
 async fn create_deployment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CreateDeployment>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let (project, name) = service_params(&project, &service)?;
@@ -73,6 +73,7 @@ async fn create_deployment(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Page {
     /// At most this many entries (default 20, at most 200).
@@ -91,18 +92,18 @@ impl Page {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/deployments", tag = "deployments",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         Page,
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<Deployment>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<Deployment>))
 )]
 async fn list_deployments(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(page): Query<Page>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<Vec<Deployment>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let deployments = state
@@ -125,12 +126,12 @@ pub struct DeploymentDetail {
     get, path = "/api/v1/deployments/{id}", tag = "deployments",
     params(("id" = i64, Path, description = "Deployment id")),
     security(("token" = ["read"])),
-    responses((status = OK, body = DeploymentDetail), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = DeploymentDetail))
 )]
 async fn get_deployment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeploymentDetail>> {
     let deployment = state.store.deployment(caller.team, id).await?;
     let transitions = state.store.transitions(id).await?;
@@ -148,14 +149,13 @@ async fn get_deployment(
     security(("token" = ["deploy"])),
     responses(
         (status = ACCEPTED, body = Deployment),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "Already finished"),
     )
 )]
 async fn cancel_deployment(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let deployment = state.store.cancel_deployment(&caller, id).await?;
     state.worker.cancel_deployment(id);

@@ -7,7 +7,7 @@
 //! deploy (shown as `env_pending` on the service).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use helvetia_core::audit::AuditAction;
@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::lifecycle::redeploy_image;
 use super::projects::project_param;
 use super::services::owned_service;
@@ -319,14 +319,14 @@ async fn reveal(
 /// A project's variables (shared by its services). Secret values are never shown.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/env", tag = "env",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<EnvVarView>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<EnvVarView>))
 )]
 async fn list_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EnvVarView>>> {
     let target = project_target(&state, &caller, &project).await?;
     Ok(Json(list(&state, &target).await?))
@@ -336,20 +336,18 @@ async fn list_project_env(
 /// `auto_redeploy` are redeployed with zero downtime.
 #[utoipa::path(
     put, path = "/api/v1/projects/{project}/env", tag = "env",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     request_body = SetEnv,
     security(("token" = ["write"])),
     responses(
         (status = OK, body = EnvChanged),
-        (status = NOT_FOUND, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "Too many variables"),
     )
 )]
 async fn set_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = project_target(&state, &caller, &project).await?;
@@ -359,14 +357,14 @@ async fn set_project_env(
 /// Remove a project variable.
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/env/{name}", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("name" = String, Path, description = "Variable name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("name" = helvetia_core::env::EnvName, Path, description = "Variable name")),
     security(("token" = ["write"])),
-    responses((status = OK, body = EnvChanged), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = EnvChanged))
 )]
 async fn unset_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, name)): Path<(String, String)>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = project_target(&state, &caller, &project).await?;
     Ok(Json(unset(&state, &caller, &target, &name).await?))
@@ -375,15 +373,15 @@ async fn unset_project_env(
 /// Set project variables from a `.env` file: all of them or, on any error, none.
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/dotenv", tag = "env",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     request_body = ImportEnv,
     security(("token" = ["write"])),
-    responses((status = OK, body = EnvChanged), (status = UNPROCESSABLE_ENTITY, body = ErrorBody))
+    responses((status = OK, body = EnvChanged))
 )]
 async fn import_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<ImportEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = project_target(&state, &caller, &project).await?;
@@ -395,14 +393,14 @@ async fn import_project_env(
 /// A project's variables in the `.env` format; secrets appear as comments, without values.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/dotenv", tag = "env",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     security(("token" = ["read"])),
-    responses((status = OK, description = "A .env file", content_type = "text/plain"), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, description = "A .env file", content_type = "text/plain"))
 )]
 async fn export_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let target = project_target(&state, &caller, &project).await?;
     export(&state, &target).await
@@ -411,14 +409,14 @@ async fn export_project_env(
 /// Read a project variable's value, secret or not. Audited.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/env/{name}/reveal", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("name" = String, Path, description = "Variable name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("name" = helvetia_core::env::EnvName, Path, description = "Variable name")),
     security(("token" = ["secrets:reveal"])),
-    responses((status = OK, body = RevealedVar), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = RevealedVar))
 )]
 async fn reveal_project_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, name)): Path<(String, String)>,
+    ApiPath((project, name)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<RevealedVar>> {
     let target = project_target(&state, &caller, &project).await?;
     Ok(Json(reveal(&state, &caller, &target, &name).await?))
@@ -429,14 +427,14 @@ async fn reveal_project_env(
 /// A service's variables, with the project's it inherits. Secret values are never shown.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/env", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<EnvVarView>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<EnvVarView>))
 )]
 async fn list_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Vec<EnvVarView>>> {
     let target = service_target(&state, &caller, &project, &service).await?;
     Ok(Json(list(&state, &target).await?))
@@ -446,20 +444,18 @@ async fn list_service_env(
 /// name). A live service with `auto_redeploy` is redeployed with zero downtime.
 #[utoipa::path(
     put, path = "/api/v1/projects/{project}/services/{service}/env", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
     request_body = SetEnv,
     security(("token" = ["write"])),
     responses(
         (status = OK, body = EnvChanged),
-        (status = NOT_FOUND, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "Too many variables"),
     )
 )]
 async fn set_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = service_target(&state, &caller, &project, &service).await?;
@@ -470,17 +466,17 @@ async fn set_service_env(
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/services/{service}/env/{name}", tag = "env",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
-        ("name" = String, Path, description = "Variable name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("name" = helvetia_core::env::EnvName, Path, description = "Variable name"),
     ),
     security(("token" = ["write"])),
-    responses((status = OK, body = EnvChanged), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = EnvChanged))
 )]
 async fn unset_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service, name)): Path<(String, String, String)>,
+    ApiPath((project, service, name)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = service_target(&state, &caller, &project, &service).await?;
     Ok(Json(unset(&state, &caller, &target, &name).await?))
@@ -489,15 +485,15 @@ async fn unset_service_env(
 /// Set service variables from a `.env` file: all of them or, on any error, none.
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
     request_body = ImportEnv,
     security(("token" = ["write"])),
-    responses((status = OK, body = EnvChanged), (status = UNPROCESSABLE_ENTITY, body = ErrorBody))
+    responses((status = OK, body = EnvChanged))
 )]
 async fn import_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ImportEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     let target = service_target(&state, &caller, &project, &service).await?;
@@ -509,14 +505,14 @@ async fn import_service_env(
 /// A service's own variables in the `.env` format; secrets appear as comments.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
-    params(("project" = String, Path, description = "Project name"), ("service" = String, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
     security(("token" = ["read"])),
-    responses((status = OK, description = "A .env file", content_type = "text/plain"), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, description = "A .env file", content_type = "text/plain"))
 )]
 async fn export_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let target = service_target(&state, &caller, &project, &service).await?;
     export(&state, &target).await
@@ -526,17 +522,17 @@ async fn export_service_env(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/env/{name}/reveal", tag = "env",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
-        ("name" = String, Path, description = "Variable name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("name" = helvetia_core::env::EnvName, Path, description = "Variable name"),
     ),
     security(("token" = ["secrets:reveal"])),
-    responses((status = OK, body = RevealedVar), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = RevealedVar))
 )]
 async fn reveal_service_env(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service, name)): Path<(String, String, String)>,
+    ApiPath((project, service, name)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<RevealedVar>> {
     let target = service_target(&state, &caller, &project, &service).await?;
     Ok(Json(reveal(&state, &caller, &target, &name).await?))

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,7 +26,13 @@ pub struct Health {
 }
 
 /// Liveness: answers 200 when the server and its database respond. Public.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = OK, body = Health)))]
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    responses(
+        (status = OK, body = Health),
+        (status = INTERNAL_SERVER_ERROR, body = ErrorBody, description = "The database does not answer"),
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.store.ping().await?;
     Ok(Json(Health {

@@ -5,7 +5,7 @@
 //! deploy of the same service.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use super::services::owned_service;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -71,21 +71,20 @@ pub struct Rollback {
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/rollback", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     request_body = Rollback,
     security(("token" = ["deploy"])),
     responses(
         (status = ACCEPTED, body = Deployment),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "Nothing to roll back to"),
     )
 )]
 async fn rollback(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
@@ -138,20 +137,19 @@ async fn rollback(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/restart", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["deploy"])),
     responses(
         (status = ACCEPTED, body = Deployment),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "The service is not running"),
     )
 )]
 async fn restart(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let live = state
@@ -171,16 +169,16 @@ async fn restart(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/stop", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["deploy"])),
-    responses((status = ACCEPTED), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = ACCEPTED))
 )]
 async fn stop(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     state
@@ -195,20 +193,19 @@ async fn stop(
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/start", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["deploy"])),
     responses(
         (status = ACCEPTED, body = Deployment),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "Already running, or never deployed"),
     )
 )]
 async fn start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     if state.store.live_deployment(service.id).await?.is_some() {
@@ -227,6 +224,7 @@ async fn start(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventPage {
     /// At most this many events, newest first (default 50, at most 500).
@@ -237,18 +235,18 @@ struct EventPage {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/events", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         EventPage,
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<ServiceEvent>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<ServiceEvent>))
 )]
 async fn events(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(page): Query<EventPage>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(page): ApiQuery<EventPage>,
 ) -> ApiResult<Json<Vec<ServiceEvent>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let limit = page.limit.unwrap_or(50).clamp(1, 500);

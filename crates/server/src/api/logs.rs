@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
@@ -26,7 +26,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::json::{ApiPath, ApiQuery};
+use super::error::{ApiError, ApiResult};
 use super::services::owned_service;
 use super::sse;
 use crate::logs::LogEvent;
@@ -48,6 +49,7 @@ const STATUS_RECHECK: Duration = Duration::from_secs(1);
 const PAGE: i64 = 1000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogPage {
     /// Only lines after this line number (default 0: from the start).
@@ -71,13 +73,13 @@ pub struct LogLines {
     get, path = "/api/v1/deployments/{id}/logs", tag = "logs",
     params(("id" = i64, Path, description = "Deployment id"), LogPage),
     security(("token" = ["read"])),
-    responses((status = OK, body = LogLines), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = LogLines))
 )]
 async fn deployment_logs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
-    Query(page): Query<LogPage>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(page): ApiQuery<LogPage>,
 ) -> ApiResult<Json<LogLines>> {
     let deployment = state.store.deployment(caller.team, id).await?;
     let lines = state
@@ -102,6 +104,7 @@ fn to_sse(receiver: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Even
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamStart {
     /// Start after this line number when there is no `Last-Event-ID` (default 0).
@@ -117,14 +120,13 @@ struct StreamStart {
     security(("token" = ["read"])),
     responses(
         (status = OK, description = "An event stream", content_type = "text/event-stream"),
-        (status = NOT_FOUND, body = ErrorBody),
     )
 )]
 async fn deployment_log_stream(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
-    Query(start): Query<StreamStart>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(start): ApiQuery<StreamStart>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     state.store.deployment(caller.team, id).await?;
@@ -255,6 +257,7 @@ async fn redactor(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OutputParams {
     /// At most this many lines per container from before now (default 100; `all` for all).
@@ -289,18 +292,18 @@ impl OutputParams {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/logs", tag = "logs",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         OutputParams,
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<OutputLine>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<OutputLine>))
 )]
 async fn service_logs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(params): Query<OutputParams>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<OutputParams>,
 ) -> ApiResult<Json<Vec<OutputLine>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let query = params.query()?;
@@ -316,21 +319,20 @@ async fn service_logs(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/logs/stream", tag = "logs",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         OutputParams,
     ),
     security(("token" = ["read"])),
     responses(
         (status = OK, description = "An event stream", content_type = "text/event-stream"),
-        (status = NOT_FOUND, body = ErrorBody),
     )
 )]
 async fn service_log_stream(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(params): Query<OutputParams>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<OutputParams>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;

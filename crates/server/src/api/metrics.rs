@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event, Sse};
@@ -32,7 +32,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiResult, ErrorBody};
+use super::json::{ApiPath, ApiQuery};
+use super::error::ApiResult;
 use super::services::owned_service;
 use super::sse;
 use crate::metrics::exposition;
@@ -51,6 +52,7 @@ const DEFAULT_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600
 const RESTARTS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SeriesParams {
     /// Start: a duration ago (`1h`, `30m`, `7d`) or an RFC 3339 timestamp. Default: 1 hour ago.
@@ -86,22 +88,20 @@ pub struct MetricsSeries {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/metrics", tag = "metrics",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         SeriesParams,
     ),
     security(("token" = ["read"])),
     responses(
         (status = OK, body = MetricsSeries),
-        (status = NOT_FOUND, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
     )
 )]
 async fn service_metrics(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(params): Query<SeriesParams>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<MetricsSeries>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let now = Timestamp::now();
@@ -163,16 +163,16 @@ pub struct MetricsHealth {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/metrics/current", tag = "metrics",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = CurrentMetrics), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = CurrentMetrics))
 )]
 async fn current_metrics(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<CurrentMetrics>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let now = Timestamp::now();
@@ -265,19 +265,18 @@ impl Follow {
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/metrics/stream", tag = "metrics",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["read"])),
     responses(
         (status = OK, description = "An event stream", content_type = "text/event-stream"),
-        (status = NOT_FOUND, body = ErrorBody),
     )
 )]
 async fn metrics_stream(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;

@@ -26,6 +26,7 @@ mod json;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod openapi;
 mod projects;
 mod services;
 mod sse;
@@ -69,7 +70,14 @@ impl AppState {
         description = "Self-hosted platform-as-a-service: deploy git repositories as health-checked web services."
     ),
     modifiers(&BearerToken),
-    components(schemas(error::ErrorBody))
+    components(schemas(
+        error::ErrorBody,
+        ProjectName,
+        ServiceName,
+        helvetia_core::env::EnvName,
+        helvetia_core::volume::VolumeName,
+        helvetia_core::service::PortInput
+    ))
 )]
 struct ApiDoc;
 
@@ -102,14 +110,21 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(volumes::routes())
 }
 
+/// The routes and the complete OpenAPI document describing them.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = documented_routes().split_for_parts();
+    openapi::complete(&mut document);
+    (routes, document)
+}
+
 /// The OpenAPI document of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().into_openapi()
+    routes_and_document().1
 }
 
 /// The complete API as an axum router.
 pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Notify>) -> Router {
-    let (routes, openapi) = documented_routes().split_for_parts();
+    let (routes, openapi) = routes_and_document();
     error::set_redactor(platform.server_redactor());
     let state = AppState {
         store: platform.store.clone(),
@@ -129,6 +144,8 @@ pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Noti
         .route_layer(axum::middleware::from_fn(
             crate::metrics::exposition::track_request,
         ))
+        // A path no route matches gets the error body too (axum's default has none).
+        .fallback(|| async { error::ApiError::NotFound("this path".into()) })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/projects`: create, list, show and delete projects.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::name::ProjectName;
 use helvetia_core::project::Project;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,7 +29,7 @@ pub fn project_param(raw: &str) -> Result<ProjectName, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    /// A DNS label: lowercase letters, digits and `-`, 1–63 characters.
+    #[schema(value_type = ProjectName)]
     name: String,
 }
 
@@ -70,14 +70,14 @@ async fn list_projects(
 /// Show a project.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}", tag = "projects",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     security(("token" = ["read"])),
-    responses((status = OK, body = Project), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Project))
 )]
 async fn get_project(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<Json<Project>> {
     let name = project_param(&project)?;
     Ok(Json(state.store.project(caller.team, &name).await?))
@@ -86,18 +86,17 @@ async fn get_project(
 /// Delete an empty project.
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}", tag = "projects",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     security(("token" = ["write"])),
     responses(
         (status = NO_CONTENT),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "The project still has services"),
     )
 )]
 async fn delete_project(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let name = project_param(&project)?;
     state.store.delete_project(&caller, &name).await?;

@@ -2,7 +2,7 @@
 //! settings.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::auth::TeamId;
 use helvetia_core::container::{ContainerRecord, ContainerState, Health, ServiceEvent};
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use super::projects::project_param;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -152,18 +152,29 @@ fn health_rank(health: Health) -> u8 {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
-    /// A DNS label, unique within the project.
+    /// Unique within the project.
+    #[schema(value_type = ServiceName)]
     name: String,
     /// Git repository URL: https, http, ssh, git or `user@host:path`. Never with credentials.
+    /// Which locations are accepted is the server's policy (local paths only with
+    /// `--allow-local-repos`): a refused one is a 422.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     repo: String,
     /// Branch deployed by default. Default: `main`.
+    #[schema(value_type = Option<helvetia_core::git::GitRef>)]
     branch: Option<String>,
     /// Dockerfile path inside the repository. Default: `Dockerfile`.
+    #[schema(value_type = Option<helvetia_core::service::RepoPath>)]
     dockerfile: Option<String>,
     /// Build context inside the repository. Default: `.`.
+    #[schema(value_type = Option<helvetia_core::service::RepoPath>)]
     context: Option<String>,
     /// Port the app listens on (default 8080), or `"none"` for a worker.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<PortInput>)]
     port: Option<PortInput>,
     /// Health check, timeouts and limits; defaults for whatever is left out.
     #[schema(value_type = Option<RuntimeSettings>)]
@@ -173,20 +184,19 @@ pub struct CreateService {
 /// Create a service in a project.
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services", tag = "services",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     request_body = CreateService,
     security(("token" = ["write"])),
     responses(
         (status = CREATED, body = ServiceView),
-        (status = NOT_FOUND, body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid settings, or a repository location the server's policy refuses"),
         (status = CONFLICT, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
     )
 )]
 async fn create_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<CreateService>,
 ) -> ApiResult<(StatusCode, Json<ServiceView>)> {
     let project = project_param(&project)?;
@@ -221,9 +231,11 @@ async fn create_service(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListFilter {
     /// Only this project's services.
+    #[param(value_type = Option<ProjectName>)]
     project: Option<String>,
 }
 
@@ -232,12 +244,16 @@ struct ListFilter {
     get, path = "/api/v1/services", tag = "services",
     params(ListFilter),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<ServiceView>))
+    responses(
+        (status = OK, body = Vec<ServiceView>),
+        (status = NOT_FOUND, body = ErrorBody, description = "No project of that name"),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "An invalid project name"),
+    )
 )]
 async fn list_all_services(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Query(filter): Query<ListFilter>,
+    ApiQuery(filter): ApiQuery<ListFilter>,
 ) -> ApiResult<Json<Vec<ServiceView>>> {
     let project = filter.project.as_deref().map(project_param).transpose()?;
     let services = state
@@ -255,14 +271,14 @@ async fn list_all_services(
 /// List a project's services.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services", tag = "services",
-    params(("project" = String, Path, description = "Project name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name")),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<ServiceView>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<ServiceView>))
 )]
 async fn list_services(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> ApiResult<Json<Vec<ServiceView>>> {
     let project = project_param(&project)?;
     let services = state
@@ -281,16 +297,16 @@ async fn list_services(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = ServiceView), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = ServiceView))
 )]
 async fn get_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<ServiceView>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     Ok(Json(ServiceView::detailed(service, &state).await?))
@@ -300,21 +316,20 @@ async fn get_service(
 #[utoipa::path(
     patch, path = "/api/v1/projects/{project}/services/{service}", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     request_body = ServiceInput,
     security(("token" = ["write"])),
     responses(
         (status = OK, body = UpdatedService),
-        (status = NOT_FOUND, body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid settings, or a repository location the server's policy refuses"),
     )
 )]
 async fn update_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<ServiceInput>,
 ) -> ApiResult<Json<UpdatedService>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
@@ -376,6 +391,7 @@ pub struct UpdatedService {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeleteOptions {
     /// Also delete the service's volumes and their data. Required when it has volumes.
@@ -387,22 +403,21 @@ struct DeleteOptions {
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/services/{service}", tag = "services",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         DeleteOptions,
     ),
     security(("token" = ["write"])),
     responses(
         (status = NO_CONTENT),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "A deployment is in progress, or volumes need `delete_volumes=true`"),
     )
 )]
 async fn delete_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
-    Query(options): Query<DeleteOptions>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
+    ApiQuery(options): ApiQuery<DeleteOptions>,
 ) -> ApiResult<StatusCode> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     let volumes = state.store.volumes(service.id).await?;

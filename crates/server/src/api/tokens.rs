@@ -1,7 +1,7 @@
 //! `/api/v1/tokens` and `/api/v1/me`: API tokens and the caller's own identity.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::auth::{ApiToken, Scope, Scopes, TOKEN_PREFIX, token_hash, token_hint};
 use helvetia_core::validation::{FieldErrors, Invalid};
@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::error::ApiResult;
+use super::json::{ApiJson, ApiPath};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,11 +52,17 @@ const MAX_TOKEN_NAME: usize = 100;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// What the token is for, e.g. `ci`.
+    /// What the token is for, e.g. `ci`: 1 to 100 printable characters once trimmed.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
-    /// At least one of `read`, `deploy`, `write`, `secrets:reveal`, `admin`.
+    /// At least one scope.
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     scopes: Vec<String>,
     /// Days until the token expires. Default: never.
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<i64>,
 }
 
@@ -73,7 +79,7 @@ pub struct CreatedToken {
     post, path = "/api/v1/tokens", tag = "tokens",
     request_body = CreateToken,
     security(("token" = ["admin"])),
-    responses((status = CREATED, body = CreatedToken), (status = UNPROCESSABLE_ENTITY, body = ErrorBody))
+    responses((status = CREATED, body = CreatedToken))
 )]
 async fn create_token(
     State(state): State<AppState>,
@@ -82,7 +88,10 @@ async fn create_token(
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let mut errors = FieldErrors::new();
     let name = body.name.trim();
-    if name.is_empty() || name.len() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > MAX_TOKEN_NAME
+        || name.chars().any(char::is_control)
+    {
         errors.add(
             "name",
             Invalid::new(format!(
@@ -135,12 +144,12 @@ async fn list_tokens(
     delete, path = "/api/v1/tokens/{id}", tag = "tokens",
     params(("id" = i64, Path, description = "Token id")),
     security(("token" = ["admin"])),
-    responses((status = NO_CONTENT), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = NO_CONTENT))
 )]
 async fn revoke_token(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     state.store.revoke_token(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,7 +5,7 @@
 //! is deleted by the reconciler once no container uses it any more.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::service::Service;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiPath};
 use super::lifecycle::redeploy_image;
 use super::services::owned_service;
 use helvetia_core::auth::Caller;
@@ -94,16 +94,16 @@ async fn apply(
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/volumes", tag = "volumes",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = Vec<VolumeView>), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = Vec<VolumeView>))
 )]
 async fn list_volumes(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Vec<VolumeView>>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
     Ok(Json(views(&state, &service).await?))
@@ -112,9 +112,16 @@ async fn list_volumes(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddVolume {
-    /// A DNS label, unique within the service.
+    /// Unique within the service.
+    #[schema(value_type = helvetia_core::volume::VolumeName)]
     name: String,
-    /// Absolute path where the containers mount it.
+    /// Absolute path where the containers mount it: not `/`, no `..` component, no `:`, at
+    /// most 1024 characters.
+    #[schema(
+        min_length = 2,
+        max_length = 1024,
+        pattern = r"^(?!/$)(?!.*/\.\.(/|$))/[^:\x00-\x1f\x7f-\x9f]*$"
+    )]
     path: String,
 }
 
@@ -123,22 +130,20 @@ pub struct AddVolume {
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/volumes", tag = "volumes",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     request_body = AddVolume,
     security(("token" = ["write"])),
     responses(
         (status = CREATED, body = VolumeChange),
-        (status = NOT_FOUND, body = ErrorBody),
         (status = CONFLICT, body = ErrorBody, description = "The name or path is taken"),
-        (status = UNPROCESSABLE_ENTITY, body = ErrorBody),
     )
 )]
 async fn add_volume(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service)): Path<(String, String)>,
+    ApiPath((project, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<AddVolume>,
 ) -> ApiResult<(StatusCode, Json<VolumeChange>)> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
@@ -161,19 +166,20 @@ async fn add_volume(
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/services/{service}/volumes/{volume}", tag = "volumes",
     params(
-        ("project" = String, Path, description = "Project name"),
-        ("service" = String, Path, description = "Service name"),
-        ("volume" = String, Path, description = "Volume name"),
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("volume" = helvetia_core::volume::VolumeName, Path, description = "Volume name"),
     ),
     security(("token" = ["write"])),
-    responses((status = OK, body = VolumeChange), (status = NOT_FOUND, body = ErrorBody))
+    responses((status = OK, body = VolumeChange))
 )]
 async fn remove_volume(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    Path((project, service, name)): Path<(String, String, String)>,
+    ApiPath((project, service, name)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<VolumeChange>> {
     let service = owned_service(&state, caller.team, &project, &service).await?;
+    volume::check_name(&name).map_err(|e| FieldErrors::single("volume", e))?;
     state.store.remove_volume(&caller, &service, &name).await?;
     let change = apply(&state, &caller, &service).await?;
     state.reconcile.notify_one();

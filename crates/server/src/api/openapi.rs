@@ -1,0 +1,255 @@
+//! What the OpenAPI document says about every operation without each `#[utoipa::path]`
+//! repeating it.
+//!
+//! The error answers an operation can give follow from what it is: a secured operation can be
+//! refused (401, 403); one with parameters can be sent one that does not parse (400), and one
+//! with path parameters can name what does not exist or is not the caller's (404) or a name that
+//! is not valid (422); one with a body can get a malformed, too large, non-JSON or invalid one
+//! (400, 413, 415, 422). [`ErrorResponses`] adds exactly those, all with the [`ErrorBody`]
+//! schema; what depends on policy (a taken name → 409, an unparsable `since` → 400 …) stays on
+//! the operation. [`ResourceLinks`] adds the links from an answer naming a resource to the
+//! operations on it, so clients (and schemathesis' stateful tests) chain calls by the
+//! resource's *name* — the path's key — rather than guessing from its numeric id.
+//!
+//! [`ErrorBody`]: super::error::ErrorBody
+
+use utoipa::Modify;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::link::Link;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
+
+/// Adds the documented errors and links to a document built from the routes.
+pub(super) fn complete(document: &mut OpenApi) {
+    ErrorResponses.modify(document);
+    ResourceLinks.modify(document);
+}
+
+/// The error answers, each a reusable response in `components/responses`.
+const ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "Malformed request: a parameter or body field that does not parse as its type, an \
+         unknown query parameter, or a body that is not valid JSON",
+    ),
+    (
+        "401",
+        "Unauthenticated",
+        "No bearer token, or one that is invalid, expired or revoked",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The token lacks the scope this operation requires",
+    ),
+    (
+        "404",
+        "NotFound",
+        "What the path names does not exist or does not belong to the caller",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The request body is larger than 1 MiB",
+    ),
+    ("415", "UnsupportedMediaType", "The body is not `application/json`"),
+    (
+        "422",
+        "InvalidInput",
+        "A value is not valid; `fields` names each problem",
+    ),
+    (
+        "500",
+        "Internal",
+        "The server failed; the detail is in its log, never in the answer",
+    ),
+];
+
+/// Declares, for every operation, the error answers that follow from its shape.
+pub(super) struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, document: &mut OpenApi) {
+        let components = document.components.get_or_insert_with(Default::default);
+        for (_, name, description) in ERRORS {
+            let response = Response::builder()
+                .description(*description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build();
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(response));
+        }
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for status in error_statuses(operation) {
+                    let Some((_, name, _)) = ERRORS.iter().find(|(code, ..)| *code == status)
+                    else {
+                        continue;
+                    };
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// The error statuses an operation can answer because of what it is.
+fn error_statuses(operation: &Operation) -> Vec<&'static str> {
+    let mut statuses = vec![];
+    let parameters: Vec<_> = operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|parameter| match parameter {
+            RefOr::T(parameter) => Some(parameter),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let in_path = |parameter: &&&utoipa::openapi::path::Parameter| {
+        parameter.parameter_in == ParameterIn::Path
+    };
+    let has_body = operation.request_body.is_some();
+    if has_body || !parameters.is_empty() {
+        statuses.push("400");
+    }
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        // Authentication reads the store, so any secured operation can also fail on our side.
+        statuses.extend(["401", "403", "500"]);
+    }
+    if parameters.iter().any(|p| in_path(&p)) {
+        statuses.push("404");
+    }
+    if has_body {
+        statuses.extend(["413", "415", "422"]);
+    }
+    // A name in the path (a project, service, variable or volume) is validated like the same
+    // name in a body; ids are only parsed.
+    if parameters.iter().filter(in_path).any(|p| is_name(p)) {
+        statuses.push("422");
+    }
+    statuses
+}
+
+/// Whether a parameter is a validated name: a string with a pattern, or a reference to one.
+fn is_name(parameter: &utoipa::openapi::path::Parameter) -> bool {
+    match &parameter.schema {
+        Some(RefOr::Ref(_)) => true,
+        Some(RefOr::T(Schema::Object(object))) => object.pattern.is_some(),
+        Some(RefOr::T(_)) | None => false,
+    }
+}
+
+/// The operations of a path item.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// A resource an answer can name, and how the paths of the operations on it take it.
+struct Resource {
+    /// The schemas of answers that are (or wrap) this resource.
+    schemas: &'static [&'static str],
+    /// Operations on the resource have paths under this one.
+    path: &'static str,
+    /// Each path parameter with the JSON pointer to its value in the answer.
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+const RESOURCES: &[Resource] = &[
+    Resource {
+        schemas: &["Project"],
+        path: "/api/v1/projects/{project}",
+        parameters: &[("project", "/name")],
+    },
+    Resource {
+        schemas: &["ServiceView", "UpdatedService"],
+        path: "/api/v1/projects/{project}/services/{service}",
+        parameters: &[("project", "/project"), ("service", "/name")],
+    },
+    Resource {
+        schemas: &["Deployment", "DeploymentDetail"],
+        path: "/api/v1/deployments/{id}",
+        parameters: &[("id", "/id")],
+    },
+];
+
+/// Links each answer that names a resource to every operation under the resource's path.
+pub(super) struct ResourceLinks;
+
+impl Modify for ResourceLinks {
+    fn modify(&self, document: &mut OpenApi) {
+        // (operation id, path) of every operation, to find the targets of each resource.
+        let targets: Vec<(String, String)> = document
+            .paths
+            .paths
+            .iter_mut()
+            .flat_map(|(path, item)| {
+                operations(item)
+                    .filter_map(|operation| operation.operation_id.clone())
+                    .map(|id| (id, path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for (status, response) in &mut operation.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if !status.starts_with('2') {
+                        continue;
+                    }
+                    let Some(resource) = answered_resource(response) else {
+                        continue;
+                    };
+                    for (target, path) in &targets {
+                        if !path.starts_with(resource.path) {
+                            continue;
+                        }
+                        let mut link = Link::builder().operation_id(target);
+                        for (parameter, pointer) in resource.parameters {
+                            link = link.parameter(*parameter, format!("$response.body#{pointer}"));
+                        }
+                        response.links.insert(target.clone(), RefOr::T(link.build()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The resource a response's JSON body is, if any.
+fn answered_resource(response: &Response) -> Option<&'static Resource> {
+    let content = response.content.get("application/json")?;
+    let RefOr::T(content) = content else {
+        return None;
+    };
+    let Some(RefOr::Ref(schema)) = &content.schema else {
+        return None;
+    };
+    let name = schema.ref_location.rsplit('/').next()?;
+    RESOURCES
+        .iter()
+        .find(|resource| resource.schemas.contains(&name))
+}
