@@ -125,8 +125,19 @@ mod tests {
     fn the_documented_pattern_is_the_rule() {
         let pattern = regex::Regex::new(DNS_LABEL_PATTERN).unwrap();
         for probe in [
-            "a", "web", "my-app-2", "0", "-web", "web-", "Web", "web_app", "", "a-", "wéb",
-            &"a".repeat(63), &"a".repeat(64),
+            "a",
+            "web",
+            "my-app-2",
+            "0",
+            "-web",
+            "web-",
+            "Web",
+            "web_app",
+            "",
+            "a-",
+            "wéb",
+            &"a".repeat(63),
+            &"a".repeat(64),
         ] {
             assert_eq!(
                 pattern.is_match(probe),

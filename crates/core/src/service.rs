@@ -160,7 +160,11 @@ pub struct ServiceInput {
     /// `--allow-local-repos`): a refused one is a 422.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 2048, pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$")
+        schema(
+            min_length = 1,
+            max_length = 2048,
+            pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+        )
     )]
     pub repo: Option<String>,
     /// Branch deployed by default. Default: `main`.
@@ -195,7 +199,9 @@ impl utoipa::PartialSchema for PortInput {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .description(Some("A port between 1 and 65535, or `\"none\"` for a worker."))
+            .description(Some(
+                "A port between 1 and 65535, or `\"none\"` for a worker.",
+            ))
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)

@@ -13,6 +13,7 @@ mod deploy;
 mod env;
 mod logs;
 mod metrics;
+mod openapi;
 mod recovery;
 mod server;
 mod shapes;

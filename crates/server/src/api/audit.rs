@@ -9,8 +9,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::json::ApiQuery;
 use super::error::ApiResult;
+use super::json::ApiQuery;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(audit_log))

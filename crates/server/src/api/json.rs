@@ -23,10 +23,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(mut value) =
-            axum::Json::<serde_json::Value>::from_request(request, state)
-                .await
-                .map_err(json_rejection_to_error)?;
+        let axum::Json(mut value) = axum::Json::<serde_json::Value>::from_request(request, state)
+            .await
+            .map_err(json_rejection_to_error)?;
         whole_numbers_as_integers(&mut value);
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
@@ -55,7 +54,9 @@ fn whole_numbers_as_integers(value: &mut serde_json::Value) {
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(whole_numbers_as_integers)
+        }
         serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::String(_) => {}
     }
 }

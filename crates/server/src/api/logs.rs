@@ -26,8 +26,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::json::{ApiPath, ApiQuery};
 use super::error::{ApiError, ApiResult};
+use super::json::{ApiPath, ApiQuery};
 use super::services::owned_service;
 use super::sse;
 use crate::logs::LogEvent;

@@ -32,8 +32,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::json::{ApiPath, ApiQuery};
 use super::error::ApiResult;
+use super::json::{ApiPath, ApiQuery};
 use super::services::owned_service;
 use super::sse;
 use crate::metrics::exposition;

@@ -14,9 +14,9 @@
 //! [`ErrorBody`]: super::error::ErrorBody
 
 use utoipa::Modify;
+use utoipa::openapi::link::Link;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::Schema;
-use utoipa::openapi::link::Link;
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Adds the documented errors and links to a document built from the routes.
@@ -53,7 +53,11 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "PayloadTooLarge",
         "The request body is larger than 1 MiB",
     ),
-    ("415", "UnsupportedMediaType", "The body is not `application/json`"),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not `application/json`",
+    ),
     (
         "422",
         "InvalidInput",
@@ -231,7 +235,9 @@ impl Modify for ResourceLinks {
                         for (parameter, pointer) in resource.parameters {
                             link = link.parameter(*parameter, format!("$response.body#{pointer}"));
                         }
-                        response.links.insert(target.clone(), RefOr::T(link.build()));
+                        response
+                            .links
+                            .insert(target.clone(), RefOr::T(link.build()));
                     }
                 }
             }
