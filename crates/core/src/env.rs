@@ -48,17 +48,12 @@ const ENV_NAME_PATTERN: &str = "^(?!PORT$)(?!HELVETIA_)[A-Za-z_][A-Za-z0-9_]*$";
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for EnvName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A variable name: a letter or `_`, then letters, digits and `_`; not `PORT` or \
+        crate::validation::string_schema(
+            "A variable name: a letter or `_`, then letters, digits and `_`; not `PORT` or \
                  `HELVETIA_*`, which the platform sets.",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(MAX_NAME_LEN))
-            .pattern(Some(ENV_NAME_PATTERN))
-            .into()
+            MAX_NAME_LEN,
+            ENV_NAME_PATTERN,
+        )
     }
 }
 

@@ -238,17 +238,12 @@ const GIT_REF_PATTERN: &str = r"^(?!-)(?!/)(?!\.)(?!@$)(?!.*\.\.)(?!.*@\{)(?!.*/
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for GitRef {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A branch name as `git check-ref-format --branch` accepts it, not starting with \
+        crate::validation::string_schema(
+            "A branch name as `git check-ref-format --branch` accepts it, not starting with \
                  `-`; at most 255 bytes.",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(MAX_REF_LEN))
-            .pattern(Some(GIT_REF_PATTERN))
-            .into()
+            MAX_REF_LEN,
+            GIT_REF_PATTERN,
+        )
     }
 }
 

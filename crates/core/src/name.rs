@@ -21,14 +21,7 @@ const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 pub(crate) fn dns_label_schema(
     description: &str,
 ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .min_length(Some(1))
-        .max_length(Some(MAX_LABEL_LEN))
-        .pattern(Some(DNS_LABEL_PATTERN))
-        .into()
+    crate::validation::string_schema(description, MAX_LABEL_LEN, DNS_LABEL_PATTERN)
 }
 
 fn check_dns_label(value: &str) -> Result<(), Invalid> {

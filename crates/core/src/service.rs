@@ -92,19 +92,12 @@ impl RepoPath {
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for RepoPath {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A path relative to the repository's root: not starting with `/` or `-`, no \
+        crate::validation::string_schema(
+            "A path relative to the repository's root: not starting with `/` or `-`, no \
                  `..` component, no control characters; at most 1024 bytes.",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(MAX_PATH_LEN))
-            .pattern(Some(
-                r"^(?!/)(?!-)(?!(.*/)?\.\.(/|$))[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$",
-            ))
-            .into()
+            MAX_PATH_LEN,
+            r"^(?!/)(?!-)(?!(.*/)?\.\.(/|$))[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$",
+        )
     }
 }
 

@@ -101,6 +101,24 @@ impl FieldErrors {
 
 /// True for characters that must never reach a process argument, a file name or a log line
 /// unescaped: ASCII control characters, DEL and the Unicode line/paragraph separators.
+/// The OpenAPI schema of a string its validator checks: 1 to `max_length` characters matching
+/// `pattern`, which must accept exactly what the validator accepts.
+#[cfg(feature = "openapi")]
+pub(crate) fn string_schema(
+    description: &str,
+    max_length: usize,
+    pattern: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max_length))
+        .pattern(Some(pattern))
+        .into()
+}
+
 pub(crate) fn is_control(c: char) -> bool {
     c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
