@@ -23,34 +23,74 @@ mod millis {
     }
 }
 
+/// The defaults of the duration fields in the OpenAPI document, in the milliseconds they are
+/// sent in (the document would otherwise show `Duration`'s own serde form).
+#[cfg(feature = "openapi")]
+mod default_millis {
+    use super::{DeployTimeouts, HealthCheck};
+
+    pub fn interval() -> u128 {
+        HealthCheck::DEFAULT_INTERVAL.as_millis()
+    }
+    pub fn timeout() -> u128 {
+        HealthCheck::DEFAULT_TIMEOUT.as_millis()
+    }
+    pub fn build() -> u128 {
+        DeployTimeouts::DEFAULT_BUILD.as_millis()
+    }
+    pub fn startup() -> u128 {
+        DeployTimeouts::DEFAULT_STARTUP.as_millis()
+    }
+    pub fn drain() -> u128 {
+        DeployTimeouts::DEFAULT_DRAIN.as_millis()
+    }
+    pub fn stop_grace() -> u128 {
+        DeployTimeouts::DEFAULT_STOP_GRACE.as_millis()
+    }
+    pub fn worker_ready() -> u128 {
+        DeployTimeouts::DEFAULT_WORKER_READY.as_millis()
+    }
+    pub fn release() -> u128 {
+        DeployTimeouts::DEFAULT_RELEASE.as_millis()
+    }
+}
+
 /// How the platform decides an app is healthy: probed from outside its container.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthCheck {
     /// HTTP path to `GET`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 1024, pattern = r"^/[^\x00-\x1f\x7f-\x9f ]*$")
+    )]
     pub path: String,
     /// Check only that the port accepts TCP connections, not HTTP.
     pub tcp: bool,
     /// Lowest status that counts as healthy.
+    #[cfg_attr(feature = "openapi", schema(minimum = 100, maximum = 599))]
     pub status_min: u16,
-    /// Highest status that counts as healthy.
+    /// Highest status that counts as healthy; not below `status_min`.
+    #[cfg_attr(feature = "openapi", schema(minimum = 100, maximum = 599))]
     pub status_max: u16,
     /// How often a live app is probed, in milliseconds.
     #[serde(with = "millis", rename = "interval_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, minimum = 1000, maximum = 3_600_000, default = default_millis::interval))]
     pub interval: Duration,
     /// How long one probe may take, in milliseconds.
     #[serde(with = "millis", rename = "timeout_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, minimum = 1, maximum = 60_000, default = default_millis::timeout))]
     pub timeout: Duration,
     /// Consecutive successes before a new container counts as ready.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
     pub healthy_threshold: u32,
     /// Consecutive failures before a live app counts as unhealthy.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
     pub unhealthy_threshold: u32,
     /// Failures during this time after start do not count, in milliseconds.
     #[serde(with = "millis", rename = "start_period_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, default = 0))]
     pub start_period: Duration,
 }
 
@@ -131,27 +171,45 @@ impl Default for HealthCheck {
 pub struct DeployTimeouts {
     /// From image build start to image, in milliseconds.
     #[serde(with = "millis", rename = "build_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 10_000, maximum = 21_600_000, default = default_millis::build)
+    )]
     pub build: Duration,
     /// From container start to ready, in milliseconds.
     #[serde(with = "millis", rename = "startup_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 1000, maximum = 3_600_000, default = default_millis::startup)
+    )]
     pub startup: Duration,
     /// How long an old container may keep connections after traffic moved away, in ms.
     #[serde(with = "millis", rename = "drain_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 0, maximum = 3_600_000, default = default_millis::drain)
+    )]
     pub drain: Duration,
     /// Between SIGTERM and SIGKILL when a container stops, in milliseconds.
     #[serde(with = "millis", rename = "stop_grace_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 0, maximum = 600_000, default = default_millis::stop_grace)
+    )]
     pub stop_grace: Duration,
     /// How long a worker (a service without a port) must keep running to count as ready.
     #[serde(with = "millis", rename = "worker_ready_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 0, maximum = 600_000, default = default_millis::worker_ready)
+    )]
     pub worker_ready: Duration,
     /// How long the release command may run.
     #[serde(with = "millis", rename = "release_ms")]
-    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = u64, minimum = 1000, maximum = 21_600_000, default = default_millis::release)
+    )]
     pub release: Duration,
 }
 
@@ -231,11 +289,15 @@ impl Default for DeployTimeouts {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ResourceLimits {
-    /// Memory in bytes; the container gets no swap beyond it.
+    /// Memory in bytes, at least 6 MiB; the container gets no swap beyond it. At most the
+    /// server's maximum.
+    #[cfg_attr(feature = "openapi", schema(minimum = 6_291_456))]
     pub memory_bytes: Option<u64>,
-    /// CPU in cores, fractions allowed (`0.5`).
+    /// CPU in cores, fractions allowed (`0.5`), at least 0.01. At most the server's maximum.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.01))]
     pub cpus: Option<f64>,
-    /// Maximum number of processes and threads.
+    /// Maximum number of processes and threads, at least 8. At most the server's maximum.
+    #[cfg_attr(feature = "openapi", schema(minimum = 8))]
     pub pids: Option<u32>,
 }
 
@@ -297,15 +359,21 @@ pub struct RuntimeSettings {
     /// Apply environment changes at once with a zero-downtime redeploy (the default), or hold
     /// them until the next deploy.
     pub auto_redeploy: bool,
-    /// Identical containers serving the service; the edge router balances across them.
+    /// Identical containers serving the service; the edge router balances across them. At
+    /// most the server's maximum.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub replicas: u32,
     /// How a deploy replaces the old containers. `None`: `recreate` when the service has
     /// volumes (two copies must not write them at once), else `start_first`.
     pub strategy: Option<DeployStrategy>,
-    /// Replaces the image's command (an argument vector, run without a shell).
+    /// Replaces the image's command (an argument vector, run without a shell): at least one
+    /// argument, at most 16 KiB, no NUL bytes.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub command: Option<Vec<String>>,
     /// Runs once per deployment, in a one-off container from the new image, before any new
     /// container takes traffic (database migrations, say). A failure fails the deployment.
+    /// The same form as `command`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub release_command: Option<Vec<String>>,
 }
 

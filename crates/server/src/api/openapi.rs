@@ -10,19 +10,22 @@
 //! the operation. [`ResourceLinks`] adds the links from an answer naming a resource to the
 //! operations on it, so clients (and schemathesis' stateful tests) chain calls by the
 //! resource's *name* — the path's key — rather than guessing from its numeric id.
+//! [`MergePatches`] says what a request body's runtime settings are: a JSON merge patch, in
+//! which any field may be left out or be `null` (back to its default).
 //!
 //! [`ErrorBody`]: super::error::ErrorBody
 
 use utoipa::Modify;
 use utoipa::openapi::link::Link;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Adds the documented errors and links to a document built from the routes.
 pub(super) fn complete(document: &mut OpenApi) {
     ErrorResponses.modify(document);
     ResourceLinks.modify(document);
+    MergePatches.modify(document);
 }
 
 /// The error answers, each a reusable response in `components/responses`.
@@ -258,4 +261,142 @@ fn answered_resource(response: &Response) -> Option<&'static Resource> {
     RESOURCES
         .iter()
         .find(|resource| resource.schemas.contains(&name))
+}
+
+/// Schemas that request bodies carry as JSON merge patches (RFC 7396).
+const MERGE_PATCHED: &[&str] = &["RuntimeSettings"];
+
+/// In request bodies, a [`MERGE_PATCHED`] schema `X` becomes `XPatch`: the same fields and
+/// constraints, none required, each also `null`, nested objects patches themselves.
+pub(super) struct MergePatches;
+
+impl Modify for MergePatches {
+    fn modify(&self, document: &mut OpenApi) {
+        let mut bodies = vec![];
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let Some(RefOr::T(body)) = &operation.request_body else {
+                    continue;
+                };
+                for content in body.content.values() {
+                    if let RefOr::T(content) = content
+                        && let Some(RefOr::Ref(schema)) = &content.schema
+                    {
+                        bodies.push(component_name(schema).to_owned());
+                    }
+                }
+            }
+        }
+        let components = document.components.get_or_insert_with(Default::default);
+        for patched in MERGE_PATCHED {
+            add_patch(&mut components.schemas, patched);
+            for body in &bodies {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) {
+                    for property in object.properties.values_mut() {
+                        retarget(property, patched, &patch_name(patched));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn patch_name(name: &str) -> String {
+    format!("{name}Patch")
+}
+
+fn component_name(reference: &Ref) -> &str {
+    reference
+        .ref_location
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
+/// Adds `<name>Patch`, and the patches of the objects it nests, to `schemas`.
+fn add_patch(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>, name: &str) {
+    let Some(RefOr::T(Schema::Object(object))) = schemas.get(name) else {
+        return;
+    };
+    let mut patch = object.clone();
+    patch.required.clear();
+    patch.description = Some(format!(
+        "A JSON merge patch of {name}: fields left out keep their value, `null` resets one to its default."
+    ));
+    let mut nested = vec![];
+    for property in patch.properties.values_mut() {
+        if let RefOr::Ref(reference) = property {
+            let target = component_name(reference).to_owned();
+            if matches!(schemas.get(&target), Some(RefOr::T(Schema::Object(o))) if !o.properties.is_empty())
+            {
+                reference.ref_location = format!("#/components/schemas/{}", patch_name(&target));
+                nested.push(target);
+            }
+        }
+        *property = nullable(property.clone());
+    }
+    schemas.insert(patch_name(name), RefOr::T(Schema::Object(patch)));
+    for target in nested {
+        add_patch(schemas, &target);
+    }
+}
+
+/// `schema`, or `null` (unless it already takes `null`).
+fn nullable(schema: RefOr<Schema>) -> RefOr<Schema> {
+    if takes_null(&schema) {
+        return schema;
+    }
+    OneOfBuilder::new()
+        .item(schema)
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
+}
+
+fn takes_null(schema: &RefOr<Schema>) -> bool {
+    match schema {
+        RefOr::T(Schema::Object(object)) => type_takes_null(&object.schema_type),
+        RefOr::T(Schema::Array(array)) => type_takes_null(&array.schema_type),
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter().any(takes_null),
+        RefOr::T(Schema::AnyOf(any_of)) => any_of.items.iter().any(takes_null),
+        RefOr::T(_) | RefOr::Ref(_) => false,
+    }
+}
+
+fn type_takes_null(schema_type: &SchemaType) -> bool {
+    match schema_type {
+        SchemaType::Type(single) => *single == Type::Null,
+        SchemaType::Array(types) => types.contains(&Type::Null),
+        SchemaType::AnyValue => true,
+    }
+}
+
+/// Points every reference to `from` within `schema` at `to`.
+fn retarget(schema: &mut RefOr<Schema>, from: &str, to: &str) {
+    match schema {
+        RefOr::Ref(reference) => {
+            if component_name(reference) == from {
+                reference.ref_location = format!("#/components/schemas/{to}");
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            one_of
+                .items
+                .iter_mut()
+                .for_each(|item| retarget(item, from, to));
+        }
+        RefOr::T(Schema::AllOf(all_of)) => {
+            all_of
+                .items
+                .iter_mut()
+                .for_each(|item| retarget(item, from, to));
+        }
+        RefOr::T(Schema::AnyOf(any_of)) => {
+            any_of
+                .items
+                .iter_mut()
+                .for_each(|item| retarget(item, from, to));
+        }
+        // `Schema` is non-exhaustive: anything else holds no reference to retarget.
+        RefOr::T(_) => {}
+    }
 }

@@ -573,3 +573,51 @@ async fn teams_only_see_their_own_projects() {
         .await;
     assert!(!audit.to_string().contains("mine"));
 }
+
+/// Every refusal has the documented error body — those of malformed path and query parameters
+/// and of unrouted paths included — and a whole float is the integer JSON Schema says it is.
+#[tokio::test]
+async fn every_refusal_is_an_error_body_and_whole_floats_are_integers() {
+    let api = Api::new().await;
+    for (path, status) in [
+        ("/api/v1/deployments/abc", StatusCode::BAD_REQUEST),
+        ("/api/v1/deployments/1.5/logs", StatusCode::BAD_REQUEST),
+        ("/api/v1/audit?limit=many", StatusCode::BAD_REQUEST),
+        ("/api/v1/audit?unknown=1", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/projects/Not_A_Label",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/v1/nowhere", StatusCode::NOT_FOUND),
+    ] {
+        let (got, reply) = api.get(path).await;
+        assert_eq!(got, status, "GET {path}: {reply}");
+        assert!(reply["error"]["code"].is_string(), "GET {path}: {reply}");
+        assert!(reply["error"]["message"].is_string(), "GET {path}: {reply}");
+    }
+
+    let (status, reply) = api.post("/api/v1/projects", json!({"name": "demo"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let (status, reply) = api
+        .post(
+            "/api/v1/projects/demo/services",
+            json!({
+                "name": "web",
+                "repo": "https://git.example.org/demo.git",
+                "port": 3000.0,
+                "runtime": {"replicas": 2.0, "health": {"timeout_ms": 1500.0}},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["port"], 3000);
+    assert_eq!(reply["runtime"]["replicas"], 2);
+    assert_eq!(reply["runtime"]["health"]["timeout_ms"], 1500);
+    let (status, reply) = api
+        .post(
+            "/api/v1/projects/demo/services/web/rollback",
+            json!({"deployment": 2.5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+}
