@@ -436,6 +436,21 @@ impl RuntimeSettings {
         if !patch.is_null() {
             merge_patch(&mut document, patch);
         }
+        // serde reads a struct from an array of its fields too; the settings and each of their
+        // sections are objects, as documented.
+        for (field, section) in [
+            ("runtime", Some(&document)),
+            ("health", document.get("health")),
+            ("timeouts", document.get("timeouts")),
+            ("limits", document.get("limits")),
+        ] {
+            if section.is_some_and(|section| !section.is_object()) {
+                return Err(FieldErrors::single(
+                    field,
+                    Invalid::new("must be an object"),
+                ));
+            }
+        }
         let next: RuntimeSettings = serde_json::from_value(document)
             .map_err(|e| FieldErrors::single("runtime", Invalid::new(e.to_string())))?;
         let mut errors = FieldErrors::new();

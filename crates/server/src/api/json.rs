@@ -26,6 +26,13 @@ where
         let axum::Json(mut value) = axum::Json::<serde_json::Value>::from_request(request, state)
             .await
             .map_err(json_rejection_to_error)?;
+        // Every body is documented as an object; serde would also read a struct from an
+        // array of its fields in order.
+        if !value.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
         whole_numbers_as_integers(&mut value);
         serde_path_to_error::deserialize(value)
             .map(ApiJson)

@@ -620,4 +620,23 @@ async fn every_refusal_is_an_error_body_and_whole_floats_are_integers() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+
+    // serde would read a struct from an array of its fields: the documented objects only.
+    let (status, reply) = api
+        .post(
+            "/api/v1/projects/demo/services/web/deployments",
+            json!([null, null]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let (status, reply) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/projects/demo/services/web",
+            Some(&api.admin),
+            Some(json!({"runtime": {"limits": [null, null]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert!(reply["error"]["fields"]["limits"].is_string(), "{reply}");
 }
