@@ -145,7 +145,7 @@ pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Noti
             crate::metrics::exposition::track_request,
         ))
         // A path no route matches gets the error body too (axum's default has none).
-        .fallback(|| async { error::ApiError::NotFound("this path".into()) })
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .with_state(state)
 }

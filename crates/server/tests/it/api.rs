@@ -47,6 +47,10 @@ async fn every_operation_is_routed_and_guarded_by_its_declared_scope() {
                 reply["error"]["code"], "not_found",
                 "{method} {path} is not routed"
             );
+            assert_ne!(
+                reply["error"]["message"], "route not found",
+                "{method} {path} is not routed"
+            );
         }
 
         if public {
