@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
 
 use super::error::ApiError;
 
@@ -26,15 +26,8 @@ where
         let axum::Json(mut value) = axum::Json::<serde_json::Value>::from_request(request, state)
             .await
             .map_err(json_rejection_to_error)?;
-        // Every body is documented as an object; serde would also read a struct from an
-        // array of its fields in order.
-        if !value.is_object() {
-            return Err(ApiError::BadRequest(
-                "the body must be a JSON object".into(),
-            ));
-        }
         whole_numbers_as_integers(&mut value);
-        serde_path_to_error::deserialize(value)
+        serde_path_to_error::deserialize(Strict(value))
             .map(ApiJson)
             .map_err(|e| {
                 ApiError::BadRequest(format!(
@@ -65,6 +58,129 @@ fn whole_numbers_as_integers(value: &mut serde_json::Value) {
             fields.values_mut().for_each(whole_numbers_as_integers)
         }
         serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::String(_) => {}
+    }
+}
+
+/// A JSON value read the way the OpenAPI document describes it: a struct only from an object.
+/// (serde's own readers also take an array of the fields in order, `[null, null]`, which the
+/// document rightly calls invalid.) Everything else is read as `serde_json::Value` reads it.
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserializer<'de> for Strict {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            serde_json::Value::Array(items) => visitor.visit_seq(StrictSeq(items.into_iter())),
+            serde_json::Value::Object(fields) => visitor.visit_map(StrictMap {
+                fields: fields.into_iter(),
+                value: None,
+            }),
+            scalar => scalar.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            serde_json::Value::Null => visitor.visit_none(),
+            value => visitor.visit_some(Strict(value)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            serde_json::Value::Object(_) => self.deserialize_any(visitor),
+            other => Err(serde::de::Error::invalid_type(
+                match &other {
+                    serde_json::Value::Null => Unexpected::Unit,
+                    serde_json::Value::Bool(b) => Unexpected::Bool(*b),
+                    serde_json::Value::Number(_) => Unexpected::Other("number"),
+                    serde_json::Value::String(s) => Unexpected::Str(s),
+                    serde_json::Value::Array(_) => Unexpected::Seq,
+                    serde_json::Value::Object(_) => Unexpected::Map,
+                },
+                &visitor,
+            )),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        // The bodies' enums are plain strings; nothing in them nests a struct.
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+struct StrictSeq(std::vec::IntoIter<serde_json::Value>);
+
+impl<'de> SeqAccess<'de> for StrictSeq {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        self.0
+            .next()
+            .map(|item| seed.deserialize(Strict(item)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+struct StrictMap {
+    fields: serde_json::map::IntoIter,
+    value: Option<serde_json::Value>,
+}
+
+impl<'de> MapAccess<'de> for StrictMap {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.fields.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        seed.deserialize(serde_json::Value::String(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let value = self
+            .value
+            .take()
+            .ok_or_else(|| serde::de::Error::custom("a value without its key"))?;
+        seed.deserialize(Strict(value))
     }
 }
 
@@ -137,5 +253,33 @@ mod tests {
             serde_json::json!({"a": 3, "b": [-2, 0.5], "c": {"d": 1e300}, "e": 7, "f": "3.0"})
         );
         assert!(value["a"].is_i64());
+    }
+
+    #[test]
+    fn structs_are_read_from_objects_only_at_every_depth() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Inner {
+            a: Option<i64>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        struct Outer {
+            items: Vec<Inner>,
+            one: Option<Inner>,
+            free: Option<serde_json::Value>,
+        }
+        let read = |value| serde_path_to_error::deserialize::<_, Outer>(Strict(value));
+        let outer =
+            read(serde_json::json!({"items": [{"a": 1}], "one": null, "free": [[1], {"b": []}]}))
+                .unwrap();
+        assert_eq!(outer.items[0].a, Some(1));
+        assert!(outer.one.is_none());
+        assert_eq!(outer.free, Some(serde_json::json!([[1], {"b": []}])));
+        for bad in [
+            serde_json::json!([[], null, null]),
+            serde_json::json!({"items": [[1]]}),
+            serde_json::json!({"items": [], "one": [1]}),
+        ] {
+            assert!(read(bad.clone()).is_err(), "{bad}");
+        }
     }
 }

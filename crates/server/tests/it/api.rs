@@ -643,4 +643,13 @@ async fn every_refusal_is_an_error_body_and_whole_floats_are_integers() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     assert!(reply["error"]["fields"]["limits"].is_string(), "{reply}");
+    let (status, reply) = api
+        .call(
+            Method::PUT,
+            "/api/v1/projects/demo/env",
+            Some(&api.admin),
+            Some(json!({"vars": [["NAME", "value"]]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
 }
