@@ -261,6 +261,7 @@ async fn redactor(
 #[serde(deny_unknown_fields)]
 struct OutputParams {
     /// At most this many lines per container from before now (default 100; `all` for all).
+    #[param(pattern = r"^(all|\+?[0-9]{1,15})$")]
     tail: Option<String>,
     /// Only lines since then: a duration ago (`10m`, `2h`) or a timestamp (RFC 3339).
     since: Option<String>,
