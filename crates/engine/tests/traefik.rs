@@ -283,10 +283,11 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
 
     // Traefik dies while watched by a Helvetia that adopted it; the watch restarts it.
     drop(supervisor);
-    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let mut supervisor = start_or_adopt(settings.clone()).await.unwrap();
     assert_eq!(supervisor.pid(), Some(second_pid));
     let shutdown = CancellationToken::new();
-    let watch = tokio::spawn(supervisor.watch(shutdown.clone()));
+    let watching = shutdown.clone();
+    let watch = tokio::spawn(async move { supervisor.watch(watching).await });
     kill(second_pid);
     wait_until("Traefik has been restarted", || async {
         recorded_pid(&state_dir).is_some_and(|pid| pid != second_pid && is_running(pid))

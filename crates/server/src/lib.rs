@@ -14,6 +14,7 @@ pub mod platform;
 mod readiness;
 mod reconcile;
 mod startup;
+pub mod supervisor;
 pub mod vault;
 pub mod worker;
 

@@ -6,25 +6,23 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use helvetia_core::auth::Scopes;
+use helvetia_engine::docker::{Engine, EngineError};
+use helvetia_engine::traefik::{self, Traefik, TraefikError, TraefikMode, TraefikSettings};
 use helvetia_store::{Store, StoreError};
 use jiff::Timestamp;
 use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
-
-use std::sync::Arc;
-
-use helvetia_engine::docker::{Engine, EngineError};
-use helvetia_engine::traefik::{
-    self, Supervisor, Traefik, TraefikError, TraefikMode, TraefikSettings,
-};
-use tokio::sync::Notify;
 
 use crate::api;
 use crate::config::{EdgeConfig, ServerConfig};
 use crate::metrics;
 use crate::platform::Platform;
 use crate::reconcile::{self, ReconcileError};
+use crate::supervisor::Supervisor;
 use crate::vault::{Vault, VaultError};
 use crate::worker::Worker;
 
@@ -61,7 +59,7 @@ pub const BUILDS_DIR: &str = "builds";
 pub struct Server {
     config: ServerConfig,
     platform: Arc<Platform>,
-    supervisor: Option<Supervisor>,
+    traefik: Option<traefik::Supervisor>,
     listener: TcpListener,
     /// The admin token created on the very first start, if this was it. Shown once.
     pub first_admin_token: Option<String>,
@@ -114,7 +112,7 @@ impl Server {
         let engine = Engine::connect(&instance)?;
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
-        let (edge, supervisor) = start_edge(&config).await?;
+        let (edge, traefik) = start_edge(&config).await?;
         let platform = Arc::new(
             Platform::new(
                 store,
@@ -130,7 +128,7 @@ impl Server {
         Ok(Server {
             config,
             platform,
-            supervisor,
+            traefik,
             listener,
             first_admin_token,
             _lock: lock,
@@ -142,64 +140,86 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves the API and runs the worker until `shutdown` fires; then stops accepting
-    /// requests, finishes in-flight ones, and gives running jobs their grace period.
+    /// Serves the API and runs the background tasks until `shutdown` fires; then stops
+    /// accepting requests, finishes in-flight ones, gives running jobs their grace period and
+    /// waits for every task to return.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        // Also ends the tasks when serving fails before `shutdown` fires.
+        let stop = shutdown.child_token();
         let store = self.platform.store.clone();
+        let platform = self.platform;
+        let mut tasks = Supervisor::new(stop.clone());
         let worker = Worker::new(
-            self.platform.clone(),
+            platform.clone(),
             self.config.queue,
             self.config.shutdown_grace,
         );
         let reconcile_now = Arc::new(Notify::new());
         let app = api::router(
-            self.platform.clone(),
+            platform.clone(),
             worker.handle(),
             reconcile_now.clone(),
+            tasks.health(),
         );
-        if let Some(supervisor) = self.supervisor {
-            tokio::spawn(supervisor.watch(shutdown.clone()));
+        tasks.spawn("worker", move |stop| worker.clone().run(stop));
+        if let Some(traefik) = self.traefik {
+            let traefik = Arc::new(Mutex::new(traefik));
+            tasks.spawn("traefik-watcher", move |stop| {
+                let traefik = traefik.clone();
+                async move { traefik.lock().await.watch(stop).await }
+            });
         }
-        tokio::spawn(crate::monitor::run(self.platform.clone(), shutdown.clone()));
-        tokio::spawn(metrics::collector::run(
-            self.platform.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(metrics::rollup::run(
-            self.platform.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(crate::logs::retention::run(
-            self.platform.clone(),
-            shutdown.clone(),
-        ));
+        tasks.spawn("monitor", on(&platform, crate::monitor::run));
+        match platform.engine.stats_reader() {
+            Ok(reader) => {
+                let (platform, reader) = (platform.clone(), Arc::new(reader));
+                tasks.spawn("metrics-collector", move |stop| {
+                    metrics::collector::run(platform.clone(), reader.clone(), stop)
+                });
+            }
+            Err(error) => tracing::warn!(%error, "container metrics are not collected"),
+        }
+        tasks.spawn("metrics-rollup", on(&platform, metrics::rollup::run));
+        tasks.spawn("log-retention", on(&platform, crate::logs::retention::run));
         if let Some(address) = self.config.metrics_listen {
-            let listener = TcpListener::bind(address)
-                .await
+            let listener = std::net::TcpListener::bind(address)
+                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
                 .map_err(StartError::Serve)?;
             tracing::info!(%address, "serving the Prometheus exposition without a token");
-            tokio::spawn(metrics::exposition::serve(
-                listener,
-                store.clone(),
-                shutdown.clone(),
-            ));
+            let store = store.clone();
+            tasks.spawn("metrics-exposition", move |stop| {
+                // Each run serves a handle of the same socket, so a restart needs no new bind.
+                let listener = listener.try_clone().and_then(TcpListener::from_std);
+                let store = store.clone();
+                async move {
+                    match listener {
+                        Ok(listener) => metrics::exposition::serve(listener, store, stop).await,
+                        Err(error) => tracing::error!(%error, "the exposition's socket is lost"),
+                    }
+                }
+            });
         }
-        tokio::spawn(reconcile::run_periodically(
-            self.platform.clone(),
-            reconcile_now,
-            shutdown.clone(),
-        ));
-        let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+        tasks.spawn("reconciler", move |stop| {
+            reconcile::run_periodically(platform.clone(), reconcile_now.clone(), stop)
+        });
         tracing::info!(address = %self.listener.local_addr().map_err(StartError::Serve)?, "serving");
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
             .await;
-        if let Err(error) = worker_task.await {
-            tracing::error!(%error, "the worker panicked");
-        }
+        stop.cancel();
+        tasks.join().await;
         store.close().await;
         served.map_err(StartError::Serve)
     }
+}
+
+/// A supervised task whose every run is `run` on the platform.
+fn on<Run: 'static>(
+    platform: &Arc<Platform>,
+    run: fn(Arc<Platform>, CancellationToken) -> Run,
+) -> impl FnMut(CancellationToken) -> Run + Send + 'static {
+    let platform = platform.clone();
+    move |stop| run(platform.clone(), stop)
 }
 
 /// `helvetia server rotate-key`: re-seals every secret under a new master key. Refuses while
@@ -246,7 +266,9 @@ fn server_secrets(config: &ServerConfig) -> Vec<String> {
 }
 
 /// The edge router, started (or adopted) when Helvetia manages it.
-async fn start_edge(config: &ServerConfig) -> Result<(Traefik, Option<Supervisor>), StartError> {
+async fn start_edge(
+    config: &ServerConfig,
+) -> Result<(Traefik, Option<traefik::Supervisor>), StartError> {
     match &config.edge {
         EdgeConfig::Managed {
             binary,

@@ -544,8 +544,9 @@ impl Supervisor {
 
     /// Checks every second that Traefik is alive and restarts it if it died, until `shutdown`
     /// is cancelled. Traefik is left running on shutdown: it keeps serving while Helvetia is
-    /// restarted, and the next Helvetia adopts it.
-    pub async fn watch(mut self, shutdown: CancellationToken) {
+    /// restarted, and the next Helvetia adopts it. Borrowed, so a watch that failed can be
+    /// started again on the same Traefik.
+    pub async fn watch(&mut self, shutdown: CancellationToken) {
         let mut backoff = FIRST_RESTART_BACKOFF;
         let mut restarted_at: Option<Instant> = None;
         loop {

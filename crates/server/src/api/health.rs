@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,27 +19,49 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    status: &'static str,
+    status: HealthStatus,
     /// `sqlite` or `postgres`.
     database: &'static str,
     version: &'static str,
+    /// The background tasks that failed and wait to be started again (only when degraded).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tasks_down: Vec<&'static str>,
 }
 
-/// Liveness: answers 200 when the server and its database respond. Public.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum HealthStatus {
+    Ok,
+    Degraded,
+}
+
+/// Liveness: answers 200 when the server, its database and every background task respond;
+/// 503 while a background task is down (it is restarted after a pause). Public.
 #[utoipa::path(
     get, path = "/healthz", tag = "health",
     responses(
         (status = OK, body = Health),
         (status = INTERNAL_SERVER_ERROR, body = ErrorBody, description = "The database does not answer"),
+        (status = SERVICE_UNAVAILABLE, body = Health, description = "A background task is down"),
     )
 )]
-async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+async fn healthz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Health>)> {
     state.store.ping().await?;
-    Ok(Json(Health {
-        status: "ok",
-        database: state.store.backend(),
-        version: env!("CARGO_PKG_VERSION"),
-    }))
+    let tasks_down = state.tasks.down();
+    let (status, code) = if tasks_down.is_empty() {
+        (HealthStatus::Ok, StatusCode::OK)
+    } else {
+        (HealthStatus::Degraded, StatusCode::SERVICE_UNAVAILABLE)
+    };
+    Ok((
+        code,
+        Json(Health {
+            status,
+            database: state.store.backend(),
+            version: env!("CARGO_PKG_VERSION"),
+            tasks_down,
+        }),
+    ))
 }
 
 /// The OpenAPI 3.1 document of this API. Public.

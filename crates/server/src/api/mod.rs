@@ -36,6 +36,7 @@ mod volumes;
 pub use tokens::mint as mint_token;
 
 use crate::platform::{Platform, PlatformSettings};
+use crate::supervisor::TaskHealth;
 use crate::worker::WorkerHandle;
 
 /// What handlers share.
@@ -46,6 +47,8 @@ pub struct AppState {
     pub worker: WorkerHandle,
     /// Notified when a change (a deletion) leaves containers or routes to clean up.
     pub reconcile: Arc<Notify>,
+    /// The supervised background tasks, for `/healthz`.
+    tasks: TaskHealth,
     scopes: Arc<auth::ScopeTable>,
     openapi: Arc<String>,
 }
@@ -123,7 +126,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The complete API as an axum router.
-pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Notify>) -> Router {
+pub fn router(
+    platform: Arc<Platform>,
+    worker: WorkerHandle,
+    reconcile: Arc<Notify>,
+    tasks: TaskHealth,
+) -> Router {
     let (routes, openapi) = routes_and_document();
     error::set_redactor(platform.server_redactor());
     let state = AppState {
@@ -131,6 +139,7 @@ pub fn router(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Noti
         platform,
         worker,
         reconcile,
+        tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),
         openapi: Arc::new(openapi.to_pretty_json().unwrap_or_default()),
     };

@@ -30,7 +30,7 @@ pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
         }
         let Ok(older_than) = Timestamp::now().checked_sub(retention) else {
             tracing::warn!(?retention, "the log retention reaches before any timestamp");
-            return;
+            continue;
         };
         match platform
             .store

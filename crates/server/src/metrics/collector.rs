@@ -117,20 +117,13 @@ struct Answers {
 
 struct Collector {
     platform: Arc<Platform>,
-    reader: StatsReader,
+    reader: Arc<StatsReader>,
     /// By engine id.
     tracked: HashMap<String, Tracked>,
 }
 
-/// Collects until `shutdown`.
-pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
-    let reader = match platform.engine.stats_reader() {
-        Ok(reader) => reader,
-        Err(error) => {
-            tracing::warn!(%error, "container metrics are not collected");
-            return;
-        }
-    };
+/// Collects until `shutdown`, reading through `reader` (shared by the runs of the task).
+pub async fn run(platform: Arc<Platform>, reader: Arc<StatsReader>, shutdown: CancellationToken) {
     // Installs the recorder before the first gauge is set.
     super::exporter();
     let mut ticks = tokio::time::interval(platform.settings.metrics.interval);

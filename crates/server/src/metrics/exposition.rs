@@ -39,12 +39,14 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// once they ended this long ago, so none commits behind the scrape that passed its time.
 const FINISH_SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 
-/// Server-Sent Events streams open now, across the API.
-static OPEN_STREAMS: AtomicI64 = AtomicI64::new(0);
-
-/// The recorder's handle, and how far the deployment histograms have been fed.
+/// The recorder's handle, how far the deployment histograms have been fed, and the open
+/// streams.
 pub struct Exporter {
     handle: PrometheusHandle,
+    /// Server-Sent Events streams open now, across the API. Counted here rather than in a
+    /// gauge, which the recorder would drop (and zero) after a quiet [`super::MetricsSettings`]
+    /// idle time while streams stay open.
+    open_streams: AtomicI64,
     /// Deployments that ended up to this time are in the histograms; those that ended before
     /// the server started are not (Prometheus histograms count from a process's start).
     observed_until: tokio::sync::Mutex<Timestamp>,
@@ -54,6 +56,7 @@ impl Exporter {
     pub(super) fn new(handle: PrometheusHandle) -> Exporter {
         Exporter {
             handle,
+            open_streams: AtomicI64::new(0),
             observed_until: tokio::sync::Mutex::new(Timestamp::now()),
         }
     }
@@ -74,7 +77,7 @@ impl Exporter {
             metrics::gauge!(DEPLOYMENTS, "status" => status.as_str()).set(count as f64);
         }
         metrics::gauge!(QUEUED_JOBS).set(store.queued_job_count().await? as f64);
-        metrics::gauge!(SSE_CLIENTS).set(OPEN_STREAMS.load(Ordering::Relaxed) as f64);
+        metrics::gauge!(SSE_CLIENTS).set(self.open_streams.load(Ordering::Relaxed) as f64);
         {
             let mut observed_until = self.observed_until.lock().await;
             let settled = Timestamp::now() - FINISH_SETTLE;
@@ -125,18 +128,19 @@ pub async fn track_request(matched: Option<MatchedPath>, request: Request, next:
 }
 
 /// Counts one open stream for as long as it lives.
-struct OpenStream;
+struct OpenStream(&'static Exporter);
 
 impl OpenStream {
     fn new() -> OpenStream {
-        OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
-        OpenStream
+        let exporter = super::exporter();
+        exporter.open_streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(exporter)
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        OPEN_STREAMS.fetch_sub(1, Ordering::Relaxed);
+        self.0.open_streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

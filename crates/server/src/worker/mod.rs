@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::platform::Platform;
 
@@ -98,6 +99,8 @@ impl WorkerHandle {
     }
 }
 
+/// Cloned for each run under the supervisor: a restarted worker keeps its id and handle.
+#[derive(Clone)]
 pub struct Worker {
     platform: Arc<Platform>,
     store: Store,
@@ -212,7 +215,12 @@ impl Worker {
             if let Some(deployment) = job.deployment_id {
                 lock(&shared.running).insert(deployment, context.clone());
             }
-            let heartbeat = tokio::spawn(keep_lease(context.clone(), worker.clone(), settings));
+            // Aborted with this job, also when the worker's run panics and drops its jobs.
+            let heartbeat = AbortOnDropHandle::new(tokio::spawn(keep_lease(
+                context.clone(),
+                worker.clone(),
+                settings,
+            )));
             let outcome = match job.kind {
                 JobKind::Deploy => deploy::run(&context).await,
                 JobKind::Stop => stop::run(&context).await,

@@ -13,6 +13,7 @@ use helvetia_engine::traefik::{Traefik, TraefikMode};
 use helvetia_server::api;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::platform::{Platform, PlatformSettings};
+use helvetia_server::supervisor::TaskHealth;
 use helvetia_server::vault::Vault;
 use helvetia_server::worker::WorkerHandle;
 use helvetia_store::{Location, Store};
@@ -35,15 +36,20 @@ pub struct Api {
 impl Api {
     /// An API on a SQLite store.
     pub async fn new() -> Api {
-        Api::on(None).await
+        Api::on(None, TaskHealth::default()).await
     }
 
     /// An API on a fresh PostgreSQL database.
     pub async fn on_postgres() -> Api {
-        Api::on(Some(TestDatabase::create())).await
+        Api::on(Some(TestDatabase::create()), TaskHealth::default()).await
     }
 
-    async fn on(postgres: Option<TestDatabase>) -> Api {
+    /// An API on a SQLite store whose `/healthz` reports `tasks`.
+    pub async fn with_tasks(tasks: TaskHealth) -> Api {
+        Api::on(None, tasks).await
+    }
+
+    async fn on(postgres: Option<TestDatabase>, tasks: TaskHealth) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let location = match &postgres {
             Some(database) => Location::Postgres(database.url.clone()),
@@ -93,6 +99,7 @@ impl Api {
             Arc::new(platform),
             WorkerHandle::default(),
             Arc::new(Notify::new()),
+            tasks,
         );
         let admin_caller = Caller {
             team,

@@ -5,3 +5,4 @@
 mod api;
 mod env;
 mod harness;
+mod supervisor;
