@@ -3,10 +3,15 @@
 //! Every handler returns [`ApiError`]; [`IntoResponse`] below is the only place that decides a
 //! status code. Bodies are a stable JSON shape, `{"error": {"code", "message", "fields"?}}`.
 //! Server-side failures are logged in full and answered with a generic message, so nothing
-//! internal (SQL, paths, driver messages) reaches a client.
+//! internal (SQL, paths, driver messages) reaches a client. The server's own secrets are kept
+//! out of every message by [`redact_errors`], a layer on the whole router.
+
+use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use helvetia_core::auth::Scope;
 use helvetia_core::redact::Redactor;
@@ -39,12 +44,12 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code such as `not_found` or `invalid_input`.
     pub code: &'static str,
@@ -74,14 +79,9 @@ impl ApiError {
     }
 }
 
-/// The server's secrets, kept out of every error message. Set once when the router is built.
-static REDACTOR: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
-
-pub fn set_redactor(redactor: Redactor) {
-    let _ = REDACTOR.set(redactor);
-}
-
 impl IntoResponse for ApiError {
+    /// The body is also left in the response's extensions, for [`redact_errors`] to render
+    /// again without the server's secrets.
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let ApiError::Internal(detail) = &self {
@@ -91,19 +91,15 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) => Some(errors.fields().clone()),
             _ => None,
         };
-        let redact = |text: String| match REDACTOR.get() {
-            Some(redactor) => redactor.redact(&text),
-            None => text,
-        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
-                message: redact(self.to_string()),
-                fields: fields
-                    .map(|fields| fields.into_iter().map(|(k, v)| (k, redact(v))).collect()),
+                message: self.to_string(),
+                fields,
             },
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(&body)).into_response();
+        response.extensions_mut().insert(body);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -112,6 +108,45 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+impl ErrorBody {
+    fn redacted(self, redactor: &Redactor) -> ErrorBody {
+        let ErrorDetail {
+            code,
+            message,
+            fields,
+        } = self.error;
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: redactor.redact(&message),
+                fields: fields.map(|fields| {
+                    fields
+                        .into_iter()
+                        .map(|(name, problem)| (name, redactor.redact(&problem)))
+                        .collect()
+                }),
+            },
+        }
+    }
+}
+
+/// The layer that keeps the server's secrets (`redactor`: the database password, the first
+/// admin token) out of every error an [`ApiError`] answered: an input echoed in a message
+/// cannot reveal them.
+pub async fn redact_errors(
+    State(redactor): State<Arc<Redactor>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let Some(body) = response.extensions_mut().remove::<ErrorBody>() else {
+        return response;
+    };
+    let (parts, _) = response.into_parts();
+    let rendered = Json(body.redacted(&redactor)).into_response();
+    Response::from_parts(parts, rendered.into_body())
 }
 
 impl From<StoreError> for ApiError {

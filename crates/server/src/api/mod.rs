@@ -133,7 +133,7 @@ pub fn router(
     tasks: TaskHealth,
 ) -> Router {
     let (routes, openapi) = routes_and_document();
-    error::set_redactor(platform.server_redactor());
+    let redactor = Arc::new(platform.server_redactor());
     let state = AppState {
         store: platform.store.clone(),
         platform,
@@ -156,5 +156,9 @@ pub fn router(
         // A path no route matches gets the error body too (axum's default has none).
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            redactor,
+            error::redact_errors,
+        ))
         .with_state(state)
 }

@@ -148,6 +148,29 @@ async fn openapi_document_is_3_1_and_public() {
 }
 
 #[tokio::test]
+async fn errors_never_echo_the_servers_secrets() {
+    let api = Api::new().await;
+    let (status, body) = api.get("/api/v1/projects/server-secret-value").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("server-secret-value"), "{body}");
+    assert!(message.contains("not found"), "{body}");
+    // Field problems too: the scheme of a refused URL is echoed.
+    api.post("/api/v1/projects", json!({"name": "demo"})).await;
+    let (status, body) = api
+        .post(
+            "/api/v1/projects/demo/services",
+            json!({"name": "web", "repo": "server-secret-value://example.org/x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = body["error"]["fields"]["repo"].as_str().unwrap();
+    assert!(problem.contains("is not supported"), "{body}");
+    assert!(!body.to_string().contains("server-secret-value"), "{body}");
+}
+
+#[tokio::test]
 async fn project_and_service_lifecycle() {
     let api = Api::new().await;
     let (status, project) = api.post("/api/v1/projects", json!({"name": "demo"})).await;
