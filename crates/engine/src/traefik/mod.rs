@@ -6,7 +6,8 @@
 //! and confirmed by reading back what Traefik loaded through its API ([`TraefikApi`]). By default
 //! Helvetia runs Traefik itself, as a process that outlives Helvetia ([`start_or_adopt`] and
 //! [`Supervisor`]); it can also feed a Traefik the user runs ([`TraefikMode::External`]).
-//! Read `render.rs` first, then `api.rs`, then `supervisor.rs`.
+//! Read `render.rs` first, then `api.rs`, then `supervisor.rs` (with `settings.rs`, how Traefik
+//! is started, and `pid.rs`, the process seen from outside).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -18,13 +19,16 @@ use helvetia_core::routing::RoutingTable;
 use crate::routing::{EdgeRouter, RoutingError};
 
 mod api;
+mod pid;
 mod render;
+mod settings;
 mod supervisor;
 mod write;
 
 pub use api::TraefikApi;
 pub use render::{BACKEND_IDLE_CONN_TIMEOUT, render};
-pub use supervisor::{Supervisor, TraefikSettings, start_or_adopt, stop_traefik};
+pub use settings::TraefikSettings;
+pub use supervisor::{Supervisor, start_or_adopt, stop_traefik};
 pub use write::write_atomically;
 
 /// The file Helvetia's routes are written to, inside the dynamic configuration directory.

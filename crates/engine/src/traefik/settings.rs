@@ -1,0 +1,345 @@
+//! How Helvetia runs Traefik ([`TraefikSettings`]) and Traefik's static configuration rendered
+//! from it, with the hash by which a running Traefik started the same way is recognised.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{MANAGED_ENTRY_POINT, TraefikError};
+
+pub(super) const STATIC_CONFIG_FILE: &str = "traefik.toml";
+pub(super) const LOG_FILE: &str = "traefik.log";
+/// Traefik's own stdout and stderr: what it prints before its log is set up, and crashes.
+pub(super) const OUTPUT_FILE: &str = "traefik.out";
+const DYNAMIC_DIR: &str = "dynamic";
+
+/// The entry point serving Traefik's API and `/ping`; Traefik serves the insecure API on the
+/// entry point with this name.
+const API_ENTRY_POINT: &str = "traefik";
+
+/// How long Traefik waits after a change to its dynamic configuration before applying it; its
+/// default (2 s) would delay every deploy's switch of traffic.
+const PROVIDERS_THROTTLE: &str = "10ms";
+
+/// Where and how Helvetia runs Traefik.
+#[derive(Clone)]
+pub struct TraefikSettings {
+    /// The `traefik` executable.
+    pub binary: PathBuf,
+    /// Holds the static configuration, the dynamic configuration directory, the pid file and
+    /// Traefik's logs. Relative paths are resolved against the current directory.
+    pub state_dir: PathBuf,
+    /// Where Traefik accepts the traffic it routes, e.g. `:80` or `127.0.0.1:8081`.
+    pub entry_point_address: String,
+    /// Where Traefik serves its API; it has no authentication, so it must be a loopback
+    /// address, e.g. `127.0.0.1:7301`.
+    pub api_address: String,
+    /// Environment variables Traefik gets beyond `PATH` (e.g. `LEGO_CA_CERTIFICATES`).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl fmt::Debug for TraefikSettings {
+    /// Values of `extra_env` may be credentials (a DNS provider's token), so only their names
+    /// are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<&str> = self
+            .extra_env
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        f.debug_struct("TraefikSettings")
+            .field("binary", &self.binary)
+            .field("state_dir", &self.state_dir)
+            .field("entry_point_address", &self.entry_point_address)
+            .field("api_address", &self.api_address)
+            .field("extra_env", &env)
+            .finish()
+    }
+}
+
+impl TraefikSettings {
+    /// The directory Traefik's file provider watches.
+    pub fn dynamic_dir(&self) -> PathBuf {
+        self.state_dir.join(DYNAMIC_DIR)
+    }
+
+    /// The base URL of Traefik's API.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_address)
+    }
+
+    pub(super) fn config_file(&self) -> PathBuf {
+        self.state_dir.join(STATIC_CONFIG_FILE)
+    }
+
+    /// A copy with an absolute state directory: the path is part of Traefik's command line,
+    /// by which a running Traefik is recognised.
+    pub(super) fn resolved(&self) -> Result<TraefikSettings, TraefikError> {
+        let state_dir =
+            std::path::absolute(&self.state_dir).map_err(|source| TraefikError::Io {
+                action: "resolving the state directory",
+                path: self.state_dir.clone(),
+                source,
+            })?;
+        let api_is_loopback = self
+            .api_address
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|address| address.ip().is_loopback());
+        if !api_is_loopback {
+            return Err(TraefikError::InvalidSettings(format!(
+                "the API address {:?} is not a loopback address with a port; Traefik's API has \
+                 no authentication",
+                self.api_address
+            )));
+        }
+        Ok(TraefikSettings {
+            state_dir,
+            ..self.clone()
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StaticConfig<'a> {
+    global: Global,
+    entry_points: BTreeMap<&'static str, EntryPoint<'a>>,
+    api: Api,
+    ping: Ping,
+    log: Log<'a>,
+    providers: Providers<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Global {
+    check_new_version: bool,
+    send_anonymous_usage: bool,
+}
+
+#[derive(Serialize)]
+struct EntryPoint<'a> {
+    address: &'a str,
+    http: EntryPointHttp,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryPointHttp {
+    alias_headers_strategy: &'static str,
+}
+
+/// Request headers whose names alias another's (`X_Forwarded_For`, `X.Forwarded.For`: CGI,
+/// WSGI, PHP and nginx read each as `X-Forwarded-For`) are dropped before routing, so a client
+/// cannot spoof a header Traefik sets for the app — the way nginx drops underscored headers by
+/// default. Traefik's own default keeps them (and warns about it).
+const ALIAS_HEADERS_STRATEGY: &str = "delete";
+
+impl<'a> EntryPoint<'a> {
+    fn at(address: &'a str) -> EntryPoint<'a> {
+        EntryPoint {
+            address,
+            http: EntryPointHttp {
+                alias_headers_strategy: ALIAS_HEADERS_STRATEGY,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Api {
+    insecure: bool,
+    dashboard: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ping {
+    entry_point: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Log<'a> {
+    level: &'static str,
+    file_path: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Providers<'a> {
+    providers_throttle_duration: &'static str,
+    file: FileProvider<'a>,
+}
+
+#[derive(Serialize)]
+struct FileProvider<'a> {
+    directory: &'a str,
+    watch: bool,
+}
+
+/// Traefik's static configuration for `settings` (whose state directory is absolute).
+pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String, TraefikError> {
+    let utf8 = |path: PathBuf| {
+        path.to_str().map(str::to_owned).ok_or_else(|| {
+            TraefikError::InvalidSettings(format!("{} is not valid UTF-8", path.display()))
+        })
+    };
+    let log_file = utf8(settings.state_dir.join(LOG_FILE))?;
+    let dynamic_dir = utf8(settings.dynamic_dir())?;
+    let config = StaticConfig {
+        global: Global {
+            check_new_version: false,
+            send_anonymous_usage: false,
+        },
+        entry_points: BTreeMap::from([
+            (
+                MANAGED_ENTRY_POINT,
+                EntryPoint::at(&settings.entry_point_address),
+            ),
+            (API_ENTRY_POINT, EntryPoint::at(&settings.api_address)),
+        ]),
+        api: Api {
+            insecure: true,
+            dashboard: false,
+        },
+        ping: Ping {
+            entry_point: API_ENTRY_POINT,
+        },
+        log: Log {
+            level: "INFO",
+            file_path: &log_file,
+        },
+        providers: Providers {
+            providers_throttle_duration: PROVIDERS_THROTTLE,
+            file: FileProvider {
+                directory: &dynamic_dir,
+                watch: true,
+            },
+        },
+    };
+    toml::to_string(&config).map_err(|error| TraefikError::InvalidSettings(error.to_string()))
+}
+
+/// A hash of everything a Traefik is started with — its static configuration, its binary and
+/// its environment — so a Traefik started differently is replaced rather than adopted.
+/// Environment values may be credentials; only their hash is written down.
+pub(super) fn launch_hash(settings: &TraefikSettings, static_config: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(static_config.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(settings.binary.as_os_str().as_encoded_bytes());
+    for (name, value) in &settings.extra_env {
+        hasher.update(b"\0");
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(state_dir: &str) -> TraefikSettings {
+        TraefikSettings {
+            binary: "traefik".into(),
+            state_dir: state_dir.into(),
+            entry_point_address: ":80".into(),
+            api_address: "127.0.0.1:7301".into(),
+            extra_env: vec![("DNS_TOKEN".into(), "secret".into())],
+        }
+    }
+
+    #[test]
+    fn renders_the_static_configuration() {
+        assert_eq!(
+            render_static_config(&settings("/var/lib/helvetia/traefik")).unwrap(),
+            r#"[global]
+checkNewVersion = false
+sendAnonymousUsage = false
+
+[entryPoints.traefik]
+address = "127.0.0.1:7301"
+
+[entryPoints.traefik.http]
+aliasHeadersStrategy = "delete"
+
+[entryPoints.web]
+address = ":80"
+
+[entryPoints.web.http]
+aliasHeadersStrategy = "delete"
+
+[api]
+insecure = true
+dashboard = false
+
+[ping]
+entryPoint = "traefik"
+
+[log]
+level = "INFO"
+filePath = "/var/lib/helvetia/traefik/traefik.log"
+
+[providers]
+providersThrottleDuration = "10ms"
+
+[providers.file]
+directory = "/var/lib/helvetia/traefik/dynamic"
+watch = true
+"#
+        );
+    }
+
+    #[test]
+    fn paths_cannot_inject_configuration() {
+        let state_dir = "/tmp/x\"\n[api]\ndashboard = true\n#";
+        let rendered: toml::Table =
+            toml::from_str(&render_static_config(&settings(state_dir)).unwrap()).unwrap();
+        assert_eq!(rendered["api"]["dashboard"].as_bool(), Some(false));
+        assert_eq!(
+            rendered["providers"]["file"]["directory"].as_str(),
+            Some(format!("{state_dir}/dynamic").as_str())
+        );
+    }
+
+    #[test]
+    fn the_api_must_listen_on_loopback() {
+        let mut exposed = settings("/tmp/traefik");
+        for address in [":7301", "0.0.0.0:7301", "10.0.0.1:7301", "localhost"] {
+            exposed.api_address = address.into();
+            assert!(
+                matches!(exposed.resolved(), Err(TraefikError::InvalidSettings(_))),
+                "{address}"
+            );
+        }
+        exposed.api_address = "[::1]:7301".into();
+        assert!(exposed.resolved().is_ok());
+    }
+
+    #[test]
+    fn debug_output_hides_environment_values() {
+        let shown = format!("{:?}", settings("/tmp/traefik"));
+        assert!(shown.contains("DNS_TOKEN"));
+        assert!(!shown.contains("secret"));
+    }
+
+    #[test]
+    fn any_change_to_how_traefik_is_started_changes_the_launch_hash() {
+        let base = settings("/tmp/traefik");
+        let hash = launch_hash(&base, "config");
+        assert_eq!(hash, launch_hash(&base.clone(), "config"));
+        assert_ne!(hash, launch_hash(&base, "other config"));
+        let mut binary = base.clone();
+        binary.binary = "/opt/traefik/bin/traefik".into();
+        assert_ne!(hash, launch_hash(&binary, "config"));
+        let mut env = base.clone();
+        env.extra_env[0].1 = "rotated".into();
+        assert_ne!(hash, launch_hash(&env, "config"));
+    }
+}
