@@ -24,13 +24,14 @@ use futures::TryStreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::{Request, StatusCode};
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio_util::io::ReaderStream;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::context::{ContextArchive, context_archive};
-use super::session::{self, SOCKET_HOST, Session};
+use super::session::Session;
+use super::socket::{self, SOCKET_HOST};
 use super::{Engine, EngineError, Result};
 
 /// A line of build output.
@@ -187,9 +188,9 @@ async fn run_build(
         ))
         .map_err(|e| EngineError::Api(format!("the build request: {e}")))?;
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(session::connect(socket).await?))
+        hyper::client::conn::http1::handshake(TokioIo::new(socket::connect(socket).await?))
             .await
-            .map_err(|e| session::unreachable(socket, &e))?;
+            .map_err(|e| socket::unreachable(socket, &e))?;
     // The connection carries the streamed answer and ends with it (the sender is dropped below,
     // so it is not kept alive); dropping the handle on a timeout closes it, which makes the
     // engine cancel the build.
@@ -201,16 +202,9 @@ async fn run_build(
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| session::unreachable(socket, &e))?;
+        .map_err(|e| socket::unreachable(socket, &e))?;
     drop(sender);
-    if !response.status().is_success() {
-        let status = response.status();
-        let message = session::error_message(response).await;
-        return Err(match status {
-            StatusCode::NOT_FOUND => EngineError::NotFound(message),
-            _ => EngineError::Api(message),
-        });
-    }
+    let response = socket::check_status(response).await?;
 
     let mut body = response.into_body();
     let mut pending: Vec<u8> = Vec::new();

@@ -20,6 +20,7 @@ mod images;
 pub mod labels;
 mod networks;
 mod session;
+mod socket;
 mod stats;
 mod volumes;
 

@@ -22,26 +22,18 @@ use bollard_buildkit_proto::health::{
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Incoming;
+use http_body_util::Empty;
 use hyper::header::{CONNECTION, HOST, UPGRADE};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::UnixStream;
 use tokio_util::task::AbortOnDropHandle;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::{Status, async_trait};
 
+use super::socket::{SOCKET_HOST, connect, error_message, unreachable};
 use super::{EngineError, Result};
-
-/// The `Host` header of requests over the unix socket: HTTP/1.1 requires one, and the engine
-/// ignores its value (the docker CLI sends the same placeholder).
-pub(super) const SOCKET_HOST: &str = "docker";
-
-/// Error bodies are short JSON messages; anything longer is cut rather than buffered.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A running build session. The engine keeps it for as long as the connection stays open, so
 /// it ends when this is ended or dropped (a cancelled or timed-out build included).
@@ -138,38 +130,6 @@ impl Session {
         // The only possible outcome is the cancellation just asked for (or an earlier end).
         let _ = (&mut self.task).await;
         tracing::debug!(session = %self.id, "build session ended");
-    }
-}
-
-/// A connection to the engine's unix socket.
-pub(super) async fn connect(socket: &Path) -> Result<UnixStream> {
-    UnixStream::connect(socket)
-        .await
-        .map_err(|e| unreachable(socket, &e))
-}
-
-pub(super) fn unreachable(socket: &Path, error: &dyn std::fmt::Display) -> EngineError {
-    EngineError::Unreachable(format!("{}: {error}", socket.display()))
-}
-
-/// The engine's explanation in an error response: its JSON `message`, else the body as text.
-pub(super) async fn error_message(response: Response<Incoming>) -> String {
-    #[derive(serde::Deserialize)]
-    struct Message {
-        message: String,
-    }
-    match Limited::new(response.into_body(), MAX_ERROR_BODY)
-        .collect()
-        .await
-    {
-        Ok(body) => {
-            let body = body.to_bytes();
-            match serde_json::from_slice::<Message>(&body) {
-                Ok(json) => json.message,
-                Err(_) => String::from_utf8_lossy(&body).trim().to_owned(),
-            }
-        }
-        Err(error) => format!("(unreadable response: {error})"),
     }
 }
 

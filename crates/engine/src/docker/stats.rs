@@ -16,12 +16,12 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use helvetia_core::metrics::StatsDocument;
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Request;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::HOST;
-use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use super::session::{self, SOCKET_HOST};
+use super::socket::{self, SOCKET_HOST};
 use super::{Engine, EngineError, Result};
 
 /// A stats answer is about 3 KiB; anything far larger is not one.
@@ -96,15 +96,8 @@ impl StatsReader {
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| session::unreachable(&self.socket, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let message = session::error_message(response).await;
-            return Err(match status {
-                StatusCode::NOT_FOUND => EngineError::NotFound(message),
-                _ => EngineError::Api(message),
-            });
-        }
+            .map_err(|e| socket::unreachable(&self.socket, &e))?;
+        let response = socket::check_status(response).await?;
         let body = Limited::new(response.into_body(), MAX_STATS_BODY)
             .collect()
             .await
@@ -131,10 +124,10 @@ impl StatsReader {
                 return Ok(sender);
             }
         }
-        let stream = session::connect(&self.socket).await?;
+        let stream = socket::connect(&self.socket).await?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| session::unreachable(&self.socket, &e))?;
+            .map_err(|e| socket::unreachable(&self.socket, &e))?;
         // The connection lives until its sender is dropped or the engine closes it.
         tokio::spawn(async move {
             if let Err(error) = connection.await {
