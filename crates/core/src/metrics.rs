@@ -304,14 +304,18 @@ impl Resolution {
         }
     }
 
-    /// The resolution rows of this one are averaged from.
-    pub fn source(self) -> Option<Resolution> {
-        match self {
-            Resolution::Raw => None,
-            Resolution::Minute => Some(Resolution::Raw),
-            Resolution::Hour => Some(Resolution::Minute),
-        }
-    }
+    /// Every resolution averaged from another, finest first, so a round of roll-ups averages
+    /// hours from the minutes it just completed. Raw samples are collected, never averaged.
+    pub const ROLL_UPS: [RollUp; 2] = [
+        RollUp {
+            into: Resolution::Minute,
+            from: Resolution::Raw,
+        },
+        RollUp {
+            into: Resolution::Hour,
+            from: Resolution::Minute,
+        },
+    ];
 
     fn coarser(self) -> Option<Resolution> {
         match self {
@@ -320,6 +324,13 @@ impl Resolution {
             Resolution::Hour => None,
         }
     }
+}
+
+/// Rows of `into` are averages of rows of `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollUp {
+    pub into: Resolution,
+    pub from: Resolution,
 }
 
 /// How long each resolution is kept.

@@ -25,7 +25,6 @@ use sha2::{Digest, Sha256};
 
 pub const KEY_FILE: &str = "master.key";
 const NEW_KEY_FILE: &str = "master.key.new";
-const KEY_ID_SETTING: &str = "master_key_id";
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +137,7 @@ impl Vault {
         env_key: Option<&str>,
         store: &Store,
     ) -> Result<Vault, VaultError> {
-        let expected = store.setting(KEY_ID_SETTING).await?;
+        let expected = store.master_key_id().await?;
         finish_interrupted_rotation(data_dir, expected.as_deref())?;
         let key = match env_key {
             Some(text) => Some(parse_key(text)?),
@@ -169,7 +168,7 @@ impl Vault {
             }),
             Some(_) => Ok(vault),
             None => {
-                store.set_setting(KEY_ID_SETTING, &vault.key_id).await?;
+                store.set_master_key_id(&vault.key_id).await?;
                 Ok(vault)
             }
         }

@@ -91,15 +91,47 @@ impl TryFrom<EnvRow> for EnvRecord {
 }
 
 macro_rules! select_env {
-    ($where:literal) => {
+    ($($where:tt)+) => {
         concat!(
             "SELECT id, project_id, service_id, name, value, secret, build, key_id, version,
                     updated_at
              FROM env_vars WHERE ",
-            $where
+            $($where)+
         )
     };
 }
+
+/// The variables of one [`EnvScope`], bound as `$1` (project id) and `$2` (service id, NULL for
+/// the project's own).
+macro_rules! in_scope {
+    () => {
+        "project_id = $1 AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)"
+    };
+}
+
+/// Sets one variable of a scope, counting its versions; `$conflict` is the scope's unique
+/// index (project variables and service variables have one each).
+macro_rules! upsert_env {
+    ($conflict:literal) => {
+        concat!(
+            "INSERT INTO env_vars (project_id, service_id, name, value, secret, build, key_id,
+                                   version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+             ON CONFLICT ",
+            $conflict,
+            " DO UPDATE SET
+                 value = excluded.value, secret = excluded.secret, build = excluded.build,
+                 key_id = excluded.key_id, version = env_vars.version + 1,
+                 updated_at = excluded.updated_at"
+        )
+    };
+}
+
+/// The `server_settings` row holding the id of the master key that sealed the secrets.
+const MASTER_KEY_ID: &str = "master_key_id";
+
+const SET_SETTING: &str = "INSERT INTO server_settings (name, value) VALUES ($1, $2)
+                           ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
 impl Store {
     /// Sets variables of one scope in one transaction: all are written or none. Audited as
@@ -117,24 +149,12 @@ impl Store {
             let now = now_millis();
             for var in vars {
                 let query = match scope {
-                    EnvScope::Project { .. } => sqlx::query(
-                        "INSERT INTO env_vars (project_id, service_id, name, value, secret, build,
-                                               key_id, version, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
-                         ON CONFLICT (project_id, name) WHERE service_id IS NULL DO UPDATE SET
-                             value = excluded.value, secret = excluded.secret,
-                             build = excluded.build, key_id = excluded.key_id,
-                             version = env_vars.version + 1, updated_at = excluded.updated_at",
-                    ),
-                    EnvScope::Service { .. } => sqlx::query(
-                        "INSERT INTO env_vars (project_id, service_id, name, value, secret, build,
-                                               key_id, version, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
-                         ON CONFLICT (service_id, name) WHERE service_id IS NOT NULL DO UPDATE SET
-                             value = excluded.value, secret = excluded.secret,
-                             build = excluded.build, key_id = excluded.key_id,
-                             version = env_vars.version + 1, updated_at = excluded.updated_at",
-                    ),
+                    EnvScope::Project { .. } => {
+                        sqlx::query(upsert_env!("(project_id, name) WHERE service_id IS NULL"))
+                    }
+                    EnvScope::Service { .. } => sqlx::query(upsert_env!(
+                        "(service_id, name) WHERE service_id IS NOT NULL"
+                    )),
                 };
                 query
                     .bind(scope.project_id())
@@ -148,14 +168,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let count: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM env_vars WHERE project_id = $1
-                   AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)",
-            )
-            .bind(scope.project_id())
-            .bind(scope.service_id())
-            .fetch_one(&mut *tx)
-            .await?;
+            let count: i64 =
+                sqlx::query_scalar(concat!("SELECT COUNT(*) FROM env_vars WHERE ", in_scope!()))
+                    .bind(scope.project_id())
+                    .bind(scope.service_id())
+                    .fetch_one(&mut *tx)
+                    .await?;
             if count > MAX_VARS as i64 {
                 return Err(StoreError::Conflict(format!(
                     "{target} would have {count} variables; at most {MAX_VARS} are allowed"
@@ -185,10 +203,10 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut removed = 0;
             for name in names {
-                removed += sqlx::query(
-                    "DELETE FROM env_vars WHERE project_id = $1 AND name = $3
-                       AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)",
-                )
+                removed += sqlx::query(concat!(
+                    "DELETE FROM env_vars WHERE name = $3 AND ",
+                    in_scope!()
+                ))
                 .bind(scope.project_id())
                 .bind(scope.service_id())
                 .bind(name)
@@ -212,14 +230,11 @@ impl Store {
     /// The variables of one scope, by name.
     pub async fn env(&self, scope: EnvScope) -> Result<Vec<EnvRecord>> {
         let rows: Vec<EnvRow> = with_pool!(self, |pool| {
-            sqlx::query_as(select_env!(
-                "project_id = $1 AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)
-                 ORDER BY name"
-            ))
-            .bind(scope.project_id())
-            .bind(scope.service_id())
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(select_env!(in_scope!(), " ORDER BY name"))
+                .bind(scope.project_id())
+                .bind(scope.service_id())
+                .fetch_all(pool)
+                .await?
         });
         rows.into_iter().map(EnvRecord::try_from).collect()
     }
@@ -262,40 +277,35 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(
-                "INSERT INTO server_settings (name, value) VALUES ('master_key_id', $1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(SET_SETTING)
+                .bind(MASTER_KEY_ID)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// A server setting (`server_settings`), if set.
-    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+    /// The id of the master key that sealed the secrets, once one did.
+    pub async fn master_key_id(&self) -> Result<Option<String>> {
         let value = with_pool!(self, |pool| {
             sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
-                .bind(name)
+                .bind(MASTER_KEY_ID)
                 .fetch_optional(pool)
                 .await?
         });
         Ok(value)
     }
 
-    /// Sets a server setting.
-    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+    /// Records the id of the master key that seals the secrets from now on.
+    pub async fn set_master_key_id(&self, key_id: &str) -> Result<()> {
         with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO server_settings (name, value) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )
-            .bind(name)
-            .bind(value)
-            .execute(pool)
-            .await?;
+            sqlx::query(SET_SETTING)
+                .bind(MASTER_KEY_ID)
+                .bind(key_id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

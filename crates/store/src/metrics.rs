@@ -16,7 +16,7 @@ use std::time::Duration;
 use helvetia_core::Timestamp;
 use helvetia_core::container::ServiceEventKind;
 use helvetia_core::deployment::DeploymentStatus;
-use helvetia_core::metrics::{ContainerSample, Resolution, Retention, SeriesPoint, Usage};
+use helvetia_core::metrics::{ContainerSample, Resolution, Retention, RollUp, SeriesPoint, Usage};
 
 use crate::{Result, Store, StoreError, WritePool, millis, timestamp, with_pool};
 
@@ -229,11 +229,11 @@ impl Store {
     pub async fn roll_up_metrics(&self, now: Timestamp) -> Result<u64> {
         let settled = millis(now.checked_sub(SETTLE).unwrap_or(now));
         let mut written = 0;
-        // Minutes first: an hour is averaged from minutes the same call completed.
-        for resolution in [Resolution::Minute, Resolution::Hour] {
-            let Some(source) = resolution.source() else {
-                continue;
-            };
+        for RollUp {
+            into: resolution,
+            from: source,
+        } in Resolution::ROLL_UPS
+        {
             let width = resolution.seconds() * 1000;
             let until = settled.div_euclid(width) * width;
             written += with_pool!(self, |pool| {
