@@ -296,11 +296,11 @@ impl Store {
             Vec<BackendRow>,
         ) = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            // A worker (no port, stored as 0) answers no HTTP: it has no route at all.
+            // A worker (no port) answers no HTTP: it has no route at all.
             let services = sqlx::query_as(
                 "SELECT s.id AS service_id, p.name AS project, s.name AS service
                      FROM services s JOIN projects p ON p.id = s.project_id
-                     WHERE s.port > 0",
+                     WHERE s.port IS NOT NULL",
             )
             .fetch_all(&mut *tx)
             .await?;

@@ -33,7 +33,8 @@ struct ServiceRow {
     branch: String,
     dockerfile: String,
     context: String,
-    port: i64,
+    /// `None` for a worker.
+    port: Option<i64>,
     runtime: String,
     created_at: i64,
     updated_at: i64,
@@ -56,11 +57,10 @@ impl TryFrom<ServiceRow> for Service {
                 branch: GitRef::parse(&row.branch).map_err(corrupt("branch"))?,
                 dockerfile: RepoPath::parse(&row.dockerfile).map_err(corrupt("dockerfile"))?,
                 context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,
-                // A worker's "no port" is stored as 0, which is never a valid port.
-                port: match row.port {
-                    0 => None,
-                    port => Some(Port::new(port).map_err(corrupt("port"))?),
-                },
+                port: row
+                    .port
+                    .map(|port| Port::new(port).map_err(corrupt("port")))
+                    .transpose()?,
             },
             runtime: serde_json::from_str(&row.runtime)
                 .map_err(|e| StoreError::corrupt("runtime settings", e))?,
@@ -108,7 +108,7 @@ impl Store {
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
-            .bind(settings.port.map_or(0, |port| i64::from(port.get())))
+            .bind(settings.port.map(|port| i64::from(port.get())))
             .bind(now)
             .bind(&runtime)
             .fetch_one(&mut *tx)
@@ -216,7 +216,7 @@ impl Store {
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
-            .bind(settings.port.map_or(0, |port| i64::from(port.get())))
+            .bind(settings.port.map(|port| i64::from(port.get())))
             .bind(now_millis())
             .bind(service.id)
             .bind(caller.team.0)

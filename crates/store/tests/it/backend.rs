@@ -15,19 +15,22 @@ enum Cleanup {
     Database { admin_url: String, name: String },
 }
 
-impl TestDb {
-    pub async fn sqlite() -> TestDb {
+/// A database no store has opened (and migrated) yet.
+pub struct Blank {
+    pub location: Location,
+    cleanup: Cleanup,
+}
+
+impl Blank {
+    pub fn sqlite() -> Blank {
         let dir = tempfile::tempdir().expect("temp dir");
-        let location = Location::SqliteFile(dir.path().join("helvetia.db"));
-        let store = Store::open(&location).await.expect("open sqlite");
-        TestDb {
-            store,
-            location,
+        Blank {
+            location: Location::SqliteFile(dir.path().join("helvetia.db")),
             cleanup: Cleanup::Dir(dir),
         }
     }
 
-    pub async fn postgres() -> TestDb {
+    pub async fn postgres() -> Blank {
         let admin_url = std::env::var("HELVETIA_TEST_DATABASE_URL").expect(
             "HELVETIA_TEST_DATABASE_URL must name a PostgreSQL server for the store suite \
              (the README's test command sets it)",
@@ -41,13 +44,30 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await.ok();
-        let location = Location::Postgres(database_url(&admin_url, &name));
-        let store = Store::open(&location).await.expect("open postgres");
-        TestDb {
-            store,
-            location,
+        Blank {
+            location: Location::Postgres(database_url(&admin_url, &name)),
             cleanup: Cleanup::Database { admin_url, name },
         }
+    }
+
+    /// Opens the store, which migrates the database.
+    pub async fn open(self) -> TestDb {
+        let store = Store::open(&self.location).await.expect("open the store");
+        TestDb {
+            store,
+            location: self.location,
+            cleanup: self.cleanup,
+        }
+    }
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        Blank::sqlite().open().await
+    }
+
+    pub async fn postgres() -> TestDb {
+        Blank::postgres().await.open().await
     }
 
     /// Opens the same database again, as a restarted server would.

@@ -12,6 +12,7 @@ mod projects;
 mod queue;
 mod runtime;
 mod tokens;
+mod upgrade;
 mod volumes;
 
 /// Expands each listed `async fn(backend::TestDb)` into a `sqlite` and a `postgres` test.
