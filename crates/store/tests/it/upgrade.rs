@@ -37,6 +37,22 @@ fn until(mut migrator: Migrator, version: i64) -> Migrator {
     migrator
 }
 
+/// Migrates `$pool` (of either backend) as the earlier release did, writes what it wrote, and
+/// closes it.
+macro_rules! written_before_nullable_ports {
+    ($pool:expr, $migrations:literal) => {
+        until(sqlx::migrate!($migrations), BEFORE_NULLABLE_PORTS)
+            .run(&$pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(SERVICES_WITH_PORT_ZERO)
+            .execute(&$pool)
+            .await
+            .unwrap();
+        $pool.close().await;
+    };
+}
+
 async fn worker_ports_read_as_none(db: TestDb) {
     let team = db.store.default_team().await.unwrap();
     let web = db
@@ -70,15 +86,7 @@ async fn a_workers_port_stored_as_zero_becomes_none_on_sqlite() {
         .filename(path)
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    until(sqlx::migrate!("migrations/sqlite"), BEFORE_NULLABLE_PORTS)
-        .run(&pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(SERVICES_WITH_PORT_ZERO)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    written_before_nullable_ports!(pool, "migrations/sqlite");
     worker_ports_read_as_none(blank.open().await).await;
 }
 
@@ -89,14 +97,6 @@ async fn a_workers_port_stored_as_zero_becomes_none_on_postgres() {
         unreachable!("a PostgreSQL blank is a URL");
     };
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    until(sqlx::migrate!("migrations/postgres"), BEFORE_NULLABLE_PORTS)
-        .run(&pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(SERVICES_WITH_PORT_ZERO)
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    written_before_nullable_ports!(pool, "migrations/postgres");
     worker_ports_read_as_none(blank.open().await).await;
 }
