@@ -144,6 +144,16 @@ impl Server {
     /// accepting requests, finishes in-flight ones, gives running jobs their grace period and
     /// waits for every task to return.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let exposition_listener = match self.config.metrics_listen {
+            Some(address) => {
+                let listener = std::net::TcpListener::bind(address)
+                    .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+                    .map_err(StartError::Serve)?;
+                tracing::info!(%address, "serving the Prometheus exposition without a token");
+                Some(listener)
+            }
+            None => None,
+        };
         // Also ends the tasks when serving fails before `shutdown` fires.
         let stop = shutdown.child_token();
         let store = self.platform.store.clone();
@@ -181,11 +191,7 @@ impl Server {
         }
         tasks.spawn("metrics-rollup", on(&platform, metrics::rollup::run));
         tasks.spawn("log-retention", on(&platform, crate::logs::retention::run));
-        if let Some(address) = self.config.metrics_listen {
-            let listener = std::net::TcpListener::bind(address)
-                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-                .map_err(StartError::Serve)?;
-            tracing::info!(%address, "serving the Prometheus exposition without a token");
+        if let Some(listener) = exposition_listener {
             let store = store.clone();
             tasks.spawn("metrics-exposition", move |stop| {
                 // Each run serves a handle of the same socket, so a restart needs no new bind.
