@@ -6,7 +6,8 @@
 //!   once a minute.
 //! - [`exposition`] renders the Prometheus text format: the container gauges the collector
 //!   sets, platform figures read from the store at scrape time (deployments by status, queue
-//!   depth, build and deploy durations), and the API's own (request latency, SSE clients). It
+//!   depth, build and deploy durations), the API's own (request latency, SSE clients) and the
+//!   restarts of supervised tasks (`crate::supervisor`). It
 //!   is served at `GET /metrics` behind a `read` token, and optionally without a token on a
 //!   loopback address of its own (`--metrics-listen`).
 //!
@@ -69,8 +70,8 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// The process's Prometheus recorder, installed on first use (when the API's router or the
-/// collector is built, so at start-up). `metrics`' macros record into it from anywhere; the
+/// The process's Prometheus recorder, installed on first use (when the task supervisor is
+/// built, so at start-up). `metrics`' macros record into it from anywhere; the
 /// exposition renders it.
 pub fn exporter() -> &'static exposition::Exporter {
     static EXPORTER: OnceLock<exposition::Exporter> = OnceLock::new();
