@@ -7,9 +7,9 @@
 //! - [`exposition`] renders the Prometheus text format: the container gauges the collector
 //!   sets, platform figures read from the store at scrape time (deployments by status, queue
 //!   depth, build and deploy durations), the API's own (request latency, SSE clients) and the
-//!   restarts of supervised tasks (`crate::supervisor`). It
-//!   is served at `GET /metrics` behind a `read` token, and optionally without a token on a
-//!   loopback address of its own (`--metrics-listen`).
+//!   restarts of supervised tasks (`crate::supervisor`). It is served at `GET /metrics` behind
+//!   a `read` token, and optionally without a token on a loopback address of its own
+//!   (`--metrics-listen`).
 //!
 //! The store is the source of truth for the series and the API reads them from there (see
 //! `api/metrics.rs`); Prometheus gauges and histograms live in the process-wide recorder of
