@@ -91,9 +91,22 @@ impl FromStr for Scope {
 }
 
 /// The scopes a token carries. Never empty.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "BTreeSet<Scope>", try_from = "BTreeSet<Scope>")]
 pub struct Scopes(BTreeSet<Scope>);
+
+impl From<Scopes> for BTreeSet<Scope> {
+    fn from(scopes: Scopes) -> Self {
+        scopes.0
+    }
+}
+
+impl TryFrom<BTreeSet<Scope>> for Scopes {
+    type Error = Invalid;
+    fn try_from(scopes: BTreeSet<Scope>) -> Result<Self, Invalid> {
+        Scopes::new(scopes)
+    }
+}
 
 impl Scopes {
     pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Result<Self, Invalid> {
@@ -132,7 +145,7 @@ impl Scopes {
 }
 
 /// An API token as listings show it: never the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: i64,

@@ -122,7 +122,7 @@ impl FromStr for Health {
 }
 
 /// Something that happened to a service's containers, for `services show` and the API.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceEvent {
     pub id: i64,
@@ -132,6 +132,27 @@ pub struct ServiceEvent {
     pub message: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: jiff::Timestamp,
+}
+
+/// One line a container wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutputLine {
+    pub container: String,
+    pub stream: OutputStream,
+    /// When the engine received it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: jiff::Timestamp,
+    pub line: String,
+}
+
+/// Which of a container's outputs a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
 }
 
 /// What kind of thing happened to a service's container.
@@ -196,7 +217,7 @@ impl FromStr for ServiceEventKind {
 }
 
 /// A container as the store records it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerRecord {
     pub id: i64,

@@ -21,10 +21,12 @@ use crate::name::{ProjectName, ServiceName};
 use crate::validation::Invalid;
 
 /// One attempt to put a version of a service live.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
     pub id: i64,
+    /// Internal: the API names the service by `project` and `service` instead, so a
+    /// deployment read from the API has 0 here.
     #[serde(skip)]
     pub service_id: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -59,8 +61,17 @@ pub struct Deployment {
     pub finished_at: Option<Timestamp>,
 }
 
+/// One line of a deployment's log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogLine {
+    /// Position in the deployment's log, from 1, without gaps.
+    pub seq: i64,
+    pub at: Timestamp,
+    pub line: String,
+}
+
 /// One recorded state change of a deployment.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transition {
     /// `None` for the creation of the deployment.

@@ -76,7 +76,7 @@ pub fn check_value(value: &str) -> Result<(), Invalid> {
 }
 
 /// A variable as a client sets it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvVarInput {

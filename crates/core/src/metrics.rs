@@ -190,7 +190,7 @@ impl StatsDocument {
 }
 
 /// What a container used between two readings.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// CPU as a percentage of one core (150 = one and a half cores busy).
@@ -239,7 +239,7 @@ impl Reading {
 }
 
 /// One container's usage at one time, as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerSample {
     pub container: String,
@@ -255,7 +255,7 @@ pub struct ContainerSample {
 /// A service's usage over one step of a series: each container's average over the step,
 /// added up over the containers (`cpu_limit_percent` is their mean instead, a share of each
 /// one's own limit).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesPoint {
     /// The start of the step.
@@ -278,7 +278,9 @@ pub fn memory_near_limit(used: u64, limit: u64) -> bool {
 }
 
 /// How finely a stored series is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {

@@ -2,17 +2,14 @@
 
 use jiff::Timestamp;
 
-use crate::auth::TeamId;
 use crate::name::ProjectName;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     pub id: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "demo"))]
     pub name: ProjectName,
-    #[serde(skip)]
-    pub team: TeamId,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }

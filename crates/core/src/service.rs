@@ -144,7 +144,7 @@ pub struct ServiceSettings {
 
 /// Settings as a client sends them. Absent fields take defaults on create and keep their value
 /// on update.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
@@ -180,7 +180,7 @@ pub struct ServiceInput {
 }
 
 /// A port as a client sends it: a number, or `"none"`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum PortInput {
     Number(i64),

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use crate::name::ServiceName;
 use crate::validation::Invalid;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Volume {
     pub name: String,

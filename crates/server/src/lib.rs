@@ -1,5 +1,6 @@
-//! Helvetia's control plane: the HTTP API ([`api`]), the job worker ([`worker`]) and the
-//! start-up sequence that wires them to the store ([`run`]).
+//! Helvetia's control plane: the operations it offers ([`usecases`]), the HTTP API over them
+//! ([`api`]), the job worker ([`worker`]) and the start-up sequence that wires them to the
+//! store ([`run`]).
 //!
 //! The binary parses configuration into a [`ServerConfig`] and calls [`run`] with a bound
 //! listener and a shutdown token, so tests can start a whole server on port 0.
@@ -15,6 +16,7 @@ mod readiness;
 mod reconcile;
 mod startup;
 pub mod supervisor;
+pub mod usecases;
 pub mod vault;
 pub mod worker;
 

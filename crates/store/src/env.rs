@@ -17,13 +17,13 @@ pub enum EnvScope {
 }
 
 impl EnvScope {
-    fn project_id(self) -> i64 {
+    pub fn project_id(self) -> i64 {
         match self {
             EnvScope::Project { project_id } | EnvScope::Service { project_id, .. } => project_id,
         }
     }
 
-    fn service_id(self) -> Option<i64> {
+    pub fn service_id(self) -> Option<i64> {
         match self {
             EnvScope::Project { .. } => None,
             EnvScope::Service { service_id, .. } => Some(service_id),

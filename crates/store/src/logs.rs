@@ -4,14 +4,7 @@ use helvetia_core::Timestamp;
 
 use crate::{Result, Store, millis, timestamp, with_pool};
 
-/// One stored log line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct LogLine {
-    /// Position in the deployment's log, from 1, without gaps.
-    pub seq: i64,
-    pub at: Timestamp,
-    pub line: String,
-}
+pub use helvetia_core::deployment::LogLine;
 
 #[derive(sqlx::FromRow)]
 struct LogRow {

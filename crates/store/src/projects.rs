@@ -11,7 +11,6 @@ use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_po
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProjectRow {
     id: i64,
-    team_id: i64,
     name: String,
     created_at: i64,
 }
@@ -23,7 +22,6 @@ impl TryFrom<ProjectRow> for Project {
             id: row.id,
             name: ProjectName::parse(&row.name)
                 .map_err(|e| StoreError::corrupt("project name", e))?,
-            team: TeamId(row.team_id),
             created_at: timestamp(row.created_at)?,
         })
     }
@@ -35,7 +33,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as(
                 "INSERT INTO projects (team_id, name, created_at) VALUES ($1, $2, $3)
-                 RETURNING id, team_id, name, created_at",
+                 RETURNING id, name, created_at",
             )
             .bind(caller.team.0)
             .bind(name.as_str())
@@ -61,7 +59,7 @@ impl Store {
     pub async fn list_projects(&self, team: TeamId) -> Result<Vec<Project>> {
         let rows: Vec<ProjectRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, team_id, name, created_at FROM projects WHERE team_id = $1 ORDER BY name",
+                "SELECT id, name, created_at FROM projects WHERE team_id = $1 ORDER BY name",
             )
             .bind(team.0)
             .fetch_all(pool)
@@ -75,7 +73,7 @@ impl Store {
     pub async fn project(&self, team: TeamId, name: &ProjectName) -> Result<Project> {
         let row: Option<ProjectRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, team_id, name, created_at FROM projects WHERE team_id = $1 AND name = $2",
+                "SELECT id, name, created_at FROM projects WHERE team_id = $1 AND name = $2",
             )
             .bind(team.0)
             .bind(name.as_str())

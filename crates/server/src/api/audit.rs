@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use helvetia_core::audit::AuditEntry;
+use helvetia_api_types::AuditEntry;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::json::ApiQuery;
+use crate::usecases::audit;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(audit_log))
@@ -38,11 +39,7 @@ async fn audit_log(
     Authenticated(caller): Authenticated,
     ApiQuery(page): ApiQuery<AuditPage>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    let limit = page.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(
-        state
-            .store
-            .audit_log(caller.team, page.before, limit)
-            .await?,
+        audit::log(&state.app, &caller, page.before, page.limit).await?,
     ))
 }

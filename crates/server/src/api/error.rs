@@ -19,6 +19,8 @@ use helvetia_core::validation::FieldErrors;
 use helvetia_store::StoreError;
 use serde::Serialize;
 
+use crate::usecases::UseCaseError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("authentication required: send `Authorization: Bearer <token>`")]
@@ -149,17 +151,20 @@ pub async fn redact_errors(
     Response::from_parts(parts, rendered.into_body())
 }
 
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> Self {
+        match error {
+            UseCaseError::NotFound(what) => ApiError::NotFound(what),
+            UseCaseError::Conflict(why) => ApiError::Conflict(why),
+            UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
+            UseCaseError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound(what) => ApiError::NotFound(what),
-            StoreError::Conflict(why) => ApiError::Conflict(why),
-            StoreError::IllegalTransition(illegal) => ApiError::Conflict(illegal.to_string()),
-            StoreError::Corrupt(_)
-            | StoreError::Config(_)
-            | StoreError::Backend(_)
-            | StoreError::Migrate(_) => ApiError::Internal(error.to_string()),
-        }
+        UseCaseError::from(error).into()
     }
 }
 

@@ -1,28 +1,20 @@
-//! A service's life after its first deploy: roll back, restart, stop, start, and its events.
-//!
-//! Each of these runs as a job through the same queue (and, for everything that starts
-//! containers, the same zero-downtime pipeline) as a deploy, so they never overlap with a
-//! deploy of the same service.
+//! A service's life after its first deploy: roll back, restart, stop, start, and its events
+//! (the operations are in [`crate::usecases::lifecycle`]).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
-use helvetia_core::container::ServiceEvent;
-use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentStatus};
-use helvetia_core::job::JobKind;
-use helvetia_core::service::Service;
-use helvetia_store::deployments::DeploymentRequest;
+use helvetia_api_types::{Deployment, Rollback, ServiceEvent};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::{ApiJson, ApiPath, ApiQuery};
-use super::services::owned_service;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::ServicePath;
+use super::json::{ApiJson, ApiQuery};
+use crate::usecases::lifecycle;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,39 +23,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop))
         .routes(routes!(start))
         .routes(routes!(events))
-}
-
-/// Queues a deployment that runs `source`'s image with the service's current settings.
-pub async fn redeploy_image(
-    state: &AppState,
-    caller: &Caller,
-    service: &Service,
-    source: &Deployment,
-    cause: DeploymentCause,
-) -> Result<Deployment, ApiError> {
-    let image = source.image.clone().ok_or_else(|| {
-        ApiError::Conflict(format!("deployment #{} has no image to run", source.id))
-    })?;
-    let request = DeploymentRequest::Image {
-        source_deployment_id: source.id,
-        image,
-        cause,
-    };
-    let deployment = state
-        .store
-        .create_deployment(caller, service, &request)
-        .await?;
-    state.worker.wake();
-    Ok(deployment)
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rollback {
-    /// The deployment whose image to run again. Default: the most recent successful
-    /// deployment of another commit than the live one (restarts and redeploys of the live
-    /// version are skipped).
-    deployment: Option<i64>,
 }
 
 /// Roll back: run an earlier deployment's image (no rebuild) with the current settings,
@@ -84,52 +43,10 @@ pub struct Rollback {
 async fn rollback(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let target = match body.deployment {
-        Some(id) => {
-            let target = state.store.deployment(caller.team, id).await?;
-            if target.service_id != service.id {
-                return Err(ApiError::NotFound(format!(
-                    "deployment #{id} of {}/{}",
-                    service.project, service.name
-                )));
-            }
-            if !matches!(
-                target.status,
-                DeploymentStatus::Live | DeploymentStatus::Retired
-            ) {
-                return Err(ApiError::Conflict(format!(
-                    "deployment #{id} never went live ({}); only a deployment that served can be rolled back to",
-                    target.status
-                )));
-            }
-            target
-        }
-        None => {
-            let live = state.store.live_deployment(service.id).await?;
-            let current_commit = live.as_ref().and_then(|d| d.commit_sha.as_deref());
-            state
-                .store
-                .previous_successful_deployment(service.id, current_commit)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Conflict(
-                        "there is no earlier successful deployment of another commit to roll back to".into(),
-                    )
-                })?
-        }
-    };
-    let deployment = redeploy_image(
-        &state,
-        &caller,
-        &service,
-        &target,
-        DeploymentCause::Rollback,
-    )
-    .await?;
+    let deployment = lifecycle::rollback(&state.app, &caller, &service, body).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
@@ -149,18 +66,9 @@ async fn rollback(
 async fn restart(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let live = state
-        .store
-        .live_deployment(service.id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict("the service is not running; start or deploy it".into())
-        })?;
-    let deployment =
-        redeploy_image(&state, &caller, &service, &live, DeploymentCause::Restart).await?;
+    let deployment = lifecycle::restart(&state.app, &caller, &service).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
@@ -178,14 +86,9 @@ async fn restart(
 async fn stop(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
 ) -> ApiResult<StatusCode> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    state
-        .store
-        .enqueue_service_job(&caller, &service, JobKind::Stop, AuditAction::ServiceStop)
-        .await?;
-    state.worker.wake();
+    lifecycle::stop(&state.app, &caller, &service).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -205,21 +108,9 @@ async fn stop(
 async fn start(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    if state.store.live_deployment(service.id).await?.is_some() {
-        return Err(ApiError::Conflict("the service is already running".into()));
-    }
-    let last = state
-        .store
-        .previous_successful_deployment(service.id, None)
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict("the service was never deployed; deploy it first".into())
-        })?;
-    let deployment =
-        redeploy_image(&state, &caller, &service, &last, DeploymentCause::Start).await?;
+    let deployment = lifecycle::start(&state.app, &caller, &service).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
@@ -244,11 +135,10 @@ struct EventPage {
 )]
 async fn events(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     ApiQuery(page): ApiQuery<EventPage>,
 ) -> ApiResult<Json<Vec<ServiceEvent>>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let limit = page.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(state.store.service_events(service.id, limit).await?))
+    Ok(Json(
+        lifecycle::events(&state.app, &service, page.limit).await?,
+    ))
 }

@@ -15,11 +15,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
+use helvetia_api_types::{DeploymentStatus, LogLine, LogLines, OutputLine, StatusEvent};
 use helvetia_core::Timestamp;
-use helvetia_core::deployment::DeploymentStatus;
 use helvetia_core::units::parse_time;
-use helvetia_store::logs::LogLine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,11 +26,12 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult};
+use super::extract::ServicePath;
 use super::json::{ApiPath, ApiQuery};
-use super::services::owned_service;
 use super::sse;
 use crate::logs::LogEvent;
-use crate::logs::runtime::{self, OutputLine, OutputQuery};
+use crate::logs::runtime::OutputQuery;
+use crate::usecases::{deployments, logs};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,16 +58,6 @@ struct LogPage {
     limit: Option<i64>,
 }
 
-/// A page of a deployment's log.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LogLines {
-    /// Lines in order; `seq` numbers have no gaps.
-    #[schema(value_type = Vec<Object>)]
-    lines: Vec<LogLine>,
-    /// The deployment's status when the page was read.
-    status: DeploymentStatus,
-}
-
 /// Read a deployment's log, in pages.
 #[utoipa::path(
     get, path = "/api/v1/deployments/{id}/logs", tag = "logs",
@@ -81,19 +71,9 @@ async fn deployment_logs(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(page): ApiQuery<LogPage>,
 ) -> ApiResult<Json<LogLines>> {
-    let deployment = state.store.deployment(caller.team, id).await?;
-    let lines = state
-        .store
-        .deployment_logs(
-            id,
-            page.after.unwrap_or(0),
-            page.limit.unwrap_or(1000).clamp(1, 10_000),
-        )
-        .await?;
-    Ok(Json(LogLines {
-        lines,
-        status: deployment.status,
-    }))
+    Ok(Json(
+        logs::deployment_log(&state.app, &caller, id, page.after, page.limit).await?,
+    ))
 }
 
 fn to_sse(receiver: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -129,11 +109,11 @@ async fn deployment_log_stream(
     ApiQuery(start): ApiQuery<StreamStart>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    state.store.deployment(caller.team, id).await?;
+    deployments::find(&state.app, &caller, id).await?;
     let after =
         sse::resume_from::<i64>(&headers, "a line number")?.unwrap_or(start.after.unwrap_or(0));
     // Subscribe before reading the store, so no line falls between the two.
-    let live = state.platform.logs.subscribe(id);
+    let live = state.app.platform.logs.subscribe(id);
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(pump_deployment(state, id, after, live, sender));
     Ok(to_sse(receiver))
@@ -150,7 +130,8 @@ fn line_event(line: &LogLine) -> Event {
 fn status_event(kind: &'static str, status: DeploymentStatus) -> Event {
     Event::default()
         .event(kind)
-        .data(format!("{{\"status\":\"{status}\"}}"))
+        .json_data(StatusEvent { status })
+        .unwrap_or_else(|_| Event::default().comment("unserialisable status"))
 }
 
 /// Sends stored lines after `last`, returning the new last line number, or `None` when the
@@ -162,7 +143,7 @@ async fn catch_up(
     sender: &mpsc::Sender<Event>,
 ) -> Option<i64> {
     loop {
-        let page = state.store.deployment_logs(id, last, PAGE).await.ok()?;
+        let page = state.app.store.deployment_logs(id, last, PAGE).await.ok()?;
         if page.is_empty() {
             return Some(last);
         }
@@ -183,7 +164,7 @@ async fn pump_deployment(
     let Some(mut last) = catch_up(&state, id, after, &sender).await else {
         return;
     };
-    if let Ok(deployment) = state.store.deployment_by_id(id).await
+    if let Ok(deployment) = state.app.store.deployment_by_id(id).await
         && sender
             .send(status_event("status", deployment.status))
             .await
@@ -192,13 +173,13 @@ async fn pump_deployment(
         return;
     }
     loop {
-        if !state.platform.logs.is_writing(id) {
+        if !state.app.platform.logs.is_writing(id) {
             // No job writes this log now: it either has not started (queued) or is done.
             let Some(caught_up) = catch_up(&state, id, last, &sender).await else {
                 return;
             };
             last = caught_up;
-            match state.store.deployment_by_id(id).await {
+            match state.app.store.deployment_by_id(id).await {
                 Ok(d) if !d.status.is_in_progress() => {
                     let _ = sender.send(status_event("end", d.status)).await;
                     return;
@@ -238,22 +219,11 @@ async fn pump_deployment(
                 };
                 last = caught_up;
             }
-            Err(broadcast::error::RecvError::Closed) => live = state.platform.logs.subscribe(id),
+            Err(broadcast::error::RecvError::Closed) => {
+                live = state.app.platform.logs.subscribe(id)
+            }
         }
     }
-}
-
-/// The redactor for a service's output. Without it nothing is shown: output that cannot be
-/// redacted is not output that may be shown.
-async fn redactor(
-    state: &AppState,
-    service: &helvetia_core::service::Service,
-) -> Result<helvetia_core::redact::Redactor, ApiError> {
-    state
-        .platform
-        .redactor_for(service)
-        .await
-        .map_err(|e| ApiError::Internal(format!("opening the service's secrets failed: {e}")))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -302,15 +272,12 @@ impl OutputParams {
 )]
 async fn service_logs(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     ApiQuery(params): ApiQuery<OutputParams>,
 ) -> ApiResult<Json<Vec<OutputLine>>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
     let query = params.query()?;
-    let redactor = redactor(&state, &service).await?;
     Ok(Json(
-        runtime::read(&state.platform, &service, redactor, query).await,
+        logs::service_output(&state.app, &service, query).await?,
     ))
 }
 
@@ -331,12 +298,10 @@ async fn service_logs(
 )]
 async fn service_log_stream(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     ApiQuery(params): ApiQuery<OutputParams>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
     let mut query = params.query()?;
     if let Some(at) = sse::resume_from::<Timestamp>(&headers, "a timestamp")? {
         query = OutputQuery {
@@ -344,8 +309,7 @@ async fn service_log_stream(
             since: Some(at),
         };
     }
-    let redactor = redactor(&state, &service).await?;
-    let mut lines = runtime::follow(state.platform.clone(), service, redactor, query);
+    let mut lines = logs::follow_service_output(&state.app, service, query).await?;
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         while let Some(line) = lines.recv().await {

@@ -8,7 +8,7 @@
 //! collection interval and carries each sample's time as its event id, so a client that
 //! reconnects with `Last-Event-ID` misses nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::Json;
@@ -17,26 +17,20 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
+use helvetia_api_types::{ContainerSample, CurrentMetrics, MetricsSeries};
 use helvetia_core::Timestamp;
-use helvetia_core::container::ServiceEventKind;
-use helvetia_core::metrics::{
-    ContainerSample, Resolution, SeriesPoint, memory_near_limit, plan_series,
-};
-use helvetia_core::units::{parse_duration, parse_time};
-use helvetia_core::validation::FieldErrors;
 use helvetia_store::Store;
-use helvetia_store::metrics::SeriesQuery;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Authenticated;
 use super::error::ApiResult;
-use super::json::{ApiPath, ApiQuery};
-use super::services::owned_service;
+use super::extract::ServicePath;
+use super::json::ApiQuery;
 use super::sse;
 use crate::metrics::exposition;
+use crate::usecases::metrics::{self, SeriesRange};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,11 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics_stream))
         .routes(routes!(prometheus))
 }
-
-/// The range a series covers when none is asked for.
-const DEFAULT_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
-/// The engine restarts counted in the health summary are those of the last hour.
-const RESTARTS_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -68,21 +57,6 @@ struct SeriesParams {
     container: Option<String>,
 }
 
-/// A service's usage over time.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MetricsSeries {
-    #[schema(value_type = String, format = DateTime)]
-    from: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    to: Timestamp,
-    /// The width of each point, in seconds.
-    step_seconds: u64,
-    /// What the points were averaged from.
-    resolution: Resolution,
-    /// Oldest first; steps in which no container reported are left out.
-    points: Vec<SeriesPoint>,
-}
-
 /// A service's container metrics over time: per step, each container's average, added up
 /// over the service's containers.
 #[utoipa::path(
@@ -99,63 +73,17 @@ pub struct MetricsSeries {
 )]
 async fn service_metrics(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     ApiQuery(params): ApiQuery<SeriesParams>,
 ) -> ApiResult<Json<MetricsSeries>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let now = Timestamp::now();
-    let mut errors = FieldErrors::new();
-    let from = params
-        .from
-        .map_or(Ok(now - DEFAULT_RANGE), |from| parse_time(&from, now));
-    let from = errors.check("from", from);
-    let to = errors.check("to", params.to.map_or(Ok(now), |to| parse_time(&to, now)));
-    let step = errors.check(
-        "step",
-        params.step.as_deref().map(parse_duration).transpose(),
-    );
-    let (from, to, step) = errors.finish(|| Some((from?, to?, step?)))?;
-    let settings = &state.settings().metrics;
-    let plan = plan_series(from, to, step, settings.interval, now, &settings.retention)
-        .map_err(|e| FieldErrors::single("to", e))?;
-    let points = state
-        .store
-        .service_metrics(&SeriesQuery {
-            service_id: service.id,
-            from,
-            to,
-            step: plan.step,
-            resolution: plan.resolution,
-            deployment_id: params.deployment,
-            container: params.container.as_deref(),
-        })
-        .await?;
-    Ok(Json(MetricsSeries {
-        from,
-        to,
-        step_seconds: plan.step.as_secs(),
-        resolution: plan.resolution,
-        points,
-    }))
-}
-
-/// What a service uses now, and whether that needs attention.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CurrentMetrics {
-    /// The latest sample of each container that reported recently.
-    containers: Vec<ContainerSample>,
-    health: MetricsHealth,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MetricsHealth {
-    /// Nothing below needs attention.
-    ok: bool,
-    /// Containers using at least 90 % of their memory limit.
-    memory_near_limit: Vec<String>,
-    /// Times the engine restarted one of the service's containers in the last hour.
-    restarts_last_hour: i64,
+    let range = SeriesRange {
+        from: params.from.as_deref(),
+        to: params.to.as_deref(),
+        step: params.step.as_deref(),
+        deployment: params.deployment,
+        container: params.container.as_deref(),
+    };
+    Ok(Json(metrics::series(&state.app, &service, range).await?))
 }
 
 /// A service's current usage per container, with a health summary: containers near their
@@ -171,45 +99,9 @@ pub struct MetricsHealth {
 )]
 async fn current_metrics(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
 ) -> ApiResult<Json<CurrentMetrics>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let now = Timestamp::now();
-    // Three rounds, so a slow round does not make a running container vanish.
-    let recent = jiff::SignedDuration::try_from(state.settings().metrics.interval * 3)
-        .unwrap_or(jiff::SignedDuration::from_secs(15));
-    let mut latest = BTreeMap::new();
-    for sample in state
-        .store
-        .service_samples_since(service.id, now - recent)
-        .await?
-    {
-        // Oldest first: each container ends with its newest sample.
-        latest.insert(sample.container.clone(), sample);
-    }
-    let containers: Vec<ContainerSample> = latest.into_values().collect();
-    let near_limit: Vec<String> = containers
-        .iter()
-        .filter(|c| memory_near_limit(c.usage.memory_bytes, c.usage.memory_limit_bytes))
-        .map(|c| c.container.clone())
-        .collect();
-    let restarts_last_hour = state
-        .store
-        .count_service_events(
-            service.id,
-            ServiceEventKind::Restarted,
-            now - RESTARTS_WINDOW,
-        )
-        .await?;
-    Ok(Json(CurrentMetrics {
-        health: MetricsHealth {
-            ok: near_limit.is_empty() && restarts_last_hour == 0,
-            memory_near_limit: near_limit,
-            restarts_last_hour,
-        },
-        containers,
-    }))
+    Ok(Json(metrics::current(&state.app, &service).await?))
 }
 
 /// The stream's state between events.
@@ -275,19 +167,17 @@ impl Follow {
 )]
 async fn metrics_stream(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    ApiPath((project, service)): ApiPath<(String, String)>,
+    ServicePath(service): ServicePath,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let service = owned_service(&state, caller.team, &project, &service).await?;
-    let interval = state.settings().metrics.interval;
+    let interval = state.app.platform.settings.metrics.interval;
     let sent_until = match sse::resume_from::<Timestamp>(&headers, "a timestamp")? {
         Some(at) => at,
         // Just before the latest round, so the client starts with it.
         None => Timestamp::now() - jiff::SignedDuration::try_from(interval * 2).unwrap_or_default(),
     };
     let follow = Follow {
-        store: state.store.clone(),
+        store: state.app.store.clone(),
         service_id: service.id,
         sent_until,
         pending: VecDeque::new(),

@@ -2,8 +2,9 @@
 //!
 //! One module per resource, each exposing `routes()`; [`router`] assembles them, derives the
 //! OpenAPI document from the same handlers, and wraps everything in the authentication layer
-//! ([`auth`]). Handlers are thin: parse input with the core's validators, call the store, shape
-//! the response. All error-to-status mapping lives in [`error`].
+//! ([`auth`]). Handlers only extract (the caller, the service a path names ([`extract`]), the
+//! body), call the operation in [`crate::usecases`] and render its answer; the bodies are the
+//! types of `helvetia_api_types`. All error-to-status mapping lives in [`error`].
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub mod auth;
 mod deployments;
 mod env;
 pub mod error;
+mod extract;
 mod health;
 mod json;
 mod lifecycle;
@@ -33,37 +35,24 @@ mod sse;
 mod tokens;
 mod volumes;
 
-pub use tokens::mint as mint_token;
+pub use crate::usecases::tokens::mint as mint_token;
 
-use crate::platform::{Platform, PlatformSettings};
+use crate::platform::Platform;
 use crate::supervisor::TaskHealth;
+use crate::usecases::App;
 use crate::worker::WorkerHandle;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    /// What the operations work with.
+    pub app: App,
+    /// The same store as `app`'s, for what is not an operation (authentication, health).
     pub store: Store,
-    pub platform: Arc<Platform>,
-    pub worker: WorkerHandle,
-    /// Notified when a change (a deletion) leaves containers or routes to clean up.
-    pub reconcile: Arc<Notify>,
     /// The supervised background tasks, for `/healthz`.
     tasks: TaskHealth,
     scopes: Arc<auth::ScopeTable>,
     openapi: Arc<String>,
-}
-
-impl AppState {
-    pub fn settings(&self) -> &PlatformSettings {
-        &self.platform.settings
-    }
-
-    /// The address a service is reachable at through the edge router.
-    pub fn service_url(&self, project: &ProjectName, service: &ServiceName) -> String {
-        self.platform
-            .settings
-            .service_url(project.as_str(), service.as_str())
-    }
 }
 
 #[derive(OpenApi)]
@@ -136,9 +125,12 @@ pub fn router(
     let redactor = Arc::new(platform.server_redactor());
     let state = AppState {
         store: platform.store.clone(),
-        platform,
-        worker,
-        reconcile,
+        app: App {
+            store: platform.store.clone(),
+            platform,
+            worker,
+            reconcile,
+        },
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),
         openapi: Arc::new(openapi.to_pretty_json().unwrap_or_default()),

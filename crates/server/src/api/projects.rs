@@ -3,34 +3,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use helvetia_core::name::ProjectName;
-use helvetia_core::project::Project;
-use helvetia_core::validation::FieldErrors;
-use serde::Deserialize;
+use helvetia_api_types::{CreateProject, Project};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiResult, ErrorBody};
 use super::json::{ApiJson, ApiPath};
+use crate::usecases::projects;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_projects, create_project))
         .routes(routes!(get_project, delete_project))
-}
-
-/// Parses a `{project}` path segment.
-pub fn project_param(raw: &str) -> Result<ProjectName, ApiError> {
-    ProjectName::parse(raw).map_err(|e| FieldErrors::single("project", e).into())
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProject {
-    #[schema(value_type = ProjectName)]
-    name: String,
 }
 
 /// Create a project.
@@ -49,8 +35,7 @@ async fn create_project(
     Authenticated(caller): Authenticated,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<Project>)> {
-    let name = ProjectName::parse(&body.name).map_err(|e| FieldErrors::single("name", e))?;
-    let project = state.store.create_project(&caller, &name).await?;
+    let project = projects::create(&state.app, &caller, body).await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
 
@@ -64,7 +49,7 @@ async fn list_projects(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<Vec<Project>>> {
-    Ok(Json(state.store.list_projects(caller.team).await?))
+    Ok(Json(projects::list(&state.app, &caller).await?))
 }
 
 /// Show a project.
@@ -79,8 +64,7 @@ async fn get_project(
     Authenticated(caller): Authenticated,
     ApiPath(project): ApiPath<String>,
 ) -> ApiResult<Json<Project>> {
-    let name = project_param(&project)?;
-    Ok(Json(state.store.project(caller.team, &name).await?))
+    Ok(Json(projects::get(&state.app, &caller, &project).await?))
 }
 
 /// Delete an empty project.
@@ -98,7 +82,6 @@ async fn delete_project(
     Authenticated(caller): Authenticated,
     ApiPath(project): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let name = project_param(&project)?;
-    state.store.delete_project(&caller, &name).await?;
+    projects::delete(&state.app, &caller, &project).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,26 +11,13 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use helvetia_core::Timestamp;
-use helvetia_core::container::ContainerState;
+use helvetia_core::container::{ContainerState, OutputLine, OutputStream};
 use helvetia_core::redact::{LineRedactor, Redactor};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::{Engine, EngineError, OutputChunk};
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::platform::Platform;
-
-/// One line a container wrote.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OutputLine {
-    pub container: String,
-    /// `stdout` or `stderr`.
-    pub stream: &'static str,
-    /// When the engine received it.
-    #[schema(value_type = String, format = DateTime)]
-    pub at: Timestamp,
-    pub line: String,
-}
 
 /// Which output to read.
 #[derive(Debug, Clone, Copy)]
@@ -169,7 +156,7 @@ async fn pump(
 }
 
 /// A container's output (as [`Engine::container_output`] selects it) in whole lines, each
-/// with its stream, `stdout` or `stderr`, and still led by the engine's timestamp. Each stream
+/// with its stream, and still led by the engine's timestamp. Each stream
 /// has its own [`LineRedactor`], so chunks of the two that interleave never splice one line
 /// into another, and a secret split across chunks is still found. The output ends at the
 /// engine's first read error, as at its end; a last line without a newline is kept.
@@ -180,7 +167,7 @@ pub(crate) fn container_lines(
     since: Option<i64>,
     follow: bool,
     redactor: Redactor,
-) -> impl Stream<Item = (&'static str, String)> + use<> {
+) -> impl Stream<Item = (OutputStream, String)> + use<> {
     lines_of(
         engine.container_output(engine_id, tail, since, follow),
         redactor,
@@ -188,7 +175,7 @@ pub(crate) fn container_lines(
 }
 
 /// [`container_lines`] of any stream of output chunks.
-fn lines_of<S>(chunks: S, redactor: Redactor) -> impl Stream<Item = (&'static str, String)>
+fn lines_of<S>(chunks: S, redactor: Redactor) -> impl Stream<Item = (OutputStream, String)>
 where
     S: Stream<Item = Result<OutputChunk, EngineError>>,
 {
@@ -210,9 +197,9 @@ where
             match lines.chunks.next().await {
                 Some(Ok(chunk)) => {
                     let (redactor, stream) = if chunk.stderr {
-                        (&mut lines.stderr, "stderr")
+                        (&mut lines.stderr, OutputStream::Stderr)
                     } else {
-                        (&mut lines.stdout, "stdout")
+                        (&mut lines.stdout, OutputStream::Stdout)
                     };
                     let complete = redactor.push(&chunk.bytes);
                     lines
@@ -221,8 +208,14 @@ where
                 }
                 Some(Err(_)) | None => {
                     lines.ended = true;
-                    let stdout = lines.stdout.finish().map(|rest| ("stdout", rest));
-                    let stderr = lines.stderr.finish().map(|rest| ("stderr", rest));
+                    let stdout = lines
+                        .stdout
+                        .finish()
+                        .map(|rest| (OutputStream::Stdout, rest));
+                    let stderr = lines
+                        .stderr
+                        .finish()
+                        .map(|rest| (OutputStream::Stderr, rest));
                     lines.ready.extend(stdout.into_iter().chain(stderr));
                 }
             }
@@ -235,12 +228,12 @@ struct Lines<S> {
     chunks: Pin<Box<S>>,
     stdout: LineRedactor,
     stderr: LineRedactor,
-    ready: VecDeque<(&'static str, String)>,
+    ready: VecDeque<(OutputStream, String)>,
     ended: bool,
 }
 
 /// Splits the engine's `<RFC 3339 timestamp> <text>` line.
-fn parse(container: &str, stream: &'static str, line: &str) -> Option<OutputLine> {
+fn parse(container: &str, stream: OutputStream, line: &str) -> Option<OutputLine> {
     let (at, text) = line.split_once(' ').unwrap_or((line, ""));
     Some(OutputLine {
         container: container.to_owned(),
@@ -273,9 +266,9 @@ mod tests {
         assert_eq!(
             lines,
             [
-                ("stderr", "t2 err: whole".to_owned()),
-                ("stdout", "t1 out: half done".to_owned()),
-                ("stderr", "t3 no newline".to_owned()),
+                (OutputStream::Stderr, "t2 err: whole".to_owned()),
+                (OutputStream::Stdout, "t1 out: half done".to_owned()),
+                (OutputStream::Stderr, "t3 no newline".to_owned()),
             ]
         );
     }

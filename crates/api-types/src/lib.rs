@@ -1,0 +1,41 @@
+//! The HTTP API's contract: every JSON body the server accepts or answers, in one place.
+//!
+//! The server serialises its answers from these types (and derives the OpenAPI schemas from
+//! them); the CLI deserialises the same answers into them. A field renamed here changes both
+//! sides at once; a CLI talking to a server of another version fails to read an answer that
+//! lacks a field it knows instead of showing a blank. Where the core's own types already are
+//! exactly what goes over the wire (a deployment, a transition, a container, a token), they
+//! are used as they are and re-exported here; the views below add what the API shows beside
+//! them (a service's URL, a volume's size).
+//!
+//! Only data: no I/O, no validation beyond the shape (the server checks values with the
+//! core's validators).
+
+mod deployments;
+mod env;
+mod metrics;
+mod projects;
+mod services;
+mod tokens;
+mod volumes;
+
+pub use deployments::{CreateDeployment, DeploymentDetail, LogLines, Rollback, StatusEvent};
+pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
+pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
+pub use projects::CreateProject;
+pub use services::{CreateService, ServiceSettings, ServiceStatus, ServiceView, UpdatedService};
+pub use tokens::{CreateToken, CreatedToken, Me};
+pub use volumes::{AddVolume, VolumeChange, VolumeView};
+
+pub use helvetia_core::audit::AuditEntry;
+pub use helvetia_core::auth::{ApiToken, Scope};
+pub use helvetia_core::container::{ContainerRecord, Health, OutputLine, ServiceEvent};
+pub use helvetia_core::deployment::{
+    Deployment, DeploymentCause, DeploymentStatus, LogLine, Transition,
+};
+pub use helvetia_core::env::EnvVarInput;
+pub use helvetia_core::metrics::{ContainerSample, Resolution, SeriesPoint, Usage};
+pub use helvetia_core::project::Project;
+pub use helvetia_core::runtime::RuntimeSettings;
+pub use helvetia_core::service::{PortInput, ServiceInput};
+pub use helvetia_core::volume::Volume;

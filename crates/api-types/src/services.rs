@@ -1,0 +1,115 @@
+//! Bodies of `/api/v1/projects/{project}/services` and `/api/v1/services`.
+
+use helvetia_core::container::{ContainerRecord, Health, ServiceEvent};
+use helvetia_core::deployment::Deployment;
+use helvetia_core::runtime::RuntimeSettings;
+use helvetia_core::service::PortInput;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateService {
+    /// Unique within the project.
+    #[schema(value_type = helvetia_core::name::ServiceName)]
+    pub name: String,
+    /// Git repository URL: https, http, ssh, git or `user@host:path`. Never with credentials.
+    /// Which locations are accepted is the server's policy (local paths only with
+    /// `--allow-local-repos`): a refused one is a 422.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub repo: String,
+    /// Branch deployed by default. Default: `main`.
+    #[schema(value_type = Option<helvetia_core::git::GitRef>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Dockerfile path inside the repository. Default: `Dockerfile`.
+    #[schema(value_type = Option<helvetia_core::service::RepoPath>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// Build context inside the repository. Default: `.`.
+    #[schema(value_type = Option<helvetia_core::service::RepoPath>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Port the app listens on (default 8080), or `"none"` for a worker.
+    #[schema(value_type = Option<PortInput>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<PortInput>,
+    /// Health check, timeouts and limits; defaults for whatever is left out.
+    #[schema(value_type = Option<RuntimeSettings>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<serde_json::Value>,
+}
+
+/// A service's settings as the API shows them: the core's `ServiceSettings` as plain values,
+/// since a client cannot re-check a repository URL against the server's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ServiceSettings {
+    pub repo: String,
+    pub branch: String,
+    pub dockerfile: String,
+    pub context: String,
+    /// `None` for a worker: a service that serves no HTTP and gets no route.
+    pub port: Option<u16>,
+}
+
+impl From<&helvetia_core::service::ServiceSettings> for ServiceSettings {
+    fn from(settings: &helvetia_core::service::ServiceSettings) -> Self {
+        ServiceSettings {
+            repo: settings.repo.to_string(),
+            branch: settings.branch.to_string(),
+            dockerfile: settings.dockerfile.to_string(),
+            context: settings.context.to_string(),
+            port: settings.port.map(u16::from),
+        }
+    }
+}
+
+/// A service as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ServiceView {
+    pub id: i64,
+    pub project: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
+    /// Health check, deploy timeouts and resource limits.
+    pub runtime: RuntimeSettings,
+    /// Where the service is reachable once deployed.
+    pub url: String,
+    /// What runs now (only in single-service responses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<ServiceStatus>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// A service's running state.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ServiceStatus {
+    /// The deployment serving traffic now.
+    pub live_deployment: Option<Deployment>,
+    /// The worst health among the serving containers; `None` when nothing serves.
+    pub health: Option<Health>,
+    /// The containers serving traffic.
+    pub containers: Vec<ContainerRecord>,
+    /// The most recent events (health changes, restarts, OOM kills), newest first.
+    pub events: Vec<ServiceEvent>,
+    /// The environment changed since the live deployment started; the next deploy applies
+    /// it (set when `auto_redeploy` is off).
+    pub env_pending: bool,
+}
+
+/// A service after a change, with the redeployment that applies it, if one was needed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UpdatedService {
+    #[serde(flatten)]
+    pub service: ServiceView,
+    /// Started when the change needs new containers (port, limits) and the service is live.
+    pub redeployment: Option<Deployment>,
+}

@@ -1,0 +1,63 @@
+//! Extractors that resolve a route's path for the caller, so a handler receives what the
+//! caller may touch or the request ends with the operation's own error: 422 for an invalid
+//! name, 404 for what does not exist or belongs to another team.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Authenticated;
+use super::error::ApiError;
+use super::json::ApiPath;
+use crate::usecases::access::{self, OwnedService};
+use crate::usecases::env::{self, EnvTarget};
+
+/// The `{project}` and, on service routes, `{service}` segments.
+#[derive(Deserialize)]
+struct ScopePath {
+    project: String,
+    service: Option<String>,
+}
+
+async fn scope_path(parts: &mut Parts, state: &AppState) -> Result<ScopePath, ApiError> {
+    ApiPath::<ScopePath>::from_request_parts(parts, state)
+        .await
+        .map(|ApiPath(path)| path)
+}
+
+/// The service a route's `{project}/{service}` names.
+pub struct ServicePath(pub OwnedService);
+
+impl FromRequestParts<AppState> for ServicePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let path = scope_path(parts, state).await?;
+        let service = path.service.unwrap_or_default();
+        Ok(ServicePath(
+            access::service(&state.app, &caller, &path.project, &service).await?,
+        ))
+    }
+}
+
+/// Whose variables an `…/env` or `…/dotenv` route names: the project's, or on a service route
+/// the service's.
+pub struct EnvPath(pub EnvTarget);
+
+impl FromRequestParts<AppState> for EnvPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        let path = scope_path(parts, state).await?;
+        let target = match path.service {
+            Some(service) => env::service_target(
+                access::service(&state.app, &caller, &path.project, &service).await?,
+            ),
+            None => env::project_target(&state.app, &caller, &path.project).await?,
+        };
+        Ok(EnvPath(target))
+    }
+}

@@ -1,0 +1,96 @@
+//! Deployments: request one (a build of a branch or commit, or a redeploy of an image that
+//! was built before), read their history, cancel one.
+
+use helvetia_api_types::{CreateDeployment, DeploymentDetail};
+use helvetia_core::auth::Caller;
+use helvetia_core::deployment::{Deployment, DeploymentCause};
+use helvetia_core::git::{CommitSha, GitRef};
+use helvetia_core::service::Service;
+use helvetia_core::validation::FieldErrors;
+use helvetia_store::deployments::DeploymentRequest;
+
+use super::access::OwnedService;
+use super::{App, Result, UseCaseError};
+
+/// Queues a build of the service's branch (or of the branch and commit asked for).
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    service: &OwnedService,
+    input: CreateDeployment,
+) -> Result<Deployment> {
+    let mut errors = FieldErrors::new();
+    let branch = errors.check_optional("branch", input.branch.as_deref(), GitRef::parse);
+    let commit = errors.check_optional("commit", input.commit.as_deref(), CommitSha::parse);
+    let (branch, commit) = errors.finish(|| Some((branch?, commit?)))?;
+    let request = DeploymentRequest::Build {
+        git_ref: branch.unwrap_or_else(|| service.settings.branch.clone()),
+        commit,
+    };
+    let deployment = app
+        .store
+        .create_deployment(caller, service, &request)
+        .await?;
+    app.worker.wake();
+    Ok(deployment)
+}
+
+/// Queues a deployment that runs `source`'s image with the service's current settings:
+/// what a rollback, a restart, a start and every settings change share.
+pub(super) async fn redeploy_image(
+    app: &App,
+    caller: &Caller,
+    service: &Service,
+    source: &Deployment,
+    cause: DeploymentCause,
+) -> Result<Deployment> {
+    let image = source.image.clone().ok_or_else(|| {
+        UseCaseError::Conflict(format!("deployment #{} has no image to run", source.id))
+    })?;
+    let request = DeploymentRequest::Image {
+        source_deployment_id: source.id,
+        image,
+        cause,
+    };
+    let deployment = app
+        .store
+        .create_deployment(caller, service, &request)
+        .await?;
+    app.worker.wake();
+    Ok(deployment)
+}
+
+/// A service's deployments, newest first: at most `limit` (default 20, at most 200), older
+/// than `before` when given.
+pub async fn list(
+    app: &App,
+    service: &OwnedService,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<Deployment>> {
+    let limit = limit.unwrap_or(20).clamp(1, 200);
+    Ok(app.store.list_deployments(service, before, limit).await?)
+}
+
+/// A deployment of the caller's, by id.
+pub async fn find(app: &App, caller: &Caller, id: i64) -> Result<Deployment> {
+    Ok(app.store.deployment(caller.team, id).await?)
+}
+
+/// A deployment with every state change it went through.
+pub async fn get(app: &App, caller: &Caller, id: i64) -> Result<DeploymentDetail> {
+    let deployment = find(app, caller, id).await?;
+    let transitions = app.store.transitions(id).await?;
+    Ok(DeploymentDetail {
+        deployment,
+        transitions,
+    })
+}
+
+/// Cancels a deployment that has not finished: a queued one at once, a running one at its
+/// next step.
+pub async fn cancel(app: &App, caller: &Caller, id: i64) -> Result<Deployment> {
+    let deployment = app.store.cancel_deployment(caller, id).await?;
+    app.worker.cancel_deployment(id);
+    Ok(deployment)
+}

@@ -1,0 +1,267 @@
+//! Environment variables of a project (shared by its services) or of one service: one code
+//! path for both, told apart by the [`EnvTarget`].
+//!
+//! Values of secret variables are sealed before they reach the store and never come back —
+//! except through [`reveal`], which the API guards with the `secrets:reveal` scope and which
+//! is audited. A change reaches running apps only through a zero-downtime redeploy of the
+//! live image: at once when the service's `auto_redeploy` is on (the default), else at its
+//! next deploy (shown as `env_pending` on the service).
+
+use helvetia_api_types::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, VarScope};
+use helvetia_core::audit::AuditAction;
+use helvetia_core::auth::Caller;
+use helvetia_core::deployment::DeploymentCause;
+use helvetia_core::env::{EnvVarInput, check_name, check_vars, format_dotenv_line, parse_dotenv};
+use helvetia_core::service::Service;
+use helvetia_core::validation::{FieldErrors, Invalid};
+use helvetia_store::env::{EnvRecord, EnvScope, StoredValue};
+
+use super::access::{OwnedService, project_name};
+use super::deployments::redeploy_image;
+use super::{App, Result, UseCaseError};
+use crate::vault::binding;
+
+/// Whose variables an operation reads or changes, resolved for the caller, and which
+/// services a change reaches.
+pub struct EnvTarget {
+    scope: EnvScope,
+    /// `project` or `project/service`, for messages and the audit log.
+    label: String,
+    services: Vec<Service>,
+}
+
+/// A project's shared variables, if the caller owns the project.
+pub async fn project_target(app: &App, caller: &Caller, project: &str) -> Result<EnvTarget> {
+    let name = project_name(project)?;
+    let project = app.store.project(caller.team, &name).await?;
+    let services = app.store.list_services(caller.team, Some(&name)).await?;
+    Ok(EnvTarget {
+        scope: EnvScope::Project {
+            project_id: project.id,
+        },
+        label: name.to_string(),
+        services,
+    })
+}
+
+/// One service's own variables.
+pub fn service_target(service: OwnedService) -> EnvTarget {
+    let service = Service::clone(&service);
+    EnvTarget {
+        scope: EnvScope::Service {
+            project_id: service.project_id,
+            service_id: service.id,
+        },
+        label: format!("{}/{}", service.project, service.name),
+        services: vec![service],
+    }
+}
+
+fn view(record: &EnvRecord, overridden: bool) -> EnvVarView {
+    EnvVarView {
+        name: record.name.clone(),
+        value: (!record.secret).then(|| record.value.clone()),
+        secret: record.secret,
+        build: record.build,
+        scope: if record.service_id.is_some() {
+            VarScope::Service
+        } else {
+            VarScope::Project
+        },
+        overridden,
+        updated_at: record.updated_at,
+    }
+}
+
+/// The target's variables; for a service, with its project's (marked when overridden).
+/// Secret values are never shown.
+pub async fn list(app: &App, target: &EnvTarget) -> Result<Vec<EnvVarView>> {
+    let own = app.store.env(target.scope).await?;
+    let mut views: Vec<EnvVarView> = vec![];
+    if let EnvScope::Service { project_id, .. } = target.scope {
+        for record in app.store.env(EnvScope::Project { project_id }).await? {
+            let overridden = own.iter().any(|o| o.name == record.name);
+            views.push(view(&record, overridden));
+        }
+    }
+    views.extend(own.iter().map(|r| view(r, false)));
+    Ok(views)
+}
+
+/// Sets variables (others are kept): secrets sealed, everything stored in one transaction,
+/// then applied to the live services.
+pub async fn set(
+    app: &App,
+    caller: &Caller,
+    target: &EnvTarget,
+    input: SetEnv,
+) -> Result<EnvChanged> {
+    store_vars(app, caller, target, &input.vars).await
+}
+
+/// Sets variables from a `.env` file: all of them or, on any error, none.
+pub async fn import(
+    app: &App,
+    caller: &Caller,
+    target: &EnvTarget,
+    input: ImportEnv,
+) -> Result<EnvChanged> {
+    let parsed = parse_dotenv(&input.dotenv).map_err(|e| FieldErrors::single("dotenv", e))?;
+    let vars: Vec<EnvVarInput> = parsed
+        .into_iter()
+        .map(|(name, value)| EnvVarInput {
+            name,
+            value,
+            secret: input.secret,
+            build: input.build,
+        })
+        .collect();
+    store_vars(app, caller, target, &vars).await
+}
+
+async fn store_vars(
+    app: &App,
+    caller: &Caller,
+    target: &EnvTarget,
+    vars: &[EnvVarInput],
+) -> Result<EnvChanged> {
+    check_vars(vars)?;
+    let vault = &app.platform.vault;
+    let stored: Vec<StoredValue> = vars
+        .iter()
+        .map(|var| StoredValue {
+            name: var.name.clone(),
+            value: if var.secret {
+                let binding = binding(
+                    target.scope.project_id(),
+                    target.scope.service_id(),
+                    &var.name,
+                );
+                vault.seal(&binding, &var.value)
+            } else {
+                var.value.clone()
+            },
+            secret: var.secret,
+            build: var.build,
+            key_id: var.secret.then(|| vault.key_id().to_owned()),
+        })
+        .collect();
+    app.store
+        .set_env(caller, target.scope, &target.label, &stored)
+        .await?;
+    changed(app, caller, target).await
+}
+
+/// Removes variables: all of them, in one change (so a live service redeploys once), or, when
+/// one is not set, none. Problems are reported under `name` for one name, else under
+/// `names[i]`.
+pub async fn unset(
+    app: &App,
+    caller: &Caller,
+    target: &EnvTarget,
+    names: &[String],
+) -> Result<EnvChanged> {
+    let mut errors = FieldErrors::new();
+    for (index, name) in names.iter().enumerate() {
+        let field = match names.len() {
+            1 => "name".to_owned(),
+            _ => format!("names[{index}]"),
+        };
+        errors.check(&field, check_name(name));
+    }
+    if names.is_empty() {
+        errors.add("names", Invalid::new("name at least one variable"));
+    }
+    errors.finish(|| Some(()))?;
+    let set = app.store.env(target.scope).await?;
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|name| !set.iter().any(|record| &record.name == *name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let what = match missing.as_slice() {
+            [one] => format!("variable {one}"),
+            many => format!("variables {}", many.join(", ")),
+        };
+        return Err(UseCaseError::NotFound(format!(
+            "{what} of {}",
+            target.label
+        )));
+    }
+    app.store
+        .unset_env(caller, target.scope, &target.label, names)
+        .await?;
+    changed(app, caller, target).await
+}
+
+/// The target's variables now, and the redeployments that apply a change to its live
+/// services with `auto_redeploy`.
+async fn changed(app: &App, caller: &Caller, target: &EnvTarget) -> Result<EnvChanged> {
+    let mut redeployments = vec![];
+    for service in &target.services {
+        if !service.runtime.auto_redeploy {
+            continue;
+        }
+        if let Some(live) = app.store.live_deployment(service.id).await? {
+            redeployments.push(
+                redeploy_image(app, caller, service, &live, DeploymentCause::Settings).await?,
+            );
+        }
+    }
+    Ok(EnvChanged {
+        vars: list(app, target).await?,
+        redeployments,
+    })
+}
+
+/// The target's own variables in the `.env` format; secrets appear as comments, without
+/// values.
+pub async fn export(app: &App, target: &EnvTarget) -> Result<String> {
+    let mut text = format!(
+        "# Environment of {} exported by Helvetia; secret values are not exported.\n",
+        target.label
+    );
+    for record in app.store.env(target.scope).await? {
+        let value = (!record.secret).then_some(record.value.as_str());
+        text.push_str(&format_dotenv_line(&record.name, value));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// One variable's value, secret or not. Audited.
+pub async fn reveal(
+    app: &App,
+    caller: &Caller,
+    target: &EnvTarget,
+    name: &str,
+) -> Result<RevealedVar> {
+    check_name(name).map_err(|e| FieldErrors::single("name", e))?;
+    let record = app
+        .store
+        .env(target.scope)
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| UseCaseError::NotFound(format!("variable {name} of {}", target.label)))?;
+    let value = if record.secret {
+        app.platform
+            .vault
+            .open_record(&record)
+            .map_err(|e| UseCaseError::Internal(format!("opening {name} failed: {e}")))?
+    } else {
+        record.value
+    };
+    app.store
+        .record_audit(
+            caller,
+            AuditAction::EnvReveal,
+            &format!("{} {name}", target.label),
+        )
+        .await?;
+    Ok(RevealedVar {
+        name: name.to_owned(),
+        value,
+    })
+}

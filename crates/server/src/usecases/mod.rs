@@ -1,0 +1,77 @@
+//! The operations Helvetia offers, one function each, grouped by resource. The HTTP API calls
+//! them; so will the webhook receivers, the dashboard pages and scheduled jobs.
+//!
+//! An operation takes the [`App`] (store, platform, worker), the caller and typed input. It
+//! checks that the caller owns what it names ([`access`]), validates the input with the
+//! core's validators, changes the store (which writes the audit entry in the same
+//! transaction), wakes the worker or the reconciler, and answers with a typed result (the
+//! API's contract types, `helvetia_api_types`) or a [`UseCaseError`]. Nothing here knows
+//! HTTP: each entry point maps a [`UseCaseError`] to its own terms (the API in
+//! `api::error`, the only place that picks status codes).
+//!
+//! Module dependencies point one way: every resource module uses [`access`]; those that
+//! start containers use [`deployments`] to request a redeployment.
+
+use std::sync::Arc;
+
+use helvetia_core::validation::FieldErrors;
+use helvetia_store::{Store, StoreError};
+use tokio::sync::Notify;
+
+use crate::platform::Platform;
+use crate::worker::WorkerHandle;
+
+pub mod access;
+pub mod audit;
+pub mod deployments;
+pub mod env;
+pub mod lifecycle;
+pub mod logs;
+pub mod metrics;
+pub mod projects;
+pub mod services;
+pub mod tokens;
+pub mod volumes;
+
+/// What the operations work with.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub platform: Arc<Platform>,
+    pub worker: WorkerHandle,
+    /// Notified when a change (a deletion) leaves containers or routes to clean up.
+    pub reconcile: Arc<Notify>,
+}
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UseCaseError {
+    /// What the caller named does not exist, or is not the caller's.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The operation contradicts the current state (a name taken, nothing to roll back to).
+    #[error("{0}")]
+    Conflict(String),
+    /// The input breaks a rule; the reasons per field.
+    #[error(transparent)]
+    Invalid(#[from] FieldErrors),
+    /// Something failed on the server's side. The detail is for the log, never for a client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for UseCaseError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => UseCaseError::NotFound(what),
+            StoreError::Conflict(why) => UseCaseError::Conflict(why),
+            StoreError::IllegalTransition(illegal) => UseCaseError::Conflict(illegal.to_string()),
+            StoreError::Corrupt(_)
+            | StoreError::Config(_)
+            | StoreError::Backend(_)
+            | StoreError::Migrate(_) => UseCaseError::Internal(error.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, UseCaseError>;

@@ -1,0 +1,202 @@
+//! Services: create, list, show with their running state, change settings (redeploying the
+//! live image when the change needs new containers), delete.
+
+use helvetia_api_types::{CreateService, ServiceStatus, ServiceView, UpdatedService};
+use helvetia_core::auth::Caller;
+use helvetia_core::container::{ContainerState, Health};
+use helvetia_core::deployment::DeploymentCause;
+use helvetia_core::name::ServiceName;
+use helvetia_core::runtime::RuntimeSettings;
+use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
+use helvetia_core::validation::FieldErrors;
+
+use super::access::{OwnedService, project_name};
+use super::deployments::redeploy_image;
+use super::{App, Result, UseCaseError};
+
+/// How many events a service's view includes.
+const EVENTS_SHOWN: i64 = 10;
+
+/// A service as the API shows it, without its running state.
+fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceView {
+    ServiceView {
+        url: app
+            .platform
+            .settings
+            .service_url(service.project.as_str(), service.name.as_str()),
+        id: service.id,
+        project: service.project.to_string(),
+        name: service.name.to_string(),
+        settings: (&service.settings).into(),
+        runtime: service.runtime,
+        status,
+        created_at: service.created_at,
+        updated_at: service.updated_at,
+    }
+}
+
+/// A service as the API shows it, with its running state.
+async fn detailed(app: &App, service: Service) -> Result<ServiceView> {
+    let store = &app.store;
+    let containers = store
+        .service_containers(service.id, ContainerState::Serving)
+        .await?;
+    let health = containers
+        .iter()
+        .map(|c| c.health.unwrap_or(Health::Healthy))
+        .max_by_key(|h| health_rank(*h));
+    let live_deployment = store.live_deployment(service.id).await?;
+    let env_pending = match &live_deployment {
+        Some(live) => {
+            let current = app.platform.env_digest(&service).await?;
+            store
+                .env_digest(live.id)
+                .await?
+                .is_some_and(|started| started != current)
+        }
+        None => false,
+    };
+    let status = ServiceStatus {
+        live_deployment,
+        health,
+        events: store.service_events(service.id, EVENTS_SHOWN).await?,
+        containers,
+        env_pending,
+    };
+    Ok(view(app, service, Some(status)))
+}
+
+/// Orders health from best to worst, to summarise several containers by the worst.
+fn health_rank(health: Health) -> u8 {
+    match health {
+        Health::Healthy => 0,
+        Health::Restarting => 1,
+        Health::Unhealthy => 2,
+        Health::OomKilled => 3,
+        Health::Stopped => 4,
+    }
+}
+
+/// Creates a service in `project`; every setting left out takes its default.
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    project: &str,
+    input: CreateService,
+) -> Result<ServiceView> {
+    let project = project_name(project)?;
+    let settings_input = ServiceInput {
+        repo: Some(input.repo),
+        branch: input.branch,
+        dockerfile: input.dockerfile,
+        context: input.context,
+        port: input.port,
+        runtime: None,
+    };
+    let platform = &app.platform.settings;
+    let mut errors = FieldErrors::new();
+    let name = errors.check("name", ServiceName::parse(&input.name));
+    let settings = errors.absorb(ServiceSettings::create(
+        &settings_input,
+        platform.repo_policy,
+    ));
+    let runtime = errors.absorb(RuntimeSettings::default().merged(
+        input.runtime.as_ref().unwrap_or(&serde_json::Value::Null),
+        &platform.runtime_bounds(),
+    ));
+    let (name, settings, runtime) = errors.finish(|| Some((name?, settings?, runtime?)))?;
+    let hostname = platform.hostname(project.as_str(), name.as_str());
+    let service = app
+        .store
+        .create_service(caller, &project, &name, &settings, &runtime, &hostname)
+        .await?;
+    Ok(view(app, service, None))
+}
+
+/// The caller's services, of one project or of all.
+pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<Vec<ServiceView>> {
+    let project = project.map(project_name).transpose()?;
+    let services = app
+        .store
+        .list_services(caller.team, project.as_ref())
+        .await?;
+    Ok(services
+        .into_iter()
+        .map(|service| view(app, service, None))
+        .collect())
+}
+
+/// A service with its URL, live deployment, containers and recent events.
+pub async fn get(app: &App, service: OwnedService) -> Result<ServiceView> {
+    detailed(app, Service::clone(&service)).await
+}
+
+/// Changes a service's settings; fields left out keep their value. A change that shapes the
+/// containers (port, limits, replicas, …) is applied to a live service by a zero-downtime
+/// redeploy of its live image.
+pub async fn update(
+    app: &App,
+    caller: &Caller,
+    service: OwnedService,
+    input: ServiceInput,
+) -> Result<UpdatedService> {
+    let platform = &app.platform.settings;
+    let mut errors = FieldErrors::new();
+    let settings = errors.absorb(service.settings.update(&input, platform.repo_policy));
+    let runtime = match &input.runtime {
+        Some(patch) => errors.absorb(service.runtime.merged(patch, &platform.runtime_bounds())),
+        None => Some(service.runtime.clone()),
+    };
+    let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;
+    let updated = app
+        .store
+        .update_service(caller, &service, &settings, &runtime)
+        .await?;
+    // Settings that shape the container never change a running app in place: they are
+    // applied by a zero-downtime redeploy of the live image.
+    let needs_new_containers =
+        settings.port != service.settings.port || service.runtime.needs_new_containers(&runtime);
+    // A change of the replica count alone is a scale: no release command runs for it.
+    let only_scaled = settings == service.settings
+        && RuntimeSettings {
+            replicas: runtime.replicas,
+            ..service.runtime.clone()
+        } == runtime;
+    let cause = if only_scaled {
+        DeploymentCause::Scale
+    } else {
+        DeploymentCause::Settings
+    };
+    let redeployment = match app.store.live_deployment(updated.id).await? {
+        Some(live) if needs_new_containers => {
+            Some(redeploy_image(app, caller, &updated, &live, cause).await?)
+        }
+        _ => None,
+    };
+    Ok(UpdatedService {
+        service: detailed(app, updated).await?,
+        redeployment,
+    })
+}
+
+/// Deletes a service and its deployment history. A service with volumes is only deleted with
+/// `delete_volumes`, since their data goes with it. Its containers and route go with the
+/// reconciliation this starts.
+pub async fn delete(
+    app: &App,
+    caller: &Caller,
+    service: OwnedService,
+    delete_volumes: bool,
+) -> Result<()> {
+    let volumes = app.store.volumes(service.id).await?;
+    if !volumes.is_empty() && !delete_volumes {
+        let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+        return Err(UseCaseError::Conflict(format!(
+            "the service has volumes ({}); deleting it deletes their data too: confirm with `delete_volumes=true` (CLI: `--delete-volumes`)",
+            names.join(", ")
+        )));
+    }
+    app.store.delete_service(caller, &service).await?;
+    app.reconcile.notify_one();
+    Ok(())
+}
