@@ -1,8 +1,14 @@
-//! A small HTTP client for the Helvetia API: bearer authentication, JSON in and out, and API
-//! errors turned into one readable line.
+//! A small HTTP client for the Helvetia API: bearer authentication, the API's contract types
+//! (`helvetia_api_types`) in and out, and API errors turned into one readable line.
+//!
+//! Every answer is read into the type the CLI expects, and must carry every field of it: an
+//! answer of another shape (a server of another version, a renamed field) is an error that
+//! says what is missing, never a blank in a table.
 
 use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::GlobalArgs;
@@ -13,6 +19,13 @@ pub struct Client {
     http: reqwest::Client,
     server: String,
     token: String,
+}
+
+/// An answer the CLI understood: the typed body, and the JSON as the server sent it (what
+/// `--json` prints).
+pub struct Answer<T> {
+    pub body: T,
+    pub json: Value,
 }
 
 impl Client {
@@ -51,49 +64,49 @@ impl Client {
         &self.server
     }
 
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(Method::PATCH, path, Some(body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(Method::DELETE, path, None).await
-    }
-
-    pub async fn request_json(
+    pub async fn get<T: DeserializeOwned + Serialize>(
         &self,
-        method: Method,
         path: &str,
-        body: &Value,
-    ) -> anyhow::Result<Value> {
-        self.send(method, path, Some(body)).await
+    ) -> anyhow::Result<Answer<T>> {
+        self.json(Method::GET, path, None::<&()>).await
+    }
+
+    pub async fn post<T: DeserializeOwned + Serialize>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Answer<T>> {
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put<T: DeserializeOwned + Serialize>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Answer<T>> {
+        self.json(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch<T: DeserializeOwned + Serialize>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Answer<T>> {
+        self.json(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned + Serialize>(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<Answer<T>> {
+        self.json(Method::DELETE, path, body).await
     }
 
     /// A plain-text answer (an export, say).
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
-        let response = self.request(Method::GET, path).send().await.map_err(|e| {
-            anyhow!(
-                "cannot reach the Helvetia server at {}: {}",
-                self.server,
-                root_cause(&e)
-            )
-        })?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .context("reading the server's answer")?;
-        if status.is_success() {
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
-        }
-        bail!(describe_error(status, &bytes))
+        let bytes = self.send(Method::GET, path, None::<&()>).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// A request builder with authentication, for streaming endpoints.
@@ -103,12 +116,36 @@ impl Client {
             .bearer_auth(&self.token)
     }
 
+    async fn json<T: DeserializeOwned + Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<Answer<T>> {
+        let what = format!("{method} {path}");
+        let bytes = self.send(method, path, body).await?;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("the server's answer to {what} is not JSON"))?
+        };
+        let body = understand(&json).map_err(|why| {
+            anyhow!(
+                "the server answered {what} with a body this CLI does not understand: {why} \
+                 (is the CLI as new as the server?)"
+            )
+        })?;
+        Ok(Answer { body, json })
+    }
+
+    /// Sends a request; the body of a successful answer, or the API's error as an error.
     async fn send(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<bytes::Bytes> {
         let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(body);
@@ -126,17 +163,53 @@ impl Client {
             .await
             .context("reading the server's answer")?;
         if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).context("the server's answer is not JSON");
+            return Ok(bytes);
         }
         bail!(describe_error(status, &bytes))
     }
 }
 
+/// Reads `json` as a `T` that must find every one of its fields in it, also those a `T` may
+/// leave empty (`null`): a field renamed on the server is then missing rather than read as
+/// empty. Extra fields (a newer server's additions) are ignored.
+pub fn understand<T: DeserializeOwned + Serialize>(json: &Value) -> Result<T, String> {
+    let body = T::deserialize(json).map_err(|e| e.to_string())?;
+    let expected = serde_json::to_value(&body).map_err(|e| e.to_string())?;
+    match first_missing(&expected, json, "") {
+        Some(field) => Err(format!("missing field `{field}`")),
+        None => Ok(body),
+    }
+}
+
+/// The path of the first field of `expected` that `got` lacks, at any depth.
+fn first_missing(expected: &Value, got: &Value, at: &str) -> Option<String> {
+    match (expected, got) {
+        (Value::Object(expected), Value::Object(got)) => {
+            expected.iter().find_map(|(key, value)| {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                match got.get(key) {
+                    None => Some(path),
+                    Some(inner) => first_missing(value, inner, &path),
+                }
+            })
+        }
+        (Value::Array(expected), Value::Array(got)) => expected
+            .iter()
+            .zip(got)
+            .enumerate()
+            .find_map(|(index, (expected, got))| {
+                first_missing(expected, got, &format!("{at}[{index}]"))
+            }),
+        _ => None,
+    }
+}
+
 /// One line for a failed API call: the API's message, plus each field error.
-fn describe_error(status: StatusCode, body: &[u8]) -> String {
+pub fn describe_error(status: StatusCode, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let message = error
@@ -167,4 +240,56 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use helvetia_api_types::{Deployment, ServiceView};
+    use serde_json::json;
+
+    use super::understand;
+
+    fn deployment() -> serde_json::Value {
+        json!({
+            "id": 7, "project": "demo", "service": "web", "kind": "build", "cause": "deploy",
+            "status": "live", "status_reason": null, "git_ref": "main",
+            "requested_commit": null, "commit_sha": "abc", "commit_message": "m",
+            "commit_author": "a", "image": "i", "source_deployment_id": null,
+            "created_by": "token:1(admin)", "created_at": "2026-11-28T10:00:00Z",
+            "updated_at": "2026-11-28T10:00:00Z", "finished_at": null
+        })
+    }
+
+    #[test]
+    fn a_complete_answer_is_understood() {
+        let deployment: Deployment = understand(&deployment()).unwrap();
+        assert_eq!(deployment.id, 7);
+    }
+
+    #[test]
+    fn a_renamed_field_that_may_be_empty_is_missing_not_empty() {
+        let mut renamed = deployment();
+        let reason = renamed["status_reason"].take();
+        renamed.as_object_mut().unwrap().remove("status_reason");
+        renamed["reason"] = reason;
+        let error = understand::<Deployment>(&renamed).unwrap_err();
+        assert_eq!(error, "missing field `status_reason`");
+    }
+
+    #[test]
+    fn a_missing_nested_field_is_named_by_its_path() {
+        let mut service = json!({
+            "id": 1, "project": "demo", "name": "web", "repo": "r", "branch": "main",
+            "dockerfile": "Dockerfile", "context": ".", "port": 8080,
+            "runtime": serde_json::to_value(helvetia_api_types::RuntimeSettings::default()).unwrap(),
+            "url": "http://web.demo.localhost", "created_at": "2026-11-28T10:00:00Z",
+            "updated_at": "2026-11-28T10:00:00Z"
+        });
+        service["runtime"]["health"]
+            .as_object_mut()
+            .unwrap()
+            .remove("tcp");
+        let error = understand::<ServiceView>(&service).unwrap_err();
+        assert_eq!(error, "missing field `runtime.health.tcp`");
+    }
 }

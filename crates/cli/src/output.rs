@@ -1,4 +1,6 @@
-//! Rendering: tables and key/value blocks for people, raw JSON for scripts.
+//! Rendering: tables and key/value blocks for people, the API's JSON for scripts.
+
+use std::fmt::Display;
 
 use comfy_table::{Table, presets};
 use jiff::Timestamp;
@@ -32,36 +34,26 @@ pub fn fields(pairs: &[(&str, String)]) {
     }
 }
 
-/// A string field, or `-`.
-pub fn text(value: &Value, key: &str) -> String {
-    match value.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
+/// A value the API may leave empty, or `-` when it did.
+pub fn or_dash(value: Option<impl Display>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
-/// A timestamp field in the local form `2026-11-26 10:50:31`.
-pub fn time(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<Timestamp>().ok())
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
+/// A time in the local form `2026-11-26 10:50:31`.
+pub fn time(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// The time between two timestamp fields, as `1m 05s`.
-pub fn duration_between(value: &Value, start: &str, end: &str) -> String {
-    let parse = |key| {
-        value
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Timestamp>().ok())
-    };
-    match (parse(start), parse(end)) {
-        (Some(start), Some(end)) => human_duration(end.duration_since(start).as_millis()),
-        _ => "-".into(),
+/// A time that may not have happened yet, or `-`.
+pub fn maybe_time(at: Option<Timestamp>) -> String {
+    at.map_or_else(|| "-".to_owned(), time)
+}
+
+/// The time from `start` to `end`, as `1m 05s`; `-` while there is no end.
+pub fn duration_between(start: Timestamp, end: Option<Timestamp>) -> String {
+    match end {
+        Some(end) => human_duration(end.duration_since(start).as_millis()),
+        None => "-".into(),
     }
 }
 
@@ -90,30 +82,18 @@ pub fn human_duration(millis: i128) -> String {
 }
 
 /// The first 10 characters of a commit SHA.
-pub fn short_sha(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .map(|s| s.chars().take(10).collect())
-        .unwrap_or_else(|| "-".into())
+pub fn short_sha(sha: Option<&str>) -> String {
+    sha.map_or_else(|| "-".into(), |s| s.chars().take(10).collect())
 }
 
 /// The first line of a (commit) message, cut to `max` characters.
-pub fn first_line(value: &Value, key: &str, max: usize) -> String {
-    let line = value
-        .get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| s.lines().next())
-        .unwrap_or("-");
+pub fn first_line(message: Option<&str>, max: usize) -> String {
+    let line = message.and_then(|s| s.lines().next()).unwrap_or("-");
     if line.chars().count() > max {
         format!("{}…", line.chars().take(max - 1).collect::<String>())
     } else {
         line.to_owned()
     }
-}
-
-pub fn array(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
 #[cfg(test)]

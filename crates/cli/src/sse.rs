@@ -4,10 +4,13 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow};
 use futures::StreamExt;
 use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::client::Client;
+use crate::client::{Client, describe_error, understand};
 
 /// One event of a stream.
 #[derive(Debug, Default, Clone)]
@@ -15,6 +18,17 @@ pub struct SseEvent {
     pub id: Option<String>,
     pub event: String,
     pub data: String,
+}
+
+impl SseEvent {
+    /// The event's data as a `T` that finds every one of its fields in it (see
+    /// [`understand`]).
+    pub fn data<T: DeserializeOwned + Serialize>(&self) -> anyhow::Result<T> {
+        let what = || format!("the server sent a `{}` event", self.event);
+        let json: serde_json::Value = serde_json::from_str(&self.data)
+            .with_context(|| format!("{} that is not JSON", what()))?;
+        understand(&json).map_err(|why| anyhow!("{} this CLI does not understand: {why}", what()))
+    }
 }
 
 /// Attempts to reconnect before giving up on a stream.
@@ -30,6 +44,25 @@ pub async fn follow(
     on_event: impl FnMut(&SseEvent) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
     follow_from(client, path, None, on_event).await
+}
+
+/// [`follow`] with a handler that may fail (on an event it does not understand, say): the
+/// first failure ends the stream and is returned.
+pub async fn follow_checked(
+    client: &Client,
+    path: &str,
+    mut on_event: impl FnMut(&SseEvent) -> anyhow::Result<ControlFlow<()>>,
+) -> anyhow::Result<()> {
+    let mut failure = None;
+    follow(client, path, |event| match on_event(event) {
+        Ok(flow) => flow,
+        Err(error) => {
+            failure = Some(error);
+            ControlFlow::Break(())
+        }
+    })
+    .await?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// [`follow`], starting after the event `last_id` (as a reconnecting client does).
@@ -85,12 +118,8 @@ async fn follow_once(
         .map_err(|e| Failure::Dropped(e.into()))?;
     if !response.status().is_success() {
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("the server answered {status}"));
-        let error = anyhow::anyhow!(message);
+        let body = response.bytes().await.unwrap_or_default();
+        let error = anyhow::anyhow!(describe_error(status, &body));
         return Err(if status.is_client_error() {
             Failure::Refused(error)
         } else {

@@ -1,6 +1,7 @@
 //! `helvetia audit`.
 
 use clap::Args;
+use helvetia_api_types::AuditEntry;
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -16,19 +17,19 @@ pub struct AuditArgs {
 pub async fn run(args: AuditArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     let entries = client
-        .get(&format!("/api/v1/audit?limit={}", args.limit))
+        .get::<Vec<AuditEntry>>(&format!("/api/v1/audit?limit={}", args.limit))
         .await?;
     if global.json {
-        return output::json(&entries);
+        return output::json(&entries.json);
     }
     output::table(
         ["TIME", "ACTOR", "ACTION", "TARGET"],
-        output::array(&entries).iter().map(|e| {
+        entries.body.iter().map(|e| {
             [
-                output::time(e, "at"),
-                output::text(e, "actor"),
-                output::text(e, "action"),
-                output::text(e, "target"),
+                output::time(e.at),
+                e.actor.clone(),
+                e.action.clone(),
+                e.target.clone(),
             ]
         }),
     );

@@ -1,16 +1,20 @@
-//! `helvetia deploy` and `helvetia deployments …`.
-
-use std::ops::ControlFlow;
+//! `helvetia deploy`, `helvetia rollback` and `helvetia deployments …`; [`watch`] follows any
+//! deployment a command started, to its end.
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use helvetia_api_types::{
+    CreateDeployment, Deployment, DeploymentCause, DeploymentDetail, DeploymentStatus, Rollback,
+    ServiceView,
+};
+use serde_json::Value;
 
 use crate::GlobalArgs;
 use crate::client::Client;
 use crate::output;
-use crate::sse;
 use crate::target::ServiceTarget;
+
+use super::logs::{self, Printer};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -49,11 +53,22 @@ enum DeploymentsCommand {
 
 pub async fn deploy(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
-    let body = json!({ "branch": args.branch, "commit": args.commit });
+    let body = CreateDeployment {
+        branch: args.branch,
+        commit: args.commit,
+    };
     let deployment = client
-        .post(&format!("{}/deployments", args.target.path()), &body)
+        .post::<Deployment>(&format!("{}/deployments", args.target.path()), &body)
         .await?;
-    watch(&client, &args.target, &deployment, args.detach, global).await
+    watch(
+        &client,
+        &args.target,
+        &deployment.body,
+        &deployment.json,
+        args.detach,
+        global,
+    )
+    .await
 }
 
 #[derive(Debug, Args)]
@@ -69,32 +84,59 @@ pub struct RollbackArgs {
 
 pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
+    let body = Rollback {
+        deployment: args.deployment,
+    };
     let deployment = client
-        .post(
-            &format!("{}/rollback", args.target.path()),
-            &json!({ "deployment": args.deployment }),
-        )
+        .post::<Deployment>(&format!("{}/rollback", args.target.path()), &body)
         .await?;
-    watch(&client, &args.target, &deployment, args.detach, global).await
+    watch(
+        &client,
+        &args.target,
+        &deployment.body,
+        &deployment.json,
+        args.detach,
+        global,
+    )
+    .await
 }
 
-/// Reports a queued deployment and, unless `detach`, follows it to its end: exit 0 when it
-/// is live, an error with its reason otherwise.
-pub async fn watch(
+/// Follows the redeployment a change started, if it started one; without one, `--json`
+/// prints the change as the server answered it.
+pub async fn watch_change(
     client: &Client,
     target: &ServiceTarget,
-    deployment: &Value,
+    change: &Value,
+    redeployment: Option<&Deployment>,
     detach: bool,
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
-    let id = deployment["id"].as_i64().unwrap_or_default();
-    let what = match deployment["cause"].as_str() {
-        Some("deploy") | None => "Deployment".to_owned(),
-        Some(cause) => format!("Deployment ({cause})"),
+    match redeployment {
+        Some(deployment) => watch(client, target, deployment, change, detach, global).await,
+        None if global.json => output::json(change),
+        None => Ok(()),
+    }
+}
+
+/// Reports a queued deployment and, unless `detach`, follows it to its end: exit 0 when it
+/// is live, an error with its reason otherwise. `answer` is what the server answered the
+/// command, which `--json --detach` prints.
+pub async fn watch(
+    client: &Client,
+    target: &ServiceTarget,
+    deployment: &Deployment,
+    answer: &Value,
+    detach: bool,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let id = deployment.id;
+    let what = match deployment.cause {
+        DeploymentCause::Deploy => "Deployment".to_owned(),
+        cause => format!("Deployment ({})", cause.as_str()),
     };
     if detach {
         if global.json {
-            return output::json(deployment);
+            return output::json(answer);
         }
         println!("{what} #{id} of {target} queued.");
         return Ok(());
@@ -102,109 +144,78 @@ pub async fn watch(
     if !global.json {
         println!("{what} #{id} of {target} queued.");
     }
-    let finished = follow(client, id, !global.json).await?;
+    let printer = (!global.json).then(|| Printer::new(false, false));
+    logs::follow_deployment_log(client, id, printer.as_ref(), logs::Until::Settled).await?;
+    let finished = client
+        .get::<DeploymentDetail>(&format!("/api/v1/deployments/{id}"))
+        .await?;
     if global.json {
-        output::json(&finished)?;
+        output::json(&finished.json)?;
     }
-    match finished["status"].as_str() {
-        Some("live") => {
+    let finished = finished.body.deployment;
+    match finished.status {
+        DeploymentStatus::Live => {
             if !global.json {
-                let service = client.get(&target.path()).await?;
-                println!(
-                    "Deployment #{id} is live at {}.",
-                    output::text(&service, "url")
-                );
+                let service = client.get::<ServiceView>(&target.path()).await?;
+                println!("Deployment #{id} is live at {}.", service.body.url);
             }
             Ok(())
         }
         status => bail!(
-            "deployment #{id} ended {}: {}",
-            status.unwrap_or("unknown"),
-            output::text(&finished, "status_reason")
+            "deployment #{id} ended {status}: {}",
+            output::or_dash(finished.status_reason)
         ),
     }
-}
-
-/// Follows a deployment's log stream until it is live or finished, printing every line
-/// (phases, build output, probes, the switch); reconnects without losing or repeating a line
-/// if the connection drops. Returns the deployment as it ended.
-async fn follow(client: &Client, id: i64, print: bool) -> anyhow::Result<Value> {
-    let printer = super::logs::Printer::new(false, false);
-    sse::follow(
-        client,
-        &format!("/api/v1/deployments/{id}/logs/stream"),
-        |event| match event.event.as_str() {
-            "line" if print => {
-                if let Ok(line) = serde_json::from_str::<Value>(&event.data) {
-                    printer.print(&line, None);
-                }
-                ControlFlow::Continue(())
-            }
-            "status" | "end" => {
-                let status: Value = serde_json::from_str(&event.data).unwrap_or_default();
-                let finished = !matches!(
-                    status["status"].as_str(),
-                    Some("queued" | "cloning" | "building" | "starting" | "health_checking")
-                );
-                if finished {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            }
-            _ => ControlFlow::Continue(()),
-        },
-    )
-    .await?;
-    client.get(&format!("/api/v1/deployments/{id}")).await
 }
 
 pub async fn run(args: DeploymentsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     match (args.command, args.target) {
         (Some(DeploymentsCommand::Show { id }), _) => {
-            let detail = client.get(&format!("/api/v1/deployments/{id}")).await?;
+            let detail = client
+                .get::<DeploymentDetail>(&format!("/api/v1/deployments/{id}"))
+                .await?;
             if global.json {
-                return output::json(&detail);
+                return output::json(&detail.json);
             }
-            show(&detail);
+            show(&detail.body);
         }
         (Some(DeploymentsCommand::Cancel { id }), _) => {
             let deployment = client
-                .post(&format!("/api/v1/deployments/{id}/cancel"), &json!({}))
+                .post::<Deployment>(&format!("/api/v1/deployments/{id}/cancel"), &())
                 .await?;
             if global.json {
-                return output::json(&deployment);
+                return output::json(&deployment.json);
             }
             println!(
                 "Cancellation of deployment #{id} requested (now {}).",
-                output::text(&deployment, "status")
+                deployment.body.status
             );
         }
         (None, Some(target)) => {
             let deployments = client
-                .get(&format!(
+                .get::<Vec<Deployment>>(&format!(
                     "{}/deployments?limit={}",
                     target.path(),
                     args.limit
                 ))
                 .await?;
             if global.json {
-                return output::json(&deployments);
+                return output::json(&deployments.json);
             }
             output::table(
                 [
                     "ID", "STATUS", "CAUSE", "COMMIT", "MESSAGE", "STARTED", "DURATION",
                 ],
-                output::array(&deployments).iter().map(|d| {
+                deployments.body.iter().map(|d| {
                     [
-                        output::text(d, "id"),
-                        output::text(d, "status"),
+                        d.id.to_string(),
+                        d.status.to_string(),
                         cause(d),
-                        output::short_sha(d, "commit_sha"),
-                        output::first_line(d, "commit_message", 40),
-                        output::time(d, "created_at"),
-                        output::duration_between(d, "created_at", "finished_at"),
+                        output::short_sha(d.commit_sha.as_deref()),
+                        output::first_line(d.commit_message.as_deref(), 40),
+                        output::time(d.created_at),
+                        output::duration_between(d.created_at, d.finished_at),
                     ]
                 }),
             );
@@ -216,52 +227,46 @@ pub async fn run(args: DeploymentsArgs, global: &GlobalArgs) -> anyhow::Result<(
     Ok(())
 }
 
-fn show(detail: &Value) {
+fn show(detail: &DeploymentDetail) {
+    let d = &detail.deployment;
     output::fields(&[
-        ("Deployment", format!("#{}", output::text(detail, "id"))),
+        ("Deployment", format!("#{}", d.id)),
+        ("Service", format!("{}/{}", d.project, d.service)),
+        ("Status", d.status.to_string()),
+        ("Reason", output::or_dash(d.status_reason.as_deref())),
+        ("Kind", d.kind.as_str().to_owned()),
+        ("Cause", cause(d)),
+        ("Branch", output::or_dash(d.git_ref.as_deref())),
+        ("Commit", output::or_dash(d.commit_sha.as_deref())),
         (
-            "Service",
-            format!(
-                "{}/{}",
-                output::text(detail, "project"),
-                output::text(detail, "service")
-            ),
+            "Message",
+            output::first_line(d.commit_message.as_deref(), 72),
         ),
-        ("Status", output::text(detail, "status")),
-        ("Reason", output::text(detail, "status_reason")),
-        ("Kind", output::text(detail, "kind")),
-        ("Cause", cause(detail)),
-        ("Branch", output::text(detail, "git_ref")),
-        ("Commit", output::text(detail, "commit_sha")),
-        ("Message", output::first_line(detail, "commit_message", 72)),
-        ("Author", output::text(detail, "commit_author")),
-        ("Image", output::text(detail, "image")),
-        ("Requested by", output::text(detail, "created_by")),
-        ("Created", output::time(detail, "created_at")),
+        ("Author", output::or_dash(d.commit_author.as_deref())),
+        ("Image", output::or_dash(d.image.as_deref())),
+        ("Requested by", d.created_by.clone()),
+        ("Created", output::time(d.created_at)),
         (
             "Duration",
-            output::duration_between(detail, "created_at", "finished_at"),
+            output::duration_between(d.created_at, d.finished_at),
         ),
     ]);
     println!();
     output::table(
         ["TIME", "STATUS", "REASON"],
-        output::array(&detail["transitions"]).iter().map(|t| {
-            [
-                output::time(t, "at"),
-                output::text(t, "to"),
-                output::text(t, "reason"),
-            ]
-        }),
+        detail
+            .transitions
+            .iter()
+            .map(|t| [output::time(t.at), t.to.to_string(), t.reason.clone()]),
     );
 }
 
 /// What caused a deployment, with the deployment it reused an image from.
-fn cause(detail: &Value) -> String {
-    let cause = output::text(detail, "cause");
-    match detail["source_deployment_id"].as_i64() {
-        Some(source) if cause == "rollback" => format!("rollback to #{source}"),
-        Some(source) => format!("{cause} (image of #{source})"),
-        None => cause,
+fn cause(deployment: &Deployment) -> String {
+    let cause = deployment.cause.as_str();
+    match (deployment.cause, deployment.source_deployment_id) {
+        (DeploymentCause::Rollback, Some(source)) => format!("rollback to #{source}"),
+        (_, Some(source)) => format!("{cause} (image of #{source})"),
+        (_, None) => cause.to_owned(),
     }
 }

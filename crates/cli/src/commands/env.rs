@@ -5,10 +5,12 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use helvetia_api_types::{
+    EnvChanged, EnvVarInput, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope,
+};
 
 use crate::GlobalArgs;
-use crate::client::Client;
+use crate::client::{Answer, Client};
 use crate::output;
 use crate::target::{self, ServiceTarget};
 
@@ -156,10 +158,16 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                         (assignment.clone(), value.trim_end_matches('\n').to_owned())
                     }
                 };
-                vars.push(json!({"name": name, "value": value, "secret": secret, "build": build}));
+                vars.push(EnvVarInput {
+                    name,
+                    value,
+                    secret,
+                    build,
+                });
             }
+            let count = vars.len();
             let changed = client
-                .request_json(reqwest::Method::PUT, &owner.env(), &json!({"vars": vars}))
+                .put::<EnvChanged>(&owner.env(), &SetEnv { vars })
                 .await?;
             report(
                 &client,
@@ -167,7 +175,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 &scope,
                 &args,
                 &changed,
-                &format!("Set {} variable(s).", vars.len()),
+                &format!("Set {count} variable(s)."),
                 detach,
             )
             .await
@@ -181,50 +189,51 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             if names.is_empty() {
                 bail!("nothing to remove: give variable names");
             }
-            let mut changed = Value::Null;
-            for name in &names {
-                changed = client.delete(&format!("{}/{name}", owner.env())).await?;
-            }
+            let count = names.len();
+            let changed = client
+                .delete::<EnvChanged>(&owner.env(), Some(&UnsetEnv { names }))
+                .await?;
             report(
                 &client,
                 global,
                 &scope,
                 &args,
                 &changed,
-                &format!("Removed {} variable(s).", names.len()),
+                &format!("Removed {count} variable(s)."),
                 detach,
             )
             .await
         }
         EnvCommand::List { scope, args } => {
             let (owner, _) = scope.resolve(&args)?;
-            let vars = client.get(&owner.env()).await?;
+            let vars = client.get::<Vec<EnvVarView>>(&owner.env()).await?;
             if global.json {
-                return output::json(&vars);
+                return output::json(&vars.json);
             }
             output::table(
                 ["NAME", "VALUE", "SCOPE", "FLAGS", "UPDATED"],
-                output::array(&vars).iter().map(|v| {
-                    let mut flags = vec![];
-                    if v["secret"] == true {
-                        flags.push("secret");
-                    }
-                    if v["build"] == true {
-                        flags.push("build");
-                    }
-                    if v["overridden"] == true {
-                        flags.push("overridden");
-                    }
+                vars.body.iter().map(|v| {
+                    let flags: Vec<&str> = [
+                        (v.secret, "secret"),
+                        (v.build, "build"),
+                        (v.overridden, "overridden"),
+                    ]
+                    .into_iter()
+                    .filter_map(|(set, flag)| set.then_some(flag))
+                    .collect();
                     [
-                        output::text(v, "name"),
-                        if v["secret"] == true {
+                        v.name.clone(),
+                        if v.secret {
                             "••••••••".to_owned()
                         } else {
-                            output::text(v, "value")
+                            output::or_dash(v.value.as_deref())
                         },
-                        output::text(v, "scope"),
+                        match v.scope {
+                            VarScope::Project => "project".to_owned(),
+                            VarScope::Service => "service".to_owned(),
+                        },
                         flags.join(","),
-                        output::time(v, "updated_at"),
+                        output::time(v.updated_at),
                     ]
                 }),
             );
@@ -250,8 +259,12 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             } else {
                 text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
             }
-            let body = json!({"dotenv": text, "secret": secret, "build": build});
-            let changed = client.post(&owner.dotenv(), &body).await?;
+            let body = ImportEnv {
+                dotenv: text,
+                secret,
+                build,
+            };
+            let changed = client.post::<EnvChanged>(&owner.dotenv(), &body).await?;
             report(
                 &client,
                 global,
@@ -274,12 +287,12 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 bail!("give one variable name");
             };
             let revealed = client
-                .get(&format!("{}/{name}/reveal", owner.env()))
+                .get::<RevealedVar>(&format!("{}/{name}/reveal", owner.env()))
                 .await?;
             if global.json {
-                return output::json(&revealed);
+                return output::json(&revealed.json);
             }
-            println!("{}", output::text(&revealed, "value"));
+            println!("{}", revealed.body.value);
             Ok(())
         }
     }
@@ -291,32 +304,33 @@ async fn report(
     global: &GlobalArgs,
     scope: &Scope,
     args: &[String],
-    changed: &Value,
+    changed: &Answer<EnvChanged>,
     message: &str,
     detach: bool,
 ) -> anyhow::Result<()> {
-    let redeployments = output::array(&changed["redeployments"]);
-    if global.json && (redeployments.is_empty() || detach) {
-        return output::json(changed);
-    }
     if !global.json {
         println!("{message}");
     }
-    match (redeployments, scope.service(args)) {
+    match (changed.body.redeployments.as_slice(), scope.service(args)) {
         ([], _) => {
-            if !global.json {
-                println!("Nothing was redeployed: the change applies at the next deploy.");
+            if global.json {
+                return output::json(&changed.json);
             }
+            println!("Nothing was redeployed: the change applies at the next deploy.");
             Ok(())
         }
-        ([one], Some(service)) => deployments::watch(client, &service, one, detach, global).await,
+        ([one], Some(service)) => {
+            deployments::watch_change(client, &service, &changed.json, Some(one), detach, global)
+                .await
+        }
         (many, _) => {
+            if global.json {
+                return output::json(&changed.json);
+            }
             for deployment in many {
                 println!(
                     "Redeploying {}/{} (deployment #{}) to apply it.",
-                    output::text(deployment, "project"),
-                    output::text(deployment, "service"),
-                    output::text(deployment, "id")
+                    deployment.project, deployment.service, deployment.id
                 );
             }
             Ok(())

@@ -4,6 +4,7 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use helvetia_api_types::{Me, Scope};
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -33,22 +34,23 @@ pub async fn login(_args: LoginArgs, global: &GlobalArgs) -> anyhow::Result<()> 
         bail!("no token given");
     }
     let client = Client::new(&server, &token)?;
-    let me = client.get("/api/v1/me").await?;
+    let me = client.get::<Me>("/api/v1/me").await?;
     let path = Credentials {
         server: client.server().to_owned(),
         token,
     }
     .save()?;
     if global.json {
-        return output::json(&me);
+        return output::json(&me.json);
     }
     println!(
         "Logged in to {} as token `{}` ({}). Saved to {}.",
         client.server(),
-        output::text(&me, "token_name"),
-        output::array(&me["scopes"])
+        me.body.token_name,
+        me.body
+            .scopes
             .iter()
-            .filter_map(|s| s.as_str())
+            .map(|scope| Scope::as_str(*scope))
             .collect::<Vec<_>>()
             .join(", "),
         path.display()

@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::ops::ControlFlow;
 
 use clap::Args;
-use serde_json::Value;
+use helvetia_api_types::{LogLine, LogLines, OutputLine, StatusEvent};
+use jiff::Timestamp;
+use serde::Serialize;
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -37,7 +39,10 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     let printer = Printer::new(global.json, args.timestamps);
     match args.deployment {
-        Some(id) => deployment_log(&client, id, args.follow, &printer).await,
+        Some(id) if args.follow => {
+            follow_deployment_log(&client, id, Some(&printer), Until::End).await
+        }
+        Some(id) => deployment_log(&client, id, &printer).await,
         None => runtime_output(&client, &args, &printer).await,
     }
 }
@@ -58,19 +63,22 @@ impl Printer {
         }
     }
 
-    pub fn print(&self, record: &Value, prefix: Option<&str>) {
+    /// Prints one line: `record` (a log or output line) as JSON, or its `text` for people.
+    pub fn print(&self, record: &impl Serialize, at: Timestamp, text: &str, prefix: Option<&str>) {
         if self.json {
-            println!("{record}");
+            match serde_json::to_string(record) {
+                Ok(json) => println!("{json}"),
+                Err(error) => eprintln!("a line could not be printed as JSON: {error}"),
+            }
             return;
         }
-        let text = record["line"].as_str().unwrap_or_default();
         let text = if self.keep_colours {
             text.to_owned()
         } else {
             strip_ansi(text)
         };
         let time = if self.timestamps {
-            format!("{} ", output::time(record, "at"))
+            format!("{} ", output::time(at))
         } else {
             String::new()
         };
@@ -122,43 +130,68 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
-async fn deployment_log(
+/// Where following a deployment's log stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// At the first status after which the deployment no longer changes what serves: live,
+    /// failed, cancelled (a deploy waits for this, not for the old version's drain).
+    Settled,
+    /// When the deployment's job is done and its log complete.
+    End,
+}
+
+/// Follows a deployment's log stream, printing every line with `printer` (phases, build
+/// output, probes, the switch) when given; reconnects without losing or repeating a line if
+/// the connection drops.
+pub async fn follow_deployment_log(
     client: &Client,
     id: i64,
-    follow: bool,
-    printer: &Printer,
+    printer: Option<&Printer>,
+    until: Until,
 ) -> anyhow::Result<()> {
-    if follow {
-        return sse::follow(
-            client,
-            &format!("/api/v1/deployments/{id}/logs/stream"),
-            |event| match event.event.as_str() {
+    sse::follow_checked(
+        client,
+        &format!("/api/v1/deployments/{id}/logs/stream"),
+        |event| {
+            Ok(match event.event.as_str() {
                 "line" => {
-                    if let Ok(line) = serde_json::from_str::<Value>(&event.data) {
-                        printer.print(&line, None);
+                    let line: LogLine = event.data()?;
+                    if let Some(printer) = printer {
+                        printer.print(&line, line.at, &line.line, None);
                     }
                     ControlFlow::Continue(())
                 }
                 "end" => ControlFlow::Break(()),
+                "status" => {
+                    let StatusEvent { status } = event.data()?;
+                    if until == Until::Settled && !status.is_in_progress() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }
                 _ => ControlFlow::Continue(()),
-            },
-        )
-        .await;
-    }
+            })
+        },
+    )
+    .await
+}
+
+/// Prints a deployment's log as it is now, page by page.
+async fn deployment_log(client: &Client, id: i64, printer: &Printer) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
         let page = client
-            .get(&format!(
+            .get::<LogLines>(&format!(
                 "/api/v1/deployments/{id}/logs?after={after}&limit=10000"
             ))
             .await?;
-        let lines = output::array(&page["lines"]);
-        if lines.is_empty() {
+        if page.body.lines.is_empty() {
             return Ok(());
         }
-        for line in lines {
-            after = line["seq"].as_i64().unwrap_or(after);
-            printer.print(line, None);
+        for line in &page.body.lines {
+            after = line.seq;
+            printer.print(line, line.at, &line.line, None);
         }
     }
 }
@@ -174,29 +207,27 @@ async fn runtime_output(client: &Client, args: &LogsArgs, printer: &Printer) -> 
     if let Some(since) = &args.since {
         query.push_str(&format!("&since={since}"));
     }
-    let print = |line: &Value| {
-        let container = line["container"].as_str().unwrap_or_default();
-        printer.print(line, Some(short_container(&args.target, container)));
+    let print = |line: &OutputLine| {
+        let container = short_container(&args.target, &line.container);
+        printer.print(line, line.at, &line.line, Some(container));
     };
     if args.follow {
-        return sse::follow(
+        return sse::follow_checked(
             client,
             &format!("{}/logs/stream?{query}", args.target.path()),
             |event| {
-                if event.event == "line"
-                    && let Ok(line) = serde_json::from_str::<Value>(&event.data)
-                {
-                    print(&line);
+                if event.event == "line" {
+                    print(&event.data()?);
                 }
-                ControlFlow::Continue(())
+                Ok(ControlFlow::Continue(()))
             },
         )
         .await;
     }
     let lines = client
-        .get(&format!("{}/logs?{query}", args.target.path()))
+        .get::<Vec<OutputLine>>(&format!("{}/logs?{query}", args.target.path()))
         .await?;
-    for line in output::array(&lines) {
+    for line in &lines.body {
         print(line);
     }
     Ok(())

@@ -4,8 +4,9 @@
 
 use anyhow::anyhow;
 use clap::Args;
+use helvetia_api_types::{CurrentMetrics, MetricsHealth, MetricsSeries, SeriesPoint};
 use helvetia_core::metrics::sparkline;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -24,24 +25,35 @@ pub struct MetricsArgs {
 /// Bars in a sparkline.
 const SPARKLINE_WIDTH: usize = 40;
 
-/// How a metric is shown: its field in the API's answers, its name, and its unit.
-const METRICS: [(&str, &str, Unit); 8] = [
-    ("cpu_percent", "cpu", Unit::Percent),
-    ("memory_bytes", "memory", Unit::Bytes),
-    ("net_rx_bytes_per_second", "net in", Unit::BytesPerSecond),
-    ("net_tx_bytes_per_second", "net out", Unit::BytesPerSecond),
+/// A metric of a series point.
+type Metric = fn(&SeriesPoint) -> f64;
+
+/// How a metric is shown: its name, how to read it, and its unit.
+const METRICS: [(&str, Metric, Unit); 8] = [
+    ("cpu", |p| p.usage.cpu_percent, Unit::Percent),
+    ("memory", |p| p.usage.memory_bytes as f64, Unit::Bytes),
     (
-        "block_read_bytes_per_second",
+        "net in",
+        |p| p.usage.net_rx_bytes_per_second,
+        Unit::BytesPerSecond,
+    ),
+    (
+        "net out",
+        |p| p.usage.net_tx_bytes_per_second,
+        Unit::BytesPerSecond,
+    ),
+    (
         "disk read",
+        |p| p.usage.block_read_bytes_per_second,
         Unit::BytesPerSecond,
     ),
     (
-        "block_write_bytes_per_second",
         "disk write",
+        |p| p.usage.block_write_bytes_per_second,
         Unit::BytesPerSecond,
     ),
-    ("pids", "processes", Unit::Count),
-    ("restarts", "restarts", Unit::Count),
+    ("processes", |p| p.usage.pids as f64, Unit::Count),
+    ("restarts", |p| p.restarts as f64, Unit::Count),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -73,15 +85,17 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     helvetia_core::units::parse_duration(&args.since).map_err(|e| anyhow!("--since: {e}"))?;
     let client = Client::from_args(global)?;
     let base = format!("{}/metrics", args.target.path());
-    let current = client.get(&format!("{base}/current")).await?;
+    let current = client
+        .get::<CurrentMetrics>(&format!("{base}/current"))
+        .await?;
     let series = client
-        .get(&format!("{base}?from={}", args.since.trim()))
+        .get::<MetricsSeries>(&format!("{base}?from={}", args.since.trim()))
         .await?;
     if global.json {
-        return output::json(&json!({"current": current, "series": series}));
+        return output::json(&json!({"current": current.json, "series": series.json}));
     }
 
-    let containers = output::array(&current["containers"]);
+    let containers = &current.body.containers;
     if containers.is_empty() {
         println!("{}: no container reported in the last rounds", args.target);
     } else {
@@ -96,36 +110,36 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 "PIDS",
             ],
             containers.iter().map(|c| {
-                let number = |key: &str| c[key].as_f64().unwrap_or(0.0);
+                let usage = &c.usage;
                 [
-                    output::text(c, "container"),
-                    Unit::Percent.format(number("cpu_percent")),
-                    Unit::Percent.format(number("cpu_limit_percent")),
+                    c.container.clone(),
+                    Unit::Percent.format(usage.cpu_percent),
+                    Unit::Percent.format(usage.cpu_limit_percent),
                     format!(
                         "{} / {}",
-                        bytes(number("memory_bytes")),
-                        bytes(number("memory_limit_bytes"))
+                        output::human_bytes(usage.memory_bytes),
+                        output::human_bytes(usage.memory_limit_bytes)
                     ),
-                    Unit::BytesPerSecond.format(number("net_rx_bytes_per_second")),
-                    Unit::BytesPerSecond.format(number("net_tx_bytes_per_second")),
-                    Unit::Count.format(number("pids")),
+                    Unit::BytesPerSecond.format(usage.net_rx_bytes_per_second),
+                    Unit::BytesPerSecond.format(usage.net_tx_bytes_per_second),
+                    Unit::Count.format(usage.pids as f64),
                 ]
             }),
         );
     }
 
-    let points = output::array(&series["points"]);
+    let points = &series.body.points;
     println!();
     println!(
         "last {} ({} s steps, {} points):",
         args.since.trim(),
-        series["step_seconds"],
+        series.body.step_seconds,
         points.len()
     );
     let rows: Vec<(&str, String)> = METRICS
         .iter()
-        .map(|(key, name, unit)| {
-            let values: Vec<Option<f64>> = points.iter().map(|p| p[key].as_f64()).collect();
+        .map(|(name, metric, unit)| {
+            let values: Vec<Option<f64>> = points.iter().map(|p| Some(metric(p))).collect();
             let peak = values
                 .iter()
                 .flatten()
@@ -148,27 +162,23 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     output::fields(&rows);
 
     println!();
-    println!("health: {}", health(&current["health"]));
+    println!("health: {}", health(&current.body.health));
     Ok(())
 }
 
 /// The health summary in one line.
-fn health(summary: &Value) -> String {
-    if summary["ok"].as_bool() == Some(true) {
+fn health(summary: &MetricsHealth) -> String {
+    if summary.ok {
         return "ok".to_owned();
     }
     let mut problems = vec![];
-    let near: Vec<&str> = output::array(&summary["memory_near_limit"])
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    if !near.is_empty() {
+    if !summary.memory_near_limit.is_empty() {
         problems.push(format!(
             "memory above 90 % of the limit in {}",
-            near.join(", ")
+            summary.memory_near_limit.join(", ")
         ));
     }
-    match summary["restarts_last_hour"].as_i64().unwrap_or(0) {
+    match summary.restarts_last_hour {
         0 => {}
         1 => problems.push("1 restart in the last hour".to_owned()),
         n => problems.push(format!("{n} restarts in the last hour")),
@@ -190,9 +200,14 @@ mod tests {
 
     #[test]
     fn health_in_one_line() {
-        assert_eq!(health(&json!({"ok": true})), "ok");
+        let summary = |ok, near: &[&str], restarts| MetricsHealth {
+            ok,
+            memory_near_limit: near.iter().map(|c| (*c).to_owned()).collect(),
+            restarts_last_hour: restarts,
+        };
+        assert_eq!(health(&summary(true, &[], 0)), "ok");
         assert_eq!(
-            health(&json!({"ok": false, "memory_near_limit": ["c1"], "restarts_last_hour": 2})),
+            health(&summary(false, &["c1"], 2)),
             "memory above 90 % of the limit in c1; 2 restarts in the last hour"
         );
     }

@@ -12,6 +12,7 @@ mod logs;
 mod metrics;
 mod projects;
 mod services;
+mod settings;
 mod tokens;
 mod volumes;
 

@@ -1,6 +1,7 @@
 //! `helvetia projects …`.
 
 use clap::Subcommand;
+use helvetia_api_types::{CreateProject, Project};
 use serde_json::json;
 
 use crate::GlobalArgs;
@@ -23,29 +24,33 @@ pub async fn run(command: ProjectsCommand, global: &GlobalArgs) -> anyhow::Resul
     match command {
         ProjectsCommand::Create { name } => {
             let name = target::project(&name)?;
-            let project = client
-                .post("/api/v1/projects", &json!({ "name": name }))
-                .await?;
+            let body = CreateProject {
+                name: name.to_string(),
+            };
+            let project = client.post::<Project>("/api/v1/projects", &body).await?;
             if global.json {
-                return output::json(&project);
+                return output::json(&project.json);
             }
             println!("Created project {name}.");
         }
         ProjectsCommand::List => {
-            let projects = client.get("/api/v1/projects").await?;
+            let projects = client.get::<Vec<Project>>("/api/v1/projects").await?;
             if global.json {
-                return output::json(&projects);
+                return output::json(&projects.json);
             }
             output::table(
                 ["NAME", "CREATED"],
-                output::array(&projects)
+                projects
+                    .body
                     .iter()
-                    .map(|p| [output::text(p, "name"), output::time(p, "created_at")]),
+                    .map(|p| [p.name.to_string(), output::time(p.created_at)]),
             );
         }
         ProjectsCommand::Delete { name } => {
             let name = target::project(&name)?;
-            client.delete(&format!("/api/v1/projects/{name}")).await?;
+            client
+                .delete::<()>(&format!("/api/v1/projects/{name}"), None::<&()>)
+                .await?;
             if global.json {
                 return output::json(&json!({ "deleted": name }));
             }

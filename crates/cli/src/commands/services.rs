@@ -1,7 +1,11 @@
 //! `helvetia services …`.
 
-use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use clap::Subcommand;
+use helvetia_api_types::{
+    CreateService, Deployment, Health, ServiceEvent, ServiceInput, ServiceView, UpdatedService,
+};
+use helvetia_core::runtime::DeployStrategy;
+use serde_json::json;
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -9,6 +13,7 @@ use crate::output;
 use crate::target::{self, ServiceTarget};
 
 use super::deployments;
+use super::settings::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum ServicesCommand {
@@ -73,269 +78,6 @@ pub enum ServicesCommand {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct Settings {
-    /// Branch deployed by default [default on create: main].
-    #[arg(long)]
-    branch: Option<String>,
-    /// Dockerfile path in the repository [default on create: Dockerfile].
-    #[arg(long)]
-    dockerfile: Option<String>,
-    /// Build context in the repository [default on create: .].
-    #[arg(long)]
-    context: Option<String>,
-    /// Port the app listens on, or `none` for a worker that serves no HTTP [default on
-    /// create: 8080].
-    #[arg(long, value_name = "PORT|none")]
-    port: Option<String>,
-    #[command(flatten)]
-    runtime: RuntimeFlags,
-}
-
-/// Runtime settings. Each accepts `default` to return to the server's default.
-#[derive(Debug, Args)]
-pub struct RuntimeFlags {
-    /// Memory limit, e.g. 256M or 1G.
-    #[arg(long, value_name = "SIZE")]
-    memory: Option<String>,
-    /// CPU limit in cores, fractions allowed (0.5).
-    #[arg(long, value_name = "CORES")]
-    cpus: Option<String>,
-    /// Maximum number of processes.
-    #[arg(long, value_name = "N")]
-    pids: Option<String>,
-    /// HTTP path of the health check, or `none` to check only that the port accepts
-    /// connections [default: /].
-    #[arg(long, value_name = "PATH")]
-    health_path: Option<String>,
-    /// Healthy HTTP statuses, e.g. 200-299 [default: 200-399].
-    #[arg(long, value_name = "MIN-MAX")]
-    health_status: Option<String>,
-    /// How often a live app is probed [default: 10s].
-    #[arg(long, value_name = "DURATION")]
-    health_interval: Option<String>,
-    /// How long one probe may take [default: 2s].
-    #[arg(long, value_name = "DURATION")]
-    health_timeout: Option<String>,
-    /// Successes before a new container is ready [default: 1].
-    #[arg(long, value_name = "N")]
-    healthy_threshold: Option<String>,
-    /// Failures before a live app counts as unhealthy [default: 3].
-    #[arg(long, value_name = "N")]
-    unhealthy_threshold: Option<String>,
-    /// How long a new container may take to become ready [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    startup_timeout: Option<String>,
-    /// How long an old container may keep connections after the switch [default: 30s].
-    #[arg(long, value_name = "DURATION")]
-    drain_timeout: Option<String>,
-    /// Between SIGTERM and SIGKILL when a container stops [default: 10s].
-    #[arg(long, value_name = "DURATION")]
-    stop_grace: Option<String>,
-    /// How long a build may take [default: 15m].
-    #[arg(long, value_name = "DURATION")]
-    build_timeout: Option<String>,
-    /// Identical containers to run [default: 1].
-    #[arg(long, value_name = "N")]
-    replicas: Option<String>,
-    /// How a deploy replaces containers: `start-first` (overlap, no downtime) or `recreate`
-    /// (stop the old first) [default: recreate with volumes, else start-first].
-    #[arg(long, value_name = "STRATEGY")]
-    strategy: Option<String>,
-    /// Command replacing the image's, split like a shell would (no shell runs it).
-    #[arg(long, value_name = "COMMAND")]
-    command: Option<String>,
-    /// Runs once per deployment before the new version takes traffic (e.g. migrations).
-    #[arg(long, value_name = "COMMAND")]
-    release_command: Option<String>,
-    /// How long a worker must keep running to count as ready [default: 10s].
-    #[arg(long, value_name = "DURATION")]
-    worker_ready: Option<String>,
-    /// How long the release command may run [default: 10m].
-    #[arg(long, value_name = "DURATION")]
-    release_timeout: Option<String>,
-}
-
-/// `default` (JSON null: back to the default) or the parsed value.
-fn setting(
-    raw: &Option<String>,
-    parse: impl Fn(&str) -> anyhow::Result<Value>,
-) -> anyhow::Result<Option<Value>> {
-    match raw.as_deref() {
-        None => Ok(None),
-        Some("default") => Ok(Some(Value::Null)),
-        Some(text) => parse(text).map(Some),
-    }
-}
-
-fn millis(text: &str) -> anyhow::Result<Value> {
-    let duration = helvetia_core::units::parse_duration(text)?;
-    Ok(json!(
-        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-    ))
-}
-
-fn number(text: &str) -> anyhow::Result<Value> {
-    Ok(json!(text.parse::<f64>().map_err(|_| anyhow::anyhow!(
-        "`{text}` is not a number"
-    ))?))
-}
-
-/// An argument vector from a command line, split with shell quoting rules.
-fn argv(text: &str) -> anyhow::Result<Value> {
-    let words = shell_words::split(text).map_err(|e| anyhow::anyhow!("`{text}`: {e}"))?;
-    Ok(json!(words))
-}
-
-fn strategy(text: &str) -> anyhow::Result<Value> {
-    match text {
-        "start-first" | "start_first" => Ok(json!("start_first")),
-        "recreate" => Ok(json!("recreate")),
-        _ => anyhow::bail!("--strategy must be `start-first`, `recreate` or `default`"),
-    }
-}
-
-fn integer(text: &str) -> anyhow::Result<Value> {
-    Ok(json!(text.parse::<u64>().map_err(|_| anyhow::anyhow!(
-        "`{text}` is not a whole number"
-    ))?))
-}
-
-impl RuntimeFlags {
-    /// The flags given, as a JSON merge patch of the runtime settings.
-    fn patch(&self) -> anyhow::Result<Option<Value>> {
-        let mut patch = json!({"limits": {}, "health": {}, "timeouts": {}, "top": {}});
-        let mut set = |section: &str, key: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                patch[section][key] = value;
-            }
-        };
-        set(
-            "limits",
-            "memory_bytes",
-            setting(&self.memory, |t| {
-                Ok(json!(helvetia_core::units::parse_bytes(t)?))
-            })?,
-        );
-        set("limits", "cpus", setting(&self.cpus, number)?);
-        set("limits", "pids", setting(&self.pids, integer)?);
-        // `none` checks only TCP; a path (or `default`, meaning `/`) checks HTTP.
-        match self.health_path.as_deref() {
-            Some("none") => set("health", "tcp", Some(json!(true))),
-            Some(path) => {
-                set("health", "tcp", Some(json!(false)));
-                set(
-                    "health",
-                    "path",
-                    setting(&Some(path.to_owned()), |t| Ok(json!(t)))?,
-                );
-            }
-            None => {}
-        }
-        if let Some(range) = &self.health_status {
-            let (min, max) = range
-                .split_once('-')
-                .ok_or_else(|| anyhow::anyhow!("--health-status must look like 200-399"))?;
-            set("health", "status_min", Some(integer(min)?));
-            set("health", "status_max", Some(integer(max)?));
-        }
-        set(
-            "health",
-            "interval_ms",
-            setting(&self.health_interval, millis)?,
-        );
-        set(
-            "health",
-            "timeout_ms",
-            setting(&self.health_timeout, millis)?,
-        );
-        set(
-            "health",
-            "healthy_threshold",
-            setting(&self.healthy_threshold, integer)?,
-        );
-        set(
-            "health",
-            "unhealthy_threshold",
-            setting(&self.unhealthy_threshold, integer)?,
-        );
-        set(
-            "timeouts",
-            "startup_ms",
-            setting(&self.startup_timeout, millis)?,
-        );
-        set(
-            "timeouts",
-            "drain_ms",
-            setting(&self.drain_timeout, millis)?,
-        );
-        set(
-            "timeouts",
-            "stop_grace_ms",
-            setting(&self.stop_grace, millis)?,
-        );
-        set(
-            "timeouts",
-            "build_ms",
-            setting(&self.build_timeout, millis)?,
-        );
-        set(
-            "timeouts",
-            "worker_ready_ms",
-            setting(&self.worker_ready, millis)?,
-        );
-        set(
-            "timeouts",
-            "release_ms",
-            setting(&self.release_timeout, millis)?,
-        );
-        set("top", "replicas", setting(&self.replicas, integer)?);
-        set("top", "strategy", setting(&self.strategy, strategy)?);
-        set("top", "command", setting(&self.command, argv)?);
-        set(
-            "top",
-            "release_command",
-            setting(&self.release_command, argv)?,
-        );
-        let Value::Object(sections) = &mut patch else {
-            return Ok(None);
-        };
-        // Top-level settings sit beside the sections, not in one.
-        if let Some(Value::Object(top)) = sections.remove("top") {
-            sections.extend(top);
-        }
-        sections.retain(|_, section| section.as_object().is_none_or(|s| !s.is_empty()));
-        Ok((!sections.is_empty()).then_some(patch))
-    }
-}
-
-impl Settings {
-    fn into_json(self, repo: Option<String>) -> anyhow::Result<Map<String, Value>> {
-        let mut body = Map::new();
-        if let Some(runtime) = self.runtime.patch()? {
-            body.insert("runtime".into(), runtime);
-        }
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                body.insert(key.to_owned(), value);
-            }
-        };
-        put("repo", repo.map(Value::from));
-        put("branch", self.branch.map(Value::from));
-        put("dockerfile", self.dockerfile.map(Value::from));
-        put("context", self.context.map(Value::from));
-        put(
-            "port",
-            match self.port.as_deref() {
-                None => None,
-                Some("none") => Some(json!("none")),
-                Some(port) => Some(integer(port)?),
-            },
-        );
-        Ok(body)
-    }
-}
-
 pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     match command {
@@ -344,20 +86,28 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
             repo,
             settings,
         } => {
-            let mut body = settings.into_json(Some(repo))?;
-            body.insert("name".into(), json!(target.service));
+            let input = settings.into_input(None)?;
+            let body = CreateService {
+                name: target.service.to_string(),
+                repo,
+                branch: input.branch,
+                dockerfile: input.dockerfile,
+                context: input.context,
+                port: input.port,
+                runtime: input.runtime,
+            };
             let service = client
-                .post(
+                .post::<ServiceView>(
                     &format!("/api/v1/projects/{}/services", target.project),
-                    &Value::Object(body),
+                    &body,
                 )
                 .await?;
             if global.json {
-                return output::json(&service);
+                return output::json(&service.json);
             }
             println!(
                 "Created service {target}. It will be served at {}.",
-                output::text(&service, "url")
+                service.body.url
             );
             println!("Deploy it with: helvetia deploy {target}");
         }
@@ -366,70 +116,92 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
                 Some(project) => format!("/api/v1/services?project={}", target::project(&project)?),
                 None => "/api/v1/services".to_owned(),
             };
-            let services = client.get(&path).await?;
+            let services = client.get::<Vec<ServiceView>>(&path).await?;
             if global.json {
-                return output::json(&services);
+                return output::json(&services.json);
             }
             output::table(
                 ["SERVICE", "REPOSITORY", "BRANCH", "PORT", "URL"],
-                output::array(&services).iter().map(|s| {
+                services.body.iter().map(|s| {
                     [
-                        format!("{}/{}", output::text(s, "project"), output::text(s, "name")),
-                        output::text(s, "repo"),
-                        output::text(s, "branch"),
-                        output::text(s, "port"),
-                        output::text(s, "url"),
+                        format!("{}/{}", s.project, s.name),
+                        s.settings.repo.clone(),
+                        s.settings.branch.clone(),
+                        output::or_dash(s.settings.port),
+                        s.url.clone(),
                     ]
                 }),
             );
         }
         ServicesCommand::Show { target } => {
-            let service = client.get(&target.path()).await?;
+            let service = client.get::<ServiceView>(&target.path()).await?;
             if global.json {
-                return output::json(&service);
+                return output::json(&service.json);
             }
-            show(&target, &service);
+            show(&target, &service.body);
         }
         ServicesCommand::Update {
             target,
             repo,
             settings,
         } => {
-            let body = settings.into_json(repo)?;
-            if body.is_empty() {
+            let input = settings.into_input(repo)?;
+            if input == ServiceInput::default() {
                 anyhow::bail!("nothing to change: pass at least one setting (see --help)");
             }
-            let service = client.patch(&target.path(), &Value::Object(body)).await?;
-            let redeployment = &service["redeployment"];
-            if !redeployment.is_object() {
-                if global.json {
-                    return output::json(&service);
-                }
-                println!("Updated service {target}.");
-                return Ok(());
-            }
+            let updated = client
+                .patch::<UpdatedService>(&target.path(), &input)
+                .await?;
+            let redeployment = updated.body.redeployment.as_ref();
             if !global.json {
-                println!(
-                    "Updated service {target}. The change needs new containers: redeploying with zero downtime."
-                );
+                match redeployment {
+                    Some(_) => println!(
+                        "Updated service {target}. The change needs new containers: redeploying with zero downtime."
+                    ),
+                    None => println!("Updated service {target}."),
+                }
             }
-            return deployments::watch(&client, &target, redeployment, false, global).await;
+            return deployments::watch_change(
+                &client,
+                &target,
+                &updated.json,
+                redeployment,
+                false,
+                global,
+            )
+            .await;
         }
         ServicesCommand::Restart { target, detach } => {
             let deployment = client
-                .post(&format!("{}/restart", target.path()), &json!({}))
+                .post::<Deployment>(&format!("{}/restart", target.path()), &())
                 .await?;
-            return deployments::watch(&client, &target, &deployment, detach, global).await;
+            return deployments::watch(
+                &client,
+                &target,
+                &deployment.body,
+                &deployment.json,
+                detach,
+                global,
+            )
+            .await;
         }
         ServicesCommand::Start { target, detach } => {
             let deployment = client
-                .post(&format!("{}/start", target.path()), &json!({}))
+                .post::<Deployment>(&format!("{}/start", target.path()), &())
                 .await?;
-            return deployments::watch(&client, &target, &deployment, detach, global).await;
+            return deployments::watch(
+                &client,
+                &target,
+                &deployment.body,
+                &deployment.json,
+                detach,
+                global,
+            )
+            .await;
         }
         ServicesCommand::Stop { target } => {
             client
-                .post(&format!("{}/stop", target.path()), &json!({}))
+                .post::<()>(&format!("{}/stop", target.path()), &())
                 .await?;
             if global.json {
                 return output::json(&json!({ "stopping": target.to_string() }));
@@ -438,36 +210,45 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
         }
         ServicesCommand::Events { target, limit } => {
             let events = client
-                .get(&format!("{}/events?limit={limit}", target.path()))
+                .get::<Vec<ServiceEvent>>(&format!("{}/events?limit={limit}", target.path()))
                 .await?;
             if global.json {
-                return output::json(&events);
+                return output::json(&events.json);
             }
-            print_events(&events);
+            print_events(&events.body);
         }
         ServicesCommand::Scale {
             target,
             replicas,
             detach,
         } => {
-            let service = client
-                .patch(
-                    &target.path(),
-                    &json!({ "runtime": { "replicas": replicas } }),
-                )
+            let input = ServiceInput {
+                runtime: Some(json!({ "replicas": replicas })),
+                ..ServiceInput::default()
+            };
+            let scaled = client
+                .patch::<UpdatedService>(&target.path(), &input)
                 .await?;
-            let redeployment = &service["redeployment"];
-            if !redeployment.is_object() {
-                if global.json {
-                    return output::json(&service);
-                }
-                println!("{target} will run {replicas} replica(s) from its next deployment.");
-                return Ok(());
-            }
+            let redeployment = scaled.body.redeployment.as_ref();
             if !global.json {
-                println!("Scaling {target} to {replicas} replica(s) with zero downtime.");
+                match redeployment {
+                    Some(_) => {
+                        println!("Scaling {target} to {replicas} replica(s) with zero downtime.")
+                    }
+                    None => println!(
+                        "{target} will run {replicas} replica(s) from its next deployment."
+                    ),
+                }
             }
-            return deployments::watch(&client, &target, redeployment, detach, global).await;
+            return deployments::watch_change(
+                &client,
+                &target,
+                &scaled.json,
+                redeployment,
+                detach,
+                global,
+            )
+            .await;
         }
         ServicesCommand::Delete {
             target,
@@ -478,7 +259,7 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
             } else {
                 target.path()
             };
-            client.delete(&path).await?;
+            client.delete::<()>(&path, None::<&()>).await?;
             if global.json {
                 return output::json(&json!({ "deleted": target.to_string() }));
             }
@@ -488,139 +269,132 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
     Ok(())
 }
 
-fn show(target: &ServiceTarget, service: &Value) {
-    let status = &service["status"];
-    let live = &status["live_deployment"];
-    let live_text = if live.is_object() {
-        format!(
+fn show(target: &ServiceTarget, service: &ServiceView) {
+    let status = service.status.as_ref();
+    let live_text = match status.and_then(|s| s.live_deployment.as_ref()) {
+        Some(live) => format!(
             "#{} ({} {}, live since {})",
-            output::text(live, "id"),
-            output::short_sha(live, "commit_sha"),
-            output::first_line(live, "commit_message", 50),
-            output::time(live, "finished_at"),
-        )
-    } else {
-        "nothing (not deployed, or stopped)".to_owned()
+            live.id,
+            output::short_sha(live.commit_sha.as_deref()),
+            output::first_line(live.commit_message.as_deref(), 50),
+            output::maybe_time(live.finished_at),
+        ),
+        None => "nothing (not deployed, or stopped)".to_owned(),
     };
-    let runtime = &service["runtime"];
-    let limits = &runtime["limits"];
-    let health = &runtime["health"];
-    let or_default = |value: &Value, show: &dyn Fn(&Value) -> String| {
-        if value.is_null() {
-            "server default".to_owned()
-        } else {
-            show(value)
-        }
-    };
+    let runtime = &service.runtime;
+    let health = &runtime.health;
+    let limits = &runtime.limits;
+    let settings = &service.settings;
     output::fields(&[
         ("Service", target.to_string()),
-        ("URL", output::text(service, "url")),
+        ("URL", service.url.clone()),
         ("Live", live_text),
         (
             "Health",
-            status["health"].as_str().unwrap_or("-").to_owned(),
+            output::or_dash(status.and_then(|s| s.health).map(Health::as_str)),
         ),
-        ("Repository", output::text(service, "repo")),
-        ("Branch", output::text(service, "branch")),
-        ("Dockerfile", output::text(service, "dockerfile")),
-        ("Context", output::text(service, "context")),
+        ("Repository", settings.repo.clone()),
+        ("Branch", settings.branch.clone()),
+        ("Dockerfile", settings.dockerfile.clone()),
+        ("Context", settings.context.clone()),
         (
             "Port",
-            if service["port"].is_null() {
-                "none (a worker: no route)".to_owned()
-            } else {
-                output::text(service, "port")
-            },
+            settings.port.map_or_else(
+                || "none (a worker: no route)".to_owned(),
+                |port| port.to_string(),
+            ),
         ),
-        ("Replicas", output::text(runtime, "replicas")),
+        ("Replicas", runtime.replicas.to_string()),
         (
             "Strategy",
-            or_default(&runtime["strategy"], &|v| {
-                v.as_str().unwrap_or_default().replace('_', "-")
-            }),
+            runtime.strategy.map_or_else(
+                || "server default".to_owned(),
+                |strategy| match strategy {
+                    DeployStrategy::StartFirst => "start-first".to_owned(),
+                    DeployStrategy::Recreate => "recreate".to_owned(),
+                },
+            ),
         ),
         (
             "Command",
-            if runtime["command"].is_null() {
-                "the image's".to_owned()
-            } else {
-                command_line(&runtime["command"])
-            },
+            runtime
+                .command
+                .as_deref()
+                .map_or_else(|| "the image's".to_owned(), shell_words::join),
         ),
         (
             "Release command",
-            if runtime["release_command"].is_null() {
-                "none".to_owned()
-            } else {
-                command_line(&runtime["release_command"])
-            },
+            runtime
+                .release_command
+                .as_deref()
+                .map_or_else(|| "none".to_owned(), shell_words::join),
         ),
         (
             "Health check",
-            if health["tcp"] == true {
-                format!(
-                    "TCP connect, every {}s",
-                    health["interval_ms"].as_u64().unwrap_or(0) / 1000
-                )
+            if health.tcp {
+                format!("TCP connect, every {}s", health.interval.as_secs())
             } else {
                 format!(
                     "GET {} expecting {}-{}, every {}s",
-                    output::text(health, "path"),
-                    health["status_min"],
-                    health["status_max"],
-                    health["interval_ms"].as_u64().unwrap_or(0) / 1000
+                    health.path,
+                    health.status_min,
+                    health.status_max,
+                    health.interval.as_secs()
                 )
             },
         ),
         (
             "Memory",
-            or_default(&limits["memory_bytes"], &|v| {
-                format!("{} MiB", v.as_u64().unwrap_or(0) >> 20)
-            }),
+            limits.memory_bytes.map_or_else(
+                || "server default".to_owned(),
+                |bytes| format!("{} MiB", bytes >> 20),
+            ),
         ),
-        ("CPUs", or_default(&limits["cpus"], &|v| v.to_string())),
-        ("Created", output::time(service, "created_at")),
-        ("Updated", output::time(service, "updated_at")),
+        (
+            "CPUs",
+            limits
+                .cpus
+                .map_or_else(|| "server default".to_owned(), |cpus| cpus.to_string()),
+        ),
+        ("Created", output::time(service.created_at)),
+        ("Updated", output::time(service.updated_at)),
     ]);
-    let containers = output::array(&status["containers"]);
-    if !containers.is_empty() {
+    let Some(status) = status else {
+        return;
+    };
+    if !status.containers.is_empty() {
         println!();
         output::table(
             ["CONTAINER", "ADDRESS", "STATE", "HEALTH"],
-            containers.iter().map(|c| {
+            status.containers.iter().map(|c| {
                 [
-                    output::text(c, "name"),
-                    format!("{}:{}", output::text(c, "address"), output::text(c, "port")),
-                    output::text(c, "state"),
-                    output::text(c, "health"),
+                    c.name.clone(),
+                    format!(
+                        "{}:{}",
+                        output::or_dash(c.address.as_deref()),
+                        output::or_dash(c.port)
+                    ),
+                    c.state.to_string(),
+                    output::or_dash(c.health.map(Health::as_str)),
                 ]
             }),
         );
     }
-    if !output::array(&status["events"]).is_empty() {
+    if !status.events.is_empty() {
         println!();
-        print_events(&status["events"]);
+        print_events(&status.events);
     }
 }
 
-/// An argument vector as a command line a person could paste.
-fn command_line(argv: &Value) -> String {
-    let words: Vec<&str> = output::array(argv)
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    shell_words::join(words)
-}
-
-fn print_events(events: &Value) {
+fn print_events(events: &[ServiceEvent]) {
     output::table(
         ["TIME", "EVENT", "CONTAINER", "MESSAGE"],
-        output::array(events).iter().map(|e| {
+        events.iter().map(|e| {
             [
-                output::time(e, "at"),
-                output::text(e, "kind"),
-                output::text(e, "container"),
-                output::text(e, "message"),
+                output::time(e.at),
+                e.kind.to_string(),
+                output::or_dash(e.container.as_deref()),
+                e.message.clone(),
             ]
         }),
     );

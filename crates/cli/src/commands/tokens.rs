@@ -1,6 +1,7 @@
 //! `helvetia tokens …`.
 
 use clap::Subcommand;
+use helvetia_api_types::{ApiToken, CreateToken, CreatedToken};
 use serde_json::json;
 
 use crate::GlobalArgs;
@@ -33,22 +34,25 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
             scopes,
             expires_in_days,
         } => {
-            let body =
-                json!({ "name": name, "scopes": scopes, "expires_in_days": expires_in_days });
-            let created = client.post("/api/v1/tokens", &body).await?;
+            let body = CreateToken {
+                name,
+                scopes,
+                expires_in_days,
+            };
+            let created = client.post::<CreatedToken>("/api/v1/tokens", &body).await?;
             if global.json {
-                return output::json(&created);
+                return output::json(&created.json);
             }
-            println!("{}", output::text(&created, "token"));
+            println!("{}", created.body.token);
             eprintln!(
                 "Token #{} created. It is shown only this once.",
-                output::text(&created, "id")
+                created.body.info.id
             );
         }
         TokensCommand::List => {
-            let tokens = client.get("/api/v1/tokens").await?;
+            let tokens = client.get::<Vec<ApiToken>>("/api/v1/tokens").await?;
             if global.json {
-                return output::json(&tokens);
+                return output::json(&tokens.json);
             }
             output::table(
                 [
@@ -60,30 +64,28 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
                     "LAST USED",
                     "STATUS",
                 ],
-                output::array(&tokens).iter().map(|t| {
-                    let status = if t["revoked_at"].is_string() {
+                tokens.body.iter().map(|t| {
+                    let status = if t.revoked_at.is_some() {
                         "revoked"
                     } else {
                         "active"
                     };
                     [
-                        output::text(t, "id"),
-                        output::text(t, "name"),
-                        format!("{}…", output::text(t, "hint")),
-                        output::array(&t["scopes"])
-                            .iter()
-                            .filter_map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                        output::time(t, "created_at"),
-                        output::time(t, "last_used_at"),
+                        t.id.to_string(),
+                        t.name.clone(),
+                        format!("{}…", t.hint),
+                        t.scopes.to_list(),
+                        output::time(t.created_at),
+                        output::maybe_time(t.last_used_at),
                         status.to_owned(),
                     ]
                 }),
             );
         }
         TokensCommand::Revoke { id } => {
-            client.delete(&format!("/api/v1/tokens/{id}")).await?;
+            client
+                .delete::<()>(&format!("/api/v1/tokens/{id}"), None::<&()>)
+                .await?;
             if global.json {
                 return output::json(&json!({ "revoked": id }));
             }

@@ -1,7 +1,7 @@
 //! `helvetia volumes …`.
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use helvetia_api_types::{AddVolume, VolumeChange, VolumeView};
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -47,31 +47,36 @@ pub async fn run(command: VolumesCommand, global: &GlobalArgs) -> anyhow::Result
             path,
             detach,
         } => {
+            let body = AddVolume {
+                name: name.clone(),
+                path: path.clone(),
+            };
             let change = client
-                .post(
-                    &format!("{}/volumes", target.path()),
-                    &json!({ "name": name, "path": path }),
-                )
+                .post::<VolumeChange>(&format!("{}/volumes", target.path()), &body)
                 .await?;
             if !global.json {
                 println!("Added volume {name} at {path} to {target}.");
             }
-            follow(&client, &target, &change, detach, global).await
+            let redeployment = change.body.redeployment.as_ref();
+            deployments::watch_change(&client, &target, &change.json, redeployment, detach, global)
+                .await
         }
         VolumesCommand::List { target } => {
-            let volumes = client.get(&format!("{}/volumes", target.path())).await?;
+            let volumes = client
+                .get::<Vec<VolumeView>>(&format!("{}/volumes", target.path()))
+                .await?;
             if global.json {
-                return output::json(&volumes);
+                return output::json(&volumes.json);
             }
             output::table(
                 ["VOLUME", "PATH", "SIZE", "ENGINE NAME", "CREATED"],
-                output::array(&volumes).iter().map(|v| {
+                volumes.body.iter().map(|v| {
                     [
-                        output::text(v, "name"),
-                        output::text(v, "path"),
-                        output::human_bytes(v["size_bytes"].as_u64().unwrap_or(0)),
-                        output::text(v, "engine_name"),
-                        output::time(v, "created_at"),
+                        v.volume.name.clone(),
+                        v.volume.path.clone(),
+                        output::human_bytes(v.size_bytes),
+                        v.engine_name.clone(),
+                        output::time(v.volume.created_at),
                     ]
                 }),
             );
@@ -87,32 +92,16 @@ pub async fn run(command: VolumesCommand, global: &GlobalArgs) -> anyhow::Result
                 anyhow::bail!("removing volume {name} deletes its data; confirm with --yes");
             }
             let change = client
-                .delete(&format!("{}/volumes/{name}", target.path()))
+                .delete::<VolumeChange>(&format!("{}/volumes/{name}", target.path()), None::<&()>)
                 .await?;
             if !global.json {
                 println!(
                     "Removed volume {name} from {target}; its data is deleted once no container mounts it."
                 );
             }
-            follow(&client, &target, &change, detach, global).await
+            let redeployment = change.body.redeployment.as_ref();
+            deployments::watch_change(&client, &target, &change.json, redeployment, detach, global)
+                .await
         }
     }
-}
-
-/// Follows the redeployment a volume change started, if any.
-async fn follow(
-    client: &Client,
-    target: &ServiceTarget,
-    change: &Value,
-    detach: bool,
-    global: &GlobalArgs,
-) -> anyhow::Result<()> {
-    let redeployment = &change["redeployment"];
-    if redeployment.is_object() {
-        return deployments::watch(client, target, redeployment, detach, global).await;
-    }
-    if global.json {
-        return output::json(change);
-    }
-    Ok(())
 }

@@ -161,3 +161,87 @@ async fn unreachable_server_is_a_clear_error() {
         stderr(&output)
     );
 }
+
+/// Serves every request on `listener` with a 200 and `body`, like a server of another version
+/// whose answers have another shape.
+async fn answer_every_request_with(listener: tokio::net::TcpListener, body: &'static str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut connection, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match connection.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = connection.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// Runs the CLI against a server that answers every request with `body`.
+async fn cli_against_answer(args: &[&str], body: &'static str) -> std::process::Output {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(answer_every_request_with(listener, body));
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::BINARY)
+            .args(&args)
+            .env("HELVETIA_SERVER", url)
+            .env("HELVETIA_TOKEN", "hlv_x")
+            .env("HELVETIA_CONFIG_DIR", "/nonexistent")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    server.abort();
+    output
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_of_another_shape_is_a_clear_error() {
+    // A field the CLI needs was renamed (`name` → `title`).
+    let output = cli_against_answer(
+        &["projects", "list"],
+        r#"[{"id": 1, "title": "demo", "created_at": "2026-11-28T10:00:00Z"}]"#,
+    )
+    .await;
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(
+        stderr(&output).starts_with(
+            "error: the server answered GET /api/v1/projects with a body this CLI does not understand: missing field `name`"
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    // A field that may be empty was renamed (`status_reason` → `reason`): missing, not "-".
+    let output = cli_against_answer(
+        &["deployments", "show", "7"],
+        r#"{"id": 7, "project": "demo", "service": "web", "kind": "build", "cause": "deploy",
+            "status": "failed", "reason": "the build failed", "git_ref": "main",
+            "requested_commit": null, "commit_sha": null, "commit_message": null,
+            "commit_author": null, "image": null, "source_deployment_id": null,
+            "created_by": "token:1(admin)", "created_at": "2026-11-28T10:00:00Z",
+            "updated_at": "2026-11-28T10:00:00Z", "finished_at": null, "transitions": []}"#,
+    )
+    .await;
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("does not understand: missing field `status_reason`"),
+        "{}",
+        stderr(&output)
+    );
+}
