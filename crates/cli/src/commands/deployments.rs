@@ -10,7 +10,7 @@ use helvetia_api_types::{
 use serde_json::Value;
 
 use crate::GlobalArgs;
-use crate::client::Client;
+use crate::client::{Answer, Client};
 use crate::output;
 use crate::target::ServiceTarget;
 
@@ -60,15 +60,7 @@ pub async fn deploy(args: DeployArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let deployment = client
         .post::<Deployment>(&format!("{}/deployments", args.target.path()), &body)
         .await?;
-    watch(
-        &client,
-        &args.target,
-        &deployment.body,
-        &deployment.json,
-        args.detach,
-        global,
-    )
-    .await
+    watch_queued(&client, &args.target, &deployment, args.detach, global).await
 }
 
 #[derive(Debug, Args)]
@@ -90,15 +82,18 @@ pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> anyhow::Result
     let deployment = client
         .post::<Deployment>(&format!("{}/rollback", args.target.path()), &body)
         .await?;
-    watch(
-        &client,
-        &args.target,
-        &deployment.body,
-        &deployment.json,
-        args.detach,
-        global,
-    )
-    .await
+    watch_queued(&client, &args.target, &deployment, args.detach, global).await
+}
+
+/// [`watch`] for a command whose answer is the deployment it queued.
+pub async fn watch_queued(
+    client: &Client,
+    target: &ServiceTarget,
+    queued: &Answer<Deployment>,
+    detach: bool,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    watch(client, target, &queued.body, &queued.json, detach, global).await
 }
 
 /// Follows the redeployment a change started, if it started one; without one, `--json`
@@ -121,7 +116,7 @@ pub async fn watch_change(
 /// Reports a queued deployment and, unless `detach`, follows it to its end: exit 0 when it
 /// is live, an error with its reason otherwise. `answer` is what the server answered the
 /// command, which `--json --detach` prints.
-pub async fn watch(
+async fn watch(
     client: &Client,
     target: &ServiceTarget,
     deployment: &Deployment,

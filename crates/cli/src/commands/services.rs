@@ -175,29 +175,13 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
             let deployment = client
                 .post::<Deployment>(&format!("{}/restart", target.path()), &())
                 .await?;
-            return deployments::watch(
-                &client,
-                &target,
-                &deployment.body,
-                &deployment.json,
-                detach,
-                global,
-            )
-            .await;
+            return deployments::watch_queued(&client, &target, &deployment, detach, global).await;
         }
         ServicesCommand::Start { target, detach } => {
             let deployment = client
                 .post::<Deployment>(&format!("{}/start", target.path()), &())
                 .await?;
-            return deployments::watch(
-                &client,
-                &target,
-                &deployment.body,
-                &deployment.json,
-                detach,
-                global,
-            )
-            .await;
+            return deployments::watch_queued(&client, &target, &deployment, detach, global).await;
         }
         ServicesCommand::Stop { target } => {
             client

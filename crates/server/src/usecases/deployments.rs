@@ -27,9 +27,20 @@ pub async fn create(
         git_ref: branch.unwrap_or_else(|| service.settings.branch.clone()),
         commit,
     };
+    enqueue(app, caller, service, &request).await
+}
+
+/// Stores the deployment and its job (superseding queued ones of the service), then wakes
+/// the worker.
+async fn enqueue(
+    app: &App,
+    caller: &Caller,
+    service: &Service,
+    request: &DeploymentRequest,
+) -> Result<Deployment> {
     let deployment = app
         .store
-        .create_deployment(caller, service, &request)
+        .create_deployment(caller, service, request)
         .await?;
     app.worker.wake();
     Ok(deployment)
@@ -52,12 +63,7 @@ pub(super) async fn redeploy_image(
         image,
         cause,
     };
-    let deployment = app
-        .store
-        .create_deployment(caller, service, &request)
-        .await?;
-    app.worker.wake();
-    Ok(deployment)
+    enqueue(app, caller, service, &request).await
 }
 
 /// A service's deployments, newest first: at most `limit` (default 20, at most 200), older
