@@ -8,7 +8,6 @@
 //! token in the URL) and send keep-alive comments.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +18,7 @@ use helvetia_api_types::{DeploymentStatus, LogLine, LogLines, OutputLine, Status
 use helvetia_core::Timestamp;
 use helvetia_core::units::parse_time;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,7 +30,7 @@ use super::json::{ApiPath, ApiQuery};
 use super::sse;
 use crate::logs::LogEvent;
 use crate::logs::runtime::OutputQuery;
-use crate::usecases::{deployments, logs};
+use crate::usecases::logs;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,13 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(service_logs))
         .routes(routes!(service_log_stream))
 }
-
-/// Events buffered per stream before the stream task waits for a slow client (which then
-/// catches up from the store).
-const STREAM_BUFFER: usize = 512;
-/// How often a stream waiting for a deployment's job re-checks its status.
-const STATUS_RECHECK: Duration = Duration::from_secs(1);
-const PAGE: i64 = 1000;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -76,9 +68,16 @@ async fn deployment_logs(
     ))
 }
 
-fn to_sse(receiver: mpsc::Receiver<Event>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
+/// What `receiver` yields, as events, until it ends.
+fn to_sse<T: Send + 'static>(
+    receiver: mpsc::Receiver<T>,
+    event: fn(T) -> Event,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures::stream::unfold(receiver, move |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|item| (Ok(event(item)), receiver))
     });
     sse::respond(stream)
 }
@@ -109,14 +108,18 @@ async fn deployment_log_stream(
     ApiQuery(start): ApiQuery<StreamStart>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    deployments::find(&state.app, &caller, id).await?;
     let after =
         sse::resume_from::<i64>(&headers, "a line number")?.unwrap_or(start.after.unwrap_or(0));
-    // Subscribe before reading the store, so no line falls between the two.
-    let live = state.app.platform.logs.subscribe(id);
-    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(pump_deployment(state, id, after, live, sender));
-    Ok(to_sse(receiver))
+    let events = logs::follow_deployment_log(&state.app, &caller, id, after).await?;
+    Ok(to_sse(events, deployment_event))
+}
+
+fn deployment_event(event: LogEvent) -> Event {
+    match event {
+        LogEvent::Line(line) => line_event(&line),
+        LogEvent::Status(status) => status_event("status", status),
+        LogEvent::End(status) => status_event("end", status),
+    }
 }
 
 fn line_event(line: &LogLine) -> Event {
@@ -132,98 +135,6 @@ fn status_event(kind: &'static str, status: DeploymentStatus) -> Event {
         .event(kind)
         .json_data(StatusEvent { status })
         .unwrap_or_else(|_| Event::default().comment("unserialisable status"))
-}
-
-/// Sends stored lines after `last`, returning the new last line number, or `None` when the
-/// client went away.
-async fn catch_up(
-    state: &AppState,
-    id: i64,
-    mut last: i64,
-    sender: &mpsc::Sender<Event>,
-) -> Option<i64> {
-    loop {
-        let page = state.app.store.deployment_logs(id, last, PAGE).await.ok()?;
-        if page.is_empty() {
-            return Some(last);
-        }
-        for line in &page {
-            sender.send(line_event(line)).await.ok()?;
-            last = line.seq;
-        }
-    }
-}
-
-async fn pump_deployment(
-    state: AppState,
-    id: i64,
-    after: i64,
-    mut live: broadcast::Receiver<LogEvent>,
-    sender: mpsc::Sender<Event>,
-) {
-    let Some(mut last) = catch_up(&state, id, after, &sender).await else {
-        return;
-    };
-    if let Ok(deployment) = state.app.store.deployment_by_id(id).await
-        && sender
-            .send(status_event("status", deployment.status))
-            .await
-            .is_err()
-    {
-        return;
-    }
-    loop {
-        if !state.app.platform.logs.is_writing(id) {
-            // No job writes this log now: it either has not started (queued) or is done.
-            let Some(caught_up) = catch_up(&state, id, last, &sender).await else {
-                return;
-            };
-            last = caught_up;
-            match state.app.store.deployment_by_id(id).await {
-                Ok(d) if !d.status.is_in_progress() => {
-                    let _ = sender.send(status_event("end", d.status)).await;
-                    return;
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-        let event = tokio::select! {
-            () = sender.closed() => return,
-            event = live.recv() => event,
-            () = tokio::time::sleep(STATUS_RECHECK) => continue,
-        };
-        match event {
-            Ok(LogEvent::Line(line)) if line.seq > last => {
-                last = line.seq;
-                if sender.send(line_event(&line)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(LogEvent::Line(_)) => {}
-            Ok(LogEvent::Status(status)) => {
-                if sender.send(status_event("status", status)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(LogEvent::End(status)) => {
-                if catch_up(&state, id, last, &sender).await.is_some() {
-                    let _ = sender.send(status_event("end", status)).await;
-                }
-                return;
-            }
-            // Fell behind the broadcast: the store has every line it missed.
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let Some(caught_up) = catch_up(&state, id, last, &sender).await else {
-                    return;
-                };
-                last = caught_up;
-            }
-            Err(broadcast::error::RecvError::Closed) => {
-                live = state.app.platform.logs.subscribe(id)
-            }
-        }
-    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -309,19 +220,14 @@ async fn service_log_stream(
             since: Some(at),
         };
     }
-    let mut lines = logs::follow_service_output(&state.app, service, query).await?;
-    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(async move {
-        while let Some(line) = lines.recv().await {
-            let event = Event::default()
-                .id(line.at.to_string())
-                .event("line")
-                .json_data(&line)
-                .unwrap_or_else(|_| Event::default().comment("unserialisable line"));
-            if sender.send(event).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(to_sse(receiver))
+    let lines = logs::follow_service_output(&state.app, service, query).await?;
+    Ok(to_sse(lines, output_event))
+}
+
+fn output_event(line: OutputLine) -> Event {
+    Event::default()
+        .id(line.at.to_string())
+        .event("line")
+        .json_data(&line)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable line"))
 }

@@ -8,7 +8,6 @@
 //! collection interval and carries each sample's time as its event id, so a client that
 //! reconnects with `Last-Event-ID` misses nothing.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::Json;
@@ -17,9 +16,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
-use helvetia_api_types::{ContainerSample, CurrentMetrics, MetricsSeries};
+use helvetia_api_types::{CurrentMetrics, MetricsSeries};
 use helvetia_core::Timestamp;
-use helvetia_store::Store;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -104,52 +102,6 @@ async fn current_metrics(
     Ok(Json(metrics::current(&state.app, &service).await?))
 }
 
-/// The stream's state between events.
-struct Follow {
-    store: Store,
-    service_id: i64,
-    /// Samples up to this time were sent.
-    sent_until: Timestamp,
-    pending: VecDeque<ContainerSample>,
-    polls: tokio::time::Interval,
-}
-
-impl Follow {
-    /// The next event, waiting for the collector's next round when all was sent; `None` ends
-    /// the stream (the store failed).
-    async fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(sample) = self.pending.pop_front() {
-                return Some(
-                    Event::default()
-                        .id(sample.at.to_string())
-                        .event("sample")
-                        .json_data(&sample)
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable sample")),
-                );
-            }
-            self.polls.tick().await;
-            let after = self.sent_until + jiff::SignedDuration::from_millis(1);
-            match self
-                .store
-                .service_samples_since(self.service_id, after)
-                .await
-            {
-                Ok(samples) => {
-                    if let Some(last) = samples.last() {
-                        self.sent_until = last.at;
-                    }
-                    self.pending.extend(samples);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "reading metrics for a stream failed");
-                    return None;
-                }
-            }
-        }
-    }
-}
-
 /// Follow a service's container metrics live (Server-Sent Events): a `sample` event per
 /// container and collection round (id = the sample's time, data as in `metrics/current`),
 /// starting with the latest round. Reconnect with `Last-Event-ID` to resume after the last
@@ -176,15 +128,14 @@ async fn metrics_stream(
         // Just before the latest round, so the client starts with it.
         None => Timestamp::now() - jiff::SignedDuration::try_from(interval * 2).unwrap_or_default(),
     };
-    let follow = Follow {
-        store: state.app.store.clone(),
-        service_id: service.id,
-        sent_until,
-        pending: VecDeque::new(),
-        polls: tokio::time::interval(interval),
-    };
+    let follow = metrics::follow(&state.app, &service, sent_until);
     let events = futures::stream::unfold(follow, |mut follow| async move {
-        let event = follow.next().await?;
+        let sample = follow.next().await?;
+        let event = Event::default()
+            .id(sample.at.to_string())
+            .event("sample")
+            .json_data(&sample)
+            .unwrap_or_else(|_| Event::default().comment("unserialisable sample"));
         Some((Ok(event), follow))
     });
     Ok(sse::respond(events))

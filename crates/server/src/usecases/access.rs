@@ -15,6 +15,12 @@ use super::{App, Result};
 #[derive(Debug, Clone)]
 pub struct OwnedService(Service);
 
+impl OwnedService {
+    pub fn into_service(self) -> Service {
+        self.0
+    }
+}
+
 impl Deref for OwnedService {
     type Target = Service;
     fn deref(&self) -> &Service {

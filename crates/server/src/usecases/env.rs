@@ -46,7 +46,7 @@ pub async fn project_target(app: &App, caller: &Caller, project: &str) -> Result
 
 /// One service's own variables.
 pub fn service_target(service: OwnedService) -> EnvTarget {
-    let service = Service::clone(&service);
+    let service = service.into_service();
     EnvTarget {
         scope: EnvScope::Service {
             project_id: service.project_id,

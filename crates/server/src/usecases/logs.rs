@@ -1,15 +1,27 @@
-//! Reading logs: a deployment's log in pages, and a service's runtime output (read once, or
-//! followed). The streams' framing (Server-Sent Events, resuming) belongs to the entry point.
+//! Reading logs: a deployment's log in pages or followed live, and a service's runtime output
+//! read once or followed. The streams' framing (Server-Sent Events, resuming) belongs to the
+//! entry point.
+
+use std::time::Duration;
 
 use helvetia_api_types::{LogLines, OutputLine};
 use helvetia_core::auth::Caller;
 use helvetia_core::redact::Redactor;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::access::OwnedService;
 use super::deployments;
 use super::{App, Result, UseCaseError};
+use crate::logs::LogEvent;
 use crate::logs::runtime::{self, OutputQuery};
+
+/// Events buffered per follower before the follower's task waits for a slow reader (which
+/// then catches up from the store).
+const FOLLOW_BUFFER: usize = 512;
+/// How often a follower waiting for a deployment's job re-checks its status.
+const STATUS_RECHECK: Duration = Duration::from_secs(1);
+/// Lines read from the store at once while catching up.
+const PAGE: i64 = 1000;
 
 /// A page of a deployment's log: the lines after `after` (default 0: from the start), at most
 /// `limit` (default 1000, at most 10000).
@@ -33,6 +45,113 @@ pub async fn deployment_log(
         lines,
         status: deployment.status,
     })
+}
+
+/// Follows a deployment's log from after line `after`: every line once and in order, however
+/// far behind the reader falls (missed lines come from the store), its status changes, and a
+/// last [`LogEvent::End`] once its job is done. Ends early when the receiver is dropped.
+pub async fn follow_deployment_log(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    after: i64,
+) -> Result<mpsc::Receiver<LogEvent>> {
+    deployments::find(app, caller, id).await?;
+    // Subscribe before reading the store, so no line falls between the two.
+    let live = app.platform.logs.subscribe(id);
+    let (sender, receiver) = mpsc::channel(FOLLOW_BUFFER);
+    tokio::spawn(pump_deployment(app.clone(), id, after, live, sender));
+    Ok(receiver)
+}
+
+/// Sends stored lines after `last`, returning the new last line number, or `None` when the
+/// client went away.
+async fn catch_up(
+    app: &App,
+    id: i64,
+    mut last: i64,
+    sender: &mpsc::Sender<LogEvent>,
+) -> Option<i64> {
+    loop {
+        let page = app.store.deployment_logs(id, last, PAGE).await.ok()?;
+        if page.is_empty() {
+            return Some(last);
+        }
+        for line in &page {
+            sender.send(LogEvent::Line(line.clone())).await.ok()?;
+            last = line.seq;
+        }
+    }
+}
+
+async fn pump_deployment(
+    app: App,
+    id: i64,
+    after: i64,
+    mut live: broadcast::Receiver<LogEvent>,
+    sender: mpsc::Sender<LogEvent>,
+) {
+    let Some(mut last) = catch_up(&app, id, after, &sender).await else {
+        return;
+    };
+    if let Ok(deployment) = app.store.deployment_by_id(id).await
+        && sender
+            .send(LogEvent::Status(deployment.status))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    loop {
+        if !app.platform.logs.is_writing(id) {
+            // No job writes this log now: it either has not started (queued) or is done.
+            let Some(caught_up) = catch_up(&app, id, last, &sender).await else {
+                return;
+            };
+            last = caught_up;
+            match app.store.deployment_by_id(id).await {
+                Ok(d) if !d.status.is_in_progress() => {
+                    let _ = sender.send(LogEvent::End(d.status)).await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        let event = tokio::select! {
+            () = sender.closed() => return,
+            event = live.recv() => event,
+            () = tokio::time::sleep(STATUS_RECHECK) => continue,
+        };
+        match event {
+            Ok(LogEvent::Line(line)) if line.seq > last => {
+                last = line.seq;
+                if sender.send(LogEvent::Line(line)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(LogEvent::Line(_)) => {}
+            Ok(LogEvent::Status(status)) => {
+                if sender.send(LogEvent::Status(status)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(LogEvent::End(status)) => {
+                if catch_up(&app, id, last, &sender).await.is_some() {
+                    let _ = sender.send(LogEvent::End(status)).await;
+                }
+                return;
+            }
+            // Fell behind the broadcast: the store has every line it missed.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let Some(caught_up) = catch_up(&app, id, last, &sender).await else {
+                    return;
+                };
+                last = caught_up;
+            }
+            Err(broadcast::error::RecvError::Closed) => live = app.platform.logs.subscribe(id),
+        }
+    }
 }
 
 /// The redactor for a service's output. Without it nothing is shown: output that cannot be
@@ -64,7 +183,7 @@ pub async fn follow_service_output(
     let redactor = redactor(app, &service).await?;
     Ok(runtime::follow(
         app.platform.clone(),
-        helvetia_core::service::Service::clone(&service),
+        service.into_service(),
         redactor,
         query,
     ))

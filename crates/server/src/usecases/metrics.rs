@@ -1,7 +1,8 @@
-//! Reading a service's container metrics: a time series, and what it uses now with a health
-//! summary. The live stream's framing belongs to the entry point.
+//! Reading a service's container metrics: a time series, what it uses now with a health
+//! summary, and its samples as they come. The live stream's framing belongs to the entry
+//! point.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use helvetia_api_types::{ContainerSample, CurrentMetrics, MetricsHealth, MetricsSeries};
 use helvetia_core::Timestamp;
@@ -9,6 +10,7 @@ use helvetia_core::container::ServiceEventKind;
 use helvetia_core::metrics::{memory_near_limit, plan_series};
 use helvetia_core::units::{parse_duration, parse_time};
 use helvetia_core::validation::FieldErrors;
+use helvetia_store::Store;
 use helvetia_store::metrics::SeriesQuery;
 
 use super::access::OwnedService;
@@ -114,4 +116,56 @@ pub async fn current(app: &App, service: &OwnedService) -> Result<CurrentMetrics
         },
         containers,
     })
+}
+
+/// A service's samples as the collector stores them, from a given time on.
+pub struct SampleFollower {
+    store: Store,
+    service_id: i64,
+    /// Samples up to this time were handed out.
+    sent_until: Timestamp,
+    pending: VecDeque<ContainerSample>,
+    polls: tokio::time::Interval,
+}
+
+/// Follows the service's samples taken after `sent_until`, polling the store at the
+/// collection interval.
+pub fn follow(app: &App, service: &OwnedService, sent_until: Timestamp) -> SampleFollower {
+    SampleFollower {
+        store: app.store.clone(),
+        service_id: service.id,
+        sent_until,
+        pending: VecDeque::new(),
+        polls: tokio::time::interval(app.platform.settings.metrics.interval),
+    }
+}
+
+impl SampleFollower {
+    /// The next sample, waiting for the collector's next round when all were handed out;
+    /// `None` ends the stream (the store failed).
+    pub async fn next(&mut self) -> Option<ContainerSample> {
+        loop {
+            if let Some(sample) = self.pending.pop_front() {
+                return Some(sample);
+            }
+            self.polls.tick().await;
+            let after = self.sent_until + jiff::SignedDuration::from_millis(1);
+            match self
+                .store
+                .service_samples_since(self.service_id, after)
+                .await
+            {
+                Ok(samples) => {
+                    if let Some(last) = samples.last() {
+                        self.sent_until = last.at;
+                    }
+                    self.pending.extend(samples);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading metrics for a stream failed");
+                    return None;
+                }
+            }
+        }
+    }
 }

@@ -128,7 +128,7 @@ pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<V
 
 /// A service with its URL, live deployment, containers and recent events.
 pub async fn get(app: &App, service: OwnedService) -> Result<ServiceView> {
-    detailed(app, Service::clone(&service)).await
+    detailed(app, service.into_service()).await
 }
 
 /// Changes a service's settings; fields left out keep their value. A change that shapes the
