@@ -125,20 +125,14 @@ pub struct Service {
     pub updated_at: Timestamp,
 }
 
-/// A service's validated settings.
+/// A service's validated settings. The API shows them as `helvetia_api_types::ServiceSettings`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceSettings {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub repo: RepoUrl,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub branch: GitRef,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub dockerfile: RepoPath,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub context: RepoPath,
     /// `None` for a worker: a service that serves no HTTP and gets no route.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<u16>))]
     pub port: Option<Port>,
 }
 
