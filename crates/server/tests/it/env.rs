@@ -236,3 +236,64 @@ async fn variables_named_like_the_bulk_routes_are_ordinary_variables() {
         assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
     }
 }
+
+#[tokio::test]
+async fn several_variables_are_removed_in_one_change_or_none_is() {
+    let api = Api::new().await;
+    demo(&api).await;
+    for owner in [
+        "/api/v1/projects/demo",
+        "/api/v1/projects/demo/services/web",
+    ] {
+        let env = format!("{owner}/env");
+        let vars: Vec<_> = ["A", "B", "C"]
+            .iter()
+            .map(|name| json!({"name": name, "value": "v"}))
+            .collect();
+        let (status, reply) = put(&api, &env, json!({ "vars": vars })).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        let unset = |names: serde_json::Value| {
+            api.call(
+                Method::DELETE,
+                &env,
+                Some(&api.admin),
+                Some(json!({ "names": names })),
+            )
+        };
+
+        // One name that is not set: nothing is removed.
+        let (status, reply) = unset(json!(["A", "MISSING"])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+        assert!(reply.to_string().contains("MISSING"), "{reply}");
+        let (status, reply) = unset(json!(["A", "not a name"])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+        assert!(reply["error"]["fields"]["names[1]"].is_string(), "{reply}");
+        let (_, listed) = api.get(&env).await;
+        let own = |listed: &serde_json::Value| {
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| owner.ends_with("web") == (v["scope"] == "service"))
+                .count()
+        };
+        assert_eq!(own(&listed), 3, "{listed}");
+
+        let (status, changed) = unset(json!(["A", "C"])).await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+        let left: Vec<_> = changed["vars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| owner.ends_with("web") == (v["scope"] == "service"))
+            .map(|v| v["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(left, ["B"], "{changed}");
+        let (_, audit) = api.get("/api/v1/audit?limit=1").await;
+        assert_eq!(audit[0]["action"], "env.unset", "{audit}");
+        assert!(
+            audit[0]["target"].as_str().unwrap().ends_with(" A,C"),
+            "{audit}"
+        );
+    }
+}
