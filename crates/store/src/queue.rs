@@ -4,6 +4,11 @@
 //! keeps it by heartbeating; a job whose lease ran out is claimable again, with its attempt
 //! count raised so the worker can tell a fresh start from a rescue.
 //!
+//! The attempt count is also the claim's token: heartbeats and completions name the attempt
+//! they belong to, so once a job is claimed again an earlier attempt loses it even when the
+//! same worker (whose heartbeats failed for a whole lease) made both claims. The count only
+//! ever grows, in the claim statement itself, so no two claims of a job share it.
+//!
 //! Two rules hold in the database itself, whatever the workers do:
 //! - a job is claimed by one worker at a time: the claim is a single `UPDATE … RETURNING` that
 //!   also locks the row (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite runs one writer at a
@@ -212,10 +217,11 @@ impl Store {
         .transpose()
     }
 
-    /// Extends `worker`'s lease on a job and reports whether cancellation was requested.
+    /// Extends `worker`'s lease on its claim `job` and reports whether cancellation was
+    /// requested.
     pub async fn heartbeat_job(
         &self,
-        job_id: i64,
+        job: &ClaimedJob,
         worker: &str,
         now: Timestamp,
         lease: Duration,
@@ -223,12 +229,13 @@ impl Store {
         let cancel_requested: Option<bool> = with_pool!(self, |pool| {
             sqlx::query_scalar(
                 "UPDATE jobs SET lease_expires_at = $1
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'
+                 WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'
                  RETURNING cancel_requested",
             )
             .bind(lease_end(now, lease))
-            .bind(job_id)
+            .bind(job.id)
             .bind(worker)
+            .bind(job.attempt)
             .fetch_optional(pool)
             .await?
         });
@@ -238,11 +245,11 @@ impl Store {
         })
     }
 
-    /// Records the outcome of a job `worker` still holds. Returns false when the lease had
-    /// already been lost, in which case nothing is written.
+    /// Records the outcome of a claim `job` that `worker` still holds. Returns false when the
+    /// lease had already been lost, in which case nothing is written.
     pub async fn finish_job(
         &self,
-        job_id: i64,
+        job: &ClaimedJob,
         worker: &str,
         state: JobState,
         error: Option<&str>,
@@ -252,13 +259,14 @@ impl Store {
             sqlx::query(
                 "UPDATE jobs SET state = $1, error = $2, finished_at = $3,
                                  lease_owner = NULL, lease_expires_at = NULL
-                 WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
+                 WHERE id = $4 AND lease_owner = $5 AND attempts = $6 AND state = 'running'",
             )
             .bind(state.as_str())
             .bind(error)
             .bind(millis(now))
-            .bind(job_id)
+            .bind(job.id)
             .bind(worker)
+            .bind(job.attempt)
             .execute(pool)
             .await?
             .rows_affected()

@@ -19,6 +19,7 @@ use helvetia_store::queue::Heartbeat;
 use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -156,6 +157,9 @@ impl Worker {
 
     async fn claim_into_free_slots(&self, slots: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
         while let Ok(permit) = slots.clone().try_acquire_owned() {
+            // Taken before the claim's own clock reading, so the worker never believes its
+            // lease lasts longer than the store does.
+            let claimed_at = Instant::now();
             match self
                 .store
                 .claim_job(&self.id, Timestamp::now(), self.settings.lease)
@@ -163,7 +167,7 @@ impl Worker {
             {
                 Ok(Some(job)) => {
                     tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempt, "claimed job");
-                    tasks.spawn(self.run_job(job, permit));
+                    tasks.spawn(self.run_job(job, claimed_at, permit));
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -195,6 +199,7 @@ impl Worker {
     fn run_job(
         &self,
         job: ClaimedJob,
+        claimed_at: Instant,
         permit: OwnedSemaphorePermit,
     ) -> impl Future<Output = ()> + Send + 'static {
         let context = Arc::new(JobContext {
@@ -219,6 +224,7 @@ impl Worker {
             let heartbeat = AbortOnDropHandle::new(tokio::spawn(keep_lease(
                 context.clone(),
                 worker.clone(),
+                claimed_at,
                 settings,
             )));
             let outcome = match job.kind {
@@ -227,7 +233,15 @@ impl Worker {
             };
             heartbeat.abort();
             if let Some(deployment) = job.deployment_id {
-                lock(&shared.running).remove(&deployment);
+                // A later attempt of the same job (this worker claimed it again after its
+                // lease ran out) may have taken the slot: leave that one's entry alone.
+                let mut running = lock(&shared.running);
+                if running
+                    .get(&deployment)
+                    .is_some_and(|entry| Arc::ptr_eq(entry, &context))
+                {
+                    running.remove(&deployment);
+                }
             }
             if context.stop_reason() == Some(StopReason::LeaseLost) {
                 tracing::warn!(job = job.id, "lease lost; leaving the job to its new owner");
@@ -241,7 +255,7 @@ impl Worker {
             match context
                 .platform
                 .store
-                .finish_job(job.id, &worker, state, error, Timestamp::now())
+                .finish_job(&job, &worker, state, error, Timestamp::now())
                 .await
             {
                 Ok(true) => tracing::info!(job = job.id, ?outcome, "job finished"),
@@ -285,24 +299,39 @@ impl Worker {
 }
 
 /// Renews the job's lease until the job ends; turns a cancellation request or a lost lease
-/// into a stop.
-async fn keep_lease(context: Arc<JobContext>, worker: String, settings: QueueSettings) {
+/// into a stop. A lease that could not be renewed for its whole length counts as lost too:
+/// the job is claimable again then, by this very worker as well, and two attempts must never
+/// run side by side.
+async fn keep_lease(
+    context: Arc<JobContext>,
+    worker: String,
+    claimed_at: Instant,
+    settings: QueueSettings,
+) {
     let mut ticks = tokio::time::interval(settings.heartbeat);
     ticks.tick().await;
+    let mut lease_start = claimed_at;
     loop {
         ticks.tick().await;
+        let attempted_at = Instant::now();
         match context
             .platform
             .store
-            .heartbeat_job(context.job.id, &worker, Timestamp::now(), settings.lease)
+            .heartbeat_job(&context.job, &worker, Timestamp::now(), settings.lease)
             .await
         {
             Ok(Heartbeat::Renewed { cancel_requested }) => {
+                lease_start = attempted_at;
                 if cancel_requested {
                     context.request_stop(StopReason::Cancelled);
                 }
             }
             Ok(Heartbeat::Lost) => {
+                context.request_stop(StopReason::LeaseLost);
+                return;
+            }
+            Err(error) if lease_start.elapsed() >= settings.lease => {
+                tracing::warn!(job = context.job.id, %error, "heartbeat failed; lease ran out");
                 context.request_stop(StopReason::LeaseLost);
                 return;
             }

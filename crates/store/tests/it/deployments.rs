@@ -273,7 +273,7 @@ pub async fn cancel(db: &TestDb) {
     assert_eq!(requested.status, Cloning);
     let beat = db
         .store
-        .heartbeat_job(job.id, "w1", now, std::time::Duration::from_secs(30))
+        .heartbeat_job(&job, "w1", now, std::time::Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(

@@ -56,6 +56,7 @@ conformance!(
     deployments::no_partial_writes_on_conflict,
     queue::claim_takes_oldest_and_leases,
     queue::expired_lease_is_claimed_again,
+    queue::a_reclaim_by_the_same_worker_supersedes_its_first_claim,
     queue::two_workers_never_share_a_job,
     queue::one_running_job_per_service,
     queue::jobs_survive_a_restart,

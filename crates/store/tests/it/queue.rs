@@ -50,7 +50,7 @@ pub async fn claim_takes_oldest_and_leases(db: &TestDb) {
     );
     assert!(
         db.store
-            .finish_job(job.id, "w1", JobState::Succeeded, None, now)
+            .finish_job(&job, "w1", JobState::Succeeded, None, now)
             .await
             .unwrap()
     );
@@ -105,24 +105,73 @@ pub async fn expired_lease_is_claimed_again(db: &TestDb) {
     // The dead worker, should it wake up, can neither renew nor finish the job.
     assert_eq!(
         db.store
-            .heartbeat_job(job.id, "dead", t2, LEASE)
+            .heartbeat_job(&job, "dead", t2, LEASE)
             .await
             .unwrap(),
         Heartbeat::Lost
     );
     assert!(
         !db.store
-            .finish_job(job.id, "dead", JobState::Succeeded, None, t2)
+            .finish_job(&job, "dead", JobState::Succeeded, None, t2)
             .await
             .unwrap()
     );
     assert!(
         db.store
-            .finish_job(job.id, "rescuer", JobState::Failed, Some("interrupted"), t2)
+            .finish_job(&again, "rescuer", JobState::Failed, Some("interrupted"), t2)
             .await
             .unwrap()
     );
     let record = db.store.job(job.id).await.unwrap();
+    assert_eq!(record.state, JobState::Failed);
+    assert_eq!(record.error.as_deref(), Some("interrupted"));
+}
+
+/// A worker whose heartbeats failed for a whole lease may claim its own job again; the first
+/// attempt may still be running then, so it must lose the job to the second even though both
+/// carry the same worker id.
+pub async fn a_reclaim_by_the_same_worker_supersedes_its_first_claim(db: &TestDb) {
+    let admin = db.admin().await;
+    let web = demo_service(db, "web").await;
+    db.store
+        .create_deployment(&admin, &web, &build_main())
+        .await
+        .unwrap();
+    let t0 = Timestamp::now();
+    let first = db.store.claim_job("w1", t0, LEASE).await.unwrap().unwrap();
+    let t1 = t0 + 31.seconds();
+    let second = db.store.claim_job("w1", t1, LEASE).await.unwrap().unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.attempt, 2);
+    assert_eq!(
+        db.store
+            .heartbeat_job(&first, "w1", t1, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::Lost
+    );
+    assert!(
+        !db.store
+            .finish_job(&first, "w1", JobState::Succeeded, None, t1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.store
+            .heartbeat_job(&second, "w1", t1, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::Renewed {
+            cancel_requested: false
+        }
+    );
+    assert!(
+        db.store
+            .finish_job(&second, "w1", JobState::Failed, Some("interrupted"), t1)
+            .await
+            .unwrap()
+    );
+    let record = db.store.job(first.id).await.unwrap();
     assert_eq!(record.state, JobState::Failed);
     assert_eq!(record.error.as_deref(), Some("interrupted"));
 }
@@ -192,7 +241,7 @@ pub async fn one_running_job_per_service(db: &TestDb) {
             .is_none()
     );
     db.store
-        .finish_job(job.id, "w1", JobState::Succeeded, None, now)
+        .finish_job(&job, "w1", JobState::Succeeded, None, now)
         .await
         .unwrap();
     let next = db.store.claim_job("w2", now, LEASE).await.unwrap().unwrap();
@@ -246,10 +295,7 @@ pub async fn heartbeat_reports_cancellation(db: &TestDb) {
         .unwrap();
     let t1 = t0 + 20.seconds();
     assert_eq!(
-        db.store
-            .heartbeat_job(job.id, "w1", t1, LEASE)
-            .await
-            .unwrap(),
+        db.store.heartbeat_job(&job, "w1", t1, LEASE).await.unwrap(),
         Heartbeat::Renewed {
             cancel_requested: false
         }
@@ -259,10 +305,7 @@ pub async fn heartbeat_reports_cancellation(db: &TestDb) {
     assert!(db.store.claim_job("w2", t2, LEASE).await.unwrap().is_none());
     db.store.cancel_deployment(&admin, d.id).await.unwrap();
     assert_eq!(
-        db.store
-            .heartbeat_job(job.id, "w1", t2, LEASE)
-            .await
-            .unwrap(),
+        db.store.heartbeat_job(&job, "w1", t2, LEASE).await.unwrap(),
         Heartbeat::Renewed {
             cancel_requested: true
         }
