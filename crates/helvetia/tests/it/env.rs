@@ -221,3 +221,48 @@ async fn rotating_the_master_key_keeps_secrets_and_a_wrong_key_is_refused() {
     )
     .await;
 }
+
+/// A release command's line longer than the 64 KiB a log line is cut at, with a secret across
+/// the cut: the cut keeps the secret whole, so it is redacted rather than shown in two halves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_across_the_cut_of_a_long_release_line_is_redacted() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("envcut");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    // Capitals only, so a dozen of them in a row in the log came from the secret.
+    let secret: String = (0..140u8).map(|i| char::from(b'A' + i % 26)).collect();
+    set(
+        &server,
+        &project,
+        json!([{"name": "LONG_SECRET", "value": secret, "secret": true}]),
+    )
+    .await;
+    // The engine frames output in 16 KiB pieces, each led by a timestamp of 21 to 31 bytes, so
+    // the 64 KiB cut lands 84 to 124 bytes of output before offset 65,536 (21 to 31 bytes were
+    // the line framed whole): the secret, at 65,380 to 65,520, spans all of these and ends
+    // before the engine's own boundary at 65,536, which a timestamp splits.
+    server.cli_ok(&[
+        "services",
+        "update",
+        &format!("{project}/web"),
+        "--release-command",
+        "sh -c 'printf \"%65380s\" \"\" | tr \" \" x; printf \"%s\" \"$LONG_SECRET\"; printf \"%100s\n\" \"\" | tr \" \" y'",
+    ]);
+    let deployed = server.deploy(&project, "web").await;
+    let log = server.deploy_log(deployed["id"].as_i64().unwrap()).await;
+    assert_eq!(deployed["status"], "live", "{deployed}");
+    assert!(
+        log.contains(&"x".repeat(16_000)),
+        "the long line is not in the log"
+    );
+    for piece in secret.as_bytes().windows(12) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!log.contains(piece), "{piece} of the secret is in the log");
+    }
+    assert!(
+        log.contains("[REDACTED]yyyy"),
+        "the secret is not redacted at the start of the cut line's rest"
+    );
+}

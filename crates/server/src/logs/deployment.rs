@@ -116,6 +116,13 @@ impl DeployLog {
         let _ = self.sender.send(Entry::Status(status));
     }
 
+    /// The redactor of this deployment's secrets, for output that arrives in chunks: only a
+    /// [`LineRedactor`](helvetia_core::redact::LineRedactor) built on it keeps a secret whole
+    /// where it cuts an over-long line.
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.clone()
+    }
+
     /// `text` with this deployment's secrets redacted, for reasons stored elsewhere.
     pub fn redact(&self, text: &str) -> String {
         self.redactor.redact(text)

@@ -2,8 +2,8 @@
 //! any new container takes traffic.
 
 use futures::StreamExt;
+use helvetia_core::Timestamp;
 use helvetia_core::container::ContainerState;
-use helvetia_core::redact::Redactor;
 
 use helvetia_core::deployment::FailureCause;
 
@@ -44,19 +44,24 @@ impl Deploy<'_> {
             .await?;
         let log = self.log;
         let output = async {
-            // The deployment log redacts every line itself.
+            // The deployment log redacts every line again, but only the line redactor sees
+            // where it cuts an over-long line, so it must know the secrets to keep one whole.
             let lines = container_lines(
                 &platform.engine,
                 &engine_id,
                 None,
                 None,
                 true,
-                Redactor::default(),
+                log.redactor(),
             );
             let mut lines = std::pin::pin!(lines);
             while let Some((_, line)) = lines.next().await {
-                // Drop the engine's timestamp: the log line has its own.
-                let text = line.split_once(' ').map_or(line.as_str(), |(_, text)| text);
+                // Drop the engine's timestamp: the log line has its own. The rest of a line cut
+                // for its length starts with none.
+                let text = match line.split_once(' ') {
+                    Some((at, text)) if at.parse::<Timestamp>().is_ok() => text,
+                    _ => line.as_str(),
+                };
                 log.line(format!("  | {text}"));
             }
         };
