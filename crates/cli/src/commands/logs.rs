@@ -72,11 +72,7 @@ impl Printer {
             }
             return;
         }
-        let text = if self.keep_colours {
-            text.to_owned()
-        } else {
-            strip_ansi(text)
-        };
+        let text = terminal_safe(text, self.keep_colours);
         let time = if self.timestamps {
             format!("{} ", output::time(at))
         } else {
@@ -89,29 +85,43 @@ impl Printer {
     }
 }
 
-/// Removes ANSI escape sequences (colours, cursor movement) for output that is not a
-/// terminal.
-pub fn strip_ansi(text: &str) -> String {
+/// What output from the server may do to a terminal: on one, colours (SGR, `ESC [ … m`) stay
+/// and every other escape sequence goes — cursor movement, screen clearing, and OSC strings
+/// that set the title or write the clipboard are the app's, not the operator's, business.
+/// Control characters other than tab go too, so a carriage return or backspace cannot
+/// overwrite what the CLI printed before the line. Off a terminal, colours go as well.
+pub fn terminal_safe(text: &str, keep_colours: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '\u{1b}' {
-            out.push(c);
+            if c == '\t' || !c.is_control() {
+                out.push(c);
+            }
             continue;
         }
-        match chars.peek() {
+        match chars.next() {
             // CSI: parameters and intermediates up to a final byte in @..~.
             Some('[') => {
-                chars.next();
+                let mut sequence = String::new();
                 for c in chars.by_ref() {
+                    sequence.push(c);
                     if ('@'..='~').contains(&c) {
                         break;
                     }
                 }
+                let colour = sequence.strip_suffix('m').is_some_and(|parameters| {
+                    parameters
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ';' || c == ':')
+                });
+                if keep_colours && colour {
+                    out.push_str("\u{1b}[");
+                    out.push_str(&sequence);
+                }
             }
-            // OSC: up to BEL or ST.
-            Some(']') => {
-                chars.next();
+            // OSC, DCS, SOS, PM, APC: a string up to BEL or ST (`ESC \\`).
+            Some(']' | 'P' | 'X' | '^' | '_') => {
                 while let Some(c) = chars.next() {
                     if c == '\u{7}' {
                         break;
@@ -122,9 +132,15 @@ pub fn strip_ansi(text: &str) -> String {
                     }
                 }
             }
-            _ => {
-                chars.next();
+            // Any other escape: intermediates (` ` to `/`) up to one final character.
+            Some(c) if (' '..='/').contains(&c) => {
+                for c in chars.by_ref() {
+                    if !(' '..='/').contains(&c) {
+                        break;
+                    }
+                }
             }
+            Some(_) | None => {}
         }
     }
     out
@@ -235,14 +251,57 @@ async fn runtime_output(client: &Client, args: &LogsArgs, printer: &Printer) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::terminal_safe;
+
     #[test]
-    fn strips_colours_and_cursor_movement() {
+    fn off_a_terminal_every_escape_goes() {
         assert_eq!(
-            super::strip_ansi("\u{1b}[1;32mok\u{1b}[0m done\u{1b}[2K"),
+            terminal_safe("\u{1b}[1;32mok\u{1b}[0m done\u{1b}[2K", false),
             "ok done"
         );
-        assert_eq!(super::strip_ansi("\u{1b}]0;title\u{7}text"), "text");
-        assert_eq!(super::strip_ansi("\u{1b}]0;title\u{1b}\\text"), "text");
-        assert_eq!(super::strip_ansi("plain"), "plain");
+        assert_eq!(terminal_safe("\u{1b}]0;title\u{7}text", false), "text");
+        assert_eq!(terminal_safe("\u{1b}]0;title\u{1b}\\text", false), "text");
+        assert_eq!(terminal_safe("plain\ttext", false), "plain\ttext");
+    }
+
+    #[test]
+    fn on_a_terminal_only_colours_stay() {
+        // Colours, 256-colour and truecolour included.
+        assert_eq!(
+            terminal_safe(
+                "\u{1b}[1;32mok\u{1b}[0m \u{1b}[38;5;208mx\u{1b}[38:2::1:2:3my\u{1b}[m",
+                true
+            ),
+            "\u{1b}[1;32mok\u{1b}[0m \u{1b}[38;5;208mx\u{1b}[38:2::1:2:3my\u{1b}[m"
+        );
+        // A clipboard write (OSC 52), with either terminator.
+        assert_eq!(terminal_safe("a\u{1b}]52;c;ZWNobyBoaQ==\u{7}b", true), "ab");
+        assert_eq!(
+            terminal_safe("a\u{1b}]52;c;ZWNobyBoaQ==\u{1b}\\b", true),
+            "ab"
+        );
+        // Title changes, and a hyperlink.
+        assert_eq!(terminal_safe("\u{1b}]0;pwned\u{7}text", true), "text");
+        assert_eq!(terminal_safe("\u{1b}]2;pwned\u{1b}\\text", true), "text");
+        assert_eq!(
+            terminal_safe("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\", true),
+            "link"
+        );
+        // Cursor moves, clearing the screen or line, private modes, a DCS string, and
+        // two-character escapes (reset, charset).
+        assert_eq!(
+            terminal_safe(
+                "\u{1b}[2J\u{1b}[H\u{1b}[10;5Ha\u{1b}[3Ab\u{1b}[2K\u{1b}[?1049hc\u{1b}Pq#0\u{1b}\\d\u{1b}ce\u{1b}(Bf",
+                true
+            ),
+            "abcdef"
+        );
+        // A colour sequence with anything but numbers is not a colour.
+        assert_eq!(terminal_safe("\u{1b}[?25m\u{1b}[>4;2mx", true), "x");
+        // Control characters that move the cursor or ring the bell.
+        assert_eq!(terminal_safe("ab\rc\u{8}d\u{7}\u{9b}2Je", true), "abcd2Je");
+        // An unfinished sequence at the end of a line leaves nothing behind.
+        assert_eq!(terminal_safe("x\u{1b}[31", true), "x");
+        assert_eq!(terminal_safe("x\u{1b}]0;tit", true), "x");
     }
 }
