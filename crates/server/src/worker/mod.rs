@@ -221,12 +221,23 @@ impl Worker {
                 lock(&shared.running).insert(deployment, context.clone());
             }
             // Aborted with this job, also when the worker's run panics and drops its jobs.
-            let heartbeat = AbortOnDropHandle::new(tokio::spawn(keep_lease(
-                context.clone(),
-                worker.clone(),
-                claimed_at,
-                settings,
-            )));
+            let heartbeat = AbortOnDropHandle::new(tokio::spawn({
+                let context = context.clone();
+                let worker = worker.clone();
+                async move {
+                    let (context, worker) = (&context, worker.as_str());
+                    let beat = move || {
+                        context.platform.store.heartbeat_job(
+                            &context.job,
+                            worker,
+                            Timestamp::now(),
+                            settings.lease,
+                        )
+                    };
+                    let stop = |reason| context.request_stop(reason);
+                    keep_lease(context.job.id, beat, stop, claimed_at, settings).await
+                }
+            }));
             let outcome = match job.kind {
                 JobKind::Deploy => deploy::run(&context).await,
                 JobKind::Stop => stop::run(&context).await,
@@ -302,41 +313,40 @@ impl Worker {
 /// into a stop. A lease that could not be renewed for its whole length counts as lost too:
 /// the job is claimable again then, by this very worker as well, and two attempts must never
 /// run side by side.
-async fn keep_lease(
-    context: Arc<JobContext>,
-    worker: String,
+async fn keep_lease<F, Fut>(
+    job_id: i64,
+    mut beat: F,
+    stop: impl Fn(StopReason),
     claimed_at: Instant,
     settings: QueueSettings,
-) {
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = helvetia_store::Result<Heartbeat>>,
+{
     let mut ticks = tokio::time::interval(settings.heartbeat);
     ticks.tick().await;
     let mut lease_start = claimed_at;
     loop {
         ticks.tick().await;
         let attempted_at = Instant::now();
-        match context
-            .platform
-            .store
-            .heartbeat_job(&context.job, &worker, Timestamp::now(), settings.lease)
-            .await
-        {
+        match beat().await {
             Ok(Heartbeat::Renewed { cancel_requested }) => {
                 lease_start = attempted_at;
                 if cancel_requested {
-                    context.request_stop(StopReason::Cancelled);
+                    stop(StopReason::Cancelled);
                 }
             }
             Ok(Heartbeat::Lost) => {
-                context.request_stop(StopReason::LeaseLost);
+                stop(StopReason::LeaseLost);
                 return;
             }
             Err(error) if lease_start.elapsed() >= settings.lease => {
-                tracing::warn!(job = context.job.id, %error, "heartbeat failed; lease ran out");
-                context.request_stop(StopReason::LeaseLost);
+                tracing::warn!(job = job_id, %error, "heartbeat failed; lease ran out");
+                stop(StopReason::LeaseLost);
                 return;
             }
             // A failed write is retried at the next tick; the lease outlasts several ticks.
-            Err(error) => tracing::warn!(job = context.job.id, %error, "heartbeat failed"),
+            Err(error) => tracing::warn!(job = job_id, %error, "heartbeat failed"),
         }
     }
 }
@@ -351,4 +361,91 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "helvetia".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use helvetia_core::job::QueueSettings;
+    use helvetia_store::StoreError;
+    use helvetia_store::queue::Heartbeat;
+    use tokio::time::Instant;
+
+    use super::{StopReason, keep_lease};
+
+    const SETTINGS: QueueSettings = QueueSettings {
+        lease: Duration::from_millis(300),
+        heartbeat: Duration::from_millis(50),
+        concurrency: 1,
+    };
+
+    /// Runs `keep_lease` with heartbeats answered by `answer(n)` (n counts from 1) until it
+    /// stops the job; returns how long that took, how many heartbeats it sent, and why it
+    /// stopped. A `keep_lease` that never stops fails the test after 10 s.
+    async fn stopped_after(
+        answer: impl Fn(u32) -> helvetia_store::Result<Heartbeat>,
+    ) -> (Duration, u32, Vec<StopReason>) {
+        let start = Instant::now();
+        let beats = Mutex::new(0);
+        let stops = Mutex::new(Vec::new());
+        let beat = || {
+            let n = {
+                let mut beats = beats.lock().unwrap();
+                *beats += 1;
+                *beats
+            };
+            let answer = answer(n);
+            async move { answer }
+        };
+        let stop = |reason| stops.lock().unwrap().push(reason);
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            keep_lease(1, beat, stop, start, SETTINGS),
+        )
+        .await
+        .expect("the attempt was never stopped");
+        let beats = beats.into_inner().unwrap();
+        (start.elapsed(), beats, stops.into_inner().unwrap())
+    }
+
+    fn failed() -> helvetia_store::Result<Heartbeat> {
+        Err(StoreError::Config("the database is unreachable".into()))
+    }
+
+    #[tokio::test]
+    async fn heartbeats_failing_for_a_whole_lease_stop_the_attempt() {
+        // The job may be claimed again (by this worker too) once the lease ran out.
+        let (after, beats, stops) = stopped_after(|_| failed()).await;
+        assert_eq!(stops, [StopReason::LeaseLost]);
+        assert!(after >= SETTINGS.lease, "{after:?}");
+        assert!(beats >= 6, "{beats}");
+    }
+
+    #[tokio::test]
+    async fn a_renewal_restarts_the_lease() {
+        let (after, _, stops) = stopped_after(|n| {
+            if n == 2 {
+                Ok(Heartbeat::Renewed {
+                    cancel_requested: false,
+                })
+            } else {
+                failed()
+            }
+        })
+        .await;
+        assert_eq!(stops, [StopReason::LeaseLost]);
+        assert!(
+            after >= SETTINGS.heartbeat * 2 + SETTINGS.lease,
+            "{after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_superseded_claim_stops_at_its_next_heartbeat() {
+        let (_, beats, stops) = stopped_after(|_| Ok(Heartbeat::Lost)).await;
+        assert_eq!(stops, [StopReason::LeaseLost]);
+        assert_eq!(beats, 1);
+    }
 }
