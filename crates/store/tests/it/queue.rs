@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::deployment::DeploymentStatus::*;
-use helvetia_core::job::{JobKind, JobState};
+use helvetia_core::job::{ClaimedJob, JobKind, JobState};
 use helvetia_store::queue::Heartbeat;
 use jiff::{Timestamp, ToSpan};
 
@@ -103,26 +103,46 @@ pub async fn expired_lease_is_claimed_again(db: &TestDb) {
     assert_eq!(again.id, job.id);
     assert_eq!(again.attempt, 2);
     // The dead worker, should it wake up, can neither renew nor finish the job.
+    superseded(db, (&job, "dead"), (&again, "rescuer"), t2).await;
+}
+
+/// Asserts that claim `old` of a job lost it to claim `new`: `old` can neither renew nor
+/// finish it, `new` can do both.
+async fn superseded(
+    db: &TestDb,
+    (old, old_worker): (&ClaimedJob, &str),
+    (new, new_worker): (&ClaimedJob, &str),
+    now: Timestamp,
+) {
     assert_eq!(
         db.store
-            .heartbeat_job(&job, "dead", t2, LEASE)
+            .heartbeat_job(old, old_worker, now, LEASE)
             .await
             .unwrap(),
         Heartbeat::Lost
     );
     assert!(
         !db.store
-            .finish_job(&job, "dead", JobState::Succeeded, None, t2)
+            .finish_job(old, old_worker, JobState::Succeeded, None, now)
             .await
             .unwrap()
+    );
+    assert_eq!(
+        db.store
+            .heartbeat_job(new, new_worker, now, LEASE)
+            .await
+            .unwrap(),
+        Heartbeat::Renewed {
+            cancel_requested: false
+        }
     );
     assert!(
         db.store
-            .finish_job(&again, "rescuer", JobState::Failed, Some("interrupted"), t2)
+            .finish_job(new, new_worker, JobState::Failed, Some("interrupted"), now)
             .await
             .unwrap()
     );
-    let record = db.store.job(job.id).await.unwrap();
+    let record = db.store.job(new.id).await.unwrap();
     assert_eq!(record.state, JobState::Failed);
     assert_eq!(record.error.as_deref(), Some("interrupted"));
 }
@@ -143,37 +163,7 @@ pub async fn a_reclaim_by_the_same_worker_supersedes_its_first_claim(db: &TestDb
     let second = db.store.claim_job("w1", t1, LEASE).await.unwrap().unwrap();
     assert_eq!(second.id, first.id);
     assert_eq!(second.attempt, 2);
-    assert_eq!(
-        db.store
-            .heartbeat_job(&first, "w1", t1, LEASE)
-            .await
-            .unwrap(),
-        Heartbeat::Lost
-    );
-    assert!(
-        !db.store
-            .finish_job(&first, "w1", JobState::Succeeded, None, t1)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        db.store
-            .heartbeat_job(&second, "w1", t1, LEASE)
-            .await
-            .unwrap(),
-        Heartbeat::Renewed {
-            cancel_requested: false
-        }
-    );
-    assert!(
-        db.store
-            .finish_job(&second, "w1", JobState::Failed, Some("interrupted"), t1)
-            .await
-            .unwrap()
-    );
-    let record = db.store.job(first.id).await.unwrap();
-    assert_eq!(record.state, JobState::Failed);
-    assert_eq!(record.error.as_deref(), Some("interrupted"));
+    superseded(db, (&first, "w1"), (&second, "w1"), t1).await;
 }
 
 pub async fn two_workers_never_share_a_job(db: &TestDb) {
