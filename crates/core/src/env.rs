@@ -75,8 +75,9 @@ pub fn check_value(value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A variable as a client sets it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A variable as a client sets it. Its `Debug` hides the value, secret or not: a plain
+/// variable often holds a credential too.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvVarInput {
@@ -94,6 +95,24 @@ pub struct EnvVarInput {
     /// Also available at build time, as a BuildKit secret (`RUN --mount=type=secret,id=NAME`).
     #[serde(default)]
     pub build: bool,
+}
+
+impl std::fmt::Debug for EnvVarInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so a field added later cannot be left out (or leak) unnoticed.
+        let EnvVarInput {
+            name,
+            value: _,
+            secret,
+            build,
+        } = self;
+        f.debug_struct("EnvVarInput")
+            .field("name", name)
+            .field("value", &"***")
+            .field("secret", secret)
+            .field("build", build)
+            .finish()
+    }
 }
 
 /// Validates a set of variables as one request: every problem is reported, keyed by the
@@ -253,6 +272,23 @@ pub fn format_dotenv_line(name: &str, value: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_names_the_variable_but_hides_its_value() {
+        for secret in [true, false] {
+            let var = EnvVarInput {
+                name: "API_TOKEN".into(),
+                value: "hunter2".into(),
+                secret,
+                build: false,
+            };
+            for shown in [format!("{var:?}"), format!("{:?}", vec![var.clone()])] {
+                assert!(shown.contains("API_TOKEN"), "{shown}");
+                assert!(shown.contains("***"), "{shown}");
+                assert!(!shown.contains("hunter2"), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn names() {

@@ -24,8 +24,9 @@ pub struct Limits {
     pub pids: Option<i64>,
 }
 
-/// Everything needed to run one app container.
-#[derive(Debug, Clone)]
+/// Everything needed to run one app container. Its `Debug` names the variables but hides
+/// their values: they carry the service's secrets in plaintext.
+#[derive(Clone)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -41,6 +42,39 @@ pub struct ContainerSpec {
     pub mounts: Vec<(String, String)>,
     /// Restarted by the engine when it exits (apps); a one-off task is not.
     pub restart: bool,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so a field added later cannot be left out (or leak) unnoticed.
+        let ContainerSpec {
+            name,
+            image,
+            network,
+            port,
+            env,
+            labels,
+            limits,
+            command,
+            stop_grace,
+            mounts,
+            restart,
+        } = self;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, _)| (k.as_str(), "***")).collect();
+        f.debug_struct("ContainerSpec")
+            .field("name", name)
+            .field("image", image)
+            .field("network", network)
+            .field("port", port)
+            .field("env", &env)
+            .field("labels", labels)
+            .field("limits", limits)
+            .field("command", command)
+            .field("stop_grace", stop_grace)
+            .field("mounts", mounts)
+            .field("restart", restart)
+            .finish()
+    }
 }
 
 /// What the engine reports about a container.
@@ -359,5 +393,32 @@ impl Engine {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
         Ok(text.lines().map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_variables_but_hides_their_values() {
+        let spec = ContainerSpec {
+            name: "web".into(),
+            image: "app:1".into(),
+            network: "net".into(),
+            port: Some(8080),
+            env: vec![("DATABASE_URL".into(), "postgres://u:hunter2@db/x".into())],
+            labels: HashMap::new(),
+            limits: Limits::default(),
+            command: None,
+            stop_grace: Duration::from_secs(10),
+            mounts: Vec::new(),
+            restart: true,
+        };
+        for shown in [format!("{spec:?}"), format!("{spec:#?}")] {
+            assert!(shown.contains("DATABASE_URL"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 }
