@@ -226,6 +226,20 @@ impl TestServer {
         child.wait().unwrap()
     }
 
+    /// Another `helvetia server` on this server's data dir, for tests of start-up refusals:
+    /// an external Traefik and an API port of its own (port 0), so it never touches the
+    /// default port another Helvetia on this machine may hold.
+    pub fn another_server_command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["server", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--traefik", "external", "--traefik-dynamic-dir"])
+            .arg(self.dir.path());
+        command
+    }
+
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(&self.binary)

@@ -186,12 +186,7 @@ async fn rotating_the_master_key_keeps_secrets_and_a_wrong_key_is_refused() {
         if key.is_none() {
             std::fs::rename(&key_file, server.dir.path().join("stashed.key")).unwrap();
         }
-        let mut start = std::process::Command::new(crate::BINARY);
-        start
-            .args(["server", "--data-dir"])
-            .arg(server.data_dir())
-            .args(["--traefik", "external", "--traefik-dynamic-dir"])
-            .arg(server.dir.path());
+        let mut start = server.another_server_command();
         if let Some(key) = &key {
             start.env("HELVETIA_MASTER_KEY", key);
         }

@@ -71,19 +71,7 @@ async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_server_on_the_same_data_dir_is_refused() {
     let server = TestServer::start(crate::BINARY).await;
-    let output = std::process::Command::new(crate::BINARY)
-        .args(["server", "--data-dir"])
-        .arg(server.data_dir())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--traefik",
-            "external",
-            "--traefik-dynamic-dir",
-        ])
-        .arg(server.dir.path())
-        .output()
-        .unwrap();
+    let output = server.another_server_command().output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
