@@ -38,6 +38,8 @@ struct ServerCommand {
 enum ServerAction {
     /// Re-encrypt every secret under a new master key (stop the server first).
     RotateKey,
+    /// Issue a new admin token and print it (the way back in when none is left); audited.
+    AdminToken,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +76,9 @@ fn main() -> ExitCode {
                 None => runtime.block_on(server_cmd::run(args, &server_matches)),
                 Some(ServerAction::RotateKey) => {
                     runtime.block_on(server_cmd::rotate_key(args, &server_matches))
+                }
+                Some(ServerAction::AdminToken) => {
+                    runtime.block_on(server_cmd::admin_token(args, &server_matches))
                 }
             }
         }

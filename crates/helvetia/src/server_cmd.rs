@@ -56,6 +56,17 @@ pub async fn rotate_key(args: ServerArgs, matches: &ArgMatches) -> anyhow::Resul
     Ok(())
 }
 
+/// `helvetia server admin-token`: the token alone on stdout, so a script can capture it.
+pub async fn admin_token(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let args = args.apply_file(matches)?;
+    logging::init_for_server(args.log_format);
+    let config = args.into_config()?;
+    let token = helvetia_server::issue_admin_token(&config).await?;
+    eprintln!("A new admin token (shown once; recorded in the audit log):");
+    println!("{token}");
+    Ok(())
+}
+
 /// What a person starting the server needs: where it is and how to log in.
 fn announce(address: &str, first_token: Option<&str>, data_dir: &std::path::Path) {
     let url = format!("http://{address}");

@@ -21,4 +21,6 @@ pub mod vault;
 pub mod worker;
 
 pub use config::{EdgeConfig, SecretText, ServerConfig};
-pub use startup::{ADMIN_TOKEN_FILE, Server, StartError, rotate_master_key, run};
+pub use startup::{
+    ADMIN_TOKEN_FILE, Server, StartError, issue_admin_token, rotate_master_key, run,
+};

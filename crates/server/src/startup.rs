@@ -46,6 +46,8 @@ pub enum StartError {
     Vault(#[from] VaultError),
     #[error("reconciling with the engine and the edge router failed: {0}")]
     Reconcile(#[from] ReconcileError),
+    #[error("there is no Helvetia database at {0}: pass the server's data dir (or DATABASE_URL)")]
+    NoDatabase(PathBuf),
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -245,6 +247,29 @@ pub async fn rotate_master_key(config: &ServerConfig) -> Result<Option<String>, 
     .await?;
     store.close().await;
     Ok(key)
+}
+
+/// `helvetia server admin-token`: issues a new admin token straight into the store, the way
+/// back in after the last one was revoked or lost. Returns the token (it is not stored).
+/// Takes no lock, so it works beside a running server: the token is one transaction.
+pub async fn issue_admin_token(config: &ServerConfig) -> Result<String, StartError> {
+    // A mistyped data dir must not quietly get a fresh database and a token for nothing.
+    if let helvetia_store::Location::SqliteFile(path) = &config.database
+        && !path.exists()
+    {
+        return Err(StartError::NoDatabase(path.clone()));
+    }
+    let store = Store::open(&config.database).await?;
+    let team = store.default_team().await?;
+    let name = format!(
+        "admin (recovered {})",
+        Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let (token, stored) = api::mint_token(name, Scopes::admin(), None);
+    let issued = store.issue_system_token(team, &stored).await;
+    store.close().await;
+    issued?;
+    Ok(token)
 }
 
 /// Starts and serves in one call.

@@ -125,14 +125,31 @@ impl Store {
         row.map(ApiToken::try_from).transpose()
     }
 
+    /// Stores `token` for `helvetia server admin-token`, the way back in when no admin token is
+    /// left: run on the server itself, so the audit log names the system as its author.
+    pub async fn issue_system_token(&self, team: TeamId, token: &NewToken) -> Result<ApiToken> {
+        self.create_audited_token(team, "system (helvetia server admin-token)".into(), token)
+            .await
+    }
+
     pub async fn create_token(&self, caller: &Caller, token: &NewToken) -> Result<ApiToken> {
+        self.create_audited_token(caller.team, caller.label(), token)
+            .await
+    }
+
+    async fn create_audited_token(
+        &self,
+        team: TeamId,
+        actor: String,
+        token: &NewToken,
+    ) -> Result<ApiToken> {
         let row: TokenRow = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let row: TokenRow = insert_token(&mut tx, caller.team, token).await?;
+            let row: TokenRow = insert_token(&mut tx, team, token).await?;
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                team,
+                &actor,
                 AuditAction::TokenCreate,
                 format!("token:{}({})", row.id, row.name)
             );

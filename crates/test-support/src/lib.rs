@@ -226,6 +226,16 @@ impl TestServer {
         child.wait().unwrap()
     }
 
+    /// Runs `helvetia server --data-dir <data_dir> <action>` (`rotate-key`, `admin-token`).
+    pub fn server_action(&self, data_dir: &Path, action: &str) -> Output {
+        Command::new(&self.binary)
+            .args(["server", "--data-dir"])
+            .arg(data_dir)
+            .arg(action)
+            .output()
+            .unwrap()
+    }
+
     /// Another `helvetia server` on this server's data dir, for tests of start-up refusals:
     /// an external Traefik and an API port of its own (port 0), so it never touches the
     /// default port another Helvetia on this machine may hold.

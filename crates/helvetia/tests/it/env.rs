@@ -151,12 +151,7 @@ async fn rotating_the_master_key_keeps_secrets_and_a_wrong_key_is_refused() {
     assert_eq!(mode & 0o777, 0o600);
 
     assert!(server.terminate().success());
-    let rotated = std::process::Command::new(crate::BINARY)
-        .args(["server", "--data-dir"])
-        .arg(server.data_dir())
-        .arg("rotate-key")
-        .output()
-        .unwrap();
+    let rotated = server.server_action(&server.data_dir(), "rotate-key");
     assert!(
         rotated.status.success(),
         "{}",

@@ -79,3 +79,54 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_last_admin_token_is_revoked_the_server_command_lets_the_operator_back_in() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let tokens = server.get("/api/v1/tokens").await;
+    let tokens = tokens.as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let own = tokens[0]["id"].as_i64().unwrap();
+    // `force`: once revoking one's own last admin token needs it, this still locks us out.
+    let (status, body) = server
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{own}?force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = server.api(Method::GET, "/api/v1/projects", None).await;
+    assert_eq!(status, 401);
+
+    // Beside the running server, on its data dir.
+    let issued = server.server_action(&server.data_dir(), "admin-token");
+    let stderr = String::from_utf8_lossy(&issued.stderr);
+    assert!(issued.status.success(), "{stderr}");
+    let token = String::from_utf8(issued.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("hlv_"), "{token}");
+    assert!(!stderr.contains(&token), "the token goes to stdout only");
+
+    server.token = token;
+    let (status, _) = server.api(Method::GET, "/api/v1/projects", None).await;
+    assert_eq!(status, 200);
+    let audit = server.get("/api/v1/audit").await;
+    let issued_entry = &audit.as_array().unwrap()[0];
+    assert_eq!(issued_entry["action"], "token.create", "{audit}");
+    assert_eq!(
+        issued_entry["actor"], "system (helvetia server admin-token)",
+        "{audit}"
+    );
+
+    // A mistyped data dir gets no fresh database (and no token for nothing).
+    let missing = server.dir.path().join("no-such-data-dir");
+    let refused = server.server_action(&missing, "admin-token");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("there is no Helvetia database"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(refused.stdout.is_empty());
+    assert!(!missing.exists());
+}

@@ -62,6 +62,7 @@ conformance!(
     queue::jobs_survive_a_restart,
     queue::heartbeat_reports_cancellation,
     tokens::bootstrap_happens_once,
+    tokens::a_system_token_is_an_audited_admin_token,
     tokens::authenticate_revoke_expire,
     tokens::mutations_are_audited,
     runtime::routing_table_follows_the_live_deployment,

@@ -50,6 +50,33 @@ pub async fn bootstrap_happens_once(db: &TestDb) {
     reopened.close().await;
 }
 
+pub async fn a_system_token_is_an_audited_admin_token(db: &TestDb) {
+    let admin = db.admin().await;
+    let issued = db
+        .store
+        .issue_system_token(
+            admin.team,
+            &new_token("hlv_recovered_secret", Scopes::admin(), None),
+        )
+        .await
+        .unwrap();
+    let caller = db
+        .store
+        .authenticate(&token_hash("hlv_recovered_secret"), Timestamp::now())
+        .await
+        .unwrap()
+        .expect("the issued token authenticates");
+    assert_eq!(caller.token_id, issued.id);
+    assert_eq!(caller.scopes, Scopes::admin());
+    let entries = db.store.audit_log(admin.team, None, 1).await.unwrap();
+    assert_eq!(entries[0].actor, "system (helvetia server admin-token)");
+    assert_eq!(entries[0].action, "token.create");
+    assert_eq!(
+        entries[0].target,
+        format!("token:{}({})", issued.id, issued.name)
+    );
+}
+
 pub async fn authenticate_revoke_expire(db: &TestDb) {
     let admin = db.admin().await;
     let now = Timestamp::now();
