@@ -172,10 +172,40 @@ impl Store {
         rows.into_iter().map(ApiToken::try_from).collect()
     }
 
-    /// Revokes a token; it stops authenticating with the next request.
-    pub async fn revoke_token(&self, caller: &Caller, id: i64) -> Result<()> {
+    /// Revokes a token; it stops authenticating with the next request. Unless `force`d, the
+    /// caller's own token is refused when it is the team's last usable admin token: revoking
+    /// it would leave nobody able to manage tokens (only `helvetia server admin-token`, on the
+    /// server, gets back in).
+    pub async fn revoke_token(&self, caller: &Caller, id: i64, force: bool) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            if !force && id == caller.token_id {
+                // Touching the team's row serialises concurrent revocations on both backends,
+                // so two admins revoking themselves at once cannot both see the other's token.
+                sqlx::query("UPDATE teams SET name = name WHERE id = $1")
+                    .bind(caller.team.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let other_admins: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM api_tokens
+                     WHERE team_id = $1 AND id <> $2 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > $3)
+                       AND (',' || scopes || ',') LIKE '%,admin,%'",
+                )
+                .bind(caller.team.0)
+                .bind(id)
+                .bind(now_millis())
+                .fetch_one(&mut *tx)
+                .await?;
+                if other_admins == 0 {
+                    return Err(StoreError::Conflict(
+                        "this is your own and the last admin token: revoking it locks everyone \
+                         out. Create another admin token first, or revoke it anyway with \
+                         force (`?force=true`, `helvetia tokens revoke --force`)"
+                            .into(),
+                    ));
+                }
+            }
             let name: Option<String> = sqlx::query_scalar(
                 "UPDATE api_tokens SET revoked_at = $1
                  WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL RETURNING name",

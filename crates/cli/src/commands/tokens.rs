@@ -23,7 +23,13 @@ pub enum TokensCommand {
     /// List tokens (never their values).
     List,
     /// Revoke a token at once.
-    Revoke { id: i64 },
+    Revoke {
+        id: i64,
+        /// Revoke your own token even when it is the last admin token (locks everyone out
+        /// until `helvetia server admin-token` is run on the server).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -82,10 +88,13 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
                 }),
             );
         }
-        TokensCommand::Revoke { id } => {
-            client
-                .delete::<()>(&format!("/api/v1/tokens/{id}"), None::<&()>)
-                .await?;
+        TokensCommand::Revoke { id, force } => {
+            let path = if force {
+                format!("/api/v1/tokens/{id}?force=true")
+            } else {
+                format!("/api/v1/tokens/{id}")
+            };
+            client.delete::<()>(&path, None::<&()>).await?;
             if global.json {
                 return output::json(&json!({ "revoked": id }));
             }

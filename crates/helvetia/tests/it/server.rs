@@ -87,15 +87,12 @@ async fn after_the_last_admin_token_is_revoked_the_server_command_lets_the_opera
     let tokens = tokens.as_array().unwrap();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
     let own = tokens[0]["id"].as_i64().unwrap();
-    // `force`: once revoking one's own last admin token needs it, this still locks us out.
-    let (status, body) = server
-        .api(
-            Method::DELETE,
-            &format!("/api/v1/tokens/{own}?force=true"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    // The CLI refuses to revoke the caller's own last admin token without `--force`.
+    let refused = server.cli(&["tokens", "revoke", &own.to_string()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("last admin token"), "{stderr}");
+    server.cli_ok(&["tokens", "revoke", &own.to_string(), "--force"]);
     let (status, _) = server.api(Method::GET, "/api/v1/projects", None).await;
     assert_eq!(status, 401);
 

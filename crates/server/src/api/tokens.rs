@@ -4,13 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use helvetia_api_types::{ApiToken, CreateToken, CreatedToken, Me};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiResult;
-use super::json::{ApiJson, ApiPath};
+use super::error::ErrorBody;
+use super::json::{ApiJson, ApiPath, ApiQuery};
 use crate::usecases::tokens;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -49,19 +51,31 @@ async fn list_tokens(
     Ok(Json(tokens::list(&state.app, &caller).await?))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct RevokeOptions {
+    /// Revoke the caller's own token even when it is the last admin token (default false).
+    force: Option<bool>,
+}
+
 /// Revoke an API token. It stops working immediately.
 #[utoipa::path(
     delete, path = "/api/v1/tokens/{id}", tag = "tokens",
-    params(("id" = i64, Path, description = "Token id")),
+    params(("id" = i64, Path, description = "Token id"), RevokeOptions),
     security(("token" = ["admin"])),
-    responses((status = NO_CONTENT))
+    responses(
+        (status = NO_CONTENT),
+        (status = CONFLICT, body = ErrorBody, description = "The caller's own token is the last admin token: revoking it would lock everyone out (pass `force=true` to revoke it anyway; `helvetia server admin-token` on the server issues a new one)"),
+    )
 )]
 async fn revoke_token(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(options): ApiQuery<RevokeOptions>,
 ) -> ApiResult<StatusCode> {
-    tokens::revoke(&state.app, &caller, id).await?;
+    tokens::revoke(&state.app, &caller, id, options.force.unwrap_or(false)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

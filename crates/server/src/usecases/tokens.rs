@@ -78,9 +78,10 @@ pub async fn list(app: &App, caller: &Caller) -> Result<Vec<ApiToken>> {
     Ok(app.store.list_tokens(caller.team).await?)
 }
 
-/// Revokes a token; it stops working at once.
-pub async fn revoke(app: &App, caller: &Caller, id: i64) -> Result<()> {
-    Ok(app.store.revoke_token(caller, id).await?)
+/// Revokes a token; it stops working at once. The caller's own last admin token only with
+/// `force` (the store checks, in the same transaction as the revocation).
+pub async fn revoke(app: &App, caller: &Caller, id: i64, force: bool) -> Result<()> {
+    Ok(app.store.revoke_token(caller, id, force).await?)
 }
 
 /// Who the caller's token belongs to and what it may do.

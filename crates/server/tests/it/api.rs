@@ -676,3 +676,39 @@ async fn every_refusal_is_an_error_body_and_whole_floats_are_integers() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
 }
+
+#[tokio::test]
+async fn the_callers_own_last_admin_token_is_revoked_only_with_force() {
+    let api = Api::new().await;
+    let (_, me) = api.get("/api/v1/me").await;
+    let own = me["token_id"].as_i64().unwrap();
+    let (status, reply) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{own}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reply}");
+    assert_eq!(reply["error"]["code"], "conflict");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("last admin token") && message.contains("force=true"),
+        "{message}"
+    );
+    let (status, _) = api.get("/api/v1/projects").await;
+    assert_eq!(status, StatusCode::OK, "the token still works");
+
+    let (status, reply) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{own}?force=true"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{reply}");
+    let (status, _) = api.get("/api/v1/projects").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -64,6 +64,7 @@ conformance!(
     tokens::bootstrap_happens_once,
     tokens::a_system_token_is_an_audited_admin_token,
     tokens::authenticate_revoke_expire,
+    tokens::the_callers_own_last_admin_token_is_revoked_only_with_force,
     tokens::mutations_are_audited,
     runtime::routing_table_follows_the_live_deployment,
     runtime::networks_get_distinct_subnets,

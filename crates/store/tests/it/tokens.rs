@@ -3,7 +3,7 @@ use helvetia_store::StoreError;
 use helvetia_store::tokens::NewToken;
 use jiff::{Timestamp, ToSpan};
 
-use crate::backend::TestDb;
+use crate::backend::{TestDb, caller};
 use crate::projects::project;
 
 fn new_token(secret: &str, scopes: Scopes, expires_at: Option<Timestamp>) -> NewToken {
@@ -77,6 +77,52 @@ pub async fn a_system_token_is_an_audited_admin_token(db: &TestDb) {
     );
 }
 
+pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &TestDb) {
+    let admin = db.admin().await;
+    let create = |secret: &'static str, scopes: Scopes| {
+        let admin = admin.clone();
+        async move {
+            let token = new_token(secret, scopes, None);
+            let created = db.store.create_token(&admin, &token).await.unwrap();
+            caller(admin.team, created.id)
+        }
+    };
+    let first = create("hlv_first_admin", Scopes::admin()).await;
+    let second = create("hlv_second_admin", Scopes::admin()).await;
+    create("hlv_just_reader", Scopes::new([Scope::Read]).unwrap()).await;
+
+    // Another admin token is left: no force needed.
+    db.store
+        .revoke_token(&first, first.token_id, false)
+        .await
+        .unwrap();
+    // The last one (a read token does not count) only with force.
+    let refused = db.store.revoke_token(&second, second.token_id, false).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("last admin token")),
+        "{refused:?}"
+    );
+    let hash = token_hash("hlv_second_admin");
+    assert!(
+        db.store
+            .authenticate(&hash, Timestamp::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    db.store
+        .revoke_token(&second, second.token_id, true)
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .authenticate(&hash, Timestamp::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 pub async fn authenticate_revoke_expire(db: &TestDb) {
     let admin = db.admin().await;
     let now = Timestamp::now();
@@ -107,7 +153,10 @@ pub async fn authenticate_revoke_expire(db: &TestDb) {
             .is_some()
     );
 
-    db.store.revoke_token(&admin, reader.id).await.unwrap();
+    db.store
+        .revoke_token(&admin, reader.id, false)
+        .await
+        .unwrap();
     assert!(
         db.store
             .authenticate(&token_hash("hlv_reader_secret"), now)
@@ -115,7 +164,7 @@ pub async fn authenticate_revoke_expire(db: &TestDb) {
             .unwrap()
             .is_none()
     );
-    let twice = db.store.revoke_token(&admin, reader.id).await;
+    let twice = db.store.revoke_token(&admin, reader.id, false).await;
     assert!(matches!(twice, Err(StoreError::NotFound(_))));
 
     let expiring = new_token("hlv_expiring_secret", Scopes::admin(), Some(now + 1.hour()));
