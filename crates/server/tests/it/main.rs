@@ -5,4 +5,5 @@
 mod api;
 mod env;
 mod harness;
+mod refusals;
 mod supervisor;
