@@ -13,7 +13,12 @@ use serde_json::Value;
 
 pub mod bench;
 pub mod database;
+mod engine;
 pub mod load;
+mod repo;
+
+pub use engine::{project_containers, project_volumes, remove_project_objects};
+pub use repo::FixtureRepo;
 
 /// End-to-end tests share one Docker engine. Tests that disturb every container (restarting
 /// the engine) take this exclusively; every other server holds it shared.
@@ -413,167 +418,5 @@ fn stop_traefik(data_dir: &Path) {
         && let Some(pid) = text.split_whitespace().next()
     {
         let _ = Command::new("kill").args(["-TERM", pid]).status();
-    }
-}
-
-/// The lines `docker <args> --filter label=io.helvetia.project=<project>` prints.
-fn docker_list(args: &[&str], project: &str) -> Vec<String> {
-    let output = Command::new("/usr/bin/docker")
-        .args(args)
-        .arg("--filter")
-        .arg(format!("label=io.helvetia.project={project}"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Containers (any state) of a project, by name, straight from the engine.
-pub fn project_containers(project: &str) -> Vec<String> {
-    docker_list(&["ps", "-a", "--format", "{{.Names}}"], project)
-}
-
-/// Volumes of a project, by name, straight from the engine.
-pub fn project_volumes(project: &str) -> Vec<String> {
-    docker_list(&["volume", "ls", "--quiet"], project)
-}
-
-/// Removes everything a test's project left in the engine.
-pub fn remove_project_objects(project: &str) {
-    for name in project_containers(project) {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["rm", "-f", &name])
-            .output();
-    }
-    let _ = Command::new("/usr/bin/docker")
-        .args(["network", "rm", &format!("helvetia-{project}")])
-        .output();
-    for volume in project_volumes(project) {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["volume", "rm", "-f", &volume])
-            .output();
-    }
-    let images = Command::new("/usr/bin/docker")
-        .args(["images", "-q", "--filter"])
-        .arg(format!("label=io.helvetia.project={project}"))
-        .output()
-        .unwrap();
-    for image in String::from_utf8_lossy(&images.stdout).lines() {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["rmi", "-f", image])
-            .output();
-    }
-}
-
-/// A git repository on the local disk holding one of `fixtures/apps`, served as a bare repo.
-pub struct FixtureRepo {
-    dir: tempfile::TempDir,
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/apps")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Test Author",
-            "-c",
-            "user.email=test@example.org",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-impl FixtureRepo {
-    /// A repository whose first commit is `fixtures/apps/<app>`.
-    pub fn new(app: &str) -> FixtureRepo {
-        let dir = tempfile::tempdir().unwrap();
-        let work = dir.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        copy_tree(&fixtures().join(app), &work);
-        std::fs::copy("/bin/busybox", work.join("busybox")).unwrap();
-        // Fixtures that must really build (not hit the engine's shared layer cache) copy this.
-        std::fs::write(work.join(".fixture-id"), unique("")).unwrap();
-        git(&work, &["init", "--quiet", "--initial-branch=main"]);
-        git(&work, &["add", "--all"]);
-        git(
-            &work,
-            &[
-                "commit",
-                "--quiet",
-                "--message",
-                &format!("{app}: first version"),
-            ],
-        );
-        git(
-            dir.path(),
-            &["clone", "--quiet", "--bare", "work", "repo.git"],
-        );
-        let repo = FixtureRepo { dir };
-        // A local clone shares the work tree's loose objects; the served repository is packed.
-        repo.repack();
-        repo
-    }
-
-    pub fn url(&self) -> String {
-        self.dir
-            .path()
-            .join("repo.git")
-            .to_string_lossy()
-            .into_owned()
-    }
-
-    fn work(&self) -> PathBuf {
-        self.dir.path().join("work")
-    }
-
-    fn commit_and_push(&self, message: &str) {
-        let work = self.work();
-        git(&work, &["add", "--all"]);
-        git(&work, &["commit", "--quiet", "--message", message]);
-        git(&work, &["push", "--quiet", &self.url(), "main"]);
-        self.repack();
-    }
-
-    /// Packs the served repository, as any hosted repository is: fetches then reuse compressed
-    /// objects instead of compressing loose ones on every fetch.
-    fn repack(&self) {
-        git(&self.dir.path().join("repo.git"), &["repack", "-adq"]);
-    }
-
-    /// Commits `fixtures/apps/<variant>` laid over the current tree.
-    pub fn overlay(&self, variant: &str) {
-        copy_tree(&fixtures().join(variant), &self.work());
-        self.commit_and_push(&format!("switch to {variant}"));
-    }
-
-    /// Commits a new version of one file.
-    pub fn write(&self, path: &str, contents: &str, message: &str) {
-        std::fs::write(self.work().join(path), contents).unwrap();
-        self.commit_and_push(message);
     }
 }
