@@ -402,6 +402,16 @@ impl TestServer {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// Waits until deployment `id`'s log has a line containing `text`.
+    pub async fn wait_for_log(&self, id: i64, text: &str, timeout: Duration) {
+        eventually(
+            timeout,
+            &format!("{text:?} in the deployment log"),
+            || async { self.deploy_log(id).await.contains(text).then_some(()) },
+        )
+        .await;
+    }
 }
 
 impl Drop for TestServer {

@@ -415,18 +415,9 @@ async fn cancelling_a_running_build_stops_it_promptly() {
 
     repo.overlay("slow-build");
     let id = server.request_deploy(&project, "web").await;
-    eventually(
-        Duration::from_secs(60),
-        "the slow build step to start",
-        || async {
-            server
-                .deploy_log(id)
-                .await
-                .contains("a slow build step starts")
-                .then_some(())
-        },
-    )
-    .await;
+    server
+        .wait_for_log(id, "a slow build step starts", Duration::from_secs(60))
+        .await;
     let asked = std::time::Instant::now();
     let output = server.cli(&["deployments", "cancel", &id.to_string()]);
     assert!(

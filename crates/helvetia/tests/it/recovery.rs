@@ -24,18 +24,9 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
     repo.overlay("slow-build");
     let id = server.request_deploy(&project, "web").await;
     server.wait_status(id, "building").await;
-    eventually(
-        Duration::from_secs(30),
-        "the slow build step to start",
-        || async {
-            server
-                .deploy_log(id)
-                .await
-                .contains("a slow build step starts")
-                .then_some(())
-        },
-    )
-    .await;
+    server
+        .wait_for_log(id, "a slow build step starts", Duration::from_secs(30))
+        .await;
     server.kill();
     // The cut-off build's checkout is left in the data dir, not in /tmp…
     let builds = server.data_dir().join("builds");
@@ -101,18 +92,9 @@ async fn sigterm_stops_the_server_within_its_grace_period() {
     let repo = FixtureRepo::new("slow-build-only");
     server.service(&project, "web", &repo).await;
     let id = server.request_deploy(&project, "web").await;
-    eventually(
-        Duration::from_secs(60),
-        "the slow build step to start",
-        || async {
-            server
-                .deploy_log(id)
-                .await
-                .contains("a slow build step starts")
-                .then_some(())
-        },
-    )
-    .await;
+    server
+        .wait_for_log(id, "a slow build step starts", Duration::from_secs(60))
+        .await;
     let asked = std::time::Instant::now();
     let status = server.terminate();
     // 5 s of grace for the job, then it is told to stop and gets a moment to record that.
