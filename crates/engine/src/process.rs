@@ -3,17 +3,24 @@
 //! A [`Program`] is an argument vector: there is no shell anywhere, so no user input can be
 //! interpreted as shell syntax. Children get an explicit, minimal environment — never the
 //! server's own, which may hold keys and database passwords — and are killed when the future
-//! waiting for them is dropped or times out.
+//! waiting for them is dropped or times out. What a child prints is read as it comes but only
+//! [`OUTPUT_LIMIT`] of each stream is kept, so a child (or a hostile server talking to it)
+//! printing for its whole deadline costs no more memory than a quiet one.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 /// The `PATH` children get: system directories only.
 pub const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How much of each output stream [`Program::run`] keeps: the start of stdout (what callers
+/// parse) and the end of stderr (where a failure is explained).
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -37,12 +44,14 @@ pub struct Program {
     timeout: Duration,
 }
 
-/// What a finished program printed.
+/// What a finished program printed, within [`OUTPUT_LIMIT`] per stream.
 #[derive(Debug, Clone)]
 pub struct Output {
     pub success: bool,
     pub code: Option<i32>,
+    /// The first [`OUTPUT_LIMIT`] bytes of stdout.
     pub stdout: String,
+    /// The last [`OUTPUT_LIMIT`] bytes of stderr.
     pub stderr: String,
 }
 
@@ -113,30 +122,67 @@ impl Program {
         command
     }
 
-    /// Runs the program to completion and captures its output.
+    /// Runs the program to completion and captures its output (within [`OUTPUT_LIMIT`]).
     pub async fn run(&self) -> Result<Output, ProcessError> {
         let mut command = self.command();
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = command.spawn().map_err(|source| ProcessError::Spawn {
+        let spawn_error = |source| ProcessError::Spawn {
             program: self.name(),
             source,
-        })?;
-        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(spawn_error(std::io::Error::other(
+                "its output is not piped",
+            )));
+        };
+        let finished = async {
+            let (stdout, stderr, status) = tokio::join!(head(stdout), tail(stderr), child.wait());
+            Ok::<_, std::io::Error>((stdout?, stderr?, status?))
+        };
+        let (stdout, stderr, status) = tokio::time::timeout(self.timeout, finished)
             .await
             .map_err(|_| ProcessError::Timeout {
                 program: self.name(),
                 timeout: self.timeout,
             })?
-            .map_err(|source| ProcessError::Spawn {
-                program: self.name(),
-                source,
-            })?;
+            .map_err(spawn_error)?;
         Ok(Output {
-            success: output.status.success(),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            success: status.success(),
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+/// The first [`OUTPUT_LIMIT`] bytes of `stream`, read to its end (a child blocked on a full
+/// pipe would never exit).
+async fn head(mut stream: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    let mut buffer = vec![0; 8192];
+    loop {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(kept);
+        }
+        let room = OUTPUT_LIMIT - kept.len();
+        kept.extend_from_slice(&buffer[..read.min(room)]);
+    }
+}
+
+/// The last [`OUTPUT_LIMIT`] bytes of `stream`, read to its end.
+async fn tail(mut stream: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+    let mut kept = std::collections::VecDeque::with_capacity(OUTPUT_LIMIT);
+    let mut buffer = vec![0; 8192];
+    loop {
+        let read = stream.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(kept.into());
+        }
+        kept.extend(&buffer[..read]);
+        let over = kept.len().saturating_sub(OUTPUT_LIMIT);
+        kept.drain(..over);
     }
 }
 
@@ -165,6 +211,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(output.stdout, "$(id) `id` ; rm -rf / && echo pwned\n");
+    }
+
+    #[tokio::test]
+    async fn only_the_start_of_stdout_and_the_end_of_stderr_are_kept() {
+        let output = Program::new("head")
+            .args(["-c", "20000000", "/dev/zero"])
+            .run()
+            .await
+            .unwrap();
+        assert!(output.success);
+        assert_eq!(output.stdout.len(), OUTPUT_LIMIT);
+        // dd reports how much it copied on stderr, after the copy itself.
+        let output = Program::new("dd")
+            .args(["if=/dev/zero", "of=/dev/stderr", "bs=1M", "count=20"])
+            .run()
+            .await
+            .unwrap();
+        assert!(output.success);
+        assert!(output.stderr.len() <= OUTPUT_LIMIT);
+        assert!(output.stderr.contains(" copied"), "{:?}", output.stderr);
     }
 
     #[tokio::test]
