@@ -104,6 +104,10 @@ pub struct ServerArgs {
     /// …but those of each service's last this many deployments are always kept.
     #[arg(long, env = "HELVETIA_LOG_KEEP_DEPLOYMENTS", default_value_t = LogLimits::DEFAULT_KEEP_DEPLOYMENTS)]
     pub log_keep_deployments: i64,
+    /// Clients that may follow one service's logs (runtime output and deployment logs) at
+    /// once; the next one is answered 429.
+    #[arg(long, env = "HELVETIA_MAX_LOG_FOLLOWERS", default_value_t = LogLimits::DEFAULT_MAX_FOLLOWERS)]
+    pub max_log_followers: usize,
     /// How often every running container's CPU, memory, network and disk use is sampled
     /// (1 s to 30 s).
     #[arg(long, env = "HELVETIA_METRICS_INTERVAL", default_value = "5s", value_parser = parse_duration)]
@@ -154,6 +158,7 @@ struct FileSettings {
     log_max_size: Option<String>,
     log_retention: Option<String>,
     log_keep_deployments: Option<i64>,
+    max_log_followers: Option<usize>,
     metrics_interval: Option<String>,
     metrics_raw_retention: Option<String>,
     metrics_minute_retention: Option<String>,
@@ -222,6 +227,7 @@ impl ServerArgs {
         from_file!(images_kept);
         from_file!(max_replicas);
         from_file!(log_keep_deployments);
+        from_file!(max_log_followers);
         from_file!(metrics_listen);
         let metrics_durations = [
             (
@@ -304,6 +310,9 @@ impl ServerArgs {
         };
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
+        }
+        if self.max_log_followers == 0 {
+            bail!("--max-log-followers must be at least 1");
         }
         let base_domain = self.base_domain.trim_end_matches('.').to_ascii_lowercase();
         if base_domain.is_empty()
@@ -401,6 +410,7 @@ impl ServerArgs {
                     max_bytes: usize::try_from(self.log_max_size).unwrap_or(usize::MAX),
                     retention: self.log_retention,
                     keep_deployments: self.log_keep_deployments.max(0),
+                    max_followers: self.max_log_followers,
                 },
                 metrics,
             },

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use helvetia_store::env::EnvRecord;
 use sha2::{Digest, Sha256};
 
-use crate::logs::{LogHub, LogLimits};
+use crate::logs::{Followers, LogHub, LogLimits};
 use crate::metrics::MetricsSettings;
 use crate::vault::{Vault, VaultError};
 
@@ -113,6 +113,8 @@ pub struct Platform {
     pub settings: PlatformSettings,
     /// Live deployment logs.
     pub logs: Arc<LogHub>,
+    /// Clients following each service's logs, within `settings.log_limits.max_followers`.
+    pub followers: Arc<Followers>,
     /// Secrets of the server itself (database password, admin token), redacted everywhere.
     server_secrets: Vec<String>,
     /// Seals and opens secret variables.
@@ -152,6 +154,7 @@ impl Platform {
             engine,
             git: Git::default(),
             edge,
+            followers: Followers::new(settings.log_limits.max_followers),
             settings,
             logs: Arc::new(LogHub::default()),
             server_secrets: vec![],

@@ -41,6 +41,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the request body as `Content-Type: application/json`")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Something failed on our side. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -157,6 +160,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::NotFound(what) => ApiError::NotFound(what),
             UseCaseError::Conflict(why) => ApiError::Conflict(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
+            UseCaseError::Busy(why) => ApiError::TooManyRequests(why),
             UseCaseError::Internal(detail) => ApiError::Internal(detail),
         }
     }

@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ServicePath;
 use super::json::{ApiPath, ApiQuery};
 use super::sse;
@@ -99,6 +99,7 @@ struct StreamStart {
     security(("token" = ["read"])),
     responses(
         (status = OK, description = "An event stream", content_type = "text/event-stream"),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody, description = "The service's logs already have the most followers the server allows (`--max-log-followers`, default 100)"),
     )
 )]
 async fn deployment_log_stream(
@@ -141,7 +142,9 @@ fn status_event(kind: &'static str, status: DeploymentStatus) -> Event {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OutputParams {
-    /// At most this many lines per container from before now (default 100; `all` for all).
+    /// At most this many lines per container from before now (default 100; `all` for all). A
+    /// read (not the stream) answers the newest of them: at most 10000 lines and 8 MiB of
+    /// text, also for `all`.
     #[param(pattern = r"^(all|\+?[0-9]{1,15})$")]
     tail: Option<String>,
     /// Only lines since then: a duration ago (`10m`, `2h`) or a timestamp (RFC 3339).
@@ -205,6 +208,7 @@ async fn service_logs(
     security(("token" = ["read"])),
     responses(
         (status = OK, description = "An event stream", content_type = "text/event-stream"),
+        (status = TOO_MANY_REQUESTS, body = ErrorBody, description = "The service's logs already have the most followers the server allows (`--max-log-followers`, default 100)"),
     )
 )]
 async fn service_log_stream(

@@ -31,6 +31,9 @@ pub struct LogLimits {
     pub retention: std::time::Duration,
     /// …except those of each service's this many most recent deployments.
     pub keep_deployments: i64,
+    /// Clients that may follow one service's logs (runtime output and deployment logs) at
+    /// once.
+    pub max_followers: usize,
 }
 
 impl LogLimits {
@@ -38,6 +41,7 @@ impl LogLimits {
     pub const DEFAULT_RETENTION: std::time::Duration =
         std::time::Duration::from_secs(90 * 24 * 3600);
     pub const DEFAULT_KEEP_DEPLOYMENTS: i64 = 50;
+    pub const DEFAULT_MAX_FOLLOWERS: usize = 100;
 }
 
 impl Default for LogLimits {
@@ -46,6 +50,7 @@ impl Default for LogLimits {
             max_bytes: Self::DEFAULT_MAX_BYTES,
             retention: Self::DEFAULT_RETENTION,
             keep_deployments: Self::DEFAULT_KEEP_DEPLOYMENTS,
+            max_followers: Self::DEFAULT_MAX_FOLLOWERS,
         }
     }
 }

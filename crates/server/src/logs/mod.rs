@@ -13,10 +13,12 @@ use helvetia_store::logs::LogLine;
 use tokio::sync::broadcast;
 
 mod deployment;
+mod followers;
 pub mod retention;
 pub mod runtime;
 
 pub use deployment::{DeployLog, LogLimits};
+pub use followers::{Follower, Followers};
 
 /// Events a live deployment log carries.
 #[derive(Debug, Clone)]

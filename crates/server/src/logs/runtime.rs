@@ -3,8 +3,15 @@
 //! Each container's stdout and stderr are reassembled into lines (a secret split across
 //! chunks is still found) and tagged with the engine's timestamp, which also serves as the
 //! position a follower resumes from.
+//!
+//! Every reader of the engine runs in a task set its caller owns: when the client goes away
+//! (its receiver, or the future reading, is dropped), the set goes with it and aborts the
+//! readers, which closes their engine connections even on a container that prints nothing.
+//! A one-time read keeps only the newest lines it answers ([`MAX_READ_LINES`],
+//! [`MAX_READ_BYTES`]), whatever the containers printed.
 
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +23,9 @@ use helvetia_core::redact::{LineRedactor, Redactor};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::{Engine, EngineError, OutputChunk};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
+use super::followers::Follower;
 use crate::platform::Platform;
 
 /// Which output to read.
@@ -31,18 +40,31 @@ pub struct OutputQuery {
 /// How often a follower looks for containers that started serving after it connected.
 const NEW_CONTAINER_CHECK: Duration = Duration::from_secs(2);
 
-/// The output so far of the service's serving containers, oldest first.
+/// The most lines a one-time read answers, `tail=all` included: the newest ones. (A follower
+/// gets everything it asks for, as it is written, at the pace the client reads.)
+pub const MAX_READ_LINES: usize = 10_000;
+/// The most text a one-time read answers: the newest lines that fit.
+pub const MAX_READ_BYTES: usize = 8 * 1024 * 1024;
+
+/// The output so far of the service's serving containers, oldest first: the newest `tail`
+/// lines (at most [`MAX_READ_LINES`] and [`MAX_READ_BYTES`]).
 pub async fn read(
     platform: &Platform,
     service: &Service,
     redactor: Redactor,
     query: OutputQuery,
 ) -> Vec<OutputLine> {
+    let most = query
+        .tail
+        .map_or(MAX_READ_LINES, |tail| tail.min(MAX_READ_LINES));
+    let query = OutputQuery {
+        tail: Some(most),
+        ..query
+    };
     let (sender, mut receiver) = mpsc::channel(1024);
-    let containers = serving(platform, service.id).await;
-    let mut readers = vec![];
-    for (engine_id, name) in containers {
-        readers.push(tokio::spawn(pump(
+    let mut readers = JoinSet::new();
+    for (engine_id, name) in serving(platform, service.id).await {
+        readers.spawn(pump(
             platform.engine.clone(),
             engine_id,
             name,
@@ -50,32 +72,105 @@ pub async fn read(
             false,
             redactor.clone(),
             sender.clone(),
-        )));
+        ));
     }
     drop(sender);
-    let mut lines = vec![];
+    let mut newest = Newest::new(most, MAX_READ_BYTES);
     while let Some(line) = receiver.recv().await {
-        lines.push(line);
+        newest.push(line);
     }
-    lines.sort_by_key(|line: &OutputLine| line.at);
-    if let Some(tail) = query.tail {
-        let skip = lines.len().saturating_sub(tail);
-        lines.drain(..skip);
+    newest.into_sorted()
+}
+
+/// The newest lines seen, within a count and a size: older ones are dropped as newer ones
+/// arrive, so memory stays bounded however much the containers printed.
+struct Newest {
+    heap: BinaryHeap<Reverse<Ordered>>,
+    bytes: usize,
+    arrivals: usize,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+/// An output line ordered by its time (and, for equal times, its arrival).
+struct Ordered {
+    arrival: usize,
+    line: OutputLine,
+}
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
     }
-    lines
+}
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.line.at, self.arrival).cmp(&(other.line.at, other.arrival))
+    }
+}
+
+impl Newest {
+    fn new(max_lines: usize, max_bytes: usize) -> Newest {
+        Newest {
+            heap: BinaryHeap::new(),
+            bytes: 0,
+            arrivals: 0,
+            max_lines,
+            max_bytes,
+        }
+    }
+
+    fn push(&mut self, line: OutputLine) {
+        self.bytes += line.line.len();
+        self.arrivals += 1;
+        self.heap.push(Reverse(Ordered {
+            arrival: self.arrivals,
+            line,
+        }));
+        while self.heap.len() > self.max_lines || self.bytes > self.max_bytes {
+            let Some(Reverse(oldest)) = self.heap.pop() else {
+                break;
+            };
+            self.bytes -= oldest.line.line.len();
+        }
+    }
+
+    /// The lines kept, oldest first.
+    fn into_sorted(self) -> Vec<OutputLine> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .rev()
+            .map(|Reverse(ordered)| ordered.line)
+            .collect()
+    }
 }
 
 /// Follows the service's output: first what `query` selects, then everything written from
-/// now on, also by containers that start serving later (a redeploy). Ends when the receiver
-/// is dropped.
+/// now on, also by containers that start serving later (a redeploy). Ends, with every engine
+/// connection it opened, as soon as the receiver is dropped; `follower` counts it until then.
 pub fn follow(
     platform: Arc<Platform>,
     service: Service,
     redactor: Redactor,
     query: OutputQuery,
+    follower: Follower,
 ) -> mpsc::Receiver<OutputLine> {
     let (sender, receiver) = mpsc::channel(1024);
     tokio::spawn(async move {
+        let _counted = follower;
+        // Dropped when this task returns, which aborts the readers: a reader waits on the
+        // engine, and on a container that prints nothing it would never notice the client left.
+        let mut readers = JoinSet::new();
         let mut attached: HashSet<String> = HashSet::new();
         let mut first_round = true;
         while !sender.is_closed() {
@@ -89,7 +184,7 @@ pub fn follow(
             };
             for (engine_id, name) in serving(&platform, service.id).await {
                 if attached.insert(engine_id.clone()) {
-                    tokio::spawn(pump(
+                    readers.spawn(pump(
                         platform.engine.clone(),
                         engine_id,
                         name,
@@ -101,6 +196,8 @@ pub fn follow(
                 }
             }
             first_round = false;
+            // Readers of containers that stopped are done; forget them.
+            while readers.try_join_next().is_some() {}
             tokio::select! {
                 () = sender.closed() => return,
                 () = tokio::time::sleep(NEW_CONTAINER_CHECK) => {}
@@ -252,6 +349,30 @@ mod tests {
             stderr,
             bytes: text.as_bytes().to_vec().into(),
         })
+    }
+
+    #[test]
+    fn a_read_keeps_the_newest_lines_within_its_count_and_size() {
+        let line = |second: i64, text: &str| OutputLine {
+            container: "c".into(),
+            stream: OutputStream::Stdout,
+            at: Timestamp::from_second(second).unwrap(),
+            line: text.into(),
+        };
+        let texts = |newest: Newest| -> Vec<String> {
+            newest.into_sorted().into_iter().map(|l| l.line).collect()
+        };
+        // Two containers' lines arrive interleaved, not in time order.
+        let mut by_count = Newest::new(3, usize::MAX);
+        for (second, text) in [(1, "a1"), (5, "b5"), (2, "a2"), (6, "b6"), (3, "a3")] {
+            by_count.push(line(second, text));
+        }
+        assert_eq!(texts(by_count), ["a3", "b5", "b6"]);
+        let mut by_size = Newest::new(usize::MAX, 25);
+        for second in 0..10 {
+            by_size.push(line(second, &format!("line {second:04}")));
+        }
+        assert_eq!(texts(by_size), ["line 0008", "line 0009"]);
     }
 
     #[tokio::test]

@@ -12,8 +12,8 @@ use tokio::sync::{broadcast, mpsc};
 use super::access::OwnedService;
 use super::deployments;
 use super::{App, Result, UseCaseError};
-use crate::logs::LogEvent;
 use crate::logs::runtime::{self, OutputQuery};
+use crate::logs::{Follower, LogEvent};
 
 /// Events buffered per follower before the follower's task waits for a slow reader (which
 /// then catches up from the store).
@@ -47,6 +47,18 @@ pub async fn deployment_log(
     })
 }
 
+/// A new follower of the service's logs, unless it already has the most the server allows.
+fn admit_follower(app: &App, service_id: i64) -> Result<Follower> {
+    let followers = &app.platform.followers;
+    followers.admit(service_id).ok_or_else(|| {
+        UseCaseError::Busy(format!(
+            "this service's logs already have {} followers, the most the server allows \
+             (its --max-log-followers); close one or try again later",
+            followers.max_per_service()
+        ))
+    })
+}
+
 /// Follows a deployment's log from after line `after`: every line once and in order, however
 /// far behind the reader falls (missed lines come from the store), its status changes, and a
 /// last [`LogEvent::End`] once its job is done. Ends early when the receiver is dropped.
@@ -56,11 +68,16 @@ pub async fn follow_deployment_log(
     id: i64,
     after: i64,
 ) -> Result<mpsc::Receiver<LogEvent>> {
-    deployments::find(app, caller, id).await?;
+    let deployment = deployments::find(app, caller, id).await?;
+    let follower = admit_follower(app, deployment.service_id)?;
     // Subscribe before reading the store, so no line falls between the two.
     let live = app.platform.logs.subscribe(id);
     let (sender, receiver) = mpsc::channel(FOLLOW_BUFFER);
-    tokio::spawn(pump_deployment(app.clone(), id, after, live, sender));
+    let app = app.clone();
+    tokio::spawn(async move {
+        let _counted = follower;
+        pump_deployment(app, id, after, live, sender).await;
+    });
     Ok(receiver)
 }
 
@@ -180,11 +197,13 @@ pub async fn follow_service_output(
     service: OwnedService,
     query: OutputQuery,
 ) -> Result<mpsc::Receiver<OutputLine>> {
+    let follower = admit_follower(app, service.id)?;
     let redactor = redactor(app, &service).await?;
     Ok(runtime::follow(
         app.platform.clone(),
         service.into_service(),
         redactor,
         query,
+        follower,
     ))
 }

@@ -55,6 +55,9 @@ pub enum UseCaseError {
     /// The input breaks a rule; the reasons per field.
     #[error(transparent)]
     Invalid(#[from] FieldErrors),
+    /// A limit on what one service may hold at once is reached; trying later may succeed.
+    #[error("{0}")]
+    Busy(String),
     /// Something failed on the server's side. The detail is for the log, never for a client.
     #[error("internal error")]
     Internal(String),

@@ -36,20 +36,30 @@ pub struct Api {
 impl Api {
     /// An API on a SQLite store.
     pub async fn new() -> Api {
-        Api::on(None, TaskHealth::default()).await
+        Api::on(None, TaskHealth::default(), LogLimits::default()).await
     }
 
     /// An API on a fresh PostgreSQL database.
     pub async fn on_postgres() -> Api {
-        Api::on(Some(TestDatabase::create()), TaskHealth::default()).await
+        Api::on(
+            Some(TestDatabase::create()),
+            TaskHealth::default(),
+            LogLimits::default(),
+        )
+        .await
     }
 
     /// An API on a SQLite store whose `/healthz` reports `tasks`.
     pub async fn with_tasks(tasks: TaskHealth) -> Api {
-        Api::on(None, tasks).await
+        Api::on(None, tasks, LogLimits::default()).await
     }
 
-    async fn on(postgres: Option<TestDatabase>, tasks: TaskHealth) -> Api {
+    /// An API on a SQLite store with these log limits.
+    pub async fn with_log_limits(log_limits: LogLimits) -> Api {
+        Api::on(None, TaskHealth::default(), log_limits).await
+    }
+
+    async fn on(postgres: Option<TestDatabase>, tasks: TaskHealth, log_limits: LogLimits) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let location = match &postgres {
             Some(database) => Location::Postgres(database.url.clone()),
@@ -79,10 +89,10 @@ impl Api {
             confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
-            log_limits: LogLimits::default(),
+            log_limits,
             metrics: Default::default(),
         };
-        // The engine client connects lazily; these tests never reach it.
+        // The engine client connects lazily; only the tests of runtime output reach it.
         let engine = Engine::connect("api-tests").unwrap();
         let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();
         let builds_dir = dir.path().join("builds");
@@ -129,6 +139,17 @@ impl Api {
             .await
             .unwrap();
         token
+    }
+
+    /// The answer to an authenticated `GET`, its body unread: a stream stays open until the
+    /// response is dropped.
+    pub async fn open(&self, path: &str) -> axum::response::Response {
+        let request = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.admin))
+            .body(Body::empty())
+            .unwrap();
+        self.router.clone().oneshot(request).await.unwrap()
     }
 
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {

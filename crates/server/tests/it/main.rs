@@ -5,5 +5,6 @@
 mod api;
 mod env;
 mod harness;
+mod logs;
 mod refusals;
 mod supervisor;
