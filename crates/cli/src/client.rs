@@ -6,6 +6,7 @@
 //! says what is missing, never a blank in a table.
 
 use anyhow::{Context, anyhow, bail};
+use reqwest::header::{ETAG, HeaderMap, IF_MATCH};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -95,6 +96,28 @@ impl Client {
         self.json(Method::PATCH, path, Some(body)).await
     }
 
+    /// Changes what `path` names only as it is now: `If-Match` carries the `ETag` of a read
+    /// made just before, so a change someone made in between is refused (412) rather than
+    /// silently overwritten or overwriting theirs.
+    pub async fn patch_current<T: DeserializeOwned + Serialize>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<Answer<T>> {
+        let (headers, _) = self.execute(self.request(Method::GET, path)).await?;
+        let etag = headers.get(ETAG).with_context(|| {
+            format!(
+                "the server's answer to GET {path} has no ETag (is the server as new as the CLI?)"
+            )
+        })?;
+        let request = self
+            .request(Method::PATCH, path)
+            .header(IF_MATCH, etag)
+            .json(body);
+        let (_, bytes) = self.execute(request).await?;
+        answer(&format!("PATCH {path}"), &bytes)
+    }
+
     pub async fn delete<T: DeserializeOwned + Serialize>(
         &self,
         path: &str,
@@ -124,19 +147,7 @@ impl Client {
     ) -> anyhow::Result<Answer<T>> {
         let what = format!("{method} {path}");
         let bytes = self.send(method, path, body).await?;
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("the server's answer to {what} is not JSON"))?
-        };
-        let body = understand(&json).map_err(|why| {
-            anyhow!(
-                "the server answered {what} with a body this CLI does not understand: {why} \
-                 (is the CLI as new as the server?)"
-            )
-        })?;
-        Ok(Answer { body, json })
+        answer(&what, &bytes)
     }
 
     /// Sends a request; the body of a successful answer, or the API's error as an error.
@@ -150,6 +161,15 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        Ok(self.execute(request).await?.1)
+    }
+
+    /// Sends `request`; the headers and body of a successful answer, or the API's error as an
+    /// error.
+    async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(HeaderMap, bytes::Bytes)> {
         let response = request.send().await.map_err(|e| {
             anyhow!(
                 "cannot reach the Helvetia server at {}: {}",
@@ -158,15 +178,33 @@ impl Client {
             )
         })?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .bytes()
             .await
             .context("reading the server's answer")?;
         if status.is_success() {
-            return Ok(bytes);
+            return Ok((headers, bytes));
         }
         bail!(describe_error(status, &bytes))
     }
+}
+
+/// The answer to `what` (`METHOD path`), read as a `T` (see [`understand`]).
+fn answer<T: DeserializeOwned + Serialize>(what: &str, bytes: &[u8]) -> anyhow::Result<Answer<T>> {
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .with_context(|| format!("the server's answer to {what} is not JSON"))?
+    };
+    let body = understand(&json).map_err(|why| {
+        anyhow!(
+            "the server answered {what} with a body this CLI does not understand: {why} \
+             (is the CLI as new as the server?)"
+        )
+    })?;
+    Ok(Answer { body, json })
 }
 
 /// Reads `json` as a `T` that must find every one of its fields in it, also those a `T` may
@@ -246,8 +284,67 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use helvetia_api_types::{Deployment, ServiceView};
     use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use super::understand;
+    use super::{Client, understand};
+
+    /// A server that answers every request with an `ETag` and `{}`, and sends each request's
+    /// head (request line and headers, lower-cased) to the test.
+    async fn recording_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0; 4096];
+                    loop {
+                        let read = socket.read(&mut buffer).await.unwrap();
+                        request.extend_from_slice(&buffer[..read]);
+                        let text = String::from_utf8_lossy(&request).to_lowercase();
+                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .map_or(0, |n| n.trim().parse().unwrap());
+                        if body.len() < length {
+                            continue;
+                        }
+                        heads.send(head.to_owned()).unwrap();
+                        let answer = "HTTP/1.1 200 OK\r\netag: \"1-7\"\r\n\
+                                      content-type: application/json\r\n\
+                                      content-length: 2\r\n\r\n{}";
+                        socket.write_all(answer.as_bytes()).await.unwrap();
+                        request.clear();
+                    }
+                });
+            }
+        });
+        (format!("http://{address}"), received)
+    }
+
+    #[tokio::test]
+    async fn a_change_of_a_service_carries_the_etag_of_the_read_before_it() {
+        // The binary installs the TLS provider at start; a client cannot be built without one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (server, mut heads) = recording_server().await;
+        let client = Client::new(&server, "token").unwrap();
+        let path = "/api/v1/projects/demo/services/web";
+        client
+            .patch_current::<serde_json::Value>(path, &json!({"branch": "main"}))
+            .await
+            .unwrap();
+        let read = heads.recv().await.unwrap();
+        assert!(read.starts_with(&format!("get {path} ")), "{read}");
+        let change = heads.recv().await.unwrap();
+        assert!(change.starts_with(&format!("patch {path} ")), "{change}");
+        assert!(change.contains("\r\nif-match: \"1-7\""), "{change}");
+    }
 
     fn deployment() -> serde_json::Value {
         json!({

@@ -123,6 +123,8 @@ pub struct Service {
     pub runtime: RuntimeSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Counts the changes of the service's settings: 1 when created, one more per change.
+    pub revision: i64,
 }
 
 /// A service's validated settings. The API shows them as `helvetia_api_types::ServiceSettings`.

@@ -12,6 +12,9 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    /// A conditional change found the row no longer as the caller read it.
+    #[error("{0} changed since it was read")]
+    Stale(String),
     /// The database holds something this version cannot interpret.
     #[error("unreadable stored data: {0}")]
     Corrupt(String),

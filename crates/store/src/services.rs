@@ -16,7 +16,7 @@ macro_rules! select_services {
     ($where:literal) => {
         concat!(
             "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
-                    s.context, s.port, s.runtime, s.created_at, s.updated_at
+                    s.context, s.port, s.runtime, s.created_at, s.updated_at, s.revision
              FROM services s JOIN projects p ON p.id = s.project_id WHERE ",
             $where
         )
@@ -38,6 +38,7 @@ struct ServiceRow {
     runtime: String,
     created_at: i64,
     updated_at: i64,
+    revision: i64,
 }
 
 impl TryFrom<ServiceRow> for Service {
@@ -66,6 +67,7 @@ impl TryFrom<ServiceRow> for Service {
                 .map_err(|e| StoreError::corrupt("runtime settings", e))?,
             created_at: timestamp(row.created_at)?,
             updated_at: timestamp(row.updated_at)?,
+            revision: row.revision,
         })
     }
 }
@@ -196,6 +198,9 @@ impl Store {
             .try_into()
     }
 
+    /// Replaces a service's settings, if it is still at the revision `service` was read at:
+    /// the check is part of the `UPDATE`, so of two changes made from one read exactly one
+    /// applies, and the other is [`StoreError::Stale`]. The revision goes up by one.
     pub async fn update_service(
         &self,
         caller: &Caller,
@@ -209,8 +214,10 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE services SET repo = $1, branch = $2, dockerfile = $3, context = $4,
-                                     port = $5, updated_at = $6, runtime = $9
-                 WHERE id = $7 AND project_id IN (SELECT id FROM projects WHERE team_id = $8)",
+                                     port = $5, updated_at = $6, runtime = $9,
+                                     revision = revision + 1
+                 WHERE id = $7 AND revision = $10
+                   AND project_id IN (SELECT id FROM projects WHERE team_id = $8)",
             )
             .bind(settings.repo.as_str())
             .bind(settings.branch.as_str())
@@ -221,13 +228,23 @@ impl Store {
             .bind(service.id)
             .bind(caller.team.0)
             .bind(&runtime)
+            .bind(service.revision)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!(
-                    "service `{}`",
-                    target(&service.project, &service.name)
-                )));
+                let exists: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM services
+                     WHERE id = $1 AND project_id IN (SELECT id FROM projects WHERE team_id = $2)",
+                )
+                .bind(service.id)
+                .bind(caller.team.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let what = format!("service `{}`", target(&service.project, &service.name));
+                return Err(match exists {
+                    Some(_) => StoreError::Stale(what),
+                    None => StoreError::NotFound(what),
+                });
             }
             audit!(
                 tx,

@@ -150,7 +150,7 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
                 anyhow::bail!("nothing to change: pass at least one setting (see --help)");
             }
             let updated = client
-                .patch::<UpdatedService>(&target.path(), &input)
+                .patch_current::<UpdatedService>(&target.path(), &input)
                 .await?;
             let redeployment = updated.body.redeployment.as_ref();
             if !global.json {
@@ -211,7 +211,7 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
                 ..ServiceInput::default()
             };
             let scaled = client
-                .patch::<UpdatedService>(&target.path(), &input)
+                .patch_current::<UpdatedService>(&target.path(), &input)
                 .await?;
             let redeployment = scaled.body.redeployment.as_ref();
             if !global.json {

@@ -43,6 +43,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// Something failed on our side. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -79,6 +81,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -161,6 +166,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Conflict(why) => ApiError::Conflict(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             UseCaseError::Busy(why) => ApiError::TooManyRequests(why),
+            UseCaseError::Stale(why) => ApiError::PreconditionFailed(why),
             UseCaseError::Internal(detail) => ApiError::Internal(detail),
         }
     }

@@ -1,9 +1,14 @@
 //! `/api/v1/projects/{project}/services` and `/api/v1/services`: a project's services and their
 //! settings.
+//!
+//! A service's answers carry an `ETag` naming the state they show; a change sent with
+//! `If-Match` applies only to that state (412 otherwise), so two clients changing one service
+//! cannot silently undo each other. A change without `If-Match` (a script) applies to the
+//! service as it is when the change is written.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use helvetia_api_types::{CreateService, ServiceInput, ServiceView, UpdatedService};
 use helvetia_core::name::ProjectName;
 use serde::Deserialize;
@@ -12,10 +17,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::{ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ServicePath;
 use super::json::{ApiJson, ApiPath, ApiQuery};
-use crate::usecases::services;
+use crate::usecases::services::{self, Version, WhenChanged};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,7 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     request_body = CreateService,
     security(("token" = ["write"])),
     responses(
-        (status = CREATED, body = ServiceView),
+        (status = CREATED, body = ServiceView, headers(("ETag" = String, description = "The service's state this answer shows; send it as `If-Match` to change only that state"))),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid settings, or a repository location the server's policy refuses"),
         (status = CONFLICT, body = ErrorBody),
     )
@@ -41,9 +46,55 @@ async fn create_service(
     Authenticated(caller): Authenticated,
     ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<CreateService>,
-) -> ApiResult<(StatusCode, Json<ServiceView>)> {
-    let service = services::create(&state.app, &caller, &project, body).await?;
-    Ok((StatusCode::CREATED, Json(service)))
+) -> ApiResult<(
+    StatusCode,
+    [(header::HeaderName, HeaderValue); 1],
+    Json<ServiceView>,
+)> {
+    let (service, version) = services::create(&state.app, &caller, &project, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::ETAG, etag(version))],
+        Json(service),
+    ))
+}
+
+/// The `ETag` of a service's state. It names the service too: one deleted and created again
+/// under the same name starts its revisions anew.
+fn etag(version: Version) -> HeaderValue {
+    let tag = format!("\"{}-{}\"", version.service_id, version.revision);
+    HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// What the request's `If-Match` asks of a change to a service now at `current`: without it
+/// (or with `*`) the change applies to whatever the service is when it is written; with the
+/// current `ETag` among its tags, only to that state; otherwise it fails. Tags are compared
+/// strongly, so a weak one (`W/"…"`) never matches.
+fn precondition(headers: &HeaderMap, current: Version) -> Result<WhenChanged, ApiError> {
+    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(WhenChanged::Reapply);
+    }
+    let current_tag = etag(current);
+    let current_tag = current_tag.to_str().unwrap_or_default();
+    let mut named = vec![];
+    for value in values {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        for tag in value.split(',').map(str::trim) {
+            if tag == "*" {
+                return Ok(WhenChanged::Reapply);
+            }
+            if tag == current_tag {
+                return Ok(WhenChanged::Refuse);
+            }
+            named.push(tag.to_owned());
+        }
+    }
+    Err(ApiError::PreconditionFailed(format!(
+        "the service changed since it was read: its ETag is now {current_tag}, the request's \
+         If-Match named {}; read it again and make the change on what it is now",
+        named.join(", ")
+    )))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -100,26 +151,32 @@ async fn list_services(
         ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
     ),
     security(("token" = ["read"])),
-    responses((status = OK, body = ServiceView))
+    responses((status = OK, body = ServiceView, headers(("ETag" = String, description = "The service's state this answer shows; send it as `If-Match` to change only that state"))))
 )]
 async fn get_service(
     State(state): State<AppState>,
     ServicePath(service): ServicePath,
-) -> ApiResult<Json<ServiceView>> {
-    Ok(Json(services::get(&state.app, service).await?))
+) -> ApiResult<([(header::HeaderName, HeaderValue); 1], Json<ServiceView>)> {
+    let (service, version) = services::get(&state.app, service).await?;
+    Ok(([(header::ETAG, etag(version))], Json(service)))
 }
 
-/// Change a service's settings. Fields left out keep their value.
+/// Change a service's settings. Fields left out keep their value. Send the `ETag` of the
+/// service as read in `If-Match` to change only that state: if it changed meanwhile, the
+/// answer is 412 and nothing changes.
 #[utoipa::path(
     patch, path = "/api/v1/projects/{project}/services/{service}", tag = "services",
     params(
         ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
         ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("If-Match" = Option<String>, Header, description = "The service's `ETag` as read (or `*`); without it the change applies to the service as it is"),
     ),
     request_body = ServiceInput,
     security(("token" = ["write"])),
     responses(
-        (status = OK, body = UpdatedService),
+        (status = OK, body = UpdatedService, headers(("ETag" = String, description = "The service's state this answer shows; send it as `If-Match` to change only that state"))),
+        (status = PRECONDITION_FAILED, body = ErrorBody, description = "The service changed since the state `If-Match` names; nothing changed"),
+        (status = CONFLICT, body = ErrorBody, description = "Without `If-Match`: the service kept changing while the change was made; nothing changed"),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid settings, or a repository location the server's policy refuses"),
     )
 )]
@@ -127,11 +184,13 @@ async fn update_service(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<ServiceInput>,
-) -> ApiResult<Json<UpdatedService>> {
-    Ok(Json(
-        services::update(&state.app, &caller, service, input).await?,
-    ))
+) -> ApiResult<([(header::HeaderName, HeaderValue); 1], Json<UpdatedService>)> {
+    let when_changed = precondition(&headers, Version::of(&service))?;
+    let (updated, version) =
+        services::update(&state.app, &caller, service, input, when_changed).await?;
+    Ok(([(header::ETAG, etag(version))], Json(updated)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

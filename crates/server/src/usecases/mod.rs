@@ -58,6 +58,9 @@ pub enum UseCaseError {
     /// A limit on what one service may hold at once is reached; trying later may succeed.
     #[error("{0}")]
     Busy(String),
+    /// A change was made for a state of the resource that is no longer current.
+    #[error("{0}")]
+    Stale(String),
     /// Something failed on the server's side. The detail is for the log, never for a client.
     #[error("internal error")]
     Internal(String),
@@ -69,6 +72,9 @@ impl From<StoreError> for UseCaseError {
             StoreError::NotFound(what) => UseCaseError::NotFound(what),
             StoreError::Conflict(why) => UseCaseError::Conflict(why),
             StoreError::IllegalTransition(illegal) => UseCaseError::Conflict(illegal.to_string()),
+            StoreError::Stale(_) => UseCaseError::Stale(format!(
+                "{error}: read it again and make the change on what it is now"
+            )),
             StoreError::Corrupt(_)
             | StoreError::Config(_)
             | StoreError::Backend(_)

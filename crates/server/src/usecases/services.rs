@@ -9,6 +9,7 @@ use helvetia_core::name::ServiceName;
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
 use helvetia_core::validation::FieldErrors;
+use helvetia_store::StoreError;
 
 use super::access::{OwnedService, project_name};
 use super::deployments::redeploy_image;
@@ -16,6 +17,35 @@ use super::{App, Result, UseCaseError};
 
 /// How many events a service's view includes.
 const EVENTS_SHOWN: i64 = 10;
+
+/// How often a change is made again on a service that another change overtook.
+const REAPPLY_ATTEMPTS: usize = 5;
+
+/// Which state of a service a view shows. Entry points hand it to clients (the API as an
+/// `ETag`), which name it back to change only that state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub service_id: i64,
+    pub revision: i64,
+}
+
+impl Version {
+    pub fn of(service: &Service) -> Version {
+        Version {
+            service_id: service.id,
+            revision: service.revision,
+        }
+    }
+}
+
+/// What a change does when the service changed since the caller read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenChanged {
+    /// The change was meant for the state the caller read: refuse it.
+    Refuse,
+    /// Apply the change to the service as it is now.
+    Reapply,
+}
 
 /// A service as the API shows it, without its running state.
 fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceView {
@@ -83,7 +113,7 @@ pub async fn create(
     caller: &Caller,
     project: &str,
     input: CreateService,
-) -> Result<ServiceView> {
+) -> Result<(ServiceView, Version)> {
     let project = project_name(project)?;
     let settings_input = ServiceInput {
         repo: Some(input.repo),
@@ -110,7 +140,8 @@ pub async fn create(
         .store
         .create_service(caller, &project, &name, &settings, &runtime, &hostname)
         .await?;
-    Ok(view(app, service, None))
+    let version = Version::of(&service);
+    Ok((view(app, service, None), version))
 }
 
 /// The caller's services, of one project or of all.
@@ -127,40 +158,53 @@ pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<V
 }
 
 /// A service with its URL, live deployment, containers and recent events.
-pub async fn get(app: &App, service: OwnedService) -> Result<ServiceView> {
-    detailed(app, service.into_service()).await
+pub async fn get(app: &App, service: OwnedService) -> Result<(ServiceView, Version)> {
+    let version = Version::of(&service);
+    Ok((detailed(app, service.into_service()).await?, version))
 }
 
-/// Changes a service's settings; fields left out keep their value. A change that shapes the
-/// containers (port, limits, replicas, …) is applied to a live service by a zero-downtime
-/// redeploy of its live image.
+/// Changes a service's settings; fields left out keep their value. `when_changed` says what
+/// happens when another change commits between reading the service and writing it. A change
+/// that shapes the containers (port, limits, replicas, …) is applied to a live service by a
+/// zero-downtime redeploy of its live image.
 pub async fn update(
     app: &App,
     caller: &Caller,
     service: OwnedService,
     input: ServiceInput,
-) -> Result<UpdatedService> {
-    let platform = &app.platform.settings;
-    let mut errors = FieldErrors::new();
-    let settings = errors.absorb(service.settings.update(&input, platform.repo_policy));
-    let runtime = match &input.runtime {
-        Some(patch) => errors.absorb(service.runtime.merged(patch, &platform.runtime_bounds())),
-        None => Some(service.runtime.clone()),
+    when_changed: WhenChanged,
+) -> Result<(UpdatedService, Version)> {
+    let mut service = service.into_service();
+    let mut attempts = 0;
+    let (before, settings, runtime, updated) = loop {
+        let (settings, runtime) = changed(app, &service, &input)?;
+        match app
+            .store
+            .update_service(caller, &service, &settings, &runtime)
+            .await
+        {
+            Ok(updated) => break (service, settings, runtime, updated),
+            Err(StoreError::Stale(_)) if when_changed == WhenChanged::Reapply => {
+                attempts += 1;
+                if attempts > REAPPLY_ATTEMPTS {
+                    return Err(UseCaseError::Conflict(
+                        "the service kept changing while this change was made; try again".into(),
+                    ));
+                }
+                service = app.store.service_by_id(service.id).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
     };
-    let (settings, runtime) = errors.finish(|| Some((settings?, runtime?)))?;
-    let updated = app
-        .store
-        .update_service(caller, &service, &settings, &runtime)
-        .await?;
     // Settings that shape the container never change a running app in place: they are
     // applied by a zero-downtime redeploy of the live image.
     let needs_new_containers =
-        settings.port != service.settings.port || service.runtime.needs_new_containers(&runtime);
+        settings.port != before.settings.port || before.runtime.needs_new_containers(&runtime);
     // A change of the replica count alone is a scale: no release command runs for it.
-    let only_scaled = settings == service.settings
+    let only_scaled = settings == before.settings
         && RuntimeSettings {
             replicas: runtime.replicas,
-            ..service.runtime.clone()
+            ..before.runtime.clone()
         } == runtime;
     let cause = if only_scaled {
         DeploymentCause::Scale
@@ -173,10 +217,28 @@ pub async fn update(
         }
         _ => None,
     };
-    Ok(UpdatedService {
+    let version = Version::of(&updated);
+    let updated = UpdatedService {
         service: detailed(app, updated).await?,
         redeployment,
-    })
+    };
+    Ok((updated, version))
+}
+
+/// The settings `service` has once `input` is applied to them, or why they would be invalid.
+fn changed(
+    app: &App,
+    service: &Service,
+    input: &ServiceInput,
+) -> Result<(ServiceSettings, RuntimeSettings)> {
+    let platform = &app.platform.settings;
+    let mut errors = FieldErrors::new();
+    let settings = errors.absorb(service.settings.update(input, platform.repo_policy));
+    let runtime = match &input.runtime {
+        Some(patch) => errors.absorb(service.runtime.merged(patch, &platform.runtime_bounds())),
+        None => Some(service.runtime.clone()),
+    };
+    Ok(errors.finish(|| Some((settings?, runtime?)))?)
 }
 
 /// Deletes a service and its deployment history. A service with volumes is only deleted with

@@ -7,4 +7,5 @@ mod env;
 mod harness;
 mod logs;
 mod refusals;
+mod services;
 mod supervisor;

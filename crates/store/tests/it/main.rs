@@ -47,6 +47,7 @@ conformance!(
     projects::other_teams_see_nothing,
     projects::services_crud,
     projects::migrations_are_idempotent,
+    projects::a_service_changes_only_from_the_revision_it_was_read_at,
     deployments::create_enqueues_a_job,
     deployments::walks_the_state_machine,
     deployments::refuses_illegal_and_stale_transitions,

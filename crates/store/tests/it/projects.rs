@@ -259,3 +259,53 @@ pub async fn migrations_are_idempotent(db: &TestDb) {
     assert_eq!(again.list_projects(admin.team).await.unwrap().len(), 1);
     again.close().await;
 }
+
+/// Two changes made from one read of a service: exactly one applies, atomically, and the
+/// other is refused as stale — it never overwrites the first.
+pub async fn a_service_changes_only_from_the_revision_it_was_read_at(db: &TestDb) {
+    let store = &db.store;
+    let admin = db.admin().await;
+    store
+        .create_project(&admin, &project("demo"))
+        .await
+        .unwrap();
+    let web = store
+        .create_service(
+            &admin,
+            &project("demo"),
+            &service("web"),
+            &settings("https://e.org/web"),
+            &Default::default(),
+            &hostname(&project("demo"), &service("web")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(web.revision, 1);
+    let mut on_port = web.settings.clone();
+    on_port.port = Some(helvetia_core::service::Port::new(3000).unwrap());
+    let mut on_branch = web.settings.clone();
+    on_branch.branch = helvetia_core::git::GitRef::parse("release").unwrap();
+    let (first, second) = tokio::join!(
+        store.update_service(&admin, &web, &on_port, &web.runtime),
+        store.update_service(&admin, &web, &on_branch, &web.runtime),
+    );
+    let (applied, refused) = match (first, second) {
+        (Ok(applied), Err(refused)) | (Err(refused), Ok(applied)) => (applied, refused),
+        other => panic!("exactly one change applies: {other:?}"),
+    };
+    assert!(matches!(refused, StoreError::Stale(_)), "{refused:?}");
+    assert_eq!(applied.revision, 2);
+    let stored = store.service_by_id(web.id).await.unwrap();
+    assert_eq!(stored, applied);
+
+    let again = store
+        .update_service(&admin, &web, &on_branch, &web.runtime)
+        .await;
+    assert!(matches!(again, Err(StoreError::Stale(_))), "{again:?}");
+    assert_eq!(store.service_by_id(web.id).await.unwrap(), applied);
+    let current = store
+        .update_service(&admin, &applied, &on_branch, &web.runtime)
+        .await
+        .unwrap();
+    assert_eq!((current.revision, current.settings), (3, on_branch));
+}

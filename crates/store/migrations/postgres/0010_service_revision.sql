@@ -1,0 +1,3 @@
+-- A service's revision: every change of its settings increments it, and a change made for a
+-- revision a client read applies only while it is still current (the API's ETag, If-Match).
+ALTER TABLE services ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;
