@@ -7,19 +7,7 @@ use crate::harness::Api;
 const SECRET: &str = "sk_live_5fd3a8b1c9e7d2f4a6b8c0e2";
 
 async fn demo(api: &Api) {
-    assert_eq!(
-        api.post("/api/v1/projects", json!({"name": "demo"}))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
-    let (status, body) = api
-        .post(
-            "/api/v1/projects/demo/services",
-            json!({"name": "web", "repo": "https://e.org/a.git"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.demo_service("web").await;
 }
 
 async fn put(api: &Api, path: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {

@@ -185,6 +185,25 @@ impl Api {
         self.send(request.unwrap()).await
     }
 
+    /// Service `name` of project `demo` (made on first use), as created.
+    pub async fn demo_service(&self, name: &str) -> Value {
+        let (status, _) = self.get("/api/v1/projects/demo").await;
+        if status == StatusCode::NOT_FOUND {
+            let (status, body) = self
+                .post("/api/v1/projects", serde_json::json!({"name": "demo"}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, service) = self
+            .post(
+                "/api/v1/projects/demo/services",
+                serde_json::json!({"name": name, "repo": "https://e.org/a.git"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{service}");
+        service
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(&self.admin.clone()), None)
             .await

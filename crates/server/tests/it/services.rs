@@ -53,14 +53,7 @@ async fn read(api: &Api) -> (String, Value) {
 #[tokio::test]
 async fn a_change_for_a_state_that_is_gone_is_refused_and_the_first_change_kept() {
     let api = Api::new().await;
-    api.post("/api/v1/projects", json!({"name": "demo"})).await;
-    let (status, _) = api
-        .post(
-            "/api/v1/projects/demo/services",
-            json!({"name": "web", "repo": "https://e.org/a.git"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    api.demo_service("web").await;
     let (read_tag, _) = read(&api).await;
     assert!(read_tag.starts_with('"'), "a strong ETag: {read_tag}");
 
@@ -99,12 +92,7 @@ async fn a_change_for_a_state_that_is_gone_is_refused_and_the_first_change_kept(
 #[tokio::test]
 async fn changes_without_if_match_made_at_once_are_all_applied() {
     let api = Api::new().await;
-    api.post("/api/v1/projects", json!({"name": "demo"})).await;
-    api.post(
-        "/api/v1/projects/demo/services",
-        json!({"name": "web", "repo": "https://e.org/a.git"}),
-    )
-    .await;
+    api.demo_service("web").await;
     let (a, b, c) = tokio::join!(
         patch(&api, None, json!({"branch": "release"})),
         patch(&api, None, json!({"port": 3000})),

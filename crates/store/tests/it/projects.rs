@@ -265,21 +265,7 @@ pub async fn migrations_are_idempotent(db: &TestDb) {
 pub async fn a_service_changes_only_from_the_revision_it_was_read_at(db: &TestDb) {
     let store = &db.store;
     let admin = db.admin().await;
-    store
-        .create_project(&admin, &project("demo"))
-        .await
-        .unwrap();
-    let web = store
-        .create_service(
-            &admin,
-            &project("demo"),
-            &service("web"),
-            &settings("https://e.org/web"),
-            &Default::default(),
-            &hostname(&project("demo"), &service("web")),
-        )
-        .await
-        .unwrap();
+    let web = crate::deployments::demo_service(db, "web").await;
     assert_eq!(web.revision, 1);
     let mut on_port = web.settings.clone();
     on_port.port = Some(helvetia_core::service::Port::new(3000).unwrap());
