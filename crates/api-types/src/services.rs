@@ -15,7 +15,9 @@ pub struct CreateService {
     pub name: String,
     /// Git repository URL: https, http, ssh, git or `user@host:path`. Never with credentials.
     /// Which locations are accepted is the server's policy (local paths only with
-    /// `--allow-local-repos`): a refused one is a 422.
+    /// `--allow-local-repos`; loopback and private addresses only with
+    /// `--allow-private-destinations`; link-local and metadata addresses never): a refused one
+    /// is a 422.
     #[schema(
         min_length = 1,
         max_length = 2048,

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::outbound::DestinationPolicy;
 use crate::validation::{Invalid, is_control};
 
 /// Which repository locations the server accepts, from its configuration.
@@ -15,6 +16,49 @@ pub struct RepoPolicy {
     /// `file://` URLs and absolute paths on the server's own disk. Off by default: on a shared
     /// server they would let a user deploy any repository readable by Helvetia.
     pub allow_local: bool,
+    /// Where a remote repository may be. A literal address is checked when the URL is accepted;
+    /// a name is checked by the git adapter, once resolved, before every fetch.
+    pub destinations: DestinationPolicy,
+}
+
+/// How git reaches a remote repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    Http,
+    Ssh,
+    /// The unauthenticated git daemon protocol.
+    Git,
+}
+
+impl Transport {
+    /// The name `GIT_ALLOW_PROTOCOL` knows it by.
+    pub fn protocol(self) -> &'static str {
+        match self {
+            Transport::Https => "https",
+            Transport::Http => "http",
+            Transport::Ssh => "ssh",
+            Transport::Git => "git",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Transport::Https => 443,
+            Transport::Http => 80,
+            Transport::Ssh => 22,
+            Transport::Git => 9418,
+        }
+    }
+}
+
+/// Where a remote repository is: what git connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub transport: Transport,
+    /// As the URL spells it (an IPv6 address in brackets).
+    pub host: String,
+    pub port: u16,
 }
 
 const MAX_URL_LEN: usize = 2048;
@@ -28,7 +72,30 @@ const MAX_URL_LEN: usize = 2048;
 pub struct RepoUrl(String);
 
 impl RepoUrl {
+    /// A URL a user may configure now: well formed, local only if allowed, and not naming a
+    /// refused address.
     pub fn parse(value: &str, policy: RepoPolicy) -> Result<Self, Invalid> {
+        let repo = Self::parse_syntax(value, policy.allow_local)?;
+        if let Some(remote) = repo.remote() {
+            policy
+                .destinations
+                .check_host(&remote.host)
+                .map_err(|refused| Invalid::new(refused.to_string()))?;
+        }
+        Ok(repo)
+    }
+
+    /// A URL read back from the store: it passed the policy in force when it was written, and
+    /// the git adapter checks the current one before fetching.
+    pub fn parse_stored(value: &str) -> Result<Self, Invalid> {
+        Self::parse_syntax(value, true)
+    }
+
+    fn parse_syntax(value: &str, allow_local: bool) -> Result<Self, Invalid> {
+        let policy = RepoPolicy {
+            allow_local,
+            ..RepoPolicy::default()
+        };
         if value.is_empty() {
             return Err(Invalid::new("must not be empty"));
         }
@@ -71,6 +138,37 @@ impl RepoUrl {
     /// True for a repository on the server's own disk.
     pub fn is_local(&self) -> bool {
         self.0.starts_with('/') || self.0.starts_with("file://")
+    }
+
+    /// Where git connects for this repository; `None` for a local one.
+    pub fn remote(&self) -> Option<Remote> {
+        if self.is_local() {
+            return None;
+        }
+        if self.0.contains("://") {
+            let url = url::Url::parse(&self.0).ok()?;
+            let transport = match url.scheme() {
+                "https" => Transport::Https,
+                "http" => Transport::Http,
+                "ssh" => Transport::Ssh,
+                "git" => Transport::Git,
+                _ => return None,
+            };
+            return Some(Remote {
+                transport,
+                host: url.host_str()?.to_owned(),
+                port: url.port().unwrap_or(transport.default_port()),
+            });
+        }
+        let (user_host, _) = self.0.split_once(':')?;
+        let host = user_host
+            .split_once('@')
+            .map_or(user_host, |(_, host)| host);
+        Some(Remote {
+            transport: Transport::Ssh,
+            host: host.to_owned(),
+            port: Transport::Ssh.default_port(),
+        })
     }
 }
 
@@ -162,6 +260,11 @@ fn check_scp_like(user_host: &str, path: &str) -> Result<(), Invalid> {
         }
         None => user_host,
     };
+    if host.contains(['[', ']']) {
+        return Err(Invalid::new(
+            "has an invalid host name (write an IPv6 address as ssh://user@[address]/path)",
+        ));
+    }
     check_host(host)?;
     if path.is_empty() || path.starts_with('-') {
         return Err(Invalid::new("must name a repository path"));
@@ -291,8 +394,24 @@ impl fmt::Display for CommitSha {
 mod tests {
     use super::*;
 
-    const REMOTE_ONLY: RepoPolicy = RepoPolicy { allow_local: false };
-    const LOCAL_OK: RepoPolicy = RepoPolicy { allow_local: true };
+    const REMOTE_ONLY: RepoPolicy = RepoPolicy {
+        allow_local: false,
+        destinations: DestinationPolicy {
+            allow_private: false,
+        },
+    };
+    const LOCAL_OK: RepoPolicy = RepoPolicy {
+        allow_local: true,
+        destinations: DestinationPolicy {
+            allow_private: false,
+        },
+    };
+    const PRIVATE_OK: RepoPolicy = RepoPolicy {
+        allow_local: false,
+        destinations: DestinationPolicy {
+            allow_private: true,
+        },
+    };
 
     #[test]
     fn accepts_ordinary_remotes() {
@@ -302,10 +421,82 @@ mod tests {
             "ssh://git@github.com/helvetia/demo.git",
             "git://example.org/repo.git",
             "git@github.com:helvetia/demo.git",
-            "https://[::1]:8443/repo.git",
+            "https://[2001:db8::1]:8443/repo.git",
         ] {
             assert!(RepoUrl::parse(ok, REMOTE_ONLY).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn literal_internal_addresses_are_refused_when_the_url_is_accepted() {
+        for internal in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fd00:ec2::254]/repo",
+            "https://metadata.google.internal/computeMetadata/v1",
+            "git://169.254.1.1/x",
+        ] {
+            assert!(RepoUrl::parse(internal, PRIVATE_OK).is_err(), "{internal}");
+        }
+        for private in [
+            "http://127.0.0.1:6379/x",
+            "http://0x7f.1:8080/repo",
+            "git://10.0.0.5:6379/x",
+            "git://0x0a000005/x",
+            "ssh://git@192.168.1.10/repo.git",
+            "git@10.1.2.3:team/app.git",
+            "https://[::1]:8443/repo.git",
+            "https://localhost/repo.git",
+        ] {
+            let refused = RepoUrl::parse(private, REMOTE_ONLY)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("--allow-private-destinations"),
+                "{private}: {refused}"
+            );
+            assert!(RepoUrl::parse(private, PRIVATE_OK).is_ok(), "{private}");
+        }
+        // What was stored under another policy still reads back; the fetch checks it again.
+        assert!(RepoUrl::parse_stored("http://169.254.169.254/x").is_ok());
+    }
+
+    #[test]
+    fn remotes_name_their_transport_host_and_port() {
+        let remote = |url: &str| RepoUrl::parse(url, PRIVATE_OK).unwrap().remote().unwrap();
+        for (url, transport, host, port) in [
+            (
+                "https://github.com/a/b",
+                Transport::Https,
+                "github.com",
+                443,
+            ),
+            (
+                "http://gitea.lan:3000/a/b",
+                Transport::Http,
+                "gitea.lan",
+                3000,
+            ),
+            ("ssh://git@[::1]:2222/a", Transport::Ssh, "[::1]", 2222),
+            (
+                "git://example.org/r.git",
+                Transport::Git,
+                "example.org",
+                9418,
+            ),
+            ("git@github.com:a/b.git", Transport::Ssh, "github.com", 22),
+        ] {
+            assert_eq!(
+                remote(url),
+                Remote {
+                    transport,
+                    host: host.into(),
+                    port
+                },
+                "{url}"
+            );
+        }
+        let local = RepoUrl::parse("/srv/app.git", LOCAL_OK).unwrap();
+        assert_eq!(local.remote(), None);
     }
 
     #[test]
@@ -329,6 +520,7 @@ mod tests {
             "https://github.com/a/b\u{0}",
             "https://github.com/a b",
             "ftp://example.org/repo",
+            "git@[::1]:repo",
             "relative/path",
             "https://",
         ] {

@@ -17,6 +17,7 @@ pub mod git;
 pub mod job;
 pub mod metrics;
 pub mod name;
+pub mod outbound;
 pub mod project;
 pub mod redact;
 pub mod routing;

@@ -146,7 +146,9 @@ pub struct ServiceSettings {
 pub struct ServiceInput {
     /// Git repository URL (https, http, ssh, git or `user@host:path`), without credentials.
     /// Which locations are accepted is the server's policy (local paths only with
-    /// `--allow-local-repos`): a refused one is a 422.
+    /// `--allow-local-repos`; loopback and private addresses only with
+    /// `--allow-private-destinations`; link-local and metadata addresses never): a refused one
+    /// is a 422.
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -298,7 +300,12 @@ impl ServiceSettings {
 mod tests {
     use super::*;
 
-    const POLICY: RepoPolicy = RepoPolicy { allow_local: false };
+    const POLICY: RepoPolicy = RepoPolicy {
+        allow_local: false,
+        destinations: crate::outbound::DestinationPolicy {
+            allow_private: false,
+        },
+    };
 
     fn input(repo: &str) -> ServiceInput {
         ServiceInput {

@@ -1,12 +1,14 @@
 //! Helvetia's adapters to the parts of the machine it drives: the Docker engine ([`docker`]),
 //! git ([`git`]), child processes ([`process`]), readiness probes and connection draining
-//! ([`probe`]), and the edge router ([`routing`], implemented by [`traefik`]).
+//! ([`probe`]), the edge router ([`routing`], implemented by [`traefik`]), and the one way to
+//! addresses users choose ([`outbound`]).
 //!
 //! Each adapter converts its infrastructure errors at its edge into its own error type; nothing
 //! here knows about the store or HTTP APIs of Helvetia itself.
 
 pub mod docker;
 pub mod git;
+pub mod outbound;
 pub mod probe;
 pub mod process;
 pub mod routing;

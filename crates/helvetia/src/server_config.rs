@@ -12,13 +12,14 @@ use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
 use helvetia_core::metrics::Retention;
+use helvetia_core::outbound::DestinationPolicy;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::metrics::MetricsSettings;
 use helvetia_server::platform::PlatformSettings;
-use helvetia_server::{EdgeConfig, SecretText, ServerConfig};
+use helvetia_server::{EdgeConfig, ResolverSetting, SecretText, ServerConfig};
 use helvetia_store::Location;
 use serde::Deserialize;
 
@@ -44,6 +45,16 @@ pub struct ServerArgs {
     /// default: on a shared server they would expose any repository Helvetia can read.
     #[arg(long, env = "HELVETIA_ALLOW_LOCAL_REPOS")]
     pub allow_local_repos: bool,
+    /// Let repositories and every other outbound request reach loopback, private (RFC 1918),
+    /// shared (100.64.0.0/10) and unique-local (fc00::/7) addresses. Off by default: they reach
+    /// services that trust this host's network. Link-local and cloud metadata addresses are
+    /// refused whatever this says.
+    #[arg(long, env = "HELVETIA_ALLOW_PRIVATE_DESTINATIONS")]
+    pub allow_private_destinations: bool,
+    /// The DNS server (an address, port 53 unless given) through which outbound requests resolve
+    /// names before their addresses are checked. [default: the system's]
+    #[arg(long, env = "HELVETIA_RESOLVER", value_name = "ADDRESS", value_parser = parse_resolver)]
+    pub resolver: Option<SocketAddr>,
     /// Jobs (deployments) run at the same time.
     #[arg(long, env = "HELVETIA_CONCURRENCY", default_value_t = QueueSettings::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
@@ -139,6 +150,8 @@ struct FileSettings {
     database_url: Option<String>,
     base_domain: Option<String>,
     allow_local_repos: Option<bool>,
+    allow_private_destinations: Option<bool>,
+    resolver: Option<String>,
     concurrency: Option<usize>,
     shutdown_grace: Option<String>,
     log_format: Option<LogFormat>,
@@ -182,6 +195,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     units::parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// A DNS server: `10.0.0.53`, `[::1]:5353` or `127.0.0.1:5353`.
+fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| {
+            format!("`{text}` is not a DNS server address (e.g. 10.0.0.53 or 127.0.0.1:5353)")
+        })
+}
+
 /// True when the user did not set `id` by flag or environment.
 fn defaulted(matches: &ArgMatches, id: &str) -> bool {
     !matches!(
@@ -214,6 +239,7 @@ impl ServerArgs {
         from_file!(database_url);
         from_file!(base_domain);
         from_file!(allow_local_repos);
+        from_file!(allow_private_destinations);
         from_file!(concurrency);
         from_file!(log_format);
         from_file!(traefik);
@@ -267,6 +293,11 @@ impl ServerArgs {
             && let Some(retention) = file.log_retention
         {
             self.log_retention = parse_duration(&retention).map_err(anyhow::Error::msg)?;
+        }
+        if defaulted(matches, "resolver")
+            && let Some(resolver) = file.resolver
+        {
+            self.resolver = Some(parse_resolver(&resolver).map_err(anyhow::Error::msg)?);
         }
         if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
             self.traefik_api = file.traefik_api;
@@ -397,6 +428,9 @@ impl ServerArgs {
             platform: PlatformSettings {
                 repo_policy: RepoPolicy {
                     allow_local: self.allow_local_repos,
+                    destinations: DestinationPolicy {
+                        allow_private: self.allow_private_destinations,
+                    },
                 },
                 base_domain,
                 public_port,
@@ -426,6 +460,9 @@ impl ServerArgs {
                 .filter(|key| !key.trim().is_empty())
                 .map(SecretText::new),
             metrics_listen: self.metrics_listen,
+            resolver: self
+                .resolver
+                .map_or(ResolverSetting::System, ResolverSetting::Server),
         })
     }
 }

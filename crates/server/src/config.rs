@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use helvetia_core::job::QueueSettings;
+use helvetia_engine::outbound::ResolverSetting;
 use helvetia_store::Location;
 
 use crate::platform::PlatformSettings;
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub master_key: Option<SecretText>,
     /// A loopback address serving the Prometheus exposition without a token (off when `None`).
     pub metrics_listen: Option<SocketAddr>,
+    /// The DNS server outbound requests resolve names through.
+    pub resolver: ResolverSetting,
 }
 
 /// A secret setting: shown as `***` in debug output and logs.

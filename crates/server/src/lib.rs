@@ -21,6 +21,7 @@ pub mod vault;
 pub mod worker;
 
 pub use config::{EdgeConfig, SecretText, ServerConfig};
+pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{
     ADMIN_TOKEN_FILE, Server, StartError, issue_admin_token, rotate_master_key, run,
 };

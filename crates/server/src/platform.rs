@@ -18,6 +18,7 @@ use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
+use helvetia_engine::outbound::Outbound;
 use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
@@ -32,6 +33,8 @@ use crate::vault::{Vault, VaultError};
 /// Settings the deploy pipeline and the reconciler follow.
 #[derive(Debug, Clone)]
 pub struct PlatformSettings {
+    /// Which repositories services may use, and where outbound requests may go
+    /// (`repo_policy.destinations`, the policy [`Platform::outbound`] applies).
     pub repo_policy: RepoPolicy,
     pub base_domain: String,
     /// Port of the edge router's HTTP entry point, for the URLs shown to users (`None` = 80).
@@ -108,6 +111,8 @@ pub enum PublishError {
 pub struct Platform {
     pub store: Store,
     pub engine: Engine,
+    /// Every request to an address a user chose goes through it (git's fetches included).
+    pub outbound: Arc<Outbound>,
     pub git: Git,
     pub edge: Arc<dyn EdgeRouter>,
     pub settings: PlatformSettings,
@@ -148,11 +153,13 @@ impl Platform {
         settings: PlatformSettings,
         vault: Vault,
         builds_dir: PathBuf,
+        outbound: Arc<Outbound>,
     ) -> Platform {
         Platform {
             store,
             engine,
-            git: Git::default(),
+            git: Git::new(outbound.clone(), settings.repo_policy.allow_local),
+            outbound,
             edge,
             followers: Followers::new(settings.log_limits.max_followers),
             settings,

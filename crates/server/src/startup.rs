@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use helvetia_core::auth::Scopes;
 use helvetia_engine::docker::{Engine, EngineError};
+use helvetia_engine::outbound::{Outbound, OutboundError};
 use helvetia_engine::traefik::{self, Traefik, TraefikError, TraefikMode, TraefikSettings};
 use helvetia_store::{Store, StoreError};
 use jiff::Timestamp;
@@ -48,6 +49,8 @@ pub enum StartError {
     Reconcile(#[from] ReconcileError),
     #[error("there is no Helvetia database at {0}: pass the server's data dir (or DATABASE_URL)")]
     NoDatabase(PathBuf),
+    #[error(transparent)]
+    Resolver(#[from] OutboundError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -114,6 +117,7 @@ impl Server {
         let engine = Engine::connect(&instance)?;
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
+        let outbound = Outbound::new(config.platform.repo_policy.destinations, config.resolver)?;
         let (edge, traefik) = start_edge(&config).await?;
         let platform = Arc::new(
             Platform::new(
@@ -123,9 +127,19 @@ impl Server {
                 config.platform.clone(),
                 vault,
                 builds_dir,
+                Arc::new(outbound),
             )
             .with_server_secrets(server_secrets(&config)),
         );
+        match platform.git.pins_http().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "git is older than 2.37: fetches over http(s) cannot be pinned to the addresses \
+                 the outbound policy checked, so a name answered differently a moment later (DNS \
+                 rebinding) could reach a refused address; install git 2.37 or later"
+            ),
+            Err(error) => tracing::warn!(%error, "git cannot run: deployments will fail"),
+        }
         reconcile::at_startup(&platform).await?;
         Ok(Server {
             config,

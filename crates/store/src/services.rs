@@ -2,7 +2,7 @@
 
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, TeamId};
-use helvetia_core::git::{GitRef, RepoPolicy, RepoUrl};
+use helvetia_core::git::{GitRef, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
@@ -45,16 +45,13 @@ impl TryFrom<ServiceRow> for Service {
     type Error = StoreError;
     fn try_from(row: ServiceRow) -> Result<Service> {
         let corrupt = |what| move |e| StoreError::corrupt(what, e);
-        // Stored URLs were checked against the policy in force when they were written; the
-        // worker checks them against the current policy before fetching.
-        let any_location = RepoPolicy { allow_local: true };
         Ok(Service {
             id: row.id,
             project_id: row.project_id,
             project: ProjectName::parse(&row.project).map_err(corrupt("project name"))?,
             name: ServiceName::parse(&row.name).map_err(corrupt("service name"))?,
             settings: ServiceSettings {
-                repo: RepoUrl::parse(&row.repo, any_location).map_err(corrupt("repo"))?,
+                repo: RepoUrl::parse_stored(&row.repo).map_err(corrupt("repo"))?,
                 branch: GitRef::parse(&row.branch).map_err(corrupt("branch"))?,
                 dockerfile: RepoPath::parse(&row.dockerfile).map_err(corrupt("dockerfile"))?,
                 context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,

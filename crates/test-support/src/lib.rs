@@ -1,6 +1,7 @@
 //! Servers, repositories and clients for end-to-end tests and benchmarks: a real
 //! `helvetia server` process (with its own data dir, ports, Traefik and network pool), git
-//! repositories holding `fixtures/apps`, and helpers to wait for conditions without sleeping.
+//! repositories holding `fixtures/apps`, a DNS and an HTTP server on loopback for outbound
+//! tests, and helpers to wait for conditions without sleeping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,9 @@ use serde_json::Value;
 
 pub mod bench;
 pub mod database;
+pub mod dns;
 mod engine;
+pub mod http;
 pub mod load;
 mod repo;
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
+use helvetia_test_support::dns::TestDns;
+use helvetia_test_support::http::{Serve, TestHttp};
 use helvetia_test_support::{
     FixtureRepo, TestServer, eventually, project_containers, remove_project_objects, unique,
 };
@@ -451,4 +453,43 @@ async fn cancelling_a_running_build_stops_it_promptly() {
             .1,
         "hello from version 1\n"
     );
+}
+
+/// `--resolver` is the resolver outbound requests check names through: a repository name that
+/// resolves to a refused address is accepted (it may be public later) but fails its deployment
+/// before any connection, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_name_resolving_to_an_internal_address_fails_before_connecting() {
+    let dns = TestDns::start(&[("git.internal.test", "127.0.0.1".parse().unwrap())]).await;
+    let watched = TestHttp::start(Serve::Files(std::env::temp_dir().join(unique("none")))).await;
+    let resolver = dns.address().to_string();
+    let server = TestServer::start_with(crate::BINARY, &["--resolver", &resolver]).await;
+    let project = unique("outbound");
+    let repo = format!("http://git.internal.test:{}/app.git", watched.port());
+    server
+        .api(
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": project})),
+        )
+        .await;
+    let (status, body) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/services"),
+            Some(json!({"name": "web", "repo": repo})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let failed = server.deploy(&project, "web").await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["status_reason"],
+        "destination not allowed: `git.internal.test` resolves to 127.0.0.1, which is this \
+         machine (loopback); this server refuses it (see --allow-private-destinations)",
+        "{failed}"
+    );
+    assert!(dns.queries().contains(&"git.internal.test".to_owned()));
+    assert_eq!(watched.requests(), Vec::<String>::new(), "it connected");
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use helvetia_core::container::SubnetPool;
 use helvetia_core::git::RepoPolicy;
 use helvetia_engine::docker::Engine;
+use helvetia_engine::outbound::{Outbound, ResolverSetting};
 use helvetia_engine::traefik::{Traefik, TraefikMode};
 use helvetia_server::api;
 use helvetia_server::logs::LogLimits;
@@ -96,6 +97,8 @@ impl Api {
         let engine = Engine::connect("api-tests").unwrap();
         let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();
         let builds_dir = dir.path().join("builds");
+        let outbound = Outbound::new(settings.repo_policy.destinations, ResolverSetting::System);
+        let outbound = Arc::new(outbound.unwrap());
         let platform = Platform::new(
             store.clone(),
             engine,
@@ -103,6 +106,7 @@ impl Api {
             settings,
             vault,
             builds_dir,
+            outbound,
         )
         .with_server_secrets(["server-secret-value".to_owned()]);
         let router = api::router(

@@ -203,6 +203,38 @@ async fn invalid_input_is_refused_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn repositories_at_internal_addresses_are_refused_when_the_service_is_created() {
+    let api = Api::new().await;
+    api.post("/api/v1/projects", json!({"name": "demo"})).await;
+    let services = "/api/v1/projects/demo/services";
+    for (repo, says) in [
+        ("http://169.254.169.254/latest/meta-data", "cloud metadata"),
+        ("http://[fd00:ec2::254]/x", "cloud metadata"),
+        ("https://metadata.google.internal/x", "cloud metadata"),
+        ("http://169.254.10.1/x.git", "link-local"),
+        ("http://127.0.0.1:6379/x", "--allow-private-destinations"),
+        ("git://10.0.0.5:6379/x", "--allow-private-destinations"),
+        ("ssh://git@[::1]/x.git", "--allow-private-destinations"),
+        (
+            "git@192.168.0.2:team/app.git",
+            "--allow-private-destinations",
+        ),
+    ] {
+        let body = json!({"name": "web", "repo": repo});
+        let (status, reply) = refused(&api, Method::POST, services, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{repo}");
+        let field = reply["error"]["fields"]["repo"].as_str().unwrap();
+        assert!(field.contains(says), "{repo}: {field}");
+    }
+    let web = json!({"name": "web", "repo": "https://git.example.org/a.git"});
+    assert_eq!(api.post(services, web).await.0, StatusCode::CREATED);
+    let moved = json!({"repo": "http://100.100.100.200/x"});
+    let path = "/api/v1/projects/demo/services/web";
+    let (status, _) = refused(&api, Method::PATCH, path, moved).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
 async fn every_refusal_is_an_error_body_and_whole_floats_are_integers() {
     let api = Api::new().await;
     for (path, status) in [
