@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthStatusEnum, HostConfig,
-    HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerStateStatusEnum, ContainerUpdateBody, EndpointSettings,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
@@ -40,8 +41,6 @@ pub struct ContainerSpec {
     pub stop_grace: Duration,
     /// Named volumes to mount: `(volume, path in the container)`.
     pub mounts: Vec<(String, String)>,
-    /// Restarted by the engine when it exits (apps); a one-off task is not.
-    pub restart: bool,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -58,7 +57,6 @@ impl std::fmt::Debug for ContainerSpec {
             command,
             stop_grace,
             mounts,
-            restart,
         } = self;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, _)| (k.as_str(), "***")).collect();
         f.debug_struct("ContainerSpec")
@@ -72,7 +70,6 @@ impl std::fmt::Debug for ContainerSpec {
             .field("command", command)
             .field("stop_grace", stop_grace)
             .field("mounts", mounts)
-            .field("restart", restart)
             .finish()
     }
 }
@@ -127,13 +124,22 @@ pub struct OutputChunk {
     pub bytes: bytes::Bytes,
 }
 
+fn restart_policy(name: RestartPolicyNameEnum) -> RestartPolicy {
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: None,
+    }
+}
+
 /// Log rotation for app containers: at most 3 files of 10 MB.
 const LOG_MAX_SIZE: &str = "10m";
 const LOG_MAX_FILES: &str = "3";
 
 impl Engine {
     /// Creates and starts a container; returns its id. The container publishes no host port:
-    /// the edge router reaches it over the project network.
+    /// the edge router reaches it over the project network. The engine does not restart it
+    /// when it exits ([`Engine::restart_on_exit`] turns that on): until an app is ready, its
+    /// exit is the deployment's failure, and its state must keep the exit code.
     pub async fn run_container(&self, spec: &ContainerSpec) -> Result<String> {
         let mut labels = spec.labels.clone();
         labels.extend(self.ownership_labels());
@@ -146,14 +152,7 @@ impl Engine {
             stop_timeout: Some(i64::try_from(spec.stop_grace.as_secs()).unwrap_or(i64::MAX)),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(if spec.restart {
-                        RestartPolicyNameEnum::UNLESS_STOPPED
-                    } else {
-                        RestartPolicyNameEnum::NO
-                    }),
-                    maximum_retry_count: None,
-                }),
+                restart_policy: Some(restart_policy(RestartPolicyNameEnum::NO)),
                 mounts: Some(
                     spec.mounts
                         .iter()
@@ -203,6 +202,19 @@ impl Engine {
             return Err(EngineError::from_bollard(error));
         }
         Ok(created.id)
+    }
+
+    /// From now on the engine restarts the container whenever it exits, until it is stopped.
+    /// A container that has already exited stays exited.
+    pub async fn restart_on_exit(&self, id: &str) -> Result<()> {
+        let update = ContainerUpdateBody {
+            restart_policy: Some(restart_policy(RestartPolicyNameEnum::UNLESS_STOPPED)),
+            ..ContainerUpdateBody::default()
+        };
+        self.docker
+            .update_container(id, update)
+            .await
+            .map_err(EngineError::from_bollard)
     }
 
     pub async fn inspect_container(&self, id: &str) -> Result<ContainerStatus> {
@@ -413,7 +425,6 @@ mod tests {
             command: None,
             stop_grace: Duration::from_secs(10),
             mounts: Vec::new(),
-            restart: true,
         };
         for shown in [format!("{spec:?}"), format!("{spec:#?}")] {
             assert!(shown.contains("DATABASE_URL"), "{shown}");

@@ -35,7 +35,6 @@ impl Deploy<'_> {
             .await?;
         let mut spec = self.container_spec(name, image, network, mounts);
         spec.command = Some(argv.to_vec());
-        spec.restart = false;
         spec.port = None;
         let engine_id = platform.engine.run_container(&spec).await?;
         platform

@@ -82,7 +82,6 @@ impl Deploy<'_> {
             command: service.runtime.command.clone(),
             stop_grace: service.runtime.timeouts.stop_grace,
             mounts: mounts.to_vec(),
-            restart: true,
         }
     }
 
