@@ -8,6 +8,7 @@
 pub mod api;
 mod config;
 mod containers;
+pub mod failpoint;
 pub mod logs;
 pub mod metrics;
 mod monitor;

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod database;
 pub mod dns;
 mod engine;
+mod failpoints;
 pub mod http;
 pub mod load;
 mod repo;
@@ -176,7 +177,9 @@ impl TestServer {
                 &format!("127.0.0.1:{}", self.traefik_api_port),
             ]);
         }
+        std::fs::create_dir_all(self.failpoints_dir()).unwrap();
         let child = command
+            .env(failpoints::DIR_ENV, self.failpoints_dir())
             .args(["--network-pool", &self.pool])
             .args(["--shutdown-grace", "5s"])
             .arg("--allow-local-repos")

@@ -5,10 +5,12 @@ use helvetia_core::container::ContainerRecord;
 
 use super::Deploy;
 use crate::containers;
+use crate::failpoint::{self, Failpoint};
 
 impl Deploy<'_> {
     /// Stops the service's previous containers once nobody is connected to them.
     pub(super) async fn drain_previous(&mut self) {
+        failpoint::reached(Failpoint::Drain).await;
         let log = self.log;
         let retired = containers::retire_draining(
             self.platform,

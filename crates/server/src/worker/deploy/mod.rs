@@ -34,6 +34,7 @@ use helvetia_store::StoreError;
 
 use super::{JobContext, JobOutcome, StopReason};
 use crate::containers::remove_deployment_containers;
+use crate::failpoint::{self, Failpoint};
 use crate::logs::DeployLog;
 use crate::platform::{Platform, ServiceEnvironment};
 
@@ -220,6 +221,7 @@ impl Deploy<'_> {
                 image
             }
         };
+        failpoint::reached(Failpoint::AfterBuild).await;
         if let Some(environment) = &self.environment {
             self.platform
                 .store
@@ -329,6 +331,7 @@ impl Deploy<'_> {
 
     /// The second attempt of a deployment whose first attempt was cut off.
     async fn recover_interrupted(&mut self) -> JobOutcome {
+        failpoint::reached(Failpoint::Recovery).await;
         let was = self.deployment.status;
         let reason = format!("interrupted: the server stopped while the deployment was {was}");
         self.log.line(format!(

@@ -9,6 +9,7 @@ use helvetia_core::routing::{Backend, route_name};
 use helvetia_core::deployment::FailureCause;
 
 use super::{Deploy, Failure, Ready};
+use crate::failpoint::{self, Failpoint};
 
 impl Deploy<'_> {
     /// Points the service's route at the new container, confirms the edge router serves it,
@@ -40,6 +41,7 @@ impl Deploy<'_> {
                 ));
             }
         }
+        failpoint::reached(Failpoint::BeforeConfirm).await;
         let started = Instant::now();
         if let Err(error) = platform.apply_and_confirm(&table).await {
             // Put back what the store says is serving: the previous version.
@@ -51,6 +53,7 @@ impl Deploy<'_> {
                 format!("the edge router did not take the new route: {error}"),
             ));
         }
+        failpoint::reached(Failpoint::AfterConfirm).await;
         self.log.line(format!(
             "The edge router serves the new route (confirmed in {} ms)",
             started.elapsed().as_millis()
