@@ -6,8 +6,9 @@
 //! 2. refreshes container addresses from the engine (they change when a container restarts);
 //! 3. publishes the routing table rendered from the store, and waits for confirmation;
 //! 4. finishes drains a crash interrupted (start-up only: at run time drains belong to jobs);
-//! 5. removes containers Helvetia created that the store no longer wants, then volumes no
-//!    service has any more.
+//! 5. removes containers Helvetia created that the store no longer wants (listing the engine
+//!    before reading the store, so a deploy running meanwhile keeps its containers), then
+//!    volumes no service has any more.
 //!
 //! Step 3 comes before 4 and 5, so traffic has moved away from anything before it is removed.
 //! Deployments left half-way are not handled here: their jobs are recovered by the queue and
@@ -24,6 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::containers;
+use crate::failpoint::{self, Failpoint};
 use crate::platform::{Platform, PublishError};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,15 +110,33 @@ pub async fn converge(platform: &Platform) -> Result<(), ReconcileError> {
         }
     }
     platform.publish_routes().await?;
+    failpoint::reached(Failpoint::ReconcileCleanup).await;
+    remove_unwanted_containers(platform).await?;
+    platform.remove_unused_volumes().await?;
+    Ok(())
+}
 
-    let wanted: HashSet<&str> = active.iter().map(|c| c.name.as_str()).collect();
-    for (id, name) in platform.engine.managed_containers(&[]).await? {
-        if !wanted.contains(name.as_str()) {
+/// Removes this installation's containers that the store does not want.
+///
+/// The engine is listed before the store is read, never the other way round: a deploy records
+/// each container (a replica, a release command) in the store before it creates it in the
+/// engine, so whatever the listing holds that a running deploy started is in the store by the
+/// time it is read — however long the routing step before this took. Containers of a
+/// deployment still in progress stay whatever their state: they are its job's to remove.
+async fn remove_unwanted_containers(platform: &Platform) -> Result<(), ReconcileError> {
+    let present = platform.engine.managed_containers(&[]).await?;
+    let wanted: HashSet<String> = platform
+        .store
+        .wanted_container_names()
+        .await?
+        .into_iter()
+        .collect();
+    for (id, name) in present {
+        if !wanted.contains(&name) {
             tracing::info!(container = %name, "removing a container the store does not know");
             platform.engine.remove_container(&id).await?;
         }
     }
-    platform.remove_unused_volumes().await?;
     Ok(())
 }
 

@@ -288,6 +288,22 @@ impl Store {
         rows.into_iter().map(ContainerRecord::try_from).collect()
     }
 
+    /// The names of the containers the engine may hold: the active ones, and every container
+    /// of a deployment still in progress (its job removes them itself if it does not go live).
+    pub async fn wanted_container_names(&self) -> Result<Vec<String>> {
+        let names = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT c.name FROM containers c JOIN deployments d ON d.id = c.deployment_id
+                 WHERE c.state IN ('starting', 'ready', 'serving', 'draining')
+                    OR d.status IN ('queued', 'cloning', 'building', 'starting', 'health_checking')
+                 ORDER BY c.name",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(names)
+    }
+
     /// The routing table: every service with its hostnames and serving containers.
     pub async fn routing_table(&self) -> Result<RoutingTable> {
         let (services, hostnames, backends): (

@@ -15,6 +15,7 @@ mod env;
 mod logs;
 mod metrics;
 mod openapi;
+mod races;
 mod recovery;
 mod server;
 mod shapes;

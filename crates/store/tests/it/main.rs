@@ -68,6 +68,7 @@ conformance!(
     tokens::the_callers_own_last_admin_token_is_revoked_only_with_force,
     tokens::mutations_are_audited,
     runtime::routing_table_follows_the_live_deployment,
+    runtime::containers_of_running_deployments_are_wanted,
     runtime::networks_get_distinct_subnets,
     runtime::logs_append_in_order,
     runtime::log_retention_keeps_recent_and_the_last_per_service,

@@ -48,6 +48,30 @@ pub async fn ready_deployment(
     d.id
 }
 
+/// What the reconciler must leave in the engine: active containers, and anything a deployment
+/// still in progress started (a finished release command's container, say) until its job ends.
+pub async fn containers_of_running_deployments_are_wanted(db: &TestDb) {
+    let web = demo_service(db, "web").await;
+    let first = ready_deployment(db, &web, "10.0.0.2").await;
+    let release = db
+        .store
+        .reserve_container(first, web.id, "release-1", None)
+        .await
+        .unwrap();
+    db.store
+        .set_container_state(release.id, ContainerState::Stopped)
+        .await
+        .unwrap();
+    let names = db.store.wanted_container_names().await.unwrap();
+    assert_eq!(names, [format!("c-{first}"), "release-1".into()]);
+    db.store
+        .transition_deployment(first, HealthChecking, Live, "ok")
+        .await
+        .unwrap();
+    let names = db.store.wanted_container_names().await.unwrap();
+    assert_eq!(names, [format!("c-{first}")]);
+}
+
 pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
     let web = demo_service(db, "web").await;
     demo_service(db, "idle").await;
