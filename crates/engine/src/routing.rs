@@ -18,6 +18,10 @@ pub enum RoutingError {
 }
 
 pub trait EdgeRouter: Send + Sync {
+    /// Why the router cannot serve at all right now (its process is not running), when it
+    /// knows; `None` otherwise.
+    fn down(&self) -> Option<String>;
+
     /// Makes `table` the complete set of routes (atomically: the router sees the old table or
     /// the new one, never a mix).
     fn apply<'a>(&'a self, table: &'a RoutingTable) -> BoxFuture<'a, Result<(), RoutingError>>;

@@ -182,13 +182,16 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         entry_point_address: entry_point.to_string(),
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
+        instance: "0a1b".into(),
     };
-    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let supervisor = start_or_adopt(settings.clone(), &RoutingTable::new())
+        .await
+        .unwrap();
     let first_pid = supervisor.pid().unwrap();
     assert_eq!(recorded_pid(&state_dir), Some(first_pid));
     // In its own process group, a Ctrl-C or a signal to Helvetia's group does not reach it.
     assert_eq!(process_group(first_pid), first_pid);
-    let traefik = Traefik::new(TraefikMode::Managed(settings.clone())).unwrap();
+    let traefik = supervisor.edge_router().unwrap();
 
     // Routing to a backend, then switching to another.
     let one = start_backend("backend one").await;
@@ -261,7 +264,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         get(entry_point, HOST).await,
         Some((200, "backend one".into()))
     );
-    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let supervisor = start_or_adopt(settings.clone(), &table).await.unwrap();
     assert_eq!(supervisor.pid(), Some(first_pid));
     assert_eq!(
         get(entry_point, HOST).await,
@@ -275,7 +278,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         entry_point_address: moved_entry_point.to_string(),
         ..settings
     };
-    let supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let supervisor = start_or_adopt(settings.clone(), &table).await.unwrap();
     let second_pid = supervisor.pid().unwrap();
     assert_ne!(second_pid, first_pid);
     assert!(!is_running(first_pid));
@@ -287,7 +290,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
 
     // Traefik dies while watched by a Helvetia that adopted it; the watch restarts it.
     drop(supervisor);
-    let mut supervisor = start_or_adopt(settings.clone()).await.unwrap();
+    let mut supervisor = start_or_adopt(settings.clone(), &table).await.unwrap();
     assert_eq!(supervisor.pid(), Some(second_pid));
     let shutdown = CancellationToken::new();
     let watching = shutdown.clone();
@@ -318,33 +321,107 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
     stop_traefik(&state_dir).await.unwrap();
     assert!(!is_running(third_pid));
     assert!(recorded_pid(&state_dir).is_none());
-    let api = TraefikApi::new(settings.api_url()).unwrap();
+    let api = TraefikApi::new(settings.api_url(), "0a1b").unwrap();
     assert!(!api.ping().await);
     assert_eq!(get(moved_entry_point, HOST).await, None);
 }
 
-#[tokio::test]
-async fn a_traefik_that_cannot_start_is_reported() {
-    let state = tempfile::tempdir().unwrap();
-    // Traefik cannot listen on an address that is not local, so it exits during start-up.
-    let settings = TraefikSettings {
+fn settings_in(state_dir: &Path, instance: &str) -> TraefikSettings {
+    TraefikSettings {
         binary: traefik_binary(),
-        state_dir: state.path().to_owned(),
-        entry_point_address: "192.0.2.1:1".into(),
+        state_dir: state_dir.to_owned(),
+        entry_point_address: format!("127.0.0.1:{}", free_port()),
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
-    };
+        instance: instance.into(),
+    }
+}
+
+/// A Traefik that exits at start (its entry point's port is taken) is reported with its own
+/// error, and a deploy's confirmation fails with that error at once instead of timing out.
+#[tokio::test]
+async fn a_traefik_that_cannot_start_is_reported_with_its_own_error() {
+    let state = tempfile::tempdir().unwrap();
     let _guard = KillOnPanic(state.path().to_owned());
-    let error = start_or_adopt(settings).await.err().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let settings = TraefikSettings {
+        entry_point_address: taken.local_addr().unwrap().to_string(),
+        ..settings_in(state.path(), "0a1b")
+    };
+    let supervisor = start_or_adopt(settings, &RoutingTable::new())
+        .await
+        .unwrap();
+    let down = supervisor.down().expect("Traefik is reported down");
+    assert!(down.contains("Traefik exited while starting"), "{down}");
+    assert!(down.contains("address already in use"), "{down}");
+    let started = Instant::now();
+    let error = supervisor
+        .edge_router()
+        .unwrap()
+        .confirm(&RoutingTable::new(), CONFIRM_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
-        error.to_string().contains("Traefik exited while starting"),
+        matches!(&error, RoutingError::Unavailable(why) if why.contains("address already in use")),
         "{error}"
     );
 }
 
+/// Another installation's Traefik answering on the same API port (both on default ports)
+/// neither passes for ours at start nor confirms our routes, even identical ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_installations_traefik_is_never_taken_for_ours() {
+    let theirs = tempfile::tempdir().unwrap();
+    let _theirs_guard = KillOnPanic(theirs.path().to_owned());
+    let their_settings = settings_in(theirs.path(), "a0a0");
+    let mut table = RoutingTable::new();
+    table.insert(route_to(start_backend("backend one").await));
+    let their_supervisor = start_or_adopt(their_settings.clone(), &table)
+        .await
+        .unwrap();
+    assert_eq!(their_supervisor.down(), None);
+    their_supervisor
+        .edge_router()
+        .unwrap()
+        .confirm(&table, CONFIRM_TIMEOUT)
+        .await
+        .unwrap();
+
+    // Ours starts on their API port: it exits, and their answer does not count.
+    let ours = tempfile::tempdir().unwrap();
+    let _ours_guard = KillOnPanic(ours.path().to_owned());
+    let our_settings = TraefikSettings {
+        api_address: their_settings.api_address.clone(),
+        ..settings_in(ours.path(), "b1b1")
+    };
+    let supervisor = start_or_adopt(our_settings, &table).await.unwrap();
+    let down = supervisor.down().expect("our Traefik is reported down");
+    assert!(down.contains("address already in use"), "{down}");
+
+    // Routes written for us are never confirmed through theirs.
+    let dynamic = tempfile::tempdir().unwrap();
+    let router = Traefik::new(TraefikMode::External {
+        dynamic_dir: dynamic.path().to_owned(),
+        entry_point: "web".into(),
+        api_url: Some(their_settings.api_url()),
+        instance: "b1b1".into(),
+    })
+    .unwrap();
+    router.apply(&table).await.unwrap();
+    match router.confirm(&table, Duration::from_millis(300)).await {
+        Err(RoutingError::NotConfirmed { detail, .. }) => assert!(
+            detail.contains("has not loaded this installation's configuration"),
+            "{detail}"
+        ),
+        other => panic!("expected NotConfirmed, got {other:?}"),
+    }
+    stop_traefik(theirs.path()).await.unwrap();
+}
+
 #[tokio::test]
 async fn confirming_without_a_running_traefik_reports_it_unavailable() {
-    let api = TraefikApi::new(format!("http://127.0.0.1:{}", free_port())).unwrap();
+    let api = TraefikApi::new(format!("http://127.0.0.1:{}", free_port()), "0a1b").unwrap();
     assert!(!api.ping().await);
     let error = api
         .confirm(&RoutingTable::new(), Duration::from_millis(100))

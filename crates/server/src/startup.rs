@@ -118,7 +118,7 @@ impl Server {
         let version = engine.ping().await?;
         tracing::info!(%version, "connected to the Docker engine");
         let outbound = Outbound::new(config.platform.repo_policy.destinations, config.resolver)?;
-        let (edge, traefik) = start_edge(&config).await?;
+        let (edge, traefik) = start_edge(&config, &instance, &store).await?;
         let platform = Arc::new(
             Platform::new(
                 store,
@@ -310,9 +310,13 @@ fn server_secrets(config: &ServerConfig) -> Vec<String> {
     secrets
 }
 
-/// The edge router, started (or adopted) when Helvetia manages it.
+/// The edge router, started (or adopted) when Helvetia manages it. A managed Traefik that
+/// cannot start (a port taken) does not stop the server: `/healthz`, the log and every
+/// deployment say why, and the watcher keeps trying.
 async fn start_edge(
     config: &ServerConfig,
+    instance: &str,
+    store: &Store,
 ) -> Result<(Traefik, Option<traefik::Supervisor>), StartError> {
     match &config.edge {
         EdgeConfig::Managed {
@@ -326,12 +330,11 @@ async fn start_edge(
                 entry_point_address: entry_address.clone(),
                 api_address: api_address.clone(),
                 extra_env: vec![],
+                instance: instance.to_owned(),
             };
-            let supervisor = traefik::start_or_adopt(settings.clone()).await?;
-            Ok((
-                Traefik::new(TraefikMode::Managed(settings))?,
-                Some(supervisor),
-            ))
+            let table = store.routing_table().await?;
+            let supervisor = traefik::start_or_adopt(settings, &table).await?;
+            Ok((supervisor.edge_router()?, Some(supervisor)))
         }
         EdgeConfig::External {
             dynamic_dir,
@@ -342,6 +345,7 @@ async fn start_edge(
                 dynamic_dir: dynamic_dir.clone(),
                 entry_point: entry_point.clone(),
                 api_url: api_url.clone(),
+                instance: instance.to_owned(),
             };
             Ok((Traefik::new(mode)?, None))
         }

@@ -156,8 +156,14 @@ impl TestServer {
         self.dir.path().join("data")
     }
 
-    /// Starts the server process (again) and waits until it answers.
+    /// Starts the server process (again) and waits until it answers healthy.
     pub async fn launch(&mut self) {
+        self.launch_answering(200).await;
+    }
+
+    /// Starts the server process (again) and waits until `/healthz` answers `status` (503: it
+    /// runs degraded).
+    pub async fn launch_answering(&mut self, status: u16) {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -203,7 +209,7 @@ impl TestServer {
                 let url = url.clone();
                 async move {
                     let response = http.get(&url).send().await.ok()?;
-                    response.status().is_success().then_some(())
+                    (response.status().as_u16() == status).then_some(())
                 }
             },
         )
@@ -225,6 +231,11 @@ impl TestServer {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// Stops the Traefik the server started, which outlives the server on purpose.
+    pub fn stop_traefik(&self) {
+        stop_traefik(&self.data_dir());
     }
 
     /// SIGTERM, then waits for a graceful exit.

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::TraefikError;
-use super::render::{SERVERS_TRANSPORT, router_rule};
+use super::render::{SERVERS_TRANSPORT, retry_middleware, router_rule};
 use crate::routing::RoutingError;
 
 /// The suffix Traefik gives the names of everything loaded by its file provider.
@@ -32,10 +32,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// the next page is in `X-Next-Page`.
 const PAGE_SIZE: usize = 500;
 
-/// A client for the API of one Traefik instance.
+/// A client for the API of the Traefik that serves one installation's routes.
 #[derive(Debug, Clone)]
 pub struct TraefikApi {
     base_url: String,
+    /// The middleware only this installation's configuration defines.
+    marker: String,
     client: reqwest::Client,
 }
 
@@ -75,8 +77,9 @@ struct ApiServer {
 }
 
 impl TraefikApi {
-    /// A client for the API at `base_url`, e.g. `http://127.0.0.1:7301`.
-    pub fn new(base_url: impl Into<String>) -> Result<TraefikApi, TraefikError> {
+    /// A client for the API at `base_url`, e.g. `http://127.0.0.1:7301`, of the Traefik that
+    /// loads installation `instance`'s configuration.
+    pub fn new(base_url: impl Into<String>, instance: &str) -> Result<TraefikApi, TraefikError> {
         // The API is plain HTTP on loopback. The client still needs a TLS configuration; giving
         // it one (with no trusted roots) keeps it independent of a process-wide crypto
         // provider.
@@ -96,8 +99,31 @@ impl TraefikApi {
             .map_err(|error| TraefikError::HttpClient(error.to_string()))?;
         Ok(TraefikApi {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            marker: format!("{}{FILE_PROVIDER}", retry_middleware(instance)),
             client,
         })
+    }
+
+    /// Whether the Traefik answering is this installation's: it answers `/ping` and has loaded
+    /// the installation's marker. Another Traefik on the same API port (another installation
+    /// with default ports) answers too, but never has the marker.
+    pub async fn is_ours(&self) -> bool {
+        self.ping().await && matches!(self.has_marker().await, Ok(true))
+    }
+
+    async fn has_marker(&self) -> Result<bool, reqwest::Error> {
+        let response = self
+            .client
+            .get(format!(
+                "{}/api/http/middlewares/{}",
+                self.base_url, self.marker
+            ))
+            .send()
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        response.error_for_status().map(|_| true)
     }
 
     /// Whether Traefik answers its `/ping` endpoint.
@@ -116,7 +142,9 @@ impl TraefikApi {
     ///
     /// Helvetia's routers and services are recognised by the `@file` suffix and, for those not
     /// in the table, by the servers transport Helvetia's services use — so routers a user's
-    /// own files define for the same Traefik do not count as left over.
+    /// own files define for the same Traefik do not count as left over. Only a Traefik that
+    /// has loaded this installation's marker can confirm anything: one of another installation
+    /// may serve routes of the same names.
     pub async fn confirm(
         &self,
         table: &RoutingTable,
@@ -164,6 +192,14 @@ impl TraefikApi {
     }
 
     async fn differences(&self, table: &RoutingTable) -> Result<Vec<String>, reqwest::Error> {
+        if !self.has_marker().await? {
+            return Ok(vec![format!(
+                "the Traefik answering at {} has not loaded this installation's configuration \
+                 (no middleware {}): it is not Helvetia's Traefik of this installation, or it \
+                 does not read Helvetia's dynamic configuration directory",
+                self.base_url, self.marker
+            )]);
+        }
         let routers: Vec<ApiRouter> = self.list("routers").await?;
         let services: Vec<ApiService> = self.list("services").await?;
         Ok(differences(table, &routers, &services))

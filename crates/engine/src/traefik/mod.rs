@@ -28,7 +28,7 @@ mod write;
 pub use api::TraefikApi;
 pub use render::{BACKEND_IDLE_CONN_TIMEOUT, render};
 pub use settings::TraefikSettings;
-pub use supervisor::{Supervisor, start_or_adopt, stop_traefik};
+pub use supervisor::{Supervisor, TraefikStatus, start_or_adopt, stop_traefik};
 pub use write::write_atomically;
 
 /// The file Helvetia's routes are written to, inside the dynamic configuration directory.
@@ -59,9 +59,11 @@ pub enum TraefikError {
         #[source]
         source: std::io::Error,
     },
-    #[error("Traefik exited while starting ({status}); see {} and {}", output.display(), log.display())]
+    #[error("Traefik exited while starting ({status}): {reason}; see {} and {}", output.display(), log.display())]
     ExitedDuringStart {
         status: ExitStatus,
+        /// Traefik's own error, from its log.
+        reason: String,
         output: PathBuf,
         log: PathBuf,
     },
@@ -92,6 +94,8 @@ pub enum TraefikMode {
         dynamic_dir: PathBuf,
         entry_point: String,
         api_url: Option<String>,
+        /// The installation's id, marked in the configuration.
+        instance: String,
     },
 }
 
@@ -100,28 +104,45 @@ pub enum TraefikMode {
 pub struct Traefik {
     config_file: PathBuf,
     entry_point: String,
+    instance: String,
     api: Option<TraefikApi>,
+    /// Whether the managed Traefik runs, when a [`Supervisor`] looks after it.
+    status: Option<TraefikStatus>,
 }
 
 impl Traefik {
     pub fn new(mode: TraefikMode) -> Result<Traefik, TraefikError> {
-        let (dynamic_dir, entry_point, api_url) = match mode {
+        let (dynamic_dir, entry_point, api_url, instance) = match mode {
             TraefikMode::Managed(settings) => (
                 settings.dynamic_dir(),
                 MANAGED_ENTRY_POINT.to_owned(),
                 Some(settings.api_url()),
+                settings.instance,
             ),
             TraefikMode::External {
                 dynamic_dir,
                 entry_point,
                 api_url,
-            } => (dynamic_dir, entry_point, api_url),
+                instance,
+            } => (dynamic_dir, entry_point, api_url, instance),
         };
         Ok(Traefik {
             config_file: dynamic_dir.join(DYNAMIC_CONFIG_FILE),
             entry_point,
-            api: api_url.map(TraefikApi::new).transpose()?,
+            api: api_url
+                .map(|url| TraefikApi::new(url, &instance))
+                .transpose()?,
+            instance,
+            status: None,
         })
+    }
+
+    /// This router with the status of the managed Traefik it routes through.
+    fn watched(self, status: TraefikStatus) -> Traefik {
+        Traefik {
+            status: Some(status),
+            ..self
+        }
     }
 
     /// The file the routing table is written to.
@@ -131,9 +152,13 @@ impl Traefik {
 }
 
 impl EdgeRouter for Traefik {
+    fn down(&self) -> Option<String> {
+        self.status.as_ref().and_then(TraefikStatus::down)
+    }
+
     fn apply<'a>(&'a self, table: &'a RoutingTable) -> BoxFuture<'a, Result<(), RoutingError>> {
         Box::pin(async move {
-            let contents = render(table, &self.entry_point);
+            let contents = render(table, &self.entry_point, &self.instance);
             let path = self.config_file.clone();
             // fsync blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
@@ -154,6 +179,9 @@ impl EdgeRouter for Traefik {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RoutingError>> {
         Box::pin(async move {
+            if let Some(down) = self.down() {
+                return Err(RoutingError::Unavailable(down));
+            }
             match &self.api {
                 Some(api) => api.confirm(table, timeout).await,
                 None => {

@@ -151,26 +151,32 @@ pub(super) async fn terminate(pid: u32, config_file: &Path) -> Result<(), Traefi
     }
 }
 
-/// Waits until the API answers, for at most `timeout`; gives up early if `child` exits.
+/// Waits until this installation's Traefik answers its API (another one answering on the same
+/// port does not count), for at most `timeout`; gives up early if `child` exits, with what it
+/// wrote since `mark` about why.
 pub(super) async fn wait_until_ready(
     api: &TraefikApi,
     mut child: Option<&mut Child>,
     timeout: Duration,
     settings: &TraefikSettings,
+    mark: &LogMark,
 ) -> Result<(), TraefikError> {
     let deadline = Instant::now() + timeout;
     loop {
-        if api.ping().await {
-            return Ok(());
-        }
         if let Some(child) = child.as_deref_mut()
             && let Ok(Some(status)) = child.try_wait()
         {
             return Err(TraefikError::ExitedDuringStart {
                 status,
+                reason: mark
+                    .last_error(settings)
+                    .unwrap_or_else(|| "it logged no error".into()),
                 output: settings.state_dir.join(OUTPUT_FILE),
                 log: settings.state_dir.join(LOG_FILE),
             });
+        }
+        if api.is_ours().await {
+            return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(TraefikError::NotReady {
@@ -180,6 +186,57 @@ pub(super) async fn wait_until_ready(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Where Traefik's log and output ended before a start, to read what that start wrote.
+pub(super) struct LogMark {
+    log: u64,
+    output: u64,
+}
+
+impl LogMark {
+    pub(super) fn now(settings: &TraefikSettings) -> LogMark {
+        let length = |name| {
+            std::fs::metadata(settings.state_dir.join(name)).map_or(0, |metadata| metadata.len())
+        };
+        LogMark {
+            log: length(LOG_FILE),
+            output: length(OUTPUT_FILE),
+        }
+    }
+
+    /// Traefik's own words on why it stopped: the last error in its log since the mark, else
+    /// the last line it printed (before its log was set up).
+    pub(super) fn last_error(&self, settings: &TraefikSettings) -> Option<String> {
+        let since = |name, offset| {
+            let text = std::fs::read(settings.state_dir.join(name)).unwrap_or_default();
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(text.len());
+            String::from_utf8_lossy(&text[start..]).into_owned()
+        };
+        let log = since(LOG_FILE, self.log);
+        let output = since(OUTPUT_FILE, self.output);
+        log.lines()
+            .rev()
+            .find_map(logged_error)
+            .or_else(|| output.lines().rev().find(|line| !line.trim().is_empty()))
+            .map(|line| line.trim().to_owned())
+    }
+}
+
+/// The message of a line of Traefik's log at level error or fatal: its `error="…"` field when
+/// it has one, else the whole line after the level.
+fn logged_error(line: &str) -> Option<&str> {
+    let (_, message) = line
+        .split_once(" ERR ")
+        .or_else(|| line.split_once(" FTL "))?;
+    Some(
+        message
+            .split_once("error=\"")
+            .and_then(|(_, error)| error.rsplit_once('"'))
+            .map_or(message, |(error, _)| error),
+    )
 }
 
 pub(super) async fn remove_pid_file(state_dir: &Path) -> Result<(), TraefikError> {
@@ -208,6 +265,29 @@ mod tests {
         assert_eq!(PidRecord::parse(&record.render()), Some(record));
         assert_eq!(PidRecord::parse("not a pid\n"), None);
         assert_eq!(PidRecord::parse(""), None);
+    }
+
+    #[test]
+    fn reads_traefiks_own_start_error_from_its_log() {
+        let line = "2026-11-28T09:38:50Z ERR Command error error=\"command traefik error: \
+            error while building entryPoint web: building listener: error opening listener: \
+            listen tcp 127.0.0.1:18765: bind: address already in use\"";
+        assert_eq!(
+            logged_error(line),
+            Some(
+                "command traefik error: error while building entryPoint web: building \
+                 listener: error opening listener: listen tcp 127.0.0.1:18765: bind: address \
+                 already in use"
+            )
+        );
+        assert_eq!(
+            logged_error("2026-11-28T09:38:50Z FTL the configuration is invalid"),
+            Some("the configuration is invalid")
+        );
+        assert_eq!(
+            logged_error("2026-11-28T09:38:50Z INF Traefik version 3.7.15"),
+            None
+        );
     }
 
     #[test]

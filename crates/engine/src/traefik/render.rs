@@ -23,7 +23,13 @@ pub const BACKEND_IDLE_CONN_TIMEOUT: &str = "2s";
 /// that just crashed, before the monitor has taken it off the route) is sent to the next
 /// backend instead of failing. Only connection failures are retried — a request a backend
 /// received is never sent twice.
-const RETRY_MIDDLEWARE: &str = "helvetia-retry";
+///
+/// Its name carries the installation's id, so it also marks the configuration as this
+/// installation's: a Traefik that has loaded it reads this installation's files, and only
+/// such a Traefik confirms a change ([`super::TraefikApi`]).
+pub(super) fn retry_middleware(instance: &str) -> String {
+    format!("helvetia-retry-{instance}")
+}
 const RETRY_ATTEMPTS: u32 = 3;
 const RETRY_INTERVAL: &str = "50ms";
 
@@ -96,9 +102,10 @@ struct ForwardingTimeouts {
 }
 
 /// Traefik's dynamic configuration for every published route of `table`, each router listening
-/// on the entry point named `entry_point`. A route without backends gets a service without
-/// servers, which Traefik answers with 503.
-pub fn render(table: &RoutingTable, entry_point: &str) -> String {
+/// on the entry point named `entry_point`, marked as installation `instance`'s. A route without
+/// backends gets a service without servers, which Traefik answers with 503.
+pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String {
+    let retry = retry_middleware(instance);
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
     for route in table.published() {
@@ -107,7 +114,7 @@ pub fn render(table: &RoutingTable, entry_point: &str) -> String {
             Router {
                 rule: router_rule(route),
                 entry_points: [entry_point],
-                middlewares: [RETRY_MIDDLEWARE],
+                middlewares: [retry.as_str()],
                 service: &route.name,
             },
         );
@@ -131,7 +138,7 @@ pub fn render(table: &RoutingTable, entry_point: &str) -> String {
             routers,
             services,
             middlewares: BTreeMap::from([(
-                RETRY_MIDDLEWARE,
+                retry.as_str(),
                 Middleware {
                     retry: Retry {
                         attempts: RETRY_ATTEMPTS,
@@ -189,8 +196,8 @@ mod tests {
     #[test]
     fn an_empty_table_renders_only_the_shared_middleware_and_transport() {
         assert_eq!(
-            render(&RoutingTable::new(), "web"),
-            "[http.middlewares.helvetia-retry.retry]\n\
+            render(&RoutingTable::new(), "web", "0a1b"),
+            "[http.middlewares.helvetia-retry-0a1b.retry]\n\
              attempts = 3\n\
              initialInterval = \"50ms\"\n\
              \n\
@@ -210,17 +217,17 @@ mod tests {
         table.insert(route("shop_api", &["api.shop.example"], vec![]));
         table.insert(route("blog_web", &[], vec![backend("172.21.0.2", 80)]));
         assert_eq!(
-            render(&table, "web"),
+            render(&table, "web", "0a1b"),
             r#"[http.routers.shop_api]
 rule = "Host(`api.shop.example`)"
 entryPoints = ["web"]
-middlewares = ["helvetia-retry"]
+middlewares = ["helvetia-retry-0a1b"]
 service = "shop_api"
 
 [http.routers.shop_web]
 rule = "Host(`shop.example`) || Host(`www.shop.example`)"
 entryPoints = ["web"]
-middlewares = ["helvetia-retry"]
+middlewares = ["helvetia-retry-0a1b"]
 service = "shop_web"
 
 [http.services.shop_api.loadBalancer]
@@ -238,7 +245,7 @@ url = "http://172.20.0.3:8080"
 [[http.services.shop_web.loadBalancer.servers]]
 url = "http://[fd00::2]:8080"
 
-[http.middlewares.helvetia-retry.retry]
+[http.middlewares.helvetia-retry-0a1b.retry]
 attempts = 3
 initialInterval = "50ms"
 
@@ -273,7 +280,10 @@ idleConnTimeout = "2s"
             vec![backend("10.0.0.1", 80), backend("10.0.0.2", 80)],
         ));
         assert_eq!(first, second);
-        assert_eq!(render(&first, "web"), render(&second, "web"));
+        assert_eq!(
+            render(&first, "web", "0a1b"),
+            render(&second, "web", "0a1b")
+        );
     }
 
     #[test]
@@ -281,7 +291,7 @@ idleConnTimeout = "2s"
         let mut table = RoutingTable::new();
         let name = "x\"]\n[http.routers.evil]\nrule = \"PathPrefix(`/`)\"\n#";
         table.insert(route(name, &["a.example"], vec![backend("10.0.0.1", 80)]));
-        let rendered: toml::Table = toml::from_str(&render(&table, "web")).unwrap();
+        let rendered: toml::Table = toml::from_str(&render(&table, "web", "0a1b")).unwrap();
         let routers = rendered["http"]["routers"].as_table().unwrap();
         assert_eq!(routers.keys().collect::<Vec<_>>(), [name]);
         assert_eq!(routers[name]["service"].as_str(), Some(name));

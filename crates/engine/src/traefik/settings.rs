@@ -39,6 +39,9 @@ pub struct TraefikSettings {
     pub api_address: String,
     /// Environment variables Traefik gets beyond `PATH` (e.g. `LEGO_CA_CERTIFICATES`).
     pub extra_env: Vec<(String, String)>,
+    /// The installation's id, marked in the dynamic configuration so that only this
+    /// installation's Traefik is taken for it.
+    pub instance: String,
 }
 
 impl fmt::Debug for TraefikSettings {
@@ -56,6 +59,7 @@ impl fmt::Debug for TraefikSettings {
             .field("entry_point_address", &self.entry_point_address)
             .field("api_address", &self.api_address)
             .field("extra_env", &env)
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -248,6 +252,7 @@ mod tests {
     fn settings(state_dir: &str) -> TraefikSettings {
         TraefikSettings {
             binary: "traefik".into(),
+            instance: "0a1b".into(),
             state_dir: state_dir.into(),
             entry_point_address: ":80".into(),
             api_address: "127.0.0.1:7301".into(),

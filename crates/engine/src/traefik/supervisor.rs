@@ -8,22 +8,25 @@
 //! Traefik if it dies, and leaves it running when Helvetia shuts down.
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use helvetia_core::routing::RoutingTable;
 
 use rustix::process::Signal;
 use tokio::process::Child;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::TraefikError;
 use super::api::TraefikApi;
 use super::pid::{
-    KILL_TIMEOUT, PID_FILE, PidRecord, STOP_TIMEOUT, config_argument, is_our_traefik,
+    KILL_TIMEOUT, LogMark, PID_FILE, PidRecord, STOP_TIMEOUT, config_argument, is_our_traefik,
     read_pid_file, remove_pid_file, signal, terminate, wait_until_ready, write_file,
 };
 use super::settings::{
     OUTPUT_FILE, STATIC_CONFIG_FILE, TraefikSettings, launch_hash, render_static_config,
 };
+use super::{DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, Traefik, TraefikError, TraefikMode, render};
 use crate::process::Program;
 
 /// How long a freshly started Traefik may take to answer its API.
@@ -49,6 +52,29 @@ enum Process {
     Gone,
 }
 
+/// Why the managed Traefik is not running, when it is not: shared by its [`Supervisor`] and
+/// the [`Traefik`] edge router that routes through it, so a deploy fails with Traefik's own
+/// error at once rather than waiting for a confirmation that cannot come.
+#[derive(Debug, Clone, Default)]
+pub struct TraefikStatus(Arc<Mutex<Option<String>>>);
+
+impl TraefikStatus {
+    /// Why Traefik is not running; `None` while it runs.
+    pub fn down(&self) -> Option<String> {
+        self.lock().clone()
+    }
+
+    fn set(&self, down: Option<String>) {
+        *self.lock() = down;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Looks after the Traefik that Helvetia runs.
 pub struct Supervisor {
     settings: TraefikSettings,
@@ -56,13 +82,18 @@ pub struct Supervisor {
     launch_hash: String,
     api: TraefikApi,
     process: Process,
+    status: TraefikStatus,
 }
 
-/// Makes sure Traefik runs with `settings`: adopts a Traefik found running as it would be
-/// started now (same static configuration, binary and environment) whose API answers, and
-/// otherwise stops the old one (if any) and starts a new one. Returns once Traefik's API
-/// answers.
-pub async fn start_or_adopt(settings: TraefikSettings) -> Result<Supervisor, TraefikError> {
+/// Makes sure Traefik runs with `settings` and serves `table`: adopts a Traefik found running
+/// as it would be started now (same static configuration, binary and environment) whose API
+/// answers as this installation's, and otherwise stops the old one (if any) and starts a new
+/// one. Returns once Traefik's API answers — or, when the new Traefik could not start (a port
+/// taken), with the reason in [`Supervisor::down`]; [`Supervisor::watch`] keeps trying.
+pub async fn start_or_adopt(
+    settings: TraefikSettings,
+    table: &RoutingTable,
+) -> Result<Supervisor, TraefikError> {
     let settings = settings.resolved()?;
     for directory in [settings.state_dir.clone(), settings.dynamic_dir()] {
         tokio::fs::create_dir_all(&directory)
@@ -73,15 +104,23 @@ pub async fn start_or_adopt(settings: TraefikSettings) -> Result<Supervisor, Tra
                 source,
             })?;
     }
+    // First, so that the Traefik found or started can be told apart from another one by the
+    // marker this configuration carries.
+    write_file(
+        settings.dynamic_dir().join(DYNAMIC_CONFIG_FILE),
+        render(table, MANAGED_ENTRY_POINT, &settings.instance),
+    )
+    .await?;
     let static_config = render_static_config(&settings)?;
     let launch_hash = launch_hash(&settings, &static_config);
-    let api = TraefikApi::new(settings.api_url())?;
+    let api = TraefikApi::new(settings.api_url(), &settings.instance)?;
     let mut supervisor = Supervisor {
         settings,
         static_config,
         launch_hash,
         api,
         process: Process::Gone,
+        status: TraefikStatus::default(),
     };
     let config_file = supervisor.settings.config_file();
     if let Some(record) = read_pid_file(&supervisor.settings.state_dir).await?
@@ -90,9 +129,15 @@ pub async fn start_or_adopt(settings: TraefikSettings) -> Result<Supervisor, Tra
         let pid = record.pid;
         if record.launch_hash != supervisor.launch_hash {
             tracing::info!(pid, "how Traefik is started has changed; replacing Traefik");
-        } else if wait_until_ready(&supervisor.api, None, ADOPT_TIMEOUT, &supervisor.settings)
-            .await
-            .is_ok()
+        } else if wait_until_ready(
+            &supervisor.api,
+            None,
+            ADOPT_TIMEOUT,
+            &supervisor.settings,
+            &LogMark::now(&supervisor.settings),
+        )
+        .await
+        .is_ok()
         {
             tracing::info!(pid, "adopted running Traefik pid {pid}");
             supervisor.process = Process::Adopted { pid };
@@ -105,8 +150,15 @@ pub async fn start_or_adopt(settings: TraefikSettings) -> Result<Supervisor, Tra
         }
         terminate(pid, &config_file).await?;
     }
-    supervisor.spawn().await?;
-    Ok(supervisor)
+    match supervisor.spawn().await {
+        Ok(()) => Ok(supervisor),
+        // Perhaps only for a while (another process holds a port): the watch retries.
+        Err(error @ (TraefikError::ExitedDuringStart { .. } | TraefikError::NotReady { .. })) => {
+            tracing::error!(%error, "Traefik could not be started");
+            Ok(supervisor)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Stops the Traefik recorded in `state_dir`'s pid file, if it still runs. Only for tests and
@@ -124,6 +176,17 @@ pub async fn stop_traefik(state_dir: &Path) -> Result<(), TraefikError> {
 }
 
 impl Supervisor {
+    /// The edge router that routes through this Traefik, and knows when it is down.
+    pub fn edge_router(&self) -> Result<Traefik, TraefikError> {
+        Ok(Traefik::new(TraefikMode::Managed(self.settings.clone()))?.watched(self.status.clone()))
+    }
+
+    /// Why Traefik is not running (its own start error, when it logged one); `None` while it
+    /// runs.
+    pub fn down(&self) -> Option<String> {
+        self.status.down()
+    }
+
     /// The pid of the Traefik being looked after, unless a restart has failed.
     pub fn pid(&self) -> Option<u32> {
         match self.process {
@@ -144,8 +207,14 @@ impl Supervisor {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(WATCH_INTERVAL) => {}
             }
+            let was_started = !matches!(self.process, Process::Gone);
             if self.is_running() {
                 continue;
+            }
+            // A Traefik that never started keeps its start error until the next attempt.
+            if was_started {
+                self.status
+                    .set(Some("Traefik exited; it is being restarted".into()));
             }
             if restarted_at.is_some_and(|at| at.elapsed() < STABLE_AFTER) {
                 tracing::warn!(
@@ -233,8 +302,16 @@ impl Supervisor {
     /// Starts a new Traefik and waits until its API answers; one that does not answer in time
     /// is killed.
     async fn spawn(&mut self) -> Result<(), TraefikError> {
+        let spawned = self.spawn_once().await;
+        self.status
+            .set(spawned.as_ref().err().map(ToString::to_string));
+        spawned
+    }
+
+    async fn spawn_once(&mut self) -> Result<(), TraefikError> {
         let settings = &self.settings;
         self.process = Process::Gone;
+        let mark = LogMark::now(settings);
         write_file(settings.config_file(), self.static_config.clone()).await?;
         let output_path = settings.state_dir.join(OUTPUT_FILE);
         let output = std::fs::OpenOptions::new()
@@ -280,7 +357,9 @@ impl Supervisor {
             launch_hash: self.launch_hash.clone(),
         };
         let ready = match write_file(settings.state_dir.join(PID_FILE), record.render()).await {
-            Ok(()) => wait_until_ready(&self.api, Some(&mut child), START_TIMEOUT, settings).await,
+            Ok(()) => {
+                wait_until_ready(&self.api, Some(&mut child), START_TIMEOUT, settings, &mark).await
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = ready {

@@ -251,3 +251,35 @@ async fn external_traefik_mode_only_writes_the_routing_file() {
         "no Traefik was started"
     );
 }
+
+/// A managed Traefik that cannot start (its entry point's port is taken) is reported as what
+/// it is — Traefik's own error in `/healthz`, the server's log and the deployment that could
+/// not go live — not as a Traefik too slow to load the routes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_traefik_that_cannot_start_is_reported_with_its_own_error() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let project = unique("edgedown");
+    let _cleanup = Cleanup(project.clone());
+    server.kill();
+    server.stop_traefik();
+    let http_port = server.http_port;
+    let _taken = eventually(Duration::from_secs(20), "Traefik to free its port", || {
+        let taken = std::net::TcpListener::bind(("127.0.0.1", http_port)).ok();
+        async move { taken }
+    })
+    .await;
+    server.launch_answering(503).await;
+    let (status, health) = server.api(reqwest::Method::GET, "/healthz", None).await;
+    assert_eq!(status, 503);
+    let down = health["edge_router_down"].as_str().unwrap_or_default();
+    assert!(down.contains("address already in use"), "{health}");
+
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let deployed = server.deploy(&project, "web").await;
+    assert_eq!(deployed["status"], "failed");
+    let reason = deployed["status_reason"].as_str().unwrap();
+    assert!(reason.contains("address already in use"), "{reason}");
+    assert!(!reason.contains("did not load the new routes"), "{reason}");
+    assert!(server.log().contains("address already in use"));
+}

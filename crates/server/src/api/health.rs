@@ -26,6 +26,10 @@ pub struct Health {
     /// The background tasks that failed and wait to be started again (only when degraded).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tasks_down: Vec<&'static str>,
+    /// Why the edge router (the managed Traefik) is not running, in its own words (only when
+    /// degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edge_router_down: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,20 +39,22 @@ enum HealthStatus {
     Degraded,
 }
 
-/// Liveness: answers 200 when the server, its database and every background task respond;
-/// 503 while a background task is down (it is restarted after a pause). Public.
+/// Liveness: answers 200 when the server, its database, every background task and the managed
+/// edge router respond; 503 while a background task is down (it is restarted after a pause) or
+/// the managed Traefik is not running (it is restarted too). Public.
 #[utoipa::path(
     get, path = "/healthz", tag = "health",
     responses(
         (status = OK, body = Health),
         (status = INTERNAL_SERVER_ERROR, body = ErrorBody, description = "The database does not answer"),
-        (status = SERVICE_UNAVAILABLE, body = Health, description = "A background task is down"),
+        (status = SERVICE_UNAVAILABLE, body = Health, description = "A background task or the edge router is down"),
     )
 )]
 async fn healthz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Health>)> {
     state.store.ping().await?;
     let tasks_down = state.tasks.down();
-    let (status, code) = if tasks_down.is_empty() {
+    let edge_router_down = state.app.platform.edge.down();
+    let (status, code) = if tasks_down.is_empty() && edge_router_down.is_none() {
         (HealthStatus::Ok, StatusCode::OK)
     } else {
         (HealthStatus::Degraded, StatusCode::SERVICE_UNAVAILABLE)
@@ -60,6 +66,7 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<H
             database: state.store.backend(),
             version: env!("CARGO_PKG_VERSION"),
             tasks_down,
+            edge_router_down,
         }),
     ))
 }

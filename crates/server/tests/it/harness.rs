@@ -78,6 +78,7 @@ impl Api {
             dynamic_dir: dir.path().join("traefik"),
             entry_point: "web".into(),
             api_url: None,
+            instance: "0a1b".into(),
         })
         .unwrap();
         let settings = PlatformSettings {
