@@ -310,7 +310,11 @@ async fn the_server_deletes_only_the_logs_its_retention_policy_names() {
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
-    let first = server.deploy(&project, "web").await["id"].as_i64().unwrap();
+    // Checked live at once: a first deployment that failed by itself would otherwise read,
+    // at the end, as one the restart relabelled.
+    let first = server.deploy(&project, "web").await;
+    assert_eq!(first["status"], "live", "{first}");
+    let first = first["id"].as_i64().unwrap();
     let second = server.deploy(&project, "web").await["id"].as_i64().unwrap();
     assert!(!server.deploy_log(first).await.is_empty());
     let kept = server.deploy_log(second).await;

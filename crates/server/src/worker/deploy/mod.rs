@@ -14,8 +14,9 @@
 //!    at the drain timeout), then removed ([`crate::containers`]); old images are pruned.
 //!
 //! Anything failing before the switch removes what this deployment started; the old version
-//! never stopped serving. A deployment cut off by a crash is never resumed half-way: the next
-//! attempt cleans up and fails it as interrupted.
+//! never stopped serving. A deployment cut off by a crash before its switch was recorded is
+//! never resumed half-way: the next attempt cleans up and fails it as interrupted. One cut off
+//! after it is live stays live: the next attempt finishes the drain.
 //!
 //! This module holds the [`Deploy`] itself: the order of the phases, the recorded state
 //! changes, and the ends of a deployment that does not go live.
@@ -54,7 +55,9 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Ok(deployment) => deployment,
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
-    if !deployment.status.is_in_progress() {
+    // A later attempt of a deployment whose switch was recorded finishes it (below).
+    let switched = context.job.attempt > 1 && deployment.status == DeploymentStatus::Live;
+    if !deployment.status.is_in_progress() && !switched {
         return JobOutcome::Cancelled(format!("deployment #{id} is already {}", deployment.status));
     }
     let service = match platform.store.service_by_id(deployment.service_id).await {
@@ -90,7 +93,9 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         log: &log,
         environment,
     };
-    let outcome = if let Some(reason) = unreadable {
+    let outcome = if switched {
+        deploy.finish_switched().await
+    } else if let Some(reason) = unreadable {
         deploy
             .abort(Failure::failed(FailureCause::Environment, reason))
             .await
@@ -167,6 +172,11 @@ impl Deploy<'_> {
         if let Err(failure) = self.switch(&ready).await {
             return self.abort(failure).await;
         }
+        self.after_switch().await
+    }
+
+    /// What follows a recorded switch: the previous containers drain, old images go.
+    async fn after_switch(&mut self) -> JobOutcome {
         self.drain_previous().await;
         self.prune_images().await;
         // The previous containers may have held the last mount of a removed volume.
@@ -329,7 +339,18 @@ impl Deploy<'_> {
         }
     }
 
-    /// The second attempt of a deployment whose first attempt was cut off.
+    /// A later attempt of a deployment cut off after its switch was recorded: it is live and
+    /// its predecessor retired, so recovery only finishes what follows the switch. Undoing the
+    /// switch, or recording the deployment as anything but live, would rewrite history.
+    async fn finish_switched(&mut self) -> JobOutcome {
+        failpoint::reached(Failpoint::Recovery).await;
+        self.log.line(
+            "!!! The server stopped after this deployment went live; finishing the drain of the previous containers.",
+        );
+        self.after_switch().await
+    }
+
+    /// A later attempt of a deployment cut off before its switch was recorded.
     async fn recover_interrupted(&mut self) -> JobOutcome {
         failpoint::reached(Failpoint::Recovery).await;
         let was = self.deployment.status;
