@@ -474,13 +474,19 @@ fn remove(slot: u8) {
     for cgroup in cgroups(&name) {
         kill_all(walk(&cgroup).flat_map(|group| pids(&group.join("cgroup.procs"))));
     }
-    if Path::new("/var/run/netns").join(&name).exists() {
-        kill_all(
-            run("ip", &["netns", "pids", &name])
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>(),
-        );
+    let in_namespace: Vec<String> =
+        String::from_utf8_lossy(&output("ip", &["netns", "pids", &name]).stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    // The shims listen on sockets in the host's /run/containerd/s, which a killed shim leaves.
+    let shim_sockets = in_namespace
+        .first()
+        .map(|pid| shim_sockets(Path::new("/proc").join(pid).join("net/unix")))
+        .unwrap_or_default();
+    kill_all(in_namespace);
+    for socket in shim_sockets {
+        let _ = std::fs::remove_file(socket);
     }
     for point in mounts_under(&dir(slot)) {
         if !output("umount", &[&point]).status.success() {
@@ -504,6 +510,18 @@ fn remove(slot: u8) {
         }
     }
     let _ = std::fs::remove_dir_all(dir(slot));
+}
+
+/// Paths of the shim sockets in a network namespace's `/proc/<pid>/net/unix` (unix sockets are
+/// listed per namespace; the path is the eighth column).
+fn shim_sockets(net_unix: PathBuf) -> Vec<String> {
+    std::fs::read_to_string(net_unix)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(7))
+        .filter(|path| path.starts_with("/run/containerd/s/"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `dir` and every cgroup below it.
