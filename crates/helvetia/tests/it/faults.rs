@@ -35,18 +35,16 @@ async fn answers_hello(address: &str) {
 }
 
 /// A fixture web server on `engine`, with a restart policy, stopped within a second.
-fn run_web(engine: &SecondEngine, name: &str, restart: &str) -> String {
-    engine.docker_ok(&[
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--restart",
-        restart,
-        "--stop-timeout",
-        "1",
-        busybox_httpd_image(),
-    ])
+fn run_web(engine: &SecondEngine, name: &str, restart: &str, extra: &[&str]) -> String {
+    engine.docker_ok(
+        &[
+            &["run", "--detach", "--name", name, "--restart", restart][..],
+            &["--stop-timeout", "1"],
+            extra,
+            &[busybox_httpd_image()],
+        ]
+        .concat(),
+    )
 }
 
 fn started_at(engine: &SecondEngine, container: &str) -> String {
@@ -60,10 +58,13 @@ fn running(engine: &SecondEngine, container: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_engine_keeps_its_containers_over_a_live_restore_restart_and_leaves_nothing() {
     let begin = Instant::now();
-    let mut engine = SecondEngine::start(EngineOptions { live_restore: true });
+    let mut engine = SecondEngine::start(EngineOptions {
+        live_restore: true,
+        ..EngineOptions::default()
+    });
     let started = begin.elapsed();
     engine.load_image(busybox_httpd_image());
-    run_web(&engine, "web", "no");
+    run_web(&engine, "web", "no", &[]);
     let address = engine.container_address("web");
     answers_hello(&address).await;
     let before = started_at(&engine, "web");
@@ -93,8 +94,15 @@ async fn a_second_engine_keeps_its_containers_over_a_live_restore_restart_and_le
 async fn without_live_restore_a_restart_stops_containers_and_restarts_those_with_a_policy() {
     let mut engine = SecondEngine::start(EngineOptions::default());
     engine.load_image(busybox_httpd_image());
-    run_web(&engine, "kept", "unless-stopped");
-    run_web(&engine, "plain", "no");
+    // Published ports are on the namespace's address.
+    run_web(
+        &engine,
+        "kept",
+        "unless-stopped",
+        &["--publish", "8080:8080"],
+    );
+    run_web(&engine, "plain", "no", &[]);
+    answers_hello(&engine.address()).await;
     let address = engine.container_address("kept");
     answers_hello(&address).await;
     let before = started_at(&engine, "kept");
@@ -104,6 +112,7 @@ async fn without_live_restore_a_restart_stops_containers_and_restarts_those_with
     assert!(running(&engine, "kept"), "{}", engine.log());
     assert_ne!(started_at(&engine, "kept"), before);
     answers_hello(&engine.container_address("kept")).await;
+    answers_hello(&engine.address()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,10 +41,12 @@ const SLOTS: u8 = 48;
 const FIRST_BLOCK: u8 = 200;
 
 /// How the second engine runs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
     /// `dockerd --live-restore`: containers keep running while the engine is down.
     pub live_restore: bool,
+    /// More `dockerd` arguments (`--insecure-registry <host_address>:<port>`, …).
+    pub extra_args: Vec<String>,
 }
 
 /// How long a restart took: until `dockerd` had exited, then until it answered again.
@@ -106,6 +108,24 @@ impl SecondEngine {
         format!("unix://{}", self.socket().display())
     }
 
+    /// The namespace's end of the veth: ports the engine's containers publish are here, and a
+    /// Swarm on the host reaches this engine here.
+    pub fn address(&self) -> String {
+        format!("{}.255.2", self.block())
+    }
+
+    /// The host's end of the veth: what this engine's containers (and a Swarm join) reach of
+    /// the host, such as a registry listening there.
+    pub fn host_address(&self) -> String {
+        format!("{}.255.1", self.block())
+    }
+
+    /// The cgroup its containers (and its builds' steps) run under, for limits on all of them
+    /// together (`/sys/fs/cgroup/memory<cgroup>/memory.limit_in_bytes` on cgroup v1).
+    pub fn cgroup(&self) -> String {
+        format!("/{}", self.name())
+    }
+
     /// Addresses for a Helvetia server's `--network-pool` on this engine, routed from the host.
     pub fn network_pool(&self) -> String {
         format!("{}.0.0/17", self.block())
@@ -137,7 +157,7 @@ impl SecondEngine {
             &[
                 "addr",
                 "add",
-                &format!("{block}.255.1/30"),
+                &format!("{}/30", self.host_address()),
                 "dev",
                 &host_end,
             ],
@@ -152,7 +172,7 @@ impl SecondEngine {
         in_namespace(&[
             "addr",
             "add",
-            &format!("{block}.255.2/30"),
+            &format!("{}/30", self.address()),
             "dev",
             &namespace_end,
         ]);
@@ -165,7 +185,7 @@ impl SecondEngine {
                 "add",
                 &format!("{block}.0.0/16"),
                 "via",
-                &format!("{block}.255.2"),
+                &self.address(),
                 "dev",
                 &host_end,
             ],
@@ -231,7 +251,7 @@ impl SecondEngine {
             .arg("--containerd")
             .arg(dir.join("containerd.sock"))
             .args(["-H", &self.docker_host()])
-            .args(["--cgroup-parent", &format!("/{}", self.name())])
+            .args(["--cgroup-parent", &self.cgroup()])
             .args(["--bip", &format!("{block}.254.1/24")])
             .args([
                 "--default-address-pool",
@@ -240,6 +260,7 @@ impl SecondEngine {
         if self.options.live_restore {
             command.arg("--live-restore");
         }
+        command.args(&self.options.extra_args);
         self.dockerd = Some(command.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.docker(&["version"]).status.success() {
