@@ -25,10 +25,6 @@ mod repo;
 pub use engine::{project_containers, project_volumes, remove_project_objects};
 pub use repo::FixtureRepo;
 
-/// End-to-end tests share one Docker engine. Tests that disturb every container (restarting
-/// the engine) take this exclusively; every other server holds it shared.
-static ENGINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
 /// Waits until `check` returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -79,13 +75,6 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::random::<u32>())
 }
 
-/// How a test server shares the engine with other tests: held, never read, for as long as
-/// the server lives.
-struct EngineGuard {
-    _shared: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
-    _exclusive: Option<tokio::sync::RwLockWriteGuard<'static, ()>>,
-}
-
 /// A `helvetia server` process with its own data dir, ports and Traefik.
 pub struct TestServer {
     /// The `helvetia` binary under test (Cargo tells only the `helvetia` package's own test
@@ -102,7 +91,6 @@ pub struct TestServer {
     pub extra_args: Vec<String>,
     process: Option<Child>,
     pub token: String,
-    _engine: EngineGuard,
     http: reqwest::Client,
 }
 
@@ -113,55 +101,23 @@ impl TestServer {
 
     /// A server with extra `helvetia server` arguments.
     pub async fn start_with(binary: &str, extra_args: &[&str]) -> TestServer {
-        TestServer::start_guarded(
-            binary,
-            extra_args,
-            EngineGuard {
-                _shared: Some(ENGINE.read().await),
-                _exclusive: None,
-            },
-            None,
-        )
-        .await
+        TestServer::start_engine(binary, extra_args, None).await
     }
 
     /// A server whose containers run on `engine` (its network pool is routed from the host, so
-    /// the server and its Traefik reach them), sharing nothing with other tests' servers.
+    /// the server and its Traefik reach them), for a test that restarts or kills the engine.
     pub async fn start_on(
         binary: &str,
         engine: &fault::SecondEngine,
         extra_args: &[&str],
     ) -> TestServer {
-        TestServer::start_guarded(
-            binary,
-            extra_args,
-            EngineGuard {
-                _shared: None,
-                _exclusive: None,
-            },
-            Some(engine),
-        )
-        .await
+        TestServer::start_engine(binary, extra_args, Some(engine)).await
     }
 
-    /// A server for a test that disturbs the whole engine: waits until no other test runs.
-    pub async fn start_exclusive(binary: &str) -> TestServer {
-        TestServer::start_guarded(
-            binary,
-            &[],
-            EngineGuard {
-                _shared: None,
-                _exclusive: Some(ENGINE.write().await),
-            },
-            None,
-        )
-        .await
-    }
-
-    async fn start_guarded(
+    /// A server on `second_engine`, or on the host's engine that all other tests share.
+    async fn start_engine(
         binary: &str,
         extra_args: &[&str],
-        engine: EngineGuard,
         second_engine: Option<&fault::SecondEngine>,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
@@ -176,7 +132,6 @@ impl TestServer {
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             process: None,
             token: String::new(),
-            _engine: engine,
             http: http_client(),
         };
         server.launch().await;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use helvetia_test_support::fault::{EngineOptions, SecondEngine};
 use helvetia_test_support::load::Load;
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, project_containers, unique};
 use reqwest::Method;
@@ -375,18 +376,20 @@ async fn stop_start_and_restart() {
     );
 }
 
+/// On an engine of its own: restarting the shared one would disturb every other test.
 #[tokio::test(flavor = "multi_thread")]
 async fn restarting_the_engine_brings_apps_back_and_routed() {
-    let server = TestServer::start_exclusive(crate::BINARY).await;
+    let mut engine = SecondEngine::start(EngineOptions::default());
+    let server = TestServer::start_on(crate::BINARY, &engine, &[]).await;
     let project = unique("dockerd");
-    let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let live = server.deploy(&project, "web").await;
     let container = format!("helvetia-{project}-web-{}-0", live["id"]);
     let host = format!("web.{project}.localhost");
 
-    restart_dockerd();
+    // Without live-restore: its containers stop with it.
+    engine.restart();
 
     eventually(
         Duration::from_secs(90),
@@ -397,9 +400,10 @@ async fn restarting_the_engine_brings_apps_back_and_routed() {
         },
     )
     .await;
+    let label = format!("label=io.helvetia.project={project}");
     assert_eq!(
-        project_containers(&project),
-        [container.as_str()],
+        engine.docker_ok(&["ps", "--all", "--format", "{{.Names}}", "--filter", &label]),
+        container,
         "no duplicate containers"
     );
     eventually(
@@ -414,31 +418,12 @@ async fn restarting_the_engine_brings_apps_back_and_routed() {
     )
     .await;
     // The monitor works again: a crash after the engine restart is still seen.
-    let pid = std::process::Command::new("/usr/bin/docker")
-        .args(["inspect", "--format", "{{.State.Pid}}", &container])
-        .output()
-        .unwrap();
-    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_owned();
+    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", &container]);
     std::process::Command::new("kill")
         .args(["-KILL", &pid])
         .status()
         .unwrap();
     wait_for_event(&server, &project, "exited", Duration::from_secs(30)).await;
-}
-
-/// Stops dockerd (its containers stop with it) and starts it again the way
-/// `scripts/dev-setup.sh` does; waits until it answers.
-fn restart_dockerd() {
-    let status = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "pid=$(pidof dockerd) && kill -TERM $pid && while kill -0 $pid 2>/dev/null; do sleep 0.2; done; \
-             (setsid dockerd >>/var/log/dockerd.log 2>&1 &); \
-             for i in $(seq 120); do /usr/bin/docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "dockerd did not come back");
 }
 
 /// Waits until the `web` service of `project` records an event of `kind`.
