@@ -25,8 +25,6 @@ pub struct AddVolume {
 pub struct VolumeView {
     #[serde(flatten)]
     pub volume: Volume,
-    /// The volume's name in the engine (`docker volume inspect …`).
-    pub engine_name: String,
     /// Bytes stored; 0 before the first deployment that mounts it.
     pub size_bytes: u64,
 }

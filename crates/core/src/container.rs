@@ -223,28 +223,13 @@ pub struct ContainerRecord {
     pub id: i64,
     pub deployment_id: i64,
     pub service_id: i64,
-    /// The engine's name for it: `helvetia-<project>-<service>-<deployment>-<n>`.
+    /// The engine's name for it (`core::scope::Scope::container`).
     pub name: String,
     pub engine_id: Option<String>,
     pub address: Option<String>,
     pub port: Option<u16>,
     pub state: ContainerState,
     pub health: Option<Health>,
-}
-
-/// The engine name of a deployment's `index`-th container. Unique because deployment ids are.
-pub fn container_name(project: &str, service: &str, deployment_id: i64, index: u32) -> String {
-    format!("helvetia-{project}-{service}-{deployment_id}-{index}")
-}
-
-/// The engine name of a project's network.
-pub fn network_name(project: &str) -> String {
-    format!("helvetia-{project}")
-}
-
-/// The image repository of a service's builds; tags are deployment ids.
-pub fn image_repository(project: &str, service: &str) -> String {
-    format!("helvetia/{project}-{service}")
 }
 
 /// The IPv4 range project networks are carved from, in equal subnets.
@@ -330,15 +315,5 @@ mod tests {
         assert!(SubnetPool::parse("10.208.1.0/13", 24).is_err());
         assert!(SubnetPool::parse("10.0.0.0/24", 16).is_err());
         assert!(SubnetPool::parse("nonsense", 24).is_err());
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(
-            container_name("demo", "web", 42, 0),
-            "helvetia-demo-web-42-0"
-        );
-        assert_eq!(network_name("demo"), "helvetia-demo");
-        assert_eq!(image_repository("demo", "web"), "helvetia/demo-web");
     }
 }

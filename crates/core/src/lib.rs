@@ -22,6 +22,7 @@ pub mod project;
 pub mod redact;
 pub mod routing;
 pub mod runtime;
+pub mod scope;
 pub mod service;
 pub mod units;
 pub mod validation;

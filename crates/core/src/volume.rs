@@ -11,6 +11,10 @@ pub struct Volume {
     pub name: String,
     /// Where it is mounted in the service's containers.
     pub path: String,
+    /// The volume's name in the engine (`docker volume inspect …`). Kept from the volume's
+    /// creation: volumes cannot be renamed, so one made before names carried the installation
+    /// keeps its old name.
+    pub engine_name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
@@ -53,13 +57,6 @@ pub fn check_path(path: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The engine's name for a service's volume. Readable in `docker volume ls`, and unique: the
-/// service's id comes last, so names of different services never collide even where their
-/// dashes line up (`a-b`/`c` and `a`/`b-c`).
-pub fn engine_volume_name(project: &str, service: &str, service_id: i64, volume: &str) -> String {
-    format!("helvetia-{project}-{service}-{volume}-{service_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,17 +68,5 @@ mod tests {
         for bad in ["", "data", "/", "/a/../b", "/a:b", "/a\nb"] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn engine_names_of_different_services_differ() {
-        assert_ne!(
-            engine_volume_name("a-b", "c", 1, "data"),
-            engine_volume_name("a", "b-c", 2, "data")
-        );
-        assert_eq!(
-            engine_volume_name("web", "db", 7, "data"),
-            "helvetia-web-db-data-7"
-        );
     }
 }

@@ -397,23 +397,24 @@ impl Store {
         Ok(())
     }
 
-    /// The network of a project: its name and subnet, allocated on first use from
-    /// `candidates` (skipping subnets in `avoid`, which the engine reported as taken).
+    /// The network of a project: its name and subnet. Allocated on first use as `name`, with a
+    /// subnet from `candidates` (skipping subnets in `avoid`, which the engine reported as
+    /// taken); a network already recorded keeps the name it was created with.
     pub async fn project_network(
         &self,
         project_id: i64,
         name: &str,
         candidates: impl Iterator<Item = String> + Send,
         avoid: &[String],
-    ) -> Result<String> {
-        let existing: Option<String> = with_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT subnet FROM networks WHERE project_id = $1")
+    ) -> Result<(String, String)> {
+        let existing: Option<(String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT name, subnet FROM networks WHERE project_id = $1")
                 .bind(project_id)
                 .fetch_optional(pool)
                 .await?
         });
-        if let Some(subnet) = existing.filter(|subnet| !avoid.contains(subnet)) {
-            return Ok(subnet);
+        if let Some(network) = existing.filter(|(_, subnet)| !avoid.contains(subnet)) {
+            return Ok(network);
         }
         let candidates: Vec<String> = candidates.collect();
         let subnet = with_pool!(self, |pool| {
@@ -443,6 +444,6 @@ impl Store {
             tx.commit().await?;
             subnet
         });
-        Ok(subnet)
+        Ok((name.to_owned(), subnet))
     }
 }

@@ -3,7 +3,7 @@
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Caller;
 use helvetia_core::service::Service;
-use helvetia_core::volume::{Volume, engine_volume_name};
+use helvetia_core::volume::Volume;
 
 use crate::audit::audit;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
@@ -12,6 +12,7 @@ use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_po
 struct VolumeRow {
     name: String,
     path: String,
+    engine_name: String,
     created_at: i64,
 }
 
@@ -20,22 +21,26 @@ fn target(service: &Service, name: &str) -> String {
 }
 
 impl Store {
+    /// Adds a volume that the engine knows as `engine_name`.
     pub async fn add_volume(
         &self,
         caller: &Caller,
         service: &Service,
         name: &str,
         path: &str,
+        engine_name: &str,
     ) -> Result<Volume> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
-                "INSERT INTO volumes (service_id, name, path, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO volumes (service_id, name, path, created_at, engine_name)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(service.id)
             .bind(name)
             .bind(path)
             .bind(now_millis())
+            .bind(engine_name)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::unique(format!(
@@ -60,7 +65,8 @@ impl Store {
     pub async fn volumes(&self, service_id: i64) -> Result<Vec<Volume>> {
         let rows: Vec<VolumeRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT name, path, created_at FROM volumes WHERE service_id = $1 ORDER BY name",
+                "SELECT name, path, engine_name, created_at FROM volumes
+                 WHERE service_id = $1 ORDER BY name",
             )
             .bind(service_id)
             .fetch_all(pool)
@@ -71,6 +77,7 @@ impl Store {
                 Ok(Volume {
                     name: row.name,
                     path: row.path,
+                    engine_name: row.engine_name,
                     created_at: timestamp(row.created_at)?,
                 })
             })
@@ -79,20 +86,12 @@ impl Store {
 
     /// The engine names of every service's volumes: what the engine must keep.
     pub async fn all_engine_volume_names(&self) -> Result<Vec<String>> {
-        let rows: Vec<(String, String, i64, String)> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT p.name, s.name, s.id, v.name FROM volumes v \
-                 JOIN services s ON s.id = v.service_id JOIN projects p ON p.id = s.project_id",
-            )
-            .fetch_all(pool)
-            .await?
+        let names = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT engine_name FROM volumes")
+                .fetch_all(pool)
+                .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(project, service, id, volume)| {
-                engine_volume_name(&project, &service, id, &volume)
-            })
-            .collect())
+        Ok(names)
     }
 
     pub async fn remove_volume(

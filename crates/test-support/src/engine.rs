@@ -34,9 +34,11 @@ pub fn remove_project_objects(project: &str) {
             .args(["rm", "-f", &name])
             .output();
     }
-    let _ = Command::new("/usr/bin/docker")
-        .args(["network", "rm", &format!("helvetia-{project}")])
-        .output();
+    for network in docker_list(&["network", "ls", "--format", "{{.Name}}"], project) {
+        let _ = Command::new("/usr/bin/docker")
+            .args(["network", "rm", &network])
+            .output();
+    }
     for volume in project_volumes(project) {
         let _ = Command::new("/usr/bin/docker")
             .args(["volume", "rm", "-f", &volume])

@@ -21,6 +21,7 @@ pub mod fault;
 pub mod http;
 pub mod load;
 mod repo;
+mod store;
 
 pub use engine::{project_containers, project_volumes, remove_project_objects};
 pub use repo::FixtureRepo;

@@ -212,10 +212,13 @@ async fn deployment_log(client: &Client, id: i64, printer: &Printer) -> anyhow::
     }
 }
 
-/// The part of a container name after the service's prefix: `<deployment>-<n>`.
+/// The part of a container name after the service's: `<deployment>-<n>` of
+/// `helvetia-<installation>-<project>-<service>-<deployment>-<n>` (or of a name from before
+/// names carried the installation).
 fn short_container<'a>(target: &ServiceTarget, name: &'a str) -> &'a str {
-    let prefix = format!("helvetia-{}-{}-", target.project, target.service);
-    name.strip_prefix(&prefix).unwrap_or(name)
+    let service = format!("-{}-{}-", target.project, target.service);
+    name.rfind(&service)
+        .map_or(name, |at| &name[at + service.len()..])
 }
 
 async fn runtime_output(client: &Client, args: &LogsArgs, printer: &Printer) -> anyhow::Result<()> {

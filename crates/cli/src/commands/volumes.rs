@@ -75,7 +75,7 @@ pub async fn run(command: VolumesCommand, global: &GlobalArgs) -> anyhow::Result
                         v.volume.name.clone(),
                         v.volume.path.clone(),
                         output::human_bytes(v.size_bytes),
-                        v.engine_name.clone(),
+                        v.volume.engine_name.clone(),
                         output::time(v.volume.created_at),
                     ]
                 }),

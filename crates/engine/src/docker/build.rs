@@ -97,6 +97,7 @@ impl Engine {
             .socket
             .clone()
             .map_err(EngineError::BuildNeedsLocalSocket)?;
+        self.claim_tag(&request.tag).await?;
         let checkout = request.checkout.clone();
         let context = request.context.clone();
         let dockerfile = request.dockerfile.clone();

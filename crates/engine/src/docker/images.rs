@@ -1,8 +1,13 @@
 //! Images: find one to reuse, tag it for a new deployment, remove old ones, prune build cache.
+//! A tag names whatever image it was moved to last, so every tag operation checks the image
+//! it names is this installation's: a tag another installation moved is never run, moved or
+//! removed.
 
 use bollard::query_parameters::{
     ListImagesOptions, PruneBuildOptions, RemoveImageOptions, TagImageOptions,
 };
+
+use std::collections::HashMap;
 
 use super::{Engine, EngineError, Result, labels};
 
@@ -56,8 +61,41 @@ impl Engine {
             .collect())
     }
 
-    /// Adds `repo:tag` to an existing image.
+    /// The id and labels of the image `reference` (a name or an id) names.
+    async fn inspect_image(
+        &self,
+        reference: &str,
+    ) -> Result<(String, Option<HashMap<String, String>>)> {
+        let inspect = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .map_err(EngineError::from_bollard)?;
+        let id = inspect
+            .id
+            .ok_or_else(|| EngineError::NotFound(format!("image {reference}")))?;
+        Ok((id, inspect.config.and_then(|config| config.labels)))
+    }
+
+    /// The id of the image `reference` names, if it is this installation's.
+    pub async fn owned_image(&self, reference: &str) -> Result<String> {
+        let (id, labels) = self.inspect_image(reference).await?;
+        self.check_ours("image", reference, labels.as_ref())?;
+        Ok(id)
+    }
+
+    /// Refuses to move `reference` (`repo:tag`) when it names another installation's image.
+    pub(super) async fn claim_tag(&self, reference: &str) -> Result<()> {
+        match self.owned_image(reference).await {
+            Ok(_) | Err(EngineError::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Adds `repo:tag` to an existing image (by id), unless that tag names another
+    /// installation's image.
     pub async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        self.claim_tag(&format!("{repo}:{tag}")).await?;
         let options = TagImageOptions {
             repo: Some(repo.to_owned()),
             tag: Some(tag.to_owned()),
@@ -70,28 +108,28 @@ impl Engine {
 
     /// The id of an image by name or id.
     pub async fn image_id(&self, image: &str) -> Result<String> {
-        let inspect = self
-            .docker
-            .inspect_image(image)
-            .await
-            .map_err(EngineError::from_bollard)?;
-        inspect
-            .id
-            .ok_or_else(|| EngineError::NotFound(format!("image {image}")))
+        Ok(self.inspect_image(image).await?.0)
     }
 
-    /// Removes one tag (or an image by id). An image still used by a container stays.
-    pub async fn remove_image(&self, image: &str) -> Result<()> {
+    /// Removes the tag `tag` if it still names the image `image` (an id): a tag moved since
+    /// the image was listed (by anyone) is left alone. The image goes with its last tag unless
+    /// a container still uses it. True when the tag was removed.
+    pub async fn remove_tag(&self, image: &str, tag: &str) -> Result<bool> {
+        match self.image_id(tag).await {
+            Ok(id) if id == image => {}
+            Ok(_) | Err(EngineError::NotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
+        }
         let options = RemoveImageOptions {
             force: false,
             noprune: false,
             platforms: None,
         };
-        match self.docker.remove_image(image, Some(options), None).await {
-            Ok(_) => Ok(()),
+        match self.docker.remove_image(tag, Some(options), None).await {
+            Ok(_) => Ok(true),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(()),
+            }) => Ok(false),
             Err(error) => Err(EngineError::from_bollard(error)),
         }
     }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bollard::Docker;
+use helvetia_core::scope::Scope;
 
 mod build;
 mod containers;
@@ -38,6 +39,20 @@ pub enum EngineError {
     NotFound(String),
     #[error("the subnet {0} is already used by another network")]
     SubnetInUse(String),
+    /// An object of the name Helvetia would use exists but is not this installation's: using
+    /// it would share it (a volume's data, a network, an image tag) with its owner.
+    #[error(
+        "the {kind} `{name}` exists but {}; refusing to use it",
+        match owner {
+            Some(owner) => format!("belongs to another Helvetia installation (io.helvetia.instance={owner})"),
+            None => "was not created by Helvetia".to_owned(),
+        }
+    )]
+    NotOurs {
+        kind: &'static str,
+        name: String,
+        owner: Option<String>,
+    },
     #[error("build failed: {0}")]
     BuildFailed(String),
     #[error("build timed out after {0:?}")]
@@ -78,7 +93,8 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
-    instance: String,
+    /// Names this installation's objects; its instance is what their labels carry.
+    scope: Scope,
     /// The engine's unix socket, which builds talk to directly (they serve their own BuildKit
     /// session over it); else the scheme of the `DOCKER_HOST` that is not a unix socket.
     socket: std::result::Result<PathBuf, String>,
@@ -91,24 +107,60 @@ impl Engine {
             Docker::connect_with_defaults().map_err(|e| EngineError::Unreachable(e.to_string()))?;
         Ok(Engine {
             docker,
-            instance: instance.to_owned(),
+            scope: Scope::new(instance),
             socket: local_socket(std::env::var("DOCKER_HOST").ok().as_deref()),
         })
+    }
+
+    /// The names of this installation's objects.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// The labels every object this engine creates carries.
     fn ownership_labels(&self) -> [(String, String); 2] {
         [
             (labels::MANAGED.to_owned(), "true".to_owned()),
-            (labels::INSTANCE.to_owned(), self.instance.clone()),
+            (
+                labels::INSTANCE.to_owned(),
+                self.scope.instance().to_owned(),
+            ),
         ]
+    }
+
+    /// Refuses an existing object (of `kind`, named `name`, with `labels`) that this
+    /// installation did not create: every object Helvetia uses without creating it goes
+    /// through here.
+    fn check_ours(
+        &self,
+        kind: &'static str,
+        name: &str,
+        labels: Option<&HashMap<String, String>>,
+    ) -> Result<()> {
+        let label = |key: &str| {
+            labels
+                .and_then(|labels| labels.get(key))
+                .map(String::as_str)
+        };
+        if label(labels::MANAGED) == Some("true")
+            && label(labels::INSTANCE) == Some(self.scope.instance())
+        {
+            return Ok(());
+        }
+        Err(EngineError::NotOurs {
+            kind,
+            name: name.to_owned(),
+            owner: label(labels::INSTANCE)
+                .filter(|_| label(labels::MANAGED) == Some("true"))
+                .map(str::to_owned),
+        })
     }
 
     /// Label filters selecting this installation's objects, plus `more`.
     fn owned_filters(&self, more: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
         let mut wanted = vec![
             (labels::MANAGED, "true"),
-            (labels::INSTANCE, self.instance.as_str()),
+            (labels::INSTANCE, self.scope.instance()),
         ];
         wanted.extend_from_slice(more);
         label_filters(wanted)

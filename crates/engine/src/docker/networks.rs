@@ -15,8 +15,8 @@ pub struct NetworkSpec {
 }
 
 impl Engine {
-    /// Creates the network unless it exists. An existing network is kept as it is: containers
-    /// may be attached to it.
+    /// Creates the network unless it exists. An existing network of this installation is kept
+    /// as it is (containers may be attached to it); anyone else's is refused.
     pub async fn ensure_network(&self, spec: &NetworkSpec) -> Result<()> {
         match self
             .docker
@@ -26,7 +26,7 @@ impl Engine {
             )
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(network) => return self.check_ours("network", &spec.name, network.labels.as_ref()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {}

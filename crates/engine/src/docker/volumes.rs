@@ -9,10 +9,11 @@ use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
 use super::{Engine, EngineError, Result, labels};
 
 impl Engine {
-    /// Creates the volume unless it exists; an existing one (with its data) is kept.
+    /// Creates the volume unless it exists; an existing one of this installation (with its
+    /// data) is kept, anyone else's is refused.
     pub async fn ensure_volume(&self, name: &str, project: &str) -> Result<()> {
         match self.docker.inspect_volume(name).await {
-            Ok(_) => return Ok(()),
+            Ok(volume) => return self.check_ours("volume", name, Some(&volume.labels)),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {}

@@ -66,11 +66,18 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
     assert_eq!(first["commit_sha"].as_str().unwrap().len(), 40);
     assert_eq!(
         first["image"],
-        format!("helvetia/{project}-web:{}", first["id"])
+        format!(
+            "{}:{}",
+            server.scope().await.image_repository(&project, "web"),
+            first["id"]
+        )
     );
 
     // The container: named, labelled, no published port, limits, restart policy, log rotation.
-    let name = format!("helvetia-{project}-web-{}-0", first["id"]);
+    let name = server
+        .scope()
+        .await
+        .container(&project, "web", first["id"].as_i64().unwrap(), 0);
     let inspect = std::process::Command::new("/usr/bin/docker")
         .args(["inspect", &name])
         .output()
@@ -104,7 +111,7 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
     );
     assert_eq!(
         container["HostConfig"]["NetworkMode"],
-        format!("helvetia-{project}")
+        server.scope().await.network(&project)
     );
 
     // A new commit: built, switched, and the old container is gone once drained. What its
@@ -131,7 +138,11 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
         server.through_edge(&host, "/draft.html").await.unwrap().0,
         404
     );
-    let live_name = format!("helvetia-{project}-web-{}-0", second["id"]);
+    let live_name =
+        server
+            .scope()
+            .await
+            .container(&project, "web", second["id"].as_i64().unwrap(), 0);
     eventually(
         Duration::from_secs(30),
         "only the live container to remain",
@@ -220,7 +231,11 @@ async fn failed_deployments_leave_the_live_version_serving() {
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
     assert_eq!(live["status"], "live");
-    let live_container = format!("helvetia-{project}-web-{}-0", live["id"]);
+    let live_container =
+        server
+            .scope()
+            .await
+            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
     let (stop, ok, bad, requests) =
         keep_requesting(&server, host.clone(), "hello from version 1\n");
     let (status, _) = server

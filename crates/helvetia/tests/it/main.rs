@@ -13,6 +13,7 @@ mod cli;
 mod deploy;
 mod env;
 mod faults;
+mod isolation;
 mod logs;
 mod metrics;
 mod openapi;

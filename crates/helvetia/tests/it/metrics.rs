@@ -304,7 +304,13 @@ async fn prometheus_exposition(server: &TestServer, project: &str, deployment: i
             .iter()
             .find(|s| labels.iter().all(|(k, v)| s.labels.get(*k) == Some(v)))
             .unwrap_or_else(|| panic!("no {name} series for the service:\n{text}"));
-        assert!(series.labels["container"].starts_with(&format!("helvetia-{project}-web-")));
+        assert_eq!(
+            series.labels["container"],
+            server
+                .scope()
+                .await
+                .container(project, "web", deployment, 0)
+        );
         if name == "helvetia_container_memory_bytes" {
             assert!(
                 (series.value - ALLOCATION).abs() <= ALLOCATION * 0.1,

@@ -63,7 +63,11 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
     );
     let log = server.deploy_log(id).await;
     assert!(log.contains("never resumed half-way"), "{log}");
-    let live_container = format!("helvetia-{project}-web-{}-0", live["id"]);
+    let live_container =
+        server
+            .scope()
+            .await
+            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
     eventually(Duration::from_secs(30), "no orphan containers", || {
         let project = project.clone();
         let live_container = live_container.clone();
@@ -140,16 +144,13 @@ async fn restart_reconciles_engine_and_routes_with_the_store() {
     );
     // Only the images of the last two successful deployments are kept (pruned after the
     // drain, so wait for it).
+    let scope = server.scope().await;
+    let repository = scope.image_repository(&project, "web");
     eventually(Duration::from_secs(30), "old images to be pruned", || {
-        let project = project.clone();
+        let repository = repository.clone();
         async move {
             let tags = std::process::Command::new("/usr/bin/docker")
-                .args([
-                    "images",
-                    "--format",
-                    "{{.Tag}}",
-                    &format!("helvetia/{project}-web"),
-                ])
+                .args(["images", "--format", "{{.Tag}}", &repository])
                 .output()
                 .unwrap();
             let mut tags: Vec<String> = String::from_utf8_lossy(&tags.stdout)
@@ -164,7 +165,7 @@ async fn restart_reconciles_engine_and_routes_with_the_store() {
 
     // While the server is down: a stray container with Helvetia's labels appears, and the
     // routing file disappears.
-    let live = format!("helvetia-{project}-web-4-0");
+    let live = scope.container(&project, "web", 4, 0);
     let labels = std::process::Command::new("/usr/bin/docker")
         .args(["inspect", "--format", "{{json .Config.Labels}}", &live])
         .output()
@@ -176,15 +177,12 @@ async fn restart_reconciles_engine_and_routes_with_the_store() {
         "run",
         "-d",
         "--name",
-        &format!("helvetia-{project}-web-99-0"),
+        &scope.container(&project, "web", 99, 0),
     ]);
     for (key, value) in labels.as_object().unwrap() {
         stray.args(["--label", &format!("{key}={}", value.as_str().unwrap())]);
     }
-    let started = stray
-        .arg(format!("helvetia/{project}-web:4"))
-        .output()
-        .unwrap();
+    let started = stray.arg(format!("{repository}:4")).output().unwrap();
     assert!(
         started.status.success(),
         "{}",

@@ -102,7 +102,10 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     let redeployed_at = load.began.elapsed();
 
     // Kill one replica's process from the host, as a crash would.
-    let victim = format!("helvetia-{project}-web-{}-1", second["id"]);
+    let victim = server
+        .scope()
+        .await
+        .container(&project, "web", second["id"].as_i64().unwrap(), 1);
     let pid = host_pid(&victim);
     let killed_at = load.began.elapsed();
     assert!(

@@ -218,7 +218,11 @@ async fn limits_are_enforced_and_oom_kills_are_recorded() {
         .await;
     let live = &service["status"]["live_deployment"];
     assert_eq!(live["cause"], "settings");
-    let container = format!("helvetia-{project}-web-{}-0", live["id"]);
+    let container =
+        server
+            .scope()
+            .await
+            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
     let inspect = std::process::Command::new("/usr/bin/docker")
         .args(["inspect", &container])
         .output()
@@ -275,7 +279,11 @@ async fn a_killed_app_is_restarted_and_the_restart_recorded() {
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let live = server.deploy(&project, "web").await;
-    let container = format!("helvetia-{project}-web-{}-0", live["id"]);
+    let container =
+        server
+            .scope()
+            .await
+            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
     let pid = std::process::Command::new("/usr/bin/docker")
         .args(["inspect", "--format", "{{.State.Pid}}", &container])
         .output()
@@ -385,7 +393,11 @@ async fn restarting_the_engine_brings_apps_back_and_routed() {
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let live = server.deploy(&project, "web").await;
-    let container = format!("helvetia-{project}-web-{}-0", live["id"]);
+    let container =
+        server
+            .scope()
+            .await
+            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
     let host = format!("web.{project}.localhost");
 
     // Without live-restore: its containers stop with it.

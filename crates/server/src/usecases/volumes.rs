@@ -16,23 +16,13 @@ use super::{App, Result, UseCaseError};
 pub async fn list(app: &App, service: &OwnedService) -> Result<Vec<VolumeView>> {
     let mut views = vec![];
     for volume in app.store.volumes(service.id).await? {
-        let engine_name = volume::engine_volume_name(
-            service.project.as_str(),
-            service.name.as_str(),
-            service.id,
-            &volume.name,
-        );
         let size_bytes = app
             .platform
             .engine
-            .volume_size(&engine_name)
+            .volume_size(&volume.engine_name)
             .await
             .map_err(|e| UseCaseError::Internal(e.to_string()))?;
-        views.push(VolumeView {
-            volume,
-            engine_name,
-            size_bytes,
-        });
+        views.push(VolumeView { volume, size_bytes });
     }
     Ok(views)
 }
@@ -62,8 +52,14 @@ pub async fn add(
     let name = errors.check("name", volume::check_name(&input.name));
     let path = errors.check("path", volume::check_path(&input.path));
     errors.finish(|| Some((name?, path?)))?;
+    let engine_name = app.platform.engine.scope().volume(
+        service.project.as_str(),
+        service.name.as_str(),
+        service.id,
+        &input.name,
+    );
     app.store
-        .add_volume(caller, service, &input.name, &input.path)
+        .add_volume(caller, service, &input.name, &input.path, &engine_name)
         .await?;
     apply(app, caller, service).await
 }

@@ -211,7 +211,7 @@ pub async fn networks_get_distinct_subnets(db: &TestDb) {
         .project_network(a.id, "helvetia-a", pool(), &[])
         .await
         .unwrap();
-    assert_eq!(first, "10.1.0.0/24");
+    assert_eq!(first, ("helvetia-a".to_owned(), "10.1.0.0/24".to_owned()));
     assert_eq!(
         db.store
             .project_network(a.id, "helvetia-a", pool(), &[])
@@ -224,14 +224,32 @@ pub async fn networks_get_distinct_subnets(db: &TestDb) {
         .project_network(b.id, "helvetia-b", pool(), &[])
         .await
         .unwrap();
-    assert_eq!(second, "10.1.1.0/24");
+    assert_eq!(second.1, "10.1.1.0/24");
     // The engine said b's subnet is taken by something else: b moves on.
     let moved = db
         .store
         .project_network(b.id, "helvetia-b", pool(), &["10.1.1.0/24".into()])
         .await
         .unwrap();
-    assert_eq!(moved, "10.1.2.0/24");
+    assert_eq!(moved.1, "10.1.2.0/24");
+    // A network keeps the name it was recorded with (one from before names carried the
+    // installation, say) until it has to move.
+    assert_eq!(
+        db.store
+            .project_network(b.id, "helvetia-x-b", pool(), &[])
+            .await
+            .unwrap(),
+        ("helvetia-b".to_owned(), "10.1.2.0/24".to_owned())
+    );
+    let renamed = db
+        .store
+        .project_network(b.id, "helvetia-x-b", pool(), &["10.1.2.0/24".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed,
+        ("helvetia-x-b".to_owned(), "10.1.1.0/24".to_owned())
+    );
     let exhausted = db
         .store
         .project_network(

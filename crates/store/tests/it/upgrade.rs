@@ -37,19 +37,62 @@ fn until(mut migrator: Migrator, version: i64) -> Migrator {
     migrator
 }
 
-/// Migrates `$pool` (of either backend) as the earlier release did, writes what it wrote, and
-/// closes it.
-macro_rules! written_before_nullable_ports {
-    ($pool:expr, $migrations:literal) => {
-        until(sqlx::migrate!($migrations), BEFORE_NULLABLE_PORTS)
+/// What a release whose schema ended at migration 10 wrote: a service with a volume, which the
+/// engine knew by a name without the installation's id.
+const BEFORE_VOLUME_ENGINE_NAMES: i64 = 10;
+const A_VOLUME_NAMED_WITHOUT_THE_INSTALLATION: &str = "
+    INSERT INTO teams (name, created_at) VALUES ('default', 0);
+    INSERT INTO projects (team_id, name, created_at) SELECT id, 'demo', 0 FROM teams;
+    INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port, created_at,
+                          updated_at)
+        SELECT id, 'web', 'https://git.example.org/demo.git', 'main', 'Dockerfile', '.', 8080,
+               0, 0
+        FROM projects;
+    INSERT INTO volumes (service_id, name, path, created_at)
+        SELECT id, 'data', '/data', 0 FROM services;
+";
+
+/// Migrates `$pool` (of either backend) as the release whose schema ended at `$version` did,
+/// writes `$rows` as it did, and closes it.
+macro_rules! written_by_release {
+    ($pool:expr, $migrations:literal, $version:expr, $rows:expr) => {
+        until(sqlx::migrate!($migrations), $version)
             .run(&$pool)
             .await
             .unwrap();
-        sqlx::raw_sql(SERVICES_WITH_PORT_ZERO)
-            .execute(&$pool)
-            .await
-            .unwrap();
+        sqlx::raw_sql($rows).execute(&$pool).await.unwrap();
         $pool.close().await;
+    };
+}
+
+/// A test on each backend: a database the release whose schema ended at `$version` wrote
+/// `$rows` into, opened (and migrated) by today's store, then `$check`ed.
+macro_rules! upgrade_test {
+    ($sqlite:ident, $postgres:ident, $version:expr, $rows:expr, $check:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let blank = Blank::sqlite();
+            let helvetia_store::Location::SqliteFile(path) = &blank.location else {
+                unreachable!("a SQLite blank is a file");
+            };
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            written_by_release!(pool, "migrations/sqlite", $version, $rows);
+            $check(blank.open().await).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let blank = Blank::postgres().await;
+            let helvetia_store::Location::Postgres(url) = &blank.location else {
+                unreachable!("a PostgreSQL blank is a URL");
+            };
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            written_by_release!(pool, "migrations/postgres", $version, $rows);
+            $check(blank.open().await).await;
+        }
     };
 }
 
@@ -76,27 +119,55 @@ async fn worker_ports_read_as_none(db: TestDb) {
     db.drop().await;
 }
 
-#[tokio::test]
-async fn a_workers_port_stored_as_zero_becomes_none_on_sqlite() {
-    let blank = Blank::sqlite();
-    let helvetia_store::Location::SqliteFile(path) = &blank.location else {
-        unreachable!("a SQLite blank is a file");
-    };
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    written_before_nullable_ports!(pool, "migrations/sqlite");
-    worker_ports_read_as_none(blank.open().await).await;
+/// A volume from before names carried the installation keeps the engine name its data is in;
+/// one added now gets the name it is given.
+async fn volumes_keep_their_engine_names(db: TestDb) {
+    let team = db.store.default_team().await.unwrap();
+    let web = db
+        .store
+        .service(team, &project("demo"), &service("web"))
+        .await
+        .unwrap();
+    let volumes = db.store.volumes(web.id).await.unwrap();
+    assert_eq!(
+        volumes[0].engine_name,
+        format!("helvetia-demo-web-data-{}", web.id)
+    );
+    let admin = db.admin().await;
+    db.store
+        .add_volume(
+            &admin,
+            &web,
+            "cache",
+            "/cache",
+            "helvetia-77c0-demo-web-cache-1",
+        )
+        .await
+        .unwrap();
+    let mut names = db.store.all_engine_volume_names().await.unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "helvetia-77c0-demo-web-cache-1".to_owned(),
+            format!("helvetia-demo-web-data-{}", web.id)
+        ]
+    );
+    db.drop().await;
 }
 
-#[tokio::test]
-async fn a_workers_port_stored_as_zero_becomes_none_on_postgres() {
-    let blank = Blank::postgres().await;
-    let helvetia_store::Location::Postgres(url) = &blank.location else {
-        unreachable!("a PostgreSQL blank is a URL");
-    };
-    let pool = sqlx::PgPool::connect(url).await.unwrap();
-    written_before_nullable_ports!(pool, "migrations/postgres");
-    worker_ports_read_as_none(blank.open().await).await;
-}
+upgrade_test!(
+    a_workers_port_stored_as_zero_becomes_none_on_sqlite,
+    a_workers_port_stored_as_zero_becomes_none_on_postgres,
+    BEFORE_NULLABLE_PORTS,
+    SERVICES_WITH_PORT_ZERO,
+    worker_ports_read_as_none
+);
+
+upgrade_test!(
+    volumes_keep_their_engine_names_on_sqlite,
+    volumes_keep_their_engine_names_on_postgres,
+    BEFORE_VOLUME_ENGINE_NAMES,
+    A_VOLUME_NAMED_WITHOUT_THE_INSTALLATION,
+    volumes_keep_their_engine_names
+);

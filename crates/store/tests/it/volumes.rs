@@ -1,4 +1,3 @@
-use helvetia_core::volume::engine_volume_name;
 use helvetia_store::StoreError;
 
 use crate::backend::TestDb;
@@ -10,21 +9,35 @@ pub async fn add_list_remove_and_cascade(db: &TestDb) {
     let worker = demo_service(db, "worker").await;
     let data = db
         .store
-        .add_volume(&admin, &web, "data", "/data")
+        .add_volume(&admin, &web, "data", "/data", "engine-web-data")
         .await
         .unwrap();
-    assert_eq!((data.name.as_str(), data.path.as_str()), ("data", "/data"));
+    assert_eq!(
+        (
+            data.name.as_str(),
+            data.path.as_str(),
+            data.engine_name.as_str()
+        ),
+        ("data", "/data", "engine-web-data")
+    );
     db.store
-        .add_volume(&admin, &web, "cache", "/var/cache/app")
+        .add_volume(&admin, &web, "cache", "/var/cache/app", "engine-web-cache")
         .await
         .unwrap();
     db.store
-        .add_volume(&admin, &worker, "data", "/data")
+        .add_volume(&admin, &worker, "data", "/data", "engine-worker-data")
         .await
         .unwrap();
     // A name or a mount path is taken once per service.
-    for (name, path) in [("data", "/elsewhere"), ("other", "/data")] {
-        let taken = db.store.add_volume(&admin, &web, name, path).await;
+    for (name, path, engine_name) in [
+        ("data", "/elsewhere", "engine-other-1"),
+        ("other", "/data", "engine-other-2"),
+        ("other", "/other", "engine-web-data"),
+    ] {
+        let taken = db
+            .store
+            .add_volume(&admin, &web, name, path, engine_name)
+            .await;
         assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
     }
     let names: Vec<String> = db
@@ -39,13 +52,10 @@ pub async fn add_list_remove_and_cascade(db: &TestDb) {
 
     let mut engine_names = db.store.all_engine_volume_names().await.unwrap();
     engine_names.sort();
-    let mut expected = vec![
-        engine_volume_name("demo", "web", web.id, "cache"),
-        engine_volume_name("demo", "web", web.id, "data"),
-        engine_volume_name("demo", "worker", worker.id, "data"),
-    ];
-    expected.sort();
-    assert_eq!(engine_names, expected);
+    assert_eq!(
+        engine_names,
+        ["engine-web-cache", "engine-web-data", "engine-worker-data"]
+    );
 
     db.store.remove_volume(&admin, &web, "cache").await.unwrap();
     let gone = db.store.remove_volume(&admin, &web, "cache").await;
@@ -58,6 +68,6 @@ pub async fn add_list_remove_and_cascade(db: &TestDb) {
     db.store.delete_service(&admin, &web).await.unwrap();
     assert_eq!(
         db.store.all_engine_volume_names().await.unwrap(),
-        [engine_volume_name("demo", "worker", worker.id, "data")]
+        ["engine-worker-data"]
     );
 }

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use helvetia_core::container::image_repository;
 use helvetia_core::deployment::DeploymentStatus;
 use helvetia_core::git::{CommitSha, GitRef, RepoUrl};
 use helvetia_core::service::Service;
@@ -62,11 +61,8 @@ impl Deploy<'_> {
                 Some(sha)
             }
         };
-        let tag = format!(
-            "{}:{}",
-            image_repository(self.service.project.as_str(), self.service.name.as_str()),
-            self.deployment.id
-        );
+        let (repository, tag_name) = self.tag();
+        let tag = format!("{repository}:{tag_name}");
         if let Some(sha) = &known_sha
             && let Some(tag) = self.reuse_build(sha, &tag).await?
         {
@@ -160,6 +156,39 @@ impl Deploy<'_> {
         Ok(tag)
     }
 
+    /// This deployment's image tag, as repository and tag: tags are deployment ids.
+    fn tag(&self) -> (String, String) {
+        let repository = self
+            .platform
+            .engine
+            .scope()
+            .image_repository(self.service.project.as_str(), self.service.name.as_str());
+        (repository, self.deployment.id.to_string())
+    }
+
+    /// The image an earlier deployment ran (for a rollback, restart or settings change), once
+    /// the engine confirms it is this installation's: a tag recorded before names carried the
+    /// installation could name another installation's image by now, which must never run
+    /// here. Such a tag is replaced by this deployment's own, of the current form.
+    pub(super) async fn recorded_image(&mut self, recorded: &str) -> Result<String, Failure> {
+        let platform = self.platform;
+        let image = platform.engine.owned_image(recorded).await?;
+        let (repository, tag_name) = self.tag();
+        if recorded.starts_with(&format!("{repository}:")) {
+            return Ok(recorded.to_owned());
+        }
+        platform
+            .engine
+            .tag_image(&image, &repository, &tag_name)
+            .await?;
+        let tag = format!("{repository}:{tag_name}");
+        platform
+            .store
+            .record_image(self.deployment.id, &tag)
+            .await?;
+        Ok(tag)
+    }
+
     fn build_fingerprint(&self) -> String {
         self.environment
             .as_ref()
@@ -189,10 +218,10 @@ impl Deploy<'_> {
             &format!("image {} was already built from this commit with these settings: reused, no rebuild", short_id(&image)),
         )
         .await?;
-        let (repository, tag_name) = tag.split_once(':').unwrap_or((tag, "latest"));
+        let (repository, tag_name) = self.tag();
         platform
             .engine
-            .tag_image(&image, repository, tag_name)
+            .tag_image(&image, &repository, &tag_name)
             .await?;
         platform.store.record_image(self.deployment.id, tag).await?;
         self.to(DeploymentStatus::Starting, &format!("starting {tag}"))

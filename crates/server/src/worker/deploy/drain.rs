@@ -72,7 +72,7 @@ impl Deploy<'_> {
         let mut removed = 0;
         for image in images.iter().filter(|image| !kept_ids.contains(&image.id)) {
             for tag in &image.tags {
-                if platform.engine.remove_image(tag).await.is_ok() {
+                if let Ok(true) = platform.engine.remove_tag(&image.id, tag).await {
                     removed += 1;
                 }
             }

@@ -217,7 +217,7 @@ impl Deploy<'_> {
         let image = match self.deployment.kind {
             DeploymentKind::Build => self.build().await?,
             DeploymentKind::Image => {
-                let image = self
+                let recorded = self
                     .deployment
                     .image
                     .clone()
@@ -225,10 +225,10 @@ impl Deploy<'_> {
                 let source = self.deployment.source_deployment_id.unwrap_or_default();
                 self.to(
                     DeploymentStatus::Starting,
-                    &format!("running the image of deployment #{source} ({image})"),
+                    &format!("running the image of deployment #{source} ({recorded})"),
                 )
                 .await?;
-                image
+                self.recorded_image(&recorded).await?
             }
         };
         failpoint::reached(Failpoint::AfterBuild).await;

@@ -25,9 +25,10 @@ impl Deploy<'_> {
         self.log.line(format!(
             "==> release: running {argv:?} before any new container takes traffic"
         ));
-        let name = format!(
-            "helvetia-{}-{}-{}-release",
-            self.service.project, self.service.name, self.deployment.id
+        let name = platform.engine.scope().release_container(
+            self.service.project.as_str(),
+            self.service.name.as_str(),
+            self.deployment.id,
         );
         let record = platform
             .store

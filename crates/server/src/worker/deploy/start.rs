@@ -4,9 +4,8 @@
 
 use std::time::Instant;
 
-use helvetia_core::container::{ContainerState, Health, container_name, network_name};
+use helvetia_core::container::{ContainerState, Health};
 use helvetia_core::service::Port;
-use helvetia_core::volume::engine_volume_name;
 use helvetia_engine::docker::{ContainerSpec, EngineError, Limits, NetworkSpec, labels};
 
 use helvetia_core::deployment::FailureCause;
@@ -90,17 +89,11 @@ impl Deploy<'_> {
         let service = &self.service;
         let mut mounts = vec![];
         for volume in self.platform.store.volumes(service.id).await? {
-            let name = engine_volume_name(
-                service.project.as_str(),
-                service.name.as_str(),
-                service.id,
-                &volume.name,
-            );
             self.platform
                 .engine
-                .ensure_volume(&name, service.project.as_str())
+                .ensure_volume(&volume.engine_name, service.project.as_str())
                 .await?;
-            mounts.push((name, volume.path));
+            mounts.push((volume.engine_name, volume.path));
         }
         Ok(mounts)
     }
@@ -206,18 +199,24 @@ impl Deploy<'_> {
         }
     }
 
-    /// The project's network, created on first use with a subnet from the pool.
+    /// The project's network, created on first use with a subnet from the pool. A network
+    /// recorded before names carried the installation keeps its name while it is this
+    /// installation's; one that turns out to be another's is left to it, and the project moves
+    /// to a network of its own.
     pub(super) async fn network(&mut self) -> Result<String, Failure> {
         let platform = self.platform;
-        let name = network_name(self.service.project.as_str());
+        let scoped = platform
+            .engine
+            .scope()
+            .network(self.service.project.as_str());
         let _creating = platform.network_lock().await;
         let mut avoid = vec![];
         for _ in 0..16 {
-            let subnet = platform
+            let (name, subnet) = platform
                 .store
                 .project_network(
                     self.service.project_id,
-                    &name,
+                    &scoped,
                     platform.settings.subnets.subnets(),
                     &avoid,
                 )
@@ -231,6 +230,12 @@ impl Deploy<'_> {
                 Ok(()) => return Ok(name),
                 Err(EngineError::SubnetInUse(subnet)) => {
                     self.log.line(format!("Subnet {subnet} is used by another network on this host; trying the next one"));
+                    avoid.push(subnet);
+                }
+                Err(error @ EngineError::NotOurs { .. }) if name != scoped => {
+                    self.log.line(format!(
+                        "{error}; the project moves to its own network {scoped}"
+                    ));
                     avoid.push(subnet);
                 }
                 Err(error) => return Err(error.into()),
@@ -251,7 +256,7 @@ impl Deploy<'_> {
     ) -> Result<Started, Failure> {
         let platform = self.platform;
         let service = &self.service;
-        let name = container_name(
+        let name = platform.engine.scope().container(
             service.project.as_str(),
             service.name.as_str(),
             self.deployment.id,
