@@ -27,6 +27,8 @@ pub enum AuditAction {
     ProjectDelete,
     ServiceCreate,
     ServiceUpdate,
+    /// A service's capabilities or read-only root changed (the target says what they are now).
+    ServicePrivileges,
     ServiceDelete,
     ServiceStop,
     DeploymentCreate,
@@ -48,6 +50,7 @@ impl AuditAction {
             AuditAction::ProjectDelete => "project.delete",
             AuditAction::ServiceCreate => "service.create",
             AuditAction::ServiceUpdate => "service.update",
+            AuditAction::ServicePrivileges => "service.privileges",
             AuditAction::ServiceDelete => "service.delete",
             AuditAction::ServiceStop => "service.stop",
             AuditAction::DeploymentCreate => "deployment.create",

@@ -23,6 +23,7 @@ pub mod redact;
 pub mod routing;
 pub mod runtime;
 pub mod scope;
+pub mod security;
 pub mod service;
 pub mod units;
 pub mod validation;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::security::ContainerSecurity;
 use crate::validation::{FieldErrors, Invalid};
 
 /// Durations are stored and sent as whole milliseconds.
@@ -375,6 +376,8 @@ pub struct RuntimeSettings {
     /// The same form as `command`.
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub release_command: Option<Vec<String>>,
+    /// Capabilities given back and a read-only root filesystem (see the README's "Security").
+    pub security: ContainerSecurity,
 }
 
 /// How a deploy replaces a service's containers.
@@ -419,6 +422,7 @@ impl Default for RuntimeSettings {
             strategy: None,
             command: None,
             release_command: None,
+            security: ContainerSecurity::default(),
         }
     }
 }
@@ -443,6 +447,7 @@ impl RuntimeSettings {
             ("health", document.get("health")),
             ("timeouts", document.get("timeouts")),
             ("limits", document.get("limits")),
+            ("security", document.get("security")),
         ] {
             if section.is_some_and(|section| !section.is_object()) {
                 return Err(FieldErrors::single(
@@ -490,6 +495,7 @@ impl RuntimeSettings {
             || self.timeouts.stop_grace != next.timeouts.stop_grace
             || self.replicas != next.replicas
             || self.command != next.command
+            || self.security != next.security
     }
 }
 
@@ -578,6 +584,14 @@ mod tests {
             .merged(&serde_json::json!({"replicas": 3}), &maximum)
             .unwrap();
         assert!(current.needs_new_containers(&scaled));
+        let hardened = current
+            .merged(
+                &serde_json::json!({"security": {"read_only_root": true, "cap_add": ["CHOWN"]}}),
+                &maximum,
+            )
+            .unwrap();
+        assert!(hardened.security.read_only_root);
+        assert!(current.needs_new_containers(&hardened));
         assert_eq!(
             DeployStrategy::effective(None, true),
             DeployStrategy::Recreate
@@ -598,6 +612,8 @@ mod tests {
             serde_json::json!({"replicas": 6}),
             serde_json::json!({"command": []}),
             serde_json::json!({"strategy": "sometimes"}),
+            serde_json::json!({"security": {"cap_add": ["SYS_ADMIN"]}}),
+            serde_json::json!({"security": ["CHOWN"]}),
         ] {
             assert!(current.merged(&bad, &maximum).is_err(), "{bad}");
         }

@@ -1,12 +1,14 @@
 #![allow(clippy::unwrap_used)]
 //! Engine objects against the real Docker engine: an installation uses only volumes, networks
-//! and image tags that carry its own labels (two installations share one engine).
+//! and image tags that carry its own labels (two installations share one engine), and app
+//! containers run without privileges they were not given.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 use std::time::Duration;
 
-use helvetia_engine::docker::{BuildRequest, Engine, EngineError, NetworkSpec};
+use helvetia_core::security::{Capability, ContainerSecurity};
+use helvetia_engine::docker::{BuildRequest, ContainerSpec, Engine, EngineError, NetworkSpec};
 
 fn nonce() -> String {
     format!("{:08x}", rand::random::<u32>())
@@ -66,6 +68,12 @@ async fn busybox_image(engine: &Engine, tag: &str) -> String {
         secrets: vec![],
     };
     engine.build_image(&request, |_| {}).await.unwrap()
+}
+
+/// A container's `HostConfig`, as `docker inspect` shows it.
+fn host_config(container: &str) -> serde_json::Value {
+    let inspect = docker(&["inspect", "--format", "{{json .HostConfig}}", container]).unwrap();
+    serde_json::from_str(&inspect).unwrap()
 }
 
 fn refused_as_not_ours<T: std::fmt::Debug>(result: Result<T, EngineError>, owner: Option<&str>) {
@@ -129,4 +137,102 @@ async fn another_installations_volumes_networks_and_tags_are_refused() {
     a.tag_image(&a_image, &repository, "extra").await.unwrap();
     assert!(a.remove_tag(&a_image, &extra).await.unwrap());
     assert!(docker(&["image", "inspect", &extra]).is_none());
+}
+
+/// Runs `script` (busybox sh) to its end with `security`; returns its exit code and output.
+async fn run(
+    engine: &Engine,
+    objects: &mut Objects,
+    image: &str,
+    security: ContainerSecurity,
+    script: &str,
+) -> (i64, String) {
+    let name = objects.add("container", &format!("helvetia-objects-{}", nonce()));
+    let spec = ContainerSpec {
+        name,
+        image: image.to_owned(),
+        network: "bridge".to_owned(),
+        port: None,
+        env: vec![],
+        labels: HashMap::new(),
+        limits: Default::default(),
+        command: Some(vec![
+            "/bin/busybox".to_owned(),
+            "sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+        ]),
+        stop_grace: Duration::from_secs(1),
+        mounts: vec![],
+        security,
+    };
+    let id = engine.run_container(&spec).await.unwrap();
+    let code = engine.wait_container(&id).await.unwrap();
+    let output = engine
+        .container_logs_tail(&id, 20)
+        .await
+        .unwrap()
+        .join("\n");
+    (code, output)
+}
+
+#[tokio::test]
+async fn containers_hold_only_the_privileges_they_were_given() {
+    let engine = Engine::connect("engine-tests").unwrap();
+    let mut objects = Objects(vec![]);
+    let tag = objects.add("image", &format!("helvetia-objects-{}:privileges", nonce()));
+    let image = busybox_image(&engine, &tag).await;
+    let chown = "/bin/busybox touch /owned && /bin/busybox chown 1:1 /owned";
+
+    // By default: no new privileges, every capability dropped but binding low ports, so a
+    // root process cannot even change a file's owner; the root filesystem is writable.
+    let (code, output) = run(
+        &engine,
+        &mut objects,
+        &image,
+        ContainerSecurity::default(),
+        chown,
+    )
+    .await;
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("Operation not permitted"), "{output}");
+    let host = host_config(&objects.0.last().unwrap().1);
+    assert_eq!(
+        host["SecurityOpt"],
+        serde_json::json!(["no-new-privileges"])
+    );
+    assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
+    assert_eq!(host["CapAdd"], serde_json::json!(["NET_BIND_SERVICE"]));
+    assert_eq!(host["ReadonlyRootfs"], false);
+
+    // The override gives a capability back.
+    let with_chown = ContainerSecurity {
+        cap_add: BTreeSet::from([Capability::Chown]),
+        ..ContainerSecurity::default()
+    };
+    let (code, output) = run(&engine, &mut objects, &image, with_chown, chown).await;
+    assert_eq!(code, 0, "{output}");
+
+    // A read-only root: writing to it fails, /tmp stays writable.
+    let read_only = ContainerSecurity {
+        read_only_root: true,
+        ..ContainerSecurity::default()
+    };
+    let write = "/bin/busybox mkdir -p /tmp && echo kept > /tmp/scratch && /bin/busybox cat /tmp/scratch && echo lost > /written";
+    let (code, output) = run(&engine, &mut objects, &image, read_only, write).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("kept"), "{output}");
+    assert!(output.contains("Read-only file system"), "{output}");
+    let host = host_config(&objects.0.last().unwrap().1);
+    assert_eq!(host["ReadonlyRootfs"], true);
+    assert!(host["Tmpfs"]["/tmp"].is_string(), "{host}");
+    let (code, output) = run(
+        &engine,
+        &mut objects,
+        &image,
+        ContainerSecurity::default(),
+        write,
+    )
+    .await;
+    assert_eq!(code, 0, "{output}");
 }

@@ -5,6 +5,7 @@ use helvetia_core::auth::{Caller, TeamId};
 use helvetia_core::git::{GitRef, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::runtime::RuntimeSettings;
+use helvetia_core::security::ContainerSecurity;
 use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
@@ -73,6 +74,15 @@ fn target(project: &ProjectName, name: &ServiceName) -> String {
     format!("{project}/{name}")
 }
 
+/// The audit target of a change of a service's privileges: the service and what it now has.
+fn privileges_target(
+    project: &ProjectName,
+    name: &ServiceName,
+    runtime: &RuntimeSettings,
+) -> String {
+    format!("{}: {}", target(project, name), runtime.security)
+}
+
 impl Store {
     pub async fn create_service(
         &self,
@@ -83,6 +93,9 @@ impl Store {
         runtime: &RuntimeSettings,
         hostname: &str,
     ) -> Result<Service> {
+        // Privileges beyond the default are a decision someone must be accountable for.
+        let privileged = (runtime.security != ContainerSecurity::default())
+            .then(|| privileges_target(project, name, runtime));
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         let id: i64 = with_pool!(self, |pool| {
@@ -135,6 +148,15 @@ impl Store {
                 AuditAction::ServiceCreate,
                 target(project, name)
             );
+            if let Some(privileges) = &privileged {
+                audit!(
+                    tx,
+                    caller.team,
+                    caller.label(),
+                    AuditAction::ServicePrivileges,
+                    privileges
+                );
+            }
             tx.commit().await?;
             id
         });
@@ -205,6 +227,8 @@ impl Store {
         settings: &ServiceSettings,
         runtime: &RuntimeSettings,
     ) -> Result<Service> {
+        let privileges = (runtime.security != service.runtime.security)
+            .then(|| privileges_target(&service.project, &service.name, runtime));
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         with_pool!(self, |pool| {
@@ -250,6 +274,15 @@ impl Store {
                 AuditAction::ServiceUpdate,
                 target(&service.project, &service.name)
             );
+            if let Some(privileges) = &privileges {
+                audit!(
+                    tx,
+                    caller.team,
+                    caller.label(),
+                    AuditAction::ServicePrivileges,
+                    privileges
+                );
+            }
             tx.commit().await?;
         });
         self.service_by_id(service.id).await

@@ -313,6 +313,7 @@ fn show(target: &ServiceTarget, service: &ServiceView) {
                 .as_deref()
                 .map_or_else(|| "none".to_owned(), shell_words::join),
         ),
+        ("Privileges", runtime.security.to_string()),
         (
             "Health check",
             if health.tcp {

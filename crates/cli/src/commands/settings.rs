@@ -86,6 +86,14 @@ pub struct RuntimeFlags {
     /// How long the release command may run [default: 10m].
     #[arg(long, value_name = "DURATION")]
     release_timeout: Option<String>,
+    /// Mount the image's filesystem read-only, `/tmp` staying writable: `true` or `false`
+    /// [default: false].
+    #[arg(long, value_name = "BOOL")]
+    read_only_root: Option<String>,
+    /// Capabilities given back to the containers (audited), comma-separated from the engine's
+    /// default set, e.g. CHOWN,SETUID,SETGID; `none` for none [default: none].
+    #[arg(long, value_name = "CAPS")]
+    cap_add: Option<String>,
 }
 
 /// `default` (JSON null: back to the default) or the parsed value.
@@ -127,6 +135,26 @@ fn strategy(text: &str) -> anyhow::Result<Value> {
     }
 }
 
+fn boolean(text: &str) -> anyhow::Result<Value> {
+    match text {
+        "true" => Ok(json!(true)),
+        "false" => Ok(json!(false)),
+        _ => anyhow::bail!("`{text}` is not `true` or `false`"),
+    }
+}
+
+/// `none` or comma-separated capability names (the server checks them).
+fn capabilities(text: &str) -> anyhow::Result<Value> {
+    if text == "none" {
+        return Ok(json!([]));
+    }
+    Ok(json!(
+        text.split(',')
+            .map(|name| name.trim().to_ascii_uppercase())
+            .collect::<Vec<_>>()
+    ))
+}
+
 fn integer(text: &str) -> anyhow::Result<Value> {
     Ok(json!(text.parse::<u64>().map_err(|_| anyhow::anyhow!(
         "`{text}` is not a whole number"
@@ -136,7 +164,8 @@ fn integer(text: &str) -> anyhow::Result<Value> {
 impl RuntimeFlags {
     /// The flags given, as a JSON merge patch of the runtime settings.
     fn patch(&self) -> anyhow::Result<Option<Value>> {
-        let mut patch = json!({"limits": {}, "health": {}, "timeouts": {}, "top": {}});
+        let mut patch =
+            json!({"limits": {}, "health": {}, "timeouts": {}, "security": {}, "top": {}});
         let mut set = |section: &str, key: &str, value: Option<Value>| {
             if let Some(value) = value {
                 patch[section][key] = value;
@@ -221,6 +250,12 @@ impl RuntimeFlags {
             "release_ms",
             setting(&self.release_timeout, millis)?,
         );
+        set(
+            "security",
+            "read_only_root",
+            setting(&self.read_only_root, boolean)?,
+        );
+        set("security", "cap_add", setting(&self.cap_add, capabilities)?);
         set("top", "replicas", setting(&self.replicas, integer)?);
         set("top", "strategy", setting(&self.strategy, strategy)?);
         set("top", "command", setting(&self.command, argv)?);

@@ -13,6 +13,7 @@ use bollard::query_parameters::{
     StopContainerOptions,
 };
 use futures::StreamExt;
+use helvetia_core::security::ContainerSecurity;
 
 use super::{Engine, EngineError, Result};
 
@@ -41,6 +42,8 @@ pub struct ContainerSpec {
     pub stop_grace: Duration,
     /// Named volumes to mount: `(volume, path in the container)`.
     pub mounts: Vec<(String, String)>,
+    /// Capabilities given back and a read-only root; everything else is dropped.
+    pub security: ContainerSecurity,
 }
 
 impl std::fmt::Debug for ContainerSpec {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for ContainerSpec {
             command,
             stop_grace,
             mounts,
+            security,
         } = self;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, _)| (k.as_str(), "***")).collect();
         f.debug_struct("ContainerSpec")
@@ -70,6 +74,7 @@ impl std::fmt::Debug for ContainerSpec {
             .field("command", command)
             .field("stop_grace", stop_grace)
             .field("mounts", mounts)
+            .field("security", security)
             .finish()
     }
 }
@@ -135,6 +140,9 @@ fn restart_policy(name: RestartPolicyNameEnum) -> RestartPolicy {
 const LOG_MAX_SIZE: &str = "10m";
 const LOG_MAX_FILES: &str = "3";
 
+/// Setuid binaries and file capabilities never raise a process's privileges.
+const NO_NEW_PRIVILEGES: &str = "no-new-privileges";
+
 impl Engine {
     /// Creates and starts a container; returns its id. The container publishes no host port:
     /// the edge router reaches it over the project network. The engine does not restart it
@@ -177,6 +185,22 @@ impl Engine {
                 nano_cpus: spec.limits.nano_cpus,
                 pids_limit: spec.limits.pids,
                 init: Some(true),
+                security_opt: Some(vec![NO_NEW_PRIVILEGES.to_owned()]),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                cap_add: Some(
+                    spec.security
+                        .capabilities()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                readonly_rootfs: Some(spec.security.read_only_root),
+                tmpfs: spec.security.read_only_root.then(|| {
+                    HashMap::from([(
+                        "/tmp".to_owned(),
+                        format!("rw,nosuid,nodev,size={}", ContainerSecurity::TMP_SIZE),
+                    )])
+                }),
                 ..HostConfig::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -425,6 +449,7 @@ mod tests {
             command: None,
             stop_grace: Duration::from_secs(10),
             mounts: Vec::new(),
+            security: ContainerSecurity::default(),
         };
         for shown in [format!("{spec:?}"), format!("{spec:#?}")] {
             assert!(shown.contains("DATABASE_URL"), "{shown}");

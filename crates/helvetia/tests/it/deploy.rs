@@ -97,6 +97,20 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
         "10m"
     );
     assert_eq!(container["HostConfig"]["Memory"], 512 * 1024 * 1024);
+    // No privileges it was not given: see the README's "Security".
+    assert_eq!(
+        container["HostConfig"]["SecurityOpt"],
+        serde_json::json!(["no-new-privileges"])
+    );
+    assert_eq!(
+        container["HostConfig"]["CapDrop"],
+        serde_json::json!(["ALL"])
+    );
+    assert_eq!(
+        container["HostConfig"]["CapAdd"],
+        serde_json::json!(["NET_BIND_SERVICE"])
+    );
+    assert_eq!(container["HostConfig"]["ReadonlyRootfs"], false);
     assert!(
         container["HostConfig"]["PortBindings"]
             .as_object()

@@ -6,6 +6,7 @@ mod api;
 mod env;
 mod harness;
 mod logs;
+mod privileges;
 mod refusals;
 mod services;
 mod supervisor;

@@ -81,6 +81,7 @@ impl Deploy<'_> {
             command: service.runtime.command.clone(),
             stop_grace: service.runtime.timeouts.stop_grace,
             mounts: mounts.to_vec(),
+            security: service.runtime.security.clone(),
         }
     }
 
