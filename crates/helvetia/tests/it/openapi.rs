@@ -29,11 +29,6 @@ async fn the_api_answers_as_its_openapi_document_says() {
         .args(["--no-color", "run"])
         .arg(format!("{}/api/v1/openapi.json", server.url()))
         .args(["--checks", "all"])
-        // ST302 reads the 404 of removing variables that are not set (`DELETE …/env`, which
-        // then removes none) as the project or service just created being gone. Whether the
-        // seeded stateful run takes that link depends on the whole document, and per-operation
-        // settings do not reach stateful checks.
-        .args(["--exclude-checks", "ensure_resource_availability"])
         .args(["--exclude-operation-id", "revoke_token"])
         .args([
             "--header",

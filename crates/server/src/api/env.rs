@@ -111,7 +111,7 @@ async fn unset_many_project_env(
     ApiJson(body): ApiJson<UnsetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, &body.names).await?,
+        env::unset(&state.app, &caller, &target, env::Unset::Many(&body.names)).await?,
     ))
 }
 
@@ -129,7 +129,7 @@ async fn unset_project_env(
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, &[name]).await?,
+        env::unset(&state.app, &caller, &target, env::Unset::One(&name)).await?,
     ))
 }
 
@@ -235,7 +235,7 @@ async fn unset_many_service_env(
     ApiJson(body): ApiJson<UnsetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, &body.names).await?,
+        env::unset(&state.app, &caller, &target, env::Unset::Many(&body.names)).await?,
     ))
 }
 
@@ -257,7 +257,7 @@ async fn unset_service_env(
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, &[name]).await?,
+        env::unset(&state.app, &caller, &target, env::Unset::One(&name)).await?,
     ))
 }
 

@@ -152,45 +152,63 @@ async fn store_vars(
     changed(app, caller, target).await
 }
 
+/// The variables a removal names: one in the request's path (a resource of its own: when it is
+/// not set, 404) or a list in its body (one that is not set is a problem of that list, under
+/// `names[i]`, like an invalid name).
+pub enum Unset<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
 /// Removes variables: all of them, in one change (so a live service redeploys once), or, when
-/// one is not set, none. Problems are reported under `name` for one name, else under
-/// `names[i]`.
+/// one is not set, none.
 pub async fn unset(
     app: &App,
     caller: &Caller,
     target: &EnvTarget,
-    names: &[String],
+    unset: Unset<'_>,
 ) -> Result<EnvChanged> {
+    let names: Vec<String> = match unset {
+        Unset::One(name) => vec![name.to_owned()],
+        Unset::Many(names) => names.to_vec(),
+    };
+    let field = |index: usize| match unset {
+        Unset::One(_) => "name".to_owned(),
+        Unset::Many(_) => format!("names[{index}]"),
+    };
     let mut errors = FieldErrors::new();
     for (index, name) in names.iter().enumerate() {
-        let field = match names.len() {
-            1 => "name".to_owned(),
-            _ => format!("names[{index}]"),
-        };
-        errors.check(&field, check_name(name));
+        errors.check(&field(index), check_name(name));
     }
     if names.is_empty() {
         errors.add("names", Invalid::new("name at least one variable"));
     }
     errors.finish(|| Some(()))?;
     let set = app.store.env(target.scope).await?;
-    let missing: Vec<&str> = names
-        .iter()
-        .filter(|name| !set.iter().any(|record| &record.name == *name))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        let what = match missing.as_slice() {
-            [one] => format!("variable {one}"),
-            many => format!("variables {}", many.join(", ")),
-        };
-        return Err(UseCaseError::NotFound(format!(
-            "{what} of {}",
-            target.label
-        )));
+    let is_set = |name: &String| set.iter().any(|record| &record.name == name);
+    match unset {
+        Unset::One(name) if !is_set(&names[0]) => {
+            return Err(UseCaseError::NotFound(format!(
+                "variable {name} of {}",
+                target.label
+            )));
+        }
+        Unset::One(_) => {}
+        Unset::Many(_) => {
+            let mut unknown = FieldErrors::new();
+            for (index, name) in names.iter().enumerate() {
+                if !is_set(name) {
+                    unknown.add(
+                        &field(index),
+                        Invalid::new(format!("{name} is not set on {}", target.label)),
+                    );
+                }
+            }
+            unknown.finish(|| Some(()))?;
+        }
     }
     app.store
-        .unset_env(caller, target.scope, &target.label, names)
+        .unset_env(caller, target.scope, &target.label, &names)
         .await?;
     changed(app, caller, target).await
 }

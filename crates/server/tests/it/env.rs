@@ -249,10 +249,14 @@ async fn several_variables_are_removed_in_one_change_or_none_is() {
             )
         };
 
-        // One name that is not set: nothing is removed.
+        // One name that is not set: nothing is removed, and the problem is that name (a 404
+        // would say the project or service is gone).
         let (status, reply) = unset(json!(["A", "MISSING"])).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
-        assert!(reply.to_string().contains("MISSING"), "{reply}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+        let problem = reply["error"]["fields"]["names[1]"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(problem.contains("MISSING is not set"), "{reply}");
         let (status, reply) = unset(json!(["A", "not a name"])).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
         assert!(reply["error"]["fields"]["names[1]"].is_string(), "{reply}");
