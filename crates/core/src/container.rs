@@ -109,6 +109,16 @@ impl Health {
             Health::OomKilled => "oom_killed",
         }
     }
+
+    /// Whether a serving container in this health gets traffic (the store's routing table
+    /// selects the same): one the engine is restarting, or a `recreate` deploy stopped, has no
+    /// process behind its address.
+    pub fn is_routed(self) -> bool {
+        match self {
+            Health::Healthy | Health::Unhealthy | Health::OomKilled => true,
+            Health::Restarting | Health::Stopped => false,
+        }
+    }
 }
 
 impl FromStr for Health {

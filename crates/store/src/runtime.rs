@@ -324,7 +324,8 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             // A container the engine is restarting, or a `recreate` deploy stopped, has no
-            // process behind its address: it is routed again once it answers.
+            // process behind its address: it is routed again once it answers
+            // (`Health::is_routed`).
             let backends = sqlx::query_as(
                 "SELECT service_id, address, port FROM containers
                      WHERE state = 'serving' AND address IS NOT NULL AND port IS NOT NULL
