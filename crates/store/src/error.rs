@@ -47,4 +47,65 @@ impl StoreError {
     pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(format!("{what}: {error}"))
     }
+
+    /// Why the database cannot serve right now, when that passes by itself or by an
+    /// operator's hand (the database restarting, its disk full), rather than the request or
+    /// the data being wrong: callers answer "try again later", not "internal error".
+    pub fn outage(&self) -> Option<Outage> {
+        let StoreError::Backend(error) = self else {
+            return None;
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Some(Outage::Unreachable),
+            sqlx::Error::Database(database) => {
+                let code = database.code()?;
+                match code.as_ref() {
+                    // SQLite: SQLITE_FULL; PostgreSQL: disk_full.
+                    "13" | "53100" => Some(Outage::StorageFull),
+                    // PostgreSQL shutting down or starting (admin_shutdown, crash_shutdown,
+                    // cannot_connect_now) and the connection exceptions (class 08).
+                    "57P01" | "57P02" | "57P03" => Some(Outage::Unreachable),
+                    code if code.starts_with("08") => Some(Outage::Unreachable),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// See [`StoreError::outage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The database does not answer (restarting, unreachable, shutting down).
+    Unreachable,
+    /// The database's disk is full: nothing can be written until space is freed.
+    StorageFull,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_an_outage_and_a_wrong_request_is_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for error in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert_eq!(
+                StoreError::Backend(error).outage(),
+                Some(Outage::Unreachable)
+            );
+        }
+        assert_eq!(StoreError::Backend(sqlx::Error::RowNotFound).outage(), None);
+        assert_eq!(StoreError::NotFound("project x".into()).outage(), None);
+        assert_eq!(StoreError::Corrupt("a row".into()).outage(), None);
+    }
 }

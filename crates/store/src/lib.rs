@@ -36,7 +36,7 @@ pub mod services;
 pub mod tokens;
 pub mod volumes;
 
-pub use error::StoreError;
+pub use error::{Outage, StoreError};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -144,9 +144,29 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// Whether an idle pooled connection may be handed out: only outside a transaction. One still
+/// counted inside one is broken for good: when a COMMIT fails (SQLite with its disk full
+/// rolls the transaction back itself), sqlx keeps counting the transaction open, the ROLLBACK
+/// on drop fails as well, and every later BEGIN on that connection fails ("non-zero
+/// transaction depth") long after space returned. Such a connection is closed instead.
+fn idle_outside_a_transaction<C: sqlx::Connection>(
+    connection: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<bool, sqlx::Error>> + Send + '_>> {
+    let usable = !connection.is_in_transaction();
+    if !usable {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Box::pin(std::future::ready(Ok(usable)))
+}
+
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+/// How long a query waits for a PostgreSQL connection — a free one, or a new one while the
+/// database does not answer (restarting) — before failing as an outage: a request is then
+/// answered 503 within seconds instead of holding its client for long.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Opens the database and applies any migration it has not seen yet.
@@ -169,6 +189,7 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
+            .before_acquire(idle_outside_a_transaction)
             .connect_with(options)
             .await?;
         Ok(Store {
@@ -180,7 +201,8 @@ impl Store {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+            .before_acquire(idle_outside_a_transaction)
             .connect_with(options)
             .await?;
         Ok(Store {

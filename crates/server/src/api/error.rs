@@ -45,6 +45,12 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The database does not answer for now. The detail is logged, never sent.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
+    /// The server's disk is full. The detail is logged, never sent.
+    #[error("the server's storage is full; changes fail until disk space is freed")]
+    InsufficientStorage(String),
     /// Something failed on our side. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -84,6 +90,10 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::InsufficientStorage(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -94,8 +104,12 @@ impl IntoResponse for ApiError {
     /// again without the server's secrets.
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            ApiError::Unavailable(detail) | ApiError::InsufficientStorage(detail) => {
+                tracing::warn!(%detail, "request failed: the database cannot serve it now");
+            }
+            _ => {}
         }
         let fields = match &self {
             ApiError::Invalid(errors) => Some(errors.fields().clone()),
@@ -167,6 +181,8 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             UseCaseError::Busy(why) => ApiError::TooManyRequests(why),
             UseCaseError::Stale(why) => ApiError::PreconditionFailed(why),
+            UseCaseError::Unavailable(detail) => ApiError::Unavailable(detail),
+            UseCaseError::StorageFull(detail) => ApiError::InsufficientStorage(detail),
             UseCaseError::Internal(detail) => ApiError::Internal(detail),
         }
     }

@@ -40,14 +40,15 @@ enum HealthStatus {
 }
 
 /// Liveness: answers 200 when the server, its database, every background task and the managed
-/// edge router respond; 503 while a background task is down (it is restarted after a pause) or
-/// the managed Traefik is not running (it is restarted too). Public.
+/// edge router respond; 503 while a background task is down (it is restarted after a pause),
+/// the managed Traefik is not running (it is restarted too) or the database does not answer
+/// (then with an error body, `unavailable`). Public.
 #[utoipa::path(
     get, path = "/healthz", tag = "health",
     responses(
         (status = OK, body = Health),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody, description = "The database does not answer"),
-        (status = SERVICE_UNAVAILABLE, body = Health, description = "A background task or the edge router is down"),
+        (status = SERVICE_UNAVAILABLE, body = Health, description = "A background task or the edge router is down; or, with an `ErrorBody`, the database does not answer"),
+        (status = INTERNAL_SERVER_ERROR, body = ErrorBody, description = "The database failed otherwise"),
     )
 )]
 async fn healthz(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<Health>)> {

@@ -71,6 +71,16 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "Internal",
         "The server failed; the detail is in its log, never in the answer",
     ),
+    (
+        "503",
+        "Unavailable",
+        "The database does not answer for now (restarting, unreachable); try again shortly",
+    ),
+    (
+        "507",
+        "InsufficientStorage",
+        "The server's disk is full; changes fail until space is freed",
+    ),
 ];
 
 /// Declares, for every operation, the error answers that follow from its shape.
@@ -131,8 +141,9 @@ fn error_statuses(operation: &Operation) -> Vec<&'static str> {
         statuses.push("400");
     }
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-        // Authentication reads the store, so any secured operation can also fail on our side.
-        statuses.extend(["401", "403", "500"]);
+        // Authentication reads the store (and notes a token's use), so any secured operation
+        // can also fail on our side, or meet the database down or its disk full.
+        statuses.extend(["401", "403", "500", "503", "507"]);
     }
     if parameters.iter().any(|p| in_path(&p)) {
         statuses.push("404");

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use helvetia_core::validation::FieldErrors;
-use helvetia_store::{Store, StoreError};
+use helvetia_store::{Outage, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::platform::Platform;
@@ -61,6 +61,14 @@ pub enum UseCaseError {
     /// A change was made for a state of the resource that is no longer current.
     #[error("{0}")]
     Stale(String),
+    /// The database does not answer for now (restarting, unreachable); trying later may
+    /// succeed. The detail is for the log.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
+    /// The database's disk is full: changes fail until space is freed. The detail is for the
+    /// log.
+    #[error("the server's storage is full; changes fail until disk space is freed")]
+    StorageFull(String),
     /// Something failed on the server's side. The detail is for the log, never for a client.
     #[error("internal error")]
     Internal(String),
@@ -68,6 +76,11 @@ pub enum UseCaseError {
 
 impl From<StoreError> for UseCaseError {
     fn from(error: StoreError) -> Self {
+        match error.outage() {
+            Some(Outage::Unreachable) => return UseCaseError::Unavailable(error.to_string()),
+            Some(Outage::StorageFull) => return UseCaseError::StorageFull(error.to_string()),
+            None => {}
+        }
         match error {
             StoreError::NotFound(what) => UseCaseError::NotFound(what),
             StoreError::Conflict(why) => UseCaseError::Conflict(why),
