@@ -110,6 +110,20 @@ async fn on_event(
     restarts: &mut RestartsSeen,
 ) -> Result<(), StoreError> {
     let store = &platform.store;
+    let started = match event.action {
+        ContainerAction::Start | ContainerAction::Restart => {
+            let Ok(status) = platform.engine.inspect_container(&event.id).await else {
+                return Ok(());
+            };
+            // Noted for every container, before it is looked up: a new deployment's container
+            // starts before the store knows its engine id, and serves later still; when the
+            // engine restarts it while the stream is down, only a count known from before
+            // tells catching up that it did.
+            restarts.insert(event.id.clone(), status.restart_count);
+            Some(status)
+        }
+        ContainerAction::Oom | ContainerAction::Die | ContainerAction::HealthStatus(_) => None,
+    };
     let Some(container) = store.container_by_engine_id(&event.id).await? else {
         return Ok(());
     };
@@ -144,10 +158,9 @@ async fn on_event(
             record(ServiceEventKind::Exited, message, Some(Health::Restarting)).await?;
         }
         ContainerAction::Start | ContainerAction::Restart => {
-            let Ok(status) = platform.engine.inspect_container(&event.id).await else {
+            let Some(status) = started else {
                 return Ok(());
             };
-            restarts.insert(event.id.clone(), status.restart_count);
             if status.restart_count > 0 && event.action == ContainerAction::Start {
                 record(
                     ServiceEventKind::Restarted,
@@ -227,13 +240,16 @@ async fn catch_up(
 ) -> Result<(), ReconcileError> {
     let mut seen = RestartsSeen::new();
     for container in platform.store.active_containers().await? {
-        let Some(engine_id) = container
-            .engine_id
-            .as_deref()
-            .filter(|_| is_watched(&container))
-        else {
+        let Some(engine_id) = container.engine_id.as_deref() else {
             continue;
         };
+        if !is_watched(&container) {
+            // Kept for when it serves (a deployment's container still starting).
+            if let Some(&known) = restarts.get(engine_id) {
+                seen.insert(engine_id.to_owned(), known);
+            }
+            continue;
+        }
         let status = match platform.engine.inspect_container(engine_id).await {
             Ok(status) => status,
             // The reconciler reports a serving container gone from the engine.
@@ -253,7 +269,7 @@ async fn catch_up(
             on_event(platform, &event, restarts).await?;
         }
     }
-    // Containers no longer watched are forgotten.
+    // Containers no longer active are forgotten.
     *restarts = seen;
     Ok(())
 }
