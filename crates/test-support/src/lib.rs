@@ -86,7 +86,8 @@ pub struct TestServer {
     pub http_port: u16,
     traefik_api_port: u16,
     pool: String,
-    /// `DOCKER_HOST` for the server: a [`fault::SecondEngine`], or the host's engine when unset.
+    /// `DOCKER_HOST` for the server: a [`fault::SecondEngine`] or a [`fault::DockerProxy`], or
+    /// the host's engine when unset.
     docker_host: Option<String>,
     /// Extra arguments for `helvetia server`.
     pub extra_args: Vec<String>,
@@ -102,7 +103,24 @@ impl TestServer {
 
     /// A server with extra `helvetia server` arguments.
     pub async fn start_with(binary: &str, extra_args: &[&str]) -> TestServer {
-        TestServer::start_engine(binary, extra_args, None).await
+        TestServer::start_engine(binary, extra_args, None, |_| {}).await
+    }
+
+    /// A server on the host's engine reached through `docker_host` (a [`fault::DockerProxy`]).
+    pub async fn start_through(binary: &str, docker_host: &str) -> TestServer {
+        let mut server = TestServer::unlaunched(binary, &[], network_pool(), Some(docker_host));
+        server.launch_first().await;
+        server
+    }
+
+    /// A server whose data directory `prepare` sets up before the server first starts (a
+    /// test mounts a filesystem there).
+    pub async fn start_prepared(
+        binary: &str,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> TestServer {
+        TestServer::start_engine(binary, extra_args, None, prepare).await
     }
 
     /// A server whose containers run on `engine` (its network pool is routed from the host, so
@@ -112,7 +130,7 @@ impl TestServer {
         engine: &fault::SecondEngine,
         extra_args: &[&str],
     ) -> TestServer {
-        TestServer::start_engine(binary, extra_args, Some(engine)).await
+        TestServer::start_engine(binary, extra_args, Some(engine), |_| {}).await
     }
 
     /// A server on `second_engine`, or on the host's engine that all other tests share.
@@ -120,27 +138,45 @@ impl TestServer {
         binary: &str,
         extra_args: &[&str],
         second_engine: Option<&fault::SecondEngine>,
+        prepare: impl FnOnce(&Path),
     ) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = TestServer {
+        let pool = second_engine.map_or_else(network_pool, |e| e.network_pool());
+        let docker_host = second_engine.map(|e| e.docker_host());
+        let mut server = TestServer::unlaunched(binary, extra_args, pool, docker_host.as_deref());
+        std::fs::create_dir_all(server.data_dir()).unwrap();
+        prepare(&server.data_dir());
+        server.launch_first().await;
+        server
+    }
+
+    fn unlaunched(
+        binary: &str,
+        extra_args: &[&str],
+        pool: String,
+        docker_host: Option<&str>,
+    ) -> TestServer {
+        TestServer {
             binary: PathBuf::from(binary),
-            dir,
+            dir: tempfile::tempdir().unwrap(),
             api_port: free_port(),
             http_port: free_port(),
             traefik_api_port: free_port(),
-            pool: second_engine.map_or_else(network_pool, |e| e.network_pool()),
-            docker_host: second_engine.map(|e| e.docker_host()),
+            pool,
+            docker_host: docker_host.map(str::to_owned),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             process: None,
             token: String::new(),
             http: http_client(),
-        };
-        server.launch().await;
-        server.token = std::fs::read_to_string(server.data_dir().join("admin-token"))
+        }
+    }
+
+    /// Starts the server for the first time and reads the admin token it made.
+    async fn launch_first(&mut self) {
+        self.launch().await;
+        self.token = std::fs::read_to_string(self.data_dir().join("admin-token"))
             .unwrap()
             .trim()
             .to_owned();
-        server
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -17,6 +17,7 @@ mod isolation;
 mod logs;
 mod metrics;
 mod openapi;
+mod outages;
 mod races;
 mod recovery;
 mod server;

@@ -314,15 +314,7 @@ async fn a_killed_app_is_restarted_and_the_restart_recorded() {
         },
     )
     .await;
-    eventually(
-        Duration::from_secs(30),
-        "the app to answer again",
-        || async {
-            let answer = server.through_edge(&host, "/").await;
-            (answer.map(|(status, _)| status) == Some(200)).then_some(())
-        },
-    )
-    .await;
+    wait_answering(&server, &host, Duration::from_secs(30)).await;
     assert_eq!(
         project_containers(&project),
         [container.as_str()],
@@ -463,8 +455,22 @@ fn monitor_log(server: &TestServer) -> String {
         .join("\n")
 }
 
+/// Waits until the app at `host` answers 200 through the edge router.
+pub(crate) async fn wait_answering(server: &TestServer, host: &str, timeout: Duration) {
+    eventually(timeout, "the app to answer again", || async {
+        let answer = server.through_edge(host, "/").await;
+        (answer.map(|(status, _)| status) == Some(200)).then_some(())
+    })
+    .await;
+}
+
 /// Waits until the `web` service of `project` records an event of `kind`.
-async fn wait_for_event(server: &TestServer, project: &str, kind: &str, timeout: Duration) {
+pub(crate) async fn wait_for_event(
+    server: &TestServer,
+    project: &str,
+    kind: &str,
+    timeout: Duration,
+) {
     let path = format!("/api/v1/projects/{project}/services/web/events");
     eventually(timeout, &format!("a `{kind}` event"), || async {
         let events = server.get(&path).await;

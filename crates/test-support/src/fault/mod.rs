@@ -9,15 +9,19 @@
 //! leftover survives the next run, and a test process never removes another live process's
 //! target.
 
+mod docker_proxy;
 mod engine;
 mod postgres;
+mod tmpfs;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use docker_proxy::DockerProxy;
 pub use engine::{EngineOptions, RestartTimes, SecondEngine, engine_leftovers};
 pub use postgres::{PgCluster, cluster_exists};
+pub use tmpfs::Tmpfs;
 
 /// Lock files (and the engines' state) of the fault targets on this machine.
 pub const LOCK_DIR: &str = "/tmp/helvetia-fault-targets";

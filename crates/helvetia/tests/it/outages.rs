@@ -1,0 +1,353 @@
+//! Outages of the parts under Helvetia while a fixture app serves ~50 requests/s: its
+//! PostgreSQL restarted mid-deploy, its data directory's filesystem full, the engine's event
+//! stream cut. Each prints its figures (failed requests, seconds until the app answered
+//! again, seconds until Helvetia was healthy, the deployment history) for BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use helvetia_test_support::fault::{DockerProxy, PgCluster, Tmpfs};
+use helvetia_test_support::load::{Load, Report};
+use helvetia_test_support::{
+    FixtureRepo, TestServer, eventually, http_client, project_containers, unique,
+};
+
+use crate::deploy::Cleanup;
+use crate::zero_downtime::{wait_answering, wait_for_event};
+
+/// The load the issue asks for: ~50 requests/s over two connections.
+const RATE: f64 = 50.0;
+const CONNECTIONS: usize = 2;
+
+/// A project with a live `web` service under load; returns its host and the load.
+async fn live_under_load(server: &TestServer, project: &str, repo: &FixtureRepo) -> Load {
+    server.service(project, "web", repo).await;
+    let first = server.deploy(project, "web").await;
+    assert_eq!(first["status"], "live", "{}", server.log());
+    let host = format!("web.{project}.localhost");
+    Load::start(server.http_port, &host, "/", CONNECTIONS, RATE)
+}
+
+/// The longest time the app gave no successful answer: the longest interval between the
+/// ends of successive successful requests (a request held while its container restarts
+/// counts as much as a failed one). About 0.04 s at this rate when nothing happened.
+fn unanswered_seconds(report: &Report) -> f64 {
+    let mut ends: Vec<Duration> = report
+        .samples
+        .iter()
+        .filter(|s| s.ok)
+        .map(|s| s.started + s.latency)
+        .collect();
+    ends.sort();
+    ends.windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+        .fold(0.0, f64::max)
+}
+
+/// `GET path` without the test client's assertions, with a deadline: what it answered and
+/// how long that took.
+async fn timed(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, Duration) {
+    let begin = Instant::now();
+    let mut request = http_client()
+        .request(method, format!("{}{path}", server.url()))
+        .bearer_auth(&server.token)
+        .timeout(Duration::from_secs(30));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("an answer, not a hang");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, begin.elapsed())
+}
+
+/// A write: creates a project of a new name.
+async fn create_a_project(server: &TestServer) -> (u16, Value) {
+    let body = json!({"name": unique("more")});
+    let (status, body, _) = timed(server, Method::POST, "/api/v1/projects", Some(body)).await;
+    (status, body)
+}
+
+/// Waits until `/healthz` answers 200 again.
+async fn wait_healthy(server: &TestServer) {
+    eventually(
+        Duration::from_secs(60),
+        "the server to be healthy",
+        || async {
+            let (status, _, _) = timed(server, Method::GET, "/healthz", None).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until the only container of `project` is one of deployment `live` (a drained
+/// predecessor is removed after its deadline).
+async fn no_orphan_container(project: &str, live: &Value) {
+    let wanted = vec![live["id"].to_string()];
+    eventually(Duration::from_secs(30), "no orphan container", || async {
+        let deployments: Vec<String> = project_containers(project)
+            .iter()
+            .map(|name| {
+                let output = std::process::Command::new("/usr/bin/docker")
+                    .args(["inspect", "--format"])
+                    .arg(r#"{{index .Config.Labels "io.helvetia.deployment"}}"#)
+                    .arg(name)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            })
+            .collect();
+        (deployments == wanted).then_some(())
+    })
+    .await;
+}
+
+/// The last deployments of `project/web`, newest first, as `#id status (reason)`.
+async fn history(server: &TestServer, project: &str) -> String {
+    let deployments = server
+        .get(&format!(
+            "/api/v1/projects/{project}/services/web/deployments"
+        ))
+        .await;
+    let items = deployments
+        .get("items")
+        .unwrap_or(&deployments)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| match d["status_reason"].as_str() {
+            Some(reason) => format!("#{} {} ({reason})", d["id"], d["status"].as_str().unwrap()),
+            None => format!("#{} {}", d["id"], d["status"].as_str().unwrap()),
+        })
+        .collect::<Vec<_>>();
+    items.join(", ")
+}
+
+/// A deployment in progress (held after its build) while the cluster restarts: the API
+/// answers 503 meanwhile, the server comes back by itself, the deployment ends cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restarted_mid_deploy_answers_503_and_the_deployment_ends_cleanly() {
+    let cluster = PgCluster::create();
+    let server = TestServer::start_with(crate::BINARY, &["--database-url", &cluster.url()]).await;
+    let project = unique("pgdown");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    let load = live_under_load(&server, &project, &repo).await;
+
+    server.arm("deploy-after-build", "pause");
+    let id = server.request_deploy(&project, "web").await;
+    server.wait_paused("deploy-after-build").await;
+    let down = Instant::now();
+    cluster.stop();
+    let (status, body, took) = timed(&server, Method::GET, "/api/v1/projects", None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("unavailable")),
+        "{body}"
+    );
+    let (health, body, _) = timed(&server, Method::GET, "/healthz", None).await;
+    assert_eq!(health, 503, "{body}");
+    // The deployment goes on against a database that does not answer.
+    server.release("deploy-after-build").await;
+    let restarted = Instant::now();
+    cluster.start();
+    wait_healthy(&server).await;
+    let healthy = restarted.elapsed();
+    let deployment = server.wait_finished(id).await;
+    let log = server.deploy_log(id).await;
+    let ended = deployment["status"].as_str().unwrap().to_owned();
+    assert!(
+        ended == "live" || (ended == "failed" && deployment["status_reason"].is_string()),
+        "{deployment}\n{log}"
+    );
+    let next = server.deploy(&project, "web").await;
+    assert_eq!(next["status"], "live", "{}", server.log());
+    let report = load.stop().await;
+    assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
+    no_orphan_container(&project, &next).await;
+    eprintln!(
+        "FAULT postgres restarted mid-deploy: {} of {} requests failed, app silent {:.2} s at most, \
+         API 503 in {took:?} while down, healthy {:.2} s after the cluster started ({:.2} s after \
+         it stopped); history: {}",
+        report.failed(),
+        report.sent(),
+        unanswered_seconds(&report),
+        healthy.as_secs_f64(),
+        down.elapsed().as_secs_f64() - (restarted.elapsed() - healthy).as_secs_f64(),
+        history(&server, &project).await,
+    );
+}
+
+/// The data directory (SQLite) on a 16 MB tmpfs: a full build directory fails the
+/// deployment with a "no space" reason; a full data directory makes writes fail with 507
+/// (reads go on) and recovers once space returns; the database is intact after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_data_directory_fails_writes_clearly_and_recovers_once_space_returns() {
+    let mut data = None;
+    let server = TestServer::start_prepared(crate::BINARY, &[], |dir| {
+        data = Some(Tmpfs::mount(dir, 16));
+    })
+    .await;
+    let data = data.unwrap();
+    let project = unique("full");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    let load = live_under_load(&server, &project, &repo).await;
+
+    // The build directory full: a new commit must be cloned there.
+    let builds = Tmpfs::mount(&server.data_dir().join("builds"), 1);
+    builds.fill();
+    repo.write("www/index.html", "hello from version 2\n", "second version");
+    let failed = server.deploy(&project, "web").await;
+    let log = server.deploy_log(failed["id"].as_i64().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed}\n{log}");
+    let reason = failed["status_reason"].as_str().unwrap();
+    assert!(
+        reason.to_lowercase().contains("no space left"),
+        "{reason}\n{log}"
+    );
+    drop(builds);
+
+    // The data directory full.
+    data.fill();
+    let (status, body) = create_a_project(&server).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (507, &json!("insufficient_storage")),
+        "{body}\n{}",
+        server.log()
+    );
+    let (status, body, _) = timed(&server, Method::GET, "/api/v1/projects", None).await;
+    assert_eq!(status, 200, "reads go on: {body}");
+    data.free();
+    let freed = Instant::now();
+    let (status, body) = create_a_project(&server).await;
+    assert_eq!(status, 201, "{body}");
+    wait_healthy(&server).await;
+    let healthy = freed.elapsed();
+    let next = server.deploy(&project, "web").await;
+    let log = server.deploy_log(next["id"].as_i64().unwrap()).await;
+    assert_eq!(next["status"], "live", "{next}\n{log}");
+    let report = load.stop().await;
+    assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
+    let checked = std::process::Command::new("sqlite3")
+        .arg(server.data_dir().join("helvetia.db"))
+        .arg("PRAGMA integrity_check")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&checked.stdout).trim(), "ok");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    eprintln!(
+        "FAULT data directory full: {} of {} requests failed, app silent {:.2} s at most, writes \
+         507 and reads 200 while full, the first write after space returned 201 and healthy \
+         {:.2} s after; history: {}",
+        report.failed(),
+        report.sent(),
+        unanswered_seconds(&report),
+        healthy.as_secs_f64(),
+        history(&server, &project).await,
+    );
+}
+
+/// How many times the monitor subscribed to the engine's events (and caught up first).
+fn subscriptions(server: &TestServer) -> usize {
+    server
+        .log()
+        .matches("caught up with the engine; following its events")
+        .count()
+}
+
+/// The engine's restart count of `container` if it is running again.
+fn restarted_by_engine(container: &str) -> Option<u32> {
+    let output = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.State.Running}} {{.RestartCount}}",
+            container,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (running, count) = text.trim().split_once(' ')?;
+    let count = count.parse().ok()?;
+    (running == "true" && count > 0).then_some(count)
+}
+
+/// The event stream cut while a deployment is in progress, and the live container killed
+/// while the monitor cannot subscribe again: once it can, it catches up and records the
+/// restart it did not hear, and the deployment ends live.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_death_while_the_event_stream_is_cut_is_caught_up_on_resubscribing() {
+    let proxy = DockerProxy::start();
+    let server = TestServer::start_through(crate::BINARY, &proxy.docker_host()).await;
+    let project = unique("events");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    let load = live_under_load(&server, &project, &repo).await;
+    let live = &project_containers(&project)[0];
+    eventually(
+        Duration::from_secs(30),
+        "the monitor to subscribe",
+        || async { (subscriptions(&server) >= 1).then_some(()) },
+    )
+    .await;
+
+    server.arm("deploy-after-build", "pause");
+    let id = server.request_deploy(&project, "web").await;
+    server.wait_paused("deploy-after-build").await;
+    let cut_at = Instant::now();
+    assert!(proxy.cut_events(true) >= 1, "an event stream was open");
+    // SIGKILL to its process, as a crash would: `docker kill` counts as stopped by hand, and
+    // the engine would not restart it.
+    let pid = std::process::Command::new("/usr/bin/docker")
+        .args(["inspect", "--format", "{{.State.Pid}}", live])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_owned();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    eventually(
+        Duration::from_secs(30),
+        "the engine to restart it",
+        || async { restarted_by_engine(live) },
+    )
+    .await;
+    proxy.allow_events();
+    let before = subscriptions(&server);
+    eventually(
+        Duration::from_secs(30),
+        "the monitor to subscribe again",
+        || async { (subscriptions(&server) > before).then_some(()) },
+    )
+    .await;
+    let resubscribed = cut_at.elapsed();
+    wait_for_event(&server, &project, "restarted", Duration::from_secs(30)).await;
+    let host = format!("web.{project}.localhost");
+    wait_answering(&server, &host, Duration::from_secs(30)).await;
+    server.release("deploy-after-build").await;
+    let deployment = server.wait_finished(id).await;
+    assert_eq!(deployment["status"], "live", "{deployment}");
+    let report = load.stop().await;
+    no_orphan_container(&project, &deployment).await;
+    eprintln!(
+        "FAULT event stream cut mid-deploy + container killed: {} of {} requests failed, app \
+         silent {:.2} s at most, monitor subscribed again {:.2} s after the cut; history: {}",
+        report.failed(),
+        report.sent(),
+        unanswered_seconds(&report),
+        resubscribed.as_secs_f64(),
+        history(&server, &project).await,
+    );
+}
