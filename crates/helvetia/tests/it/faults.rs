@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use helvetia_test_support::fault::{
-    EngineOptions, PgCluster, SecondEngine, busybox_httpd_image, cluster_exists, engine_leftovers,
-    remove_stale,
+    EngineOptions, PgCluster, SecondEngine, Tmpfs, busybox_httpd_image, cluster_exists,
+    engine_leftovers, remove_stale,
 };
 use helvetia_test_support::{
     FixtureRepo, TestServer, eventually, http_client, project_containers, unique,
@@ -192,7 +192,14 @@ fn holds_fault_targets_until_killed() {
     }
     let engine = SecondEngine::start(EngineOptions::default());
     let cluster = PgCluster::create();
-    println!("held {} {}", engine.name(), cluster.name());
+    let mount_point = tempfile::tempdir().unwrap().keep();
+    let _tmpfs = Tmpfs::mount(&mount_point, 1);
+    println!(
+        "held {} {} {}",
+        engine.name(),
+        cluster.name(),
+        mount_point.display()
+    );
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     unreachable!("the holder is killed before its stdin closes");
@@ -219,14 +226,26 @@ async fn a_crashed_runs_targets_are_removed_by_the_next_run() {
         .map_while(Result::ok)
         .find_map(|line| line.strip_prefix("held ").map(str::to_owned))
         .expect("the holder names its targets");
-    let (engine, cluster) = held.split_once(' ').unwrap();
+    let [engine, cluster, mount_point] = held.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{held}");
+    };
+    let mounted = || {
+        std::process::Command::new("mountpoint")
+            .args(["--quiet", mount_point])
+            .status()
+            .unwrap()
+            .success()
+    };
     // SIGKILL: no destructor runs; dockerd, containerd and the cluster keep running.
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert!(!engine_leftovers(engine).is_empty());
     assert!(cluster_exists(cluster));
+    assert!(mounted());
 
     remove_stale();
     assert_eq!(engine_leftovers(engine), Vec::<String>::new());
     assert!(!cluster_exists(cluster));
+    assert!(!mounted());
+    std::fs::remove_dir(mount_point).unwrap();
 }

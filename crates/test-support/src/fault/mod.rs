@@ -1,8 +1,11 @@
 //! Fault targets a test may break without breaking other tests: a Docker engine of its own
 //! ([`SecondEngine`], in a network namespace) and a PostgreSQL cluster of its own
-//! ([`PgCluster`]). Read `engine.rs` for what the engine harness sets up and what reaches what.
+//! ([`PgCluster`]); tmpfs mounts to fill ([`Tmpfs`]) and a proxy that cuts the engine's event
+//! stream ([`DockerProxy`]). Read `engine.rs` for what the engine harness sets up and what
+//! reaches what.
 //!
-//! Both need root (network namespaces, `pg_createcluster`), as the whole end-to-end suite does.
+//! They need root (network namespaces, `pg_createcluster`, `mount`), as the whole end-to-end
+//! suite does.
 //! Each harness holds an exclusive `flock` on a lock file under [`LOCK_DIR`] for its lifetime;
 //! the kernel drops it when the process dies however it dies. So a harness whose lock can be
 //! taken belongs to a crashed earlier run, and is removed before anything new is made: no
@@ -31,6 +34,7 @@ pub const LOCK_DIR: &str = "/tmp/helvetia-fault-targets";
 pub fn remove_stale() {
     engine::remove_stale();
     postgres::remove_stale();
+    tmpfs::remove_stale();
 }
 
 fn remove_stale_once() {

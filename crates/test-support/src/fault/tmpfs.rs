@@ -1,24 +1,35 @@
 //! A small tmpfs mounted where a test wants a filesystem to run full (a server's data
 //! directory, its build directory), filled on demand and unmounted when dropped — also when
-//! the test panics, since unwinding drops it.
+//! the test panics, since unwinding drops it. A test process killed outright leaves its
+//! mounts: each is claimed like the other fault targets, with its mount point recorded beside
+//! the lock, and the next run unmounts those whose claim is free.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{output, run};
+use super::{Claim, LOCK_DIR, lock_path, output, run};
+
+/// Claim names start with this; a claim so named whose lock is free is a leftover.
+const PREFIX: &str = "hvtfs_";
 
 /// The file that takes the space; removing it gives the space back.
 const FILLER: &str = ".filler";
 
 pub struct Tmpfs {
     path: PathBuf,
+    name: String,
+    _claim: Claim,
 }
 
 impl Tmpfs {
     /// Mounts a tmpfs of `megabytes` at `path` (created if missing).
     pub fn mount(path: &Path, megabytes: u32) -> Tmpfs {
+        super::remove_stale_once();
+        let name = crate::unique(PREFIX);
+        let claim = Claim::try_take(&name).expect("a fresh claim name");
         std::fs::create_dir_all(path).unwrap();
         let target = path.to_str().unwrap();
+        std::fs::write(mount_point_path(&name), target).unwrap();
         run(
             "mount",
             &[
@@ -32,6 +43,8 @@ impl Tmpfs {
         );
         Tmpfs {
             path: path.to_owned(),
+            name,
+            _claim: claim,
         }
     }
 
@@ -58,14 +71,57 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let target = self.path.to_str().unwrap_or_default();
-        // Lazily: a process still holding a file there (a server being killed) must not keep
-        // the mount behind.
-        let unmounted = output("umount", &["--lazy", target]);
+        let unmounted = unmount(&self.name);
         assert!(
-            unmounted.status.success() || std::thread::panicking(),
+            unmounted.is_ok() || std::thread::panicking(),
+            "{}",
+            unmounted.unwrap_err()
+        );
+    }
+}
+
+/// Where the mount point of claim `name` is recorded.
+fn mount_point_path(name: &str) -> PathBuf {
+    Path::new(LOCK_DIR).join(format!("{name}.mount"))
+}
+
+/// Unmounts what claim `name` mounted and forgets it; the caller holds the claim.
+fn unmount(name: &str) -> Result<(), String> {
+    let record = mount_point_path(name);
+    let target = std::fs::read_to_string(&record).unwrap_or_default();
+    // Lazily: a process still holding a file there (a server being killed) must not keep the
+    // mount behind.
+    let unmounted = output("umount", &["--lazy", &target]);
+    let _ = std::fs::remove_file(record);
+    let _ = std::fs::remove_file(lock_path(name));
+    if unmounted.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "umount {target}: {}",
             String::from_utf8_lossy(&unmounted.stderr)
-        );
+        ))
+    }
+}
+
+/// Unmounts the tmpfs mounts of crashed earlier runs: claimed so, and no live process holds
+/// the claim. Their mount points may be gone already (the test's temporary directory).
+pub(super) fn remove_stale() {
+    let Ok(entries) = std::fs::read_dir(LOCK_DIR) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(name) = file_name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".lock"))
+            .filter(|n| n.starts_with(PREFIX))
+        else {
+            continue;
+        };
+        if let Some(_claim) = Claim::try_take(name) {
+            // Nothing to unmount is fine: the crash came before the mount, or after it went.
+            let _ = unmount(name);
+        }
     }
 }
