@@ -155,8 +155,20 @@ async fn postgres_restarted_mid_deploy_answers_503_and_the_deployment_ends_clean
     );
     let (health, body, _) = timed(&server, Method::GET, "/healthz", None).await;
     assert_eq!(health, 503, "{body}");
-    // The deployment goes on against a database that does not answer.
+    // The deployment goes on against a database that does not answer, until its job has met
+    // the outage (its heartbeat, every 5 s, fails).
+    let logged = server.log().len();
     server.release("deploy-after-build").await;
+    eventually(
+        Duration::from_secs(30),
+        "the deploy job to meet the outage",
+        || async {
+            server.log()[logged..]
+                .contains("heartbeat failed")
+                .then_some(())
+        },
+    )
+    .await;
     let restarted = Instant::now();
     cluster.start();
     wait_healthy(&server).await;
