@@ -185,6 +185,7 @@ async fn postgres_restarted_mid_deploy_answers_503_and_the_deployment_ends_clean
     let report = load.stop().await;
     assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
     no_orphan_container(&project, &next).await;
+    assert!(!server.log().contains("panicked"), "{}", server.log());
     eprintln!(
         "FAULT postgres restarted mid-deploy: {} of {} requests failed, app silent {:.2} s at most, \
          API 503 in {took:?} while down, healthy {:.2} s after the cluster started ({:.2} s after \
