@@ -51,6 +51,9 @@ pub enum GitError {
          repository (the server's log has git's output)"
     )]
     Unreachable { host: String },
+    /// The workspace's filesystem (the server's build directory) is full.
+    #[error("git {step} failed: no space left on the build directory's filesystem")]
+    NoSpace { step: &'static str },
     #[error("git {step} failed: {detail}")]
     Failed { step: &'static str, detail: String },
     #[error(transparent)]
@@ -212,10 +215,7 @@ impl Git {
         if output.success {
             Ok(output)
         } else {
-            Err(GitError::Failed {
-                step,
-                detail: last_lines(&output.stderr, 5),
-            })
+            Err(local_failure(step, &output.stderr))
         }
     }
 
@@ -363,10 +363,10 @@ fn ref_missing(stderr: &str) -> bool {
 /// (missing, private, moved); everything else becomes [`GitError::Unreachable`], and git's
 /// output goes to the server's log for the operator.
 fn remote_failure(step: &'static str, target: &Target, stderr: &str) -> GitError {
-    let detail = last_lines(stderr, 5);
-    let Some(host) = target.host.clone() else {
-        return GitError::Failed { step, detail };
+    let Some(host) = target.host.clone().filter(|_| !no_space(stderr)) else {
+        return local_failure(step, stderr);
     };
+    let detail = last_lines(stderr, 5);
     tracing::info!(step, host, detail, "git could not read a remote repository");
     let said = |phrases: &[&str]| phrases.iter().any(|phrase| stderr.contains(phrase));
     if said(&["returned error: 30"]) {
@@ -391,6 +391,24 @@ fn remote_failure(step: &'static str, target: &Target, stderr: &str) -> GitError
     } else {
         GitError::Unreachable { host }
     }
+}
+
+/// What a step that failed on this machine tells the user: a full build directory by name
+/// (a fetch that meets it is not the remote's fault), else git's last words.
+fn local_failure(step: &'static str, stderr: &str) -> GitError {
+    if no_space(stderr) {
+        GitError::NoSpace { step }
+    } else {
+        GitError::Failed {
+            step,
+            detail: last_lines(stderr, 5),
+        }
+    }
+}
+
+/// Whether git met ENOSPC (its messages are in English: git runs with `LANG=C.UTF-8`).
+fn no_space(stderr: &str) -> bool {
+    stderr.contains("No space left on device")
 }
 
 /// An address as curl's resolve list and URLs write it.
@@ -446,6 +464,40 @@ mod tests {
             allow_private: true,
         },
     };
+
+    #[test]
+    fn a_full_build_directory_is_named_whether_a_remote_was_reached_or_not() {
+        let remote = Target {
+            url: "https://git.example.org/a.git".into(),
+            options: vec![],
+            host: Some("git.example.org".into()),
+        };
+        let full = "error: unable to write file .git/objects/pack/tmp_pack_x: No space left on \
+                    device\nfatal: index-pack failed";
+        let failure = remote_failure("fetch", &remote, full);
+        assert!(
+            matches!(failure, GitError::NoSpace { step: "fetch" }),
+            "{failure:?}"
+        );
+        assert!(failure.to_string().contains("no space left"), "{failure}");
+        let refused = remote_failure(
+            "fetch",
+            &remote,
+            "fatal: unable to access: Connection refused",
+        );
+        assert!(
+            matches!(refused, GitError::Unreachable { .. }),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            local_failure("init", full),
+            GitError::NoSpace { step: "init" }
+        ));
+        assert!(matches!(
+            local_failure("init", "fatal: something else"),
+            GitError::Failed { step: "init", .. }
+        ));
+    }
 
     fn git(dns: &TestDns, allow_private: bool) -> Git {
         let policy = DestinationPolicy { allow_private };

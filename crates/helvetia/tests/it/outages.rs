@@ -224,7 +224,7 @@ async fn a_full_data_directory_fails_writes_clearly_and_recovers_once_space_retu
     assert_eq!(failed["status"], "failed", "{failed}\n{log}");
     let reason = failed["status_reason"].as_str().unwrap();
     assert!(
-        reason.to_lowercase().contains("no space left"),
+        reason.contains("no space left on the build directory"),
         "{reason}\n{log}"
     );
     drop(builds);
