@@ -27,6 +27,8 @@ const POLL: Duration = Duration::from_millis(10);
 pub enum Failpoint {
     /// A deployment has its image (built or reused), before anything starts.
     AfterBuild,
+    /// The new containers run and the deployment is health checking; no probe has passed yet.
+    HealthCheck,
     /// The switch holds the routing lock with the new table; it is neither written nor
     /// confirmed yet.
     BeforeConfirm,
@@ -44,6 +46,7 @@ impl Failpoint {
     pub fn name(self) -> &'static str {
         match self {
             Failpoint::AfterBuild => "deploy-after-build",
+            Failpoint::HealthCheck => "deploy-health-check",
             Failpoint::BeforeConfirm => "deploy-before-confirm",
             Failpoint::AfterConfirm => "deploy-after-confirm",
             Failpoint::Drain => "deploy-drain",

@@ -14,6 +14,7 @@ mod deploy;
 mod env;
 mod faults;
 mod isolation;
+mod kills;
 mod logs;
 mod metrics;
 mod openapi;

@@ -265,6 +265,7 @@ impl Deploy<'_> {
         };
         self.to(DeploymentStatus::HealthChecking, &waiting_for)
             .await?;
+        failpoint::reached(Failpoint::HealthCheck).await;
         let checks = started.iter().map(|container| self.wait_ready(container));
         let ready = futures::future::try_join_all(checks).await?;
         for container in &started {

@@ -1,0 +1,219 @@
+//! `kill -9` of the server at each step of a deploy, placed by a failpoint
+//! (`helvetia_server::failpoint`), while the live app serves a steady load through Traefik:
+//! one server and one app go through every kill point in turn.
+
+use std::time::{Duration, Instant};
+
+use helvetia_test_support::load::{Load, Sample};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, project_containers, unique};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::deploy::Cleanup;
+
+/// ~50 requests per second, as issue 13 asks, over a few kept-alive connections.
+const RATE: f64 = 50.0;
+const CONNECTIONS: usize = 5;
+
+/// Where the server is killed, and what the store must say of the interrupted deployment.
+struct KillPoint {
+    failpoint: &'static str,
+    /// Already switched when killed: it stays live and its predecessor is retired. Otherwise
+    /// it fails as interrupted and its predecessor stays live.
+    switched: bool,
+}
+
+const KILL_POINTS: [KillPoint; 5] = [
+    KillPoint {
+        failpoint: "deploy-after-build",
+        switched: false,
+    },
+    KillPoint {
+        failpoint: "deploy-health-check",
+        switched: false,
+    },
+    KillPoint {
+        failpoint: "deploy-before-confirm",
+        switched: false,
+    },
+    KillPoint {
+        failpoint: "deploy-after-confirm",
+        switched: false,
+    },
+    KillPoint {
+        failpoint: "deploy-drain",
+        switched: true,
+    },
+];
+
+/// Statuses a deployment may be left in once nothing runs.
+const FINAL: [&str; 5] = ["live", "retired", "failed", "cancelled", "superseded"];
+
+/// Requests a deployment of `project/web`, kills the server when that deployment reaches
+/// `point`, and returns the deployment's id once the server has exited.
+async fn deploy_killed_at(server: &mut TestServer, project: &str, point: &str) -> i64 {
+    if point == "deploy-after-build" {
+        server.arm(point, "kill");
+        let id = server.request_deploy(project, "web").await;
+        server.wait_exited().await;
+        server.release(point).await;
+        return id;
+    }
+    // Armed once this deployment runs: the previous one's job has ended by then.
+    server.arm("deploy-after-build", "pause");
+    let id = server.request_deploy(project, "web").await;
+    server.wait_paused("deploy-after-build").await;
+    server.arm(point, "kill");
+    server.release("deploy-after-build").await;
+    server.wait_exited().await;
+    server.release(point).await;
+    id
+}
+
+async fn status_of(server: &TestServer, deployment: i64) -> String {
+    let deployment = server
+        .get(&format!("/api/v1/deployments/{deployment}"))
+        .await;
+    deployment["status"].as_str().unwrap().to_owned()
+}
+
+/// The longest time, in seconds, between two successful requests started within
+/// `[from, to]` (relative to the load's start): how long the app went unanswered.
+fn longest_gap(samples: &[Sample], from: Duration, to: Duration) -> f64 {
+    let mut answered: Vec<Duration> = samples
+        .iter()
+        .filter(|s| s.ok && s.started >= from && s.started <= to)
+        .map(|s| s.started + s.latency)
+        .collect();
+    answered.sort();
+    answered
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+        .fold(0.0, f64::max)
+}
+
+/// What one kill did, for the figures printed at the end.
+struct Figures {
+    failpoint: &'static str,
+    /// Kill and recovery, relative to the load's start.
+    killed_at: Duration,
+    recovered_at: Duration,
+    /// From the kill until `/healthz` answered 200 again.
+    healthy_after: Duration,
+    history: String,
+}
+
+/// At each kill point the live app keeps answering, the interrupted deployment ends as the
+/// store recorded it (`failed: interrupted` before the switch was recorded; `live`, its
+/// predecessor `retired`, when killed while draining), no deployment is left running, no
+/// container is left over, and the next deploy succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_at_any_deploy_step_loses_no_request_and_no_history() {
+    let mut server = TestServer::start(crate::BINARY).await;
+    let project = unique("kills");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let (status, body) = server
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/projects/{project}/services/web"),
+            Some(json!({"runtime": {"timeouts": {"drain_ms": 1000}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let host = format!("web.{project}.localhost");
+    let first = server.deploy(&project, "web").await;
+    assert_eq!(first["status"], "live", "{first}");
+    let mut live = first["id"].as_i64().unwrap();
+    let mut live_body = "hello from version 1\n".to_owned();
+    let scope = server.scope().await;
+    let load = Load::start(server.http_port, &host, "/", CONNECTIONS, RATE);
+    let mut figures = Vec::new();
+
+    for (round, point) in KILL_POINTS.iter().enumerate() {
+        let body = format!("version {}\n", round + 2);
+        repo.write("www/index.html", &body, &format!("v{}", round + 2));
+        let id = deploy_killed_at(&mut server, &project, point.failpoint).await;
+        let killed = Instant::now();
+        server.launch().await;
+        let healthy_after = killed.elapsed();
+        let finished = server.wait_finished(id).await;
+        let reason = finished["status_reason"].as_str().unwrap_or_default();
+        let history = if point.switched {
+            assert_eq!(finished["status"], "live", "{finished}\n{}", server.log());
+            server
+                .wait_for_log(id, "finishing the drain", Duration::from_secs(30))
+                .await;
+            assert_eq!(status_of(&server, live).await, "retired");
+            let history = format!("#{id} live, #{live} retired");
+            (live, live_body) = (id, body);
+            history
+        } else {
+            assert_eq!(finished["status"], "failed", "{finished}");
+            assert!(reason.starts_with("interrupted"), "{finished}");
+            assert_eq!(status_of(&server, live).await, "live");
+            format!("#{id} failed ({reason}), #{live} live")
+        };
+        // Nothing left running, in the store or in the engine.
+        let deployments = server
+            .get(&format!(
+                "/api/v1/projects/{project}/services/web/deployments"
+            ))
+            .await;
+        for deployment in deployments.as_array().unwrap() {
+            let status = deployment["status"].as_str().unwrap();
+            assert!(FINAL.contains(&status), "{deployment}");
+        }
+        let wanted = [scope.container(&project, "web", live, 0)];
+        eventually(Duration::from_secs(30), "no orphan container", || {
+            let settled = project_containers(&project) == wanted;
+            async move { settled.then_some(()) }
+        })
+        .await;
+        assert_eq!(
+            server.through_edge(&host, "/").await,
+            Some((200, live_body.clone())),
+            "after a kill at {}",
+            point.failpoint
+        );
+        figures.push(Figures {
+            failpoint: point.failpoint,
+            killed_at: killed - load.began,
+            recovered_at: load.began.elapsed(),
+            healthy_after,
+            history,
+        });
+    }
+
+    repo.write("www/index.html", "after the kills\n", "after");
+    let next = server.deploy(&project, "web").await;
+    assert_eq!(next["status"], "live", "{next}");
+    assert_eq!(status_of(&server, live).await, "retired");
+    assert_eq!(
+        server.through_edge(&host, "/").await,
+        Some((200, "after the kills\n".to_owned()))
+    );
+    let report = load.stop().await;
+    for figure in &figures {
+        let window =
+            |s: &&Sample| s.started >= figure.killed_at && s.started <= figure.recovered_at;
+        let sent = report.samples.iter().filter(window).count();
+        let failed = report
+            .samples
+            .iter()
+            .filter(window)
+            .filter(|s| !s.ok)
+            .count();
+        println!(
+            "fault kill -9 at {}: {failed} of {sent} requests failed; app unanswered at most {:.2} s; \
+             Helvetia healthy after {:.2} s; history: {}",
+            figure.failpoint,
+            longest_gap(&report.samples, figure.killed_at, figure.recovered_at),
+            figure.healthy_after.as_secs_f64(),
+            figure.history,
+        );
+    }
+    assert!(report.sent() as f64 > RATE * 5.0, "{} sent", report.sent());
+    assert_eq!(report.failed(), 0, "{:?}", report.errors);
+}
