@@ -17,6 +17,8 @@ pub struct Sample {
     pub started: Duration,
     pub latency: Duration,
     pub ok: bool,
+    /// The answer's HTTP status; `None` when no answer came (a connection error).
+    pub status: Option<u16>,
 }
 
 pub struct Load {
@@ -80,6 +82,7 @@ impl Load {
                         ticks.tick().await;
                         let started = Instant::now();
                         let result = client.get(&url).header("Host", &host).send().await;
+                        let status = result.as_ref().ok().map(|r| r.status().as_u16());
                         let outcome = match result {
                             Ok(response) if response.status().is_success() => response
                                 .bytes()
@@ -93,6 +96,7 @@ impl Load {
                             started: started - began,
                             latency: started.elapsed(),
                             ok: outcome.is_ok(),
+                            status,
                         };
                         samples.lock().await.push(sample);
                         if let Err(error) = outcome {

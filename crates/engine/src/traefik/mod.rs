@@ -19,6 +19,7 @@ use helvetia_core::routing::RoutingTable;
 use crate::routing::{EdgeRouter, RoutingError};
 
 mod api;
+mod gate;
 mod pid;
 mod render;
 mod settings;

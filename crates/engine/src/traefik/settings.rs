@@ -125,8 +125,13 @@ struct Global {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct EntryPoint<'a> {
     address: &'a str,
+    /// Lets a restarting Traefik's port be held by Helvetia's gate until it has loaded its
+    /// routes (gate.rs).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reuse_port: bool,
     http: EntryPointHttp,
 }
 
@@ -143,9 +148,10 @@ struct EntryPointHttp {
 const ALIAS_HEADERS_STRATEGY: &str = "delete";
 
 impl<'a> EntryPoint<'a> {
-    fn at(address: &'a str) -> EntryPoint<'a> {
+    fn at(address: &'a str, reuse_port: bool) -> EntryPoint<'a> {
         EntryPoint {
             address,
+            reuse_port,
             http: EntryPointHttp {
                 alias_headers_strategy: ALIAS_HEADERS_STRATEGY,
             },
@@ -202,9 +208,12 @@ pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String,
         entry_points: BTreeMap::from([
             (
                 MANAGED_ENTRY_POINT,
-                EntryPoint::at(&settings.entry_point_address),
+                EntryPoint::at(&settings.entry_point_address, true),
             ),
-            (API_ENTRY_POINT, EntryPoint::at(&settings.api_address)),
+            (
+                API_ENTRY_POINT,
+                EntryPoint::at(&settings.api_address, false),
+            ),
         ]),
         api: Api {
             insecure: true,
@@ -276,6 +285,7 @@ aliasHeadersStrategy = "delete"
 
 [entryPoints.web]
 address = ":80"
+reusePort = true
 
 [entryPoints.web.http]
 aliasHeadersStrategy = "delete"

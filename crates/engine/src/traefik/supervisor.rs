@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::api::TraefikApi;
+use super::gate::Gate;
 use super::pid::{
     KILL_TIMEOUT, LogMark, PID_FILE, PidRecord, STOP_TIMEOUT, config_argument, is_our_traefik,
     read_pid_file, remove_pid_file, signal, terminate, wait_until_ready, write_file,
@@ -34,7 +35,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a Traefik found running may take to answer before it is considered hung.
 const ADOPT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How often [`Supervisor::watch`] checks that Traefik is alive.
+/// How often [`Supervisor::watch`] checks that Traefik is alive (a Traefik it started is
+/// restarted as soon as it exits).
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 /// A Traefik that dies again within this time of a restart is restarted after a growing pause
 /// (a taken port or a bad configuration would otherwise restart it in a tight loop).
@@ -205,7 +207,7 @@ impl Supervisor {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(WATCH_INTERVAL) => {}
+                () = self.exited_or_interval() => {}
             }
             let was_started = !matches!(self.process, Process::Gone);
             if self.is_running() {
@@ -275,6 +277,17 @@ impl Supervisor {
         remove_pid_file(&self.settings.state_dir).await
     }
 
+    /// Waits [`WATCH_INTERVAL`], or less when the Traefik this Helvetia started exits
+    /// meanwhile: every moment without a Traefik refuses connections.
+    async fn exited_or_interval(&mut self) {
+        match &mut self.process {
+            Process::Spawned { child, .. } => {
+                let _exited = tokio::time::timeout(WATCH_INTERVAL, child.wait()).await;
+            }
+            Process::Adopted { .. } | Process::Gone => tokio::time::sleep(WATCH_INTERVAL).await,
+        }
+    }
+
     fn is_running(&mut self) -> bool {
         match &mut self.process {
             Process::Spawned { child, pid } => match child.try_wait() {
@@ -336,6 +349,15 @@ impl Supervisor {
             })
             .arg(config_argument(&settings.config_file()))
             .current_dir(&settings.state_dir);
+        // Held until this Traefik has loaded its routes, so that it never answers 404 for a
+        // known host while it starts (gate.rs).
+        let gate = match Gate::hold(&settings.entry_point_address) {
+            Ok(gate) => Some(gate),
+            Err(error) => {
+                tracing::warn!(%error, "starting Traefik without holding its port until it has its routes");
+                None
+            }
+        };
         let mut command = program.command();
         command
             .stdout(Stdio::from(output))
@@ -369,6 +391,10 @@ impl Supervisor {
                 let _reaped = tokio::time::timeout(KILL_TIMEOUT, child.wait()).await;
             }
             return Err(error);
+        }
+        // Ready means its API shows this installation's configuration, routes included.
+        if let Some(gate) = gate {
+            gate.hand_over().await;
         }
         tracing::info!(pid, "started Traefik pid {pid}");
         self.process = Process::Spawned { child, pid };

@@ -217,3 +217,89 @@ async fn a_server_killed_at_any_deploy_step_loses_no_request_and_no_history() {
     assert!(report.sent() as f64 > RATE * 5.0, "{} sent", report.sent());
     assert_eq!(report.failed(), 0, "{:?}", report.errors);
 }
+
+/// The pid of the server's managed Traefik, from its pid file.
+fn traefik_pid(server: &TestServer) -> Option<String> {
+    let record = std::fs::read_to_string(server.data_dir().join("traefik/traefik.pid")).ok()?;
+    record.lines().next().map(str::to_owned)
+}
+
+/// The managed Traefik killed with SIGKILL under load is restarted by the server with the
+/// routes it had, and never answers 404 for the app's host while it starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_traefik_is_restarted_with_its_routes_and_no_404() {
+    let server = TestServer::start(crate::BINARY).await;
+    let project = unique("edgekill");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let deployed = server.deploy(&project, "web").await;
+    assert_eq!(deployed["status"], "live", "{deployed}");
+    let host = format!("web.{project}.localhost");
+    let load = Load::start(server.http_port, &host, "/", CONNECTIONS, RATE);
+    eventually(Duration::from_secs(10), "the load to be served", || {
+        let sent = load.sent();
+        async move { (sent.await > 25).then_some(()) }
+    })
+    .await;
+
+    let killed_pid = traefik_pid(&server).expect("Traefik's pid file");
+    let killed_at = load.began.elapsed();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &killed_pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let healthy_after = eventually(
+        Duration::from_secs(20),
+        "Traefik restarted and the server healthy",
+        || async {
+            let restarted = traefik_pid(&server).is_some_and(|pid| pid != killed_pid);
+            let (status, _) = server.api(Method::GET, "/healthz", None).await;
+            (restarted && status == 200).then(|| load.began.elapsed() - killed_at)
+        },
+    )
+    .await;
+    assert_eq!(
+        server.through_edge(&host, "/").await,
+        Some((200, "hello from version 1\n".to_owned())),
+        "{}",
+        server.log()
+    );
+    // A while of traffic through the restarted Traefik.
+    let sent = load.sent().await;
+    eventually(Duration::from_secs(10), "more traffic", || {
+        let more = load.sent();
+        async move { (more.await > sent + 50).then_some(()) }
+    })
+    .await;
+    let report = load.stop().await;
+    let after: Vec<&Sample> = report
+        .samples
+        .iter()
+        .filter(|s| s.started >= killed_at)
+        .collect();
+    let failed = after.iter().filter(|s| !s.ok).count();
+    let not_found = after.iter().filter(|s| s.status == Some(404)).count();
+    let answered_again = after
+        .iter()
+        .filter(|s| s.ok)
+        .map(|s| s.started + s.latency)
+        .min()
+        .expect("an answer after the restart");
+    // One outage, while no Traefik listened: none once the restarted one answers.
+    let late_failures: Vec<_> = after
+        .iter()
+        .filter(|s| !s.ok && s.started > answered_again)
+        .collect();
+    let answered_again = (answered_again - killed_at).as_secs_f64();
+    println!(
+        "fault SIGKILL of the managed Traefik: {failed} of {} requests failed ({not_found} answered 404); \
+         app answered again after {answered_again:.2} s; Helvetia healthy after {:.2} s",
+        after.len(),
+        healthy_after.as_secs_f64(),
+    );
+    assert_eq!(not_found, 0, "{:?}", report.errors);
+    assert!(late_failures.is_empty(), "{late_failures:?}");
+    assert!(answered_again < 5.0, "{answered_again} s without an answer");
+}
