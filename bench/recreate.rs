@@ -61,33 +61,9 @@ async fn main() {
     let mut gaps = vec![];
     let mut failed = vec![];
     for (start, end) in &windows {
-        let mut answered: Vec<Duration> = report
-            .samples
-            .iter()
-            .filter(|s| s.ok)
-            .map(|s| s.started + s.latency)
-            .collect();
-        answered.sort();
-        let inside = answered
-            .iter()
-            .filter(|at| *at >= start && *at <= end)
-            .copied()
-            .collect::<Vec<_>>();
-        let before = answered.iter().rev().find(|at| *at < start).copied();
-        let after = answered.iter().find(|at| *at > end).copied();
-        let points: Vec<Duration> = before.into_iter().chain(inside).chain(after).collect();
-        let gap = points
-            .windows(2)
-            .map(|pair| (pair[1] - pair[0]).as_secs_f64() * 1000.0)
-            .fold(0.0, f64::max);
+        let gap = report.longest_gap(*start, *end).as_secs_f64() * 1000.0;
         gaps.push(gap);
-        failed.push(
-            report
-                .samples
-                .iter()
-                .filter(|s| !s.ok && s.started >= *start && s.started <= *end)
-                .count(),
-        );
+        failed.push(report.between(*start, *end).1);
     }
     let mut sorted = gaps.clone();
     sorted.sort_by(f64::total_cmp);

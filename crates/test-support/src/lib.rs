@@ -269,6 +269,12 @@ impl TestServer {
         stop_traefik(&self.data_dir());
     }
 
+    /// The pid of the Traefik the server started, from its pid file.
+    pub fn traefik_pid(&self) -> Option<String> {
+        let record = std::fs::read_to_string(self.data_dir().join("traefik/traefik.pid")).ok()?;
+        record.lines().next().map(str::to_owned)
+    }
+
     /// SIGTERM, then waits for a graceful exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.process.take().expect("server running");

@@ -49,6 +49,43 @@ impl Report {
     pub fn failed(&self) -> usize {
         self.samples.iter().filter(|s| !s.ok).count()
     }
+
+    /// The requests started within `[start, end]` (since the load began): (sent, failed).
+    pub fn between(&self, start: Duration, end: Duration) -> (usize, usize) {
+        let inside = self
+            .samples
+            .iter()
+            .filter(|s| s.started >= start && s.started <= end);
+        inside.fold((0, 0), |(sent, failed), s| {
+            (sent + 1, failed + usize::from(!s.ok))
+        })
+    }
+
+    /// The longest time without an answer around `[start, end]` (since the load began): between
+    /// the last answer before `start`, the answers inside, and the first answer after `end`.
+    pub fn longest_gap(&self, start: Duration, end: Duration) -> Duration {
+        let mut answered: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.started + s.latency)
+            .collect();
+        answered.sort();
+        let inside = answered.iter().filter(|at| **at >= start && **at <= end);
+        let before = answered.iter().rev().find(|at| **at < start);
+        let after = answered.iter().find(|at| **at > end);
+        let points: Vec<Duration> = before
+            .into_iter()
+            .chain(inside)
+            .chain(after)
+            .copied()
+            .collect();
+        points
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 impl Load {

@@ -36,8 +36,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const ADOPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often [`Supervisor::watch`] checks that Traefik is alive (a Traefik it started is
-/// restarted as soon as it exits).
+/// restarted as soon as it exits, an adopted one looked for every [`ADOPTED_POLL`]).
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a Traefik adopted from an earlier Helvetia is looked for.
+const ADOPTED_POLL: Duration = Duration::from_millis(50);
 /// A Traefik that dies again within this time of a restart is restarted after a growing pause
 /// (a taken port or a bad configuration would otherwise restart it in a tight loop).
 const STABLE_AFTER: Duration = Duration::from_secs(30);
@@ -277,14 +279,18 @@ impl Supervisor {
         remove_pid_file(&self.settings.state_dir).await
     }
 
-    /// Waits [`WATCH_INTERVAL`], or less when the Traefik this Helvetia started exits
-    /// meanwhile: every moment without a Traefik refuses connections.
+    /// Waits until the next look at Traefik: [`WATCH_INTERVAL`], cut short when the Traefik
+    /// this Helvetia started exits, and [`ADOPTED_POLL`] for an adopted one — every moment
+    /// without a Traefik refuses connections.
     async fn exited_or_interval(&mut self) {
         match &mut self.process {
             Process::Spawned { child, .. } => {
                 let _exited = tokio::time::timeout(WATCH_INTERVAL, child.wait()).await;
             }
-            Process::Adopted { .. } | Process::Gone => tokio::time::sleep(WATCH_INTERVAL).await,
+            // Not a child, so its exit cannot be awaited: it is looked for in `/proc`, often
+            // (reading one small file).
+            Process::Adopted { .. } => tokio::time::sleep(ADOPTED_POLL).await,
+            Process::Gone => tokio::time::sleep(WATCH_INTERVAL).await,
         }
     }
 

@@ -77,21 +77,6 @@ async fn status_of(server: &TestServer, deployment: i64) -> String {
     deployment["status"].as_str().unwrap().to_owned()
 }
 
-/// The longest time, in seconds, between two successful requests started within
-/// `[from, to]` (relative to the load's start): how long the app went unanswered.
-fn longest_gap(samples: &[Sample], from: Duration, to: Duration) -> f64 {
-    let mut answered: Vec<Duration> = samples
-        .iter()
-        .filter(|s| s.ok && s.started >= from && s.started <= to)
-        .map(|s| s.started + s.latency)
-        .collect();
-    answered.sort();
-    answered
-        .windows(2)
-        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
-        .fold(0.0, f64::max)
-}
-
 /// What one kill did, for the figures printed at the end.
 struct Figures {
     failpoint: &'static str,
@@ -196,32 +181,20 @@ async fn a_server_killed_at_any_deploy_step_loses_no_request_and_no_history() {
     );
     let report = load.stop().await;
     for figure in &figures {
-        let window =
-            |s: &&Sample| s.started >= figure.killed_at && s.started <= figure.recovered_at;
-        let sent = report.samples.iter().filter(window).count();
-        let failed = report
-            .samples
-            .iter()
-            .filter(window)
-            .filter(|s| !s.ok)
-            .count();
+        let (sent, failed) = report.between(figure.killed_at, figure.recovered_at);
         println!(
             "fault kill -9 at {}: {failed} of {sent} requests failed; app unanswered at most {:.2} s; \
              Helvetia healthy after {:.2} s; history: {}",
             figure.failpoint,
-            longest_gap(&report.samples, figure.killed_at, figure.recovered_at),
+            report
+                .longest_gap(figure.killed_at, figure.recovered_at)
+                .as_secs_f64(),
             figure.healthy_after.as_secs_f64(),
             figure.history,
         );
     }
     assert!(report.sent() as f64 > RATE * 5.0, "{} sent", report.sent());
     assert_eq!(report.failed(), 0, "{:?}", report.errors);
-}
-
-/// The pid of the server's managed Traefik, from its pid file.
-fn traefik_pid(server: &TestServer) -> Option<String> {
-    let record = std::fs::read_to_string(server.data_dir().join("traefik/traefik.pid")).ok()?;
-    record.lines().next().map(str::to_owned)
 }
 
 /// The managed Traefik killed with SIGKILL under load is restarted by the server with the
@@ -243,7 +216,7 @@ async fn a_sigkilled_traefik_is_restarted_with_its_routes_and_no_404() {
     })
     .await;
 
-    let killed_pid = traefik_pid(&server).expect("Traefik's pid file");
+    let killed_pid = server.traefik_pid().expect("Traefik's pid file");
     let killed_at = load.began.elapsed();
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &killed_pid])
@@ -254,7 +227,7 @@ async fn a_sigkilled_traefik_is_restarted_with_its_routes_and_no_404() {
         Duration::from_secs(20),
         "Traefik restarted and the server healthy",
         || async {
-            let restarted = traefik_pid(&server).is_some_and(|pid| pid != killed_pid);
+            let restarted = server.traefik_pid().is_some_and(|pid| pid != killed_pid);
             let (status, _) = server.api(Method::GET, "/healthz", None).await;
             (restarted && status == 200).then(|| load.began.elapsed() - killed_at)
         },
