@@ -8,8 +8,8 @@
 //! than to the Traefik that joins after it. New connections wait in the gate's queue instead
 //! of being refused or answered 404. Once the new Traefik's API shows this installation's
 //! configuration, the program hands new connections to Traefik (the group's second socket),
-//! the connections that queued at the gate are passed on to Traefik through a short-lived
-//! copy, and the gate closes.
+//! the connections that queued at the gate are passed on to Traefik (Helvetia copies their
+//! bytes for as long as their clients keep them open), and the gate closes.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
