@@ -1,6 +1,6 @@
 //! Outages of the parts under Helvetia while a fixture app serves ~50 requests/s: its
 //! PostgreSQL restarted mid-deploy, its data directory's filesystem full, the engine's event
-//! stream cut. Each prints its figures (failed requests, seconds until the app answered
+//! stream cut, the engine restarted with and without `live-restore`. Each prints its figures (failed requests, seconds until the app answered
 //! again, seconds until Helvetia was healthy, the deployment history) for BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use helvetia_test_support::fault::{DockerProxy, PgCluster, Tmpfs};
+use helvetia_test_support::fault::{DockerProxy, EngineOptions, PgCluster, SecondEngine, Tmpfs};
 use helvetia_test_support::load::{Load, Report};
 use helvetia_test_support::{
     FixtureRepo, TestServer, eventually, http_client, project_containers, unique,
@@ -363,4 +363,165 @@ async fn a_death_while_the_event_stream_is_cut_is_caught_up_on_resubscribing() {
         resubscribed.as_secs_f64(),
         history(&server, &project).await,
     );
+}
+
+/// The engine restarted (SIGTERM, started again) on an engine of its own: restarting the
+/// shared one would disturb every other test. With `live-restore` the app keeps answering;
+/// without, its container stops with the engine and is started again by it (possibly at a
+/// new address, its `start` event missed while the monitor was away), and is routed again
+/// once the monitor has caught up and probed it. Either way the monitor subscribes again,
+/// the history is unchanged and the next deploy succeeds.
+async fn engine_restarted_under_load(live_restore: bool) {
+    let mut engine = SecondEngine::start(EngineOptions {
+        live_restore,
+        ..EngineOptions::default()
+    });
+    let server = TestServer::start_on(crate::BINARY, &engine, &[]).await;
+    let project = unique("dockerd");
+    let repo = FixtureRepo::new("web");
+    let load = live_under_load(&server, &project, &repo).await;
+    let live = server
+        .get(&format!(
+            "/api/v1/projects/{project}/services/web/deployments"
+        ))
+        .await;
+    let live = live.get("items").unwrap_or(&live)[0].clone();
+    assert_eq!(live["status"], "live", "{live}");
+    eventually(
+        Duration::from_secs(30),
+        "the monitor to subscribe",
+        || async { (subscriptions(&server) >= 1).then_some(()) },
+    )
+    .await;
+    // Some answers before the fault, so the gap is measured from the last one.
+    eventually(
+        Duration::from_secs(10),
+        "the load to be answered",
+        || async { (load.sent().await >= 10).then_some(()) },
+    )
+    .await;
+
+    let before = subscriptions(&server);
+    let down_at = load.began.elapsed();
+    let begin = Instant::now();
+    // Blocks this worker only; the load runs on the others.
+    let restart = tokio::task::block_in_place(|| engine.restart());
+    let host = format!("web.{project}.localhost");
+    wait_answering(&server, &host, Duration::from_secs(60)).await;
+    let answered = begin.elapsed();
+    eventually(
+        Duration::from_secs(30),
+        "the monitor to subscribe again",
+        || async { (subscriptions(&server) > before).then_some(()) },
+    )
+    .await;
+    wait_healthy(&server).await;
+    let healthy = begin.elapsed();
+    let up_at = load.began.elapsed();
+    // Not the 60 s periodic reconciliation: the monitor catches up when it reconnects
+    // (back-off at most a few seconds) and probes the container back at the readiness pace.
+    assert!(
+        answered <= restart.stop + restart.start + Duration::from_secs(20),
+        "answered again only {answered:?} after the restart began ({restart:?}); the \
+         monitor's log:\n{}",
+        monitor_log(&server)
+    );
+    let deployments = history(&server, &project).await;
+    let recorded = events(&server, &project).await;
+    // Reconciled: with live-restore nothing happened to the container; without, its exit
+    // and its return are on record.
+    if live_restore {
+        assert_eq!(recorded, "", "nothing to record");
+    } else {
+        assert!(
+            recorded.starts_with("exited") && recorded.contains("healthy"),
+            "{recorded}\n{}",
+            monitor_log(&server)
+        );
+    }
+    let live_now = server
+        .get(&format!("/api/v1/deployments/{}", live["id"]))
+        .await;
+    assert_eq!(live_now["status"], "live", "{deployments}");
+    for running in [
+        "queued",
+        "cloning",
+        "building",
+        "starting",
+        "health_checking",
+    ] {
+        assert!(!deployments.contains(running), "{deployments}");
+    }
+    let label = format!("label=io.helvetia.project={project}");
+    let containers =
+        engine.docker_ok(&["ps", "--all", "--format", "{{.Names}}", "--filter", &label]);
+    assert_eq!(containers.lines().count(), 1, "no duplicate: {containers}");
+
+    let next = server.deploy(&project, "web").await;
+    assert_eq!(next["status"], "live", "{}", server.log());
+    let report = load.stop().await;
+    let (sent, failed) = report.between(down_at, up_at);
+    if live_restore {
+        assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
+    }
+    // The monitor works again: a crash after the restart is still seen.
+    let container = engine.docker_ok(&["ps", "--format", "{{.Names}}", "--filter", &label]);
+    let container = container.lines().next().unwrap();
+    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", container]);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_for_event(&server, &project, "exited", Duration::from_secs(30)).await;
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    eprintln!(
+        "FAULT engine restarted ({}live-restore): {failed} of {sent} requests failed during the \
+         outage ({} of {} in all), app silent {:.2} s at most, routed {:.2} s after the SIGTERM \
+         (the engine stopped in {:.2} s and answered again {:.2} s later), healthy and the \
+         monitor subscribed again after {:.2} s; events: {recorded}; history: {deployments}",
+        if live_restore { "" } else { "no " },
+        report.failed(),
+        report.sent(),
+        report.longest_gap(down_at, up_at).as_secs_f64(),
+        answered.as_secs_f64(),
+        restart.stop.as_secs_f64(),
+        restart.start.as_secs_f64(),
+        healthy.as_secs_f64(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_restarted_with_live_restore_keeps_the_app_answering() {
+    engine_restarted_under_load(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_restarted_without_live_restore_brings_the_app_back_routed() {
+    engine_restarted_under_load(false).await;
+}
+
+/// The events recorded for `project/web`, oldest first, as `kind (message)`.
+async fn events(server: &TestServer, project: &str) -> String {
+    let path = format!("/api/v1/projects/{project}/services/web/events");
+    let events = server.get(&path).await;
+    let mut events: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} ({})", e["kind"].as_str().unwrap(), e["message"]))
+        .collect();
+    events.reverse();
+    events.join(", ")
+}
+
+/// What the health monitor logged (with the container events it recorded), for failure
+/// messages.
+fn monitor_log(server: &TestServer) -> String {
+    server
+        .log()
+        .lines()
+        .filter(|line| line.contains("monitor") || line.contains("container event"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

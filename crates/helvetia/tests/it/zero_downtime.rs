@@ -1,9 +1,8 @@
 //! Zero-downtime deploys: health-gated switches and drains under load, rollbacks, limits,
 //! restarts and the health monitor.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use helvetia_test_support::fault::{EngineOptions, SecondEngine};
 use helvetia_test_support::load::Load;
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, project_containers, unique};
 use reqwest::Method;
@@ -374,85 +373,6 @@ async fn stop_start_and_restart() {
         server.through_edge(&host, "/").await.unwrap().1,
         "hello from version 1\n"
     );
-}
-
-/// On an engine of its own: restarting the shared one would disturb every other test.
-#[tokio::test(flavor = "multi_thread")]
-async fn restarting_the_engine_brings_apps_back_and_routed() {
-    let mut engine = SecondEngine::start(EngineOptions::default());
-    let server = TestServer::start_on(crate::BINARY, &engine, &[]).await;
-    let project = unique("dockerd");
-    let repo = FixtureRepo::new("web");
-    server.service(&project, "web", &repo).await;
-    let live = server.deploy(&project, "web").await;
-    let container =
-        server
-            .scope()
-            .await
-            .container(&project, "web", live["id"].as_i64().unwrap(), 0);
-    let host = format!("web.{project}.localhost");
-
-    // Without live-restore: its containers stop with it, and the engine starts them again
-    // (possibly at new addresses) before the monitor is back on its event stream, so their
-    // `start` events are missed.
-    let restart = engine.restart();
-    let back = Instant::now();
-    eventually(
-        Duration::from_secs(90),
-        "the app to be routed again",
-        || async {
-            let answer = server.through_edge(&host, "/").await;
-            (answer.map(|(status, _)| status) == Some(200)).then_some(())
-        },
-    )
-    .await;
-    let outage = back.elapsed();
-    eprintln!("engine restart: {restart:?}; routed again {outage:?} after the engine was back");
-    // The container answers at once; the monitor catches up when it reconnects (back-off at
-    // most a few seconds) and probes it back at the readiness pace. Not the 60 s periodic
-    // reconciliation.
-    assert!(
-        outage <= Duration::from_secs(20),
-        "routed again only {outage:?} after the engine was back; the monitor's log:\n{}",
-        monitor_log(&server)
-    );
-    let label = format!("label=io.helvetia.project={project}");
-    assert_eq!(
-        engine.docker_ok(&["ps", "--all", "--format", "{{.Names}}", "--filter", &label]),
-        container,
-        "no duplicate containers"
-    );
-    eventually(
-        Duration::from_secs(30),
-        "the monitor to reconnect",
-        || async {
-            // Once when it started, once after the restart.
-            let connections = server
-                .log()
-                .matches("caught up with the engine; following its events")
-                .count();
-            (connections >= 2).then_some(())
-        },
-    )
-    .await;
-    // The monitor works again: a crash after the engine restart is still seen.
-    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", &container]);
-    std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap();
-    wait_for_event(&server, &project, "exited", Duration::from_secs(30)).await;
-}
-
-/// What the health monitor logged (with the container events it recorded), for failure
-/// messages.
-fn monitor_log(server: &TestServer) -> String {
-    server
-        .log()
-        .lines()
-        .filter(|line| line.contains("monitor") || line.contains("container event"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Waits until the app at `host` answers 200 through the edge router.
