@@ -464,16 +464,22 @@ async fn engine_restarted_under_load(live_restore: bool) {
     if live_restore {
         assert_eq!(report.failed(), 0, "failed requests: {:?}", report.errors);
     }
-    // The monitor works again: a crash after the restart is still seen.
-    let container = engine.docker_ok(&["ps", "--format", "{{.Names}}", "--filter", &label]);
-    let container = container.lines().next().unwrap();
-    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", container]);
+    // The monitor works again: a crash of the new deployment's container after the restart
+    // is still seen (one more `exited`: without live-restore the restart recorded one).
+    let exits = events(&server, &project).await.matches("exited").count();
+    let deployment = format!("label=io.helvetia.deployment={}", next["id"]);
+    let container = engine.docker_ok(&["ps", "--format", "{{.Names}}", "--filter", &deployment]);
+    let pid = engine.docker_ok(&["inspect", "--format", "{{.State.Pid}}", &container]);
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pid])
         .status()
         .unwrap();
     assert!(killed.success());
-    wait_for_event(&server, &project, "exited", Duration::from_secs(30)).await;
+    eventually(Duration::from_secs(30), "the crash recorded", || async {
+        let now = events(&server, &project).await.matches("exited").count();
+        (now > exits).then_some(())
+    })
+    .await;
     assert!(!server.log().contains("panicked"), "{}", server.log());
     eprintln!(
         "FAULT engine restarted ({}live-restore): {failed} of {sent} requests failed during the \
