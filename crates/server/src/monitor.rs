@@ -61,7 +61,13 @@ async fn watch_events(platform: Arc<Platform>, shutdown: CancellationToken) {
         // supervisor may have restarted it) was not heard. An event in the instant between
         // catching up and the stream's subscription is still seen by the probe loop.
         match catch_up(&platform, &mut restarts).await {
-            Ok(()) => tracing::info!("caught up with the engine; following its events"),
+            Ok(()) => {
+                // The engine answers again: the next outage starts from the first delay.
+                // Waiting for an event to reset it would let quiet restarts (live-restore:
+                // nothing stops) double it each time, up to its maximum.
+                delay = FIRST_RECONNECT_DELAY;
+                tracing::info!("caught up with the engine; following its events");
+            }
             Err(error) => tracing::warn!(%error, "catching up with the engine failed"),
         }
         if !first {
