@@ -256,6 +256,23 @@ impl TestServer {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// Waits until the app of `host` answers 200 through the edge (again).
+    pub async fn wait_answering(&self, host: &str, timeout: Duration) {
+        eventually(timeout, "the app to answer again", || async {
+            let answer = self.through_edge(host, "/").await;
+            (answer.map(|(status, _)| status) == Some(200)).then_some(())
+        })
+        .await;
+    }
+
+    /// How many times the monitor subscribed to the engine's events (and caught up first):
+    /// one more after an engine restart once it has reconnected.
+    pub fn monitor_subscriptions(&self) -> usize {
+        self.log()
+            .matches("caught up with the engine; following its events")
+            .count()
+    }
+
     /// SIGKILL: the server gets no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.process.take() {

@@ -15,7 +15,7 @@ use helvetia_test_support::{
 };
 
 use crate::deploy::Cleanup;
-use crate::zero_downtime::{wait_answering, wait_for_event};
+use crate::zero_downtime::wait_for_event;
 
 /// The load the issue asks for: ~50 requests/s over two connections.
 const RATE: f64 = 50.0;
@@ -270,14 +270,6 @@ async fn a_full_data_directory_fails_writes_clearly_and_recovers_once_space_retu
     );
 }
 
-/// How many times the monitor subscribed to the engine's events (and caught up first).
-fn subscriptions(server: &TestServer) -> usize {
-    server
-        .log()
-        .matches("caught up with the engine; following its events")
-        .count()
-}
-
 /// The engine's restart count of `container` if it is running again.
 fn restarted_by_engine(container: &str) -> Option<u32> {
     let output = std::process::Command::new("/usr/bin/docker")
@@ -310,7 +302,7 @@ async fn a_death_while_the_event_stream_is_cut_is_caught_up_on_resubscribing() {
     eventually(
         Duration::from_secs(30),
         "the monitor to subscribe",
-        || async { (subscriptions(&server) >= 1).then_some(()) },
+        || async { (server.monitor_subscriptions() >= 1).then_some(()) },
     )
     .await;
 
@@ -338,17 +330,17 @@ async fn a_death_while_the_event_stream_is_cut_is_caught_up_on_resubscribing() {
     )
     .await;
     proxy.allow_events();
-    let before = subscriptions(&server);
+    let before = server.monitor_subscriptions();
     eventually(
         Duration::from_secs(30),
         "the monitor to subscribe again",
-        || async { (subscriptions(&server) > before).then_some(()) },
+        || async { (server.monitor_subscriptions() > before).then_some(()) },
     )
     .await;
     let resubscribed = cut_at.elapsed();
     wait_for_event(&server, &project, "restarted", Duration::from_secs(30)).await;
     let host = format!("web.{project}.localhost");
-    wait_answering(&server, &host, Duration::from_secs(30)).await;
+    server.wait_answering(&host, Duration::from_secs(30)).await;
     server.release("deploy-after-build").await;
     let deployment = server.wait_finished(id).await;
     assert_eq!(deployment["status"], "live", "{deployment}");
@@ -390,7 +382,7 @@ async fn engine_restarted_under_load(live_restore: bool) {
     eventually(
         Duration::from_secs(30),
         "the monitor to subscribe",
-        || async { (subscriptions(&server) >= 1).then_some(()) },
+        || async { (server.monitor_subscriptions() >= 1).then_some(()) },
     )
     .await;
     // Some answers before the fault, so the gap is measured from the last one.
@@ -401,18 +393,18 @@ async fn engine_restarted_under_load(live_restore: bool) {
     )
     .await;
 
-    let before = subscriptions(&server);
+    let before = server.monitor_subscriptions();
     let down_at = load.began.elapsed();
     let begin = Instant::now();
     // Blocks this worker only; the load runs on the others.
     let restart = tokio::task::block_in_place(|| engine.restart());
     let host = format!("web.{project}.localhost");
-    wait_answering(&server, &host, Duration::from_secs(60)).await;
+    server.wait_answering(&host, Duration::from_secs(60)).await;
     let answered = begin.elapsed();
     eventually(
         Duration::from_secs(30),
         "the monitor to subscribe again",
-        || async { (subscriptions(&server) > before).then_some(()) },
+        || async { (server.monitor_subscriptions() > before).then_some(()) },
     )
     .await;
     wait_healthy(&server).await;

@@ -313,7 +313,7 @@ async fn a_killed_app_is_restarted_and_the_restart_recorded() {
         },
     )
     .await;
-    wait_answering(&server, &host, Duration::from_secs(30)).await;
+    server.wait_answering(&host, Duration::from_secs(30)).await;
     assert_eq!(
         project_containers(&project),
         [container.as_str()],
@@ -373,15 +373,6 @@ async fn stop_start_and_restart() {
         server.through_edge(&host, "/").await.unwrap().1,
         "hello from version 1\n"
     );
-}
-
-/// Waits until the app at `host` answers 200 through the edge router.
-pub(crate) async fn wait_answering(server: &TestServer, host: &str, timeout: Duration) {
-    eventually(timeout, "the app to answer again", || async {
-        let answer = server.through_edge(host, "/").await;
-        (answer.map(|(status, _)| status) == Some(200)).then_some(())
-    })
-    .await;
 }
 
 /// Waits until the `web` service of `project` records an event of `kind`.
