@@ -419,18 +419,24 @@ async fn engine_restarted_under_load(live_restore: bool) {
         monitor_log(&server)
     );
     let deployments = history(&server, &project).await;
-    let recorded = events(&server, &project).await;
     // Reconciled: with live-restore nothing happened to the container; without, its exit
-    // and its return are on record.
-    if live_restore {
+    // and its return are on record — the return once the probe that records it has run,
+    // which can be after the edge answers again.
+    let recorded = if live_restore {
+        let recorded = events(&server, &project).await;
         assert_eq!(recorded, "", "nothing to record");
+        recorded
     } else {
-        assert!(
-            recorded.starts_with("exited") && recorded.contains("healthy"),
-            "{recorded}\n{}",
-            monitor_log(&server)
-        );
-    }
+        eventually(
+            Duration::from_secs(30),
+            "the exit and the return on record",
+            || async {
+                let recorded = events(&server, &project).await;
+                (recorded.starts_with("exited") && recorded.contains("healthy")).then_some(recorded)
+            },
+        )
+        .await
+    };
     let live_now = server
         .get(&format!("/api/v1/deployments/{}", live["id"]))
         .await;
