@@ -60,7 +60,7 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
         ))
         .await;
     let first = &history[0];
-    assert_eq!(first["status"], "live");
+    assert_eq!(first["status"], "live", "{first}");
     assert_eq!(first["commit_message"], "web: first version");
     assert_eq!(first["commit_author"], "Test Author <test@example.org>");
     assert_eq!(first["commit_sha"].as_str().unwrap().len(), 40);
@@ -174,7 +174,7 @@ async fn deploys_from_git_and_redeploys_a_new_commit() {
 
     // The same commit again: the image is reused, and the log says so.
     let third = server.deploy(&project, "web").await;
-    assert_eq!(third["status"], "live");
+    assert_eq!(third["status"], "live", "{third}");
     let log = server.deploy_log(third["id"].as_i64().unwrap()).await;
     assert!(log.contains("reused, no rebuild"), "{log}");
     assert!(!log.contains("COPY busybox"), "{log}");
@@ -244,7 +244,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
     server.service(&project, "web", &repo).await;
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
-    assert_eq!(live["status"], "live");
+    assert_eq!(live["status"], "live", "{live}");
     let live_container =
         server
             .scope()
@@ -442,7 +442,7 @@ async fn cancelling_a_running_build_stops_it_promptly() {
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     let live = server.deploy(&project, "web").await;
-    assert_eq!(live["status"], "live");
+    assert_eq!(live["status"], "live", "{live}");
 
     repo.overlay("slow-build");
     let id = server.request_deploy(&project, "web").await;
@@ -473,7 +473,7 @@ async fn cancelling_a_running_build_stops_it_promptly() {
     // The service is not stuck: the next deployment runs.
     repo.overlay("web");
     let next = server.deploy(&project, "web").await;
-    assert_eq!(next["status"], "live");
+    assert_eq!(next["status"], "live", "{next}");
     assert_eq!(
         server
             .through_edge(&format!("web.{project}.localhost"), "/")

@@ -57,7 +57,7 @@ async fn an_env_change_is_applied_by_a_zero_downtime_redeploy() {
     let redeploy = &changed["redeployments"][0];
     assert_eq!(redeploy["cause"], "settings");
     let finished = server.wait_finished(redeploy["id"].as_i64().unwrap()).await;
-    assert_eq!(finished["status"], "live");
+    assert_eq!(finished["status"], "live", "{finished}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let report = load.stop().await;
     assert_eq!(report.failed(), 0, "{:?}", report.errors);

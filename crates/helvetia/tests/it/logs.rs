@@ -244,7 +244,7 @@ async fn streams_resume_exactly_once_and_serve_many_followers() {
         );
         let end: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
         assert_eq!(events.last().unwrap().event, "end");
-        assert_eq!(end["status"], "live");
+        assert_eq!(end["status"], "live", "{end}");
     }
     let mut resumed = seqs(&first);
     resumed.extend(seqs(&rest));

@@ -46,5 +46,5 @@ async fn the_reconciler_leaves_the_containers_of_a_running_deploy_alone() {
         server.log()
     );
     let deployment = server.get(&format!("/api/v1/deployments/{id}")).await;
-    assert_eq!(deployment["status"], "live");
+    assert_eq!(deployment["status"], "live", "{deployment}");
 }

@@ -17,7 +17,7 @@ async fn a_server_killed_mid_build_recovers_without_downtime() {
     server.service(&project, "web", &repo).await;
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
-    assert_eq!(live["status"], "live");
+    assert_eq!(live["status"], "live", "{live}");
     let (stop, ok, bad, requests) =
         keep_requesting(&server, host.clone(), "hello from version 1\n");
 
@@ -136,7 +136,7 @@ async fn restart_reconciles_engine_and_routes_with_the_store() {
             &format!("v{version}"),
         );
         let deployed = server.deploy(&project, "web").await;
-        assert_eq!(deployed["status"], "live");
+        assert_eq!(deployed["status"], "live", "{deployed}");
     }
     assert_eq!(
         server.through_edge(&host, "/").await.unwrap().1,

@@ -82,7 +82,7 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     )
     .await;
     let first = server.deploy(&project, "web").await;
-    assert_eq!(first["status"], "live");
+    assert_eq!(first["status"], "live", "{first}");
     let containers = serving(&server, &project, "web").await;
     assert_eq!(containers.len(), 3, "{containers:?}");
 
@@ -97,7 +97,7 @@ async fn replicas_share_the_traffic_redeploy_without_loss_and_a_killed_one_comes
     let load = Load::start(server.http_port, &host, "/", 8, 200.0);
     repo.write("www/index.html", "hello from version 2\n", "second version");
     let second = server.deploy(&project, "web").await;
-    assert_eq!(second["status"], "live");
+    assert_eq!(second["status"], "live", "{second}");
     assert_eq!(serving(&server, &project, "web").await.len(), 3);
     let redeployed_at = load.began.elapsed();
 
@@ -359,7 +359,7 @@ async fn a_worker_without_a_port_goes_live_and_recreate_never_overlaps() {
     ]);
     let events = ContainerEvents::follow(&project, "jobs");
     let recreated = server.deploy(&project, "jobs").await;
-    assert_eq!(recreated["status"], "live");
+    assert_eq!(recreated["status"], "live", "{recreated}");
     // The old worker, stopped before the new one started, is removed once this one is live.
     eventually(
         Duration::from_secs(30),
@@ -417,7 +417,7 @@ async fn release_commands_and_volumes_keep_data_across_deployments_and_restarts(
     repo.write("www/index.html", "hello from version 2\n", "second version");
     let second = server.deploy(&project, "web").await;
     let second_id = second["id"].as_i64().unwrap();
-    assert_eq!(second["status"], "live");
+    assert_eq!(second["status"], "live", "{second}");
     let log = server.deploy_log(second_id).await;
     assert!(log.contains("Strategy `recreate`"), "{log}");
     // The release ran exactly once per deployment, and the first one's data is there.

@@ -44,7 +44,7 @@ async fn redeploys_rollbacks_and_a_failed_deploy_under_load_lose_no_request() {
     let first = server.deploy(&project, "web").await;
     repo.write("www/index.html", "hello from version 2\n", "second version");
     let second = server.deploy(&project, "web").await;
-    assert_eq!(second["status"], "live");
+    assert_eq!(second["status"], "live", "{second}");
 
     let host = format!("web.{project}.localhost");
     let load = Load::start(server.http_port, &host, "/", CONNECTIONS, RATE);
@@ -68,7 +68,7 @@ async fn redeploys_rollbacks_and_a_failed_deploy_under_load_lose_no_request() {
         "hello from version 1\n"
     );
     let explicit = rollback(&server, &project, second["id"].as_i64()).await;
-    assert_eq!(explicit["status"], "live");
+    assert_eq!(explicit["status"], "live", "{explicit}");
     assert_eq!(explicit["source_deployment_id"], second["id"]);
     assert_eq!(
         server.through_edge(&host, "/").await.unwrap().1,
@@ -137,7 +137,7 @@ async fn a_slow_request_started_before_the_switch_completes() {
     .await;
     repo.write("www/index.html", "hello from version 2\n", "second version");
     let deployed = server.deploy(&project, "web").await;
-    assert_eq!(deployed["status"], "live");
+    assert_eq!(deployed["status"], "live", "{deployed}");
     let id = deployed["id"].as_i64().unwrap();
     assert!(
         !slow.is_finished(),
