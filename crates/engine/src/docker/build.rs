@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -124,31 +125,57 @@ impl Engine {
             .into_iter()
             .chain(self.ownership_labels())
             .collect();
-        let mut progress = Progress::default();
-        let build = async {
-            let session = Session::start(&socket, &request.secrets).await?;
-            let query = build_query(&request.tag, &dockerfile_in_archive, &labels, session.id())?;
-            let result = run_build(&socket, &query, archive, &mut progress, &mut on_line).await;
-            // The build is over, so is everything it could ask the session for. (On a timeout
-            // or cancellation, dropping the session ends it just the same.)
-            session.end().await;
-            result
-        };
-        let result = tokio::time::timeout(request.timeout, build).await;
-        // Output cut off without a final newline still belongs in the log, failure or not.
-        for (digest, rest) in std::mem::take(&mut progress.partial) {
-            if rest.is_empty() {
-                continue;
+        let mut resent = false;
+        loop {
+            // A clone shares the file's offset: each attempt reads the archive from its start.
+            let mut body = archive
+                .try_clone()
+                .map_err(|e| EngineError::Context(e.to_string()))?;
+            body.rewind()
+                .map_err(|e| EngineError::Context(e.to_string()))?;
+            let mut progress = Progress::default();
+            let build = async {
+                let session = Session::start(&socket, &request.secrets).await?;
+                let query =
+                    build_query(&request.tag, &dockerfile_in_archive, &labels, session.id())?;
+                let result = run_build(&socket, &query, body, &mut progress, &mut on_line).await;
+                // The build is over, so is everything it could ask the session for. (On a
+                // timeout or cancellation, dropping the session ends it just the same.)
+                session.end().await;
+                result
+            };
+            let result = tokio::time::timeout(request.timeout, build).await;
+            // Output cut off without a final newline still belongs in the log, failure or not.
+            for (digest, rest) in std::mem::take(&mut progress.partial) {
+                if rest.is_empty() {
+                    continue;
+                }
+                let n = progress.number(&digest);
+                on_line(format!("#{n} {}", String::from_utf8_lossy(&rest)));
             }
-            let n = progress.number(&digest);
-            on_line(format!("#{n} {}", String::from_utf8_lossy(&rest)));
-        }
-        result.map_err(|_| EngineError::BuildTimeout(request.timeout))??;
-        if let Some(error) = progress.error {
-            return Err(EngineError::BuildFailed(error));
+            result.map_err(|_| EngineError::BuildTimeout(request.timeout))??;
+            match progress.error {
+                Some(error) if !resent && engine_lost_the_context(&error) => {
+                    on_line(
+                        "the engine lost the build context before reading it; sending it again"
+                            .to_owned(),
+                    );
+                    resent = true;
+                }
+                Some(error) => return Err(EngineError::BuildFailed(error)),
+                None => break,
+            }
         }
         self.image_id(&request.tag).await
     }
+}
+
+/// Whether a build failed because the engine lost the uploaded context. Engine 20.10 hands the
+/// request's tar to BuildKit under a one-time URL; when BuildKit fetches it a second time
+/// (seen on a busy machine, within the first 100 ms of a build) the engine answers "context not
+/// found" and the build fails before any step ran. Sending the build again is then safe.
+fn engine_lost_the_context(error: &str) -> bool {
+    error.contains("failed to read downloaded context") && error.contains("context not found")
 }
 
 /// The `/build` query: a BuildKit build (`version=2`) tied to `session`. Never `pull`: there
@@ -343,6 +370,18 @@ mod tests {
         assert!(debug.contains("app:1"), "{debug}");
         assert!(!debug.contains("hunter2-value"), "{debug}");
         assert!(!format!("{request:#?}").contains("hunter2-value"));
+    }
+
+    #[test]
+    fn only_a_lost_context_is_sent_again() {
+        assert!(engine_lost_the_context(
+            "failed to solve with frontend dockerfile.v0: failed to read downloaded context: \
+             Get \"http://build-context-hjxlh3ytcaxlq8gio143uitzl\": context not found"
+        ));
+        assert!(!engine_lost_the_context(
+            "failed to solve: process \"/bin/sh -c exit 3\" did not complete successfully"
+        ));
+        assert!(!engine_lost_the_context("COPY failed: context not found"));
     }
 
     #[test]
