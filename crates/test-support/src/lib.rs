@@ -232,8 +232,10 @@ impl TestServer {
         self.process = Some(child);
         let url = format!("{}/healthz", self.url());
         let http = self.http.clone();
+        // A server on a database or engine of its own starts slower on a busy machine (its
+        // migrations, its Traefik behind the port gate).
         eventually(
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             "the server to answer /healthz",
             || {
                 let http = http.clone();
