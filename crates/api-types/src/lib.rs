@@ -24,11 +24,11 @@ pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, 
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use projects::CreateProject;
 pub use services::{CreateService, ServiceSettings, ServiceStatus, ServiceView, UpdatedService};
-pub use tokens::{CreateToken, CreatedToken, Me};
+pub use tokens::{CreateToken, CreatedToken, Me, MeUser, TeamRole};
 pub use volumes::{AddVolume, VolumeChange, VolumeView};
 
 pub use helvetia_core::audit::AuditEntry;
-pub use helvetia_core::auth::{ApiToken, Scope};
+pub use helvetia_core::auth::{ApiToken, Role, Scope};
 pub use helvetia_core::container::{ContainerRecord, Health, OutputLine, ServiceEvent};
 pub use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentStatus, LogLine, Transition,

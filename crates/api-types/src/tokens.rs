@@ -1,6 +1,6 @@
 //! Bodies of `/api/v1/tokens` and `/api/v1/me`.
 
-use helvetia_core::auth::{ApiToken, Scope};
+use helvetia_core::auth::{ApiToken, Role, Scope};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -18,6 +18,10 @@ pub struct CreateToken {
     /// Days until the token expires. Default: never.
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
+    /// Limit the token to this one team. Default: every team of its owner.
+    #[serde(default)]
+    #[schema(value_type = Option<helvetia_core::name::TeamName>)]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -28,10 +32,36 @@ pub struct CreatedToken {
     pub info: ApiToken,
 }
 
-/// Who a token belongs to and what it may do.
+/// Who the caller is and what it may do.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
-    pub token_id: i64,
-    pub token_name: String,
+    /// The signed-in user; `null` for a server-administration token, which belongs to no one.
+    pub user: Option<MeUser>,
+    /// The token presented; `null` for a session.
+    pub token_id: Option<i64>,
+    pub token_name: Option<String>,
+    /// What the credential may do at most; the role in each team limits it further.
     pub scopes: Vec<Scope>,
+    /// The teams the caller may act in and its role in each (for the system: every team, as
+    /// owner).
+    pub teams: Vec<TeamRole>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MeUser {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// May manage the instance's users.
+    pub instance_admin: bool,
+    pub totp_enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamRole {
+    #[schema(value_type = helvetia_core::name::TeamName)]
+    pub team: String,
+    pub role: Role,
+    /// The team made for this user at sign-up.
+    pub personal: bool,
 }

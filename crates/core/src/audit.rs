@@ -16,6 +16,9 @@ pub struct AuditEntry {
     pub action: String,
     /// What it was done to, e.g. `demo/web`.
     pub target: String,
+    /// The address the request came from (as the trusted-proxy rules resolved it); `null` for
+    /// the server's own actions.
+    pub client: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
 }
@@ -41,6 +44,29 @@ pub enum AuditAction {
     VolumeRemove,
     TokenCreate,
     TokenRevoke,
+    UserCreate,
+    UserDisable,
+    SignIn,
+    /// A sign-in that failed (wrong password or code, locked out); the target says why.
+    SignInFailed,
+    SignOut,
+    /// A replayed refresh token revoked its whole session.
+    SessionRevoke,
+    PasswordChange,
+    /// A password-reset or sign-up link was issued.
+    LinkCreate,
+    TotpEnable,
+    TotpDisable,
+    RecoveryCodeUse,
+    DeviceApprove,
+    DeviceDeny,
+    SigningKeyRotate,
+    TeamCreate,
+    TeamDelete,
+    InvitationCreate,
+    InvitationAccept,
+    MemberRole,
+    MemberRemove,
 }
 
 impl AuditAction {
@@ -62,6 +88,26 @@ impl AuditAction {
             AuditAction::VolumeRemove => "volume.remove",
             AuditAction::TokenCreate => "token.create",
             AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserDisable => "user.disable",
+            AuditAction::SignIn => "auth.signin",
+            AuditAction::SignInFailed => "auth.signin_failed",
+            AuditAction::SignOut => "auth.signout",
+            AuditAction::SessionRevoke => "auth.session_revoke",
+            AuditAction::PasswordChange => "auth.password_change",
+            AuditAction::LinkCreate => "auth.link_create",
+            AuditAction::TotpEnable => "auth.totp_enable",
+            AuditAction::TotpDisable => "auth.totp_disable",
+            AuditAction::RecoveryCodeUse => "auth.recovery_code_use",
+            AuditAction::DeviceApprove => "auth.device_approve",
+            AuditAction::DeviceDeny => "auth.device_deny",
+            AuditAction::SigningKeyRotate => "auth.signing_key_rotate",
+            AuditAction::TeamCreate => "team.create",
+            AuditAction::TeamDelete => "team.delete",
+            AuditAction::InvitationCreate => "team.invitation_create",
+            AuditAction::InvitationAccept => "team.invitation_accept",
+            AuditAction::MemberRole => "team.member_role",
+            AuditAction::MemberRemove => "team.member_remove",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Read [`deployment`] first (the state machine a deploy walks through), then [`service`] and
 //! [`git`] (what a user may configure), then [`auth`] (scopes and tokens).
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod container;

@@ -1,4 +1,4 @@
-//! Names of projects and services.
+//! Names of projects, services and teams.
 //!
 //! Both become parts of hostnames (`<service>.<project>.<base-domain>`), Docker object names and
 //! image tags, so both are DNS labels: 1–63 characters of lowercase `a-z`, `0-9` and `-`, not
@@ -100,10 +100,56 @@ dns_label_name!(
     ServiceName,
     "A service's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
 );
+dns_label_name!(
+    /// A team's name: a DNS label, unique on the server.
+    TeamName,
+    "A team's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
+);
+
+impl TeamName {
+    /// A valid team name made from anything (an e-mail's local part, a display name): lower-cased,
+    /// every run of other characters turned into one `-`, trimmed to a label; `team` if nothing
+    /// is left.
+    pub fn derive(from: &str) -> TeamName {
+        let mut slug = String::new();
+        for c in from.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug: String = slug
+            .trim_matches('-')
+            .chars()
+            .take(MAX_LABEL_LEN - 4)
+            .collect();
+        let slug = slug.trim_end_matches('-');
+        TeamName(if slug.is_empty() {
+            "team".into()
+        } else {
+            slug.to_owned()
+        })
+    }
+
+    /// This name with `-n` appended, for when it is taken.
+    pub fn numbered(&self, n: u32) -> TeamName {
+        TeamName(format!("{}-{n}", self.0))
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn team_names_derive_from_anything() {
+        assert_eq!(TeamName::derive("Ada.Lovelace").as_str(), "ada-lovelace");
+        assert_eq!(TeamName::derive("---").as_str(), "team");
+        assert_eq!(TeamName::derive("Zoë").numbered(2).as_str(), "zo-2");
+        let long = TeamName::derive(&"x".repeat(200)).numbered(999);
+        assert!(TeamName::parse(long.as_str()).is_ok());
+    }
 
     #[test]
     fn accepts_dns_labels() {

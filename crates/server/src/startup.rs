@@ -89,15 +89,21 @@ impl Server {
             &store,
         )
         .await?;
-        let team = store.default_team().await?;
-
-        let (token, stored) = api::mint_token("admin (first start)".into(), Scopes::admin(), None);
-        let first_admin_token = match store.bootstrap_admin_token(team, &stored).await? {
-            Some(_) => {
-                write_private_file(&data_dir.join(ADMIN_TOKEN_FILE), &token)?;
-                Some(token)
+        // Until the first user exists, the server has its pre-accounts team and a bootstrap
+        // token: whoever holds it creates the first owner, who then inherits both.
+        let first_admin_token = if store.count_users().await? == 0 {
+            let team = store.default_team().await?;
+            let (token, stored) =
+                api::mint_token("admin (first start)".into(), Scopes::admin(), None);
+            match store.bootstrap_admin_token(team, &stored).await? {
+                Some(_) => {
+                    write_private_file(&data_dir.join(ADMIN_TOKEN_FILE), &token)?;
+                    Some(token)
+                }
+                None => None,
             }
-            None => None,
+        } else {
+            None
         };
 
         // This process holds the instance lock, so no other worker is alive: jobs still marked
@@ -274,13 +280,12 @@ pub async fn issue_admin_token(config: &ServerConfig) -> Result<String, StartErr
         return Err(StartError::NoDatabase(path.clone()));
     }
     let store = Store::open(&config.database).await?;
-    let team = store.default_team().await?;
     let name = format!(
         "admin (recovered {})",
         Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC")
     );
     let (token, stored) = api::mint_token(name, Scopes::admin(), None);
-    let issued = store.issue_system_token(team, &stored).await;
+    let issued = store.issue_system_token(&stored).await;
     store.close().await;
     issued?;
     Ok(token)

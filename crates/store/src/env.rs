@@ -2,7 +2,7 @@
 //! server seals and opens them; the store never sees a secret's plaintext).
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::Actor;
 use helvetia_core::env::MAX_VARS;
 use jiff::Timestamp;
 
@@ -138,7 +138,7 @@ impl Store {
     /// `env.set` on `target` with the names (never the values).
     pub async fn set_env(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         scope: EnvScope,
         target: &str,
         vars: &[StoredValue],
@@ -181,8 +181,7 @@ impl Store {
             }
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                actor,
                 AuditAction::EnvSet,
                 format!("{target} {}", names.join(","))
             );
@@ -194,7 +193,7 @@ impl Store {
     /// Removes variables of one scope. Returns how many existed.
     pub async fn unset_env(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         scope: EnvScope,
         target: &str,
         names: &[String],
@@ -216,8 +215,7 @@ impl Store {
             }
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                actor,
                 AuditAction::EnvUnset,
                 format!("{target} {}", names.join(","))
             );

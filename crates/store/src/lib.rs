@@ -33,7 +33,9 @@ pub mod projects;
 pub mod queue;
 pub mod runtime;
 pub mod services;
+pub mod teams;
 pub mod tokens;
+pub mod users;
 pub mod volumes;
 
 pub use error::{Outage, StoreError};
@@ -263,6 +265,19 @@ impl Store {
 }
 
 /// Milliseconds since the epoch, the form every timestamp is stored in.
+/// The SQL condition "`column` is one of `teams`" (`None`: every team). Team ids are integers,
+/// written inline: a list of any length, the same text on both backends, nothing to escape.
+pub(crate) fn in_teams(column: &str, teams: Option<&[helvetia_core::auth::TeamId]>) -> String {
+    match teams {
+        None => "TRUE".to_owned(),
+        Some([]) => "FALSE".to_owned(),
+        Some(teams) => {
+            let ids: Vec<String> = teams.iter().map(|team| team.0.to_string()).collect();
+            format!("{column} IN ({})", ids.join(", "))
+        }
+    }
+}
+
 pub(crate) fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }

@@ -1,12 +1,12 @@
 //! Projects, always read and written on behalf of their owning team.
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::{Caller, TeamId};
+use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::name::ProjectName;
 use helvetia_core::project::Project;
 
 use crate::audit::audit;
-use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+use crate::{Result, Store, StoreError, WritePool, in_teams, now_millis, timestamp, with_pool};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProjectRow {
@@ -28,44 +28,53 @@ impl TryFrom<ProjectRow> for Project {
 }
 
 impl Store {
-    pub async fn create_project(&self, caller: &Caller, name: &ProjectName) -> Result<Project> {
+    pub async fn create_project(&self, actor: &Actor, name: &ProjectName) -> Result<Project> {
         let row: ProjectRow = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as(
                 "INSERT INTO projects (team_id, name, created_at) VALUES ($1, $2, $3)
                  RETURNING id, name, created_at",
             )
-            .bind(caller.team.0)
+            .bind(actor.team.0)
             .bind(name.as_str())
             .bind(now_millis())
             .fetch_one(&mut *tx)
             .await
+            // Whose it is stays unsaid: project names are unique across teams.
             .map_err(StoreError::unique(format!(
-                "project `{name}` already exists"
+                "the project name `{name}` is not available"
             )))?;
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::ProjectCreate,
-                name.as_str()
-            );
+            audit!(tx, actor, AuditAction::ProjectCreate, name.as_str());
             tx.commit().await?;
             row
         });
         row.try_into()
     }
 
-    pub async fn list_projects(&self, team: TeamId) -> Result<Vec<Project>> {
+    /// The projects of `teams` (`None`: of every team).
+    pub async fn list_projects(&self, teams: Option<&[TeamId]>) -> Result<Vec<Project>> {
+        let query = format!(
+            "SELECT id, name, created_at FROM projects WHERE {} ORDER BY name",
+            in_teams("team_id", teams)
+        );
         let rows: Vec<ProjectRow> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, name, created_at FROM projects WHERE team_id = $1 ORDER BY name",
-            )
-            .bind(team.0)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .fetch_all(pool)
+                .await?
         });
         rows.into_iter().map(Project::try_from).collect()
+    }
+
+    /// The team that owns the project called `name`, if there is one. Only for deciding
+    /// whether a caller may see it: answering the caller goes through [`Store::project`].
+    pub async fn project_team(&self, name: &ProjectName) -> Result<Option<TeamId>> {
+        let team: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT team_id FROM projects WHERE name = $1")
+                .bind(name.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(team.map(TeamId))
     }
 
     /// The project called `name` if `team` owns it. Another team's project is "not found", so
@@ -86,12 +95,12 @@ impl Store {
 
     /// Deletes an empty project. A project with services is refused: deleting them is a
     /// separate, deliberate step because it stops running apps.
-    pub async fn delete_project(&self, caller: &Caller, name: &ProjectName) -> Result<()> {
+    pub async fn delete_project(&self, actor: &Actor, name: &ProjectName) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let id: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM projects WHERE team_id = $1 AND name = $2")
-                    .bind(caller.team.0)
+                    .bind(actor.team.0)
                     .bind(name.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -110,13 +119,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::ProjectDelete,
-                name.as_str()
-            );
+            audit!(tx, actor, AuditAction::ProjectDelete, name.as_str());
             tx.commit().await?;
         });
         Ok(())

@@ -302,7 +302,7 @@ impl Store {
     /// `action`. A queued job of the same kind for the service is not duplicated.
     pub async fn enqueue_service_job(
         &self,
-        caller: &helvetia_core::auth::Caller,
+        actor: &helvetia_core::auth::Actor,
         service: &helvetia_core::service::Service,
         kind: helvetia_core::job::JobKind,
         action: AuditAction,
@@ -320,7 +320,7 @@ impl Store {
             if waiting == 0 {
                 enqueue_job!(tx, kind, service.id, None::<i64>, crate::now_millis());
             }
-            crate::audit::audit!(tx, caller.team, caller.label(), action, target);
+            crate::audit::audit!(tx, actor, action, target);
             tx.commit().await?;
         });
         Ok(())

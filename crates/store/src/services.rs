@@ -1,7 +1,7 @@
 //! Services and their settings.
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::{Caller, TeamId};
+use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::git::{GitRef, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::runtime::RuntimeSettings;
@@ -10,7 +10,7 @@ use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
 use crate::queue::running_service_jobs;
-use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+use crate::{Result, Store, StoreError, WritePool, in_teams, now_millis, timestamp, with_pool};
 
 /// `SELECT` of every service column, joined with the owning project, followed by `$where`.
 macro_rules! select_services {
@@ -86,7 +86,7 @@ fn privileges_target(
 impl Store {
     pub async fn create_service(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         project: &ProjectName,
         name: &ServiceName,
         settings: &ServiceSettings,
@@ -102,7 +102,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let project_id: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM projects WHERE team_id = $1 AND name = $2")
-                    .bind(caller.team.0)
+                    .bind(actor.team.0)
                     .bind(project.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -141,21 +141,9 @@ impl Store {
             .map_err(StoreError::unique(format!(
                 "hostname `{hostname}` is already in use"
             )))?;
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::ServiceCreate,
-                target(project, name)
-            );
+            audit!(tx, actor, AuditAction::ServiceCreate, target(project, name));
             if let Some(privileges) = &privileged {
-                audit!(
-                    tx,
-                    caller.team,
-                    caller.label(),
-                    AuditAction::ServicePrivileges,
-                    privileges
-                );
+                audit!(tx, actor, AuditAction::ServicePrivileges, privileges);
             }
             tx.commit().await?;
             id
@@ -164,23 +152,28 @@ impl Store {
     }
 
     /// Every service of the team, or of one of its projects, ordered by project and name.
+    /// The services of `teams` (`None`: of every team), of one project or of all. A project
+    /// named is first looked up in `teams`, to tell "no such project" from "no services".
     pub async fn list_services(
         &self,
-        team: TeamId,
+        teams: Option<&[TeamId]>,
         project: Option<&ProjectName>,
     ) -> Result<Vec<Service>> {
         if let Some(project) = project {
-            // Distinguishes "no such project" from "a project without services".
-            self.project(team, project).await?;
+            let owner = self.project_team(project).await?;
+            if owner.is_none_or(|owner| teams.is_some_and(|teams| !teams.contains(&owner))) {
+                return Err(StoreError::NotFound(format!("project `{project}`")));
+            }
         }
+        let query = format!(
+            select_services!("{} AND ($1 IS NULL OR p.name = $1) ORDER BY p.name, s.name"),
+            in_teams("p.team_id", teams)
+        );
         let rows: Vec<ServiceRow> = with_pool!(self, |pool| {
-            sqlx::query_as(select_services!(
-                "p.team_id = $1 AND ($2 IS NULL OR p.name = $2) ORDER BY p.name, s.name"
-            ))
-            .bind(team.0)
-            .bind(project.map(ProjectName::as_str))
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(project.map(ProjectName::as_str))
+                .fetch_all(pool)
+                .await?
         });
         rows.into_iter().map(Service::try_from).collect()
     }
@@ -222,7 +215,7 @@ impl Store {
     /// applies, and the other is [`StoreError::Stale`]. The revision goes up by one.
     pub async fn update_service(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         service: &Service,
         settings: &ServiceSettings,
         runtime: &RuntimeSettings,
@@ -247,7 +240,7 @@ impl Store {
             .bind(settings.port.map(|port| i64::from(port.get())))
             .bind(now_millis())
             .bind(service.id)
-            .bind(caller.team.0)
+            .bind(actor.team.0)
             .bind(&runtime)
             .bind(service.revision)
             .execute(&mut *tx)
@@ -258,7 +251,7 @@ impl Store {
                      WHERE id = $1 AND project_id IN (SELECT id FROM projects WHERE team_id = $2)",
                 )
                 .bind(service.id)
-                .bind(caller.team.0)
+                .bind(actor.team.0)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let what = format!("service `{}`", target(&service.project, &service.name));
@@ -269,19 +262,12 @@ impl Store {
             }
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                actor,
                 AuditAction::ServiceUpdate,
                 target(&service.project, &service.name)
             );
             if let Some(privileges) = &privileges {
-                audit!(
-                    tx,
-                    caller.team,
-                    caller.label(),
-                    AuditAction::ServicePrivileges,
-                    privileges
-                );
+                audit!(tx, actor, AuditAction::ServicePrivileges, privileges);
             }
             tx.commit().await?;
         });
@@ -290,7 +276,7 @@ impl Store {
 
     /// Deletes a service with its deployment history and queued jobs. Refused while one of its
     /// jobs is running: cancel the deployment first.
-    pub async fn delete_service(&self, caller: &Caller, service: &Service) -> Result<()> {
+    pub async fn delete_service(&self, actor: &Actor, service: &Service) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             if running_service_jobs!(tx, service.id) > 0 {
@@ -304,7 +290,7 @@ impl Store {
                  WHERE id = $1 AND project_id IN (SELECT id FROM projects WHERE team_id = $2)",
             )
             .bind(service.id)
-            .bind(caller.team.0)
+            .bind(actor.team.0)
             .execute(&mut *tx)
             .await?;
             if deleted.rows_affected() == 0 {
@@ -315,8 +301,7 @@ impl Store {
             }
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                actor,
                 AuditAction::ServiceDelete,
                 target(&service.project, &service.name)
             );

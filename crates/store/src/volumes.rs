@@ -1,7 +1,7 @@
 //! Persistent volumes of services.
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::Actor;
 use helvetia_core::service::Service;
 use helvetia_core::volume::Volume;
 
@@ -24,7 +24,7 @@ impl Store {
     /// Adds a volume that the engine knows as `engine_name`.
     pub async fn add_volume(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         service: &Service,
         name: &str,
         path: &str,
@@ -46,13 +46,7 @@ impl Store {
             .map_err(StoreError::unique(format!(
                 "the service already has a volume named `{name}` or mounted at {path}"
             )))?;
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::VolumeAdd,
-                target(service, name)
-            );
+            audit!(tx, actor, AuditAction::VolumeAdd, target(service, name));
             tx.commit().await?;
         });
         self.volumes(service.id)
@@ -94,12 +88,7 @@ impl Store {
         Ok(names)
     }
 
-    pub async fn remove_volume(
-        &self,
-        caller: &Caller,
-        service: &Service,
-        name: &str,
-    ) -> Result<()> {
+    pub async fn remove_volume(&self, actor: &Actor, service: &Service, name: &str) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let removed = sqlx::query("DELETE FROM volumes WHERE service_id = $1 AND name = $2")
@@ -111,13 +100,7 @@ impl Store {
             if removed == 0 {
                 return Err(StoreError::NotFound(format!("volume `{name}`")));
             }
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::VolumeRemove,
-                target(service, name)
-            );
+            audit!(tx, actor, AuditAction::VolumeRemove, target(service, name));
             tx.commit().await?;
         });
         Ok(())

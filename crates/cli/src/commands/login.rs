@@ -43,10 +43,15 @@ pub async fn login(_args: LoginArgs, global: &GlobalArgs) -> anyhow::Result<()> 
     if global.json {
         return output::json(&me.json);
     }
+    let who = match (&me.body.user, &me.body.token_name) {
+        (Some(user), _) => user.email.clone(),
+        (None, Some(token)) => format!("token `{token}`"),
+        (None, None) => "the system".to_owned(),
+    };
     println!(
-        "Logged in to {} as token `{}` ({}). Saved to {}.",
+        "Logged in to {} as {} ({}). Saved to {}.",
         client.server(),
-        me.body.token_name,
+        who,
         me.body
             .scopes
             .iter()

@@ -12,7 +12,12 @@ use crate::target;
 #[derive(Debug, Subcommand)]
 pub enum ProjectsCommand {
     /// Create a project.
-    Create { name: String },
+    Create {
+        name: String,
+        /// The team that will own it (default: your personal team).
+        #[arg(long)]
+        team: Option<String>,
+    },
     /// List projects.
     List,
     /// Delete an empty project.
@@ -22,10 +27,11 @@ pub enum ProjectsCommand {
 pub async fn run(command: ProjectsCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     let client = Client::from_args(global)?;
     match command {
-        ProjectsCommand::Create { name } => {
+        ProjectsCommand::Create { name, team } => {
             let name = target::project(&name)?;
             let body = CreateProject {
                 name: name.to_string(),
+                team,
             };
             let project = client.post::<Project>("/api/v1/projects", &body).await?;
             if global.json {

@@ -19,9 +19,16 @@ pub enum TokensCommand {
         /// Expire after this many days.
         #[arg(long)]
         expires_in_days: Option<i64>,
+        /// Limit the token to this team (default: every team you are in).
+        #[arg(long)]
+        team: Option<String>,
     },
-    /// List tokens (never their values).
-    List,
+    /// List tokens (never their values): yours, or with --team those that can act in a team
+    /// you administer.
+    List {
+        #[arg(long)]
+        team: Option<String>,
+    },
     /// Revoke a token at once.
     Revoke {
         id: i64,
@@ -39,11 +46,13 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
             name,
             scopes,
             expires_in_days,
+            team,
         } => {
             let body = CreateToken {
                 name,
                 scopes,
                 expires_in_days,
+                team,
             };
             let created = client.post::<CreatedToken>("/api/v1/tokens", &body).await?;
             if global.json {
@@ -55,8 +64,12 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
                 created.body.info.id
             );
         }
-        TokensCommand::List => {
-            let tokens = client.get::<Vec<ApiToken>>("/api/v1/tokens").await?;
+        TokensCommand::List { team } => {
+            let path = match team {
+                Some(team) => format!("/api/v1/tokens?team={team}"),
+                None => "/api/v1/tokens".to_owned(),
+            };
+            let tokens = client.get::<Vec<ApiToken>>(&path).await?;
             if global.json {
                 return output::json(&tokens.json);
             }

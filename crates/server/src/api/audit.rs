@@ -25,6 +25,9 @@ struct AuditPage {
     limit: Option<i64>,
     /// Only entries older than this id.
     before: Option<i64>,
+    /// A team's log (its admins only). Default: the caller's own entries (sign-ins, tokens,
+    /// account changes).
+    team: Option<String>,
 }
 
 /// The audit log, newest first.
@@ -40,6 +43,13 @@ async fn audit_log(
     ApiQuery(page): ApiQuery<AuditPage>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     Ok(Json(
-        audit::log(&state.app, &caller, page.before, page.limit).await?,
+        audit::log(
+            &state.app,
+            &caller,
+            page.team.as_deref(),
+            page.before,
+            page.limit,
+        )
+        .await?,
     ))
 }

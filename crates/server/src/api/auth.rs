@@ -101,7 +101,7 @@ pub async fn require_token(
     };
     let required = state.scopes.required(&method, &path);
     if !caller.scopes.allows(required) {
-        return ApiError::Forbidden(required).into_response();
+        return ApiError::MissingScope(required).into_response();
     }
     request.extensions_mut().insert(caller);
     next.run(request).await

@@ -37,11 +37,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn create_deployment(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     ApiJson(body): ApiJson<CreateDeployment>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let deployment = deployments::create(&state.app, &caller, &service, body).await?;
+    let deployment = deployments::create(&state.app, &service, body).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 

@@ -15,7 +15,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Authenticated;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::EnvPath;
 use super::json::{ApiJson, ApiPath};
@@ -88,11 +87,10 @@ async fn list_project_env(
 )]
 async fn set_project_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
-    Ok(Json(env::set(&state.app, &caller, &target, body).await?))
+    Ok(Json(env::set(&state.app, &target, body).await?))
 }
 
 /// Remove project variables: all of them in one change (live services redeploy once) or, when
@@ -106,12 +104,11 @@ async fn set_project_env(
 )]
 async fn unset_many_project_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<UnsetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, env::Unset::Many(&body.names)).await?,
+        env::unset(&state.app, &target, env::Unset::Many(&body.names)).await?,
     ))
 }
 
@@ -124,12 +121,11 @@ async fn unset_many_project_env(
 )]
 async fn unset_project_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, env::Unset::One(&name)).await?,
+        env::unset(&state.app, &target, env::Unset::One(&name)).await?,
     ))
 }
 
@@ -143,11 +139,10 @@ async fn unset_project_env(
 )]
 async fn import_project_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<ImportEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
-    Ok(Json(env::import(&state.app, &caller, &target, body).await?))
+    Ok(Json(env::import(&state.app, &target, body).await?))
 }
 
 /// A project's variables in the `.env` format; secrets appear as comments, without values.
@@ -173,13 +168,10 @@ async fn export_project_env(
 )]
 async fn reveal_project_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<RevealedVar>> {
-    Ok(Json(
-        env::reveal(&state.app, &caller, &target, &name).await?,
-    ))
+    Ok(Json(env::reveal(&state.app, &target, &name).await?))
 }
 
 // --- Service scope ---
@@ -212,11 +204,10 @@ async fn list_service_env(
 )]
 async fn set_service_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<SetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
-    Ok(Json(env::set(&state.app, &caller, &target, body).await?))
+    Ok(Json(env::set(&state.app, &target, body).await?))
 }
 
 /// Remove service variables: all of them in one change (a live service redeploys once) or, when
@@ -230,12 +221,11 @@ async fn set_service_env(
 )]
 async fn unset_many_service_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<UnsetEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, env::Unset::Many(&body.names)).await?,
+        env::unset(&state.app, &target, env::Unset::Many(&body.names)).await?,
     ))
 }
 
@@ -252,12 +242,11 @@ async fn unset_many_service_env(
 )]
 async fn unset_service_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<EnvChanged>> {
     Ok(Json(
-        env::unset(&state.app, &caller, &target, env::Unset::One(&name)).await?,
+        env::unset(&state.app, &target, env::Unset::One(&name)).await?,
     ))
 }
 
@@ -271,11 +260,10 @@ async fn unset_service_env(
 )]
 async fn import_service_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiJson(body): ApiJson<ImportEnv>,
 ) -> ApiResult<Json<EnvChanged>> {
-    Ok(Json(env::import(&state.app, &caller, &target, body).await?))
+    Ok(Json(env::import(&state.app, &target, body).await?))
 }
 
 /// A service's own variables in the `.env` format; secrets appear as comments.
@@ -305,11 +293,8 @@ async fn export_service_env(
 )]
 async fn reveal_service_env(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     EnvPath(target): EnvPath,
     ApiPath(VarName { name }): ApiPath<VarName>,
 ) -> ApiResult<Json<RevealedVar>> {
-    Ok(Json(
-        env::reveal(&state.app, &caller, &target, &name).await?,
-    ))
+    Ok(Json(env::reveal(&state.app, &target, &name).await?))
 }

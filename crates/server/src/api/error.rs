@@ -28,7 +28,9 @@ pub enum ApiError {
     #[error("the token is invalid, expired or revoked")]
     InvalidToken,
     #[error("this operation needs the `{0}` scope")]
-    Forbidden(Scope),
+    MissingScope(Scope),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -77,7 +79,9 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MissingScope(_) | ApiError::Forbidden(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
@@ -177,6 +181,7 @@ impl From<UseCaseError> for ApiError {
     fn from(error: UseCaseError) -> Self {
         match error {
             UseCaseError::NotFound(what) => ApiError::NotFound(what),
+            UseCaseError::Forbidden(why) => ApiError::Forbidden(why),
             UseCaseError::Conflict(why) => ApiError::Conflict(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             UseCaseError::Busy(why) => ApiError::TooManyRequests(why),

@@ -10,7 +10,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Authenticated;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::ServicePath;
 use super::json::{ApiJson, ApiQuery};
@@ -42,11 +41,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn rollback(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let deployment = lifecycle::rollback(&state.app, &caller, &service, body).await?;
+    let deployment = lifecycle::rollback(&state.app, &service, body).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
@@ -65,10 +63,9 @@ async fn rollback(
 )]
 async fn restart(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let deployment = lifecycle::restart(&state.app, &caller, &service).await?;
+    let deployment = lifecycle::restart(&state.app, &service).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
@@ -85,10 +82,9 @@ async fn restart(
 )]
 async fn stop(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
 ) -> ApiResult<StatusCode> {
-    lifecycle::stop(&state.app, &caller, &service).await?;
+    lifecycle::stop(&state.app, &service).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -107,10 +103,9 @@ async fn stop(
 )]
 async fn start(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
 ) -> ApiResult<(StatusCode, Json<Deployment>)> {
-    let deployment = lifecycle::start(&state.app, &caller, &service).await?;
+    let deployment = lifecycle::start(&state.app, &service).await?;
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 

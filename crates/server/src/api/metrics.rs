@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::extract::ServicePath;
 use super::json::ApiQuery;
@@ -143,10 +144,11 @@ async fn metrics_stream(
 
 /// The Prometheus text exposition: platform metrics (deployments by status, queue depth,
 /// build and deploy durations, API latency, SSE clients) and each running container's usage,
-/// labelled with its project, service, deployment and container.
+/// labelled with its project, service, deployment and container. Series of every team: for
+/// instance administrators only.
 #[utoipa::path(
     get, path = "/metrics", tag = "metrics",
-    security(("token" = ["read"])),
+    security(("token" = ["admin"])),
     responses((
         status = OK,
         description = "Prometheus text format 0.0.4",
@@ -154,7 +156,10 @@ async fn metrics_stream(
         body = String,
     ))
 )]
-async fn prometheus(State(state): State<AppState>) -> ApiResult<Response> {
-    let text = crate::metrics::exporter().scrape(&state.store).await?;
+async fn prometheus(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Response> {
+    let text = metrics::prometheus(&state.app, &caller).await?;
     Ok(exposition::text_response(text))
 }

@@ -182,14 +182,12 @@ async fn get_service(
 )]
 async fn update_service(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ServiceInput>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], Json<UpdatedService>)> {
     let when_changed = precondition(&headers, Version::of(&service))?;
-    let (updated, version) =
-        services::update(&state.app, &caller, service, input, when_changed).await?;
+    let (updated, version) = services::update(&state.app, service, input, when_changed).await?;
     Ok(([(header::ETAG, etag(version))], Json(updated)))
 }
 
@@ -218,10 +216,9 @@ struct DeleteOptions {
 )]
 async fn delete_service(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     ApiQuery(options): ApiQuery<DeleteOptions>,
 ) -> ApiResult<StatusCode> {
-    services::delete(&state.app, &caller, service, options.delete_volumes).await?;
+    services::delete(&state.app, service, options.delete_volumes).await?;
     Ok(StatusCode::NO_CONTENT)
 }

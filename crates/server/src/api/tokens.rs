@@ -41,14 +41,26 @@ async fn create_token(
 /// List API tokens (never their values).
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "tokens",
+    params(TokenListing),
     security(("token" = ["admin"])),
     responses((status = OK, body = Vec<ApiToken>))
 )]
 async fn list_tokens(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    ApiQuery(listing): ApiQuery<TokenListing>,
 ) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(tokens::list(&state.app, &caller).await?))
+    Ok(Json(
+        tokens::list(&state.app, &caller, listing.team.as_deref()).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct TokenListing {
+    /// The tokens that can act in this team (its admins only). Default: the caller's own.
+    team: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -79,12 +91,15 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Who the presented token belongs to and what it may do.
+/// Who the caller is, what its credential may do and its role in each team.
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "tokens",
     security(("token" = ["read"])),
     responses((status = OK, body = Me))
 )]
-async fn me(Authenticated(caller): Authenticated) -> Json<Me> {
-    Json(tokens::me(&caller))
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<Me>> {
+    Ok(Json(tokens::me(&state.app, &caller).await?))
 }

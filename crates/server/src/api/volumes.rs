@@ -12,7 +12,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Authenticated;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::ServicePath;
 use super::json::{ApiJson, ApiPath};
@@ -58,11 +57,10 @@ async fn list_volumes(
 )]
 async fn add_volume(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     ApiJson(body): ApiJson<AddVolume>,
 ) -> ApiResult<(StatusCode, Json<VolumeChange>)> {
-    let change = volumes::add(&state.app, &caller, &service, body).await?;
+    let change = volumes::add(&state.app, &service, body).await?;
     Ok((StatusCode::CREATED, Json(change)))
 }
 
@@ -86,11 +84,8 @@ struct VolumeName {
 )]
 async fn remove_volume(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
     ServicePath(service): ServicePath,
     ApiPath(VolumeName { volume }): ApiPath<VolumeName>,
 ) -> ApiResult<Json<VolumeChange>> {
-    Ok(Json(
-        volumes::remove(&state.app, &caller, &service, &volume).await?,
-    ))
+    Ok(Json(volumes::remove(&state.app, &service, &volume).await?))
 }

@@ -1,18 +1,43 @@
-//! The audit log.
+//! The audit log: a team's (for its admins) or the caller's own (sign-ins, tokens, account
+//! changes).
 
 use helvetia_api_types::AuditEntry;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::{Caller, Scope};
+use helvetia_core::name::TeamName;
+use helvetia_core::validation::{FieldErrors, Invalid};
+use helvetia_store::audit::AuditLog;
 
-use super::{App, Result};
+use super::access;
+use super::{App, Result, UseCaseError};
 
-/// The caller's team's audit log, newest first: at most `limit` entries (default 50, at most
-/// 500), older than `before` when given.
+/// Newest first: at most `limit` entries (default 50, at most 500), older than `before` when
+/// given. With `team`, that team's log (the caller must be an admin there); without, the
+/// caller's own — for a server-administration token, the oldest team's.
 pub async fn log(
     app: &App,
     caller: &Caller,
+    team: Option<&str>,
     before: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<AuditEntry>> {
     let limit = limit.unwrap_or(50).clamp(1, 500);
-    Ok(app.store.audit_log(caller.team, before, limit).await?)
+    let log = match (team, caller.user()) {
+        (Some(team), _) => {
+            let name = TeamName::parse(team).map_err(|e| FieldErrors::single("team", e))?;
+            let what = format!("team `{name}`");
+            let found = app.store.team_by_name(&name).await?;
+            let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
+            AuditLog::Team(access::actor(caller, team.id, Scope::Admin, &what)?.team)
+        }
+        (None, Some(user)) => AuditLog::User(user),
+        (None, None) => {
+            let teams = app.store.list_teams().await?;
+            let oldest =
+                teams.iter().map(|team| team.id).min().ok_or_else(|| {
+                    FieldErrors::single("team", Invalid::new("there is no team yet"))
+                })?;
+            AuditLog::Team(oldest)
+        }
+    };
+    Ok(app.store.audit_log(log, before, limit).await?)
 }

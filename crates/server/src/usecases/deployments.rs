@@ -2,23 +2,23 @@
 //! was built before), read their history, cancel one.
 
 use helvetia_api_types::{CreateDeployment, DeploymentDetail};
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::{Actor, Caller, Scope};
 use helvetia_core::deployment::{Deployment, DeploymentCause};
 use helvetia_core::git::{CommitSha, GitRef};
 use helvetia_core::service::Service;
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::deployments::DeploymentRequest;
 
-use super::access::OwnedService;
+use super::access::{self, OwnedService};
 use super::{App, Result, UseCaseError};
 
 /// Queues a build of the service's branch (or of the branch and commit asked for).
 pub async fn create(
     app: &App,
-    caller: &Caller,
     service: &OwnedService,
     input: CreateDeployment,
 ) -> Result<Deployment> {
+    let actor = service.act(Scope::Deploy)?;
     let mut errors = FieldErrors::new();
     let branch = errors.check_optional("branch", input.branch.as_deref(), GitRef::parse);
     let commit = errors.check_optional("commit", input.commit.as_deref(), CommitSha::parse);
@@ -27,21 +27,18 @@ pub async fn create(
         git_ref: branch.unwrap_or_else(|| service.settings.branch.clone()),
         commit,
     };
-    enqueue(app, caller, service, &request).await
+    enqueue(app, actor, service, &request).await
 }
 
 /// Stores the deployment and its job (superseding queued ones of the service), then wakes
 /// the worker.
 async fn enqueue(
     app: &App,
-    caller: &Caller,
+    actor: &Actor,
     service: &Service,
     request: &DeploymentRequest,
 ) -> Result<Deployment> {
-    let deployment = app
-        .store
-        .create_deployment(caller, service, request)
-        .await?;
+    let deployment = app.store.create_deployment(actor, service, request).await?;
     app.worker.wake();
     Ok(deployment)
 }
@@ -50,7 +47,7 @@ async fn enqueue(
 /// what a rollback, a restart, a start and every settings change share.
 pub(super) async fn redeploy_image(
     app: &App,
-    caller: &Caller,
+    actor: &Actor,
     service: &Service,
     source: &Deployment,
     cause: DeploymentCause,
@@ -63,7 +60,7 @@ pub(super) async fn redeploy_image(
         image,
         cause,
     };
-    enqueue(app, caller, service, &request).await
+    enqueue(app, actor, service, &request).await
 }
 
 /// A service's deployments, newest first: at most `limit` (default 20, at most 200), older
@@ -80,7 +77,7 @@ pub async fn list(
 
 /// A deployment of the caller's, by id.
 pub async fn find(app: &App, caller: &Caller, id: i64) -> Result<Deployment> {
-    Ok(app.store.deployment(caller.team, id).await?)
+    Ok(access::deployment(app, caller, id).await?.deployment)
 }
 
 /// A deployment with every state change it went through.
@@ -96,7 +93,11 @@ pub async fn get(app: &App, caller: &Caller, id: i64) -> Result<DeploymentDetail
 /// Cancels a deployment that has not finished: a queued one at once, a running one at its
 /// next step.
 pub async fn cancel(app: &App, caller: &Caller, id: i64) -> Result<Deployment> {
-    let deployment = app.store.cancel_deployment(caller, id).await?;
+    let owned = access::deployment(app, caller, id).await?;
+    let deployment = app
+        .store
+        .cancel_deployment(owned.act(Scope::Deploy)?, id)
+        .await?;
     app.worker.cancel_deployment(id);
     Ok(deployment)
 }

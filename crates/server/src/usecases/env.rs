@@ -9,14 +9,14 @@
 
 use helvetia_api_types::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, VarScope};
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::{Actor, Caller, Scope};
 use helvetia_core::deployment::DeploymentCause;
 use helvetia_core::env::{EnvVarInput, check_name, check_vars, format_dotenv_line, parse_dotenv};
 use helvetia_core::service::Service;
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::env::{EnvRecord, EnvScope, StoredValue};
 
-use super::access::{OwnedService, project_name};
+use super::access::{self, OwnedService, require};
 use super::deployments::redeploy_image;
 use super::{App, Result, UseCaseError};
 use crate::vault::binding;
@@ -24,6 +24,7 @@ use crate::vault::binding;
 /// Whose variables an operation reads or changes, resolved for the caller, and which
 /// services a change reaches.
 pub struct EnvTarget {
+    actor: Actor,
     scope: EnvScope,
     /// `project` or `project/service`, for messages and the audit log.
     label: String,
@@ -32,10 +33,14 @@ pub struct EnvTarget {
 
 /// A project's shared variables, if the caller owns the project.
 pub async fn project_target(app: &App, caller: &Caller, project: &str) -> Result<EnvTarget> {
-    let name = project_name(project)?;
-    let project = app.store.project(caller.team, &name).await?;
-    let services = app.store.list_services(caller.team, Some(&name)).await?;
+    let (project, actor) = access::project(app, caller, project).await?.into_parts();
+    let name = project.name.clone();
+    let services = app
+        .store
+        .list_services(Some(&[actor.team]), Some(&name))
+        .await?;
     Ok(EnvTarget {
+        actor,
         scope: EnvScope::Project {
             project_id: project.id,
         },
@@ -46,8 +51,9 @@ pub async fn project_target(app: &App, caller: &Caller, project: &str) -> Result
 
 /// One service's own variables.
 pub fn service_target(service: OwnedService) -> EnvTarget {
-    let service = service.into_service();
+    let (service, actor) = service.into_parts();
     EnvTarget {
+        actor,
         scope: EnvScope::Service {
             project_id: service.project_id,
             service_id: service.id,
@@ -90,22 +96,12 @@ pub async fn list(app: &App, target: &EnvTarget) -> Result<Vec<EnvVarView>> {
 
 /// Sets variables (others are kept): secrets sealed, everything stored in one transaction,
 /// then applied to the live services.
-pub async fn set(
-    app: &App,
-    caller: &Caller,
-    target: &EnvTarget,
-    input: SetEnv,
-) -> Result<EnvChanged> {
-    store_vars(app, caller, target, &input.vars).await
+pub async fn set(app: &App, target: &EnvTarget, input: SetEnv) -> Result<EnvChanged> {
+    store_vars(app, target, &input.vars).await
 }
 
 /// Sets variables from a `.env` file: all of them or, on any error, none.
-pub async fn import(
-    app: &App,
-    caller: &Caller,
-    target: &EnvTarget,
-    input: ImportEnv,
-) -> Result<EnvChanged> {
+pub async fn import(app: &App, target: &EnvTarget, input: ImportEnv) -> Result<EnvChanged> {
     let parsed = parse_dotenv(&input.dotenv).map_err(|e| FieldErrors::single("dotenv", e))?;
     let vars: Vec<EnvVarInput> = parsed
         .into_iter()
@@ -116,15 +112,11 @@ pub async fn import(
             build: input.build,
         })
         .collect();
-    store_vars(app, caller, target, &vars).await
+    store_vars(app, target, &vars).await
 }
 
-async fn store_vars(
-    app: &App,
-    caller: &Caller,
-    target: &EnvTarget,
-    vars: &[EnvVarInput],
-) -> Result<EnvChanged> {
+async fn store_vars(app: &App, target: &EnvTarget, vars: &[EnvVarInput]) -> Result<EnvChanged> {
+    let actor = require(&target.actor, Scope::Write)?;
     check_vars(vars)?;
     let vault = &app.platform.vault;
     let stored: Vec<StoredValue> = vars
@@ -147,9 +139,9 @@ async fn store_vars(
         })
         .collect();
     app.store
-        .set_env(caller, target.scope, &target.label, &stored)
+        .set_env(actor, target.scope, &target.label, &stored)
         .await?;
-    changed(app, caller, target).await
+    changed(app, target).await
 }
 
 /// The variables a removal names: one in the request's path (a resource of its own: when it is
@@ -162,12 +154,8 @@ pub enum Unset<'a> {
 
 /// Removes variables: all of them, in one change (so a live service redeploys once), or, when
 /// one is not set, none.
-pub async fn unset(
-    app: &App,
-    caller: &Caller,
-    target: &EnvTarget,
-    unset: Unset<'_>,
-) -> Result<EnvChanged> {
+pub async fn unset(app: &App, target: &EnvTarget, unset: Unset<'_>) -> Result<EnvChanged> {
+    let actor = require(&target.actor, Scope::Write)?;
     let names: Vec<String> = match unset {
         Unset::One(name) => vec![name.to_owned()],
         Unset::Many(names) => names.to_vec(),
@@ -208,14 +196,14 @@ pub async fn unset(
         }
     }
     app.store
-        .unset_env(caller, target.scope, &target.label, &names)
+        .unset_env(actor, target.scope, &target.label, &names)
         .await?;
-    changed(app, caller, target).await
+    changed(app, target).await
 }
 
 /// The target's variables now, and the redeployments that apply a change to its live
 /// services with `auto_redeploy`.
-async fn changed(app: &App, caller: &Caller, target: &EnvTarget) -> Result<EnvChanged> {
+async fn changed(app: &App, target: &EnvTarget) -> Result<EnvChanged> {
     let mut redeployments = vec![];
     for service in &target.services {
         if !service.runtime.auto_redeploy {
@@ -223,7 +211,14 @@ async fn changed(app: &App, caller: &Caller, target: &EnvTarget) -> Result<EnvCh
         }
         if let Some(live) = app.store.live_deployment(service.id).await? {
             redeployments.push(
-                redeploy_image(app, caller, service, &live, DeploymentCause::Settings).await?,
+                redeploy_image(
+                    app,
+                    &target.actor,
+                    service,
+                    &live,
+                    DeploymentCause::Settings,
+                )
+                .await?,
             );
         }
     }
@@ -249,12 +244,8 @@ pub async fn export(app: &App, target: &EnvTarget) -> Result<String> {
 }
 
 /// One variable's value, secret or not. Audited.
-pub async fn reveal(
-    app: &App,
-    caller: &Caller,
-    target: &EnvTarget,
-    name: &str,
-) -> Result<RevealedVar> {
+pub async fn reveal(app: &App, target: &EnvTarget, name: &str) -> Result<RevealedVar> {
+    let actor = require(&target.actor, Scope::SecretsReveal)?;
     check_name(name).map_err(|e| FieldErrors::single("name", e))?;
     let record = app
         .store
@@ -273,7 +264,7 @@ pub async fn reveal(
     };
     app.store
         .record_audit(
-            caller,
+            actor,
             AuditAction::EnvReveal,
             &format!("{} {name}", target.label),
         )

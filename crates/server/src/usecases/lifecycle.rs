@@ -5,7 +5,7 @@
 
 use helvetia_api_types::Rollback;
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::Scope;
 use helvetia_core::container::ServiceEvent;
 use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentStatus};
 use helvetia_core::job::JobKind;
@@ -16,15 +16,11 @@ use super::{App, Result, UseCaseError};
 
 /// Runs an earlier deployment's image again (no rebuild) with the current settings: the one
 /// asked for, else the most recent successful deployment of another commit than the live one.
-pub async fn rollback(
-    app: &App,
-    caller: &Caller,
-    service: &OwnedService,
-    input: Rollback,
-) -> Result<Deployment> {
+pub async fn rollback(app: &App, service: &OwnedService, input: Rollback) -> Result<Deployment> {
+    let actor = service.act(Scope::Deploy)?;
     let target = match input.deployment {
         Some(id) => {
-            let target = app.store.deployment(caller.team, id).await?;
+            let target = app.store.deployment(actor.team, id).await?;
             if target.service_id != service.id {
                 return Err(UseCaseError::NotFound(format!(
                     "deployment #{id} of {}/{}",
@@ -55,11 +51,12 @@ pub async fn rollback(
                 })?
         }
     };
-    redeploy_image(app, caller, service, &target, DeploymentCause::Rollback).await
+    redeploy_image(app, actor, service, &target, DeploymentCause::Rollback).await
 }
 
 /// New containers from the live image, switched with zero downtime.
-pub async fn restart(app: &App, caller: &Caller, service: &OwnedService) -> Result<Deployment> {
+pub async fn restart(app: &App, service: &OwnedService) -> Result<Deployment> {
+    let actor = service.act(Scope::Deploy)?;
     let live = app
         .store
         .live_deployment(service.id)
@@ -67,21 +64,23 @@ pub async fn restart(app: &App, caller: &Caller, service: &OwnedService) -> Resu
         .ok_or_else(|| {
             UseCaseError::Conflict("the service is not running; start or deploy it".into())
         })?;
-    redeploy_image(app, caller, service, &live, DeploymentCause::Restart).await
+    redeploy_image(app, actor, service, &live, DeploymentCause::Restart).await
 }
 
 /// Takes the service off its route, drains and removes its containers. Its deployments and
 /// images stay, for [`start`].
-pub async fn stop(app: &App, caller: &Caller, service: &OwnedService) -> Result<()> {
+pub async fn stop(app: &App, service: &OwnedService) -> Result<()> {
+    let actor = service.act(Scope::Deploy)?;
     app.store
-        .enqueue_service_job(caller, service, JobKind::Stop, AuditAction::ServiceStop)
+        .enqueue_service_job(actor, service, JobKind::Stop, AuditAction::ServiceStop)
         .await?;
     app.worker.wake();
     Ok(())
 }
 
 /// Starts a stopped service from its last successful deployment's image.
-pub async fn start(app: &App, caller: &Caller, service: &OwnedService) -> Result<Deployment> {
+pub async fn start(app: &App, service: &OwnedService) -> Result<Deployment> {
+    let actor = service.act(Scope::Deploy)?;
     if app.store.live_deployment(service.id).await?.is_some() {
         return Err(UseCaseError::Conflict(
             "the service is already running".into(),
@@ -94,7 +93,7 @@ pub async fn start(app: &App, caller: &Caller, service: &OwnedService) -> Result
         .ok_or_else(|| {
             UseCaseError::Conflict("the service was never deployed; deploy it first".into())
         })?;
-    redeploy_image(app, caller, service, &last, DeploymentCause::Start).await
+    redeploy_image(app, actor, service, &last, DeploymentCause::Start).await
 }
 
 /// A service's events, newest first: at most `limit` (default 50, at most 500).

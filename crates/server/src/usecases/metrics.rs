@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use helvetia_api_types::{ContainerSample, CurrentMetrics, MetricsHealth, MetricsSeries};
 use helvetia_core::Timestamp;
+use helvetia_core::auth::Caller;
 use helvetia_core::container::ServiceEventKind;
 use helvetia_core::metrics::{memory_near_limit, plan_series};
 use helvetia_core::units::{parse_duration, parse_time};
@@ -14,7 +15,7 @@ use helvetia_store::Store;
 use helvetia_store::metrics::SeriesQuery;
 
 use super::access::OwnedService;
-use super::{App, Result};
+use super::{App, Result, UseCaseError};
 
 /// The range a series covers when none is asked for.
 const DEFAULT_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
@@ -168,4 +169,15 @@ impl SampleFollower {
             }
         }
     }
+}
+
+/// The Prometheus exposition of the whole instance: every team's series, so only for an
+/// instance administrator (or the system).
+pub async fn prometheus(app: &App, caller: &Caller) -> Result<String> {
+    if !caller.is_instance_admin() {
+        return Err(UseCaseError::Forbidden(
+            "/metrics shows every team's services: it is for instance administrators".into(),
+        ));
+    }
+    Ok(crate::metrics::exporter().scrape(&app.store).await?)
 }

@@ -49,6 +49,9 @@ pub enum UseCaseError {
     /// What the caller named does not exist, or is not the caller's.
     #[error("{0} not found")]
     NotFound(String),
+    /// The caller may see what it named but its role or credential does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The operation contradicts the current state (a name taken, nothing to roll back to).
     #[error("{0}")]
     Conflict(String),

@@ -2,7 +2,7 @@
 //! live image when the change needs new containers), delete.
 
 use helvetia_api_types::{CreateService, ServiceStatus, ServiceView, UpdatedService};
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::{Caller, Scope};
 use helvetia_core::container::{ContainerState, Health};
 use helvetia_core::deployment::DeploymentCause;
 use helvetia_core::name::ServiceName;
@@ -11,7 +11,7 @@ use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
 use helvetia_core::validation::FieldErrors;
 use helvetia_store::StoreError;
 
-use super::access::{OwnedService, project_name};
+use super::access::{self, OwnedService, project_name, visible_teams};
 use super::deployments::redeploy_image;
 use super::{App, Result, UseCaseError};
 
@@ -114,7 +114,9 @@ pub async fn create(
     project: &str,
     input: CreateService,
 ) -> Result<(ServiceView, Version)> {
-    let project = project_name(project)?;
+    let owned = access::project(app, caller, project).await?;
+    let actor = owned.act(Scope::Write)?;
+    let project = owned.project.name.clone();
     let settings_input = ServiceInput {
         repo: Some(input.repo),
         branch: input.branch,
@@ -138,7 +140,7 @@ pub async fn create(
     let hostname = platform.hostname(project.as_str(), name.as_str());
     let service = app
         .store
-        .create_service(caller, &project, &name, &settings, &runtime, &hostname)
+        .create_service(actor, &project, &name, &settings, &runtime, &hostname)
         .await?;
     let version = Version::of(&service);
     Ok((view(app, service, None), version))
@@ -149,7 +151,7 @@ pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<V
     let project = project.map(project_name).transpose()?;
     let services = app
         .store
-        .list_services(caller.team, project.as_ref())
+        .list_services(visible_teams(caller).as_deref(), project.as_ref())
         .await?;
     Ok(services
         .into_iter()
@@ -169,18 +171,18 @@ pub async fn get(app: &App, service: OwnedService) -> Result<(ServiceView, Versi
 /// zero-downtime redeploy of its live image.
 pub async fn update(
     app: &App,
-    caller: &Caller,
     service: OwnedService,
     input: ServiceInput,
     when_changed: WhenChanged,
 ) -> Result<(UpdatedService, Version)> {
-    let mut service = service.into_service();
+    service.act(Scope::Write)?;
+    let (mut service, actor) = service.into_parts();
     let mut attempts = 0;
     let (before, settings, runtime, updated) = loop {
         let (settings, runtime) = changed(app, &service, &input)?;
         match app
             .store
-            .update_service(caller, &service, &settings, &runtime)
+            .update_service(&actor, &service, &settings, &runtime)
             .await
         {
             Ok(updated) => break (service, settings, runtime, updated),
@@ -213,7 +215,7 @@ pub async fn update(
     };
     let redeployment = match app.store.live_deployment(updated.id).await? {
         Some(live) if needs_new_containers => {
-            Some(redeploy_image(app, caller, &updated, &live, cause).await?)
+            Some(redeploy_image(app, &actor, &updated, &live, cause).await?)
         }
         _ => None,
     };
@@ -244,12 +246,8 @@ fn changed(
 /// Deletes a service and its deployment history. A service with volumes is only deleted with
 /// `delete_volumes`, since their data goes with it. Its containers and route go with the
 /// reconciliation this starts.
-pub async fn delete(
-    app: &App,
-    caller: &Caller,
-    service: OwnedService,
-    delete_volumes: bool,
-) -> Result<()> {
+pub async fn delete(app: &App, service: OwnedService, delete_volumes: bool) -> Result<()> {
+    let actor = service.act(Scope::Write)?;
     let volumes = app.store.volumes(service.id).await?;
     if !volumes.is_empty() && !delete_volumes {
         let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
@@ -258,7 +256,7 @@ pub async fn delete(
             names.join(", ")
         )));
     }
-    app.store.delete_service(caller, &service).await?;
+    app.store.delete_service(actor, &service).await?;
     app.reconcile.notify_one();
     Ok(())
 }

@@ -1,13 +1,19 @@
 //! API tokens and the caller's own identity.
+//!
+//! A token belongs to the user who made it and acts with that user's roles, limited by its
+//! scopes and, if made so, to one team. Its owner lists and revokes it; so do the admins of a
+//! team it can act in. A server-administration token belongs to no one.
 
-use helvetia_api_types::{ApiToken, CreateToken, CreatedToken, Me};
-use helvetia_core::auth::{Caller, Scope, Scopes, TOKEN_PREFIX, token_hash, token_hint};
+use helvetia_api_types::{ApiToken, CreateToken, CreatedToken, Me, MeUser, TeamRole};
+use helvetia_core::auth::{Caller, Role, Scope, Scopes, TOKEN_PREFIX, token_hash, token_hint};
+use helvetia_core::name::TeamName;
 use helvetia_core::validation::{FieldErrors, Invalid};
-use helvetia_store::tokens::NewToken;
+use helvetia_store::tokens::{NewToken, TokenListing};
 use jiff::{SignedDuration, Timestamp};
 use rand::RngExt;
 
-use super::{App, Result};
+use super::access;
+use super::{App, Result, UseCaseError};
 
 const MAX_TOKEN_NAME: usize = 100;
 
@@ -21,7 +27,8 @@ fn generate_token() -> String {
     format!("{TOKEN_PREFIX}{body}")
 }
 
-/// The token and what to store of it.
+/// The token and what to store of it: a server-administration token unless the caller gives it
+/// an owner.
 pub fn mint(name: String, scopes: Scopes, expires_at: Option<Timestamp>) -> (String, NewToken) {
     let token = generate_token();
     let stored = NewToken {
@@ -30,6 +37,8 @@ pub fn mint(name: String, scopes: Scopes, expires_at: Option<Timestamp>) -> (Str
         hint: token_hint(&token),
         scopes,
         expires_at,
+        user: None,
+        team: None,
     };
     (token, stored)
 }
@@ -67,28 +76,107 @@ pub async fn create(app: &App, caller: &Caller, input: CreateToken) -> Result<Cr
             None
         }
     };
-    let (scopes, expires_at) = errors.finish(|| Some((scopes?, expires_at?)))?;
-    let (token, stored) = mint(name.to_owned(), scopes, expires_at);
+    let team = errors.check_optional("team", input.team.as_deref(), TeamName::parse);
+    let (scopes, expires_at, team) = errors.finish(|| Some((scopes?, expires_at?, team?)))?;
+    if let Some(beyond) = scopes.iter().find(|scope| !caller.scopes.allows(*scope)) {
+        return Err(UseCaseError::Forbidden(format!(
+            "a token cannot carry more than the credential that makes it: yours lacks `{beyond}`"
+        )));
+    }
+    let team = match team {
+        Some(name) => {
+            let what = format!("team `{name}`");
+            let found = app.store.team_by_name(&name).await?;
+            let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
+            Some(access::actor(caller, team.id, Scope::Read, &what)?.team)
+        }
+        None => None,
+    };
+    let (token, mut stored) = mint(name.to_owned(), scopes, expires_at);
+    stored.user = caller.user();
+    stored.team = team;
     let info = app.store.create_token(caller, &stored).await?;
     Ok(CreatedToken { token, info })
 }
 
-/// The caller's team's tokens, never their values.
-pub async fn list(app: &App, caller: &Caller) -> Result<Vec<ApiToken>> {
-    Ok(app.store.list_tokens(caller.team).await?)
+/// Tokens, never their values: the caller's own, or with `team` those that can act in a team
+/// the caller is an admin of.
+pub async fn list(app: &App, caller: &Caller, team: Option<&str>) -> Result<Vec<ApiToken>> {
+    let listing = match (team, caller.user()) {
+        (Some(team), _) => TokenListing::Team(admin_of(app, caller, team).await?),
+        (None, Some(user)) => TokenListing::User(user),
+        (None, None) => TokenListing::System,
+    };
+    Ok(app.store.list_tokens(listing).await?)
 }
 
-/// Revokes a token; it stops working at once. The caller's own last admin token only with
-/// `force` (the store checks, in the same transaction as the revocation).
+/// The team named `team`, if the caller administers it.
+async fn admin_of(app: &App, caller: &Caller, team: &str) -> Result<helvetia_core::auth::TeamId> {
+    let name = TeamName::parse(team).map_err(|e| FieldErrors::single("team", e))?;
+    let what = format!("team `{name}`");
+    let found = app.store.team_by_name(&name).await?;
+    let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
+    Ok(access::actor(caller, team.id, Scope::Admin, &what)?.team)
+}
+
+/// Revokes a token; it stops working at once. The caller may revoke its own tokens and, as an
+/// admin of a team a token can act in, that token; any other is "not found". The caller's own
+/// last way in only with `force` (the store checks, in the same transaction).
 pub async fn revoke(app: &App, caller: &Caller, id: i64, force: bool) -> Result<()> {
+    let not_found = || UseCaseError::NotFound(format!("active token #{id}"));
+    let owner = app.store.token_ownership(id).await?.ok_or_else(not_found)?;
+    let own = owner.user == caller.user() && (owner.user.is_some() || caller.is_system());
+    let administered = match (owner.team, owner.user) {
+        _ if caller.is_system() => true,
+        (Some(team), _) => caller.role(team).is_some_and(|role| role >= Role::Admin),
+        (None, Some(user)) => {
+            let theirs = app.store.memberships(user).await?;
+            theirs
+                .keys()
+                .any(|team| caller.role(*team).is_some_and(|role| role >= Role::Admin))
+        }
+        (None, None) => false,
+    };
+    if !own && !administered {
+        return Err(not_found());
+    }
     Ok(app.store.revoke_token(caller, id, force).await?)
 }
 
-/// Who the caller's token belongs to and what it may do.
-pub fn me(caller: &Caller) -> Me {
-    Me {
-        token_id: caller.token_id,
-        token_name: caller.token_name.clone(),
-        scopes: caller.scopes.iter().collect(),
+/// Who the caller is, what its credential may do and its role in each team.
+pub async fn me(app: &App, caller: &Caller) -> Result<Me> {
+    let user = match caller.user() {
+        Some(id) => {
+            let user = app.store.user(id).await?;
+            Some(MeUser {
+                id: id.0,
+                email: user.email.to_string(),
+                name: user.name,
+                instance_admin: user.instance_admin,
+                totp_enabled: user.totp_enabled,
+            })
+        }
+        None => None,
+    };
+    let mut teams = vec![];
+    for team in app.store.list_teams().await? {
+        if let Some(role) = caller.role(team.id) {
+            teams.push(TeamRole {
+                team: team.name.to_string(),
+                role,
+                personal: team.personal_of.is_some() && team.personal_of == caller.user(),
+            });
+        }
     }
+    let (token_id, token_name) = match &caller.credential {
+        helvetia_core::auth::Credential::Token { id, name } => (Some(*id), Some(name.clone())),
+        helvetia_core::auth::Credential::Session { .. } => (None, None),
+    };
+    Ok(Me {
+        user,
+        token_id,
+        token_name,
+        scopes: caller.scopes.iter().collect(),
+        teams,
+    })
 }

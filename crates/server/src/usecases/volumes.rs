@@ -3,7 +3,7 @@
 //! removed volume's data is deleted by the reconciler once no container uses it any more.
 
 use helvetia_api_types::{AddVolume, VolumeChange, VolumeView};
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::{Actor, Scope};
 use helvetia_core::deployment::DeploymentCause;
 use helvetia_core::validation::FieldErrors;
 use helvetia_core::volume;
@@ -28,10 +28,10 @@ pub async fn list(app: &App, service: &OwnedService) -> Result<Vec<VolumeView>> 
 }
 
 /// Redeploys the live image, if any, so the containers mount the service's current volumes.
-async fn apply(app: &App, caller: &Caller, service: &OwnedService) -> Result<VolumeChange> {
+async fn apply(app: &App, actor: &Actor, service: &OwnedService) -> Result<VolumeChange> {
     let redeployment = match app.store.live_deployment(service.id).await? {
         Some(live) => {
-            Some(redeploy_image(app, caller, service, &live, DeploymentCause::Settings).await?)
+            Some(redeploy_image(app, actor, service, &live, DeploymentCause::Settings).await?)
         }
         None => None,
     };
@@ -42,12 +42,8 @@ async fn apply(app: &App, caller: &Caller, service: &OwnedService) -> Result<Vol
 }
 
 /// Adds a volume; a live service is redeployed to mount it.
-pub async fn add(
-    app: &App,
-    caller: &Caller,
-    service: &OwnedService,
-    input: AddVolume,
-) -> Result<VolumeChange> {
+pub async fn add(app: &App, service: &OwnedService, input: AddVolume) -> Result<VolumeChange> {
+    let actor = service.act(Scope::Write)?;
     let mut errors = FieldErrors::new();
     let name = errors.check("name", volume::check_name(&input.name));
     let path = errors.check("path", volume::check_path(&input.path));
@@ -59,21 +55,17 @@ pub async fn add(
         &input.name,
     );
     app.store
-        .add_volume(caller, service, &input.name, &input.path, &engine_name)
+        .add_volume(actor, service, &input.name, &input.path, &engine_name)
         .await?;
-    apply(app, caller, service).await
+    apply(app, actor, service).await
 }
 
 /// Removes a volume: a live service is redeployed without it, and its data goes once no
 /// container mounts it.
-pub async fn remove(
-    app: &App,
-    caller: &Caller,
-    service: &OwnedService,
-    name: &str,
-) -> Result<VolumeChange> {
-    app.store.remove_volume(caller, service, name).await?;
-    let change = apply(app, caller, service).await?;
+pub async fn remove(app: &App, service: &OwnedService, name: &str) -> Result<VolumeChange> {
+    let actor = service.act(Scope::Write)?;
+    app.store.remove_volume(actor, service, name).await?;
+    let change = apply(app, actor, service).await?;
     app.reconcile.notify_one();
     Ok(change)
 }

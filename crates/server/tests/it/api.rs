@@ -372,17 +372,8 @@ async fn teams_only_see_their_own_projects() {
             .0,
         StatusCode::CREATED
     );
-    let other_team = api.store.create_team("other").await.unwrap();
-    let other_admin = helvetia_core::auth::Caller {
-        team: other_team,
-        ..api.admin_caller.clone()
-    };
-    let (other, stored) = helvetia_server::api::mint_token(
-        "other".into(),
-        helvetia_core::auth::Scopes::admin(),
-        None,
-    );
-    api.store.create_token(&other_admin, &stored).await.unwrap();
+    api.user("owner@example.com").await;
+    let (other, _) = api.user("other@example.com").await;
     let (_, projects) = api
         .call(Method::GET, "/api/v1/projects", Some(&other), None)
         .await;

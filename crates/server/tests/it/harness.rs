@@ -3,7 +3,11 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use helvetia_core::auth::{Caller, Scope, Scopes};
+use helvetia_core::account::Email;
+use helvetia_core::auth::{Caller, Credential, Principal, Scope, Scopes, UserId, token_hash};
+use helvetia_store::audit::AuditBy;
+use helvetia_store::users::NewUser;
+use jiff::Timestamp;
 use std::sync::Arc;
 
 use helvetia_core::container::SubnetPool;
@@ -69,7 +73,7 @@ impl Api {
         let store = Store::open(&location).await.unwrap();
         let team = store.default_team().await.unwrap();
         let (admin, stored) = api::mint_token("admin".into(), Scopes::admin(), None);
-        let info = store
+        store
             .bootstrap_admin_token(team, &stored)
             .await
             .unwrap()
@@ -116,12 +120,11 @@ impl Api {
             Arc::new(Notify::new()),
             tasks,
         );
-        let admin_caller = Caller {
-            team,
-            token_id: info.id,
-            token_name: info.name,
-            scopes: Scopes::admin(),
-        };
+        let admin_caller = store
+            .authenticate(&token_hash(&admin), Timestamp::now())
+            .await
+            .unwrap()
+            .unwrap();
         Api {
             router,
             store,
@@ -130,6 +133,39 @@ impl Api {
             dir,
             postgres,
         }
+    }
+
+    /// A new user (the first one adopts the pre-accounts team and the admin token) and an
+    /// admin-scoped token of theirs.
+    pub async fn user(&self, email: &str) -> (String, UserId) {
+        let user = self
+            .store
+            .create_user(
+                AuditBy::default(),
+                &NewUser {
+                    email: Email::parse(email).unwrap(),
+                    name: email.into(),
+                    password_hash: None,
+                    instance_admin: false,
+                },
+            )
+            .await
+            .unwrap();
+        let (token, mut stored) = api::mint_token(email.into(), Scopes::admin(), None);
+        stored.user = Some(user.id);
+        let caller = Caller {
+            principal: Principal::User {
+                id: user.id,
+                email: email.into(),
+                instance_admin: false,
+            },
+            credential: Credential::Session { session: 0 },
+            scopes: Scopes::admin(),
+            teams: Default::default(),
+            client: None,
+        };
+        self.store.create_token(&caller, &stored).await.unwrap();
+        (token, user.id)
     }
 
     /// A new token with exactly `scopes`.

@@ -120,6 +120,21 @@ impl Store {
             .try_into()
     }
 
+    /// The team that owns deployment `id`, if there is one. Only for deciding whether a caller
+    /// may see it: answering the caller goes through [`Store::deployment`].
+    pub async fn deployment_team(&self, id: i64) -> Result<Option<TeamId>> {
+        let team: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT p.team_id FROM deployments d JOIN services s ON s.id = d.service_id
+                 JOIN projects p ON p.id = s.project_id WHERE d.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(team.map(TeamId))
+    }
+
     /// A deployment by id, for the worker.
     pub async fn deployment_by_id(&self, id: i64) -> Result<Deployment> {
         let row: Option<DeploymentRow> = with_pool!(self, |pool| {

@@ -2,7 +2,7 @@
 //! machine, cancelling it.
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::Caller;
+use helvetia_core::auth::Actor;
 use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentKind, DeploymentStatus, check_transition,
 };
@@ -61,7 +61,7 @@ impl Store {
     /// that no worker has started are superseded by this one.
     pub async fn create_deployment(
         &self,
-        caller: &Caller,
+        actor: &Actor,
         service: &Service,
         request: &DeploymentRequest,
     ) -> Result<Deployment> {
@@ -95,7 +95,7 @@ impl Store {
                  WHERE s.id = $1 AND p.team_id = $2",
             )
             .bind(service.id)
-            .bind(caller.team.0)
+            .bind(actor.team.0)
             .fetch_optional(&mut *tx)
             .await?;
             if owned.is_none() {
@@ -115,7 +115,7 @@ impl Store {
             .bind(commit)
             .bind(image)
             .bind(source)
-            .bind(caller.label())
+            .bind(&actor.label)
             .bind(now)
             .bind(cause.as_str())
             .fetch_one(&mut *tx)
@@ -126,7 +126,7 @@ impl Store {
             )
             .bind(id)
             .bind(now)
-            .bind(format!("requested by {}", caller.label()))
+            .bind(format!("requested by {}", actor.label))
             .execute(&mut *tx)
             .await?;
 
@@ -163,8 +163,7 @@ impl Store {
             }
             audit!(
                 tx,
-                caller.team,
-                caller.label(),
+                actor,
                 AuditAction::DeploymentCreate,
                 format!("{target}#{id}")
             );
@@ -252,8 +251,8 @@ impl Store {
     /// Cancels a deployment: at once when it is still queued, otherwise by asking the worker
     /// running it to stop (it then records `cancelled` itself). Returns the deployment as it is
     /// after the request.
-    pub async fn cancel_deployment(&self, caller: &Caller, id: i64) -> Result<Deployment> {
-        let deployment = self.deployment(caller.team, id).await?;
+    pub async fn cancel_deployment(&self, actor: &Actor, id: i64) -> Result<Deployment> {
+        let deployment = self.deployment(actor.team, id).await?;
         let target = format!("{}/{}#{id}", deployment.project, deployment.service);
         if !deployment.status.is_in_progress() {
             return Err(StoreError::Conflict(format!(
@@ -264,7 +263,7 @@ impl Store {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let now = now_millis();
-            let reason = format!("cancelled by {}", caller.label());
+            let reason = format!("cancelled by {}", actor.label);
             let queued = DeploymentStatus::Queued;
             let cancelled = DeploymentStatus::Cancelled;
             let cancelled_while_queued = deployment.status == queued
@@ -273,13 +272,7 @@ impl Store {
                 cancel_queued_deployment_job!(tx, id, &reason, now);
             }
             request_deployment_job_cancel!(tx, id);
-            audit!(
-                tx,
-                caller.team,
-                caller.label(),
-                AuditAction::DeploymentCancel,
-                target
-            );
+            audit!(tx, actor, AuditAction::DeploymentCancel, target);
             tx.commit().await?;
         });
         self.deployment_by_id(id).await

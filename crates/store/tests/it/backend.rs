@@ -1,6 +1,6 @@
 //! Fresh databases for tests.
 
-use helvetia_core::auth::{Caller, Scopes, TeamId};
+use helvetia_core::auth::{Actor, TeamId};
 use helvetia_store::{Location, Store};
 use sqlx::Connection;
 
@@ -93,19 +93,14 @@ impl TestDb {
     /// An admin caller of the default team.
     /// An admin caller whose token is not in the store (id 0 is never assigned), so it is
     /// never mistaken for a token a test creates.
-    pub async fn admin(&self) -> Caller {
+    pub async fn admin(&self) -> Actor {
         let team = self.store.default_team().await.expect("default team");
         caller(team, 0)
     }
 }
 
-pub fn caller(team: TeamId, token_id: i64) -> Caller {
-    Caller {
-        team,
-        token_id,
-        token_name: "test".into(),
-        scopes: Scopes::admin(),
-    }
+pub fn caller(team: TeamId, token_id: i64) -> Actor {
+    Actor::system(team, format!("token:{token_id}(test)"))
 }
 
 /// `admin_url` with its database name replaced by `name`.

@@ -296,7 +296,7 @@ pub async fn no_partial_writes_on_conflict(db: &TestDb) {
     let admin = db.admin().await;
     let before = db
         .store
-        .audit_log(admin.team, None, 100)
+        .audit_log(helvetia_store::audit::AuditLog::Team(admin.team), None, 100)
         .await
         .unwrap()
         .len();
@@ -310,8 +310,19 @@ pub async fn no_partial_writes_on_conflict(db: &TestDb) {
             .await
             .is_err()
     );
-    let after = db.store.audit_log(admin.team, None, 100).await.unwrap();
+    let after = db
+        .store
+        .audit_log(helvetia_store::audit::AuditLog::Team(admin.team), None, 100)
+        .await
+        .unwrap();
     // Only the successful create was audited; the refused one left nothing behind.
     assert_eq!(after.len(), before + 1);
-    assert_eq!(db.store.list_projects(admin.team).await.unwrap().len(), 1);
+    assert_eq!(
+        db.store
+            .list_projects(Some(&[admin.team]))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -37,7 +37,7 @@ pub async fn create_list_get_delete(db: &TestDb) {
         .await
         .unwrap();
     let names: Vec<_> = store
-        .list_projects(admin.team)
+        .list_projects(Some(&[admin.team]))
         .await
         .unwrap()
         .into_iter()
@@ -127,10 +127,16 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
         .unwrap();
 
     let other = caller(store.create_team("other").await.unwrap(), 99);
-    assert!(store.list_projects(other.team).await.unwrap().is_empty());
     assert!(
         store
-            .list_services(other.team, None)
+            .list_projects(Some(&[other.team]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_services(Some(&[other.team]), None)
             .await
             .unwrap()
             .is_empty()
@@ -168,7 +174,11 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
     ));
     // The owner still has everything.
     assert_eq!(
-        store.list_services(admin.team, None).await.unwrap().len(),
+        store
+            .list_services(Some(&[admin.team]), None)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -209,19 +219,22 @@ pub async fn services_crud(db: &TestDb) {
     assert_eq!(web.settings.port.map(|p| p.get()), Some(8080));
     assert_eq!(web.project.as_str(), "demo");
 
-    let all = store.list_services(admin.team, None).await.unwrap();
+    let all = store
+        .list_services(Some(&[admin.team]), None)
+        .await
+        .unwrap();
     let names: Vec<_> = all.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, ["api", "web"]);
     assert!(
         store
-            .list_services(admin.team, Some(&project("empty")))
+            .list_services(Some(&[admin.team]), Some(&project("empty")))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(matches!(
         store
-            .list_services(admin.team, Some(&project("nope")))
+            .list_services(Some(&[admin.team]), Some(&project("nope")))
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -256,7 +269,14 @@ pub async fn migrations_are_idempotent(db: &TestDb) {
         .await
         .unwrap();
     let again = db.reopen().await;
-    assert_eq!(again.list_projects(admin.team).await.unwrap().len(), 1);
+    assert_eq!(
+        again
+            .list_projects(Some(&[admin.team]))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     again.close().await;
 }
 

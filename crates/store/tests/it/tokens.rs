@@ -1,9 +1,10 @@
-use helvetia_core::auth::{Scope, Scopes, token_hash, token_hint};
+use helvetia_core::auth::{Caller, Scope, Scopes, token_hash, token_hint};
 use helvetia_store::StoreError;
-use helvetia_store::tokens::NewToken;
+use helvetia_store::audit::AuditLog;
+use helvetia_store::tokens::{NewToken, TokenListing};
 use jiff::{Timestamp, ToSpan};
 
-use crate::backend::{TestDb, caller};
+use crate::backend::TestDb;
 use crate::projects::project;
 
 fn new_token(secret: &str, scopes: Scopes, expires_at: Option<Timestamp>) -> NewToken {
@@ -13,7 +14,22 @@ fn new_token(secret: &str, scopes: Scopes, expires_at: Option<Timestamp>) -> New
         hint: token_hint(secret),
         scopes,
         expires_at,
+        user: None,
+        team: None,
     }
+}
+
+/// A server-administration token stored with `secret`, and the caller it authenticates as.
+async fn system_caller(db: &TestDb, secret: &str, scopes: Scopes) -> Caller {
+    db.store
+        .issue_system_token(&new_token(secret, scopes, None))
+        .await
+        .unwrap();
+    db.store
+        .authenticate(&token_hash(secret), Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 pub async fn bootstrap_happens_once(db: &TestDb) {
@@ -54,10 +70,7 @@ pub async fn a_system_token_is_an_audited_admin_token(db: &TestDb) {
     let admin = db.admin().await;
     let issued = db
         .store
-        .issue_system_token(
-            admin.team,
-            &new_token("hlv_recovered_secret", Scopes::admin(), None),
-        )
+        .issue_system_token(&new_token("hlv_recovered_secret", Scopes::admin(), None))
         .await
         .unwrap();
     let caller = db
@@ -66,9 +79,24 @@ pub async fn a_system_token_is_an_audited_admin_token(db: &TestDb) {
         .await
         .unwrap()
         .expect("the issued token authenticates");
-    assert_eq!(caller.token_id, issued.id);
+    assert_eq!(caller.token_id(), Some(issued.id));
     assert_eq!(caller.scopes, Scopes::admin());
-    let entries = db.store.audit_log(admin.team, None, 1).await.unwrap();
+    assert!(caller.is_system());
+    assert_eq!(
+        caller.role(admin.team),
+        Some(helvetia_core::auth::Role::Owner)
+    );
+    let listed = db.store.list_tokens(TokenListing::System).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|token| token.id == issued.id && token.owner.is_none())
+    );
+    let entries = db
+        .store
+        .audit_log(AuditLog::Instance, None, 1)
+        .await
+        .unwrap();
     assert_eq!(entries[0].actor, "system (helvetia server admin-token)");
     assert_eq!(entries[0].action, "token.create");
     assert_eq!(
@@ -78,26 +106,19 @@ pub async fn a_system_token_is_an_audited_admin_token(db: &TestDb) {
 }
 
 pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &TestDb) {
-    let admin = db.admin().await;
-    let create = |secret: &'static str, scopes: Scopes| {
-        let admin = admin.clone();
-        async move {
-            let token = new_token(secret, scopes, None);
-            let created = db.store.create_token(&admin, &token).await.unwrap();
-            caller(admin.team, created.id)
-        }
-    };
-    let first = create("hlv_first_admin", Scopes::admin()).await;
-    let second = create("hlv_second_admin", Scopes::admin()).await;
-    create("hlv_just_reader", Scopes::new([Scope::Read]).unwrap()).await;
+    db.admin().await;
+    let first = system_caller(db, "hlv_first_admin", Scopes::admin()).await;
+    let second = system_caller(db, "hlv_second_admin", Scopes::admin()).await;
+    system_caller(db, "hlv_just_reader", Scopes::new([Scope::Read]).unwrap()).await;
+    let own = |caller: &Caller| caller.token_id().unwrap();
 
     // Another admin token is left: no force needed.
     db.store
-        .revoke_token(&first, first.token_id, false)
+        .revoke_token(&first, own(&first), false)
         .await
         .unwrap();
     // The last one (a read token does not count) only with force.
-    let refused = db.store.revoke_token(&second, second.token_id, false).await;
+    let refused = db.store.revoke_token(&second, own(&second), false).await;
     assert!(
         matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("last admin token")),
         "{refused:?}"
@@ -111,7 +132,7 @@ pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &Te
             .is_some()
     );
     db.store
-        .revoke_token(&second, second.token_id, true)
+        .revoke_token(&second, own(&second), true)
         .await
         .unwrap();
     assert!(
@@ -124,7 +145,7 @@ pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &Te
 }
 
 pub async fn authenticate_revoke_expire(db: &TestDb) {
-    let admin = db.admin().await;
+    let admin = system_caller(db, "hlv_admin_secret", Scopes::admin()).await;
     let now = Timestamp::now();
     let reader = db
         .store
@@ -144,11 +165,11 @@ pub async fn authenticate_revoke_expire(db: &TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(caller.token_id, reader.id);
+    assert_eq!(caller.token_id(), Some(reader.id));
     assert!(caller.scopes.allows(Scope::Read));
     assert!(!caller.scopes.allows(Scope::Write));
     assert!(
-        db.store.list_tokens(admin.team).await.unwrap()[0]
+        db.store.list_tokens(TokenListing::System).await.unwrap()[1]
             .last_used_at
             .is_some()
     );
@@ -197,17 +218,25 @@ pub async fn mutations_are_audited(db: &TestDb) {
         .delete_project(&admin, &project("demo"))
         .await
         .unwrap();
-    let entries = db.store.audit_log(admin.team, None, 10).await.unwrap();
+    let entries = db
+        .store
+        .audit_log(helvetia_store::audit::AuditLog::Team(admin.team), None, 10)
+        .await
+        .unwrap();
     let actions: Vec<_> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["project.delete", "project.create"]);
     assert!(
         entries
             .iter()
-            .all(|e| e.target == "demo" && e.actor == admin.label())
+            .all(|e| e.target == "demo" && e.actor == admin.label)
     );
     let older = db
         .store
-        .audit_log(admin.team, Some(entries[0].id), 10)
+        .audit_log(
+            helvetia_store::audit::AuditLog::Team(admin.team),
+            Some(entries[0].id),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(older.len(), 1);

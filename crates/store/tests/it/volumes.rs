@@ -60,7 +60,11 @@ pub async fn add_list_remove_and_cascade(db: &TestDb) {
     db.store.remove_volume(&admin, &web, "cache").await.unwrap();
     let gone = db.store.remove_volume(&admin, &web, "cache").await;
     assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
-    let audit = db.store.audit_log(admin.team, None, 10).await.unwrap();
+    let audit = db
+        .store
+        .audit_log(helvetia_store::audit::AuditLog::Team(admin.team), None, 10)
+        .await
+        .unwrap();
     assert!(audit.iter().any(|e| e.action == "volume.remove"));
     assert!(audit.iter().any(|e| e.action == "volume.add"));
 

@@ -4,8 +4,9 @@
 //! right here: tokens carry 256 bits of entropy, so there is nothing to brute-force). Each token
 //! carries [`Scope`]s; each API operation requires one scope.
 //!
-//! Every project belongs to a [`TeamId`]. Until user accounts exist there is a single default
-//! team, but every store call already takes the caller's team so ownership checks have a place.
+//! Every project belongs to a team ([`TeamId`]); users are members of teams with a [`Role`].
+//! What a caller may do is decided in [`caller`]: its role in the team and its credential's
+//! scopes, both.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -14,6 +15,12 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 use crate::validation::Invalid;
+
+mod caller;
+mod role;
+
+pub use caller::{Actor, Caller, Credential, Denied, Principal, UserId};
+pub use role::Role;
 
 /// What a token may do. Broader scopes include narrower ones: `admin` ⊇ `write` ⊇ `deploy` ⊇
 /// `read`; `secrets:reveal` is separate and only `admin` includes it.
@@ -154,6 +161,10 @@ pub struct ApiToken {
     pub hint: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Scope>))]
     pub scopes: Scopes,
+    /// The e-mail of the user it belongs to; `null` for a server-administration token.
+    pub owner: Option<String>,
+    /// The one team it may act in; `null` for every team of its owner.
+    pub team: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: jiff::Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
@@ -164,25 +175,9 @@ pub struct ApiToken {
     pub revoked_at: Option<jiff::Timestamp>,
 }
 
-/// The owner of projects: a team. There is one default team until user accounts exist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+/// A team: what owns projects. Every user has a personal team and may be in others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct TeamId(pub i64);
-
-/// An authenticated caller: whose data it may touch and what it may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub team: TeamId,
-    pub token_id: i64,
-    pub token_name: String,
-    pub scopes: Scopes,
-}
-
-impl Caller {
-    /// How the audit log names this caller.
-    pub fn label(&self) -> String {
-        format!("token:{}({})", self.token_id, self.token_name)
-    }
-}
 
 /// The prefix of every Helvetia API token; lets secret scanners recognise leaked tokens.
 pub const TOKEN_PREFIX: &str = "hlv_";
