@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod logs;
 pub mod metrics;
 mod monitor;
+pub mod passwords;
 pub mod platform;
 mod readiness;
 mod reconcile;
