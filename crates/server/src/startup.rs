@@ -231,6 +231,7 @@ impl Server {
             reconcile::run_periodically(platform.clone(), reconcile_now.clone(), stop)
         });
         tracing::info!(address = %self.listener.local_addr().map_err(StartError::Serve)?, "serving");
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .await;

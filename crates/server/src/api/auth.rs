@@ -17,6 +17,7 @@ use helvetia_core::auth::{Caller, Scope, token_hash};
 use jiff::Timestamp;
 
 use super::AppState;
+use super::client::ClientAddr;
 use super::error::ApiError;
 
 /// Routes anyone may call. Everything else requires a token.
@@ -95,10 +96,16 @@ pub async fn require_token(
     if is_public(&method, &path) {
         return next.run(request).await;
     }
-    let caller = match authenticate(&state, request.headers()).await {
+    let mut caller = match authenticate(&state, request.headers()).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
+    caller.client = request
+        .extensions()
+        .get::<ClientAddr>()
+        .copied()
+        .unwrap_or_default()
+        .label();
     let required = state.scopes.required(&method, &path);
     if !caller.scopes.allows(required) {
         return ApiError::MissingScope(required).into_response();

@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod audit;
 pub mod auth;
+pub mod client;
 mod deployments;
 mod env;
 pub mod error;
@@ -147,6 +148,7 @@ pub fn router(
         ))
         // A path no route matches gets the error body too (axum's default has none).
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(axum::middleware::from_fn(client::resolve))
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             redactor,
