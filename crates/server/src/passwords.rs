@@ -66,7 +66,10 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
         let hash = hash("correct horse battery".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify(hash.clone(), "correct horse battery".into()).await);
         assert!(!verify(hash.clone(), "correct horse battery!".into()).await);
         assert!(!verify("not a hash".into(), "anything".into()).await);

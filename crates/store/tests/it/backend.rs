@@ -90,8 +90,7 @@ impl TestDb {
         }
     }
 
-    /// An admin caller of the default team.
-    /// An admin caller whose token is not in the store (id 0 is never assigned), so it is
+    /// An admin caller of the default team, whose token is not in the store (id 0 is never assigned), so it is
     /// never mistaken for a token a test creates.
     pub async fn admin(&self) -> Actor {
         let team = self.store.default_team().await.expect("default team");

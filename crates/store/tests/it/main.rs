@@ -13,6 +13,7 @@ mod queue;
 mod runtime;
 mod tokens;
 mod upgrade;
+mod users;
 mod volumes;
 
 /// Expands each listed `async fn(backend::TestDb)` into a `sqlite` and a `postgres` test.
@@ -76,4 +77,7 @@ conformance!(
     metrics::series_add_up_containers_and_filter,
     metrics::what_the_exposition_reads,
     volumes::add_list_remove_and_cascade,
+    users::the_first_user_adopts_the_pre_accounts_team,
+    users::later_users_get_their_own_teams,
+    users::a_token_limited_to_a_team_acts_only_there,
 );
