@@ -257,8 +257,15 @@ impl Store {
     /// Revokes a token; it stops authenticating with the next request. Unless `force`d, the
     /// caller's own token is refused when nothing else would let the caller back in: it is
     /// their last usable admin token and they have no password to sign in with (only
-    /// `helvetia server admin-token`, on the server, would get back in).
-    pub async fn revoke_token(&self, caller: &Caller, id: i64, force: bool) -> Result<()> {
+    /// `helvetia server admin-token`, on the server, would get back in). The entry goes into
+    /// `team`'s log (the token's own team, or the one whose admin revoked it).
+    pub async fn revoke_token(
+        &self,
+        caller: &Caller,
+        id: i64,
+        force: bool,
+        team: Option<TeamId>,
+    ) -> Result<()> {
         let by = AuditBy::from(caller);
         let user = caller.user().map(|user| user.0);
         with_pool!(self, |pool| {
@@ -294,22 +301,18 @@ impl Store {
                     ));
                 }
             }
-            let revoked: Option<(String, Option<i64>)> = sqlx::query_as(
+            let name: Option<String> = sqlx::query_scalar(
                 "UPDATE api_tokens SET revoked_at = $1
-                 WHERE id = $2 AND revoked_at IS NULL RETURNING name, team_id",
+                 WHERE id = $2 AND revoked_at IS NULL RETURNING name",
             )
             .bind(now_millis())
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let (name, team) =
-                revoked.ok_or_else(|| StoreError::NotFound(format!("active token #{id}")))?;
+            let name = name.ok_or_else(|| StoreError::NotFound(format!("active token #{id}")))?;
             audit!(
                 tx,
-                AuditBy {
-                    team: team.map(TeamId),
-                    ..by.clone()
-                },
+                AuditBy { team, ..by.clone() },
                 AuditAction::TokenRevoke,
                 format!("token:{id}({name})")
             );

@@ -5,7 +5,9 @@
 //! team it can act in. A server-administration token belongs to no one.
 
 use helvetia_api_types::{ApiToken, CreateToken, CreatedToken, Me, MeUser, TeamRole};
-use helvetia_core::auth::{Caller, Role, Scope, Scopes, TOKEN_PREFIX, token_hash, token_hint};
+use helvetia_core::auth::{
+    Caller, Role, Scope, Scopes, TOKEN_PREFIX, TeamId, token_hash, token_hint,
+};
 use helvetia_core::name::TeamName;
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::tokens::{NewToken, TokenListing};
@@ -111,7 +113,7 @@ pub async fn list(app: &App, caller: &Caller, team: Option<&str>) -> Result<Vec<
 }
 
 /// The team named `team`, if the caller administers it.
-async fn admin_of(app: &App, caller: &Caller, team: &str) -> Result<helvetia_core::auth::TeamId> {
+async fn admin_of(app: &App, caller: &Caller, team: &str) -> Result<TeamId> {
     let name = TeamName::parse(team).map_err(|e| FieldErrors::single("team", e))?;
     let what = format!("team `{name}`");
     let found = app.store.team_by_name(&name).await?;
@@ -126,21 +128,25 @@ pub async fn revoke(app: &App, caller: &Caller, id: i64, force: bool) -> Result<
     let not_found = || UseCaseError::NotFound(format!("active token #{id}"));
     let owner = app.store.token_ownership(id).await?.ok_or_else(not_found)?;
     let own = owner.user == caller.user() && (owner.user.is_some() || caller.is_system());
-    let administered = match (owner.team, owner.user) {
-        _ if caller.is_system() => true,
-        (Some(team), _) => caller.role(team).is_some_and(|role| role >= Role::Admin),
-        (None, Some(user)) => {
-            let theirs = app.store.memberships(user).await?;
-            theirs
-                .keys()
-                .any(|team| caller.role(*team).is_some_and(|role| role >= Role::Admin))
-        }
-        (None, None) => false,
+    let administers = |team: &TeamId| caller.role(*team).is_some_and(|role| role >= Role::Admin);
+    // The team whose admin the caller is here: the revocation goes into its log.
+    let through = match (owner.team, owner.user) {
+        (Some(team), _) => Some(team).filter(administers),
+        (None, Some(user)) => app
+            .store
+            .memberships(user)
+            .await?
+            .into_keys()
+            .find(administers),
+        (None, None) => None,
     };
-    if !own && !administered {
+    if !own && !caller.is_system() && through.is_none() {
         return Err(not_found());
     }
-    Ok(app.store.revoke_token(caller, id, force).await?)
+    Ok(app
+        .store
+        .revoke_token(caller, id, force, owner.team.or(through))
+        .await?)
 }
 
 /// Who the caller is, what its credential may do and its role in each team.

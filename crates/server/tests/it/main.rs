@@ -10,3 +10,4 @@ mod privileges;
 mod refusals;
 mod services;
 mod supervisor;
+mod tokens;

@@ -114,11 +114,14 @@ pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &Te
 
     // Another admin token is left: no force needed.
     db.store
-        .revoke_token(&first, own(&first), false)
+        .revoke_token(&first, own(&first), false, None)
         .await
         .unwrap();
     // The last one (a read token does not count) only with force.
-    let refused = db.store.revoke_token(&second, own(&second), false).await;
+    let refused = db
+        .store
+        .revoke_token(&second, own(&second), false, None)
+        .await;
     assert!(
         matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("last admin token")),
         "{refused:?}"
@@ -132,7 +135,7 @@ pub async fn the_callers_own_last_admin_token_is_revoked_only_with_force(db: &Te
             .is_some()
     );
     db.store
-        .revoke_token(&second, own(&second), true)
+        .revoke_token(&second, own(&second), true, None)
         .await
         .unwrap();
     assert!(
@@ -175,7 +178,7 @@ pub async fn authenticate_revoke_expire(db: &TestDb) {
     );
 
     db.store
-        .revoke_token(&admin, reader.id, false)
+        .revoke_token(&admin, reader.id, false, None)
         .await
         .unwrap();
     assert!(
@@ -185,7 +188,7 @@ pub async fn authenticate_revoke_expire(db: &TestDb) {
             .unwrap()
             .is_none()
     );
-    let twice = db.store.revoke_token(&admin, reader.id, false).await;
+    let twice = db.store.revoke_token(&admin, reader.id, false, None).await;
     assert!(matches!(twice, Err(StoreError::NotFound(_))));
 
     let expiring = new_token("hlv_expiring_secret", Scopes::admin(), Some(now + 1.hour()));
