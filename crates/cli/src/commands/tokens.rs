@@ -77,6 +77,8 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
                 [
                     "ID",
                     "NAME",
+                    "OWNER",
+                    "TEAM",
                     "TOKEN",
                     "SCOPES",
                     "CREATED",
@@ -92,6 +94,8 @@ pub async fn run(command: TokensCommand, global: &GlobalArgs) -> anyhow::Result<
                     [
                         t.id.to_string(),
                         t.name.clone(),
+                        t.owner.clone().unwrap_or_else(|| "(server)".into()),
+                        t.team.clone().unwrap_or_else(|| "(all)".into()),
                         format!("{}…", t.hint),
                         t.scopes.to_list(),
                         output::time(t.created_at),
