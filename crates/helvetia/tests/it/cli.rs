@@ -97,7 +97,7 @@ async fn login_create_list_show_delete() {
     assert!(!duplicate.status.success());
     assert_eq!(
         stderr(&duplicate).trim(),
-        format!("error: project `{project}` already exists")
+        format!("error: the project name `{project}` is not available")
     );
     let hostile = server.cli(&[
         "services",

@@ -246,7 +246,8 @@ async fn first_sample_of_deployment(client: Client, path: String) -> Value {
     found.unwrap()
 }
 
-/// Checks `/metrics` on the API (a `read` token, none refused) and on the tokenless loopback
+/// Checks `/metrics` on the API (an instance administrator's `admin` token, none refused) and
+/// on the tokenless loopback
 /// listener: both parse as the text format and carry the service's container series.
 async fn prometheus_exposition(server: &TestServer, project: &str, deployment: i64, port: u16) {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -260,7 +261,7 @@ async fn prometheus_exposition(server: &TestServer, project: &str, deployment: i
         .api(
             Method::POST,
             "/api/v1/tokens",
-            Some(json!({"name": "prometheus", "scopes": ["read"]})),
+            Some(json!({"name": "prometheus", "scopes": ["admin"]})),
         )
         .await;
     assert_eq!(status, 201, "{token}");

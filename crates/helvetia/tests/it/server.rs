@@ -107,7 +107,7 @@ async fn after_the_last_admin_token_is_revoked_the_server_command_lets_the_opera
     server.token = token;
     let (status, _) = server.api(Method::GET, "/api/v1/projects", None).await;
     assert_eq!(status, 200);
-    let audit = server.get("/api/v1/audit").await;
+    let audit = server.get("/api/v1/audit?instance=true").await;
     let issued_entry = &audit.as_array().unwrap()[0];
     assert_eq!(issued_entry["action"], "token.create", "{audit}");
     assert_eq!(

@@ -11,7 +11,7 @@ use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiResult;
 use super::json::ApiQuery;
-use crate::usecases::audit;
+use crate::usecases::audit::{self, Whose};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(audit_log))
@@ -28,6 +28,9 @@ struct AuditPage {
     /// A team's log (its admins only). Default: the caller's own entries (sign-ins, tokens,
     /// account changes).
     team: Option<String>,
+    /// The instance's own log — what belongs to no team and no user (break-glass tokens,
+    /// sign-ins to unknown accounts) — for instance administrators.
+    instance: Option<bool>,
 }
 
 /// The audit log, newest first.
@@ -46,7 +49,11 @@ async fn audit_log(
         audit::log(
             &state.app,
             &caller,
-            page.team.as_deref(),
+            match (&page.team, page.instance) {
+                (Some(team), _) => Whose::Team(team),
+                (None, Some(true)) => Whose::Instance,
+                (None, _) => Whose::Own,
+            },
             page.before,
             page.limit,
         )
