@@ -12,6 +12,7 @@
 //! core's validators).
 
 mod deployments;
+mod devices;
 mod env;
 mod metrics;
 mod projects;
@@ -20,6 +21,10 @@ mod tokens;
 mod volumes;
 
 pub use deployments::{CreateDeployment, DeploymentDetail, LogLines, Rollback, StatusEvent};
+pub use devices::{
+    DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,
+    DeviceTokenError, PollDeviceLogin, StartDeviceLogin,
+};
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use projects::CreateProject;

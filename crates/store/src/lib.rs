@@ -25,6 +25,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 pub mod audit;
 pub mod deployments;
+pub mod devices;
 pub mod env;
 mod error;
 pub mod logs;

@@ -34,8 +34,10 @@ macro_rules! select_tokens {
     };
 }
 
+pub(crate) use select_tokens;
+
 #[derive(sqlx::FromRow)]
-struct TokenRow {
+pub(crate) struct TokenRow {
     id: i64,
     name: String,
     hint: String,
@@ -427,7 +429,7 @@ macro_rules! insert_token {
         row
     }};
 }
-use insert_token;
+pub(crate) use insert_token;
 
 impl Store {
     /// This installation's id: random, created on first use, kept with the data. Engine

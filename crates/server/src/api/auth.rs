@@ -24,6 +24,11 @@ use super::error::ApiError;
 pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/healthz"),
     (Method::GET, "/api/v1/openapi.json"),
+    // A device login starts, and collects its token, before the CLI has a credential; the
+    // page only shows a form (posting it needs a signed-in user).
+    (Method::POST, "/api/v1/auth/device"),
+    (Method::POST, "/api/v1/auth/device/token"),
+    (Method::GET, "/device"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.

@@ -21,6 +21,7 @@ mod audit;
 pub mod auth;
 pub mod client;
 mod deployments;
+mod devices;
 mod env;
 pub mod error;
 mod extract;
@@ -101,6 +102,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(volumes::routes())
+        .merge(devices::routes())
 }
 
 /// The routes and the complete OpenAPI document describing them.

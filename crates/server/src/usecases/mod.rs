@@ -24,6 +24,7 @@ use crate::worker::WorkerHandle;
 pub mod access;
 pub mod audit;
 pub mod deployments;
+pub mod devices;
 pub mod env;
 pub mod lifecycle;
 pub mod logs;

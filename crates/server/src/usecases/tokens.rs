@@ -19,20 +19,19 @@ use super::{App, Result, UseCaseError};
 
 const MAX_TOKEN_NAME: usize = 100;
 
-/// A new random token: the prefix and 256 bits of randomness, base-62 encoded.
-fn generate_token() -> String {
+/// 256 bits of randomness, base-62 encoded: the body of a token, or a device code.
+pub(super) fn random_secret() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    let body: String = (0..43)
+    (0..43)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect();
-    format!("{TOKEN_PREFIX}{body}")
+        .collect()
 }
 
 /// The token and what to store of it: a server-administration token unless the caller gives it
 /// an owner.
 pub fn mint(name: String, scopes: Scopes, expires_at: Option<Timestamp>) -> (String, NewToken) {
-    let token = generate_token();
+    let token = format!("{TOKEN_PREFIX}{}", random_secret());
     let stored = NewToken {
         name,
         hash: token_hash(&token),

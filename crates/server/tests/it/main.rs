@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod devices;
 mod env;
 mod harness;
 mod logs;

@@ -7,6 +7,7 @@
 
 mod backend;
 mod deployments;
+mod devices;
 mod metrics;
 mod projects;
 mod queue;
@@ -80,4 +81,5 @@ conformance!(
     users::the_first_user_adopts_the_pre_accounts_team,
     users::later_users_get_their_own_teams,
     users::a_token_limited_to_a_team_acts_only_there,
+    devices::a_device_code_is_redeemed_once_at_the_clock_given,
 );
