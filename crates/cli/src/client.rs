@@ -61,6 +61,11 @@ impl Client {
         })
     }
 
+    /// A client without a credential, for the few public routes (starting a device login).
+    pub fn anonymous(server: &str) -> anyhow::Result<Client> {
+        Client::new(server, "")
+    }
+
     pub fn server(&self) -> &str {
         &self.server
     }
@@ -134,9 +139,11 @@ impl Client {
 
     /// A request builder with authentication, for streaming endpoints.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.server))
-            .bearer_auth(&self.token)
+        let request = self.http.request(method, format!("{}{path}", self.server));
+        if self.token.is_empty() {
+            return request;
+        }
+        request.bearer_auth(&self.token)
     }
 
     async fn json<T: DeserializeOwned + Serialize>(

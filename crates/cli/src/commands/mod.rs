@@ -18,10 +18,13 @@ mod volumes;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Save a server URL and API token for the following commands.
+    /// Log in: approve a code in your browser (or pass `--token TOKEN`, `--token -` to read it
+    /// from standard input); the server and token are saved for the following commands.
     Login(login::LoginArgs),
-    /// Forget the saved server and token.
+    /// Revoke the saved token on the server and forget it.
     Logout,
+    /// Who you are logged in as: user, token, scopes, teams and roles.
+    Whoami,
     /// Create, list and delete projects.
     #[command(subcommand)]
     Projects(projects::ProjectsCommand),
@@ -54,7 +57,8 @@ pub enum Command {
 pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
         Command::Login(args) => login::login(args, global).await,
-        Command::Logout => login::logout(),
+        Command::Logout => login::logout().await,
+        Command::Whoami => login::whoami(global).await,
         Command::Projects(command) => projects::run(command, global).await,
         Command::Services(command) => services::run(*command, global).await,
         Command::Deploy(args) => deployments::deploy(args, global).await,

@@ -15,6 +15,7 @@ mod env;
 mod faults;
 mod isolation;
 mod kills;
+mod login;
 mod logs;
 mod metrics;
 mod openapi;
