@@ -46,7 +46,7 @@ pub enum DevicePoll {
     Pending,
     /// Approved: the token was stored, for the user who approved, with this listing; the code
     /// is spent.
-    Issued(ApiToken),
+    Issued(Box<ApiToken>),
 }
 
 #[derive(sqlx::FromRow)]
@@ -226,7 +226,7 @@ impl Store {
                 format!("token:{}({})", token.id, token.name)
             );
             tx.commit().await?;
-            DevicePoll::Issued(token)
+            DevicePoll::Issued(Box::new(token))
         });
         Ok(polled)
     }
