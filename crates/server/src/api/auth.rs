@@ -25,7 +25,7 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/healthz"),
     (Method::GET, "/api/v1/openapi.json"),
     // A device login starts, and collects its token, before the CLI has a credential; the
-    // page only shows a form (posting it needs a signed-in user).
+    // page only shows a form (what it sends, the approval, needs a signed-in user).
     (Method::POST, "/api/v1/auth/device"),
     (Method::POST, "/api/v1/auth/device/token"),
     (Method::GET, "/device"),

@@ -4,7 +4,8 @@
 //! the token endpoint answers errors in OAuth's shape (RFC 6749 §5.2: `{"error": "…"}` with
 //! 400), not the API's usual body, so generic device-flow clients understand it. Approving
 //! takes a signed-in user. `/device` is the page the CLI sends the user to: plain HTML, one
-//! form, no script — documented in the OpenAPI document like every other route.
+//! form and a few lines of inline script (no build) that call the approval API as the
+//! browser's session — documented in the OpenAPI document (`text/html`) like every route.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,7 +26,6 @@ use super::auth::Authenticated;
 use super::client::ClientAddr;
 use super::error::{ApiError, ApiResult};
 use super::json::{ApiJson, ApiQuery};
-use crate::usecases::UseCaseError;
 use crate::usecases::devices::{self, Polled};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(start_device_login))
         .routes(routes!(poll_device_login))
         .routes(routes!(decide_device_login))
-        .routes(routes!(device_page, decide_on_device_page))
+        .routes(routes!(device_page))
 }
 
 /// Where people approve a login: the page below on the address the CLI reached the server at.
@@ -227,85 +227,89 @@ struct DevicePage {
     code: Option<String>,
 }
 
-/// The page where a signed-in user approves a device login: the code and two buttons. It looks
-/// nothing up (so it tells no one which codes are pending). Public; the form it posts needs a
-/// signed-in browser.
+/// What the approval page runs when a button is pressed: the approval API, as the signed-in
+/// browser (its session cookie, and the CSRF cookie's value echoed in `X-CSRF-Token` as cookie
+/// authentication requires for a write). Results are shown with `textContent`, never as HTML.
+const PAGE_SCRIPT: &str = r#"
+const form = document.getElementById('decide');
+const result = document.getElementById('result');
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const csrf = (document.cookie.match(/(?:^|; )helvetia_csrf=([^;]*)/) || [])[1] || '';
+  const approve = event.submitter && event.submitter.value === 'true';
+  result.textContent = 'Sending…';
+  try {
+    const response = await fetch('/api/v1/auth/device/approve', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+      body: JSON.stringify({user_code: form.elements.user_code.value.trim(), approve}),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) {
+      result.textContent = body.approved
+        ? 'Approved: ' + body.client_name + ' is logged in. You can close this page.'
+        : 'Denied: ' + body.client_name + ' gets no token.';
+    } else if (response.status === 401) {
+      result.textContent = 'You are not signed in to Helvetia in this browser: sign in, then try again.';
+    } else {
+      result.textContent = (body.error && body.error.message) || ('Refused (' + response.status + ').');
+    }
+  } catch (error) {
+    result.textContent = 'The server could not be reached: ' + error;
+  }
+});
+"#;
+
+/// The page where a signed-in user approves a device login: the code, two buttons, and the
+/// few lines of script that send the decision to `/api/v1/auth/device/approve`. It looks
+/// nothing up (so it tells no one which codes are pending). It may not be framed (a framed
+/// "Approve" button could be clicked unknowingly), and runs no script but its own. Public.
 #[utoipa::path(
     get, path = "/device", tag = "auth",
     params(DevicePage),
     responses((status = OK, content_type = "text/html", body = String))
 )]
-async fn device_page(ApiQuery(page): ApiQuery<DevicePage>) -> Html<String> {
+async fn device_page(ApiQuery(page): ApiQuery<DevicePage>) -> Response {
     let code = page
         .code
         .as_deref()
         .and_then(devices::normal_user_code)
         .map(|code| format!("{}-{}", &code[..4], &code[4..]))
         .unwrap_or_default();
-    page_html(&format!(
-        "<h1>Log in the Helvetia CLI</h1>\
-         <p>Approve only if you just ran <code>helvetia login</code> yourself and it shows this \
-         code. Approving gives that CLI a token that can do everything you can.</p>\
-         <form method=\"post\" action=\"/device\">\
-         <label>Code <input name=\"user_code\" value=\"{}\" required autocomplete=\"off\" \
-         pattern=\"[A-Za-z]{{4}}-?[A-Za-z]{{4}}\"></label> \
-         <button name=\"approve\" value=\"true\">Approve</button> \
-         <button name=\"approve\" value=\"false\">Deny</button></form>",
-        escape(&code)
-    ))
-}
-
-/// The form of the page above: approve or deny, as a signed-in user; answers a page saying
-/// what happened.
-#[utoipa::path(
-    post, path = "/device", tag = "auth",
-    request_body(content = DecideDeviceLogin, content_type = "application/x-www-form-urlencoded"),
-    security(("token" = ["admin"])),
-    responses(
-        (status = OK, content_type = "text/html", body = String),
-        (status = NOT_FOUND, content_type = "text/html", body = String, description = "No pending login has this code"),
-        (status = CONFLICT, content_type = "text/html", body = String, description = "The login was already approved or denied"),
-    )
-)]
-async fn decide_on_device_page(
-    State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Html<String>)> {
-    let form: DecideDeviceLogin = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("the form does not parse: {e}")))?;
-    let decided = devices::decide(
-        &state.app,
-        &caller,
-        &form.user_code,
-        form.approve,
-        Timestamp::now(),
-    )
-    .await;
-    let (status, text) = match decided {
-        Ok(client) if form.approve => (
-            StatusCode::OK,
-            format!("Approved: {client} is logged in. You can close this page."),
-        ),
-        Ok(client) => (StatusCode::OK, format!("Denied: {client} gets no token.")),
-        Err(UseCaseError::NotFound(_)) => (
-            StatusCode::NOT_FOUND,
-            "No pending login has this code: it may have expired. Run helvetia login again."
-                .to_owned(),
-        ),
-        Err(UseCaseError::Conflict(why)) => (StatusCode::CONFLICT, why),
-        Err(error) => return Err(error.into()),
-    };
-    Ok((status, page_html(&format!("<p>{}</p>", escape(&text)))))
-}
-
-fn page_html(body: &str) -> Html<String> {
-    Html(format!(
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Helvetia — device login</title></head>\
-         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">{body}</body></html>"
-    ))
+         <title>Helvetia — log in the CLI</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
+         <h1>Log in the Helvetia CLI</h1>\
+         <p>Approve only if you just ran <code>helvetia login</code> yourself and it shows this \
+         code. Approving gives that CLI a token that can do everything you can.</p>\
+         <form id=\"decide\">\
+         <label>Code <input name=\"user_code\" value=\"{}\" required autocomplete=\"off\" \
+         pattern=\"[A-Za-z]{{4}}-?[A-Za-z]{{4}}\"></label> \
+         <button value=\"true\">Approve</button> \
+         <button value=\"false\">Deny</button></form>\
+         <p id=\"result\" role=\"status\"></p>\
+         <script nonce=\"{nonce}\">{PAGE_SCRIPT}</script></body></html>",
+        escape(&code)
+    );
+    let policy = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; connect-src 'self'; \
+         style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = Html(html).into_response();
+    let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// Text made safe inside HTML text and attribute values.

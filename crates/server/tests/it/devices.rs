@@ -265,39 +265,53 @@ async fn only_a_users_full_credential_approves() {
 }
 
 #[tokio::test]
-async fn the_approval_page_escapes_and_posts_a_form() {
+async fn the_approval_page_shows_the_code_escaped_and_may_not_be_framed() {
     let api = Api::new().await;
-    let (user_token, _) = api.user("ada@example.com").await;
-    let (device_code, user_code) = start(&api, "<b>laptop</b>").await;
-
-    let page = |path: String| Request::builder().uri(path).body(Body::empty()).unwrap();
-    let (status, html) = api
-        .send(page(format!("/device?code={}", user_code.to_lowercase())))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let html = html.as_str().unwrap();
-    assert!(html.contains(&format!("value=\"{user_code}\"")), "{html}");
-    assert!(html.contains("action=\"/device\""), "{html}");
-    let (status, html) = api
-        .send(page("/device?code=%22%3E%3Cscript%3E".into()))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(!html.as_str().unwrap().contains("<script>"), "{html}");
-
-    let form = Request::builder()
-        .method(Method::POST)
-        .uri("/device")
-        .header(header::AUTHORIZATION, format!("Bearer {user_token}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("user_code={user_code}&approve=true")))
-        .unwrap();
-    let (status, html) = api.send(form).await;
-    assert_eq!(status, StatusCode::OK, "{html}");
-    let html = html.as_str().unwrap();
+    let page = |path: &str| {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let router = api.router.clone();
+        async move { tower::ServiceExt::oneshot(router, request).await.unwrap() }
+    };
+    let response = page("/device?code=bcdfghjk").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
     assert!(
-        html.contains("Approved: &lt;b&gt;laptop&lt;/b&gt;"),
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap();
+    let html = String::from_utf8(body.to_bytes().to_vec()).unwrap();
+    assert!(html.contains("value=\"BCDF-GHJK\""), "{html}");
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\">")),
         "{html}"
     );
-    let (status, issued) = poll(&api, &device_code).await;
-    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert!(
+        html.contains("fetch('/api/v1/auth/device/approve'"),
+        "{html}"
+    );
+
+    // Whatever the query holds, only a well-formed code reaches the page.
+    let (status, html) = api
+        .send(
+            Request::builder()
+                .uri("/device?code=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.as_str().unwrap().contains("alert(1)"), "{html}");
 }
