@@ -15,6 +15,10 @@ use crate::audit::{AuditBy, audit};
 use crate::tokens::{NewToken, TokenRow, insert_token, select_tokens};
 use crate::{Result, Store, StoreError, WritePool, millis, now_millis, with_pool};
 
+/// How long an expired authorization is kept (its client is told `expired_token` meanwhile,
+/// then that its code is unknown).
+const KEPT_AFTER_EXPIRY_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// A device authorization about to be stored.
 #[derive(Debug, Clone)]
 pub struct NewDeviceCode {
@@ -63,9 +67,15 @@ struct DeviceRow {
 
 impl Store {
     /// Stores a new device authorization. A user code already in use is a conflict (the
-    /// caller draws another).
+    /// caller draws another). Authorizations expired for a day go: anyone may start one, so
+    /// the table must not keep every one ever started.
     pub async fn create_device_code(&self, code: &NewDeviceCode) -> Result<()> {
         with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM device_codes WHERE expires_at < $1")
+                .bind(now_millis() - KEPT_AFTER_EXPIRY_MS)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO device_codes (device_code_hash, user_code, client_name, created_at,
                                            expires_at, interval_secs)
@@ -77,9 +87,10 @@ impl Store {
             .bind(now_millis())
             .bind(millis(code.expires_at))
             .bind(code.interval_secs)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::unique("this device code is in use"))?;
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -133,4 +133,19 @@ pub async fn a_device_code_is_redeemed_once_at_the_clock_given(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(unknown, DevicePoll::Unknown);
+
+    // Logins long expired are removed when another starts.
+    store
+        .create_device_code(&code("device-old", "VWXZBCDF", later(-2 * 86_400)))
+        .await
+        .unwrap();
+    store
+        .create_device_code(&code("device-new", "VWXZBCDG", later(600)))
+        .await
+        .unwrap();
+    let forgotten = store
+        .poll_device_code(&token_hash("device-old"), now, None, |_, _| token("never"))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, DevicePoll::Unknown);
 }
