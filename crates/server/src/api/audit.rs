@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::json::ApiQuery;
 use crate::usecases::audit::{self, Whose};
 
@@ -27,6 +27,7 @@ struct AuditPage {
     before: Option<i64>,
     /// A team's log (its admins only). Default: the caller's own entries (sign-ins, tokens,
     /// account changes).
+    #[param(value_type = Option<helvetia_core::name::TeamName>)]
     team: Option<String>,
     /// The instance's own log — what belongs to no team and no user (break-glass tokens,
     /// sign-ins to unknown accounts) — for instance administrators.
@@ -38,7 +39,11 @@ struct AuditPage {
     get, path = "/api/v1/audit", tag = "audit",
     params(AuditPage),
     security(("token" = ["admin"])),
-    responses((status = OK, body = Vec<AuditEntry>))
+    responses(
+        (status = OK, body = Vec<AuditEntry>),
+        (status = NOT_FOUND, body = ErrorBody, description = "No such team, or the caller is not in it"),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid team name"),
+    )
 )]
 async fn audit_log(
     State(state): State<AppState>,

@@ -26,7 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("token" = ["write"])),
     responses(
         (status = CREATED, body = Project),
-        (status = CONFLICT, body = ErrorBody, description = "The name is taken"),
+        (status = CONFLICT, body = ErrorBody, description = "The name is not available"),
+        (status = NOT_FOUND, body = ErrorBody, description = "No such team, or the caller is not in it"),
         (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid name"),
     )
 )]

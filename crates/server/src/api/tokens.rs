@@ -27,7 +27,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     post, path = "/api/v1/tokens", tag = "tokens",
     request_body = CreateToken,
     security(("token" = ["admin"])),
-    responses((status = CREATED, body = CreatedToken))
+    responses(
+        (status = CREATED, body = CreatedToken),
+        (status = NOT_FOUND, body = ErrorBody, description = "No such team, or the caller is not in it"),
+    )
 )]
 async fn create_token(
     State(state): State<AppState>,
@@ -43,7 +46,11 @@ async fn create_token(
     get, path = "/api/v1/tokens", tag = "tokens",
     params(TokenListing),
     security(("token" = ["admin"])),
-    responses((status = OK, body = Vec<ApiToken>))
+    responses(
+        (status = OK, body = Vec<ApiToken>),
+        (status = NOT_FOUND, body = ErrorBody, description = "No such team, or the caller is not in it"),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "Invalid team name"),
+    )
 )]
 async fn list_tokens(
     State(state): State<AppState>,
@@ -60,6 +67,7 @@ async fn list_tokens(
 #[serde(deny_unknown_fields)]
 struct TokenListing {
     /// The tokens that can act in this team (its admins only). Default: the caller's own.
+    #[param(value_type = Option<helvetia_core::name::TeamName>)]
     team: Option<String>,
 }
 
