@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod container;
 pub mod deployment;
+pub mod edge;
 pub mod env;
 pub mod git;
 pub mod job;

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 use helvetia_core::container::SubnetPool;
+use helvetia_core::edge::{PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::job::QueueSettings;
 use helvetia_core::metrics::Retention;
@@ -136,6 +137,17 @@ pub struct ServerArgs {
     /// address, e.g. 127.0.0.1:9464. Off by default; the API's /metrics needs a `read` token.
     #[arg(long, env = "HELVETIA_METRICS_LISTEN", value_name = "ADDRESS")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Where browsers, OAuth callbacks and webhook senders reach Helvetia, e.g.
+    /// `https://helvetia.example.com`: the edge router serves Helvetia's API at that host
+    /// (its entry point; TLS, for https, is terminated in front of it). Links Helvetia prints
+    /// use it. [default: none; the API is reached at --listen only]
+    #[arg(long, env = "HELVETIA_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<PublicUrl>,
+    /// Proxies whose X-Forwarded-For is believed, as addresses or CIDR blocks separated by
+    /// commas, e.g. `10.0.0.0/8,192.0.2.7`. With --public-url, loopback is added: the edge
+    /// router on this host relays the public URL's requests. [default: none]
+    #[arg(long, env = "HELVETIA_TRUSTED_PROXIES", value_name = "LIST", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -177,6 +189,8 @@ struct FileSettings {
     metrics_minute_retention: Option<String>,
     metrics_hour_retention: Option<String>,
     metrics_listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -193,6 +207,14 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     units::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
+    PublicUrl::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+    TrustedProxies::parse(text).map_err(|e| e.to_string())
 }
 
 /// A DNS server: `10.0.0.53`, `[::1]:5353` or `127.0.0.1:5353`.
@@ -298,6 +320,20 @@ impl ServerArgs {
             && let Some(resolver) = file.resolver
         {
             self.resolver = Some(parse_resolver(&resolver).map_err(anyhow::Error::msg)?);
+        }
+        if defaulted(matches, "public_url")
+            && let Some(url) = file.public_url
+        {
+            self.public_url =
+                Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
+        }
+        if defaulted(matches, "trusted_proxies")
+            && let Some(list) = file.trusted_proxies
+        {
+            self.trusted_proxies = Some(
+                parse_trusted_proxies(&list.join(","))
+                    .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+            );
         }
         if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
             self.traefik_api = file.traefik_api;
@@ -422,6 +458,13 @@ impl ServerArgs {
                  it serves the metrics without a token"
             );
         }
+        if let Some(public) = &self.public_url {
+            check_public_host(public, &base_domain)?;
+        }
+        let mut trusted_proxies = self.trusted_proxies.clone().unwrap_or_default();
+        if self.public_url.is_some() {
+            trusted_proxies = trusted_proxies.with_loopback();
+        }
         Ok(ServerConfig {
             data_dir,
             database,
@@ -447,6 +490,9 @@ impl ServerArgs {
                     max_followers: self.max_log_followers,
                 },
                 metrics,
+                api_listen: self.listen,
+                public_url: self.public_url.clone(),
+                trusted_proxies,
             },
             edge,
             queue: QueueSettings {
@@ -465,6 +511,22 @@ impl ServerArgs {
                 .map_or(ResolverSetting::System, ResolverSetting::Server),
         })
     }
+}
+
+/// A public host that a service could also be given (`<service>.<project>.<base domain>`)
+/// would let whoever names a project so take Helvetia's own address.
+fn check_public_host(public: &PublicUrl, base_domain: &str) -> anyhow::Result<()> {
+    let labels_above_base = public
+        .host()
+        .strip_suffix(base_domain)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .map(|rest| rest.split('.').count());
+    if labels_above_base == Some(2) {
+        bail!(
+            "--public-url `{public}` has the form of a service's address              (<service>.<project>.{base_domain}): a project could take it; use a host that is              not two labels under --base-domain, e.g. helvetia.{base_domain}"
+        );
+    }
+    Ok(())
 }
 
 /// The port of an address like `:80` or `127.0.0.1:8081`.

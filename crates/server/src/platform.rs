@@ -6,14 +6,16 @@
 //! other's change. Holding the lock from "read the store" to "commit the switch" makes every
 //! published table include every committed change.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::container::SubnetPool;
+use helvetia_core::edge::{CONTROL_PLANE_ROUTE, PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
-use helvetia_core::routing::RoutingTable;
+use helvetia_core::routing::{Backend, Route, RoutingTable};
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
@@ -26,6 +28,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use helvetia_store::env::EnvRecord;
 use sha2::{Digest, Sha256};
 
+use crate::limits::Limits;
 use crate::logs::{Followers, LogHub, LogLimits};
 use crate::metrics::MetricsSettings;
 use crate::vault::{Vault, VaultError};
@@ -53,6 +56,15 @@ pub struct PlatformSettings {
     pub log_limits: LogLimits,
     /// How container metrics are collected and kept.
     pub metrics: MetricsSettings,
+    /// Where the API listens (the server fills in the port it got): the CLI on the server
+    /// talks to it, and the edge router relays the public URL's requests to it.
+    pub api_listen: SocketAddr,
+    /// Where browsers, OAuth callbacks and webhook senders reach Helvetia (`--public-url`),
+    /// through the edge router.
+    pub public_url: Option<PublicUrl>,
+    /// Whose `X-Forwarded-For` is believed (`--trusted-proxies`, plus loopback when the
+    /// public URL is relayed by the edge router on this host).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl PlatformSettings {
@@ -90,6 +102,58 @@ impl PlatformSettings {
     pub fn hostname(&self, project: &str, service: &str) -> String {
         format!("{service}.{project}.{}", self.base_domain)
     }
+
+    /// Helvetia's public URL, when it has one.
+    pub fn public_url(&self) -> Option<&url::Url> {
+        self.public_url.as_ref().map(PublicUrl::url)
+    }
+
+    /// The base URL of links Helvetia prints or sends (sign-up and reset links, the device
+    /// page): the public URL, else the API's own address (reachable on the server only).
+    pub fn link_base(&self) -> url::Url {
+        match &self.public_url {
+            Some(public) => public.url().clone(),
+            None => {
+                let address = self.control_plane_address();
+                url::Url::parse(&format!("http://{address}"))
+                    .expect("a socket address makes a valid URL")
+            }
+        }
+    }
+
+    /// Where this host reaches the API: its listening address, or loopback when it listens
+    /// on every address.
+    fn control_plane_address(&self) -> SocketAddr {
+        let ip = match self.api_listen.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        SocketAddr::new(ip, self.api_listen.port())
+    }
+
+    /// The route of Helvetia's own API at the public URL's host, relayed by the edge router
+    /// to the API's listener; none without a public URL.
+    pub fn control_plane_route(&self) -> Option<Route> {
+        let public = self.public_url.as_ref()?;
+        let address = self.control_plane_address();
+        Some(Route {
+            name: CONTROL_PLANE_ROUTE.to_owned(),
+            hostnames: vec![public.host().to_owned()],
+            backends: vec![Backend {
+                address: address.ip().to_string(),
+                port: address.port(),
+            }],
+        })
+    }
+
+    /// `table` with the control plane's route added: every table published goes through here.
+    pub fn with_control_plane(&self, mut table: RoutingTable) -> RoutingTable {
+        if let Some(route) = self.control_plane_route() {
+            table.insert(route);
+        }
+        table
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +184,8 @@ pub struct Platform {
     pub logs: Arc<LogHub>,
     /// Clients following each service's logs, within `settings.log_limits.max_followers`.
     pub followers: Arc<Followers>,
+    /// Rate limits on sign-in and credential endpoints, by client address and by account.
+    pub limits: Limits,
     /// Secrets of the server itself (database password, admin token), redacted everywhere.
     server_secrets: Vec<String>,
     /// Seals and opens secret variables.
@@ -162,6 +228,7 @@ impl Platform {
             outbound,
             edge,
             followers: Followers::new(settings.log_limits.max_followers),
+            limits: Limits::default(),
             settings,
             logs: Arc::new(LogHub::default()),
             server_secrets: vec![],
@@ -266,6 +333,13 @@ impl Platform {
             .await
     }
 
+    /// The routing table to publish: the store's, with the control plane's route.
+    pub async fn routing_table(&self) -> Result<RoutingTable, StoreError> {
+        Ok(self
+            .settings
+            .with_control_plane(self.store.routing_table().await?))
+    }
+
     /// Publishes the store's routing table as it is.
     pub async fn publish_routes(&self) -> Result<(), PublishError> {
         let guard = self.routing().await;
@@ -277,7 +351,7 @@ impl Platform {
         &self,
         _held: &MutexGuard<'_, ()>,
     ) -> Result<(), PublishError> {
-        let table = self.store.routing_table().await?;
+        let table = self.routing_table().await?;
         self.apply_and_confirm(&table).await?;
         Ok(())
     }

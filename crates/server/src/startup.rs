@@ -75,7 +75,13 @@ pub struct Server {
 impl Server {
     /// Prepares everything that can fail before serving: a failure here leaves no process
     /// half-started.
-    pub async fn start(config: ServerConfig, listener: TcpListener) -> Result<Server, StartError> {
+    pub async fn start(
+        mut config: ServerConfig,
+        listener: TcpListener,
+    ) -> Result<Server, StartError> {
+        // The port actually bound (a test binds port 0): the edge router relays the public
+        // URL's requests there, and links name it when there is no public URL.
+        config.platform.api_listen = listener.local_addr().map_err(StartError::Serve)?;
         let data_dir = &config.data_dir;
         create_private_dir(data_dir)?;
         let lock = lock_data_dir(data_dir)?;
@@ -338,7 +344,9 @@ async fn start_edge(
                 extra_env: vec![],
                 instance: instance.to_owned(),
             };
-            let table = store.routing_table().await?;
+            let table = config
+                .platform
+                .with_control_plane(store.routing_table().await?);
             let supervisor = traefik::start_or_adopt(settings, &table).await?;
             Ok((supervisor.edge_router()?, Some(supervisor)))
         }

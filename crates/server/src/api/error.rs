@@ -19,6 +19,7 @@ use helvetia_core::validation::FieldErrors;
 use helvetia_store::StoreError;
 use serde::Serialize;
 
+use crate::limits::RateLimited;
 use crate::usecases::UseCaseError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +44,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the request body as `Content-Type: application/json`")]
     UnsupportedMediaType,
-    #[error("{0}")]
-    TooManyRequests(String),
+    /// A limit is reached; `retry_after` (seconds) goes into `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     PreconditionFailed(String),
     /// The database does not answer for now. The detail is logged, never sent.
@@ -90,7 +92,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             ApiError::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
@@ -133,6 +137,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
         }
         response
     }
@@ -184,11 +193,28 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Forbidden(why) => ApiError::Forbidden(why),
             UseCaseError::Conflict(why) => ApiError::Conflict(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
-            UseCaseError::Busy(why) => ApiError::TooManyRequests(why),
+            // A follower's place frees whenever another leaves: a few seconds is a polite pace.
+            UseCaseError::Busy(why) => ApiError::TooManyRequests {
+                message: why,
+                retry_after: BUSY_RETRY_AFTER_SECS,
+            },
+            UseCaseError::RateLimited(limited) => limited.into(),
             UseCaseError::Stale(why) => ApiError::PreconditionFailed(why),
             UseCaseError::Unavailable(detail) => ApiError::Unavailable(detail),
             UseCaseError::StorageFull(detail) => ApiError::InsufficientStorage(detail),
             UseCaseError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+/// What `Retry-After` says when a limit on what a service holds at once is reached.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+impl From<RateLimited> for ApiError {
+    fn from(limited: RateLimited) -> Self {
+        ApiError::TooManyRequests {
+            message: limited.to_string(),
+            retry_after: limited.retry_after_secs(),
         }
     }
 }

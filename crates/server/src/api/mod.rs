@@ -32,6 +32,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod projects;
+pub mod rate_limit;
 mod services;
 mod sse;
 mod tokens;
@@ -126,6 +127,7 @@ pub fn router(
 ) -> Router {
     let (routes, openapi) = routes_and_document();
     let redactor = Arc::new(platform.server_redactor());
+    let trusted_proxies = Arc::new(platform.settings.trusted_proxies.clone());
     let state = AppState {
         store: platform.store.clone(),
         app: App {
@@ -145,12 +147,20 @@ pub fn router(
             state.clone(),
             auth::require_token,
         ))
+        // Before authentication: a limited request costs no store lookup.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::enforce,
+        ))
         .route_layer(axum::middleware::from_fn(
             crate::metrics::exposition::track_request,
         ))
         // A path no route matches gets the error body too (axum's default has none).
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
-        .layer(axum::middleware::from_fn(client::resolve))
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            client::resolve,
+        ))
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             redactor,

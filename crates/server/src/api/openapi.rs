@@ -15,11 +15,15 @@
 //!
 //! [`ErrorBody`]: super::error::ErrorBody
 
+use axum::http::Method;
 use utoipa::Modify;
+use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::link::Link;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
+
+use super::rate_limit::RATE_LIMITED_ROUTES;
 
 /// Adds the documented errors and links to a document built from the routes.
 pub(super) fn complete(document: &mut OpenApi) {
@@ -67,6 +71,12 @@ const ERRORS: &[(&str, &str, &str)] = &[
         "A value is not valid; `fields` names each problem",
     ),
     (
+        "429",
+        "TooManyRequests",
+        "Too many attempts from this client address or for this account; `Retry-After` says \
+         in how many seconds to try again",
+    ),
+    (
         "500",
         "Internal",
         "The server failed; the detail is in its log, never in the answer",
@@ -89,21 +99,31 @@ pub(super) struct ErrorResponses;
 impl Modify for ErrorResponses {
     fn modify(&self, document: &mut OpenApi) {
         let components = document.components.get_or_insert_with(Default::default);
-        for (_, name, description) in ERRORS {
-            let response = Response::builder()
-                .description(*description)
-                .content(
-                    "application/json",
-                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
-                )
-                .build();
+        for (code, name, description) in ERRORS {
+            let mut response = Response::builder().description(*description).content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            );
+            if *code == "429" {
+                response = response.header("Retry-After", retry_after());
+            }
+            let response = response.build();
             components
                 .responses
                 .insert((*name).to_owned(), RefOr::T(response));
         }
-        for item in document.paths.paths.values_mut() {
-            for operation in operations(item) {
-                for status in error_statuses(operation) {
+        for (path, item) in document.paths.paths.iter_mut() {
+            let limited: Vec<&Method> = RATE_LIMITED_ROUTES
+                .iter()
+                .filter(|(_, limited, _)| limited == path)
+                .map(|(method, ..)| method)
+                .collect();
+            for (method, operation) in operations_by_method(item) {
+                let mut statuses = error_statuses(operation);
+                if limited.contains(&&method) {
+                    statuses.push("429");
+                }
+                for status in statuses {
                     let Some((_, name, _)) = ERRORS.iter().find(|(code, ..)| *code == status)
                     else {
                         continue;
@@ -119,6 +139,18 @@ impl Modify for ErrorResponses {
             }
         }
     }
+}
+
+/// `Retry-After`, in seconds.
+fn retry_after() -> Header {
+    HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Integer))
+                .minimum(Some(1)),
+        ))
+        .description(Some("Seconds to wait before trying again"))
+        .build()
 }
 
 /// The error statuses an operation can answer because of what it is.
@@ -168,20 +200,25 @@ fn is_name(parameter: &utoipa::openapi::path::Parameter) -> bool {
     }
 }
 
-/// The operations of a path item.
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// The operations of a path item with their methods.
+fn operations_by_method(item: &mut PathItem) -> impl Iterator<Item = (Method, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
+        (Method::GET, &mut item.get),
+        (Method::PUT, &mut item.put),
+        (Method::POST, &mut item.post),
+        (Method::DELETE, &mut item.delete),
+        (Method::OPTIONS, &mut item.options),
+        (Method::HEAD, &mut item.head),
+        (Method::PATCH, &mut item.patch),
+        (Method::TRACE, &mut item.trace),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
+}
+
+/// The operations of a path item.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    operations_by_method(item).map(|(_, operation)| operation)
 }
 
 /// A resource an answer can name, and how the paths of the operations on it take it.

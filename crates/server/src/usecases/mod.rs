@@ -62,6 +62,9 @@ pub enum UseCaseError {
     /// A limit on what one service may hold at once is reached; trying later may succeed.
     #[error("{0}")]
     Busy(String),
+    /// A rate limit is reached (sign-in attempts of an account).
+    #[error(transparent)]
+    RateLimited(#[from] crate::limits::RateLimited),
     /// A change was made for a state of the resource that is no longer current.
     #[error("{0}")]
     Stale(String),

@@ -64,7 +64,21 @@ impl Api {
         Api::on(None, TaskHealth::default(), log_limits).await
     }
 
+    /// An API on a SQLite store whose settings `configure` changes.
+    pub async fn configured(configure: impl FnOnce(&mut PlatformSettings)) -> Api {
+        Api::with(None, TaskHealth::default(), LogLimits::default(), configure).await
+    }
+
     async fn on(postgres: Option<TestDatabase>, tasks: TaskHealth, log_limits: LogLimits) -> Api {
+        Api::with(postgres, tasks, log_limits, |_| {}).await
+    }
+
+    async fn with(
+        postgres: Option<TestDatabase>,
+        tasks: TaskHealth,
+        log_limits: LogLimits,
+        configure: impl FnOnce(&mut PlatformSettings),
+    ) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let location = match &postgres {
             Some(database) => Location::Postgres(database.url.clone()),
@@ -85,7 +99,7 @@ impl Api {
             instance: "0a1b".into(),
         })
         .unwrap();
-        let settings = PlatformSettings {
+        let mut settings = PlatformSettings {
             repo_policy: RepoPolicy::default(),
             base_domain: "localhost".into(),
             public_port: None,
@@ -97,7 +111,11 @@ impl Api {
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
             log_limits,
             metrics: Default::default(),
+            api_listen: "127.0.0.1:7300".parse().unwrap(),
+            public_url: None,
+            trusted_proxies: Default::default(),
         };
+        configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.
         let engine = Engine::connect("api-tests").unwrap();
         let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();

@@ -222,6 +222,7 @@ async fn a_service_has_at_most_the_configured_log_followers() {
             StatusCode::TOO_MANY_REQUESTS,
             "{refused}"
         );
+        assert_eq!(response.headers()["retry-after"], "5");
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "too_many_requests");

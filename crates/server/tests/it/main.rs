@@ -4,6 +4,7 @@
 
 mod api;
 mod devices;
+mod edge;
 mod env;
 mod harness;
 mod logs;

@@ -17,7 +17,7 @@ impl Deploy<'_> {
     pub(super) async fn switch(&mut self, ready: &[Ready]) -> Result<(), Failure> {
         let platform = self.platform;
         let guard = platform.routing().await;
-        let mut table = platform.store.routing_table().await?;
+        let mut table = platform.routing_table().await?;
         let name = route_name(self.service.project.as_str(), self.service.name.as_str());
         let backends: Vec<Backend> = ready.iter().filter_map(|r| r.backend.clone()).collect();
         match table.route_mut(&name) {

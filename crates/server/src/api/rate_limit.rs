@@ -1,0 +1,51 @@
+//! The routes limited by client address ([`RATE_LIMITED_ROUTES`]), and the layer that
+//! counts their requests before anything else is done for them (authentication included).
+//! The limits themselves are in [`crate::limits`]; the per-account limit of sign-in is the
+//! sign-in use case's.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::client::ClientAddr;
+use super::error::ApiError;
+use crate::limits::Group;
+
+/// Routes whose requests count against their group's limit per client address. A route not
+/// (yet) served is harmless here: nothing matches it.
+pub const RATE_LIMITED_ROUTES: &[(Method, &str, Group)] = &[
+    (Method::POST, "/api/v1/auth/signin", Group::SignIn),
+    (Method::POST, "/api/v1/auth/signup", Group::SignIn),
+    (Method::POST, "/api/v1/auth/password-reset", Group::SignIn),
+    (Method::POST, "/api/v1/auth/refresh", Group::Tokens),
+    (Method::POST, "/api/v1/auth/device", Group::Tokens),
+    (Method::POST, "/api/v1/auth/device/token", Group::Tokens),
+    (Method::POST, "/api/v1/tokens", Group::Tokens),
+];
+
+fn group(method: &Method, path: &str) -> Option<Group> {
+    RATE_LIMITED_ROUTES
+        .iter()
+        .find(|(limited, limited_path, _)| limited == method && *limited_path == path)
+        .map(|(_, _, group)| *group)
+}
+
+/// The layer. A request whose client address is unknown (only a request handed to the router
+/// in process, without a connection) is not limited by address.
+pub async fn enforce(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    client: ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = matched.as_ref().map_or("", MatchedPath::as_str);
+    if let (Some(group), ClientAddr(Some(address))) = (group(request.method(), path), client)
+        && let Err(limited) = state.app.platform.limits.check_address(group, address)
+    {
+        return ApiError::from(limited).into_response();
+    }
+    next.run(request).await
+}
