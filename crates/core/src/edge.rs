@@ -33,6 +33,12 @@ pub enum PublicUrlError {
     Path(String),
     #[error("`{0}` must not carry a user name or password")]
     Credentials(String),
+    #[error(
+        "`{url}` has the form of a service's address (<service>.<project>.{base_domain}), which \
+         a project could take; use a host that is not two labels under the base domain, e.g. \
+         helvetia.{base_domain}"
+    )]
+    ServiceAddress { url: String, base_domain: String },
 }
 
 impl PublicUrl {
@@ -61,6 +67,23 @@ impl PublicUrl {
     /// The host name, lower-cased, as the edge router matches it.
     pub fn host(&self) -> &str {
         self.0.host_str().unwrap_or_default()
+    }
+
+    /// Refuses a host that a service could also be given (`<service>.<project>.<base
+    /// domain>`): whoever named a project so would take Helvetia's own address.
+    pub fn check_base_domain(&self, base_domain: &str) -> Result<(), PublicUrlError> {
+        let labels_above_base = self
+            .host()
+            .strip_suffix(base_domain)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .map(|rest| rest.split('.').count());
+        if labels_above_base == Some(2) {
+            return Err(PublicUrlError::ServiceAddress {
+                url: self.to_string(),
+                base_domain: base_domain.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether clients reach it over TLS (cookies are then `Secure`).
@@ -295,6 +318,23 @@ mod tests {
             );
             assert!(error.to_string().contains(text), "{error}");
         }
+    }
+
+    #[test]
+    fn a_public_host_cannot_be_a_service_address() {
+        let check = |url: &str| {
+            PublicUrl::parse(url)
+                .unwrap()
+                .check_base_domain("example.com")
+        };
+        assert!(check("https://helvetia.example.com").is_ok());
+        assert!(check("https://a.b.c.example.com").is_ok());
+        assert!(check("https://helvetia.example.org").is_ok());
+        let error = check("https://web.demo.example.com").unwrap_err();
+        assert!(
+            error.to_string().contains("helvetia.example.com"),
+            "{error}"
+        );
     }
 
     #[test]

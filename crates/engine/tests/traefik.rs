@@ -182,6 +182,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         entry_point_address: entry_point.to_string(),
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
+        trusted_ips: vec![],
         instance: "0a1b".into(),
     };
     let supervisor = start_or_adopt(settings.clone(), &RoutingTable::new())
@@ -333,6 +334,7 @@ fn settings_in(state_dir: &Path, instance: &str) -> TraefikSettings {
         entry_point_address: format!("127.0.0.1:{}", free_port()),
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
+        trusted_ips: vec![],
         instance: instance.into(),
     }
 }

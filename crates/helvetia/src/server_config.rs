@@ -144,8 +144,9 @@ pub struct ServerArgs {
     #[arg(long, env = "HELVETIA_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<PublicUrl>,
     /// Proxies whose X-Forwarded-For is believed, as addresses or CIDR blocks separated by
-    /// commas, e.g. `10.0.0.0/8,192.0.2.7`. With --public-url, loopback is added: the edge
-    /// router on this host relays the public URL's requests. [default: none]
+    /// commas, e.g. `10.0.0.0/8,192.0.2.7` (the managed Traefik believes them too). With
+    /// --public-url, Helvetia also believes loopback: the edge router on this host relays the
+    /// public URL's requests. [default: none]
     #[arg(long, env = "HELVETIA_TRUSTED_PROXIES", value_name = "LIST", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
@@ -459,11 +460,9 @@ impl ServerArgs {
             );
         }
         if let Some(public) = &self.public_url {
-            check_public_host(public, &base_domain)?;
-        }
-        let mut trusted_proxies = self.trusted_proxies.clone().unwrap_or_default();
-        if self.public_url.is_some() {
-            trusted_proxies = trusted_proxies.with_loopback();
+            public
+                .check_base_domain(&base_domain)
+                .map_err(|e| anyhow::anyhow!("--public-url {e}"))?;
         }
         Ok(ServerConfig {
             data_dir,
@@ -492,7 +491,7 @@ impl ServerArgs {
                 metrics,
                 api_listen: self.listen,
                 public_url: self.public_url.clone(),
-                trusted_proxies,
+                trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
             },
             edge,
             queue: QueueSettings {
@@ -511,22 +510,6 @@ impl ServerArgs {
                 .map_or(ResolverSetting::System, ResolverSetting::Server),
         })
     }
-}
-
-/// A public host that a service could also be given (`<service>.<project>.<base domain>`)
-/// would let whoever names a project so take Helvetia's own address.
-fn check_public_host(public: &PublicUrl, base_domain: &str) -> anyhow::Result<()> {
-    let labels_above_base = public
-        .host()
-        .strip_suffix(base_domain)
-        .and_then(|rest| rest.strip_suffix('.'))
-        .map(|rest| rest.split('.').count());
-    if labels_above_base == Some(2) {
-        bail!(
-            "--public-url `{public}` has the form of a service's address              (<service>.<project>.{base_domain}): a project could take it; use a host that is              not two labels under --base-domain, e.g. helvetia.{base_domain}"
-        );
-    }
-    Ok(())
 }
 
 /// The port of an address like `:80` or `127.0.0.1:8081`.
@@ -570,4 +553,72 @@ fn is_root() -> bool {
                 .and_then(|uids| uids.split_whitespace().next().map(|uid| uid == "0"))
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn config(extra: &[&str]) -> anyhow::Result<ServerConfig> {
+        let base = [
+            "helvetia",
+            "--data-dir",
+            "/nonexistent",
+            "--traefik",
+            "external",
+            "--traefik-dynamic-dir",
+            "/nonexistent/dynamic",
+        ];
+        Command::try_parse_from(base.iter().chain(extra))?
+            .args
+            .into_config()
+    }
+
+    #[test]
+    fn loopback_is_trusted_only_with_a_public_url() {
+        let plain = config(&[
+            "--trusted-proxies",
+            "10.0.0.0/8",
+            "--listen",
+            "0.0.0.0:7300",
+        ]);
+        let plain = plain.unwrap().platform;
+        assert_eq!(plain.believed_proxies().to_string(), "10.0.0.0/8");
+        assert_eq!(plain.public_url(), None);
+        assert_eq!(plain.control_plane_route(), None);
+        assert_eq!(plain.link_base().as_str(), "http://127.0.0.1:7300/");
+        let public = config(&["--public-url", "https://helvetia.example.com"]).unwrap();
+        let route = public.platform.control_plane_route().unwrap();
+        assert_eq!(route.hostnames, ["helvetia.example.com"]);
+        assert_eq!(route.backends[0].url(), "http://127.0.0.1:7300");
+        // Traefik itself is not told to trust loopback: it relays from there, its clients
+        // do not.
+        assert!(public.platform.trusted_proxies.is_empty());
+        assert_eq!(
+            public.platform.believed_proxies().to_string(),
+            "127.0.0.0/8, ::1/128"
+        );
+        assert_eq!(
+            public.platform.link_base().as_str(),
+            "https://helvetia.example.com/"
+        );
+    }
+
+    #[test]
+    fn bad_public_urls_and_proxies_are_refused_with_the_reason() {
+        let error = config(&["--public-url", "https://helvetia.example.com/api"]).unwrap_err();
+        assert!(error.to_string().contains("origin only"), "{error}");
+        let error = config(&["--public-url", "http://web.demo.localhost"]).unwrap_err();
+        assert!(error.to_string().contains("service's address"), "{error}");
+        let error = config(&["--trusted-proxies", "10.0.0.0/40"]).unwrap_err();
+        assert!(error.to_string().contains("CIDR"), "{error}");
+    }
 }

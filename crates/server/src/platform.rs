@@ -62,8 +62,8 @@ pub struct PlatformSettings {
     /// Where browsers, OAuth callbacks and webhook senders reach Helvetia (`--public-url`),
     /// through the edge router.
     pub public_url: Option<PublicUrl>,
-    /// Whose `X-Forwarded-For` is believed (`--trusted-proxies`, plus loopback when the
-    /// public URL is relayed by the edge router on this host).
+    /// Proxies in front of the edge router or of the API (`--trusted-proxies`); see
+    /// [`PlatformSettings::believed_proxies`].
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -101,6 +101,16 @@ impl PlatformSettings {
 
     pub fn hostname(&self, project: &str, service: &str) -> String {
         format!("{service}.{project}.{}", self.base_domain)
+    }
+
+    /// Whose `X-Forwarded-For` the API believes: the trusted proxies, and loopback when there
+    /// is a public URL — the edge router on this host relays its requests from there, having
+    /// replaced the forwarded headers of any client it does not trust itself.
+    pub fn believed_proxies(&self) -> TrustedProxies {
+        match self.public_url {
+            Some(_) => self.trusted_proxies.clone().with_loopback(),
+            None => self.trusted_proxies.clone(),
+        }
     }
 
     /// Helvetia's public URL, when it has one.

@@ -342,6 +342,13 @@ async fn start_edge(
                 entry_point_address: entry_address.clone(),
                 api_address: api_address.clone(),
                 extra_env: vec![],
+                trusted_ips: config
+                    .platform
+                    .trusted_proxies
+                    .blocks()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 instance: instance.to_owned(),
             };
             let table = config

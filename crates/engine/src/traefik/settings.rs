@@ -39,6 +39,9 @@ pub struct TraefikSettings {
     pub api_address: String,
     /// Environment variables Traefik gets beyond `PATH` (e.g. `LEGO_CA_CERTIFICATES`).
     pub extra_env: Vec<(String, String)>,
+    /// Addresses and CIDR blocks (`--trusted-proxies`) whose `X-Forwarded-*` headers the
+    /// entry point passes on; from anyone else it replaces them with what it saw itself.
+    pub trusted_ips: Vec<String>,
     /// The installation's id, marked in the dynamic configuration so that only this
     /// installation's Traefik is taken for it.
     pub instance: String,
@@ -59,6 +62,7 @@ impl fmt::Debug for TraefikSettings {
             .field("entry_point_address", &self.entry_point_address)
             .field("api_address", &self.api_address)
             .field("extra_env", &env)
+            .field("trusted_ips", &self.trusted_ips)
             .field("instance", &self.instance)
             .finish()
     }
@@ -132,7 +136,15 @@ struct EntryPoint<'a> {
     /// routes (gate.rs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     reuse_port: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwarded_headers: Option<ForwardedHeaders<'a>>,
     http: EntryPointHttp,
+}
+
+#[derive(Serialize)]
+struct ForwardedHeaders<'a> {
+    #[serde(rename = "trustedIPs")]
+    trusted_ips: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -152,6 +164,7 @@ impl<'a> EntryPoint<'a> {
         EntryPoint {
             address,
             reuse_port,
+            forwarded_headers: None,
             http: EntryPointHttp {
                 alias_headers_strategy: ALIAS_HEADERS_STRATEGY,
             },
@@ -208,7 +221,14 @@ pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String,
         entry_points: BTreeMap::from([
             (
                 MANAGED_ENTRY_POINT,
-                EntryPoint::at(&settings.entry_point_address, true),
+                EntryPoint {
+                    forwarded_headers: (!settings.trusted_ips.is_empty()).then_some(
+                        ForwardedHeaders {
+                            trusted_ips: &settings.trusted_ips,
+                        },
+                    ),
+                    ..EntryPoint::at(&settings.entry_point_address, true)
+                },
             ),
             (
                 API_ENTRY_POINT,
@@ -266,6 +286,7 @@ mod tests {
             entry_point_address: ":80".into(),
             api_address: "127.0.0.1:7301".into(),
             extra_env: vec![("DNS_TOKEN".into(), "secret".into())],
+            trusted_ips: vec![],
         }
     }
 
@@ -308,6 +329,24 @@ providersThrottleDuration = "10ms"
 directory = "/var/lib/helvetia/traefik/dynamic"
 watch = true
 "#
+        );
+    }
+
+    #[test]
+    fn the_entry_point_keeps_forwarded_headers_of_trusted_proxies_only() {
+        let mut settings = settings("/tmp/traefik");
+        settings.trusted_ips = vec!["10.0.0.0/8".into(), "127.0.0.0/8".into()];
+        let rendered: toml::Table =
+            toml::from_str(&render_static_config(&settings).unwrap()).unwrap();
+        let web = &rendered["entryPoints"]["web"];
+        assert_eq!(
+            web["forwardedHeaders"]["trustedIPs"],
+            toml::Value::Array(vec!["10.0.0.0/8".into(), "127.0.0.0/8".into()])
+        );
+        assert!(
+            rendered["entryPoints"]["traefik"]
+                .get("forwardedHeaders")
+                .is_none()
         );
     }
 

@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod outages;
+mod public_url;
 mod races;
 mod recovery;
 mod server;

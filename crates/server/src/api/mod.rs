@@ -127,7 +127,7 @@ pub fn router(
 ) -> Router {
     let (routes, openapi) = routes_and_document();
     let redactor = Arc::new(platform.server_redactor());
-    let trusted_proxies = Arc::new(platform.settings.trusted_proxies.clone());
+    let trusted_proxies = Arc::new(platform.settings.believed_proxies());
     let state = AppState {
         store: platform.store.clone(),
         app: App {
