@@ -236,7 +236,11 @@ impl Server {
         tasks.spawn("reconciler", move |stop| {
             reconcile::run_periodically(platform.clone(), reconcile_now.clone(), stop)
         });
-        tracing::info!(address = %self.listener.local_addr().map_err(StartError::Serve)?, "serving");
+        let address = self.listener.local_addr().map_err(StartError::Serve)?;
+        match &self.config.platform.public_url {
+            Some(public_url) => tracing::info!(%address, %public_url, "serving"),
+            None => tracing::info!(%address, "serving"),
+        }
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
