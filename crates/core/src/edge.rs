@@ -378,32 +378,37 @@ mod tests {
     #[test]
     fn a_trusted_peer_relays_for_the_right_most_untrusted_entry() {
         let trusted = TrustedProxies::parse("10.0.0.0/8, 192.0.2.7").unwrap();
-        // One hop.
-        assert_eq!(
-            trusted.client(ip("10.0.0.2"), ["198.51.100.1"]),
-            ip("198.51.100.1")
-        );
-        // The client wrote a spoofed entry first; two trusted proxies appended theirs.
-        assert_eq!(
-            trusted.client(ip("10.0.0.2"), ["1.1.1.1, 198.51.100.1", "192.0.2.7:4711"]),
-            ip("198.51.100.1")
-        );
-        // No header: the proxy's own request.
-        assert_eq!(trusted.client(ip("10.0.0.2"), []), ip("10.0.0.2"));
-        // Only trusted hops: the far end.
-        assert_eq!(
-            trusted.client(ip("10.0.0.2"), ["10.9.9.9, 192.0.2.7"]),
-            ip("10.9.9.9")
-        );
-        // Garbage stops the walk at the trusted hop that passed it on.
-        assert_eq!(
-            trusted.client(ip("10.0.0.2"), ["198.51.100.1, unknown, 10.0.0.3"]),
-            ip("10.0.0.3")
-        );
-        assert_eq!(
-            trusted.client(ip("10.0.0.2"), ["[2001:db8::5]:443"]),
-            ip("2001:db8::5")
-        );
+        let cases: [(&[&str], &str, &str); 6] = [
+            (&["198.51.100.1"], "198.51.100.1", "one hop"),
+            (
+                &["1.1.1.1, 198.51.100.1", "192.0.2.7:4711"],
+                "198.51.100.1",
+                "a spoofed entry first, two trusted proxies appended theirs",
+            ),
+            (&[], "10.0.0.2", "no header: the proxy's own request"),
+            (
+                &["10.9.9.9, 192.0.2.7"],
+                "10.9.9.9",
+                "only trusted hops: the far end",
+            ),
+            (
+                &["198.51.100.1, unknown, 10.0.0.3"],
+                "10.0.0.3",
+                "garbage stops the walk at the trusted hop that passed it on",
+            ),
+            (
+                &["[2001:db8::5]:443"],
+                "2001:db8::5",
+                "an entry with a port",
+            ),
+        ];
+        for (forwarded_for, client, case) in cases {
+            assert_eq!(
+                trusted.client(ip("10.0.0.2"), forwarded_for.iter().copied()),
+                ip(client),
+                "{case}"
+            );
+        }
     }
 
     #[test]

@@ -65,6 +65,17 @@ fn traefik_binary() -> String {
     std::env::var("HELVETIA_TRAEFIK_BIN").unwrap_or_else(|_| "traefik".into())
 }
 
+/// Sends `request`; its status and its body, as JSON when it is.
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// An HTTP client for tests: no proxy (tests talk to this machine only), rustls ready.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -365,13 +376,7 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(request).await
     }
 
     pub async fn get(&self, path: &str) -> Value {

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use helvetia_test_support::{TestServer, http_client, unique};
+use helvetia_test_support::{TestServer, answer, http_client, unique};
 
 const HOST: &str = "helvetia.localhost";
 
@@ -29,13 +29,7 @@ async fn through_edge(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    answer(request).await
 }
 
 async fn assert_served(server: &TestServer) {

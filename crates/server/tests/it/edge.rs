@@ -44,30 +44,29 @@ async fn recorded_client(api: &Api, token: &str, peer: &str, forwarded_for: &[&s
     log[0]["client"].clone()
 }
 
+/// An API that trusts `proxies`, and a user's token.
+async fn behind(proxies: &str) -> (Api, String) {
+    let trusted = TrustedProxies::parse(proxies).unwrap();
+    let api = Api::configured(|settings| settings.trusted_proxies = trusted).await;
+    let (token, _) = api.user("ada@example.com").await;
+    (api, token)
+}
+
 #[tokio::test]
 async fn a_spoofed_forwarded_for_from_an_untrusted_address_is_ignored() {
     // Trusted proxies exist, but the peer is not one of them.
-    let api = Api::configured(|settings| {
-        settings.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
-    })
-    .await;
-    let (token, _) = api.user("ada@example.com").await;
+    let (api, token) = behind("10.0.0.0/8").await;
     let client = recorded_client(&api, &token, "203.0.113.9:40000", &["198.51.100.1"]).await;
     assert_eq!(client, "203.0.113.9");
     // Without any trusted proxy, loopback's header is not believed either.
-    let api = Api::new().await;
-    let (token, _) = api.user("ada@example.com").await;
+    let (api, token) = behind("").await;
     let client = recorded_client(&api, &token, "127.0.0.1:40000", &["198.51.100.1"]).await;
     assert_eq!(client, "127.0.0.1");
 }
 
 #[tokio::test]
 async fn a_trusted_proxy_names_the_client_through_every_trusted_hop() {
-    let api = Api::configured(|settings| {
-        settings.trusted_proxies = TrustedProxies::parse("10.0.0.0/8, 192.0.2.7").unwrap();
-    })
-    .await;
-    let (token, _) = api.user("ada@example.com").await;
+    let (api, token) = behind("10.0.0.0/8, 192.0.2.7").await;
     // One hop: the proxy appended its client.
     let client = recorded_client(&api, &token, "10.0.0.2:40000", &["198.51.100.1"]).await;
     assert_eq!(client, "198.51.100.1");
