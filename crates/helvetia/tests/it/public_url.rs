@@ -4,7 +4,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use helvetia_test_support::{TestServer, answer, http_client, unique};
+use helvetia_test_support::{FixtureRepo, TestServer, answer, http_client, unique};
+
+use crate::deploy::Cleanup;
 
 const HOST: &str = "helvetia.localhost";
 
@@ -48,7 +50,7 @@ async fn assert_served(server: &TestServer) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_api_is_served_at_the_public_host_and_stays_routed_across_restarts() {
+async fn the_api_is_served_at_the_public_host_and_stays_routed_across_deploys_and_restarts() {
     let public_url = format!("http://{HOST}");
     let mut server = TestServer::start_with(crate::BINARY, &["--public-url", &public_url]).await;
     assert_served(&server).await;
@@ -74,6 +76,18 @@ async fn the_api_is_served_at_the_public_host_and_stays_routed_across_restarts()
         .find(|entry| entry["target"] == project.as_str())
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(entry["client"], "127.0.0.1", "{entry}");
+
+    // A deploy's switch publishes a table with the app's route and keeps the API's.
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    let deployment = server.deploy(&project, "web").await;
+    assert_eq!(deployment["status"], "live", "{deployment}");
+    let app = server
+        .through_edge(&format!("web.{project}.localhost"), "/")
+        .await;
+    assert_eq!(app.map(|(status, _)| status), Some(200));
+    assert_served(&server).await;
 
     // A restart adopts the running Traefik and publishes the table again; a start with
     // Traefik gone starts a new one from the table: the route is in both.
