@@ -613,6 +613,37 @@ mod tests {
     }
 
     #[test]
+    fn the_file_sets_the_public_url_and_proxies_unless_a_flag_does() {
+        use clap::{CommandFactory, FromArgMatches};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("helvetia.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://helvetia.example.com\"\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let read = |flags: &[&str]| {
+            let base = ["helvetia", "--config", file];
+            let matches = Command::command().get_matches_from(base.iter().chain(flags));
+            let args = Command::from_arg_matches(&matches).unwrap().args;
+            args.apply_file(&matches).unwrap()
+        };
+        let from_file = read(&[]);
+        assert_eq!(
+            from_file.public_url.unwrap().to_string(),
+            "https://helvetia.example.com"
+        );
+        assert_eq!(
+            from_file.trusted_proxies.unwrap().to_string(),
+            "10.0.0.0/8, 192.0.2.7/32"
+        );
+        let flagged = read(&["--trusted-proxies", "192.0.2.9"]);
+        assert_eq!(flagged.trusted_proxies.unwrap().to_string(), "192.0.2.9/32");
+    }
+
+    #[test]
     fn bad_public_urls_and_proxies_are_refused_with_the_reason() {
         let error = config(&["--public-url", "https://helvetia.example.com/api"]).unwrap_err();
         assert!(error.to_string().contains("origin only"), "{error}");
