@@ -22,7 +22,8 @@ pub struct Rate {
     pub every: Duration,
 }
 
-/// Sign-in, sign-up and password reset, per client address: 10 at once, then one per 6 s.
+/// Sign-in, sign-up, password reset and device-code entry, per client address: 10 at once,
+/// then one per 6 s.
 pub const SIGN_IN_PER_ADDRESS: Rate = Rate {
     burst: 10,
     every: Duration::from_secs(6),
@@ -44,7 +45,7 @@ pub const MAX_KEYS: usize = 100_000;
 /// A group of routes sharing a per-address limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// Sign-in, sign-up, password reset.
+    /// Sign-in, sign-up, password reset, entering a device login's code.
     SignIn,
     /// Token creation and refresh, device codes.
     Tokens,

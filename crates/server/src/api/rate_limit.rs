@@ -19,6 +19,9 @@ pub const RATE_LIMITED_ROUTES: &[(Method, &str, Group)] = &[
     (Method::POST, "/api/v1/auth/signin", Group::SignIn),
     (Method::POST, "/api/v1/auth/signup", Group::SignIn),
     (Method::POST, "/api/v1/auth/password-reset", Group::SignIn),
+    // Entering a user code: guessing one would take over someone's pending login (RFC 8628
+    // §5.1 asks for a limit).
+    (Method::POST, "/api/v1/auth/device/approve", Group::SignIn),
     (Method::POST, "/api/v1/auth/refresh", Group::Tokens),
     (Method::POST, "/api/v1/auth/device", Group::Tokens),
     (Method::POST, "/api/v1/auth/device/token", Group::Tokens),

@@ -136,6 +136,8 @@ async fn the_document_lists_429_with_retry_after_on_limited_operations_only() {
         create["429"]["$ref"], "#/components/responses/TooManyRequests",
         "{create}"
     );
+    let poll = &document["paths"]["/api/v1/auth/device/token"]["post"]["responses"];
+    assert!(poll.get("429").is_some(), "{poll}");
     let list = &document["paths"]["/api/v1/tokens"]["get"]["responses"];
     assert!(list.get("429").is_none(), "{list}");
     let response = &document["components"]["responses"]["TooManyRequests"];
