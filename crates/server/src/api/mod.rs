@@ -143,14 +143,15 @@ pub fn router(
     // Every route comes from `documented_routes`: nothing is added here with `.route`, so the
     // router and the document cannot disagree.
     routes
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ))
-        // Before authentication: a limited request costs no store lookup.
+        // Inside authentication: a route that needs a token answers 401 without one, whatever
+        // the count (public routes pass authentication straight through).
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::enforce,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
         ))
         .route_layer(axum::middleware::from_fn(
             crate::metrics::exposition::track_request,

@@ -1,5 +1,6 @@
 //! The routes limited by client address ([`RATE_LIMITED_ROUTES`]), and the layer that
-//! counts their requests before anything else is done for them (authentication included).
+//! counts their requests once authentication has let them through (a route that needs a
+//! token answers 401 without one, as its document says; public routes pass straight on).
 //! The limits themselves are in [`crate::limits`]; the per-account limit of sign-in is the
 //! sign-in use case's.
 

@@ -84,7 +84,7 @@ async fn a_trusted_proxy_names_the_client_through_every_trusted_hop() {
 async fn token_creation_is_limited_per_client_address_with_retry_after() {
     let api = Api::new().await;
     let (token, _) = api.user("ada@example.com").await;
-    // Invalid bodies count too: the limit is checked before anything else.
+    // Invalid bodies count too: the limit is checked before the operation.
     let invalid = || json!({"name": "", "scopes": []});
     let burst = helvetia_server::limits::TOKENS_PER_ADDRESS.burst;
     for _ in 0..burst {
@@ -112,6 +112,11 @@ async fn token_creation_is_limited_per_client_address_with_retry_after() {
         .to_bytes();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    // Without a token the answer stays 401, as the document says.
+    let mut anonymous = create_token("", "203.0.113.9:2", &[], invalid());
+    anonymous.headers_mut().remove(header::AUTHORIZATION);
+    let (status, body) = api.send(anonymous).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // Another address is not limited, nor other routes from the same one.
     let (status, _) = api
         .send(create_token(&token, "203.0.113.10:1", &[], invalid()))
