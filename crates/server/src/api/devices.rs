@@ -36,9 +36,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(device_page))
 }
 
-/// Where people approve a login: the page below on the address the CLI reached the server at.
-/// (With a public URL configured, that URL.)
-fn verification_uri(headers: &HeaderMap) -> String {
+/// Where people approve a login: the page below at the public URL when one is configured, else
+/// on the address the CLI reached the server at.
+fn verification_uri(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = state.app.platform.settings.public_url() {
+        return format!("{}/device", public.as_str().trim_end_matches('/'));
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -65,7 +68,7 @@ async fn start_device_login(
     ApiJson(body): ApiJson<StartDeviceLogin>,
 ) -> ApiResult<Json<DeviceLogin>> {
     let started = devices::start(&state.app, &body.client_name, Timestamp::now()).await?;
-    let verification_uri = verification_uri(&headers);
+    let verification_uri = verification_uri(&state, &headers);
     Ok(Json(DeviceLogin {
         verification_uri_complete: format!("{verification_uri}?code={}", started.user_code),
         verification_uri,

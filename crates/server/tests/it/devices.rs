@@ -315,3 +315,23 @@ async fn the_approval_page_shows_the_code_escaped_and_may_not_be_framed() {
     assert_eq!(status, StatusCode::OK);
     assert!(!html.as_str().unwrap().contains("alert(1)"), "{html}");
 }
+
+/// With a public URL, people are sent there to approve, whatever address the CLI used.
+#[tokio::test]
+async fn the_verification_uri_is_on_the_public_url() {
+    let public = helvetia_core::edge::PublicUrl::parse("https://helvetia.example.com").unwrap();
+    let api = Api::configured(|settings| settings.public_url = Some(public)).await;
+    let (status, started) = api
+        .call(
+            Method::POST,
+            START,
+            None,
+            Some(json!({"client_name": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(
+        started["verification_uri"],
+        "https://helvetia.example.com/device"
+    );
+}
