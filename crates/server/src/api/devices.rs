@@ -38,8 +38,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Where people approve a login: the page below at the public URL when one is configured, else
 /// on the address the CLI reached the server at.
-fn verification_uri(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(public) = state.app.platform.settings.public_url() {
+fn verification_uri(public: Option<&url::Url>, headers: &HeaderMap) -> String {
+    if let Some(public) = public {
         return format!("{}/device", public.as_str().trim_end_matches('/'));
     }
     let host = headers
@@ -68,7 +68,8 @@ async fn start_device_login(
     ApiJson(body): ApiJson<StartDeviceLogin>,
 ) -> ApiResult<Json<DeviceLogin>> {
     let started = devices::start(&state.app, &body.client_name, Timestamp::now()).await?;
-    let verification_uri = verification_uri(&state, &headers);
+    let public = state.app.platform.settings.public_url();
+    let verification_uri = verification_uri(public, &headers);
     Ok(Json(DeviceLogin {
         verification_uri_complete: format!("{verification_uri}?code={}", started.user_code),
         verification_uri,
@@ -347,8 +348,11 @@ mod tests {
     fn a_hostile_host_does_not_reach_the_uri() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("evil\"><script>"));
-        assert_eq!(verification_uri(&headers), "http://127.0.0.1/device");
+        assert_eq!(verification_uri(None, &headers), "http://127.0.0.1/device");
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:7300"));
-        assert_eq!(verification_uri(&headers), "http://127.0.0.1:7300/device");
+        assert_eq!(
+            verification_uri(None, &headers),
+            "http://127.0.0.1:7300/device"
+        );
     }
 }
