@@ -1,8 +1,14 @@
 //! Upgrades: a database written by an earlier release is migrated when the store opens it, and
 //! its rows read back as today's code expects them.
 
+use helvetia_core::account::Email;
+use helvetia_core::auth::{Scope, TeamId};
 use helvetia_core::routing::route_name;
 use helvetia_core::service::Port;
+use helvetia_store::audit::AuditBy;
+use helvetia_store::env::EnvScope;
+use helvetia_store::users::NewUser;
+use jiff::Timestamp;
 use sqlx::migrate::Migrator;
 
 use crate::backend::{Blank, TestDb};
@@ -50,6 +56,34 @@ const A_VOLUME_NAMED_WITHOUT_THE_INSTALLATION: &str = "
         FROM projects;
     INSERT INTO volumes (service_id, name, path, created_at)
         SELECT id, 'data', '/data', 0 FROM services;
+";
+
+/// What the last release before accounts (schema up to migration 11) wrote: everything in the
+/// one `default` team — two projects, their services, plain and secret variables of a project
+/// and of a service, the bootstrap admin token and a deploy token for CI (tokens of a team, no
+/// user).
+const BEFORE_ACCOUNTS: i64 = 11;
+const ONE_TEAM_OF_EVERYTHING: &str = "
+    INSERT INTO teams (name, created_at) VALUES ('default', 0);
+    INSERT INTO projects (team_id, name, created_at) SELECT id, 'shop', 0 FROM teams;
+    INSERT INTO projects (team_id, name, created_at) SELECT id, 'blog', 0 FROM teams;
+    INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port, created_at,
+                          updated_at)
+        SELECT id, 'web', 'https://git.example.org/' || name || '.git', 'main', 'Dockerfile',
+               '.', 8080, 0, 0
+        FROM projects;
+    INSERT INTO env_vars (project_id, service_id, name, value, secret, build, key_id, version,
+                          created_at, updated_at)
+        SELECT id, NULL, 'LOG_LEVEL', 'debug', FALSE, FALSE, NULL, 1, 0, 0 FROM projects;
+    INSERT INTO env_vars (project_id, service_id, name, value, secret, build, key_id, version,
+                          created_at, updated_at)
+        SELECT project_id, id, 'API_KEY', 'sealed-form', TRUE, FALSE, 'k1', 1, 0, 0
+        FROM services;
+    INSERT INTO api_tokens (team_id, name, token_hash, hint, scopes, created_at)
+        SELECT id, 'admin (first start)', 'hash-of-the-bootstrap-token', 'hlv_boot', 'admin', 0
+        FROM teams;
+    INSERT INTO api_tokens (team_id, name, token_hash, hint, scopes, created_at)
+        SELECT id, 'ci', 'hash-of-the-ci-token', 'hlv_ci', 'deploy', 0 FROM teams;
 ";
 
 /// Migrates `$pool` (of either backend) as the release whose schema ended at `$version` did,
@@ -155,6 +189,114 @@ async fn volumes_keep_their_engine_names(db: TestDb) {
     );
     db.drop().await;
 }
+
+/// The first user (the bootstrap owner) inherits the pre-accounts team: every project, service
+/// and variable stays, and both old tokens act as that owner in it. A second user sees none of
+/// it.
+async fn the_bootstrap_owner_inherits_everything(db: TestDb) {
+    let new_user = |email: &str| NewUser {
+        email: Email::parse(email).unwrap(),
+        name: email.into(),
+        password_hash: None,
+        instance_admin: false,
+    };
+    let owner = db
+        .store
+        .create_user(AuditBy::default(), &new_user("owner@example.com"))
+        .await
+        .unwrap();
+    assert!(owner.instance_admin, "the first user runs the instance");
+    let now = Timestamp::now();
+    let admin = db
+        .store
+        .authenticate("hash-of-the-bootstrap-token", now)
+        .await
+        .unwrap()
+        .expect("the bootstrap token still works");
+    assert_eq!(admin.user(), Some(owner.id));
+    let ci = db
+        .store
+        .authenticate("hash-of-the-ci-token", now)
+        .await
+        .unwrap()
+        .expect("the CI token still works");
+    assert_eq!(ci.user(), Some(owner.id));
+    assert!(ci.scopes.allows(Scope::Deploy) && !ci.scopes.allows(Scope::Admin));
+
+    let teams: Vec<TeamId> = admin.teams.keys().copied().collect();
+    assert_eq!(teams.len(), 1, "{:?}", admin.teams);
+    assert_eq!(ci.teams, admin.teams);
+    let team = teams[0];
+    assert_eq!(db.store.personal_team(owner.id).await.unwrap(), Some(team));
+    let mut names: Vec<String> = db
+        .store
+        .list_projects(Some(&teams))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["blog", "shop"]);
+    for name in ["blog", "shop"] {
+        let project = db.store.project(team, &project(name)).await.unwrap();
+        let web = db
+            .store
+            .service(team, &project.name, &service("web"))
+            .await
+            .unwrap();
+        let variables = db.store.service_env(project.id, web.id).await.unwrap();
+        let variables: Vec<_> = variables
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_str(), v.secret))
+            .collect();
+        assert_eq!(
+            variables,
+            [("LOG_LEVEL", "debug", false), ("API_KEY", "sealed-form", true)]
+        );
+        assert_eq!(
+            db.store
+                .env(EnvScope::Project {
+                    project_id: project.id
+                })
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    let stranger = db
+        .store
+        .create_user(AuditBy::default(), &new_user("stranger@example.com"))
+        .await
+        .unwrap();
+    assert!(!stranger.instance_admin);
+    let theirs: Vec<TeamId> = db
+        .store
+        .memberships(stranger.id)
+        .await
+        .unwrap()
+        .into_keys()
+        .collect();
+    assert!(!theirs.contains(&team));
+    assert!(
+        db.store
+            .list_projects(Some(&theirs))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.drop().await;
+}
+
+upgrade_test!(
+    the_bootstrap_owner_inherits_everything_on_sqlite,
+    the_bootstrap_owner_inherits_everything_on_postgres,
+    BEFORE_ACCOUNTS,
+    ONE_TEAM_OF_EVERYTHING,
+    the_bootstrap_owner_inherits_everything
+);
 
 upgrade_test!(
     a_workers_port_stored_as_zero_becomes_none_on_sqlite,
