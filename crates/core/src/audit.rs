@@ -65,6 +65,7 @@ pub enum AuditAction {
     TeamDelete,
     InvitationCreate,
     InvitationAccept,
+    InvitationRevoke,
     MemberRole,
     MemberRemove,
 }
@@ -106,6 +107,7 @@ impl AuditAction {
             AuditAction::TeamDelete => "team.delete",
             AuditAction::InvitationCreate => "team.invitation_create",
             AuditAction::InvitationAccept => "team.invitation_accept",
+            AuditAction::InvitationRevoke => "team.invitation_revoke",
             AuditAction::MemberRole => "team.member_role",
             AuditAction::MemberRemove => "team.member_remove",
         }

@@ -28,6 +28,7 @@ pub mod deployments;
 pub mod devices;
 pub mod env;
 mod error;
+pub mod links;
 pub mod logs;
 pub mod metrics;
 pub mod projects;

@@ -29,6 +29,23 @@ macro_rules! unique_team_name {
 }
 pub(crate) use unique_team_name;
 
+/// Fails (rolling back `$tx`) when team `$team` has no owner left.
+macro_rules! keep_an_owner {
+    ($tx:expr, $team:expr) => {{
+        let owners: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = $2")
+                .bind($team.0)
+                .bind(Role::Owner.as_str())
+                .fetch_one(&mut *$tx)
+                .await?;
+        if owners == 0 {
+            return Err(StoreError::Conflict(
+                "a team needs an owner: make someone else owner first".into(),
+            ));
+        }
+    }};
+}
+
 #[derive(sqlx::FromRow)]
 struct TeamRow {
     id: i64,
@@ -209,6 +226,117 @@ impl Store {
                 actor,
                 AuditAction::MemberRole,
                 format!("user:{} {role}", user.0)
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Changes the role of `member` of the actor's team. A team keeps at least one owner.
+    pub async fn change_role(&self, actor: &Actor, member: &Member, role: Role) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let changed = sqlx::query(
+                "UPDATE team_members SET role = $1 WHERE team_id = $2 AND user_id = $3",
+            )
+            .bind(role.as_str())
+            .bind(actor.team.0)
+            .bind(member.user.0)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("member {}", member.email)));
+            }
+            keep_an_owner!(tx, actor.team);
+            audit!(
+                tx,
+                actor,
+                AuditAction::MemberRole,
+                format!("{} {role}", member.email)
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Removes `member` from the actor's team (the actor itself: leaving). A team keeps at
+    /// least one owner; a user's personal team keeps that user.
+    pub async fn remove_member(&self, actor: &Actor, member: &Member) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let personal: Option<i64> =
+                sqlx::query_scalar("SELECT personal_user_id FROM teams WHERE id = $1")
+                    .bind(actor.team.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if personal == Some(member.user.0) {
+                return Err(StoreError::Conflict(
+                    "a personal team cannot lose the user it was made for".into(),
+                ));
+            }
+            let removed =
+                sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+                    .bind(actor.team.0)
+                    .bind(member.user.0)
+                    .execute(&mut *tx)
+                    .await?;
+            if removed.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("member {}", member.email)));
+            }
+            keep_an_owner!(tx, actor.team);
+            // Tokens limited to this team act nowhere once their user is out of it.
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1
+                 WHERE user_id = $2 AND team_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now_millis())
+            .bind(member.user.0)
+            .bind(actor.team.0)
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                tx,
+                actor,
+                AuditAction::MemberRemove,
+                member.email.as_str().to_owned()
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the actor's team, if it owns no projects and is nobody's personal team. The
+    /// entry goes to the actor's own log (the team's goes with it).
+    pub async fn delete_team(&self, actor: &Actor) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let projects: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE team_id = $1")
+                    .bind(actor.team.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if projects > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "the team still owns {projects} project(s): delete them first"
+                )));
+            }
+            let name: Option<String> = sqlx::query_scalar(
+                "DELETE FROM teams WHERE id = $1 AND personal_user_id IS NULL RETURNING name",
+            )
+            .bind(actor.team.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let name = name.ok_or_else(|| {
+                StoreError::Conflict("a personal team cannot be deleted".into())
+            })?;
+            audit!(
+                tx,
+                AuditBy {
+                    team: None,
+                    ..AuditBy::from(actor)
+                },
+                AuditAction::TeamDelete,
+                name
             );
             tx.commit().await?;
         });
