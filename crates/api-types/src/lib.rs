@@ -17,6 +17,7 @@ mod env;
 mod metrics;
 mod projects;
 mod services;
+mod teams;
 mod tokens;
 mod volumes;
 
@@ -29,6 +30,10 @@ pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, 
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use projects::CreateProject;
 pub use services::{CreateService, ServiceSettings, ServiceStatus, ServiceView, UpdatedService};
+pub use teams::{
+    AcceptInvitation, CreateInvitation, CreateTeam, CreateUser, CreatedInvitation, CreatedUser,
+    InvitationView, MemberView, OneTimeLink, PasswordReset, SetRole, SignUp, TeamView, UserView,
+};
 pub use tokens::{CreateToken, CreatedToken, Me, MeUser, TeamRole};
 pub use volumes::{AddVolume, VolumeChange, VolumeView};
 

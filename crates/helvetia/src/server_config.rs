@@ -52,6 +52,11 @@ pub struct ServerArgs {
     /// refused whatever this says.
     #[arg(long, env = "HELVETIA_ALLOW_PRIVATE_DESTINATIONS")]
     pub allow_private_destinations: bool,
+    /// Let anyone with an address at these e-mail domains sign up (comma-separated, e.g.
+    /// `example.com,example.org`). Default: nobody — accounts come from invitations, from
+    /// `helvetia users create`, and the first from the link printed at first start.
+    #[arg(long, env = "HELVETIA_SIGNUP_DOMAINS", value_delimiter = ',')]
+    pub signup_domains: Vec<String>,
     /// The DNS server (an address, port 53 unless given) through which outbound requests resolve
     /// names before their addresses are checked. [default: the system's]
     #[arg(long, env = "HELVETIA_RESOLVER", value_name = "ADDRESS", value_parser = parse_resolver)]
@@ -164,6 +169,7 @@ struct FileSettings {
     base_domain: Option<String>,
     allow_local_repos: Option<bool>,
     allow_private_destinations: Option<bool>,
+    signup_domains: Option<Vec<String>>,
     resolver: Option<String>,
     concurrency: Option<usize>,
     shutdown_grace: Option<String>,
@@ -263,6 +269,7 @@ impl ServerArgs {
         from_file!(base_domain);
         from_file!(allow_local_repos);
         from_file!(allow_private_destinations);
+        from_file!(signup_domains);
         from_file!(concurrency);
         from_file!(log_format);
         from_file!(traefik);
@@ -492,6 +499,12 @@ impl ServerArgs {
                 api_listen: self.listen,
                 public_url: self.public_url.clone(),
                 trusted_proxies: self.trusted_proxies.clone().unwrap_or_default(),
+                signup_domains: self
+                    .signup_domains
+                    .iter()
+                    .map(|domain| domain.trim().trim_start_matches('@').to_lowercase())
+                    .filter(|domain| !domain.is_empty())
+                    .collect(),
             },
             edge,
             queue: QueueSettings {

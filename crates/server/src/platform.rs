@@ -65,6 +65,9 @@ pub struct PlatformSettings {
     /// Proxies in front of the edge router or of the API (`--trusted-proxies`); see
     /// [`PlatformSettings::believed_proxies`].
     pub trusted_proxies: TrustedProxies,
+    /// E-mail domains whose addresses may sign up without an invitation (lower-case; empty:
+    /// sign-up is closed).
+    pub signup_domains: Vec<String>,
 }
 
 impl PlatformSettings {

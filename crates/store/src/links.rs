@@ -138,7 +138,9 @@ macro_rules! take_link {
 macro_rules! join_team {
     ($tx:expr, $link:expr, $user:expr, $email:expr, $by:expr) => {{
         let link: &LinkRow = $link;
-        let team = link.team_id.ok_or_else(|| StoreError::corrupt("invitation", "no team"))?;
+        let team = link
+            .team_id
+            .ok_or_else(|| StoreError::corrupt("invitation", "no team"))?;
         let role = link.role()?;
         sqlx::query(
             "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
@@ -219,14 +221,15 @@ impl Store {
         Ok(())
     }
 
-    /// Creates an account through a sign-up link or an invitation, and uses the link up. The
-    /// address is the invitation's, if it names one (`email`, if given, must be it); an
-    /// invitation also joins its team.
+    /// Creates an account with `name` and `password_hash` through a sign-up link or an
+    /// invitation, and uses the link up. The address is the invitation's, if it names one
+    /// (`email`, if given, must be it); an invitation also joins its team.
     pub async fn sign_up_with_link(
         &self,
         hash: &str,
         email: Option<Email>,
-        mut user: NewUser,
+        name: String,
+        password_hash: String,
         client: Option<String>,
     ) -> Result<User> {
         let now = now_millis();
@@ -239,7 +242,7 @@ impl Store {
                 .map(Email::parse)
                 .transpose()
                 .map_err(|e| StoreError::corrupt("e-mail", e))?;
-            user.email = match (bound, email) {
+            let email = match (bound, email) {
                 (Some(bound), Some(given)) if bound != given => {
                     return Err(StoreError::Conflict(
                         "this invitation is for another e-mail address".into(),
@@ -251,6 +254,12 @@ impl Store {
                         "an e-mail address is needed to sign up".into(),
                     ));
                 }
+            };
+            let user = NewUser {
+                email,
+                name: name.clone(),
+                password_hash: Some(password_hash.clone()),
+                instance_admin: false,
             };
             let by = AuditBy {
                 actor: format!("{} ({} link)", user.email, link.kind),
@@ -269,17 +278,16 @@ impl Store {
 
     /// Uses invitation `hash` for `user` (signed in): they join its team. An invitation for
     /// an address accepts only that address.
-    pub async fn accept_invitation(
-        &self,
-        hash: &str,
-        user: &User,
-        by: AuditBy,
-    ) -> Result<TeamId> {
+    pub async fn accept_invitation(&self, hash: &str, user: &User, by: AuditBy) -> Result<TeamId> {
         let now = now_millis();
         let team: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let link: LinkRow = take_link!(tx, hash, "('invite')", now);
-            if link.email.as_deref().is_some_and(|bound| bound != user.email.as_str()) {
+            if link
+                .email
+                .as_deref()
+                .is_some_and(|bound| bound != user.email.as_str())
+            {
                 return Err(StoreError::Conflict(
                     "this invitation is for another e-mail address".into(),
                 ));
@@ -303,7 +311,9 @@ impl Store {
         let row: UserRow = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let link: LinkRow = take_link!(tx, hash, "('reset')", now);
-            let user = link.user_id.ok_or_else(|| StoreError::corrupt("reset link", "no user"))?;
+            let user = link
+                .user_id
+                .ok_or_else(|| StoreError::corrupt("reset link", "no user"))?;
             let updated = sqlx::query(
                 "UPDATE users SET password_hash = $1, failed_signins = 0, locked_until = NULL
                  WHERE id = $2 AND disabled_at IS NULL",

@@ -32,12 +32,13 @@ pub(crate) use unique_team_name;
 /// Fails (rolling back `$tx`) when team `$team` has no owner left.
 macro_rules! keep_an_owner {
     ($tx:expr, $team:expr) => {{
-        let owners: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = $2")
-                .bind($team.0)
-                .bind(Role::Owner.as_str())
-                .fetch_one(&mut *$tx)
-                .await?;
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM team_members WHERE team_id = $1 AND role = $2",
+        )
+        .bind($team.0)
+        .bind(Role::Owner.as_str())
+        .fetch_one(&mut *$tx)
+        .await?;
         if owners == 0 {
             return Err(StoreError::Conflict(
                 "a team needs an owner: make someone else owner first".into(),
@@ -326,9 +327,8 @@ impl Store {
             .bind(actor.team.0)
             .fetch_optional(&mut *tx)
             .await?;
-            let name = name.ok_or_else(|| {
-                StoreError::Conflict("a personal team cannot be deleted".into())
-            })?;
+            let name = name
+                .ok_or_else(|| StoreError::Conflict("a personal team cannot be deleted".into()))?;
             audit!(
                 tx,
                 AuditBy {

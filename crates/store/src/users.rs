@@ -90,12 +90,10 @@ macro_rules! insert_user {
         )))?;
         let wanted = TeamName::derive($user.email.local_part());
         let adopted: Option<i64> = if first {
-            sqlx::query_scalar(
-                "SELECT id FROM teams WHERE name = $1 AND personal_user_id IS NULL",
-            )
-            .bind(DEFAULT_TEAM)
-            .fetch_optional(&mut *$tx)
-            .await?
+            sqlx::query_scalar("SELECT id FROM teams WHERE name = $1 AND personal_user_id IS NULL")
+                .bind(DEFAULT_TEAM)
+                .fetch_optional(&mut *$tx)
+                .await?
         } else {
             None
         };

@@ -29,6 +29,8 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/auth/device"),
     (Method::POST, "/api/v1/auth/device/token"),
     (Method::GET, "/device"),
+    (Method::POST, "/api/v1/auth/signup"),
+    (Method::POST, "/api/v1/auth/password-reset"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.

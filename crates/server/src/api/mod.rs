@@ -35,7 +35,9 @@ mod projects;
 pub mod rate_limit;
 mod services;
 mod sse;
+mod teams;
 mod tokens;
+mod users;
 mod volumes;
 
 pub use crate::usecases::tokens::mint as mint_token;
@@ -104,6 +106,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(volumes::routes())
         .merge(devices::routes())
+        .merge(teams::routes())
+        .merge(users::routes())
 }
 
 /// The routes and the complete OpenAPI document describing them.

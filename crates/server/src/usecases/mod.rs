@@ -27,11 +27,14 @@ pub mod deployments;
 pub mod devices;
 pub mod env;
 pub mod lifecycle;
+pub mod links;
 pub mod logs;
 pub mod metrics;
 pub mod projects;
 pub mod services;
+pub mod teams;
 pub mod tokens;
+pub mod users;
 pub mod volumes;
 
 /// What the operations work with.

@@ -18,6 +18,9 @@ fn concrete(path: &str) -> String {
     path.replace("{project}", "demo")
         .replace("{service}", "web")
         .replace("{id}", "999999")
+        .replace("{team}", "demo")
+        .replace("{member}", "999999")
+        .replace("{user}", "999999")
 }
 
 #[tokio::test]

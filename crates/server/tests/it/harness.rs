@@ -28,6 +28,9 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+/// The e-mail domain whose addresses may sign up on a test API without an invitation.
+pub const SIGNUP_DOMAIN: &str = "open.example";
+
 pub struct Api {
     pub router: Router,
     pub store: Store,
@@ -114,6 +117,7 @@ impl Api {
             api_listen: "127.0.0.1:7300".parse().unwrap(),
             public_url: None,
             trusted_proxies: Default::default(),
+            signup_domains: vec![SIGNUP_DOMAIN.into()],
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.
@@ -156,8 +160,7 @@ impl Api {
     /// A new user (the first one adopts the pre-accounts team and the admin token) and an
     /// admin-scoped token of theirs.
     pub async fn user(&self, email: &str) -> (String, UserId) {
-        let user = self
-            .store
+        self.store
             .create_user(
                 AuditBy::default(),
                 &NewUser {
@@ -168,6 +171,17 @@ impl Api {
                 },
             )
             .await
+            .unwrap();
+        self.user_token(email).await
+    }
+
+    /// A new admin-scoped token of existing user `email`.
+    pub async fn user_token(&self, email: &str) -> (String, UserId) {
+        let user = self
+            .store
+            .user_by_email(&Email::parse(email).unwrap())
+            .await
+            .unwrap()
             .unwrap();
         let (token, mut stored) = api::mint_token(email.into(), Scopes::admin(), None);
         stored.user = Some(user.id);

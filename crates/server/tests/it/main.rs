@@ -13,3 +13,4 @@ mod refusals;
 mod services;
 mod supervisor;
 mod tokens;
+mod teams;

@@ -252,7 +252,10 @@ async fn the_bootstrap_owner_inherits_everything(db: TestDb) {
             .collect();
         assert_eq!(
             variables,
-            [("LOG_LEVEL", "debug", false), ("API_KEY", "sealed-form", true)]
+            [
+                ("LOG_LEVEL", "debug", false),
+                ("API_KEY", "sealed-form", true)
+            ]
         );
         assert_eq!(
             db.store
