@@ -39,7 +39,12 @@ enum ServerAction {
     /// Re-encrypt every secret under a new master key (stop the server first).
     RotateKey,
     /// Issue a new admin token and print it (the way back in when none is left); audited.
-    AdminToken,
+    AdminToken {
+        /// Instead, print a single-use password reset link (24 h) for the user with this
+        /// address (an owner locked out); audited.
+        #[arg(long, value_name = "EMAIL")]
+        reset_link: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,9 +82,9 @@ fn main() -> ExitCode {
                 Some(ServerAction::RotateKey) => {
                     runtime.block_on(server_cmd::rotate_key(args, &server_matches))
                 }
-                Some(ServerAction::AdminToken) => {
-                    runtime.block_on(server_cmd::admin_token(args, &server_matches))
-                }
+                Some(ServerAction::AdminToken { reset_link }) => runtime.block_on(
+                    server_cmd::admin_token(args, &server_matches, reset_link.as_deref()),
+                ),
             }
         }
         TopCommand::Client(command) => {

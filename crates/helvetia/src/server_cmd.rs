@@ -25,6 +25,11 @@ pub async fn run(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         server.first_admin_token.as_deref(),
         &data_dir,
     );
+    if let Some(path) = &server.owner_signup {
+        println!("  First owner: sign up (single use, valid 24 hours; a new link at each start");
+        println!("          until someone does) at http://{address}{path}");
+        println!("          or: helvetia users create --owner <email>");
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(forward_signals(shutdown.clone()));
@@ -56,11 +61,26 @@ pub async fn rotate_key(args: ServerArgs, matches: &ArgMatches) -> anyhow::Resul
     Ok(())
 }
 
-/// `helvetia server admin-token`: the token alone on stdout, so a script can capture it.
-pub async fn admin_token(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+/// `helvetia server admin-token`: the token alone on stdout, so a script can capture it. With
+/// `--reset-link`, a password reset link for that user instead (a path: the server's URL goes
+/// before it).
+pub async fn admin_token(
+    args: ServerArgs,
+    matches: &ArgMatches,
+    reset_link: Option<&str>,
+) -> anyhow::Result<()> {
     let args = args.apply_file(matches)?;
     logging::init_for_server(args.log_format);
+    let listen = args.listen;
     let config = args.into_config()?;
+    if let Some(email) = reset_link {
+        let path = helvetia_server::issue_reset_link(&config, email).await?;
+        eprintln!(
+            "A password reset link for {email} (single use, valid 24 hours; recorded in the audit log):"
+        );
+        println!("http://{listen}{path}");
+        return Ok(());
+    }
     let token = helvetia_server::issue_admin_token(&config).await?;
     eprintln!("A new admin token (shown once; recorded in the audit log):");
     println!("{token}");

@@ -26,5 +26,6 @@ pub mod worker;
 pub use config::{EdgeConfig, SecretText, ServerConfig};
 pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{
-    ADMIN_TOKEN_FILE, Server, StartError, issue_admin_token, rotate_master_key, run,
+    ADMIN_TOKEN_FILE, Server, StartError, issue_admin_token, issue_reset_link, rotate_master_key,
+    run,
 };

@@ -51,6 +51,10 @@ pub enum StartError {
     NoDatabase(PathBuf),
     #[error(transparent)]
     Resolver(#[from] OutboundError),
+    #[error("cannot make a single-use link: {0}")]
+    Link(String),
+    #[error("no user has the address {0}")]
+    NoSuchUser(String),
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -68,6 +72,9 @@ pub struct Server {
     listener: TcpListener,
     /// The admin token created on the very first start, if this was it. Shown once.
     pub first_admin_token: Option<String>,
+    /// While the server has no user: the single-use link (a path, `/signup?token=…`) where
+    /// the first owner signs up. A new one at each such start; shown once.
+    pub owner_signup: Option<String>,
     _lock: File,
     _database_lock: Option<helvetia_store::InstanceLock>,
 }
@@ -108,6 +115,14 @@ impl Server {
                 }
                 None => None,
             }
+        } else {
+            None
+        };
+        let owner_signup = if store.count_users().await? == 0 {
+            let link = crate::usecases::links::bootstrap_signup(&store)
+                .await
+                .map_err(|e| StartError::Link(e.to_string()))?;
+            Some(link.path)
         } else {
             None
         };
@@ -159,6 +174,7 @@ impl Server {
             traefik,
             listener,
             first_admin_token,
+            owner_signup,
             _lock: lock,
             _database_lock: database_lock,
         })
@@ -300,6 +316,35 @@ pub async fn issue_admin_token(config: &ServerConfig) -> Result<String, StartErr
     store.close().await;
     issued?;
     Ok(token)
+}
+
+/// `helvetia server admin-token --reset-link <email>`: a password reset link for a user (an
+/// owner locked out), made straight in the store like the token. Returns its path
+/// (`/reset?token=…`).
+pub async fn issue_reset_link(config: &ServerConfig, email: &str) -> Result<String, StartError> {
+    if let helvetia_store::Location::SqliteFile(path) = &config.database
+        && !path.exists()
+    {
+        return Err(StartError::NoDatabase(path.clone()));
+    }
+    let store = Store::open(&config.database).await?;
+    let link = async {
+        let user = match helvetia_core::account::Email::parse(email) {
+            Ok(parsed) => store.user_by_email(&parsed).await?,
+            Err(_) => None,
+        };
+        let user = user.ok_or_else(|| StartError::NoSuchUser(email.to_owned()))?;
+        let by = helvetia_store::audit::AuditBy {
+            actor: "system (helvetia server admin-token)".into(),
+            ..Default::default()
+        };
+        crate::usecases::links::reset_link(&store, by, user.id)
+            .await
+            .map_err(|e| StartError::Link(e.to_string()))
+    }
+    .await;
+    store.close().await;
+    Ok(link?.path)
 }
 
 /// Starts and serves in one call.

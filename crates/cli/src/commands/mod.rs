@@ -13,7 +13,9 @@ mod metrics;
 mod projects;
 mod services;
 mod settings;
+mod teams;
 mod tokens;
+mod users;
 mod volumes;
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +54,12 @@ pub enum Command {
     /// A service's persistent volumes.
     #[command(subcommand)]
     Volumes(volumes::VolumesCommand),
+    /// User accounts (instance administrators).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Teams, members, roles and invitations.
+    #[command(subcommand)]
+    Teams(teams::TeamsCommand),
 }
 
 pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -70,5 +78,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,
         Command::Volumes(command) => volumes::run(command, global).await,
+        Command::Users(command) => users::run(command, global).await,
+        Command::Teams(command) => teams::run(command, global).await,
     }
 }
