@@ -106,9 +106,11 @@ macro_rules! insert_user {
                     .bind(team)
                     .execute(&mut *$tx)
                     .await?;
+                // Every token from before the first user: the bootstrap token, those it made
+                // and break-glass tokens — all acted for the pre-accounts team.
                 sqlx::query(
                     "UPDATE api_tokens SET user_id = $1, team_id = NULL
-                     WHERE user_id IS NULL AND team_id = $2",
+                     WHERE user_id IS NULL AND (team_id = $2 OR team_id IS NULL)",
                 )
                 .bind(id)
                 .bind(team)

@@ -379,6 +379,20 @@ impl TestServer {
         answer(request).await
     }
 
+    /// A request without a token, to a public route.
+    pub async fn api_anonymous(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.url()))
+            .json(&body);
+        answer(request).await
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.api(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");

@@ -5,6 +5,14 @@ use serde_json::json;
 
 use helvetia_test_support::{TestServer, unique};
 
+/// The tokens of the sign-up links a server printed, in order.
+fn signup_links(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| line.split("/signup?token=").nth(1))
+        .map(|token| token.trim().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
     let mut server = TestServer::start(crate::BINARY).await;
@@ -43,6 +51,26 @@ async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
         admin_before
     );
     assert_eq!(server.log().matches("Admin token (shown once").count(), 1);
+    // While nobody has signed up, each start prints a new sign-up link for the first owner;
+    // the one printed before stops working.
+    let links = signup_links(&server.log());
+    assert_eq!(links.len(), 2, "{}", server.log());
+    let sign_up = |token: &str| {
+        json!({"token": token, "email": "owner@example.com", "name": "Owner",
+               "password": "correct horse battery"})
+    };
+    let (status, _) = server
+        .api_anonymous(Method::POST, "/api/v1/auth/signup", sign_up(&links[0]))
+        .await;
+    assert_eq!(status, 404, "the first start's link was replaced");
+    let (status, owner) = server
+        .api_anonymous(Method::POST, "/api/v1/auth/signup", sign_up(&links[1]))
+        .await;
+    assert_eq!(status, 201, "{owner}");
+    assert_eq!(owner["instance_admin"], true);
+    // The owner inherited the bootstrap token and everything made with it.
+    let me = server.get("/api/v1/me").await;
+    assert_eq!(me["user"]["email"], "owner@example.com", "{me}");
     let projects = server.get("/api/v1/projects").await;
     assert!(
         projects
@@ -114,6 +142,31 @@ async fn after_the_last_admin_token_is_revoked_the_server_command_lets_the_opera
         issued_entry["actor"], "system (helvetia server admin-token)",
         "{audit}"
     );
+
+    // The owner, created with that token, is locked out: a reset link, made on the server.
+    let created = server.cli_ok(&["users", "create", "owner@example.com", "--owner"]);
+    assert!(created.contains("/reset?token=hlvl_"), "{created}");
+    let reset = std::process::Command::new(crate::BINARY)
+        .args(["server", "--data-dir"])
+        .arg(server.data_dir())
+        .args(["admin-token", "--reset-link", "owner@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    let link = String::from_utf8(reset.stdout).unwrap();
+    let token = link.trim().split("/reset?token=").nth(1).unwrap();
+    let (status, reply) = server
+        .api_anonymous(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            json!({"token": token, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{reply}");
 
     // A mistyped data dir gets no fresh database (and no token for nothing).
     let missing = server.dir.path().join("no-such-data-dir");
