@@ -31,6 +31,8 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/device"),
     (Method::POST, "/api/v1/auth/signup"),
     (Method::POST, "/api/v1/auth/password-reset"),
+    (Method::GET, "/signup"),
+    (Method::GET, "/reset"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.

@@ -28,6 +28,7 @@ mod extract;
 mod health;
 mod json;
 mod lifecycle;
+mod link_pages;
 mod logs;
 mod metrics;
 mod openapi;
@@ -108,6 +109,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(devices::routes())
         .merge(teams::routes())
         .merge(users::routes())
+        .merge(link_pages::routes())
 }
 
 /// The routes and the complete OpenAPI document describing them.

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod authorization;
 mod devices;
 mod edge;
 mod env;
