@@ -214,6 +214,7 @@ async fn revoke_invitation(
     security(("token" = ["read"])),
     responses(
         (status = OK, body = TeamView),
+        (status = NOT_FOUND, body = ErrorBody, description = "The invitation is unknown, used, revoked or expired"),
         (status = CONFLICT, body = ErrorBody, description = "The invitation is for another e-mail address"),
     )
 )]

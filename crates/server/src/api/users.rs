@@ -100,6 +100,8 @@ async fn disable_user(
     request_body = SignUp,
     responses(
         (status = CREATED, body = UserView),
+        (status = FORBIDDEN, body = ErrorBody, description = "No link, and sign-up is not open to the address's domain"),
+        (status = NOT_FOUND, body = ErrorBody, description = "The link is unknown, used, revoked or expired"),
         (status = CONFLICT, body = ErrorBody, description = "The address has an account, or the invitation is for another one"),
     )
 )]
@@ -117,7 +119,10 @@ async fn sign_up(
 #[utoipa::path(
     post, path = "/api/v1/auth/password-reset", tag = "users",
     request_body = PasswordReset,
-    responses((status = NO_CONTENT))
+    responses(
+        (status = NO_CONTENT),
+        (status = NOT_FOUND, body = ErrorBody, description = "The link is unknown, used, revoked or expired"),
+    )
 )]
 async fn password_reset(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@
 mod backend;
 mod deployments;
 mod devices;
+mod links;
 mod metrics;
 mod projects;
 mod queue;
@@ -82,4 +83,6 @@ conformance!(
     users::later_users_get_their_own_teams,
     users::a_token_limited_to_a_team_acts_only_there,
     devices::a_device_code_is_redeemed_once_at_the_clock_given,
+    links::a_link_works_once_and_not_after_it_expires,
+    links::invitations_join_once_and_only_their_address,
 );
