@@ -72,6 +72,7 @@ pub struct AppState {
         error::ErrorBody,
         ProjectName,
         ServiceName,
+        helvetia_core::name::TeamName,
         helvetia_core::env::EnvName,
         helvetia_core::volume::VolumeName,
         helvetia_core::service::PortInput

@@ -62,7 +62,7 @@ async fn create_team(
 /// A team the caller is in.
 #[utoipa::path(
     get, path = "/api/v1/teams/{team}", tag = "teams",
-    params(("team" = String, Path, description = "Team name")),
+    params(("team" = helvetia_core::name::TeamName, Path, description = "Team name")),
     security(("token" = ["read"])),
     responses((status = OK, body = TeamView))
 )]
@@ -77,7 +77,7 @@ async fn get_team(
 /// Delete a team that owns no projects (owners only; personal teams stay).
 #[utoipa::path(
     delete, path = "/api/v1/teams/{team}", tag = "teams",
-    params(("team" = String, Path, description = "Team name")),
+    params(("team" = helvetia_core::name::TeamName, Path, description = "Team name")),
     security(("token" = ["admin"])),
     responses(
         (status = NO_CONTENT),
@@ -96,7 +96,7 @@ async fn delete_team(
 /// The members of a team and their roles.
 #[utoipa::path(
     get, path = "/api/v1/teams/{team}/members", tag = "teams",
-    params(("team" = String, Path, description = "Team name")),
+    params(("team" = helvetia_core::name::TeamName, Path, description = "Team name")),
     security(("token" = ["read"])),
     responses((status = OK, body = Vec<MemberView>))
 )]
@@ -112,7 +112,7 @@ async fn list_members(
 #[utoipa::path(
     put, path = "/api/v1/teams/{team}/members/{member}", tag = "teams",
     params(
-        ("team" = String, Path, description = "Team name"),
+        ("team" = helvetia_core::name::TeamName, Path, description = "Team name"),
         ("member" = String, Path, description = "The member's user id or e-mail address"),
     ),
     request_body = SetRole,
@@ -137,7 +137,7 @@ async fn set_role(
 #[utoipa::path(
     delete, path = "/api/v1/teams/{team}/members/{member}", tag = "teams",
     params(
-        ("team" = String, Path, description = "Team name"),
+        ("team" = helvetia_core::name::TeamName, Path, description = "Team name"),
         ("member" = String, Path, description = "The member's user id or e-mail address"),
     ),
     security(("token" = ["read"])),
@@ -158,7 +158,7 @@ async fn remove_member(
 /// The team's open invitations.
 #[utoipa::path(
     get, path = "/api/v1/teams/{team}/invitations", tag = "teams",
-    params(("team" = String, Path, description = "Team name")),
+    params(("team" = helvetia_core::name::TeamName, Path, description = "Team name")),
     security(("token" = ["admin"])),
     responses((status = OK, body = Vec<InvitationView>))
 )]
@@ -173,7 +173,7 @@ async fn list_invitations(
 /// Invite someone: a single-use link, valid for 7 days, shown once.
 #[utoipa::path(
     post, path = "/api/v1/teams/{team}/invitations", tag = "teams",
-    params(("team" = String, Path, description = "Team name")),
+    params(("team" = helvetia_core::name::TeamName, Path, description = "Team name")),
     request_body = CreateInvitation,
     security(("token" = ["admin"])),
     responses((status = CREATED, body = CreatedInvitation))
@@ -192,7 +192,7 @@ async fn create_invitation(
 #[utoipa::path(
     delete, path = "/api/v1/teams/{team}/invitations/{id}", tag = "teams",
     params(
-        ("team" = String, Path, description = "Team name"),
+        ("team" = helvetia_core::name::TeamName, Path, description = "Team name"),
         ("id" = i64, Path, description = "Invitation id"),
     ),
     security(("token" = ["admin"])),
