@@ -103,6 +103,8 @@ const PER_CALLER: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/audit"),
     (Method::GET, "/metrics"),
     (Method::POST, "/api/v1/invitations/accept"),
+    // Approves a device login for the caller itself: the token it yields is the caller's.
+    (Method::POST, "/api/v1/auth/device/approve"),
 ];
 
 /// Operations for instance administrators only.

@@ -13,5 +13,5 @@ mod privileges;
 mod refusals;
 mod services;
 mod supervisor;
-mod tokens;
 mod teams;
+mod tokens;
