@@ -277,6 +277,20 @@ impl Api {
         service
     }
 
+    /// `method path` with `body` by the holder of `token` (`None`: no one), which must answer
+    /// `expected`; answers the body.
+    pub async fn expect(
+        &self,
+        expected: StatusCode,
+        token: Option<&str>,
+        (method, path): (Method, &str),
+        body: Option<Value>,
+    ) -> Value {
+        let (status, reply) = self.call(method.clone(), path, token, body).await;
+        assert_eq!(status, expected, "{method} {path}: {reply}");
+        reply
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(&self.admin.clone()), None)
             .await
