@@ -71,6 +71,17 @@ async fn restart_keeps_data_and_tokens_and_revocation_is_immediate() {
     // The owner inherited the bootstrap token and everything made with it.
     let me = server.get("/api/v1/me").await;
     assert_eq!(me["user"]["email"], "owner@example.com", "{me}");
+    // The owner shares with a team of their own through the CLI.
+    server.cli_ok(&["teams", "create", "crew"]);
+    let link = server.cli_ok(&["teams", "invite", "crew", "--role", "viewer"]);
+    assert!(link.contains("/signup?token=hlvl_"), "{link}");
+    let members = server.cli_ok(&["teams", "members", "crew"]);
+    assert!(
+        members.contains("owner@example.com") && members.contains("owner"),
+        "{members}"
+    );
+    let teams = server.cli_ok(&["teams", "list"]);
+    assert!(teams.contains("crew") && teams.contains("owner"), "{teams}");
     let projects = server.get("/api/v1/projects").await;
     assert!(
         projects
