@@ -206,6 +206,23 @@ impl Store {
         Ok(id)
     }
 
+    /// Whether link `hash` exists and can still be used: checked before the (deliberately slow)
+    /// password hashing, so a made-up link costs the server nothing. Using it decides again.
+    pub async fn link_is_usable(&self, hash: &str) -> Result<bool> {
+        let usable: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM links
+                 WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
+                   AND expires_at > $2",
+            )
+            .bind(hash)
+            .bind(now_millis())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(usable > 0)
+    }
+
     /// Revokes the unused sign-up links no user has consumed: a new bootstrap link replaces the
     /// one printed at an earlier start.
     pub async fn revoke_signup_links(&self) -> Result<()> {

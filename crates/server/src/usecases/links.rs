@@ -140,9 +140,11 @@ pub async fn sign_up(
     let (email, name, ()) = errors.finish(|| Some((email?, name?, password?)))?;
     let user = match input.token {
         Some(token) => {
+            let link = token_hash(&token);
+            usable(store, &link).await?;
             let password_hash = hash(input.password).await?;
             store
-                .sign_up_with_link(&token_hash(&token), email, name, password_hash, client)
+                .sign_up_with_link(&link, email, name, password_hash, client)
                 .await?
         }
         None => {
@@ -178,11 +180,22 @@ pub async fn reset_password(
     client: Option<String>,
 ) -> Result<()> {
     check_password(&input.password).map_err(|e| FieldErrors::single("password", e))?;
+    let link = token_hash(&input.token);
+    usable(store, &link).await?;
     let password_hash = hash(input.password).await?;
-    store
-        .reset_password(&token_hash(&input.token), &password_hash, client)
-        .await?;
+    store.reset_password(&link, &password_hash, client).await?;
     Ok(())
+}
+
+/// "Not found" unless link `hash` can still be used: before hashing a password for nothing.
+async fn usable(store: &Store, hash: &str) -> Result<()> {
+    if store.link_is_usable(hash).await? {
+        Ok(())
+    } else {
+        Err(UseCaseError::NotFound(
+            "link (unknown, already used or expired)".into(),
+        ))
+    }
 }
 
 pub async fn hash(password: String) -> Result<String> {
