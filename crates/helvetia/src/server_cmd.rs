@@ -25,9 +25,9 @@ pub async fn run(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         server.first_admin_token.as_deref(),
         &data_dir,
     );
-    if let Some(path) = &server.owner_signup {
+    if let Some(link) = &server.owner_signup {
         println!("  First owner: sign up (single use, valid 24 hours; a new link at each start");
-        println!("          until someone does) at http://{address}{path}");
+        println!("          until someone does) at {link}");
         println!("          or: helvetia users create --owner <email>");
     }
 
@@ -71,14 +71,13 @@ pub async fn admin_token(
 ) -> anyhow::Result<()> {
     let args = args.apply_file(matches)?;
     logging::init_for_server(args.log_format);
-    let listen = args.listen;
     let config = args.into_config()?;
     if let Some(email) = reset_link {
-        let path = helvetia_server::issue_reset_link(&config, email).await?;
+        let link = helvetia_server::issue_reset_link(&config, email).await?;
         eprintln!(
             "A password reset link for {email} (single use, valid 24 hours; recorded in the audit log):"
         );
-        println!("http://{listen}{path}");
+        println!("{link}");
         return Ok(());
     }
     let token = helvetia_server::issue_admin_token(&config).await?;

@@ -72,8 +72,8 @@ pub struct Server {
     listener: TcpListener,
     /// The admin token created on the very first start, if this was it. Shown once.
     pub first_admin_token: Option<String>,
-    /// While the server has no user: the single-use link (a path, `/signup?token=…`) where
-    /// the first owner signs up. A new one at each such start; shown once.
+    /// While the server has no user: the single-use link (`<public or API URL>/signup?token=…`)
+    /// where the first owner signs up. A new one at each such start; shown once.
     pub owner_signup: Option<String>,
     _lock: File,
     _database_lock: Option<helvetia_store::InstanceLock>,
@@ -122,7 +122,7 @@ impl Server {
             let link = crate::usecases::links::bootstrap_signup(&store)
                 .await
                 .map_err(|e| StartError::Link(e.to_string()))?;
-            Some(link.path)
+            Some(link_url(&config.platform, &link.path))
         } else {
             None
         };
@@ -319,8 +319,8 @@ pub async fn issue_admin_token(config: &ServerConfig) -> Result<String, StartErr
 }
 
 /// `helvetia server admin-token --reset-link <email>`: a password reset link for a user (an
-/// owner locked out), made straight in the store like the token. Returns its path
-/// (`/reset?token=…`).
+/// owner locked out), made straight in the store like the token, at the public URL (or the
+/// API's address).
 pub async fn issue_reset_link(config: &ServerConfig, email: &str) -> Result<String, StartError> {
     if let helvetia_store::Location::SqliteFile(path) = &config.database
         && !path.exists()
@@ -344,7 +344,15 @@ pub async fn issue_reset_link(config: &ServerConfig, email: &str) -> Result<Stri
     }
     .await;
     store.close().await;
-    Ok(link?.path)
+    Ok(link_url(&config.platform, &link?.path))
+}
+
+/// `path` (a link's page and token) at the URL people reach Helvetia by.
+fn link_url(settings: &crate::platform::PlatformSettings, path: &str) -> String {
+    format!(
+        "{}{path}",
+        settings.link_base().as_str().trim_end_matches('/')
+    )
 }
 
 /// Starts and serves in one call.
