@@ -253,6 +253,13 @@ impl Store {
         let row: UserRow = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let link: LinkRow = take_link!(tx, hash, "('signup', 'invite')", now);
+            // A sign-up link is the first owner's: once anyone has an account, it is spent.
+            let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut *tx)
+                .await?;
+            if link.kind == LinkKind::Signup.as_str() && users > 0 {
+                return Err(unusable());
+            }
             let bound = link
                 .email
                 .as_deref()
