@@ -665,4 +665,11 @@ mod tests {
         let error = config(&["--trusted-proxies", "10.0.0.0/40"]).unwrap_err();
         assert!(error.to_string().contains("CIDR"), "{error}");
     }
+
+    #[test]
+    fn sign_up_is_closed_unless_domains_are_named() {
+        assert!(config(&[]).unwrap().platform.signup_domains.is_empty());
+        let open = config(&["--signup-domains", "Example.COM, @example.org,"]).unwrap();
+        assert_eq!(open.platform.signup_domains, ["example.com", "example.org"]);
+    }
 }
