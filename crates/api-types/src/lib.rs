@@ -11,6 +11,7 @@
 //! Only data: no I/O, no validation beyond the shape (the server checks values with the
 //! core's validators).
 
+mod accounts;
 mod deployments;
 mod devices;
 mod env;
@@ -21,6 +22,10 @@ mod teams;
 mod tokens;
 mod volumes;
 
+pub use accounts::{
+    ChangePassword, DisableTotp, RecoveryCodes, RefreshToken, SignIn, SignedIn, SigningKeyRotated,
+    TotpCode, TotpEnrolment,
+};
 pub use deployments::{CreateDeployment, DeploymentDetail, LogLines, Rollback, StatusEvent};
 pub use devices::{
     DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,

@@ -110,9 +110,42 @@ pub fn check_password(password: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Consecutive failed sign-ins an account absorbs before it is locked.
+pub const LOCKOUT_AFTER_FAILURES: i64 = 5;
+/// The first lock's length; each further failure doubles it, up to [`LOCKOUT_MAX`].
+pub const LOCKOUT_FIRST: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+/// The longest lock: long enough to make guessing hopeless, short enough that an attacker
+/// cannot keep an owner out for days.
+pub const LOCKOUT_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// How long an account stays locked after its `failures`-th consecutive failed sign-in: not at
+/// all before [`LOCKOUT_AFTER_FAILURES`], then 1, 2, 4 … minutes, at most an hour. A success
+/// resets the count.
+pub fn lockout(failures: i64) -> Option<jiff::SignedDuration> {
+    let beyond = failures.checked_sub(LOCKOUT_AFTER_FAILURES)?;
+    if beyond < 0 {
+        return None;
+    }
+    let doublings = u32::try_from(beyond.min(16)).unwrap_or(16);
+    let lock = LOCKOUT_FIRST
+        .checked_mul(1 << doublings)
+        .unwrap_or(LOCKOUT_MAX);
+    Some(lock.min(LOCKOUT_MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lockout_doubles_from_the_fifth_failure_up_to_an_hour() {
+        assert_eq!(lockout(4), None);
+        assert_eq!(lockout(5), Some(jiff::SignedDuration::from_mins(1)));
+        assert_eq!(lockout(6), Some(jiff::SignedDuration::from_mins(2)));
+        assert_eq!(lockout(8), Some(jiff::SignedDuration::from_mins(8)));
+        assert_eq!(lockout(12), Some(LOCKOUT_MAX));
+        assert_eq!(lockout(i64::MAX), Some(LOCKOUT_MAX));
+    }
 
     #[test]
     fn emails_are_lower_cased_and_shaped() {

@@ -17,6 +17,7 @@ pub mod passwords;
 pub mod platform;
 mod readiness;
 mod reconcile;
+pub mod sessions;
 mod startup;
 pub mod supervisor;
 pub mod usecases;

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 pub mod audit;
+pub mod credentials;
 pub mod deployments;
 pub mod devices;
 pub mod env;
@@ -35,6 +36,7 @@ pub mod projects;
 pub mod queue;
 pub mod runtime;
 pub mod services;
+pub mod sessions;
 pub mod teams;
 pub mod tokens;
 pub mod users;

@@ -1,10 +1,12 @@
 //! Authentication and authorisation, applied to every route by one layer.
 //!
 //! Deny by default: a request passes without a token only if its route is on [`PUBLIC_ROUTES`].
-//! Every other route needs a valid bearer token holding the scope that the route's OpenAPI
-//! operation declares (`security(("token" = ["deploy"]))`). The scope table is read from the
-//! generated OpenAPI document, so the document a client reads is, by construction, the rule the
-//! server enforces; an operation that forgets to declare a scope requires `admin`.
+//! Every other route needs a valid credential — an API token or a session's access token, as a
+//! bearer token or (browsers) the session cookie with CSRF protection ([`cookies`]) — holding
+//! the scope that the route's OpenAPI operation declares (`security(("token" = ["deploy"]))`).
+//! The scope table is read from the generated OpenAPI document, so the document a client reads
+//! is, by construction, the rule the server enforces; an operation that forgets to declare a
+//! scope requires `admin`.
 
 use std::collections::HashMap;
 
@@ -13,12 +15,14 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use helvetia_core::auth::{Caller, Scope, token_hash};
+use helvetia_core::auth::{Caller, Scope, TOKEN_PREFIX, token_hash};
 use jiff::Timestamp;
 
 use super::AppState;
 use super::client::ClientAddr;
+use super::cookies;
 use super::error::ApiError;
+use crate::usecases::sessions;
 
 /// Routes anyone may call. Everything else requires a token.
 pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
@@ -33,6 +37,9 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/auth/password-reset"),
     (Method::GET, "/signup"),
     (Method::GET, "/reset"),
+    (Method::POST, "/api/v1/auth/signin"),
+    (Method::POST, "/api/v1/auth/refresh"),
+    (Method::POST, "/api/v1/auth/signout"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.
@@ -105,7 +112,7 @@ pub async fn require_token(
     if is_public(&method, &path) {
         return next.run(request).await;
     }
-    let mut caller = match authenticate(&state, request.headers()).await {
+    let mut caller = match authenticate(&state, &method, request.headers()).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
@@ -123,15 +130,31 @@ pub async fn require_token(
     next.run(request).await
 }
 
+/// The caller a request's credential proves: an API token (`hlv_…`) or a session's access token
+/// (a JWT) as `Authorization: Bearer`, or the access token in the `helvetia_session` cookie —
+/// then, for a write, only with the CSRF token echoed ([`cookies::csrf_ok`]).
 async fn authenticate(
     state: &AppState,
+    method: &Method,
     headers: &axum::http::HeaderMap,
 ) -> Result<Caller, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthenticated)?
-        .to_str()
-        .map_err(|_| ApiError::InvalidToken)?;
+    let now = Timestamp::now();
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        let token =
+            cookies::read(headers, cookies::SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+        let caller = sessions::caller(&state.app, &token, now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+        if !cookies::csrf_ok(method, headers) {
+            return Err(ApiError::Forbidden(format!(
+                "a write authenticated by the session cookie needs the `X-CSRF-Token` header \
+                 with the value of the `{}` cookie",
+                cookies::CSRF_COOKIE
+            )));
+        }
+        return Ok(caller);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -140,11 +163,12 @@ async fn authenticate(
     if token.is_empty() {
         return Err(ApiError::Unauthenticated);
     }
-    state
-        .store
-        .authenticate(&token_hash(token), Timestamp::now())
-        .await?
-        .ok_or(ApiError::InvalidToken)
+    let caller = if token.starts_with(TOKEN_PREFIX) {
+        state.store.authenticate(&token_hash(token), now).await?
+    } else {
+        sessions::caller(&state.app, token, now).await?
+    };
+    caller.ok_or(ApiError::InvalidToken)
 }
 
 /// Extracts the authenticated caller that [`require_token`] stored.

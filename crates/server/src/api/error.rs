@@ -20,7 +20,7 @@ use helvetia_store::StoreError;
 use serde::Serialize;
 
 use crate::limits::RateLimited;
-use crate::usecases::UseCaseError;
+use crate::usecases::{Refusal, UseCaseError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -28,6 +28,11 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the token is invalid, expired or revoked")]
     InvalidToken,
+    /// A sign-in refused; which part was wrong is never told.
+    #[error("wrong e-mail address, password or code")]
+    InvalidCredentials,
+    #[error("this account signs in with a second factor: send `totp_code` or `recovery_code`")]
+    SecondFactorRequired,
     #[error("this operation needs the `{0}` scope")]
     MissingScope(Scope),
     #[error("{0}")]
@@ -81,6 +86,8 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             ApiError::MissingScope(_) | ApiError::Forbidden(_) => {
                 (StatusCode::FORBIDDEN, "forbidden")
             }
@@ -192,6 +199,11 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::NotFound(what) => ApiError::NotFound(what),
             UseCaseError::Forbidden(why) => ApiError::Forbidden(why),
             UseCaseError::Conflict(why) => ApiError::Conflict(why),
+            UseCaseError::Unauthenticated(Refusal::Credentials) => ApiError::InvalidCredentials,
+            UseCaseError::Unauthenticated(Refusal::SecondFactorRequired) => {
+                ApiError::SecondFactorRequired
+            }
+            UseCaseError::Unauthenticated(Refusal::Session) => ApiError::InvalidToken,
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             // A follower's place frees whenever another leaves: a few seconds is a polite pace.
             UseCaseError::Busy(why) => ApiError::TooManyRequests {

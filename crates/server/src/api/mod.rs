@@ -19,7 +19,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod audit;
 pub mod auth;
+mod auth_routes;
 pub mod client;
+pub mod cookies;
 mod deployments;
 mod devices;
 mod env;
@@ -105,6 +107,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(logs::routes())
         .merge(metrics::routes())
         .merge(tokens::routes())
+        .merge(auth_routes::routes())
         .merge(audit::routes())
         .merge(volumes::routes())
         .merge(devices::routes())
@@ -142,6 +145,7 @@ pub fn router(
             platform,
             worker,
             reconcile,
+            keyring: Arc::default(),
         },
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),

@@ -19,6 +19,7 @@ use helvetia_store::{Outage, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::platform::Platform;
+use crate::sessions::Keyring;
 use crate::worker::WorkerHandle;
 
 pub mod access;
@@ -32,8 +33,11 @@ pub mod logs;
 pub mod metrics;
 pub mod projects;
 pub mod services;
+pub mod sessions;
+pub mod signin;
 pub mod teams;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 pub mod volumes;
 
@@ -45,6 +49,8 @@ pub struct App {
     pub worker: WorkerHandle,
     /// Notified when a change (a deletion) leaves containers or routes to clean up.
     pub reconcile: Arc<Notify>,
+    /// The keys that sign and verify session tokens, opened once.
+    pub keyring: Arc<Keyring>,
 }
 
 /// Why an operation did not happen.
@@ -59,6 +65,9 @@ pub enum UseCaseError {
     /// The operation contradicts the current state (a name taken, nothing to roll back to).
     #[error("{0}")]
     Conflict(String),
+    /// The caller did not prove who they are: a sign-in or a refresh token refused.
+    #[error("{0}")]
+    Unauthenticated(Refusal),
     /// The input breaks a rule; the reasons per field.
     #[error(transparent)]
     Invalid(#[from] FieldErrors),
@@ -82,6 +91,19 @@ pub enum UseCaseError {
     /// Something failed on the server's side. The detail is for the log, never for a client.
     #[error("internal error")]
     Internal(String),
+}
+
+/// Why a sign-in or a refresh was refused. Which of e-mail, password, code or lock was wrong
+/// is for the audit log only: an answer that told would tell which accounts exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("wrong e-mail address, password or code")]
+    Credentials,
+    /// The password was right; the account also needs its TOTP code or a recovery code.
+    #[error("this account signs in with a second factor: send `totp_code` or `recovery_code`")]
+    SecondFactorRequired,
+    #[error("the refresh token is invalid, used or expired: sign in again")]
+    Session,
 }
 
 impl From<StoreError> for UseCaseError {

@@ -12,6 +12,8 @@ mod logs;
 mod privileges;
 mod refusals;
 mod services;
+mod sessions;
+mod signin;
 mod supervisor;
 mod teams;
 mod tokens;
