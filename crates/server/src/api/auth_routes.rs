@@ -24,8 +24,12 @@ use super::client::ClientAddr;
 use super::cookies;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::ApiJson;
-use crate::usecases::signin::{self, Issued, Origin};
+use crate::usecases::account::{Issued, Origin};
+use crate::usecases::signin;
 use crate::usecases::{sessions, totp};
+
+/// Why an account operation can answer 404.
+const NO_ACCOUNT: &str = "The caller is a server-administration token, which has no account";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -175,7 +179,10 @@ async fn sign_out(
     post, path = "/api/v1/me/password", tag = "auth",
     request_body = ChangePassword,
     security(("token" = ["admin"])),
-    responses((status = NO_CONTENT, description = "Changed"))
+    responses(
+        (status = NO_CONTENT, description = "Changed"),
+        (status = NOT_FOUND, body = ErrorBody, description = NO_ACCOUNT),
+    )
 )]
 async fn change_password(
     State(state): State<AppState>,
@@ -194,6 +201,7 @@ async fn change_password(
     responses(
         (status = OK, body = TotpEnrolment),
         (status = CONFLICT, body = ErrorBody, description = "TOTP is enabled already"),
+        (status = NOT_FOUND, body = ErrorBody, description = NO_ACCOUNT),
     )
 )]
 async fn start_totp(
@@ -212,6 +220,7 @@ async fn start_totp(
     responses(
         (status = OK, body = RecoveryCodes),
         (status = CONFLICT, body = ErrorBody, description = "No enrolment in progress, or TOTP is enabled already"),
+        (status = NOT_FOUND, body = ErrorBody, description = NO_ACCOUNT),
     )
 )]
 async fn confirm_totp(
@@ -230,6 +239,7 @@ async fn confirm_totp(
     responses(
         (status = NO_CONTENT, description = "TOTP is off; the recovery codes are gone"),
         (status = CONFLICT, body = ErrorBody, description = "TOTP is not enabled"),
+        (status = NOT_FOUND, body = ErrorBody, description = NO_ACCOUNT),
     )
 )]
 async fn disable_totp(

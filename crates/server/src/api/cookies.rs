@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method};
 use subtle::ConstantTimeEq;
 
 use crate::sessions::{SESSION_LIFETIME, random_token};
-use crate::usecases::signin::Issued;
+use crate::usecases::account::Issued;
 
 pub const SESSION_COOKIE: &str = "helvetia_session";
 pub const REFRESH_COOKIE: &str = "helvetia_refresh";

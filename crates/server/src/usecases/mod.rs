@@ -23,6 +23,7 @@ use crate::sessions::Keyring;
 use crate::worker::WorkerHandle;
 
 pub mod access;
+pub mod account;
 pub mod audit;
 pub mod deployments;
 pub mod devices;

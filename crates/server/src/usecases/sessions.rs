@@ -13,7 +13,7 @@ use helvetia_store::audit::AuditBy;
 use helvetia_store::sessions::Refresh;
 use jiff::Timestamp;
 
-use super::signin::{Issued, Origin, by_user};
+use super::account::{Issued, Origin, by_user};
 use super::{App, Refusal, Result, UseCaseError};
 use crate::sessions::{SessionError, random_token};
 

@@ -9,43 +9,18 @@
 //! refused, and those attempts do not lengthen the lock.
 
 use helvetia_api_types::{ChangePassword, SignIn};
-use helvetia_core::account::{Email, User, check_password};
-use helvetia_core::auth::{Caller, Credential, Principal, UserId, token_hash};
+use helvetia_core::account::{Email, check_password};
+use helvetia_core::auth::{Caller, Credential, UserId, token_hash};
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::audit::AuditBy;
 use helvetia_store::credentials::SignInRecord;
 use helvetia_store::sessions::NewSession;
 use jiff::Timestamp;
 
+use super::account::{Issued, Origin, account, by_user};
 use super::{App, Refusal, Result, UseCaseError, totp};
 use crate::passwords;
 use crate::sessions::{SESSION_LIFETIME, random_token};
-
-/// A session's tokens, fresh from a sign-in or a refresh.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    pub access_token: String,
-    /// Seconds.
-    pub expires_in: i64,
-    pub refresh_token: String,
-}
-
-/// Where a request came from, for the session row and the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub client: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-/// How the audit log names a user acting on their own account.
-pub(super) fn by_user(user: &User, client: Option<String>) -> AuditBy {
-    AuditBy {
-        team: None,
-        user: Some(user.id),
-        actor: format!("user:{}({})", user.id.0, user.email),
-        client,
-    }
-}
 
 /// Signs in; answers a new session's tokens.
 pub async fn sign_in(app: &App, input: SignIn, origin: Origin) -> Result<Issued> {
@@ -180,19 +155,6 @@ async fn start(
         expires_in,
         refresh_token,
     })
-}
-
-/// The signed-in user behind `caller`; a server-administration token has no account.
-pub(super) async fn account(app: &App, caller: &Caller) -> Result<SignInRecord> {
-    match &caller.principal {
-        Principal::User { id, .. } => {
-            let user = app.store.user(*id).await?;
-            Ok(app.store.sign_in_record_of(user).await?)
-        }
-        Principal::System => Err(UseCaseError::Forbidden(
-            "a server-administration token belongs to no account".into(),
-        )),
-    }
 }
 
 /// Changes the caller's password after checking the current one; every other session of the

@@ -10,7 +10,7 @@ use helvetia_store::credentials::SignInRecord;
 use jiff::Timestamp;
 use rand::RngExt;
 
-use super::signin::{account, by_user};
+use super::account::{account, by_user};
 use super::{App, Result, UseCaseError};
 use crate::passwords;
 use crate::sessions::totp;

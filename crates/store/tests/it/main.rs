@@ -13,6 +13,7 @@ mod metrics;
 mod projects;
 mod queue;
 mod runtime;
+mod sessions;
 mod tokens;
 mod upgrade;
 mod users;
@@ -85,4 +86,8 @@ conformance!(
     devices::a_device_code_is_redeemed_once_at_the_clock_given,
     links::a_link_works_once_and_not_after_it_expires,
     links::invitations_join_once_and_only_their_address,
+    sessions::refresh_tokens_rotate_and_reuse_revokes_the_family,
+    sessions::totp_steps_and_recovery_codes_work_once,
+    sessions::failures_lock_and_a_password_change_ends_other_sessions,
+    sessions::signing_keys_rotate_with_overlap,
 );
