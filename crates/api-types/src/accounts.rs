@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
+    #[schema(format = Email)]
     pub email: String,
     pub password: String,
     /// The current 6-digit code of the account's authenticator app.
