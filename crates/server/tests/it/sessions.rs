@@ -402,3 +402,60 @@ async fn a_rotated_signing_key_verifies_until_its_tokens_expire() {
     assert_eq!(still.len(), 1);
     assert_eq!(still[0].kid, kid);
 }
+
+/// Signs in as a browser does: answers the `Cookie` header of the session and its CSRF token.
+async fn browser(api: &Api, email: &str) -> (String, String) {
+    let body = json!({"email": email, "password": PASSWORD});
+    let request = post_json("/api/v1/auth/signin")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, answer, cookies) = exchange(api, request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let csrf = cookie_value(set_cookie(&cookies, "helvetia_csrf")).to_owned();
+    let session = cookie_value(set_cookie(&cookies, "helvetia_session"));
+    (
+        format!("helvetia_session={session}; helvetia_csrf={csrf}"),
+        csrf,
+    )
+}
+
+#[tokio::test]
+async fn a_device_login_approved_by_a_browser_session_yields_a_working_token() {
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    let (jar, csrf) = browser(&api, "ada@example.com").await;
+    let (status, started) = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/device",
+            None,
+            Some(json!({"client_name": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let decision = json!({"user_code": started["user_code"], "approve": true});
+    let approve = |csrf: Option<&str>| {
+        let mut request = post_json("/api/v1/auth/device/approve").header(header::COOKIE, &jar);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.body(Body::from(decision.to_string())).unwrap()
+    };
+    let (status, body, _) = exchange(&api, approve(None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body, _) = exchange(&api, approve(Some(&csrf))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, issued) = api
+        .call(
+            Method::POST,
+            "/api/v1/auth/device/token",
+            None,
+            Some(json!({"device_code": started["device_code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    let token = issued["access_token"].as_str().unwrap();
+    let (status, me) = api.call(Method::GET, "/api/v1/me", Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user"]["email"], "ada@example.com");
+}
