@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -33,6 +34,10 @@ pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(30 * 24)
 /// How long a replaced signing key still verifies: a token it signed just before the rotation
 /// outlives it by less than this.
 pub const KEY_OVERLAP: SignedDuration = SignedDuration::from_mins(20);
+
+/// How soon an unknown `kid` may make the keys be read again: tokens with made-up key ids
+/// cannot turn every request into a database read.
+const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 /// Bytes of randomness in refresh and CSRF tokens.
 const TOKEN_BYTES: usize = 32;
@@ -62,6 +67,7 @@ pub enum SessionError {
 pub struct Keyring(RwLock<Option<Arc<Keys>>>);
 
 struct Keys {
+    read_at: Instant,
     signing_kid: String,
     signing: EncodingKey,
     verifying: HashMap<String, (DecodingKey, Option<Timestamp>)>,
@@ -99,8 +105,8 @@ impl Keyring {
         Ok((token, lifetime))
     }
 
-    /// The claims of a valid access token. An unknown `kid` re-reads the keys once: another
-    /// process (`helvetia server …`) may have rotated them.
+    /// The claims of a valid access token. An unknown `kid` re-reads the keys (at most every
+    /// few seconds): another server process may have rotated them.
     pub async fn verify(
         &self,
         store: &Store,
@@ -115,7 +121,7 @@ impl Keyring {
         })?;
         let kid = header.kid.ok_or(SessionError::InvalidToken)?;
         let mut keys = self.keys(store, vault, false).await?;
-        if !keys.verifying.contains_key(&kid) {
+        if !keys.verifying.contains_key(&kid) && keys.read_at.elapsed() > RELOAD_AT_MOST_EVERY {
             keys = self.keys(store, vault, true).await?;
         }
         let (key, retires_at) = keys.verifying.get(&kid).ok_or(SessionError::InvalidToken)?;
@@ -183,6 +189,7 @@ impl Keyring {
         let (signing_kid, signing) =
             signing.ok_or_else(|| SessionError::Key("no signing key".into()))?;
         let keys = Arc::new(Keys {
+            read_at: Instant::now(),
             signing_kid,
             signing,
             verifying,

@@ -10,6 +10,7 @@
 
 use helvetia_api_types::{ChangePassword, SignIn};
 use helvetia_core::account::{Email, check_password};
+use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, Credential, UserId, token_hash};
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::audit::AuditBy;
@@ -35,7 +36,7 @@ pub async fn sign_in(app: &App, input: SignIn, origin: Origin) -> Result<Issued>
         };
         let target = format!("{email}: no such account");
         app.store
-            .record_audit(by, helvetia_core::audit::AuditAction::SignInFailed, &target)
+            .record_audit(by, AuditAction::SignInFailed, &target)
             .await?;
         return Err(UseCaseError::Unauthenticated(Refusal::Credentials));
     };
@@ -52,7 +53,7 @@ pub async fn sign_in(app: &App, input: SignIn, origin: Origin) -> Result<Issued>
     if let Some(reason) = blocked {
         passwords::verify_nothing(input.password).await;
         app.store
-            .record_audit(by, helvetia_core::audit::AuditAction::SignInFailed, reason)
+            .record_audit(by, AuditAction::SignInFailed, reason)
             .await?;
         return Err(UseCaseError::Unauthenticated(Refusal::Credentials));
     }
