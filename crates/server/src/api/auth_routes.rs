@@ -53,8 +53,8 @@ fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
 }
 
 /// The JSON answer and the cookies of a session's new tokens.
-fn issued(issued: Issued, headers: &HeaderMap) -> Response {
-    let secure = cookies::cookie_secure(headers);
+fn issued(state: &AppState, issued: Issued, headers: &HeaderMap) -> Response {
+    let secure = secure(state, headers);
     let set = cookies::session_cookies(&issued, secure);
     let body = SignedIn {
         access_token: issued.access_token,
@@ -63,6 +63,10 @@ fn issued(issued: Issued, headers: &HeaderMap) -> Response {
         refresh_token: issued.refresh_token,
     };
     with_cookies(Json(body).into_response(), set)
+}
+
+fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    cookies::cookie_secure(state.app.platform.settings.public_url(), headers)
 }
 
 fn with_cookies(mut response: Response, set: Vec<String>) -> Response {
@@ -114,7 +118,7 @@ async fn sign_in(
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
     let tokens = signin::sign_in(&state.app, body, origin(client, &headers)).await?;
-    Ok(issued(tokens, &headers))
+    Ok(issued(&state, tokens, &headers))
 }
 
 /// Exchange a refresh token (in the body, or the `helvetia_refresh` cookie) for new tokens.
@@ -141,7 +145,7 @@ async fn refresh(
 ) -> ApiResult<Response> {
     let token = refresh_token(body, &headers)?;
     let tokens = sessions::refresh(&state.app, &token, origin(client, &headers)).await?;
-    Ok(issued(tokens, &headers))
+    Ok(issued(&state, tokens, &headers))
 }
 
 /// Sign out: end the session of a refresh token (in the body, or the cookie). Its access tokens
@@ -167,7 +171,7 @@ async fn sign_out(
 ) -> ApiResult<Response> {
     let token = refresh_token(body, &headers)?;
     sessions::sign_out(&state.app, &token, origin(client, &headers)).await?;
-    let cleared = cookies::cleared(cookies::cookie_secure(&headers));
+    let cleared = cookies::cleared(secure(&state, &headers));
     Ok(with_cookies(
         StatusCode::NO_CONTENT.into_response(),
         cleared,

@@ -3,10 +3,10 @@
 //! Signing in and refreshing set three cookies: `helvetia_session` (the access token, HttpOnly,
 //! path `/`), `helvetia_refresh` (the refresh token, HttpOnly, only sent to `/api/v1/auth`) and
 //! `helvetia_csrf` (a random value scripts may read). All are `SameSite=Lax`, and `Secure` when
-//! the API is reached over HTTPS ([`cookie_secure`]). A cookie-authenticated request that is not
-//! GET, HEAD or OPTIONS must echo `helvetia_csrf` in `X-CSRF-Token` (double submit, compared in
-//! constant time): a page on another origin can make a browser send the cookies, but cannot
-//! read them. Requests with `Authorization: Bearer` carry no ambient credential and need no
+//! the public URL is `https` or the API is reached over HTTPS ([`cookie_secure`]). A
+//! cookie-authenticated request that is not GET, HEAD or OPTIONS must echo `helvetia_csrf` in
+//! `X-CSRF-Token` (double submit, compared in constant time): a page on another origin can make
+//! a browser send the cookies, but cannot read them. Requests with `Authorization: Bearer` carry no ambient credential and need no
 //! CSRF token.
 
 use axum::http::header::{COOKIE, HeaderValue};
@@ -36,13 +36,15 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// Whether cookies get `Secure`: when the request reached the API over HTTPS, as the edge in
-/// front of it says. A forged header can only make the answer's cookies stricter.
-pub fn cookie_secure(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+/// Whether cookies get `Secure`: when the public URL is `https`, or the request reached the
+/// API over HTTPS as the proxy in front of it says (a forged header can only make the
+/// answer's cookies stricter).
+pub fn cookie_secure(public_url: Option<&url::Url>, headers: &HeaderMap) -> bool {
+    public_url.is_some_and(|url| url.scheme() == "https")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
 /// Whether a cookie-authenticated request may proceed: safe methods always; others when
@@ -121,6 +123,18 @@ mod tests {
         assert_eq!(read(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(read(&headers, CSRF_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(read(&headers, REFRESH_COOKIE), None);
+    }
+
+    #[test]
+    fn cookies_are_secure_under_an_https_public_url_or_a_proxy_saying_https() {
+        let https = url::Url::parse("https://helvetia.example.com").unwrap();
+        let http = url::Url::parse("http://helvetia.example.com").unwrap();
+        let mut headers = HeaderMap::new();
+        assert!(cookie_secure(Some(&https), &headers));
+        assert!(!cookie_secure(Some(&http), &headers));
+        assert!(!cookie_secure(None, &headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(cookie_secure(None, &headers));
     }
 
     #[test]

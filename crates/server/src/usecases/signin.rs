@@ -27,6 +27,8 @@ use crate::sessions::{SESSION_LIFETIME, random_token};
 pub async fn sign_in(app: &App, input: SignIn, origin: Origin) -> Result<Issued> {
     let now = Timestamp::now();
     let email = Email::parse(&input.email).map_err(|e| FieldErrors::single("email", e))?;
+    // Counted for unknown addresses too, and before any password is checked.
+    app.platform.limits.check_account(email.as_str())?;
     let Some(record) = app.store.sign_in_record(&email).await? else {
         passwords::verify_nothing(input.password).await;
         let by = AuditBy {

@@ -265,3 +265,17 @@ async fn changing_the_password_ends_the_other_sessions() {
     .await;
     assert_eq!(new.0, StatusCode::OK, "{}", new.1);
 }
+
+#[tokio::test]
+async fn sign_in_attempts_per_account_are_rate_limited_whether_it_exists_or_not() {
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    for email in ["ada@example.com", "nobody@example.com"] {
+        for _ in 0..10 {
+            let (status, _) = sign_in(&api, credentials(email, "wrong password!")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (status, body) = sign_in(&api, credentials(email, PASSWORD)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{email}: {body}");
+    }
+}
