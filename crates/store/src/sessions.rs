@@ -136,55 +136,63 @@ impl Store {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let outcome = match row {
-                None => Refresh::Invalid,
-                Some(row) if row.used_at.is_some() => {
-                    let revoked = sqlx::query(
-                        "UPDATE sessions SET revoked_at = $1,
-                                             revoked_reason = 'refresh token reused'
-                         WHERE id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(row.session_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if revoked > 0 {
-                        let by = AuditBy {
-                            user: Some(UserId(row.user_id)),
-                            ..by.clone()
-                        };
-                        let target = format!(
-                            "session:{} (a used refresh token came back)",
-                            row.session_id
-                        );
-                        audit!(tx, by, AuditAction::SessionRevoke, target);
-                    }
-                    Refresh::Reused {
-                        session: row.session_id,
-                    }
+            let Some(row) = row else {
+                return Ok(Refresh::Invalid);
+            };
+            // The conditional update decides a race: of two requests presenting one token, only
+            // one marks it used; the other counts as a reuse.
+            let mut fresh = false;
+            if row.used_at.is_none() && row.live {
+                fresh = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+            }
+            let outcome = if fresh {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (session_id, token_hash, created_at, expires_at)
+                     SELECT id, $1, $2, expires_at FROM sessions WHERE id = $3",
+                )
+                .bind(next)
+                .bind(now)
+                .bind(row.session_id)
+                .execute(&mut *tx)
+                .await?;
+                Refresh::Rotated {
+                    session: row.session_id,
+                    user: UserId(row.user_id),
                 }
-                Some(row) if !row.live => Refresh::Invalid,
-                Some(row) => {
-                    sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(row.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens (session_id, token_hash, created_at, expires_at)
-                         SELECT id, $1, $2, expires_at FROM sessions WHERE id = $3",
-                    )
-                    .bind(next)
-                    .bind(now)
-                    .bind(row.session_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    Refresh::Rotated {
-                        session: row.session_id,
-                        user: UserId(row.user_id),
-                    }
+            } else if row.used_at.is_some() || row.live {
+                let revoked = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = 'refresh token reused'
+                     WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(row.session_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if revoked > 0 {
+                    let by = AuditBy {
+                        user: Some(UserId(row.user_id)),
+                        ..by.clone()
+                    };
+                    let target = format!(
+                        "session:{} (a used refresh token came back)",
+                        row.session_id
+                    );
+                    audit!(tx, by, AuditAction::SessionRevoke, target);
                 }
+                Refresh::Reused {
+                    session: row.session_id,
+                }
+            } else {
+                Refresh::Invalid
             };
             tx.commit().await?;
             outcome

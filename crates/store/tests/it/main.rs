@@ -87,6 +87,7 @@ conformance!(
     links::a_link_works_once_and_not_after_it_expires,
     links::invitations_join_once_and_only_their_address,
     sessions::refresh_tokens_rotate_and_reuse_revokes_the_family,
+    sessions::one_refresh_token_used_at_once_rotates_once,
     sessions::totp_steps_and_recovery_codes_work_once,
     sessions::failures_lock_and_a_password_change_ends_other_sessions,
     sessions::signing_keys_rotate_with_overlap,

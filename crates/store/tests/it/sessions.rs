@@ -229,3 +229,42 @@ pub async fn signing_keys_rotate_with_overlap(db: &TestDb) {
     let later = store.signing_keys(retire).await.unwrap();
     assert_eq!(later.len(), 1);
 }
+
+pub async fn one_refresh_token_used_at_once_rotates_once(db: &TestDb) {
+    let store = &db.store;
+    let ada = user(db, "ada@example.com").await;
+    let session = store
+        .start_session(AuditBy::default(), &new_session(ada, "r1"))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    // Open connections first, so the attempts below run side by side.
+    futures::future::join_all((0..8).map(|_| store.ping())).await;
+    let next: Vec<String> = (0..8).map(|i| format!("next-{i}")).collect();
+    let attempts = next
+        .iter()
+        .map(|next| store.rotate_refresh_token("r1", next, AuditBy::default(), now));
+    let outcomes: Vec<Refresh> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let rotated = outcomes
+        .iter()
+        .filter(|outcome| **outcome == Refresh::Rotated { session, user: ada })
+        .count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| matches!(outcome, Refresh::Rotated { .. } | Refresh::Reused { .. })),
+        "{outcomes:?}"
+    );
+    assert!(
+        store
+            .session_caller(session, ada, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
