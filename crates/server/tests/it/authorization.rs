@@ -105,12 +105,18 @@ const PER_CALLER: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/invitations/accept"),
     // Approves a device login for the caller itself: the token it yields is the caller's.
     (Method::POST, "/api/v1/auth/device/approve"),
+    // The caller's own account: its password and second factor.
+    (Method::POST, "/api/v1/me/password"),
+    (Method::POST, "/api/v1/me/totp"),
+    (Method::POST, "/api/v1/me/totp/confirm"),
+    (Method::DELETE, "/api/v1/me/totp"),
 ];
 
 /// Operations for instance administrators only.
 const INSTANCE: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/users"),
     (Method::POST, "/api/v1/users"),
+    (Method::POST, "/api/v1/signing-keys"),
 ];
 
 /// A body that passes validation, so a refusal is about whose the thing is.
