@@ -279,3 +279,24 @@ async fn sign_in_attempts_per_account_are_rate_limited_whether_it_exists_or_not(
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{email}: {body}");
     }
 }
+
+/// A disabled account cannot sign in — it is refused like a wrong password — and its live
+/// sessions stop at once.
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_and_its_sessions_end() {
+    let api = Api::new().await;
+    let user = account(&api, "ada@example.com").await;
+    let (live, _) = session(&api, "ada@example.com").await;
+    assert_eq!(me(&api, &live).await, StatusCode::OK);
+    let wrong = sign_in(&api, credentials("ada@example.com", "wrong password!")).await;
+    api.store
+        .disable_user(AuditBy::default(), user)
+        .await
+        .unwrap();
+    let refused = sign_in(&api, credentials("ada@example.com", PASSWORD)).await;
+    assert_eq!(
+        refused, wrong,
+        "a disabled account is refused like a wrong password"
+    );
+    assert_eq!(me(&api, &live).await, StatusCode::UNAUTHORIZED);
+}
