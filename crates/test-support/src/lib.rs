@@ -18,6 +18,7 @@ pub mod dns;
 mod engine;
 mod failpoints;
 pub mod fault;
+pub mod github;
 pub mod http;
 pub mod load;
 mod repo;

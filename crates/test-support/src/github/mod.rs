@@ -1,0 +1,258 @@
+//! A fake GitHub for tests: one axum server on a loopback port playing both github.com
+//! ([`FakeGitHub::web_url`]) and its REST API ([`FakeGitHub::api_url`], GitHub Enterprise's
+//! `/api/v3` layout), speaking the documented formats Helvetia relies on (collected in the
+//! shared GITHUB.md). Tests start it in-process with [`FakeGitHub::start`]; browser tests run
+//! the `fake-github` binary. Read `state` first, then one module per surface: `app` (manifest
+//! flow, App JWTs, installation tokens), `oauth` (user authorization), `api` (users,
+//! installations, repositories); `control` is what tests (in-process or over HTTP) set up.
+
+mod api;
+mod app;
+mod control;
+mod oauth;
+mod state;
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub use state::SeenRequest;
+use state::Shared;
+
+/// The values GitHub hands back when an App is created, as the manifest conversion returns them.
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    pub id: i64,
+    pub slug: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub webhook_secret: String,
+    /// The App's private key, PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), as GitHub's.
+    pub pem: String,
+}
+
+/// A running fake GitHub; stops when dropped.
+pub struct FakeGitHub {
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeGitHub {
+    /// Starts on a free loopback port.
+    pub async fn start() -> FakeGitHub {
+        Self::start_on(0).await
+    }
+
+    /// Starts on `port` of 127.0.0.1 (0 for a free one).
+    pub async fn start_on(port: u16) -> FakeGitHub {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("binding the fake GitHub's port");
+        let address = listener.local_addr().expect("a bound address");
+        let shared = Shared::new(format!("http://{address}"));
+        let router = router(shared.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the fake GitHub serves");
+        });
+        FakeGitHub { shared, task }
+    }
+
+    /// The github.com role, e.g. `http://127.0.0.1:PORT`.
+    pub fn web_url(&self) -> String {
+        self.shared.web_url.clone()
+    }
+
+    /// The api.github.com role, e.g. `http://127.0.0.1:PORT/api/v3`.
+    pub fn api_url(&self) -> String {
+        self.shared.api_url()
+    }
+
+    /// Registers a GitHub user (a member of `orgs`, created as needed); returns its id.
+    pub fn add_user(&self, login: &str, email: &str, orgs: &[&str]) -> i64 {
+        self.shared.add_user(login, email, orgs)
+    }
+
+    /// Signs the browser in to GitHub as `login`: authorizations from now on approve as them.
+    /// Panics when there is no such user.
+    pub fn sign_in_as(&self, login: &str) {
+        assert!(
+            self.shared.sign_in_as(login),
+            "no fake GitHub user {login}: add_user first"
+        );
+    }
+
+    /// Creates an App directly, as if someone had entered its values by hand (the manifest
+    /// flow creates one through the web instead).
+    pub async fn create_app(&self, name: &str) -> AppCredentials {
+        app::create(&self.shared, app::Manifest::named(name), None).await
+    }
+
+    /// An installation of the App on `account` (a user's login or an organization, created as
+    /// needed) granting `repos`: name, the bare repository to serve (None: metadata only) and
+    /// whether it is private. Returns the installation id.
+    pub fn add_installation(&self, account: &str, repos: &[(&str, Option<PathBuf>, bool)]) -> i64 {
+        let repos: Vec<_> = repos
+            .iter()
+            .map(|(name, dir, private)| ((*name).to_owned(), dir.clone(), *private))
+            .collect();
+        self.shared.add_installation(account, repos)
+    }
+
+    /// Every installation token issued so far, oldest first.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .installation_tokens
+            .iter()
+            .map(|t| t.token.clone())
+            .collect()
+    }
+
+    /// Expires every installation token issued so far.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_tokens();
+    }
+
+    /// Every request seen so far, credentials elided.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.shared.lock().requests.clone()
+    }
+}
+
+fn router(shared: Shared) -> Router {
+    let api = Router::new().merge(app::api_routes()).merge(api::routes());
+    Router::new()
+        .merge(app::web_routes())
+        .merge(oauth::routes())
+        .nest("/_fake", control::routes())
+        .nest("/api/v3", api)
+        .layer(middleware::from_fn_with_state(shared.clone(), record))
+        .with_state(shared)
+}
+
+/// Remembers every request, its credentials reduced to their scheme.
+async fn record(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = value.to_str().unwrap_or("<binary>");
+            let value = if name == header::AUTHORIZATION {
+                let scheme = value.split(' ').next().unwrap_or_default();
+                format!("{scheme} ***")
+            } else {
+                value.to_owned()
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    shared.lock().requests.push(SeenRequest {
+        method: request.method().to_string(),
+        uri: request.uri().to_string(),
+        headers,
+    });
+    next.run(request).await
+}
+
+/// Compares two secrets in constant time.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// GitHub's error body: `{"message", "documentation_url", "status"}`.
+pub(crate) fn github_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}
+
+/// A refusal in GitHub's error format, small enough to travel in a `Result`.
+pub(crate) struct GitHubError(pub(crate) StatusCode, pub(crate) &'static str);
+
+impl IntoResponse for GitHubError {
+    fn into_response(self) -> Response {
+        github_error(self.0, self.1)
+    }
+}
+
+/// The token in `Authorization: Bearer …` or `Authorization: token …`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then(|| token.trim().to_owned())
+}
+
+/// `per_page` and `page` as GitHub reads them: 30 and 1 by default, at most 100 per page.
+#[derive(serde::Deserialize)]
+pub(crate) struct Page {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+impl Page {
+    /// This page of `items`, with the `Link` header (`next`, `last`, `first`, `prev`) that
+    /// GitHub sends for `{api}{path}`.
+    pub(crate) fn of<T: Clone>(
+        &self,
+        items: &[T],
+        api_url: &str,
+        path: &str,
+    ) -> (Vec<T>, Option<HeaderValue>) {
+        let per_page = self.per_page.unwrap_or(30).clamp(1, 100);
+        let page = self.page.unwrap_or(1).max(1);
+        let last = items.len().div_ceil(per_page).max(1);
+        let start = (page - 1).saturating_mul(per_page).min(items.len());
+        let end = (start + per_page).min(items.len());
+        let link = |page: usize, rel: &str| {
+            format!("<{api_url}{path}?per_page={per_page}&page={page}>; rel=\"{rel}\"")
+        };
+        let mut links = vec![];
+        if page > 1 {
+            links.push(link(page - 1, "prev"));
+        }
+        if page < last {
+            links.push(link(page + 1, "next"));
+            links.push(link(last, "last"));
+        }
+        if page > 1 {
+            links.push(link(1, "first"));
+        }
+        let header = (!links.is_empty())
+            .then(|| HeaderValue::from_str(&links.join(", ")).ok())
+            .flatten();
+        (items[start..end].to_vec(), header)
+    }
+}
+
+/// A JSON answer with an optional `Link` header.
+pub(crate) fn with_link(status: StatusCode, body: Value, link: Option<HeaderValue>) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(link) = link {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;
