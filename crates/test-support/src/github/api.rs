@@ -10,8 +10,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::app::installation_json;
-use super::state::{self, Shared, account_json, repo_json};
-use super::{GitHubError, Page, bearer, github_error, with_link};
+use super::state::{self, Shared, User, account_json, repo_json};
+use super::{GitHubError, Page, bearer, with_link};
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
@@ -26,70 +26,57 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/installation/repositories", get(installation_repositories))
 }
 
-fn bad_credentials() -> Response {
-    github_error(StatusCode::UNAUTHORIZED, "Bad credentials")
-}
+const BAD_CREDENTIALS: GitHubError = GitHubError(StatusCode::UNAUTHORIZED, "Bad credentials");
 
 /// The GitHub user a user token belongs to.
-fn authenticate_user(state: &state::State, headers: &HeaderMap) -> Result<i64, GitHubError> {
+fn authenticate_user<'a>(
+    state: &'a state::State,
+    headers: &HeaderMap,
+) -> Result<&'a User, GitHubError> {
     let token = bearer(headers).ok_or(GitHubError(
         StatusCode::UNAUTHORIZED,
         "Requires authentication",
     ))?;
-    state
-        .user_tokens
-        .get(&token)
-        .copied()
-        .ok_or(GitHubError(StatusCode::UNAUTHORIZED, "Bad credentials"))
+    let id = state.user_tokens.get(&token).ok_or(BAD_CREDENTIALS)?;
+    state.user(*id).ok_or(BAD_CREDENTIALS)
 }
 
-async fn user(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+async fn user(State(shared): State<Shared>, headers: HeaderMap) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let id = match authenticate_user(&state, &headers) {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
-    let (Some(account), Some(user)) = (state.accounts.iter().find(|a| a.id == id), state.user(id))
-    else {
-        return bad_credentials();
-    };
+    let user = authenticate_user(&state, &headers)?;
+    let account = state
+        .accounts
+        .iter()
+        .find(|a| a.id == user.id)
+        .ok_or(BAD_CREDENTIALS)?;
     let mut body = account_json(account, &shared.web_url, &shared.api_url());
     body["name"] = json!(user.login);
     body["email"] = json!(user.email);
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }
 
-async fn user_emails(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+async fn user_emails(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let id = match authenticate_user(&state, &headers) {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
-    let Some(user) = state.user(id) else {
-        return bad_credentials();
-    };
-    axum::Json(json!([{
+    let user = authenticate_user(&state, &headers)?;
+    let body = json!([{
         "email": user.email,
         "primary": true,
         "verified": true,
         "visibility": "private",
-    }]))
-    .into_response()
+    }]);
+    Ok(axum::Json(body).into_response())
 }
 
 async fn user_orgs(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(page): Query<Page>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let id = match authenticate_user(&state, &headers) {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
-    let Some(user) = state.user(id) else {
-        return bad_credentials();
-    };
+    let user = authenticate_user(&state, &headers)?;
     let api_url = shared.api_url();
     let orgs: Vec<Value> = state
         .accounts
@@ -107,28 +94,25 @@ async fn user_orgs(
         })
         .collect();
     let (items, link) = page.of(&orgs, &api_url, "/user/orgs");
-    with_link(StatusCode::OK, Value::Array(items), link)
+    Ok(with_link(StatusCode::OK, Value::Array(items), link))
 }
 
 async fn user_installations(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(page): Query<Page>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let id = match authenticate_user(&state, &headers) {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
+    let user = authenticate_user(&state, &headers)?;
     let api_url = shared.api_url();
     let all: Vec<Value> = state
-        .user_installations(id)
+        .user_installations(user.id)
         .into_iter()
         .map(|i| installation_json(&state, i, &shared.web_url, &api_url))
         .collect();
     let (items, link) = page.of(&all, &api_url, "/user/installations");
     let body = json!({"total_count": all.len(), "installations": items});
-    with_link(StatusCode::OK, body, link)
+    Ok(with_link(StatusCode::OK, body, link))
 }
 
 /// `{total_count, repository_selection, repositories}` for one page of an installation's
@@ -161,40 +145,35 @@ async fn user_installation_repositories(
     headers: HeaderMap,
     Path(installation_id): Path<i64>,
     Query(page): Query<Page>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let id = match authenticate_user(&state, &headers) {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
-    let Some(installation) = state
-        .user_installations(id)
+    let user = authenticate_user(&state, &headers)?;
+    let installation = state
+        .user_installations(user.id)
         .into_iter()
         .find(|i| i.id == installation_id)
-    else {
-        return github_error(StatusCode::NOT_FOUND, "Not Found");
-    };
+        .ok_or(GitHubError(StatusCode::NOT_FOUND, "Not Found"))?;
     let path = format!("/user/installations/{installation_id}/repositories");
-    repositories_page(&shared, installation, None, &page, &path)
+    Ok(repositories_page(&shared, installation, None, &page, &path))
 }
 
 async fn installation_repositories(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(page): Query<Page>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    let Some(token) = bearer(&headers).and_then(|t| state.token_installation(&t)) else {
-        return bad_credentials();
-    };
-    let Some(installation) = state.installation(token.installation_id) else {
-        return bad_credentials();
-    };
-    repositories_page(
+    let token = bearer(&headers)
+        .and_then(|t| state.token_installation(&t))
+        .ok_or(BAD_CREDENTIALS)?;
+    let installation = state
+        .installation(token.installation_id)
+        .ok_or(BAD_CREDENTIALS)?;
+    Ok(repositories_page(
         &shared,
         installation,
         token.repositories.as_ref(),
         &page,
         "/installation/repositories",
-    )
+    ))
 }

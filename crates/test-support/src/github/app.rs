@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::state::{self, App, Installation, InstallationToken, Shared, account_json};
-use super::{AppCredentials, GitHubError, Page, bearer, github_error, with_link};
+use super::{AppCredentials, GitHubError, NOT_FOUND, Page, bearer, with_link};
 
 /// How long a manifest code may wait for its conversion, as on GitHub.
 const MANIFEST_CODE_LIFETIME_SECONDS: i64 = 3600;
@@ -215,13 +215,14 @@ async fn manifest_form(
 }
 
 /// `POST {api}/app-manifests/{code}/conversions`: the App's id and secrets, once per code.
-async fn convert_manifest(State(shared): State<Shared>, Path(code): Path<String>) -> Response {
+async fn convert_manifest(
+    State(shared): State<Shared>,
+    Path(code): Path<String>,
+) -> Result<Response, GitHubError> {
     let mut state = shared.lock();
-    let Some((index, created)) = state.manifest_codes.remove(&code) else {
-        return github_error(StatusCode::NOT_FOUND, "Not Found");
-    };
+    let (index, created) = state.manifest_codes.remove(&code).ok_or(NOT_FOUND)?;
     if state::now() - created > MANIFEST_CODE_LIFETIME_SECONDS {
-        return github_error(StatusCode::NOT_FOUND, "Not Found");
+        return Err(NOT_FOUND);
     }
     let (web_url, api_url) = (shared.web_url.clone(), shared.api_url());
     let app = &state.apps[index];
@@ -230,7 +231,7 @@ async fn convert_manifest(State(shared): State<Shared>, Path(code): Path<String>
     body["client_secret"] = json!(app.client_secret);
     body["webhook_secret"] = json!(app.webhook_secret);
     body["pem"] = json!(app.pem);
-    (StatusCode::CREATED, axum::Json(body)).into_response()
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
 fn app_json(state: &state::State, app: &App, web_url: &str, api_url: &str) -> Value {
@@ -350,57 +351,42 @@ pub(super) fn installation_json(
     })
 }
 
-async fn this_app(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+async fn this_app(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    match authenticate_app(&state, &headers) {
-        Ok(index) => axum::Json(app_json(
-            &state,
-            &state.apps[index],
-            &shared.web_url,
-            &shared.api_url(),
-        ))
-        .into_response(),
-        Err(error) => error.into_response(),
-    }
+    let app = &state.apps[authenticate_app(&state, &headers)?];
+    let body = app_json(&state, app, &shared.web_url, &shared.api_url());
+    Ok(axum::Json(body).into_response())
 }
 
 async fn app_installations(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Query(page): Query<Page>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    if let Err(error) = authenticate_app(&state, &headers) {
-        return error.into_response();
-    }
+    authenticate_app(&state, &headers)?;
     let all: Vec<Value> = state
         .installations
         .iter()
         .map(|i| installation_json(&state, i, &shared.web_url, &shared.api_url()))
         .collect();
     let (items, link) = page.of(&all, &shared.api_url(), "/app/installations");
-    with_link(StatusCode::OK, Value::Array(items), link)
+    Ok(with_link(StatusCode::OK, Value::Array(items), link))
 }
 
 async fn app_installation(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Response {
+) -> Result<Response, GitHubError> {
     let state = shared.lock();
-    if let Err(error) = authenticate_app(&state, &headers) {
-        return error.into_response();
-    }
-    match state.installation(id) {
-        Some(installation) => axum::Json(installation_json(
-            &state,
-            installation,
-            &shared.web_url,
-            &shared.api_url(),
-        ))
-        .into_response(),
-        None => github_error(StatusCode::NOT_FOUND, "Not Found"),
-    }
+    authenticate_app(&state, &headers)?;
+    let installation = state.installation(id).ok_or(NOT_FOUND)?;
+    let body = installation_json(&state, installation, &shared.web_url, &shared.api_url());
+    Ok(axum::Json(body).into_response())
 }
 
 /// `POST {api}/app/installations/{id}/access_tokens`, optionally narrowed to `repositories`.
@@ -409,7 +395,7 @@ async fn create_installation_token(
     headers: HeaderMap,
     Path(id): Path<i64>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, GitHubError> {
     #[derive(Deserialize, Default)]
     struct Narrowing {
         repositories: Option<Vec<String>>,
@@ -420,17 +406,17 @@ async fn create_installation_token(
     } else {
         match serde_json::from_slice(&body) {
             Ok(narrowing) => narrowing,
-            Err(_) => return github_error(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
+            Err(_) => {
+                return Err(GitHubError(
+                    StatusCode::BAD_REQUEST,
+                    "Problems parsing JSON",
+                ));
+            }
         }
     };
     let mut state = shared.lock();
-    let app_index = match authenticate_app(&state, &headers) {
-        Ok(index) => index,
-        Err(error) => return error.into_response(),
-    };
-    let Some(installation) = state.installation(id) else {
-        return github_error(StatusCode::NOT_FOUND, "Not Found");
-    };
+    let app_index = authenticate_app(&state, &headers)?;
+    let installation = state.installation(id).ok_or(NOT_FOUND)?;
     let mut repositories = narrowing.repositories;
     if let Some(ids) = narrowing.repository_ids {
         let names = installation
@@ -458,10 +444,10 @@ async fn create_installation_token(
     if let Some(names) = &repositories
         && granted.len() != names.len()
     {
-        return github_error(
+        return Err(GitHubError(
             StatusCode::UNPROCESSABLE_ENTITY,
             "There is at least one repository that does not exist or is not accessible to the parent installation.",
-        );
+        ));
     }
     let (web_url, api_url) = (shared.web_url.clone(), shared.api_url());
     let granted_json: Vec<Value> = granted
@@ -484,5 +470,5 @@ async fn create_installation_token(
         body["repositories"] = Value::Array(granted_json);
     }
     state.installation_tokens.push(token);
-    (StatusCode::CREATED, axum::Json(body)).into_response()
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

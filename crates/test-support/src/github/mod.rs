@@ -195,6 +195,8 @@ impl IntoResponse for GitHubError {
     }
 }
 
+pub(crate) const NOT_FOUND: GitHubError = GitHubError(StatusCode::NOT_FOUND, "Not Found");
+
 /// The token in `Authorization: Bearer …` or `Authorization: token …`.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
