@@ -4,11 +4,12 @@
 //! shared GITHUB.md). Tests start it in-process with [`FakeGitHub::start`]; browser tests run
 //! the `fake-github` binary. Read `state` first, then one module per surface: `app` (manifest
 //! flow, App JWTs, installation tokens), `oauth` (user authorization), `api` (users,
-//! installations, repositories); `control` is what tests (in-process or over HTTP) set up.
+//! installations, repositories), `git` (clones); `control` is what tests (in-process or over HTTP) set up.
 
 mod api;
 mod app;
 mod control;
+mod git;
 mod oauth;
 mod state;
 
@@ -138,6 +139,7 @@ fn router(shared: Shared) -> Router {
         .merge(app::web_routes())
         .merge(oauth::routes())
         .nest("/_fake", control::routes())
+        .merge(git::routes())
         .nest("/api/v3", api)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)

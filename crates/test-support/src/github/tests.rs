@@ -311,3 +311,129 @@ async fn user_authorization_checks_the_code_and_the_pkce_verifier() {
         "{wrong_secret}"
     );
 }
+
+/// A bare repository with one commit on `main`.
+fn bare_repository() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |cwd: &std::path::Path, args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("README"), "hello\n").unwrap();
+    git(&work, &["init", "--quiet", "--initial-branch=main"]);
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "--quiet", "--message", "first"]);
+    git(
+        dir.path(),
+        &["clone", "--quiet", "--bare", "work", "site.git"],
+    );
+    let bare = dir.path().join("site.git");
+    (dir, bare)
+}
+
+/// How a clone hands git the installation token.
+enum Credentials<'a> {
+    None,
+    /// `http.extraHeader`, sent with every request.
+    Header(&'a str),
+    /// A credential helper, asked after the first 401.
+    Helper(&'a str),
+}
+
+/// `git clone url` into a fresh directory, credentials given through the environment; whether
+/// it succeeded.
+async fn clone(url: &str, credentials: Credentials<'_>) -> bool {
+    let into = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new("git");
+    command
+        .args(["clone", "--quiet", url])
+        .arg(into.path().join("clone"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    match credentials {
+        Credentials::None => {}
+        Credentials::Header(token) => {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+            command
+                .env("GIT_CONFIG_COUNT", "1")
+                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+                .env(
+                    "GIT_CONFIG_VALUE_0",
+                    format!("Authorization: Basic {basic}"),
+                );
+        }
+        Credentials::Helper(token) => {
+            let helper = "!f() { echo username=x-access-token; echo \"password=$FAKE_TOKEN\"; }; f";
+            command
+                .env("FAKE_TOKEN", token)
+                .env("GIT_CONFIG_COUNT", "1")
+                .env("GIT_CONFIG_KEY_0", "credential.helper")
+                .env("GIT_CONFIG_VALUE_0", helper);
+        }
+    }
+    let output = command.output().await.unwrap();
+    output.status.success() && into.path().join("clone/README").exists()
+}
+
+#[tokio::test]
+async fn a_private_repository_clones_with_an_unexpired_installation_token_only() {
+    let github = FakeGitHub::start().await;
+    let (_dir, bare) = bare_repository();
+    let installation = github.add_installation(
+        "acme",
+        &[
+            ("site", Some(bare.clone()), true),
+            ("open", Some(bare), false),
+        ],
+    );
+    let other = github.add_installation("elsewhere", &[]);
+    let app = github.create_app("Helvetia").await;
+    let mint = |installation: i64| {
+        let request = client()
+            .post(format!(
+                "{}/app/installations/{installation}/access_tokens",
+                github.api_url()
+            ))
+            .bearer_auth(app_jwt(&app, -60, 540));
+        async move {
+            json_of(request.send().await.unwrap()).await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let token = mint(installation).await;
+    let private = format!("{}/acme/site.git", github.web_url());
+
+    assert!(!clone(&private, Credentials::None).await, "anonymous");
+    let unknown = Credentials::Header("ghs_madeup");
+    assert!(!clone(&private, unknown).await, "an unknown token");
+    let elsewhere = mint(other).await;
+    let elsewhere = Credentials::Header(&elsewhere);
+    assert!(
+        !clone(&private, elsewhere).await,
+        "another installation's token"
+    );
+    assert!(clone(&private, Credentials::Header(&token)).await);
+    assert!(clone(&private, Credentials::Helper(&token)).await);
+    let public = format!("{}/acme/open.git", github.web_url());
+    assert!(clone(&public, Credentials::None).await);
+    github.expire_tokens();
+    assert!(
+        !clone(&private, Credentials::Header(&token)).await,
+        "an expired token"
+    );
+    assert!(
+        github.requests().iter().all(|r| !r.uri.contains(&token)),
+        "the token never travels in a URL"
+    );
+}
