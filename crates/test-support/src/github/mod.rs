@@ -4,7 +4,7 @@
 //! shared GITHUB.md). Tests start it in-process with [`FakeGitHub::start`]; browser tests run
 //! the `fake-github` binary. Read `state` first, then one module per surface: `app` (manifest
 //! flow, App JWTs, installation tokens), `oauth` (user authorization), `api` (users,
-//! installations, repositories), `git` (clones); `control` is what tests (in-process or over HTTP) set up.
+//! installations, repositories), `git` (clones), `writes` (statuses, check runs, comments), `webhooks`; `control` is what tests (in-process or over HTTP) set up.
 
 mod api;
 mod app;
@@ -12,6 +12,8 @@ mod control;
 mod git;
 mod oauth;
 mod state;
+mod webhooks;
+mod writes;
 
 use std::path::PathBuf;
 
@@ -23,7 +25,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use state::SeenRequest;
-use state::Shared;
+use state::{Shared, WrittenKind};
+pub use webhooks::signature;
 
 /// The values GitHub hands back when an App is created, as the manifest conversion returns them.
 #[derive(Clone, Debug)]
@@ -127,6 +130,50 @@ impl FakeGitHub {
         self.shared.expire_tokens();
     }
 
+    /// The commit statuses an App set on `repo` (`owner/name`) at `sha`, oldest first.
+    pub fn statuses(&self, repo: &str, sha: &str) -> Vec<Value> {
+        self.shared
+            .lock()
+            .written(WrittenKind::Status, repo, Some(sha))
+    }
+
+    /// The check runs on `repo` (`owner/name`), oldest first, as last updated.
+    pub fn check_runs(&self, repo: &str) -> Vec<Value> {
+        self.shared
+            .lock()
+            .written(WrittenKind::CheckRun, repo, None)
+    }
+
+    /// The comments on issue or pull request `number` of `repo` (`owner/name`), oldest first,
+    /// as last updated.
+    pub fn comments(&self, repo: &str, number: u64) -> Vec<Value> {
+        let number = number.to_string();
+        self.shared
+            .lock()
+            .written(WrittenKind::Comment, repo, Some(&number))
+    }
+
+    /// Sends a webhook delivery of `event` to `url`, signed with the App's webhook secret as
+    /// GitHub signs them; the receiver's status.
+    pub async fn deliver(&self, url: &str, event: &str, payload: Value) -> reqwest::StatusCode {
+        self.shared.deliver(url, event, &payload).await.1
+    }
+
+    /// Like [`FakeGitHub::deliver`], also returning the delivery's GUID (for `redeliver`).
+    pub async fn deliver_with_guid(
+        &self,
+        url: &str,
+        event: &str,
+        payload: Value,
+    ) -> (String, reqwest::StatusCode) {
+        self.shared.deliver(url, event, &payload).await
+    }
+
+    /// Sends delivery `guid` again with the same GUID and body, as GitHub's "Redeliver".
+    pub async fn redeliver(&self, url: &str, guid: &str) -> reqwest::StatusCode {
+        self.shared.redeliver(url, guid).await
+    }
+
     /// Every request seen so far, credentials elided.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.shared.lock().requests.clone()
@@ -134,7 +181,10 @@ impl FakeGitHub {
 }
 
 fn router(shared: Shared) -> Router {
-    let api = Router::new().merge(app::api_routes()).merge(api::routes());
+    let api = Router::new()
+        .merge(app::api_routes())
+        .merge(api::routes())
+        .merge(writes::routes());
     Router::new()
         .merge(app::web_routes())
         .merge(oauth::routes())

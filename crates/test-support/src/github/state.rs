@@ -54,6 +54,10 @@ pub(crate) struct State {
     /// User access tokens (`ghu_…`) → GitHub user id.
     pub(crate) user_tokens: HashMap<String, i64>,
     pub(crate) requests: Vec<SeenRequest>,
+    /// What Apps wrote on repositories, oldest first.
+    pub(crate) written: Vec<Written>,
+    /// Webhook deliveries sent: (GUID, event, raw body), for redeliveries.
+    pub(crate) deliveries: Vec<(String, String, Vec<u8>)>,
 }
 
 /// A GitHub account: a user or an organization.
@@ -120,6 +124,23 @@ pub(crate) struct AuthorizationGrant {
     pub(crate) redirect_uri: String,
     pub(crate) code_challenge: Option<String>,
     pub(crate) issued_at: i64,
+}
+
+/// Something an App wrote on a repository.
+pub(crate) struct Written {
+    pub(crate) kind: WrittenKind,
+    /// `owner/name`.
+    pub(crate) repo: String,
+    /// What it is listed under: the commit (statuses, check runs) or the issue number.
+    pub(crate) key: String,
+    pub(crate) value: Value,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WrittenKind {
+    Status,
+    CheckRun,
+    Comment,
 }
 
 /// A request the fake saw, with credentials elided.
@@ -199,6 +220,16 @@ impl State {
         self.installation_tokens
             .iter()
             .find(|t| crate::github::same_secret(&t.token, token) && t.expires_at > now)
+    }
+
+    /// What was written of `kind` on `repo` (`owner/name`) under `key` (any key if None),
+    /// oldest first.
+    pub(crate) fn written(&self, kind: WrittenKind, repo: &str, key: Option<&str>) -> Vec<Value> {
+        self.written
+            .iter()
+            .filter(|w| w.kind == kind && w.repo == repo && key.is_none_or(|k| w.key == k))
+            .map(|w| w.value.clone())
+            .collect()
     }
 
     /// The App installations act for: the last one created.

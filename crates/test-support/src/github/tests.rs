@@ -33,6 +33,17 @@ fn app_jwt(app: &AppCredentials, iat: i64, exp: i64) -> String {
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
+/// A fresh installation token for `installation`, through the App's JWT.
+async fn mint_token(github: &FakeGitHub, app: &AppCredentials, installation: i64) -> String {
+    let url = format!(
+        "{}/app/installations/{installation}/access_tokens",
+        github.api_url()
+    );
+    let request = client().post(url).bearer_auth(app_jwt(app, -60, 540));
+    let minted = json_of(request.send().await.unwrap()).await;
+    minted["token"].as_str().unwrap().to_owned()
+}
+
 fn query_parameter(url: &str, name: &str) -> Option<String> {
     let url = reqwest::Url::parse(url).unwrap();
     url.query_pairs()
@@ -397,20 +408,7 @@ async fn a_private_repository_clones_with_an_unexpired_installation_token_only()
     );
     let other = github.add_installation("elsewhere", &[]);
     let app = github.create_app("Helvetia").await;
-    let mint = |installation: i64| {
-        let request = client()
-            .post(format!(
-                "{}/app/installations/{installation}/access_tokens",
-                github.api_url()
-            ))
-            .bearer_auth(app_jwt(&app, -60, 540));
-        async move {
-            json_of(request.send().await.unwrap()).await["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
+    let mint = |installation| mint_token(&github, &app, installation);
     let token = mint(installation).await;
     let private = format!("{}/acme/site.git", github.web_url());
 
@@ -436,4 +434,169 @@ async fn a_private_repository_clones_with_an_unexpired_installation_token_only()
         github.requests().iter().all(|r| !r.uri.contains(&token)),
         "the token never travels in a URL"
     );
+}
+
+#[tokio::test]
+async fn an_app_writes_statuses_check_runs_and_comments_on_granted_repositories() {
+    let github = FakeGitHub::start().await;
+    let http = client();
+    let app = github.create_app("Helvetia").await;
+    let installation = github.add_installation("acme", &[("site", None, true)]);
+    let other = github.add_installation("elsewhere", &[("other", None, true)]);
+    let mint = |installation| mint_token(&github, &app, installation);
+    let token = mint(installation).await;
+    let repo = format!("{}/repos/acme/site", github.api_url());
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let send = |method: reqwest::Method, url: String, body: Value, token: &str| {
+        let request = http.request(method, url).bearer_auth(token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let post = reqwest::Method::POST;
+    let statuses = format!("{repo}/statuses/{sha}");
+    for (state, context) in [("pending", "ci"), ("success", "ci"), ("failure", "lint")] {
+        let body =
+            json!({"state": state, "context": context, "target_url": "https://ci.example/1"});
+        let (status, created) = send(post.clone(), statuses.clone(), body, &token).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(created["creator"]["login"], format!("{}[bot]", app.slug));
+    }
+    let (status, _) = send(
+        post.clone(),
+        statuses.clone(),
+        json!({"state": "odd"}),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let combined = http
+        .get(format!("{repo}/commits/{sha}/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let combined = json_of(combined).await;
+    assert_eq!(combined["state"], "failure");
+    assert_eq!(combined["total_count"], 2, "the latest status per context");
+    assert_eq!(combined["statuses"][0]["state"], "failure");
+    assert_eq!(combined["statuses"][1]["state"], "success");
+    assert_eq!(github.statuses("acme/site", sha).len(), 3);
+
+    let (status, run) = send(
+        post.clone(),
+        format!("{repo}/check-runs"),
+        json!({"name": "build", "head_sha": sha, "status": "in_progress"}),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(run["status"], "in_progress");
+    let (status, run) = send(
+        reqwest::Method::PATCH,
+        format!("{repo}/check-runs/{}", run["id"]),
+        json!({"conclusion": "success"}),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (run["status"].as_str(), run["conclusion"].as_str()),
+        (Some("completed"), Some("success"))
+    );
+    let runs = http
+        .get(format!("{repo}/commits/{sha}/check-runs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let runs = json_of(runs).await;
+    assert_eq!(runs["total_count"], 1);
+    assert_eq!(runs["check_runs"][0]["conclusion"], "success");
+
+    let (status, comment) = send(
+        post.clone(),
+        format!("{repo}/issues/7/comments"),
+        json!({"body": "Deploying…"}),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = send(
+        reqwest::Method::PATCH,
+        format!("{repo}/issues/comments/{}", comment["id"]),
+        json!({"body": "Deployed: https://pr-7.example"}),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let comments = github.comments("acme/site", 7);
+    assert_eq!(comments.len(), 1, "updated in place");
+    assert_eq!(comments[0]["body"], "Deployed: https://pr-7.example");
+
+    let elsewhere = mint(other).await;
+    let (status, _) = send(
+        post.clone(),
+        statuses.clone(),
+        json!({"state": "success"}),
+        &elsewhere,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another installation's repository"
+    );
+    let (status, _) = send(post, statuses, json!({"state": "success"}), "ghs_madeup").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn webhook_deliveries_are_signed_and_redelivered_with_their_guid() {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+
+    let github = FakeGitHub::start().await;
+    let app = github.create_app("Helvetia").await;
+    let received: Arc<Mutex<Vec<(HeaderMap, axum::body::Bytes)>>> = Arc::default();
+    let seen = received.clone();
+    let receiver = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(
+            move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                seen.lock().unwrap().push((headers, body));
+                StatusCode::ACCEPTED
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let payload = json!({"ref": "refs/heads/main", "after": "abc"});
+    let (guid, status) = github
+        .deliver_with_guid(&url, "push", payload.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(github.redeliver(&url, &guid).await, StatusCode::ACCEPTED);
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 2);
+    for (headers, body) in received.iter() {
+        assert_eq!(headers["x-github-event"], "push");
+        assert_eq!(headers["x-github-delivery"], guid.as_str());
+        assert!(
+            headers["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("GitHub-Hookshot/")
+        );
+        let expected = super::signature(&app.webhook_secret, body);
+        assert_eq!(headers["x-hub-signature-256"], expected.as_str());
+        assert_eq!(serde_json::from_slice::<Value>(body).unwrap(), payload);
+    }
 }
