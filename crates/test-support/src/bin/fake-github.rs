@@ -1,8 +1,7 @@
 //! The fake GitHub as its own process, for tests that cannot hold it in-process (browser
 //! tests): `fake-github [PORT]` serves on 127.0.0.1:PORT (a free port by default), prints one
 //! JSON line `{"web_url": …, "api_url": …, "control_url": …}` and runs until killed. Set it up
-//! through `{control_url}/users`, `/sign-in`, `/installations`, `/expire-tokens`, `/tokens`
-//! (see `helvetia_test_support::github`).
+//! through the JSON API under `control_url` (`helvetia_test_support::github`'s `control`).
 
 use helvetia_test_support::github::FakeGitHub;
 

@@ -1,6 +1,7 @@
 //! What tests set up: users, the signed-in browser, installations, expired tokens. The same
 //! operations back [`super::FakeGitHub`]'s methods and, under `{web}/_fake/`, a small JSON API
-//! for tests that run the fake as its own process (the `fake-github` binary).
+//! for tests that run the fake as its own process (the `fake-github` binary): `users`,
+//! `sign-in`, `installations`, `apps`, `expire-tokens`, `tokens`, `deliveries`.
 
 use std::path::PathBuf;
 
@@ -87,6 +88,8 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/installations", post(add_installation))
         .route("/expire-tokens", post(expire_tokens))
         .route("/tokens", get(tokens))
+        .route("/apps", post(create_app))
+        .route("/deliveries", post(deliver))
 }
 
 #[derive(Deserialize)]
@@ -156,4 +159,31 @@ async fn tokens(State(shared): State<Shared>) -> Response {
         .map(|t| t.token.as_str())
         .collect();
     axum::Json(json!(tokens)).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewApp {
+    name: String,
+}
+
+/// The App's values as an administrator would copy them from GitHub's settings page.
+async fn create_app(State(shared): State<Shared>, axum::Json(new): axum::Json<NewApp>) -> Response {
+    let app = super::app::create(&shared, super::app::Manifest::named(&new.name), None).await;
+    (StatusCode::CREATED, axum::Json(app)).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewDelivery {
+    url: String,
+    event: String,
+    payload: serde_json::Value,
+}
+
+/// Sends a signed webhook delivery; its GUID and the receiver's status.
+async fn deliver(
+    State(shared): State<Shared>,
+    axum::Json(new): axum::Json<NewDelivery>,
+) -> Response {
+    let (guid, status) = shared.deliver(&new.url, &new.event, &new.payload).await;
+    axum::Json(json!({"guid": guid, "status": status.as_u16()})).into_response()
 }

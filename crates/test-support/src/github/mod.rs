@@ -29,7 +29,7 @@ use state::{Shared, WrittenKind};
 pub use webhooks::signature;
 
 /// The values GitHub hands back when an App is created, as the manifest conversion returns them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AppCredentials {
     pub id: i64,
     pub slug: String,

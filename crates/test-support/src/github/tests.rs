@@ -91,14 +91,7 @@ async fn the_manifest_flow_creates_an_app_whose_jwt_mints_installation_tokens() 
             .unwrap()
             .starts_with("-----BEGIN RSA PRIVATE KEY-----")
     );
-    let app = AppCredentials {
-        id: body["id"].as_i64().unwrap(),
-        slug: body["slug"].as_str().unwrap().into(),
-        client_id: body["client_id"].as_str().unwrap().into(),
-        client_secret: body["client_secret"].as_str().unwrap().into(),
-        webhook_secret: body["webhook_secret"].as_str().unwrap().into(),
-        pem: body["pem"].as_str().unwrap().into(),
-    };
+    let app = serde_json::from_value::<AppCredentials>(body.clone()).unwrap();
     let again = http.post(&conversion).send().await.unwrap();
     assert_eq!(
         again.status(),
@@ -599,4 +592,57 @@ async fn webhook_deliveries_are_signed_and_redelivered_with_their_guid() {
         assert_eq!(headers["x-hub-signature-256"], expected.as_str());
         assert_eq!(serde_json::from_slice::<Value>(body).unwrap(), payload);
     }
+}
+
+#[tokio::test]
+async fn the_control_api_sets_the_fake_up_for_tests_in_another_process() {
+    let github = FakeGitHub::start().await;
+    let http = client();
+    let control = |path: &str, body: Value| {
+        let request = http
+            .post(format!("{}/_fake/{path}", github.web_url()))
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, user) = control(
+        "users",
+        json!({"login": "bob", "email": "bob@example.org", "orgs": ["acme"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(user["id"].is_i64());
+    let (status, _) = control("sign-in", json!({"login": "nobody"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = control("sign-in", json!({"login": "bob"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let repos = json!({"account": "acme", "repos": [{"name": "site", "private": true}]});
+    let (_, installation) = control("installations", repos).await;
+    let (status, app) = control("apps", json!({"name": "Helvetia"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let app = serde_json::from_value::<AppCredentials>(app.clone()).unwrap();
+    let token = mint_token(&github, &app, installation["id"].as_i64().unwrap()).await;
+    let tokens = json_of(
+        http.get(format!("{}/_fake/tokens", github.web_url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(tokens, json!([token]));
+    let (status, _) = control("expire-tokens", json!(null)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let listed = http
+        .get(format!("{}/installation/repositories", github.api_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::UNAUTHORIZED);
 }
