@@ -1,7 +1,7 @@
 //! Servers, repositories and clients for end-to-end tests and benchmarks: a real
 //! `helvetia server` process (with its own data dir, ports, Traefik and network pool), git
 //! repositories holding `fixtures/apps`, a DNS and an HTTP server on loopback for outbound
-//! tests, and helpers to wait for conditions without sleeping.
+//! tests, a fake GitHub ([`github`]), and helpers to wait for conditions without sleeping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

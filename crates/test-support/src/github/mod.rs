@@ -184,7 +184,8 @@ fn router(shared: Shared) -> Router {
     let api = Router::new()
         .merge(app::api_routes())
         .merge(api::routes())
-        .merge(writes::routes());
+        .merge(writes::routes())
+        .layer(middleware::map_response(rate_limit_headers));
     Router::new()
         .merge(app::web_routes())
         .merge(oauth::routes())
@@ -193,6 +194,23 @@ fn router(shared: Shared) -> Router {
         .nest("/api/v3", api)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
+}
+
+/// The rate-limit headers GitHub's API answers carry; the fake never limits.
+async fn rate_limit_headers(mut response: Response) -> Response {
+    let reset = (state::now() + 3600).to_string();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", "5000".to_owned()),
+        ("x-ratelimit-remaining", "4999".to_owned()),
+        ("x-ratelimit-used", "1".to_owned()),
+        ("x-ratelimit-reset", reset),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 /// Remembers every request, its credentials reduced to their scheme.

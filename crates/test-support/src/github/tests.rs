@@ -451,6 +451,9 @@ async fn an_app_writes_statuses_check_runs_and_comments_on_granted_repositories(
             )
         }
     };
+    let (status, repository) = send(reqwest::Method::GET, repo.clone(), Value::Null, &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repository["default_branch"], "main");
     let post = reqwest::Method::POST;
     let statuses = format!("{repo}/statuses/{sha}");
     for (state, context) in [("pending", "ci"), ("success", "ci"), ("failure", "lint")] {
@@ -474,6 +477,7 @@ async fn an_app_writes_statuses_check_runs_and_comments_on_granted_repositories(
         .send()
         .await
         .unwrap();
+    assert_eq!(combined.headers()["x-ratelimit-limit"], "5000");
     let combined = json_of(combined).await;
     assert_eq!(combined["state"], "failure");
     assert_eq!(combined["total_count"], 2, "the latest status per context");

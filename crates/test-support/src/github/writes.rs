@@ -1,6 +1,7 @@
-//! What an App writes back with an installation token, and what it reads of CI: commit
-//! statuses and the combined status, check runs (create, update, list) and issue comments
-//! (create, update in place, list) — in GitHub's formats, on repositories the token grants.
+//! What an App does on one repository with an installation token: reads it, writes back and
+//! reads CI's results — commit statuses and the combined status, check runs (create, update,
+//! list) and issue comments (create, update in place, list) — in GitHub's formats, on
+//! repositories the token grants.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -15,6 +16,7 @@ use super::{GitHubError, NOT_FOUND, Page, bearer, with_link};
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
+        .route("/repos/{owner}/{repo}", get(repository))
         .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
         .route(
             "/repos/{owner}/{repo}/commits/{reference}/statuses",
@@ -86,6 +88,17 @@ fn bot(state: &state::State, shared: &Shared) -> Value {
         "type": "Bot",
         "html_url": format!("{}/apps/{slug}", shared.web_url),
     })
+}
+
+/// `GET {api}/repos/{owner}/{repo}`: the repository (its default branch, clone URL, …).
+async fn repository(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path((owner, repo)): Path<(String, String)>,
+) -> Result<Response, GitHubError> {
+    let state = shared.lock();
+    let (_, repository) = authorize(&state, &shared, &headers, &owner, &repo)?;
+    Ok(axum::Json(repository).into_response())
 }
 
 #[derive(Deserialize)]
