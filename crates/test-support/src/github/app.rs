@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use super::state::{self, App, Installation, InstallationToken, Shared, account_json};
 use super::{AppCredentials, GitHubError, NOT_FOUND, Page, bearer, with_link};
 
+/// The size of the App keys GitHub generates.
+const APP_KEY_BITS: usize = 2048;
 /// How long a manifest code may wait for its conversion, as on GitHub.
 const MANIFEST_CODE_LIFETIME_SECONDS: i64 = 3600;
 /// An installation token's lifetime, as on GitHub.
@@ -83,7 +85,7 @@ pub(super) async fn create(
 ) -> AppCredentials {
     // Key generation is CPU-heavy: keep it off the runtime's worker threads.
     let key = tokio::task::spawn_blocking(|| {
-        <rsa::PrivateKey as rsa::Generate>::try_generate().expect("generating an RSA key")
+        rsa::PrivateKey::new(&mut rand::rng(), APP_KEY_BITS).expect("generating an RSA key")
     })
     .await
     .expect("the key generation task");

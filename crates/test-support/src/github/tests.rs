@@ -92,6 +92,12 @@ async fn the_manifest_flow_creates_an_app_whose_jwt_mints_installation_tokens() 
             .starts_with("-----BEGIN RSA PRIVATE KEY-----")
     );
     let app = serde_json::from_value::<AppCredentials>(body.clone()).unwrap();
+    let key = rsa::PrivateKey::from_pkcs1_pem(&app.pem).unwrap();
+    assert_eq!(
+        rsa::traits::PublicKeyParts::size(&key),
+        256,
+        "2048 bits, as GitHub's"
+    );
     let again = http.post(&conversion).send().await.unwrap();
     assert_eq!(
         again.status(),
