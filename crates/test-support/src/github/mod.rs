@@ -185,7 +185,8 @@ fn router(shared: Shared) -> Router {
         .merge(app::api_routes())
         .merge(api::routes())
         .merge(writes::routes())
-        .layer(middleware::map_response(rate_limit_headers));
+        .layer(middleware::map_response(rate_limit_headers))
+        .layer(middleware::from_fn(require_user_agent));
     Router::new()
         .merge(app::web_routes())
         .merge(oauth::routes())
@@ -194,6 +195,17 @@ fn router(shared: Shared) -> Router {
         .nest("/api/v3", api)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
+}
+
+/// GitHub's API refuses requests without a `User-Agent`.
+async fn require_user_agent(request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::USER_AGENT) {
+        return next.run(request).await;
+    }
+    github_error(
+        StatusCode::FORBIDDEN,
+        "Request forbidden by administrative rules. Please make sure your request has a User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required).",
+    )
 }
 
 /// The rate-limit headers GitHub's API answers carry; the fake never limits.

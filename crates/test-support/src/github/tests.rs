@@ -15,6 +15,7 @@ fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
+        .user_agent("helvetia-test")
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -183,6 +184,14 @@ async fn the_manifest_flow_creates_an_app_whose_jwt_mints_installation_tokens() 
         5
     );
 
+    let anonymous = reqwest::Client::builder().no_proxy().build().unwrap();
+    let without_agent = anonymous.get(format!("{}/installation/repositories", github.api_url()));
+    let without_agent = without_agent.bearer_auth(&token).send().await.unwrap();
+    assert_eq!(
+        without_agent.status(),
+        StatusCode::FORBIDDEN,
+        "GitHub wants a User-Agent"
+    );
     github.expire_tokens();
     assert_eq!(page(1).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     let seen = github.requests();
