@@ -184,6 +184,10 @@ async fn deliver(
     State(shared): State<Shared>,
     axum::Json(new): axum::Json<NewDelivery>,
 ) -> Response {
-    let (guid, status) = shared.deliver(&new.url, &new.event, &new.payload).await;
-    axum::Json(json!({"guid": guid, "status": status.as_u16()})).into_response()
+    match shared.deliver(&new.url, &new.event, &new.payload).await {
+        Ok((guid, status)) => {
+            axum::Json(json!({"guid": guid, "status": status.as_u16()})).into_response()
+        }
+        Err(error) => (StatusCode::BAD_GATEWAY, error).into_response(),
+    }
 }

@@ -154,9 +154,9 @@ impl FakeGitHub {
     }
 
     /// Sends a webhook delivery of `event` to `url`, signed with the App's webhook secret as
-    /// GitHub signs them; the receiver's status.
+    /// GitHub signs them; the receiver's status. Panics when there is no App or no receiver.
     pub async fn deliver(&self, url: &str, event: &str, payload: Value) -> reqwest::StatusCode {
-        self.shared.deliver(url, event, &payload).await.1
+        self.deliver_with_guid(url, event, payload).await.1
     }
 
     /// Like [`FakeGitHub::deliver`], also returning the delivery's GUID (for `redeliver`).
@@ -166,12 +166,14 @@ impl FakeGitHub {
         event: &str,
         payload: Value,
     ) -> (String, reqwest::StatusCode) {
-        self.shared.deliver(url, event, &payload).await
+        let delivered = self.shared.deliver(url, event, &payload).await;
+        delivered.unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Sends delivery `guid` again with the same GUID and body, as GitHub's "Redeliver".
     pub async fn redeliver(&self, url: &str, guid: &str) -> reqwest::StatusCode {
-        self.shared.redeliver(url, guid).await
+        let delivered = self.shared.redeliver(url, guid).await;
+        delivered.unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Every request seen so far, credentials elided.

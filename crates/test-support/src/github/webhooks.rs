@@ -31,19 +31,19 @@ fn delivery_guid() -> String {
 
 impl Shared {
     /// Posts `body` to `url` as delivery `guid` of `event`, signed with the App's webhook
-    /// secret; the receiver's status.
-    pub(crate) async fn send_delivery(
+    /// secret; the receiver's status, or why it could not be sent.
+    async fn send_delivery(
         &self,
         url: &str,
         guid: &str,
         event: &str,
         body: Vec<u8>,
-    ) -> reqwest::StatusCode {
+    ) -> Result<reqwest::StatusCode, String> {
         let (secret, app_id) = {
             let state = self.lock();
             let app = state
                 .app()
-                .expect("an App to sign deliveries: create one first");
+                .ok_or("no App to sign deliveries: create one first")?;
             (app.webhook_secret.clone(), app.id)
         };
         crate::http_client()
@@ -59,7 +59,7 @@ impl Shared {
             .send()
             .await
             .map(|response| response.status())
-            .unwrap_or_else(|error| panic!("delivering {event} to {url}: {error}"))
+            .map_err(|error| format!("delivering {event} to {url}: {error}"))
     }
 
     /// A new delivery of `payload`; its GUID and the receiver's status.
@@ -68,25 +68,29 @@ impl Shared {
         url: &str,
         event: &str,
         payload: &serde_json::Value,
-    ) -> (String, reqwest::StatusCode) {
+    ) -> Result<(String, reqwest::StatusCode), String> {
         let guid = delivery_guid();
         let body = payload.to_string().into_bytes();
         self.lock()
             .deliveries
             .push((guid.clone(), event.to_owned(), body.clone()));
-        let status = self.send_delivery(url, &guid, event, body).await;
-        (guid, status)
+        let status = self.send_delivery(url, &guid, event, body).await?;
+        Ok((guid, status))
     }
 
     /// Sends delivery `guid` again, byte for byte, as GitHub's "Redeliver" does.
-    pub(crate) async fn redeliver(&self, url: &str, guid: &str) -> reqwest::StatusCode {
+    pub(crate) async fn redeliver(
+        &self,
+        url: &str,
+        guid: &str,
+    ) -> Result<reqwest::StatusCode, String> {
         let (event, body) = {
             let state = self.lock();
             let (_, event, body) = state
                 .deliveries
                 .iter()
                 .find(|(g, _, _)| g == guid)
-                .unwrap_or_else(|| panic!("no delivery {guid}"));
+                .ok_or_else(|| format!("no delivery {guid}"))?;
             (event.clone(), body.clone())
         };
         self.send_delivery(url, guid, &event, body).await
