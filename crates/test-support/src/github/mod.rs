@@ -4,7 +4,8 @@
 //! shared GITHUB.md). Tests start it in-process with [`FakeGitHub::start`]; browser tests run
 //! the `fake-github` binary. Read `state` first, then one module per surface: `app` (manifest
 //! flow, App JWTs, installation tokens), `oauth` (user authorization), `api` (users,
-//! installations, repositories), `git` (clones), `writes` (statuses, check runs, comments), `webhooks`; `control` is what tests (in-process or over HTTP) set up.
+//! installations, repositories), `git` (clones), `writes` (statuses, check runs, comments)
+//! and `webhooks`; `control` is what tests set up, in-process or over HTTP.
 
 mod api;
 mod app;
