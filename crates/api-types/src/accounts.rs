@@ -89,3 +89,30 @@ pub struct DisableTotp {
 pub struct SigningKeyRotated {
     pub kid: String,
 }
+
+/// Where to send the browser to authorize Helvetia on GitHub (linking the caller's account).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GitHubAuthorize {
+    pub authorize_url: String,
+}
+
+/// An installation of Helvetia's GitHub App that the user reaches.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GitHubInstallation {
+    pub id: i64,
+    /// The GitHub user or organization the App is installed on.
+    pub account: String,
+}
+
+/// A repository an installation grants.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GitHubRepository {
+    pub id: i64,
+    pub name: String,
+    /// `owner/name`.
+    pub full_name: String,
+    pub private: bool,
+    pub default_branch: Option<String>,
+    /// Where git clones it from (`{GitHub}/{owner}/{name}.git`).
+    pub clone_url: String,
+}

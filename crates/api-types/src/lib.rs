@@ -23,8 +23,8 @@ mod tokens;
 mod volumes;
 
 pub use accounts::{
-    ChangePassword, DisableTotp, RecoveryCodes, RefreshToken, SignIn, SignedIn, SigningKeyRotated,
-    TotpCode, TotpEnrolment,
+    ChangePassword, DisableTotp, GitHubAuthorize, GitHubInstallation, GitHubRepository,
+    RecoveryCodes, RefreshToken, SignIn, SignedIn, SigningKeyRotated, TotpCode, TotpEnrolment,
 };
 pub use deployments::{CreateDeployment, DeploymentDetail, LogLines, Rollback, StatusEvent};
 pub use devices::{

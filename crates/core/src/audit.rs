@@ -68,6 +68,8 @@ pub enum AuditAction {
     InvitationRevoke,
     MemberRole,
     MemberRemove,
+    /// A GitHub account was linked to a Helvetia account (the target names it).
+    GitHubLink,
 }
 
 impl AuditAction {
@@ -110,6 +112,7 @@ impl AuditAction {
             AuditAction::InvitationRevoke => "team.invitation_revoke",
             AuditAction::MemberRole => "team.member_role",
             AuditAction::MemberRemove => "team.member_remove",
+            AuditAction::GitHubLink => "auth.github_link",
         }
     }
 }

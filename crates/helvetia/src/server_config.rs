@@ -57,6 +57,10 @@ pub struct ServerArgs {
     /// `helvetia users create`, and the first from the link printed at first start.
     #[arg(long, env = "HELVETIA_SIGNUP_DOMAINS", value_delimiter = ',')]
     pub signup_domains: Vec<String>,
+    /// Let members of these GitHub organizations sign up with GitHub (comma-separated).
+    /// Default: none — with GitHub, as with a password, only `--signup-domains` opens sign-up.
+    #[arg(long, env = "HELVETIA_SIGNUP_GITHUB_ORGS", value_delimiter = ',')]
+    pub signup_github_orgs: Vec<String>,
     /// The DNS server (an address, port 53 unless given) through which outbound requests resolve
     /// names before their addresses are checked. [default: the system's]
     #[arg(long, env = "HELVETIA_RESOLVER", value_name = "ADDRESS", value_parser = parse_resolver)]
@@ -170,6 +174,7 @@ struct FileSettings {
     allow_local_repos: Option<bool>,
     allow_private_destinations: Option<bool>,
     signup_domains: Option<Vec<String>>,
+    signup_github_orgs: Option<Vec<String>>,
     resolver: Option<String>,
     concurrency: Option<usize>,
     shutdown_grace: Option<String>,
@@ -270,6 +275,7 @@ impl ServerArgs {
         from_file!(allow_local_repos);
         from_file!(allow_private_destinations);
         from_file!(signup_domains);
+        from_file!(signup_github_orgs);
         from_file!(concurrency);
         from_file!(log_format);
         from_file!(traefik);
@@ -505,6 +511,13 @@ impl ServerArgs {
                     .map(|domain| domain.trim().trim_start_matches('@').to_lowercase())
                     .filter(|domain| !domain.is_empty())
                     .collect(),
+                signup_github_orgs: self
+                    .signup_github_orgs
+                    .iter()
+                    .map(|org| org.trim().to_lowercase())
+                    .filter(|org| !org.is_empty())
+                    .collect(),
+                github_app: None,
             },
             edge,
             queue: QueueSettings {
@@ -671,5 +684,7 @@ mod tests {
         assert!(config(&[]).unwrap().platform.signup_domains.is_empty());
         let open = config(&["--signup-domains", "Example.COM, @example.org,"]).unwrap();
         assert_eq!(open.platform.signup_domains, ["example.com", "example.org"]);
+        let orgs = config(&["--signup-github-orgs", "Acme, helvetia-dev,"]).unwrap();
+        assert_eq!(orgs.platform.signup_github_orgs, ["acme", "helvetia-dev"]);
     }
 }

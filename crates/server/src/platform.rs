@@ -68,6 +68,13 @@ pub struct PlatformSettings {
     /// E-mail domains whose addresses may sign up without an invitation (lower-case; empty:
     /// sign-up is closed).
     pub signup_domains: Vec<String>,
+    /// GitHub organizations whose members may sign up with GitHub (`--signup-github-orgs`,
+    /// lower-case; empty: none).
+    pub signup_github_orgs: Vec<String>,
+    /// Where GitHub is and the App's user-authorization credentials; `None`: no sign-in with
+    /// GitHub. Read only through `usecases::github::app_credentials`, which moves to the
+    /// App's stored configuration when that lands.
+    pub github_app: Option<crate::github::AppCredentials>,
 }
 
 impl PlatformSettings {

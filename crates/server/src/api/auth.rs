@@ -31,6 +31,10 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     // A device login starts, and collects its token, before the CLI has a credential; the
     // page only shows a form (what it sends, the approval, needs a signed-in user).
     (Method::POST, "/api/v1/auth/device"),
+    // Sign in with GitHub: the browser has no credential yet; the callback is bound to the
+    // browser that started it and to a single-use `state`.
+    (Method::GET, "/api/v1/auth/github"),
+    (Method::GET, "/api/v1/auth/github/callback"),
     (Method::POST, "/api/v1/auth/device/token"),
     (Method::GET, "/device"),
     (Method::POST, "/api/v1/auth/signup"),

@@ -205,6 +205,7 @@ impl From<UseCaseError> for ApiError {
             }
             UseCaseError::Unauthenticated(Refusal::Session) => ApiError::InvalidToken,
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
+            UseCaseError::Refused(why) => ApiError::BadRequest(why),
             // A follower's place frees whenever another leaves: a few seconds is a polite pace.
             UseCaseError::Busy(why) => ApiError::TooManyRequests {
                 message: why,

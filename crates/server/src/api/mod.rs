@@ -27,6 +27,7 @@ mod devices;
 mod env;
 pub mod error;
 mod extract;
+mod github;
 mod health;
 mod json;
 mod lifecycle;
@@ -108,6 +109,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
         .merge(tokens::routes())
         .merge(auth_routes::routes())
+        .merge(github::routes())
         .merge(audit::routes())
         .merge(volumes::routes())
         .merge(devices::routes())
@@ -146,6 +148,7 @@ pub fn router(
             worker,
             reconcile,
             keyring: Arc::default(),
+            github: Arc::default(),
         },
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),

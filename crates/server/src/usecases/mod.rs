@@ -28,6 +28,7 @@ pub mod audit;
 pub mod deployments;
 pub mod devices;
 pub mod env;
+pub mod github;
 pub mod lifecycle;
 pub mod links;
 pub mod logs;
@@ -52,6 +53,8 @@ pub struct App {
     pub reconcile: Arc<Notify>,
     /// The keys that sign and verify session tokens, opened once.
     pub keyring: Arc<Keyring>,
+    /// What users reach through the GitHub App, kept briefly.
+    pub github: Arc<github::Cache>,
 }
 
 /// Why an operation did not happen.
@@ -72,6 +75,10 @@ pub enum UseCaseError {
     /// The input breaks a rule; the reasons per field.
     #[error(transparent)]
     Invalid(#[from] FieldErrors),
+    /// A request that cannot be honoured as made (a sign-in with GitHub whose `state` is
+    /// unknown, used, expired or another browser's, or whose code GitHub refused).
+    #[error("{0}")]
+    Refused(String),
     /// A limit on what one service may hold at once is reached; trying later may succeed.
     #[error("{0}")]
     Busy(String),

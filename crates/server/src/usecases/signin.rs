@@ -129,7 +129,7 @@ async fn failed(
 }
 
 /// Starts a session for `user` (audited as a sign-in) and issues its first tokens.
-async fn start(
+pub(super) async fn start(
     app: &App,
     user: UserId,
     by: AuditBy,

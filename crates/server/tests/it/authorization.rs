@@ -110,6 +110,14 @@ const PER_CALLER: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/me/totp"),
     (Method::POST, "/api/v1/me/totp/confirm"),
     (Method::DELETE, "/api/v1/me/totp"),
+    // Linking the caller's own account to GitHub, and what the caller reaches on GitHub (with
+    // the caller's own GitHub authorization: GitHub decides, by installation).
+    (Method::POST, "/api/v1/me/github"),
+    (Method::GET, "/api/v1/github/installations"),
+    (
+        Method::GET,
+        "/api/v1/github/installations/{installation}/repositories",
+    ),
 ];
 
 /// Operations for instance administrators only.
@@ -152,6 +160,7 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{user}", a.email.clone()),
         ("{name}", "API_KEY".to_owned()),
         ("{volume}", "data".to_owned()),
+        ("{installation}", "1".to_owned()),
     ] {
         url = url.replace(parameter, &value);
     }

@@ -118,6 +118,8 @@ impl Api {
             public_url: None,
             trusted_proxies: Default::default(),
             signup_domains: vec![SIGNUP_DOMAIN.into()],
+            signup_github_orgs: Vec::new(),
+            github_app: None,
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.
