@@ -157,6 +157,11 @@ impl Store {
                 .await
                 .map_err(StoreError::unique(LINKED_ELSEWHERE))?;
             let target = format!("github:{github_id}({login})");
+            // In the new user's own log, beside their sign-ins.
+            let by = AuditBy {
+                user: Some(UserId(row.id)),
+                ..by
+            };
             audit!(tx, by, AuditAction::GitHubLink, target);
             tx.commit().await?;
             row
