@@ -187,16 +187,16 @@ pub async fn callback(
             None => sign_up(app, &api, &github_user, &origin).await?,
         },
     };
-    keep_token(app, user.id, &token).await?;
-    if authorization.user.is_some() {
-        return Ok(Completed::Linked);
-    }
     let by = by_user(&user, origin.client.clone());
     if user.disabled {
         app.store
             .record_audit(by, AuditAction::SignInFailed, "account disabled (GitHub)")
             .await?;
         return Err(UseCaseError::Unauthenticated(Refusal::Credentials));
+    }
+    keep_token(app, user.id, &token).await?;
+    if authorization.user.is_some() {
+        return Ok(Completed::Linked);
     }
     let issued = signin::start(app, user.id, by, origin, Timestamp::now()).await?;
     Ok(Completed::SignedIn(issued))

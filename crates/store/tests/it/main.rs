@@ -8,6 +8,7 @@
 mod backend;
 mod deployments;
 mod devices;
+mod github_users;
 mod links;
 mod metrics;
 mod projects;
@@ -84,6 +85,7 @@ conformance!(
     users::later_users_get_their_own_teams,
     users::a_token_limited_to_a_team_acts_only_there,
     devices::a_device_code_is_redeemed_once_at_the_clock_given,
+    github_users::a_github_state_works_once_and_a_github_id_links_one_user,
     links::a_link_works_once_and_not_after_it_expires,
     links::invitations_join_once_and_only_their_address,
     sessions::refresh_tokens_rotate_and_reuse_revokes_the_family,
