@@ -7,6 +7,7 @@ mod authorization;
 mod devices;
 mod edge;
 mod env;
+mod github;
 mod harness;
 mod logs;
 mod privileges;
