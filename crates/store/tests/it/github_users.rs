@@ -34,7 +34,7 @@ pub async fn a_github_state_works_once_and_a_github_id_links_one_user(db: &TestD
     let takes =
         futures::future::join_all((0..4).map(|_| store.take_github_authorization(&new.state_hash)))
             .await;
-    let taken: Vec<_> = takes.into_iter().map(Result::unwrap).flatten().collect();
+    let taken: Vec<_> = takes.into_iter().filter_map(Result::unwrap).collect();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].browser_hash, new.browser_hash);
     assert_eq!(taken[0].user, None);
