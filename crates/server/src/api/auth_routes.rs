@@ -42,7 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_signing_key))
 }
 
-fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
+/// Where a request came from, for the session and the audit log.
+pub(super) fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
     Origin {
         client: client.label(),
         user_agent: headers
@@ -65,11 +66,11 @@ fn issued(state: &AppState, issued: Issued, headers: &HeaderMap) -> Response {
     with_cookies(Json(body).into_response(), set)
 }
 
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) fn secure(state: &AppState, headers: &HeaderMap) -> bool {
     cookies::cookie_secure(state.app.platform.settings.public_url(), headers)
 }
 
-fn with_cookies(mut response: Response, set: Vec<String>) -> Response {
+pub(super) fn with_cookies(mut response: Response, set: Vec<String>) -> Response {
     for cookie in set {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);

@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{LOCATION, USER_AGENT};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use helvetia_api_types::{GitHubAuthorize, GitHubInstallation, GitHubRepository};
@@ -19,11 +19,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::Authenticated;
+use super::auth_routes::{origin, secure, with_cookies};
 use super::client::ClientAddr;
 use super::cookies;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::{ApiPath, ApiQuery};
-use crate::usecases::account::Origin;
 use crate::usecases::github::{self, AUTHORIZATION_LIFETIME, Completed, Started};
 
 /// The cookie that binds a sign-in with GitHub to the browser that started it.
@@ -39,20 +39,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(repositories))
 }
 
-fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
-    Origin {
-        client: client.label(),
-        user_agent: headers
-            .get(USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(200).collect()),
-    }
-}
-
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    cookies::cookie_secure(state.app.platform.settings.public_url(), headers)
-}
-
 fn browser_cookie(value: &str, max_age: i64, secure: bool) -> String {
     let mut cookie = format!(
         "{BROWSER_COOKIE}={value}; Path={BROWSER_COOKIE_PATH}; Max-Age={max_age}; \
@@ -62,17 +48,6 @@ fn browser_cookie(value: &str, max_age: i64, secure: bool) -> String {
         cookie.push_str("; Secure");
     }
     cookie
-}
-
-fn with_cookies(mut response: Response, set: impl IntoIterator<Item = String>) -> Response {
-    for cookie in set {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, value);
-        }
-    }
-    response
 }
 
 fn started_cookie(state: &AppState, headers: &HeaderMap, started: &Started) -> String {
@@ -101,7 +76,7 @@ async fn start_sign_in(State(state): State<AppState>, headers: HeaderMap) -> Api
     let location = HeaderValue::from_str(&started.authorize_url)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let response = (StatusCode::FOUND, [(LOCATION, location)]).into_response();
-    Ok(with_cookies(response, [cookie]))
+    Ok(with_cookies(response, vec![cookie]))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -195,7 +170,7 @@ async fn start_link(
     let body = GitHubAuthorize {
         authorize_url: started.authorize_url,
     };
-    Ok(with_cookies(Json(body).into_response(), [cookie]))
+    Ok(with_cookies(Json(body).into_response(), vec![cookie]))
 }
 
 /// The installations of Helvetia's GitHub App that the caller reaches on GitHub (asked of

@@ -23,6 +23,9 @@ pub const RATE_LIMITED_ROUTES: &[(Method, &str, Group)] = &[
     // Entering a user code: guessing one would take over someone's pending login (RFC 8628
     // §5.1 asks for a limit).
     (Method::POST, "/api/v1/auth/device/approve", Group::SignIn),
+    // A sign-in with GitHub: each start stores a row, each callback calls GitHub.
+    (Method::GET, "/api/v1/auth/github/callback", Group::SignIn),
+    (Method::GET, "/api/v1/auth/github", Group::Tokens),
     (Method::POST, "/api/v1/auth/refresh", Group::Tokens),
     (Method::POST, "/api/v1/auth/device", Group::Tokens),
     (Method::POST, "/api/v1/auth/device/token", Group::Tokens),
