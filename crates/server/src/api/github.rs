@@ -32,11 +32,11 @@ const BROWSER_COOKIE_PATH: &str = "/api/v1/auth/github";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(start_sign_in))
-        .routes(routes!(callback))
-        .routes(routes!(start_link))
-        .routes(routes!(installations))
-        .routes(routes!(repositories))
+        .routes(routes!(start_github_sign_in))
+        .routes(routes!(github_callback))
+        .routes(routes!(start_github_link))
+        .routes(routes!(github_installations))
+        .routes(routes!(github_repositories))
 }
 
 fn browser_cookie(value: &str, max_age: i64, secure: bool) -> String {
@@ -70,7 +70,10 @@ fn started_cookie(state: &AppState, headers: &HeaderMap, started: &Started) -> S
         (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
-async fn start_sign_in(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn start_github_sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let started = github::start(&state.app, None).await?;
     let cookie = started_cookie(&state, &headers, &started);
     let location = HeaderValue::from_str(&started.authorize_url)
@@ -110,7 +113,7 @@ struct CallbackQuery {
         (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
-async fn callback(
+async fn github_callback(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
@@ -160,7 +163,7 @@ async fn callback(
         (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured, or the caller is a server-administration token, which has no account"),
     )
 )]
-async fn start_link(
+async fn start_github_link(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
@@ -184,7 +187,7 @@ async fn start_link(
         (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured, or the caller has no account"),
     )
 )]
-async fn installations(
+async fn github_installations(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<Vec<GitHubInstallation>>> {
@@ -209,7 +212,7 @@ struct InstallationId {
         (status = NOT_FOUND, body = ErrorBody, description = "No such installation reachable by the caller, no GitHub App configured, or the caller has no account"),
     )
 )]
-async fn repositories(
+async fn github_repositories(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     ApiPath(InstallationId { installation }): ApiPath<InstallationId>,
