@@ -4,15 +4,18 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use helvetia_server::github::AppCredentials;
+use helvetia_core::outbound::DestinationPolicy;
+use helvetia_engine::outbound::{Outbound, ResolverSetting};
+use helvetia_server::github::{AppCredentials, GitHubError};
 use helvetia_test_support::github::FakeGitHub;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::harness::Api;
 
-/// The fake GitHub with an App, and an API that signs in with it (`orgs` may sign up).
-async fn setup(orgs: &[&str]) -> (FakeGitHub, Api) {
+/// The fake GitHub with an App, an API that signs in with it (`orgs` may sign up) and the
+/// App's credentials.
+async fn setup(orgs: &[&str]) -> (FakeGitHub, Api, AppCredentials) {
     // Installs the TLS provider the server's GitHub client (and this test's) needs, as the
     // binary's `main` does.
     helvetia_test_support::http_client();
@@ -24,6 +27,7 @@ async fn setup(orgs: &[&str]) -> (FakeGitHub, Api) {
         client_id: created.client_id,
         client_secret: created.client_secret,
     };
+    let kept = credentials.clone();
     let orgs: Vec<String> = orgs.iter().map(|org| (*org).to_owned()).collect();
     let api = Api::configured(move |settings| {
         // The fake listens on loopback.
@@ -32,7 +36,7 @@ async fn setup(orgs: &[&str]) -> (FakeGitHub, Api) {
         settings.signup_github_orgs = orgs;
     })
     .await;
-    (github, api)
+    (github, api, kept)
 }
 
 /// The value of cookie `name` among a response's `Set-Cookie` headers.
@@ -132,11 +136,16 @@ async fn me(api: &Api, session: &str) -> Value {
 
 #[tokio::test]
 async fn signing_in_with_github_signs_up_members_of_allowed_organizations_once() {
-    let (github, api) = setup(&["acme"]).await;
+    let (github, api, _) = setup(&["acme"]).await;
     github.add_user("octo", "octo@acme.example", &["Acme"]);
     let session = sign_in(&api, &github, "octo").await;
     let first = me(&api, &session).await;
     assert_eq!(first["user"]["email"], "octo@acme.example", "{first}");
+    // The user's GitHub token is kept sealed, never as GitHub issued it (`ghu_…`).
+    let id = helvetia_core::auth::UserId(first["user"]["id"].as_i64().unwrap());
+    let kept = api.store.github_token(id).await.unwrap().unwrap();
+    assert!(!kept.sealed.contains("ghu_"), "{}", kept.sealed);
+    assert!(kept.expires_at.is_some());
     // Signing in again is the same account, not a second one.
     let again = sign_in(&api, &github, "octo").await;
     assert_eq!(me(&api, &again).await["user"]["id"], first["user"]["id"]);
@@ -158,7 +167,7 @@ async fn signing_in_with_github_signs_up_members_of_allowed_organizations_once()
 
 #[tokio::test]
 async fn a_github_user_outside_the_allowed_organizations_cannot_sign_up() {
-    let (github, api) = setup(&["acme"]).await;
+    let (github, api, _) = setup(&["acme"]).await;
     github.add_user("stranger", "stranger@elsewhere.example", &["other"]);
     github.sign_in_as("stranger");
     let (authorize_url, browser) = start(&api).await;
@@ -171,7 +180,7 @@ async fn a_github_user_outside_the_allowed_organizations_cannot_sign_up() {
 
 #[tokio::test]
 async fn a_state_that_is_missing_replayed_or_another_browsers_is_refused() {
-    let (github, api) = setup(&["acme"]).await;
+    let (github, api, _) = setup(&["acme"]).await;
     github.add_user("octo", "octo@acme.example", &["acme"]);
     github.sign_in_as("octo");
     // Another browser's cookie: refused, and the state is used up.
@@ -201,8 +210,8 @@ async fn a_state_that_is_missing_replayed_or_another_browsers_is_refused() {
 }
 
 #[tokio::test]
-async fn a_wrong_pkce_verifier_and_a_refused_code_are_github_errors() {
-    let (github, api) = setup(&["acme"]).await;
+async fn a_wrong_or_missing_pkce_verifier_and_a_refused_code_are_github_errors() {
+    let (github, api, credentials) = setup(&["acme"]).await;
     github.add_user("octo", "octo@acme.example", &["acme"]);
     github.sign_in_as("octo");
     // The code of one authorization with the state (and so the verifier) of another: GitHub
@@ -220,6 +229,31 @@ async fn a_wrong_pkce_verifier_and_a_refused_code_are_github_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message.contains("GitHub refused"), "{message}");
     assert!(message.contains("incorrect or expired"), "{message}");
+    // The exchange without the verifier (sent empty) of an authorization with a challenge.
+    let (url, _) = start(&api).await;
+    let back = authorize(&url).await;
+    let outbound = Outbound::new(
+        DestinationPolicy {
+            allow_private: true,
+        },
+        ResolverSetting::System,
+    )
+    .unwrap();
+    let exchanged = helvetia_server::github::exchange_code(
+        &outbound,
+        &credentials,
+        &param(&back, "code"),
+        "http://127.0.0.1:7300/api/v1/auth/github/callback",
+        "",
+    )
+    .await;
+    let Err(GitHubError::Refused(description)) = exchanged else {
+        panic!("a missing verifier was not refused");
+    };
+    assert!(
+        description.contains("incorrect or expired"),
+        "{description}"
+    );
     // A code GitHub never issued.
     let (url, browser) = start(&api).await;
     let back = authorize(&url).await;
@@ -235,7 +269,7 @@ async fn a_wrong_pkce_verifier_and_a_refused_code_are_github_errors() {
 
 #[tokio::test]
 async fn a_linked_account_signs_in_as_itself() {
-    let (github, api) = setup(&[]).await;
+    let (github, api, _) = setup(&[]).await;
     // Nobody may sign up with GitHub here; an existing account links itself.
     let (token, user) = api.user("ada@example.com").await;
     github.add_user("ada-gh", "someone-else@example.com", &[]);
@@ -264,7 +298,7 @@ async fn a_linked_account_signs_in_as_itself() {
 
 #[tokio::test]
 async fn repositories_are_listed_across_pages() {
-    let (github, api) = setup(&["acme"]).await;
+    let (github, api, _) = setup(&["acme"]).await;
     github.add_user("octo", "octo@acme.example", &["acme"]);
     let names: Vec<String> = (0..250).map(|n| format!("repo-{n:03}")).collect();
     let repos: Vec<(&str, Option<std::path::PathBuf>, bool)> = names
