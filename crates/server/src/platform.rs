@@ -72,9 +72,9 @@ pub struct PlatformSettings {
     /// lower-case; empty: none).
     pub signup_github_orgs: Vec<String>,
     /// Where GitHub is and the App's user-authorization credentials; `None`: no sign-in with
-    /// GitHub. Read only through `usecases::github::app_credentials`, which moves to the
+    /// GitHub. Read only through `usecases::github_users::app_credentials`, which moves to the
     /// App's stored configuration when that lands.
-    pub github_app: Option<crate::github::AppCredentials>,
+    pub github_app: Option<crate::github_user::AppCredentials>,
 }
 
 impl PlatformSettings {

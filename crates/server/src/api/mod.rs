@@ -27,7 +27,7 @@ mod devices;
 mod env;
 pub mod error;
 mod extract;
-mod github;
+mod github_users;
 mod health;
 mod json;
 mod lifecycle;
@@ -109,7 +109,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
         .merge(tokens::routes())
         .merge(auth_routes::routes())
-        .merge(github::routes())
+        .merge(github_users::routes())
         .merge(audit::routes())
         .merge(volumes::routes())
         .merge(devices::routes())

@@ -28,7 +28,7 @@ pub mod audit;
 pub mod deployments;
 pub mod devices;
 pub mod env;
-pub mod github;
+pub mod github_users;
 pub mod lifecycle;
 pub mod links;
 pub mod logs;
@@ -54,7 +54,7 @@ pub struct App {
     /// The keys that sign and verify session tokens, opened once.
     pub keyring: Arc<Keyring>,
     /// What users reach through the GitHub App, kept briefly.
-    pub github: Arc<github::Cache>,
+    pub github: Arc<github_users::Cache>,
 }
 
 /// Why an operation did not happen.

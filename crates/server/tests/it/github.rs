@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use helvetia_core::outbound::DestinationPolicy;
 use helvetia_engine::outbound::{Outbound, ResolverSetting};
-use helvetia_server::github::{AppCredentials, GitHubError};
+use helvetia_server::github_user::{AppCredentials, GitHubError};
 use helvetia_test_support::github::FakeGitHub;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -239,7 +239,7 @@ async fn a_wrong_or_missing_pkce_verifier_and_a_refused_code_are_github_errors()
         ResolverSetting::System,
     )
     .unwrap();
-    let exchanged = helvetia_server::github::exchange_code(
+    let exchanged = helvetia_server::github_user::exchange_code(
         &outbound,
         &credentials,
         &param(&back, "code"),

@@ -1,7 +1,7 @@
 //! Sign in with GitHub (`/api/v1/auth/github…`, public: they are how a browser gets a
 //! session), linking the caller's account to GitHub (`/api/v1/me/github`) and what the caller
 //! reaches through Helvetia's GitHub App (`/api/v1/github/installations…`). The use cases are
-//! in `usecases::github`.
+//! in `usecases::github_users`.
 //!
 //! The browser that starts a sign-in gets the `helvetia_github` cookie (HttpOnly,
 //! `SameSite=Lax` so that it comes back with GitHub's top-level redirect, sent only to
@@ -24,7 +24,7 @@ use super::client::ClientAddr;
 use super::cookies;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::{ApiPath, ApiQuery};
-use crate::usecases::github::{self, AUTHORIZATION_LIFETIME, Completed, Started};
+use crate::usecases::github_users::{self, AUTHORIZATION_LIFETIME, Completed, Started};
 
 /// The cookie that binds a sign-in with GitHub to the browser that started it.
 const BROWSER_COOKIE: &str = "helvetia_github";
@@ -74,7 +74,7 @@ async fn start_github_sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let started = github::start(&state.app, None).await?;
+    let started = github_users::start(&state.app, None).await?;
     let cookie = started_cookie(&state, &headers, &started);
     let location = HeaderValue::from_str(&started.authorize_url)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -132,7 +132,7 @@ async fn github_callback(
         ));
     };
     let browser = cookies::read(&headers, BROWSER_COOKIE);
-    let completed = github::callback(
+    let completed = github_users::callback(
         &state.app,
         &code,
         &github_state,
@@ -168,7 +168,7 @@ async fn start_github_link(
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let started = github::start(&state.app, Some(&caller)).await?;
+    let started = github_users::start(&state.app, Some(&caller)).await?;
     let cookie = started_cookie(&state, &headers, &started);
     let body = GitHubAuthorize {
         authorize_url: started.authorize_url,
@@ -191,7 +191,9 @@ async fn github_installations(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<Vec<GitHubInstallation>>> {
-    Ok(Json(github::installations(&state.app, &caller).await?))
+    Ok(Json(
+        github_users::installations(&state.app, &caller).await?,
+    ))
 }
 
 /// The `{installation}` segment.
@@ -218,6 +220,6 @@ async fn github_repositories(
     ApiPath(InstallationId { installation }): ApiPath<InstallationId>,
 ) -> ApiResult<Json<Vec<GitHubRepository>>> {
     Ok(Json(
-        github::repositories(&state.app, &caller, installation).await?,
+        github_users::repositories(&state.app, &caller, installation).await?,
     ))
 }

@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 
 use super::account::{Issued, Origin, by_user};
 use super::{App, Refusal, Result, UseCaseError, signin};
-use crate::github::{self, AppCredentials, GitHubError, UserApi};
+use crate::github_user::{self as github, AppCredentials, GitHubError, UserApi};
 use crate::sessions::random_token;
 
 /// How long a sign-in with GitHub may take from start to callback.
