@@ -252,19 +252,28 @@ async fn sign_up(
         client: origin.client.clone(),
         ..AuditBy::default()
     };
-    let Some(email) = email.filter(|_| by_domain || by_org) else {
-        app.store
-            .record_audit(
-                anonymous,
-                AuditAction::SignInFailed,
-                "GitHub account with no Helvetia account; sign-up not open to it",
-            )
-            .await?;
-        return Err(UseCaseError::Forbidden(
-            "this GitHub account has no Helvetia account and may not sign up here: ask for an \
-             invitation, or sign in and link GitHub from your account"
-                .into(),
-        ));
+    let email = match email {
+        Some(email) if by_domain || by_org => email,
+        _ => {
+            // `by_domain` needs an address: without one, only an organization let them in.
+            let (reason, message) = if by_org {
+                (
+                    "GitHub account without a verified primary e-mail address",
+                    "signing up with GitHub needs a verified primary e-mail address on the \
+                     GitHub account",
+                )
+            } else {
+                (
+                    "GitHub account with no Helvetia account; sign-up not open to it",
+                    "this GitHub account has no Helvetia account and may not sign up here: ask \
+                     for an invitation, or sign in and link GitHub from your account",
+                )
+            };
+            app.store
+                .record_audit(anonymous, AuditAction::SignInFailed, reason)
+                .await?;
+            return Err(UseCaseError::Forbidden(message.into()));
+        }
     };
     let new = NewUser {
         email,
