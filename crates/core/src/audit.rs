@@ -61,6 +61,11 @@ pub enum AuditAction {
     DeviceApprove,
     DeviceDeny,
     SigningKeyRotate,
+    /// The instance's GitHub App was configured (through the manifest flow or by hand).
+    GitHubAppConfigure,
+    /// A service was linked to a GitHub App installation (its clones use that installation's
+    /// tokens).
+    ServiceGitHubInstallation,
     TeamCreate,
     TeamDelete,
     InvitationCreate,
@@ -105,6 +110,8 @@ impl AuditAction {
             AuditAction::DeviceApprove => "auth.device_approve",
             AuditAction::DeviceDeny => "auth.device_deny",
             AuditAction::SigningKeyRotate => "auth.signing_key_rotate",
+            AuditAction::GitHubAppConfigure => "github.app_configure",
+            AuditAction::ServiceGitHubInstallation => "service.github_installation",
             AuditAction::TeamCreate => "team.create",
             AuditAction::TeamDelete => "team.delete",
             AuditAction::InvitationCreate => "team.invitation_create",

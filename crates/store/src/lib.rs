@@ -29,6 +29,7 @@ pub mod deployments;
 pub mod devices;
 pub mod env;
 mod error;
+pub mod github;
 pub mod github_users;
 pub mod links;
 pub mod logs;

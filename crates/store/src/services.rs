@@ -70,7 +70,7 @@ impl TryFrom<ServiceRow> for Service {
     }
 }
 
-fn target(project: &ProjectName, name: &ServiceName) -> String {
+pub(crate) fn target(project: &ProjectName, name: &ServiceName) -> String {
     format!("{project}/{name}")
 }
 

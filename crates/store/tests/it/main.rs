@@ -8,6 +8,7 @@
 mod backend;
 mod deployments;
 mod devices;
+mod github;
 mod github_users;
 mod links;
 mod metrics;
@@ -93,4 +94,6 @@ conformance!(
     sessions::totp_steps_and_recovery_codes_work_once,
     sessions::failures_lock_and_a_password_change_ends_other_sessions,
     sessions::signing_keys_rotate_with_overlap,
+    github::the_github_app_is_one_row_and_a_manifest_state_works_once,
+    github::a_service_links_to_an_installation_in_its_team_only,
 );
