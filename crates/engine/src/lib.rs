@@ -1,13 +1,14 @@
 //! Helvetia's adapters to the parts of the machine it drives: the Docker engine ([`docker`]),
-//! git ([`git`]), child processes ([`process`]), readiness probes and connection draining
-//! ([`probe`]), the edge router ([`routing`], implemented by [`traefik`]), and the one way to
-//! addresses users choose ([`outbound`]).
+//! git ([`git`]), GitHub's API ([`github`]), child processes ([`process`]), readiness probes
+//! and connection draining ([`probe`]), the edge router ([`routing`], implemented by
+//! [`traefik`]), and the one way to addresses users choose ([`outbound`]).
 //!
 //! Each adapter converts its infrastructure errors at its edge into its own error type; nothing
 //! here knows about the store or HTTP APIs of Helvetia itself.
 
 pub mod docker;
 pub mod git;
+pub mod github;
 pub mod outbound;
 pub mod probe;
 pub mod process;
