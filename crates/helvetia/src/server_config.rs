@@ -17,6 +17,7 @@ use helvetia_core::outbound::DestinationPolicy;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
+use helvetia_server::platform::GitHubUrls;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::metrics::MetricsSettings;
 use helvetia_server::platform::PlatformSettings;
@@ -158,6 +159,13 @@ pub struct ServerArgs {
     /// public URL's requests. [default: none]
     #[arg(long, env = "HELVETIA_TRUSTED_PROXIES", value_name = "LIST", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
+    /// GitHub's web address, where the GitHub App is created and users authorize it; for
+    /// GitHub Enterprise Server, `https://HOST`.
+    #[arg(long, env = "HELVETIA_GITHUB_URL", value_name = "URL", default_value = "https://github.com", value_parser = parse_github_url)]
+    pub github_url: url::Url,
+    /// GitHub's REST API; for GitHub Enterprise Server, `https://HOST/api/v3`.
+    #[arg(long, env = "HELVETIA_GITHUB_API_URL", value_name = "URL", default_value = "https://api.github.com", value_parser = parse_github_url)]
+    pub github_api_url: url::Url,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -203,6 +211,8 @@ struct FileSettings {
     metrics_listen: Option<SocketAddr>,
     public_url: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    github_url: Option<String>,
+    github_api_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -223,6 +233,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
     PublicUrl::parse(text).map_err(|e| e.to_string())
+}
+
+/// GitHub's web or API base URL: http(s), nothing after the path.
+fn parse_github_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!(
+            "`{text}` must be an http(s) URL without credentials, query or fragment"
+        ));
+    }
+    Ok(url)
 }
 
 fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
@@ -340,6 +367,20 @@ impl ServerArgs {
         {
             self.public_url =
                 Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
+        }
+        for (id, value) in [
+            ("github_url", file.github_url),
+            ("github_api_url", file.github_api_url),
+        ] {
+            if defaulted(matches, id)
+                && let Some(text) = value
+            {
+                let url = parse_github_url(&text).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+                match id {
+                    "github_url" => self.github_url = url,
+                    _ => self.github_api_url = url,
+                }
+            }
         }
         if defaulted(matches, "trusted_proxies")
             && let Some(list) = file.trusted_proxies
@@ -518,6 +559,10 @@ impl ServerArgs {
                     .filter(|org| !org.is_empty())
                     .collect(),
                 github_app: None,
+                github: GitHubUrls {
+                    web: self.github_url.clone(),
+                    api: self.github_api_url.clone(),
+                },
             },
             edge,
             queue: QueueSettings {
@@ -686,5 +731,29 @@ mod tests {
         assert_eq!(open.platform.signup_domains, ["example.com", "example.org"]);
         let orgs = config(&["--signup-github-orgs", "Acme, helvetia-dev,"]).unwrap();
         assert_eq!(orgs.platform.signup_github_orgs, ["acme", "helvetia-dev"]);
+    }
+
+    #[test]
+    fn github_defaults_to_github_com_and_takes_enterprise_urls() {
+        let plain = config(&[]).unwrap();
+        assert_eq!(plain.platform.github, GitHubUrls::default());
+        let flagged = config(&[
+            "--github-url",
+            "https://ghe.example.com",
+            "--github-api-url",
+            "https://ghe.example.com/api/v3",
+        ])
+        .unwrap();
+        assert_eq!(
+            flagged.platform.github.api_url("/app"),
+            "https://ghe.example.com/api/v3/app"
+        );
+        assert_eq!(
+            flagged.platform.github.web_url("/settings/apps/new"),
+            "https://ghe.example.com/settings/apps/new"
+        );
+        for bad in ["ftp://x", "https://u:p@x", "https://x/?a=b", "nope"] {
+            assert!(config(&["--github-url", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -20,6 +20,7 @@ use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
+pub use helvetia_engine::github::GitHubUrls;
 use helvetia_engine::outbound::Outbound;
 use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
@@ -75,6 +76,8 @@ pub struct PlatformSettings {
     /// GitHub. Read only through `usecases::github_users::app_credentials`, which moves to the
     /// App's stored configuration when that lands.
     pub github_app: Option<crate::github_user::AppCredentials>,
+    /// Where GitHub's web pages and API are (`--github-url`, `--github-api-url`).
+    pub github: GitHubUrls,
 }
 
 impl PlatformSettings {

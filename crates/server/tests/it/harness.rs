@@ -120,6 +120,7 @@ impl Api {
             signup_domains: vec![SIGNUP_DOMAIN.into()],
             signup_github_orgs: Vec::new(),
             github_app: None,
+            github: Default::default(),
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.
