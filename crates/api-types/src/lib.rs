@@ -15,6 +15,7 @@ mod accounts;
 mod deployments;
 mod devices;
 mod env;
+mod github;
 mod metrics;
 mod projects;
 mod services;
@@ -32,6 +33,7 @@ pub use devices::{
     DeviceTokenError, PollDeviceLogin, StartDeviceLogin,
 };
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
+pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use projects::CreateProject;
 pub use services::{CreateService, ServiceSettings, ServiceStatus, ServiceView, UpdatedService};

@@ -9,6 +9,7 @@ pub mod api;
 mod config;
 mod containers;
 pub mod failpoint;
+pub mod github;
 pub mod github_user;
 pub mod limits;
 pub mod logs;

@@ -20,7 +20,9 @@ use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
+use helvetia_engine::github::GitHubApi;
 pub use helvetia_engine::github::GitHubUrls;
+use helvetia_engine::github::tokens::TokenCache;
 use helvetia_engine::outbound::Outbound;
 use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
@@ -201,6 +203,10 @@ pub struct Platform {
     /// Every request to an address a user chose goes through it (git's fetches included).
     pub outbound: Arc<Outbound>,
     pub git: Git,
+    /// GitHub's API as the instance's App uses it (through `outbound`).
+    pub github: GitHubApi,
+    /// Installation tokens minted for the App, until shortly before they expire.
+    pub github_tokens: TokenCache,
     pub edge: Arc<dyn EdgeRouter>,
     pub settings: PlatformSettings,
     /// Live deployment logs.
@@ -248,6 +254,8 @@ impl Platform {
             store,
             engine,
             git: Git::new(outbound.clone(), settings.repo_policy.allow_local),
+            github: GitHubApi::new(settings.github.clone(), outbound.clone()),
+            github_tokens: TokenCache::default(),
             outbound,
             edge,
             followers: Followers::new(settings.log_limits.max_followers),

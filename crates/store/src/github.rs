@@ -37,6 +37,13 @@ impl std::fmt::Debug for GitHubApp {
     }
 }
 
+/// A manifest flow found by its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingManifest {
+    /// Who started it; `None` for the server's own admin token.
+    pub user: Option<UserId>,
+}
+
 #[derive(sqlx::FromRow)]
 struct GitHubAppRow {
     app_id: i64,
@@ -110,12 +117,12 @@ impl Store {
         Ok(())
     }
 
-    /// Records a manifest flow `user` started; its `state` (hashed) is good until `expires_at`.
+    /// Records a manifest flow `user` (`None`: the server's own admin token) started; its `state` (hashed) is good until `expires_at`.
     /// Flows that expired go, so abandoned ones do not pile up.
     pub async fn add_github_manifest_state(
         &self,
         state_hash: &str,
-        user: UserId,
+        user: Option<UserId>,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<()> {
@@ -130,7 +137,7 @@ impl Store {
                  VALUES ($1, $2, $3)",
             )
             .bind(state_hash)
-            .bind(user.0)
+            .bind(user.map(|user| user.0))
             .bind(millis(expires_at))
             .execute(&mut *tx)
             .await?;
@@ -139,15 +146,15 @@ impl Store {
         Ok(())
     }
 
-    /// Spends a manifest flow's state: the user who started it, if it was pending and had not
-    /// expired at `now`. One statement finds and deletes it, so of two requests with the same
+    /// Spends a manifest flow's state: who started it, if it was pending and had not expired at
+    /// `now`. One statement finds and deletes it, so of two requests with the same
     /// state one at most gets an answer.
     pub async fn take_github_manifest_state(
         &self,
         state_hash: &str,
         now: Timestamp,
-    ) -> Result<Option<UserId>> {
-        let user: Option<(i64, i64)> = with_pool!(self, |pool| {
+    ) -> Result<Option<PendingManifest>> {
+        let user: Option<(Option<i64>, i64)> = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let user = sqlx::query_as(
                 "DELETE FROM github_manifest_states WHERE state_hash = $1
@@ -161,7 +168,9 @@ impl Store {
         });
         Ok(user
             .filter(|(_, expires_at)| *expires_at > millis(now))
-            .map(|(user, _)| UserId(user)))
+            .map(|(user, _)| PendingManifest {
+                user: user.map(UserId),
+            }))
     }
 
     /// Links `service` to a GitHub App installation (its clones use that installation's

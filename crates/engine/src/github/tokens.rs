@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{GitHubError, InstallationToken};
+use super::InstallationToken;
 
 /// A cached token is renewed once it has less than this left.
 pub const RENEW_BEFORE: SignedDuration = SignedDuration::from_secs(5 * 60);
@@ -23,15 +23,15 @@ pub struct TokenCache {
 impl TokenCache {
     /// `installation`'s cached token if it is good for [`RENEW_BEFORE`] after `now`, else the
     /// one `mint` makes (kept for the next callers).
-    pub async fn get<F, Fut>(
+    pub async fn get<F, Fut, E>(
         &self,
         installation: i64,
         now: Timestamp,
         mint: F,
-    ) -> Result<InstallationToken, GitHubError>
+    ) -> Result<InstallationToken, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<InstallationToken, GitHubError>>,
+        Fut: Future<Output = Result<InstallationToken, E>>,
     {
         let slot = self.slot(installation);
         let mut cached = slot.lock().await;
@@ -67,6 +67,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::github::GitHubError;
 
     fn token(name: &str, expires_at: Timestamp) -> InstallationToken {
         InstallationToken {
@@ -86,7 +87,7 @@ mod tests {
             move || async move {
                 mints.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                Ok(token(name, hour))
+                Ok::<_, GitHubError>(token(name, hour))
             }
         };
         let (a, b) = tokio::join!(cache.get(1, now, mint("a")), cache.get(1, now, mint("b")));
@@ -111,7 +112,8 @@ mod tests {
         let cache = TokenCache::default();
         let now = Timestamp::from_second(1_700_000_000).unwrap();
         let hour = now + SignedDuration::from_hours(1);
-        let ok = |name: &'static str| move || async move { Ok(token(name, hour)) };
+        let ok =
+            |name: &'static str| move || async move { Ok::<_, GitHubError>(token(name, hour)) };
         cache.get(1, now, ok("a")).await.unwrap();
         cache.forget(1, "other").await;
         assert_eq!(cache.get(1, now, ok("b")).await.unwrap().token, "a");

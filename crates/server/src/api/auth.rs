@@ -37,6 +37,9 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/auth/github/callback"),
     (Method::POST, "/api/v1/auth/device/token"),
     (Method::GET, "/device"),
+    // GitHub sends the administrator's browser back here after creating the App; the
+    // single-use state the flow stored decides.
+    (Method::GET, "/api/v1/github/app/callback"),
     (Method::POST, "/api/v1/auth/signup"),
     (Method::POST, "/api/v1/auth/password-reset"),
     (Method::GET, "/signup"),

@@ -27,6 +27,7 @@ mod devices;
 mod env;
 pub mod error;
 mod extract;
+mod github;
 mod github_users;
 mod health;
 mod json;
@@ -115,6 +116,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(devices::routes())
         .merge(teams::routes())
         .merge(users::routes())
+        .merge(github::routes())
         .merge(link_pages::routes())
 }
 

@@ -28,6 +28,7 @@ pub mod audit;
 pub mod deployments;
 pub mod devices;
 pub mod env;
+pub mod github;
 pub mod github_users;
 pub mod lifecycle;
 pub mod links;

@@ -20,7 +20,7 @@ use super::{App, Result, UseCaseError};
 const MAX_TOKEN_NAME: usize = 100;
 
 /// 256 bits of randomness, base-62 encoded: the body of a token, or a device code.
-pub(super) fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
     (0..43)

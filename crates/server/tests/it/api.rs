@@ -68,6 +68,14 @@ async fn every_operation_is_routed_and_guarded_by_its_declared_scope() {
             // Without a token and a body: a public route answers, or refuses the (missing)
             // body, never the (missing) credential.
             let (status, _) = api.call(method.clone(), &url, None, None).await;
+            // (A callback without its required query parameters is refused as a bad request.)
+            let needs_query = operation["parameters"]
+                .as_array()
+                .is_some_and(|parameters| {
+                    parameters
+                        .iter()
+                        .any(|p| p["in"] == "query" && p["required"] == true)
+                });
             match *method {
                 // No GitHub App here: a sign-in with GitHub has nowhere to go (404), and its
                 // callback without GitHub's parameters is refused (400).
@@ -75,6 +83,9 @@ async fn every_operation_is_routed_and_guarded_by_its_declared_scope() {
                     status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
                     "{method} {path}: {status}"
                 ),
+                Method::GET if needs_query => {
+                    assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}")
+                }
                 Method::GET => assert_eq!(status, StatusCode::OK, "{method} {path}"),
                 _ => assert!(
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,

@@ -125,6 +125,9 @@ const INSTANCE: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/users"),
     (Method::POST, "/api/v1/users"),
     (Method::POST, "/api/v1/signing-keys"),
+    (Method::GET, "/api/v1/github/app"),
+    (Method::PUT, "/api/v1/github/app"),
+    (Method::POST, "/api/v1/github/app/manifest"),
 ];
 
 /// A body that passes validation, so a refusal is about whose the thing is.
@@ -143,6 +146,10 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         ("POST", "tokens") => json!({"name": "mine", "scopes": ["read"], "team": a.team}),
         ("POST", "accept") => json!({"token": "hlvl_not-an-invitation"}),
         ("POST", "users") => json!({"email": "new@example.com"}),
+        ("PUT", "app") => json!({
+            "app_id": 1, "client_id": "c", "client_secret": "s", "private_key": "k",
+            "webhook_secret": "w",
+        }),
         ("POST" | "PUT" | "PATCH", _) => json!({}),
         _ => return None,
     };

@@ -7,6 +7,7 @@ mod authorization;
 mod devices;
 mod edge;
 mod env;
+mod github;
 mod github_signin;
 mod harness;
 mod logs;

@@ -13,10 +13,10 @@ CREATE TABLE github_app (
 );
 
 -- Manifest flows an instance administrator started: the `state` GitHub hands back, stored as a
--- hash, good once and until it expires.
+-- hash, good once and until it expires. `user_id` is NULL for the server's own admin token.
 CREATE TABLE github_manifest_states (
     state_hash TEXT PRIMARY KEY,
-    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
     expires_at BIGINT NOT NULL
 );
 

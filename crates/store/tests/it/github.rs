@@ -1,7 +1,7 @@
 use helvetia_core::account::Email;
 use helvetia_store::StoreError;
 use helvetia_store::audit::AuditBy;
-use helvetia_store::github::GitHubApp;
+use helvetia_store::github::{GitHubApp, PendingManifest};
 use helvetia_store::users::NewUser;
 use jiff::{SignedDuration, Timestamp};
 
@@ -48,11 +48,11 @@ pub async fn the_github_app_is_one_row_and_a_manifest_state_works_once(db: &Test
     let now = Timestamp::now();
     let later = |secs| now + SignedDuration::from_secs(secs);
     store
-        .add_github_manifest_state("h1", user.id, later(600), now)
+        .add_github_manifest_state("h1", Some(user.id), later(600), now)
         .await
         .unwrap();
     store
-        .add_github_manifest_state("h2", user.id, later(600), now)
+        .add_github_manifest_state("h2", None, later(600), now)
         .await
         .unwrap();
     assert_eq!(
@@ -61,7 +61,9 @@ pub async fn the_github_app_is_one_row_and_a_manifest_state_works_once(db: &Test
     );
     assert_eq!(
         store.take_github_manifest_state("h1", now).await.unwrap(),
-        Some(user.id)
+        Some(PendingManifest {
+            user: Some(user.id)
+        })
     );
     assert_eq!(
         store.take_github_manifest_state("h1", now).await.unwrap(),

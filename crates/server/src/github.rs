@@ -1,0 +1,72 @@
+//! The instance's GitHub App at work: its secrets opened from the store, its JWT, and the
+//! installation tokens private clones use (minted once, then cached by the platform).
+
+use helvetia_engine::github::jwt::AppKey;
+use helvetia_engine::github::{GitHubError, InstallationToken};
+use helvetia_store::StoreError;
+use helvetia_store::github::GitHubApp;
+use jiff::Timestamp;
+
+use crate::platform::Platform;
+use crate::vault::{Vault, VaultError};
+
+/// What a sealed secret of the App is bound to: a sealed value moved to another column does
+/// not open.
+pub fn binding(secret: &str) -> String {
+    format!("helvetia-github-app:{secret}")
+}
+
+pub const PRIVATE_KEY: &str = "private_key";
+pub const CLIENT_SECRET: &str = "client_secret";
+pub const WEBHOOK_SECRET: &str = "webhook_secret";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubAppError {
+    #[error("no GitHub App is configured: an instance administrator creates or enters one")]
+    NotConfigured,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the GitHub App's secrets do not open: {0}")]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+/// Opens one of the App's sealed secrets.
+pub fn open(vault: &Vault, secret: &str, sealed: &str) -> Result<String, VaultError> {
+    vault.open(&binding(secret), sealed)
+}
+
+impl Platform {
+    /// A token of `installation`: the cached one while it has more than 5 minutes left, else a
+    /// new one minted with the App's JWT.
+    pub async fn installation_token(
+        &self,
+        installation: i64,
+    ) -> Result<InstallationToken, GitHubAppError> {
+        let now = Timestamp::now();
+        self.github_tokens
+            .get(installation, now, || async {
+                let app = self
+                    .store
+                    .github_app()
+                    .await?
+                    .ok_or(GitHubAppError::NotConfigured)?;
+                let jwt = self.app_jwt(&app, now)?;
+                Ok(self.github.installation_token(&jwt, installation).await?)
+            })
+            .await
+    }
+
+    /// Drops `token` of `installation` from the cache after GitHub or git refused it, so the
+    /// next [`Platform::installation_token`] mints another.
+    pub async fn forget_installation_token(&self, installation: i64, token: &str) {
+        self.github_tokens.forget(installation, token).await;
+    }
+
+    /// The App's JWT at `now`.
+    fn app_jwt(&self, app: &GitHubApp, now: Timestamp) -> Result<String, GitHubAppError> {
+        let pem = open(&self.vault, PRIVATE_KEY, &app.sealed_private_key)?;
+        Ok(AppKey::from_pem(&pem)?.jwt(app.app_id, now)?)
+    }
+}
