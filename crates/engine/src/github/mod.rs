@@ -115,6 +115,9 @@ pub struct GitHubApi {
 
 impl GitHubApi {
     pub fn new(urls: GitHubUrls, outbound: Arc<Outbound>) -> GitHubApi {
+        // reqwest verifies GitHub's certificate with the process's rustls provider; the binary
+        // installs ring at start, and so does this for a server embedded elsewhere (tests).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         GitHubApi { urls, outbound }
     }
 

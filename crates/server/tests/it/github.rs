@@ -2,7 +2,9 @@
 //! in the store and never answered, the flow's state good once.
 
 use axum::http::{Method, StatusCode};
+use helvetia_server::platform::GitHubUrls;
 use helvetia_store::audit::AuditLog;
+use helvetia_test_support::github::FakeGitHub;
 use serde_json::json;
 
 use crate::harness::Api;
@@ -201,4 +203,98 @@ async fn the_manifest_form_asks_what_later_issues_need_and_its_state_works_once(
         .await;
     assert!(replayed.to_string().contains("state"), "{replayed}");
     assert_eq!(api.store.github_app().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_manifest_flow_against_github_creates_the_app_whose_jwt_mints_installation_tokens() {
+    let fake = FakeGitHub::start().await;
+    let api = Api::configured(|settings| {
+        settings.github = GitHubUrls {
+            web: url::Url::parse(&fake.web_url()).unwrap(),
+            api: url::Url::parse(&fake.api_url()).unwrap(),
+        };
+        // The fake listens on loopback.
+        settings.repo_policy.destinations.allow_private = true;
+    })
+    .await;
+    account(&api, "admin@example.com").await;
+    let (admin, _) = session(&api, "admin@example.com").await;
+    let form = api
+        .expect(
+            StatusCode::OK,
+            Some(&admin),
+            (Method::POST, "/api/v1/github/app/manifest"),
+            Some(json!({})),
+        )
+        .await;
+
+    // The browser posts the form to GitHub, which sends it back with a code.
+    let browser = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let posted = browser
+        .post(form["action"].as_str().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([
+                ("manifest", form["manifest"].as_str().unwrap()),
+                ("state", form["state"].as_str().unwrap()),
+            ])
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_redirection(), "{}", posted.status());
+    let back = url::Url::parse(posted.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(back.path(), "/api/v1/github/app/callback");
+    let callback = format!("{}?{}", back.path(), back.query().unwrap());
+    let created = api
+        .expect(StatusCode::OK, None, (Method::GET, &callback), None)
+        .await;
+    assert_eq!(created["configured"], true);
+    assert!(created["slug"].is_string(), "{created}");
+    let mut fields: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["app_id", "client_id", "configured", "secrets_set", "slug"],
+        "no secret is answered"
+    );
+    // GitHub's code and the state are spent: the same callback again is refused.
+    api.expect(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        (Method::GET, &callback),
+        None,
+    )
+    .await;
+    let stored = database_bytes(&api);
+    assert!(!contains(&stored, "PRIVATE KEY"), "the key is in clear");
+    let app = api.store.github_app().await.unwrap().unwrap();
+    assert_eq!(Some(app.app_id), created["app_id"].as_i64());
+
+    // The App's JWT verifies at GitHub: it mints installation tokens, cached.
+    let installation = fake.add_installation("acme", &[("site", None, true)]);
+    let token = api.platform.installation_token(installation).await.unwrap();
+    assert_eq!(fake.issued_tokens(), [token.token.clone()]);
+    let again = api.platform.installation_token(installation).await.unwrap();
+    assert_eq!(again, token);
+    assert_eq!(fake.issued_tokens().len(), 1, "the cached token is reused");
+    assert!(!contains(&database_bytes(&api), &token.token));
+    // A token GitHub refused (expired early) is forgotten and the next use mints another.
+    fake.expire_tokens();
+    api.platform
+        .forget_installation_token(installation, &token.token)
+        .await;
+    let renewed = api.platform.installation_token(installation).await.unwrap();
+    assert_ne!(renewed.token, token.token);
+    assert_eq!(fake.issued_tokens().len(), 2);
 }

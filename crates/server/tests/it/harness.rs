@@ -33,6 +33,8 @@ pub const SIGNUP_DOMAIN: &str = "open.example";
 
 pub struct Api {
     pub router: Router,
+    /// What the router works with, for tests that reach past the API (GitHub's tokens).
+    pub platform: Arc<Platform>,
     pub store: Store,
     pub admin: String,
     pub admin_caller: Caller,
@@ -139,8 +141,9 @@ impl Api {
             outbound,
         )
         .with_server_secrets(["server-secret-value".to_owned()]);
+        let platform = Arc::new(platform);
         let router = api::router(
-            Arc::new(platform),
+            platform.clone(),
             WorkerHandle::default(),
             Arc::new(Notify::new()),
             tasks,
@@ -152,6 +155,7 @@ impl Api {
             .unwrap();
         Api {
             router,
+            platform,
             store,
             admin,
             admin_caller,
