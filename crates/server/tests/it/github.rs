@@ -284,7 +284,7 @@ async fn the_manifest_flow_against_github_creates_the_app_whose_jwt_mints_instal
     // The App's JWT verifies at GitHub: it mints installation tokens, cached.
     let installation = fake.add_installation("acme", &[("site", None, true)]);
     let token = api.platform.installation_token(installation).await.unwrap();
-    assert_eq!(fake.issued_tokens(), [token.token.clone()]);
+    assert_eq!(fake.issued_tokens(), std::slice::from_ref(&token.token));
     let again = api.platform.installation_token(installation).await.unwrap();
     assert_eq!(again, token);
     assert_eq!(fake.issued_tokens().len(), 1, "the cached token is reused");
