@@ -69,13 +69,27 @@ pub struct Commit {
 }
 
 /// Runs git with a clean environment, reaching remotes only through the outbound policy.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Git {
     binary: String,
     outbound: Arc<Outbound>,
     /// `GIT_ALLOW_PROTOCOL`: the transports a [`RepoUrl`] may use, and nothing git would
     /// otherwise reach on its own (submodule URLs, `ext::`).
     protocols: &'static str,
+    /// An `Authorization` header for http(s) remotes (a GitHub App installation's token),
+    /// handed to git through its environment: never in the URL or the arguments, where `ps`
+    /// and error messages would show it.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Git {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Git")
+            .field("binary", &self.binary)
+            .field("protocols", &self.protocols)
+            .field("authorized", &self.authorization.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a remote step reaches its repository.
@@ -100,11 +114,24 @@ impl Git {
             } else {
                 "https:http:ssh:git"
             },
+            authorization: None,
+        }
+    }
+
+    /// This git, sending GitHub's installation `token` to http(s) remotes (as GitHub asks:
+    /// Basic `x-access-token:TOKEN`). Redirects stay off, so the header reaches no other host.
+    pub fn with_installation_token(&self, token: &str) -> Git {
+        use base64::Engine as _;
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        Git {
+            authorization: Some(format!("Authorization: Basic {basic}")),
+            ..self.clone()
         }
     }
 
     fn program(&self) -> Program {
-        Program::new(&self.binary)
+        let program = Program::new(&self.binary)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -115,7 +142,15 @@ impl Git {
             .env("GIT_AUTHOR_EMAIL", "helvetia@localhost")
             .env("GIT_COMMITTER_NAME", "helvetia")
             .env("GIT_COMMITTER_EMAIL", "helvetia@localhost")
-            .args(["-c", "http.followRedirects=false"])
+            .args(["-c", "http.followRedirects=false"]);
+        match &self.authorization {
+            // Configuration from the environment (git ≥ 2.31), for this command only.
+            Some(header) => program
+                .env("GIT_CONFIG_COUNT", "1")
+                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+                .env("GIT_CONFIG_VALUE_0", header),
+            None => program,
+        }
     }
 
     /// Whether this git can be pinned to checked addresses over http(s): `http.curloptResolve`
@@ -525,6 +560,36 @@ mod tests {
         assert!(info.success());
         let http = TestHttp::start(Serve::Files(bare.parent().unwrap().to_owned())).await;
         (repo, http)
+    }
+
+    #[tokio::test]
+    async fn an_installation_token_reaches_git_through_its_environment_only() {
+        let dns = TestDns::start(&[]).await;
+        let git = git(&dns, false).with_installation_token("ghs_secret-token");
+        let command = git.program().arg("version").command();
+        let command = command.as_std();
+        let argv: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
+        assert!(!argv.iter().any(|a| a.contains("ghs_")), "{argv:?}");
+        let envs: std::collections::HashMap<_, _> = command
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_string_lossy(), v?.to_string_lossy())))
+            .collect();
+        assert_eq!(envs["GIT_CONFIG_KEY_0"], "http.extraHeader");
+        // base64("x-access-token:ghs_secret-token")
+        assert_eq!(
+            envs["GIT_CONFIG_VALUE_0"],
+            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldC10b2tlbg=="
+        );
+        assert!(!format!("{git:?}").contains("ghs_"));
+        // The plain git has no header.
+        let plain = super::Git::new(git.outbound.clone(), false);
+        let command = plain.program().command();
+        assert!(
+            !command
+                .as_std()
+                .get_envs()
+                .any(|(k, _)| k == "GIT_CONFIG_VALUE_0")
+        );
     }
 
     #[tokio::test]
