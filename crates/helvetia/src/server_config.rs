@@ -235,21 +235,8 @@ fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
     PublicUrl::parse(text).map_err(|e| e.to_string())
 }
 
-/// GitHub's web or API base URL: http(s), nothing after the path.
 fn parse_github_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(format!(
-            "`{text}` must be an http(s) URL without credentials, query or fragment"
-        ));
-    }
-    Ok(url)
+    GitHubUrls::parse_base(text)
 }
 
 fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
@@ -368,19 +355,17 @@ impl ServerArgs {
             self.public_url =
                 Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
         }
-        for (id, value) in [
-            ("github_url", file.github_url),
-            ("github_api_url", file.github_api_url),
-        ] {
-            if defaulted(matches, id)
-                && let Some(text) = value
-            {
-                let url = parse_github_url(&text).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
-                match id {
-                    "github_url" => self.github_url = url,
-                    _ => self.github_api_url = url,
-                }
-            }
+        if defaulted(matches, "github_url")
+            && let Some(text) = file.github_url
+        {
+            self.github_url =
+                parse_github_url(&text).map_err(|e| anyhow::anyhow!("github_url: {e}"))?;
+        }
+        if defaulted(matches, "github_api_url")
+            && let Some(text) = file.github_api_url
+        {
+            self.github_api_url =
+                parse_github_url(&text).map_err(|e| anyhow::anyhow!("github_api_url: {e}"))?;
         }
         if defaulted(matches, "trusted_proxies")
             && let Some(list) = file.trusted_proxies

@@ -59,6 +59,24 @@ impl Default for GitHubUrls {
 }
 
 impl GitHubUrls {
+    /// A web or API base URL as a setting: http(s), with a host, without credentials, query
+    /// or fragment.
+    pub fn parse_base(text: &str) -> Result<Url, String> {
+        let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(format!(
+                "`{text}` must be an http(s) URL without credentials, query or fragment"
+            ));
+        }
+        Ok(url)
+    }
+
     /// `path` (starting with `/`) under the web URL.
     pub fn web_url(&self, path: &str) -> String {
         format!("{}{path}", self.web.as_str().trim_end_matches('/'))
