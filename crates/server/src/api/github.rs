@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authenticated;
 use super::client::ClientAddr;
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::json::{ApiJson, ApiQuery};
 use crate::usecases::github;
 
@@ -83,7 +83,11 @@ struct ManifestCallback {
 #[utoipa::path(
     get, path = "/api/v1/github/app/callback", tag = "github",
     params(ManifestCallback),
-    responses((status = OK, body = GitHubAppView))
+    responses(
+        (status = OK, body = GitHubAppView),
+        (status = NOT_FOUND, body = ErrorBody, description = "The state is unknown, used or expired"),
+        (status = UNPROCESSABLE_ENTITY, body = ErrorBody, description = "GitHub refused the code"),
+    )
 )]
 async fn github_manifest_callback(
     State(state): State<AppState>,

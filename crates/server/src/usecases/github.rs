@@ -192,10 +192,9 @@ pub async fn finish_manifest(
     client: Option<String>,
 ) -> Result<GitHubAppView> {
     let refused = || {
-        UseCaseError::from(FieldErrors::single(
-            "state",
-            Invalid::new("is unknown, used or expired: start the GitHub App's creation again"),
-        ))
+        UseCaseError::NotFound(
+            "GitHub App creation with this state (unknown, used or expired: start again)".into(),
+        )
     };
     let pending = app
         .store

@@ -173,22 +173,15 @@ async fn the_manifest_form_asks_what_later_issues_need_and_its_state_works_once(
     );
 
     // A wrong state; the right one, spent though GitHub cannot be reached to convert the code;
-    // the right one again, replayed: each refused, and the field says why.
-    for (state, field) in [
-        ("not-the-state", "state"),
-        (state, "code"),
-        (state, "state"),
+    // the right one again, replayed: each refused, saying why.
+    for (state, status, why) in [
+        ("not-the-state", StatusCode::NOT_FOUND, "state"),
+        (state, StatusCode::UNPROCESSABLE_ENTITY, "code"),
+        (state, StatusCode::NOT_FOUND, "state"),
     ] {
         let path = format!("/api/v1/github/app/callback?code=c0de&state={state}");
-        let refused = api
-            .expect(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                (Method::GET, &path),
-                None,
-            )
-            .await;
-        assert!(refused["error"].to_string().contains(field), "{refused}");
+        let refused = api.expect(status, None, (Method::GET, &path), None).await;
+        assert!(refused["error"].to_string().contains(why), "{refused}");
     }
     assert_eq!(api.store.github_app().await.unwrap(), None);
 }
@@ -257,13 +250,8 @@ async fn the_manifest_flow_against_github_creates_the_app_whose_jwt_mints_instal
         "no secret is answered"
     );
     // GitHub's code and the state are spent: the same callback again is refused.
-    api.expect(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        None,
-        (Method::GET, &callback),
-        None,
-    )
-    .await;
+    api.expect(StatusCode::NOT_FOUND, None, (Method::GET, &callback), None)
+        .await;
     let stored = database_bytes(&api);
     assert!(!contains(&stored, "PRIVATE KEY"), "the key is in clear");
     let app = api.store.github_app().await.unwrap().unwrap();
