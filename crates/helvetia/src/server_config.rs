@@ -19,12 +19,12 @@ use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::metrics::MetricsSettings;
-use helvetia_server::platform::GitHubUrls;
 use helvetia_server::platform::PlatformSettings;
 use helvetia_server::{EdgeConfig, ResolverSetting, SecretText, ServerConfig};
 use helvetia_store::Location;
 use serde::Deserialize;
 
+use crate::github_config::GitHubArgs;
 use crate::logging::LogFormat;
 
 #[derive(Debug, Args, Clone)]
@@ -159,13 +159,8 @@ pub struct ServerArgs {
     /// public URL's requests. [default: none]
     #[arg(long, env = "HELVETIA_TRUSTED_PROXIES", value_name = "LIST", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
-    /// GitHub's web address, where the GitHub App is created and users authorize it; for
-    /// GitHub Enterprise Server, `https://HOST`.
-    #[arg(long, env = "HELVETIA_GITHUB_URL", value_name = "URL", default_value = "https://github.com", value_parser = parse_github_url)]
-    pub github_url: url::Url,
-    /// GitHub's REST API; for GitHub Enterprise Server, `https://HOST/api/v3`.
-    #[arg(long, env = "HELVETIA_GITHUB_API_URL", value_name = "URL", default_value = "https://api.github.com", value_parser = parse_github_url)]
-    pub github_api_url: url::Url,
+    #[command(flatten)]
+    pub github: GitHubArgs,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -233,10 +228,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
     PublicUrl::parse(text).map_err(|e| e.to_string())
-}
-
-fn parse_github_url(text: &str) -> Result<url::Url, String> {
-    GitHubUrls::parse_base(text)
 }
 
 fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
@@ -355,18 +346,8 @@ impl ServerArgs {
             self.public_url =
                 Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
         }
-        if defaulted(matches, "github_url")
-            && let Some(text) = file.github_url
-        {
-            self.github_url =
-                parse_github_url(&text).map_err(|e| anyhow::anyhow!("github_url: {e}"))?;
-        }
-        if defaulted(matches, "github_api_url")
-            && let Some(text) = file.github_api_url
-        {
-            self.github_api_url =
-                parse_github_url(&text).map_err(|e| anyhow::anyhow!("github_api_url: {e}"))?;
-        }
+        let (web, api) = (file.github_url, file.github_api_url);
+        (self.github).apply_file(web, api, |key| defaulted(matches, key))?;
         if defaulted(matches, "trusted_proxies")
             && let Some(list) = file.trusted_proxies
         {
@@ -544,10 +525,7 @@ impl ServerArgs {
                     .filter(|org| !org.is_empty())
                     .collect(),
                 github_app: None,
-                github: GitHubUrls {
-                    web: self.github_url.clone(),
-                    api: self.github_api_url.clone(),
-                },
+                github: self.github.urls(),
             },
             edge,
             queue: QueueSettings {
@@ -614,6 +592,7 @@ fn is_root() -> bool {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use helvetia_server::platform::GitHubUrls;
 
     use super::*;
 
