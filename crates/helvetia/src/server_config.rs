@@ -524,7 +524,6 @@ impl ServerArgs {
                     .map(|org| org.trim().to_lowercase())
                     .filter(|org| !org.is_empty())
                     .collect(),
-                github_app: None,
                 github: self.github.urls(),
             },
             edge,

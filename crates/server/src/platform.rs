@@ -74,10 +74,6 @@ pub struct PlatformSettings {
     /// GitHub organizations whose members may sign up with GitHub (`--signup-github-orgs`,
     /// lower-case; empty: none).
     pub signup_github_orgs: Vec<String>,
-    /// Where GitHub is and the App's user-authorization credentials; `None`: no sign-in with
-    /// GitHub. Read only through `usecases::github_users::app_credentials`, which moves to the
-    /// App's stored configuration when that lands.
-    pub github_app: Option<crate::github_user::AppCredentials>,
     /// Where GitHub's web pages and API are (`--github-url`, `--github-api-url`).
     pub github: GitHubUrls,
 }

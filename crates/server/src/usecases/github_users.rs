@@ -37,15 +37,27 @@ const CACHE_LIFETIME: Duration = Duration::from_secs(60);
 /// Where GitHub sends the browser back.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/github/callback";
 
-/// The App's user-authorization credentials and GitHub's URLs, if GitHub is set up. The one
-/// place they are read from.
-pub fn app_credentials(app: &App) -> Option<AppCredentials> {
-    app.platform.settings.github_app.clone()
-}
-
-fn credentials(app: &App) -> Result<AppCredentials> {
-    app_credentials(app)
-        .ok_or_else(|| UseCaseError::NotFound("GitHub App (none is configured)".into()))
+/// The stored App's user-authorization credentials (its client secret opened) and GitHub's
+/// URLs: the one place sign-in reads them from.
+async fn credentials(app: &App) -> Result<AppCredentials> {
+    let stored = app
+        .store
+        .github_app()
+        .await?
+        .ok_or_else(|| UseCaseError::NotFound("GitHub App (none is configured)".into()))?;
+    let client_secret = crate::github::open(
+        &app.platform.vault,
+        crate::github::CLIENT_SECRET,
+        &stored.sealed_client_secret,
+    )
+    .map_err(|error| UseCaseError::Internal(format!("the App's client secret: {error}")))?;
+    let urls = &app.platform.settings.github;
+    Ok(AppCredentials {
+        web_url: urls.web.clone(),
+        api_url: urls.api.clone(),
+        client_id: stored.client_id,
+        client_secret,
+    })
 }
 
 /// A started authorization: where to send the browser, and the value for its cookie.
@@ -76,7 +88,7 @@ fn token_binding(user: UserId) -> String {
 
 /// Starts a sign-in with GitHub, or (with `linking`) the linking of the caller's account.
 pub async fn start(app: &App, linking: Option<&Caller>) -> Result<Started> {
-    let credentials = credentials(app)?;
+    let credentials = credentials(app).await?;
     let user = match linking.map(|caller| &caller.principal) {
         None => None,
         Some(Principal::User { id, .. }) => Some(*id),
@@ -140,7 +152,7 @@ pub async fn callback(
     browser: Option<&str>,
     origin: Origin,
 ) -> Result<Completed> {
-    let credentials = credentials(app)?;
+    let credentials = credentials(app).await?;
     let Some(browser) = browser else {
         return Err(refused(
             "this browser did not start a sign-in with GitHub (its cookie is missing)",
@@ -351,7 +363,7 @@ async fn user_token(app: &App, caller: &Caller) -> Result<(UserId, String)> {
 
 /// The App's installations the caller reaches on GitHub.
 pub async fn installations(app: &App, caller: &Caller) -> Result<Vec<GitHubInstallation>> {
-    let credentials = credentials(app)?;
+    let credentials = credentials(app).await?;
     let (user, token) = user_token(app, caller).await?;
     if let Some(hit) = cached(&app.github.installations, &user) {
         return Ok(hit);
@@ -377,7 +389,7 @@ pub async fn repositories(
     caller: &Caller,
     installation: i64,
 ) -> Result<Vec<GitHubRepository>> {
-    let credentials = credentials(app)?;
+    let credentials = credentials(app).await?;
     let (user, token) = user_token(app, caller).await?;
     if let Some(hit) = cached(&app.github.repositories, &(user, installation)) {
         return Ok(hit);

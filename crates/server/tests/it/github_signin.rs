@@ -3,8 +3,9 @@
 //! page, whose redirect brings the code and `state` back to the callback.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use helvetia_core::outbound::DestinationPolicy;
+use helvetia_engine::github::GitHubUrls;
 use helvetia_engine::outbound::{Outbound, ResolverSetting};
 use helvetia_server::github_user::{AppCredentials, GitHubError};
 use helvetia_test_support::github::FakeGitHub;
@@ -24,18 +25,38 @@ async fn setup(orgs: &[&str]) -> (FakeGitHub, Api, AppCredentials) {
     let credentials = AppCredentials {
         web_url: github.web_url().parse().unwrap(),
         api_url: github.api_url().parse().unwrap(),
-        client_id: created.client_id,
-        client_secret: created.client_secret,
+        client_id: created.client_id.clone(),
+        client_secret: created.client_secret.clone(),
     };
     let kept = credentials.clone();
     let orgs: Vec<String> = orgs.iter().map(|org| (*org).to_owned()).collect();
+    let urls = GitHubUrls {
+        web: credentials.web_url,
+        api: credentials.api_url,
+    };
     let api = Api::configured(move |settings| {
         // The fake listens on loopback.
         settings.repo_policy.destinations.allow_private = true;
-        settings.github_app = Some(credentials);
+        settings.github = urls;
         settings.signup_github_orgs = orgs;
     })
     .await;
+    // The App entered by hand, as an instance administrator would.
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/api/v1/github/app",
+            Some(&api.admin),
+            Some(serde_json::json!({
+                "app_id": created.id,
+                "client_id": created.client_id,
+                "client_secret": created.client_secret,
+                "private_key": created.pem,
+                "webhook_secret": created.webhook_secret,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     (github, api, kept)
 }
 

@@ -121,7 +121,6 @@ impl Api {
             trusted_proxies: Default::default(),
             signup_domains: vec![SIGNUP_DOMAIN.into()],
             signup_github_orgs: Vec::new(),
-            github_app: None,
             github: Default::default(),
         };
         configure(&mut settings);
