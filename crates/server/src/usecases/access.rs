@@ -10,9 +10,10 @@
 
 use std::ops::Deref;
 
+use helvetia_core::account::Team;
 use helvetia_core::auth::{Actor, Caller, Denied, Scope, TeamId};
 use helvetia_core::deployment::Deployment;
-use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::name::{ProjectName, ServiceName, TeamName};
 use helvetia_core::project::Project;
 use helvetia_core::service::Service;
 use helvetia_core::validation::FieldErrors;
@@ -108,6 +109,29 @@ impl OwnedDeployment {
     pub fn act(&self, scope: Scope) -> Result<&Actor> {
         require(&self.actor, scope)
     }
+}
+
+/// Parses a team name given by the caller (errors are reported under `team`).
+pub fn team_name(raw: &str) -> Result<TeamName> {
+    Ok(TeamName::parse(raw).map_err(|e| FieldErrors::single("team", e))?)
+}
+
+/// The team called `name` and the caller acting in it for what needs `scope`; a team the
+/// caller is not in is "not found", like one that does not exist.
+pub async fn team(
+    app: &App,
+    caller: &Caller,
+    name: &TeamName,
+    scope: Scope,
+) -> Result<(Team, Actor)> {
+    let what = format!("team `{name}`");
+    let team = app
+        .store
+        .team_by_name(name)
+        .await?
+        .ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
+    let actor = actor(caller, team.id, scope, &what)?;
+    Ok((team, actor))
 }
 
 /// Parses a project name given as `{project}` (errors are reported under `project`).

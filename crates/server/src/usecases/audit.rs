@@ -3,8 +3,6 @@
 
 use helvetia_api_types::AuditEntry;
 use helvetia_core::auth::{Caller, Scope};
-use helvetia_core::name::TeamName;
-use helvetia_core::validation::FieldErrors;
 use helvetia_store::audit::AuditLog;
 
 use super::access;
@@ -47,11 +45,8 @@ pub async fn log(
     };
     let log = match (team, caller.user()) {
         (Some(team), _) => {
-            let name = TeamName::parse(team).map_err(|e| FieldErrors::single("team", e))?;
-            let what = format!("team `{name}`");
-            let found = app.store.team_by_name(&name).await?;
-            let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
-            AuditLog::Team(access::actor(caller, team.id, Scope::Admin, &what)?.team)
+            let name = access::team_name(team)?;
+            AuditLog::Team(access::team(app, caller, &name, Scope::Admin).await?.0.id)
         }
         (None, Some(user)) => AuditLog::User(user),
         (None, None) => {

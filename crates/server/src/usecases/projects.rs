@@ -16,16 +16,15 @@ pub async fn create(app: &App, caller: &Caller, input: CreateProject) -> Result<
     let name = errors.check("name", ProjectName::parse(&input.name));
     let team = errors.check_optional("team", input.team.as_deref(), TeamName::parse);
     let (name, team) = errors.finish(|| Some((name?, team?)))?;
-    let team = match team {
-        Some(team) => app
-            .store
-            .team_by_name(&team)
-            .await?
-            .map(|found| found.id)
-            .ok_or_else(|| UseCaseError::NotFound(format!("team `{team}`")))?,
-        None => default_team(app, caller).await?,
+    let actor = match team {
+        Some(team) => access::team(app, caller, &team, Scope::Write).await?.1,
+        None => access::actor(
+            caller,
+            default_team(app, caller).await?,
+            Scope::Write,
+            "team",
+        )?,
     };
-    let actor = access::actor(caller, team, Scope::Write, "team")?;
     Ok(app.store.create_project(&actor, &name).await?)
 }
 

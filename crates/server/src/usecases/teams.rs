@@ -51,15 +51,7 @@ fn invitation_view(invitation: Invitation) -> InvitationView {
 
 /// The team `name` names and the caller acting in it for what needs `scope`.
 async fn team(app: &App, caller: &Caller, name: &str, scope: Scope) -> Result<(Team, Actor)> {
-    let name = TeamName::parse(name).map_err(|e| FieldErrors::single("team", e))?;
-    let what = format!("team `{name}`");
-    let team = app
-        .store
-        .team_by_name(&name)
-        .await?
-        .ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
-    let actor = access::actor(caller, team.id, scope, &what)?;
-    Ok((team, actor))
+    access::team(app, caller, &access::team_name(name)?, scope).await
 }
 
 /// The teams the caller is in, with its role in each.

@@ -85,12 +85,7 @@ pub async fn create(app: &App, caller: &Caller, input: CreateToken) -> Result<Cr
         )));
     }
     let team = match team {
-        Some(name) => {
-            let what = format!("team `{name}`");
-            let found = app.store.team_by_name(&name).await?;
-            let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
-            Some(access::actor(caller, team.id, Scope::Read, &what)?.team)
-        }
+        Some(name) => Some(access::team(app, caller, &name, Scope::Read).await?.0.id),
         None => None,
     };
     let (token, mut stored) = mint(name.to_owned(), scopes, expires_at);
@@ -113,11 +108,8 @@ pub async fn list(app: &App, caller: &Caller, team: Option<&str>) -> Result<Vec<
 
 /// The team named `team`, if the caller administers it.
 async fn admin_of(app: &App, caller: &Caller, team: &str) -> Result<TeamId> {
-    let name = TeamName::parse(team).map_err(|e| FieldErrors::single("team", e))?;
-    let what = format!("team `{name}`");
-    let found = app.store.team_by_name(&name).await?;
-    let team = found.ok_or_else(|| UseCaseError::NotFound(what.clone()))?;
-    Ok(access::actor(caller, team.id, Scope::Admin, &what)?.team)
+    let name = access::team_name(team)?;
+    Ok(access::team(app, caller, &name, Scope::Admin).await?.0.id)
 }
 
 /// Revokes a token; it stops working at once. The caller may revoke its own tokens and, as an
