@@ -36,7 +36,10 @@ pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, 
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use projects::CreateProject;
-pub use services::{CreateService, ServiceSettings, ServiceStatus, ServiceView, UpdatedService};
+pub use services::{
+    CreateService, GitHubSource, ServiceGitHub, ServiceSettings, ServiceStatus, ServiceView,
+    UpdatedService,
+};
 pub use teams::{
     AcceptInvitation, CreateInvitation, CreateTeam, CreateUser, CreatedInvitation, CreatedUser,
     InvitationView, MemberView, OneTimeLink, PasswordReset, SetRole, SignUp, TeamView, UserView,

@@ -17,14 +17,19 @@ pub struct CreateService {
     /// Which locations are accepted is the server's policy (local paths only with
     /// `--allow-local-repos`; loopback and private addresses only with
     /// `--allow-private-destinations`; link-local and metadata addresses never): a refused one
-    /// is a 422.
+    /// is a 422. Required unless `github` names the repository instead.
     #[schema(
         min_length = 1,
         max_length = 2048,
         pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
     )]
-    pub repo: String,
-    /// Branch deployed by default. Default: `main`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// A repository the instance's GitHub App reaches, instead of `repo`: its clone URL and
+    /// default branch are filled in, and private clones use the App installation's tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<GitHubSource>,
+    /// Branch deployed by default. Default: the GitHub repository's default branch, else `main`.
     #[schema(value_type = Option<helvetia_core::git::GitRef>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -44,6 +49,39 @@ pub struct CreateService {
     #[schema(value_type = Option<RuntimeSettings>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<serde_json::Value>,
+}
+
+/// A repository on GitHub a service is created from.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubSource {
+    /// `owner/name`, as listed by `GET /api/v1/github/installations/{id}/repositories`.
+    #[schema(min_length = 3, max_length = 200)]
+    pub repository: String,
+    /// The App installation that grants it. Default: the caller's installation on the
+    /// repository's owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<i64>,
+}
+
+/// The GitHub repository a service was created from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ServiceGitHub {
+    pub installation_id: i64,
+    /// GitHub's id of the repository (unchanged by renames).
+    pub repository_id: i64,
+    /// `owner/name` when the service was created.
+    pub repository: String,
+}
+
+impl From<&helvetia_core::service::GitHubLink> for ServiceGitHub {
+    fn from(link: &helvetia_core::service::GitHubLink) -> Self {
+        ServiceGitHub {
+            installation_id: link.installation_id,
+            repository_id: link.repository_id,
+            repository: link.full_name.clone(),
+        }
+    }
 }
 
 /// A service's settings as the API shows them: the core's `ServiceSettings` as plain values,
@@ -82,6 +120,9 @@ pub struct ServiceView {
     pub runtime: RuntimeSettings,
     /// Where the service is reachable once deployed.
     pub url: String,
+    /// The GitHub repository it was created from, whose App installation's tokens clone it;
+    /// `null` otherwise (changing `repo` ends the link).
+    pub github: Option<ServiceGitHub>,
     /// What runs now (only in single-service responses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ServiceStatus>,

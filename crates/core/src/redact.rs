@@ -33,6 +33,8 @@ const URL_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 #[derive(Clone, Default)]
 pub struct Redactor {
+    /// The values as given, to make a redactor that knows one more.
+    secrets: std::sync::Arc<[String]>,
     matcher: Option<AhoCorasick>,
     longest: usize,
 }
@@ -55,9 +57,13 @@ impl Redactor {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut patterns: Vec<String> = secrets
+        let secrets: std::sync::Arc<[String]> = secrets
             .into_iter()
-            .flat_map(|secret| forms(secret.as_ref()))
+            .map(|secret| secret.as_ref().to_owned())
+            .collect();
+        let mut patterns: Vec<String> = secrets
+            .iter()
+            .flat_map(|secret| forms(secret))
             .filter(|form| form.len() >= MIN_SECRET_LEN)
             .collect();
         patterns.sort();
@@ -71,7 +77,17 @@ impl Redactor {
                     .ok()
             })
             .flatten();
-        Redactor { matcher, longest }
+        Redactor {
+            secrets,
+            matcher,
+            longest,
+        }
+    }
+
+    /// This redactor, also knowing `secret`: for a secret that comes into being while its
+    /// output is being written (a credential renewed half-way).
+    pub fn with(&self, secret: &str) -> Redactor {
+        Redactor::new(self.secrets.iter().map(String::as_str).chain([secret]))
     }
 
     /// Length in bytes of the longest form searched for.
@@ -272,6 +288,22 @@ mod tests {
         for line in pem.lines() {
             assert_eq!(r.redact(&format!("> {line}")), format!("> {REDACTED}"));
         }
+    }
+
+    #[test]
+    fn a_secret_added_later_is_redacted_with_the_earlier_ones() {
+        let renewed = "ghs_renewed-token-value";
+        let r = redactor().with(renewed);
+        let basic = STANDARD_NO_PAD.encode(format!("x-access-token:{renewed}"));
+        for sample in [format!("{SECRET} {renewed}"), basic] {
+            let redacted = r.redact(&sample);
+            assert!(
+                !redacted.contains(SECRET) && !redacted.contains(renewed),
+                "{redacted}"
+            );
+            assert!(redacted.contains(REDACTED), "{redacted}");
+        }
+        assert_eq!(redactor().redact(renewed), renewed);
     }
 
     #[test]

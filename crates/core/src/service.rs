@@ -125,6 +125,20 @@ pub struct Service {
     pub updated_at: Timestamp,
     /// Counts the changes of the service's settings: 1 when created, one more per change.
     pub revision: i64,
+    /// The GitHub repository the service was created from, whose App installation's tokens
+    /// clone it; `None` for a repository reached without credentials.
+    pub github: Option<GitHubLink>,
+}
+
+/// A service's link to a repository on GitHub through an installation of the instance's App.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GitHubLink {
+    pub installation_id: i64,
+    /// GitHub's id of the repository: unchanged when it is renamed or moved, so webhook
+    /// deliveries are matched by it.
+    pub repository_id: i64,
+    /// `owner/name`, as GitHub spelled it when the link was made.
+    pub full_name: String,
 }
 
 /// A service's validated settings. The API shows them as `helvetia_api_types::ServiceSettings`.

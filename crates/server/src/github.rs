@@ -1,11 +1,13 @@
 //! The instance's GitHub App at work: its secrets opened from the store, its JWT, and the
 //! installation tokens private clones use (minted once, then cached by the platform).
 
+use helvetia_core::service::Service;
 use helvetia_engine::github::jwt::AppKey;
 use helvetia_engine::github::{GitHubError, InstallationToken};
 use helvetia_store::StoreError;
 use helvetia_store::github::GitHubApp;
 use jiff::Timestamp;
+use url::Url;
 
 use crate::platform::Platform;
 use crate::vault::{Vault, VaultError};
@@ -56,6 +58,15 @@ impl Platform {
                 Ok(self.github.installation_token(&jwt, installation).await?)
             })
             .await
+    }
+
+    /// The installation whose tokens clone `service`'s repository: the one it was created
+    /// from, while its repository is still on GitHub's web origin — a token never goes to
+    /// another host.
+    pub fn clone_installation(&self, service: &Service) -> Option<i64> {
+        let link = service.github.as_ref()?;
+        let repo = Url::parse(service.settings.repo.as_str()).ok()?;
+        (repo.origin() == self.settings.github.web.origin()).then_some(link.installation_id)
     }
 
     /// Drops `token` of `installation` from the cache after GitHub or git refused it, so the

@@ -6,13 +6,11 @@
 //! hash; it is spent in the statement that finds it, so a replayed one finds nothing.
 
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::{Actor, UserId};
-use helvetia_core::service::Service;
+use helvetia_core::auth::UserId;
 use jiff::Timestamp;
 
 use crate::audit::{AuditBy, audit};
-use crate::services::target;
-use crate::{Result, Store, StoreError, WritePool, millis, timestamp, with_pool};
+use crate::{Result, Store, WritePool, millis, timestamp, with_pool};
 
 /// The instance's GitHub App as stored: the secrets are the vault's sealed forms.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,45 +169,5 @@ impl Store {
             .map(|(user, _)| PendingManifest {
                 user: user.map(UserId),
             }))
-    }
-
-    /// Links `service` to a GitHub App installation (its clones use that installation's
-    /// tokens), or unlinks it with `None`.
-    pub async fn set_service_installation(
-        &self,
-        actor: &Actor,
-        service: &Service,
-        installation: Option<i64>,
-    ) -> Result<()> {
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE services SET github_installation_id = $1
-                 WHERE id = $2 AND project_id IN (SELECT id FROM projects WHERE team_id = $3)",
-            )
-            .bind(installation)
-            .bind(service.id)
-            .bind(actor.team.0)
-            .execute(&mut *tx)
-            .await?;
-            let what = target(&service.project, &service.name);
-            if updated.rows_affected() == 0 {
-                return Err(StoreError::NotFound(format!("service `{what}`")));
-            }
-            audit!(tx, actor, AuditAction::ServiceGitHubInstallation, what);
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// The GitHub App installation a service's clones use, if it is linked to one.
-    pub async fn service_installation(&self, service: i64) -> Result<Option<i64>> {
-        let installation: Option<Option<i64>> = with_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT github_installation_id FROM services WHERE id = $1")
-                .bind(service)
-                .fetch_optional(pool)
-                .await?
-        });
-        installation.ok_or_else(|| StoreError::NotFound(format!("service #{service}")))
     }
 }

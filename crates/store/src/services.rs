@@ -6,7 +6,7 @@ use helvetia_core::git::{GitRef, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::security::ContainerSecurity;
-use helvetia_core::service::{Port, RepoPath, Service, ServiceSettings};
+use helvetia_core::service::{GitHubLink, Port, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
 use crate::queue::running_service_jobs;
@@ -17,7 +17,8 @@ macro_rules! select_services {
     ($where:literal) => {
         concat!(
             "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
-                    s.context, s.port, s.runtime, s.created_at, s.updated_at, s.revision
+                    s.context, s.port, s.runtime, s.created_at, s.updated_at, s.revision,
+                    s.github_installation_id, s.github_repository_id, s.github_repository
              FROM services s JOIN projects p ON p.id = s.project_id WHERE ",
             $where
         )
@@ -40,6 +41,9 @@ struct ServiceRow {
     created_at: i64,
     updated_at: i64,
     revision: i64,
+    github_installation_id: Option<i64>,
+    github_repository_id: Option<i64>,
+    github_repository: Option<String>,
 }
 
 impl TryFrom<ServiceRow> for Service {
@@ -66,8 +70,41 @@ impl TryFrom<ServiceRow> for Service {
             created_at: timestamp(row.created_at)?,
             updated_at: timestamp(row.updated_at)?,
             revision: row.revision,
+            github: match (
+                row.github_installation_id,
+                row.github_repository_id,
+                row.github_repository,
+            ) {
+                (Some(installation_id), Some(repository_id), Some(full_name)) => Some(GitHubLink {
+                    installation_id,
+                    repository_id,
+                    full_name,
+                }),
+                _ => None,
+            },
         })
     }
+}
+
+/// A service to create: where it belongs, its settings and its first hostname.
+pub struct NewService<'a> {
+    pub project: &'a ProjectName,
+    pub name: &'a ServiceName,
+    pub settings: &'a ServiceSettings,
+    pub runtime: &'a RuntimeSettings,
+    pub hostname: &'a str,
+    /// The GitHub repository it is created from, if any.
+    pub github: Option<&'a GitHubLink>,
+}
+
+/// The audit target of a service's link to GitHub: the service and its repository.
+pub(crate) fn github_target(
+    project: &ProjectName,
+    name: &ServiceName,
+    link: Option<&GitHubLink>,
+) -> String {
+    let repository = link.map_or("none", |link| link.full_name.as_str());
+    format!("{}: github {repository}", target(project, name))
 }
 
 pub(crate) fn target(project: &ProjectName, name: &ServiceName) -> String {
@@ -84,15 +121,15 @@ fn privileges_target(
 }
 
 impl Store {
-    pub async fn create_service(
-        &self,
-        actor: &Actor,
-        project: &ProjectName,
-        name: &ServiceName,
-        settings: &ServiceSettings,
-        runtime: &RuntimeSettings,
-        hostname: &str,
-    ) -> Result<Service> {
+    pub async fn create_service(&self, actor: &Actor, new: &NewService<'_>) -> Result<Service> {
+        let NewService {
+            project,
+            name,
+            settings,
+            runtime,
+            hostname,
+            github,
+        } = *new;
         // Privileges beyond the default are a decision someone must be accountable for.
         let privileged = (runtime.security != ContainerSecurity::default())
             .then(|| privileges_target(project, name, runtime));
@@ -111,8 +148,9 @@ impl Store {
             let now = now_millis();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,
-                                       created_at, updated_at, runtime)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+                                       created_at, updated_at, runtime, github_installation_id,
+                                       github_repository_id, github_repository)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) RETURNING id",
             )
             .bind(project_id)
             .bind(name.as_str())
@@ -123,6 +161,9 @@ impl Store {
             .bind(settings.port.map(|port| i64::from(port.get())))
             .bind(now)
             .bind(&runtime)
+            .bind(github.map(|link| link.installation_id))
+            .bind(github.map(|link| link.repository_id))
+            .bind(github.map(|link| link.full_name.as_str()))
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::unique(format!(
@@ -142,6 +183,10 @@ impl Store {
                 "hostname `{hostname}` is already in use"
             )))?;
             audit!(tx, actor, AuditAction::ServiceCreate, target(project, name));
+            if let Some(link) = github {
+                let linked = github_target(project, name, Some(link));
+                audit!(tx, actor, AuditAction::ServiceGitHubInstallation, linked);
+            }
             if let Some(privileges) = &privileged {
                 audit!(tx, actor, AuditAction::ServicePrivileges, privileges);
             }
@@ -210,9 +255,24 @@ impl Store {
             .try_into()
     }
 
+    /// The services created from GitHub repository `repository_id` (GitHub's id), of every
+    /// team: where a webhook delivery about that repository goes.
+    pub async fn services_linked_to_repository(&self, repository_id: i64) -> Result<Vec<Service>> {
+        let rows: Vec<ServiceRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_services!(
+                "s.github_repository_id = $1 ORDER BY s.id"
+            ))
+            .bind(repository_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Service::try_from).collect()
+    }
+
     /// Replaces a service's settings, if it is still at the revision `service` was read at:
     /// the check is part of the `UPDATE`, so of two changes made from one read exactly one
-    /// applies, and the other is [`StoreError::Stale`]. The revision goes up by one.
+    /// applies, and the other is [`StoreError::Stale`]. The revision goes up by one. A new
+    /// repository ends the service's link to GitHub.
     pub async fn update_service(
         &self,
         actor: &Actor,
@@ -222,6 +282,9 @@ impl Store {
     ) -> Result<Service> {
         let privileges = (runtime.security != service.runtime.security)
             .then(|| privileges_target(&service.project, &service.name, runtime));
+        // The installation's tokens are for the repository the link was made with: another
+        // one is reached without them.
+        let unlinked = service.github.is_some() && settings.repo != service.settings.repo;
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         with_pool!(self, |pool| {
@@ -268,6 +331,18 @@ impl Store {
             );
             if let Some(privileges) = &privileges {
                 audit!(tx, actor, AuditAction::ServicePrivileges, privileges);
+            }
+            if unlinked {
+                sqlx::query(
+                    "UPDATE services SET github_installation_id = NULL,
+                            github_repository_id = NULL, github_repository = NULL
+                     WHERE id = $1",
+                )
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+                let what = github_target(&service.project, &service.name, None);
+                audit!(tx, actor, AuditAction::ServiceGitHubInstallation, what);
             }
             tx.commit().await?;
         });

@@ -2,7 +2,8 @@
 
 use clap::Subcommand;
 use helvetia_api_types::{
-    CreateService, Deployment, Health, ServiceEvent, ServiceInput, ServiceView, UpdatedService,
+    CreateService, Deployment, GitHubSource, Health, ServiceEvent, ServiceInput, ServiceView,
+    UpdatedService,
 };
 use helvetia_core::runtime::DeployStrategy;
 use serde_json::json;
@@ -22,8 +23,15 @@ pub enum ServicesCommand {
         /// PROJECT/NAME
         target: ServiceTarget,
         /// Git repository URL (https, ssh, git or user@host:path).
-        #[arg(long)]
-        repo: String,
+        #[arg(long, required_unless_present = "github", conflicts_with = "github")]
+        repo: Option<String>,
+        /// A GitHub repository (OWNER/NAME) the instance's GitHub App reaches: its clone URL
+        /// and default branch are filled in, and private clones use the App's tokens.
+        #[arg(long, value_name = "OWNER/NAME")]
+        github: Option<String>,
+        /// The App installation granting `--github` (default: the one on its owner).
+        #[arg(long, requires = "github")]
+        installation: Option<i64>,
         #[command(flatten)]
         settings: Settings,
     },
@@ -84,12 +92,18 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
         ServicesCommand::Create {
             target,
             repo,
+            github,
+            installation,
             settings,
         } => {
             let input = settings.into_input(None)?;
             let body = CreateService {
                 name: target.service.to_string(),
                 repo,
+                github: github.map(|repository| GitHubSource {
+                    repository,
+                    installation_id: installation,
+                }),
                 branch: input.branch,
                 dockerfile: input.dockerfile,
                 context: input.context,

@@ -13,6 +13,7 @@ mod cli;
 mod deploy;
 mod env;
 mod faults;
+mod github;
 mod isolation;
 mod kills;
 mod login;

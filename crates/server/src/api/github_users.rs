@@ -24,6 +24,7 @@ use super::client::ClientAddr;
 use super::cookies;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::json::{ApiPath, ApiQuery};
+use crate::usecases::github_repos;
 use crate::usecases::github_users::{self, AUTHORIZATION_LIFETIME, Completed, Started};
 
 /// The cookie that binds a sign-in with GitHub to the browser that started it.
@@ -192,7 +193,7 @@ async fn github_installations(
     Authenticated(caller): Authenticated,
 ) -> ApiResult<Json<Vec<GitHubInstallation>>> {
     Ok(Json(
-        github_users::installations(&state.app, &caller).await?,
+        github_repos::installations(&state.app, &caller).await?,
     ))
 }
 
@@ -220,6 +221,6 @@ async fn github_repositories(
     ApiPath(InstallationId { installation }): ApiPath<InstallationId>,
 ) -> ApiResult<Json<Vec<GitHubRepository>>> {
     Ok(Json(
-        github_users::repositories(&state.app, &caller, installation).await?,
+        github_repos::repositories(&state.app, &caller, installation).await?,
     ))
 }

@@ -6,7 +6,7 @@
 //! thousands. Past [`LogLimits::max_bytes`] a deployment's output is dropped behind one visible
 //! marker; the pipeline's own lines (`==>` phases, `!!!` failures) are always kept.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use helvetia_core::Timestamp;
 use helvetia_core::deployment::DeploymentStatus;
@@ -64,7 +64,8 @@ pub struct DeployLog {
     deployment_id: i64,
     sender: mpsc::UnboundedSender<Entry>,
     writer: JoinHandle<()>,
-    redactor: Redactor,
+    /// Grows when a secret comes into being during the deployment (see [`DeployLog::also_redact`]).
+    redactor: RwLock<Redactor>,
     hub: Arc<LogHub>,
     store: Store,
 }
@@ -99,7 +100,7 @@ impl DeployLog {
             deployment_id,
             sender,
             writer,
-            redactor,
+            redactor: RwLock::new(redactor),
             hub,
             store,
         }
@@ -110,9 +111,7 @@ impl DeployLog {
         let now = Timestamp::now();
         for line in text.as_ref().lines() {
             // The writer only stops after `finish`, so a failed send cannot lose a line.
-            let _ = self
-                .sender
-                .send(Entry::Line(now, self.redactor.redact(line)));
+            let _ = self.sender.send(Entry::Line(now, self.redact(line)));
         }
     }
 
@@ -125,12 +124,28 @@ impl DeployLog {
     /// [`LineRedactor`](helvetia_core::redact::LineRedactor) built on it keeps a secret whole
     /// where it cuts an over-long line.
     pub fn redactor(&self) -> Redactor {
-        self.redactor.clone()
+        self.redactor
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// `text` with this deployment's secrets redacted, for reasons stored elsewhere.
     pub fn redact(&self, text: &str) -> String {
-        self.redactor.redact(text)
+        self.redactor
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .redact(text)
+    }
+
+    /// Redacts `secret` too from now on (a credential the deployment obtained after opening
+    /// its log).
+    pub fn also_redact(&self, secret: &str) {
+        let mut redactor = self
+            .redactor
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *redactor = redactor.with(secret);
     }
 
     /// Waits until every line is stored, then tells followers the log is complete.

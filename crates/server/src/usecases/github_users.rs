@@ -8,13 +8,8 @@
 //! signed-in user links their own account by starting the flow from it. The user's GitHub
 //! token is sealed at rest; it only lists what the user reaches through the App.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use helvetia_api_types::{GitHubInstallation, GitHubRepository};
 use helvetia_core::account::{Email, User};
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, Principal, UserId, token_hash};
@@ -32,14 +27,12 @@ use crate::sessions::random_token;
 
 /// How long a sign-in with GitHub may take from start to callback.
 pub const AUTHORIZATION_LIFETIME: SignedDuration = SignedDuration::from_mins(10);
-/// How long a user's installations and repositories are kept before GitHub is asked again.
-const CACHE_LIFETIME: Duration = Duration::from_secs(60);
 /// Where GitHub sends the browser back.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/github/callback";
 
 /// The stored App's user-authorization credentials (its client secret opened) and GitHub's
 /// URLs: the one place sign-in reads them from.
-async fn credentials(app: &App) -> Result<AppCredentials> {
+pub(super) async fn credentials(app: &App) -> Result<AppCredentials> {
     let stored = app
         .store
         .github_app()
@@ -82,7 +75,7 @@ fn vault_binding(state_hash: &str) -> String {
     format!("github-authorization:{state_hash}")
 }
 
-fn token_binding(user: UserId) -> String {
+pub(super) fn token_binding(user: UserId) -> String {
     format!("github-user-token:{}", user.0)
 }
 
@@ -136,7 +129,7 @@ fn refused(why: &str) -> UseCaseError {
     UseCaseError::Refused(format!("{why}: start the sign-in with GitHub again"))
 }
 
-fn from_github(error: GitHubError) -> UseCaseError {
+pub(super) fn from_github(error: GitHubError) -> UseCaseError {
     match error {
         GitHubError::Refused(_) => UseCaseError::Refused(error.to_string()),
         other => UseCaseError::Internal(other.to_string()),
@@ -297,134 +290,4 @@ async fn sign_up(
         .store
         .create_github_user(anonymous, &new, github_user.id, &github_user.login)
         .await?)
-}
-
-/// Answers kept until [`CACHE_LIFETIME`] after the instant they were fetched.
-type Kept<K, V> = Mutex<HashMap<K, (Instant, V)>>;
-
-/// What users reach through the App, per user, for [`CACHE_LIFETIME`].
-#[derive(Default)]
-pub struct Cache {
-    installations: Kept<UserId, Vec<GitHubInstallation>>,
-    repositories: Kept<(UserId, i64), Vec<GitHubRepository>>,
-}
-
-impl Cache {
-    fn forget(&self, user: UserId) {
-        if let Ok(mut map) = self.installations.lock() {
-            map.remove(&user);
-        }
-        if let Ok(mut map) = self.repositories.lock() {
-            map.retain(|(owner, _), _| *owner != user);
-        }
-    }
-}
-
-fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &Kept<K, V>, key: &K) -> Option<V> {
-    let map = map.lock().ok()?;
-    map.get(key)
-        .filter(|(at, _)| at.elapsed() < CACHE_LIFETIME)
-        .map(|(_, value)| value.clone())
-}
-
-fn remember<K: std::hash::Hash + Eq, V>(map: &Kept<K, V>, key: K, value: V) {
-    if let Ok(mut map) = map.lock() {
-        map.retain(|_, (at, _)| at.elapsed() < CACHE_LIFETIME);
-        map.insert(key, (Instant::now(), value));
-    }
-}
-
-/// The caller's GitHub token, opened.
-async fn user_token(app: &App, caller: &Caller) -> Result<(UserId, String)> {
-    let Principal::User { id, .. } = &caller.principal else {
-        return Err(UseCaseError::NotFound(
-            "account (a server-administration token belongs to no one)".into(),
-        ));
-    };
-    let not_linked = || {
-        UseCaseError::Conflict(
-            "no usable GitHub authorization: sign in with GitHub or link GitHub again".into(),
-        )
-    };
-    let sealed = app.store.github_token(*id).await?.ok_or_else(not_linked)?;
-    if sealed
-        .expires_at
-        .is_some_and(|expires| expires <= Timestamp::now())
-    {
-        return Err(not_linked());
-    }
-    let token = app
-        .platform
-        .vault
-        .open(&token_binding(*id), &sealed.sealed)
-        .map_err(|e| UseCaseError::Internal(e.to_string()))?;
-    Ok((*id, token))
-}
-
-/// The App's installations the caller reaches on GitHub.
-pub async fn installations(app: &App, caller: &Caller) -> Result<Vec<GitHubInstallation>> {
-    let credentials = credentials(app).await?;
-    let (user, token) = user_token(app, caller).await?;
-    if let Some(hit) = cached(&app.github.installations, &user) {
-        return Ok(hit);
-    }
-    let api = UserApi::new(&app.platform.outbound, &credentials.api_url, &token);
-    let listed: Vec<GitHubInstallation> = api
-        .installations()
-        .await
-        .map_err(from_github)?
-        .into_iter()
-        .map(|installation| GitHubInstallation {
-            id: installation.id,
-            account: installation.account.login,
-        })
-        .collect();
-    remember(&app.github.installations, user, listed.clone());
-    Ok(listed)
-}
-
-/// The repositories installation `installation` grants that the caller reaches on GitHub.
-pub async fn repositories(
-    app: &App,
-    caller: &Caller,
-    installation: i64,
-) -> Result<Vec<GitHubRepository>> {
-    let credentials = credentials(app).await?;
-    let (user, token) = user_token(app, caller).await?;
-    if let Some(hit) = cached(&app.github.repositories, &(user, installation)) {
-        return Ok(hit);
-    }
-    let api = UserApi::new(&app.platform.outbound, &credentials.api_url, &token);
-    let listed: Vec<GitHubRepository> = match api.repositories(installation).await {
-        Err(GitHubError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
-            return Err(UseCaseError::NotFound(format!(
-                "installation {installation}"
-            )));
-        }
-        other => other.map_err(from_github)?,
-    }
-    .into_iter()
-    .map(|repository| GitHubRepository {
-        id: repository.id,
-        clone_url: clone_url(&credentials, &repository.full_name),
-        full_name: repository.full_name,
-        name: repository.name,
-        private: repository.private,
-        default_branch: repository.default_branch,
-    })
-    .collect();
-    remember(
-        &app.github.repositories,
-        (user, installation),
-        listed.clone(),
-    );
-    Ok(listed)
-}
-
-/// Where git clones `full_name` (`owner/repo`) from.
-fn clone_url(credentials: &AppCredentials, full_name: &str) -> String {
-    format!(
-        "{}/{full_name}.git",
-        credentials.web_url.as_str().trim_end_matches('/')
-    )
 }

@@ -29,6 +29,7 @@ pub mod deployments;
 pub mod devices;
 pub mod env;
 pub mod github;
+pub mod github_repos;
 pub mod github_users;
 pub mod lifecycle;
 pub mod links;
@@ -55,7 +56,7 @@ pub struct App {
     /// The keys that sign and verify session tokens, opened once.
     pub keyring: Arc<Keyring>,
     /// What users reach through the GitHub App, kept briefly.
-    pub github: Arc<github_users::Cache>,
+    pub github: Arc<github_repos::Cache>,
 }
 
 /// Why an operation did not happen.

@@ -8,11 +8,13 @@ use helvetia_core::deployment::DeploymentCause;
 use helvetia_core::name::ServiceName;
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
-use helvetia_core::validation::FieldErrors;
+use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::StoreError;
+use helvetia_store::services::NewService;
 
 use super::access::{self, OwnedService, project_name, visible_teams};
 use super::deployments::redeploy_image;
+use super::github_repos;
 use super::{App, Result, UseCaseError};
 
 /// How many events a service's view includes.
@@ -58,6 +60,7 @@ fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceVi
         project: service.project.to_string(),
         name: service.name.to_string(),
         settings: (&service.settings).into(),
+        github: service.github.as_ref().map(Into::into),
         runtime: service.runtime,
         status,
         created_at: service.created_at,
@@ -117,9 +120,23 @@ pub async fn create(
     let owned = access::project(app, caller, project).await?;
     let actor = owned.act(Scope::Write)?;
     let project = owned.project.name.clone();
+    let (repo, default_branch, github) = match (input.repo, &input.github) {
+        (Some(repo), None) => (repo, None, None),
+        (None, Some(source)) => {
+            let found = github_repos::source(app, caller, source).await?;
+            (found.clone_url, found.default_branch, Some(found.link))
+        }
+        (repo, _) => {
+            let why = match repo {
+                Some(_) => "give either `repo` or `github`, not both",
+                None => "required: a repository URL, or `github` naming one",
+            };
+            return Err(FieldErrors::single("repo", Invalid::new(why)).into());
+        }
+    };
     let settings_input = ServiceInput {
-        repo: Some(input.repo),
-        branch: input.branch,
+        repo: Some(repo),
+        branch: input.branch.or(default_branch),
         dockerfile: input.dockerfile,
         context: input.context,
         port: input.port,
@@ -140,7 +157,17 @@ pub async fn create(
     let hostname = platform.hostname(project.as_str(), name.as_str());
     let service = app
         .store
-        .create_service(actor, &project, &name, &settings, &runtime, &hostname)
+        .create_service(
+            actor,
+            &NewService {
+                project: &project,
+                name: &name,
+                settings: &settings,
+                runtime: &runtime,
+                hostname: &hostname,
+                github: github.as_ref(),
+            },
+        )
         .await?;
     let version = Version::of(&service);
     Ok((view(app, service, None), version))

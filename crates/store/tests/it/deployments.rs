@@ -4,6 +4,7 @@ use helvetia_core::job::JobState;
 use helvetia_core::service::Service;
 use helvetia_store::StoreError;
 use helvetia_store::deployments::DeploymentRequest;
+use helvetia_store::services::NewService;
 
 use crate::backend::TestDb;
 use crate::projects::{hostname, project, service, settings};
@@ -24,11 +25,14 @@ pub async fn demo_service(db: &TestDb, name: &str) -> Service {
     db.store
         .create_service(
             &admin,
-            &project("demo"),
-            &service(name),
-            &settings("https://e.org/a"),
-            &Default::default(),
-            &hostname(&project("demo"), &service(name)),
+            &NewService {
+                project: &project("demo"),
+                name: &service(name),
+                settings: &settings("https://e.org/a"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &service(name)),
+                github: None,
+            },
         )
         .await
         .unwrap()

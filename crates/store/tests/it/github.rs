@@ -1,11 +1,13 @@
 use helvetia_core::account::Email;
-use helvetia_store::StoreError;
+use helvetia_core::runtime::RuntimeSettings;
+use helvetia_core::service::GitHubLink;
 use helvetia_store::audit::AuditBy;
 use helvetia_store::github::{GitHubApp, PendingManifest};
+use helvetia_store::services::NewService;
 use helvetia_store::users::NewUser;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backend::{TestDb, caller};
+use crate::backend::TestDb;
 use crate::projects::{hostname, project, service, settings};
 
 pub async fn the_github_app_is_one_row_and_a_manifest_state_works_once(db: &TestDb) {
@@ -79,36 +81,81 @@ pub async fn the_github_app_is_one_row_and_a_manifest_state_works_once(db: &Test
     );
 }
 
-pub async fn a_service_links_to_an_installation_in_its_team_only(db: &TestDb) {
+pub async fn a_service_created_from_a_github_repository_is_found_by_its_id_until_its_repo_changes(
+    db: &TestDb,
+) {
     let admin = db.admin().await;
     let store = &db.store;
-    let (demo, web) = (project("demo"), service("web"));
+    let (demo, web, api) = (project("demo"), service("web"), service("api"));
     store.create_project(&admin, &demo).await.unwrap();
-    let created = store
+    let link = GitHubLink {
+        installation_id: 42,
+        repository_id: 7001,
+        full_name: "acme/shop".into(),
+    };
+    let repo = settings("https://github.example/acme/shop.git");
+    let runtime = RuntimeSettings::default();
+    let new = |name, github| NewService {
+        project: &demo,
+        name,
+        settings: &repo,
+        runtime: &runtime,
+        hostname: "",
+        github,
+    };
+    let linked = store
         .create_service(
             &admin,
-            &demo,
-            &web,
-            &settings("https://example.org/a.git"),
-            &Default::default(),
-            &hostname(&demo, &web),
+            &NewService {
+                hostname: &hostname(&demo, &web),
+                ..new(&web, Some(&link))
+            },
         )
         .await
         .unwrap();
-    assert_eq!(store.service_installation(created.id).await.unwrap(), None);
+    assert_eq!(linked.github.as_ref(), Some(&link));
     store
-        .set_service_installation(&admin, &created, Some(42))
+        .create_service(
+            &admin,
+            &NewService {
+                hostname: &hostname(&demo, &api),
+                ..new(&api, None)
+            },
+        )
         .await
         .unwrap();
+    let found = store.services_linked_to_repository(7001).await.unwrap();
     assert_eq!(
-        store.service_installation(created.id).await.unwrap(),
-        Some(42)
+        found.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![linked.id]
     );
-    let other = caller(store.create_team("other").await.unwrap(), 99);
-    let theirs = store.set_service_installation(&other, &created, None).await;
-    assert!(matches!(theirs, Err(StoreError::NotFound(_))), "{theirs:?}");
-    assert_eq!(
-        store.service_installation(created.id).await.unwrap(),
-        Some(42)
+    assert!(
+        store
+            .services_linked_to_repository(7002)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Other settings keep the link; another repository ends it.
+    let mut changed = linked.settings.clone();
+    changed.branch = helvetia_core::git::GitRef::parse("next").unwrap();
+    let kept = store
+        .update_service(&admin, &linked, &changed, &linked.runtime)
+        .await
+        .unwrap();
+    assert_eq!(kept.github.as_ref(), Some(&link));
+    let elsewhere = settings("https://example.org/other.git");
+    let unlinked = store
+        .update_service(&admin, &kept, &elsewhere, &kept.runtime)
+        .await
+        .unwrap();
+    assert_eq!(unlinked.github, None);
+    assert!(
+        store
+            .services_linked_to_repository(7001)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -95,5 +95,5 @@ conformance!(
     sessions::failures_lock_and_a_password_change_ends_other_sessions,
     sessions::signing_keys_rotate_with_overlap,
     github::the_github_app_is_one_row_and_a_manifest_state_works_once,
-    github::a_service_links_to_an_installation_in_its_team_only,
+    github::a_service_created_from_a_github_repository_is_found_by_its_id_until_its_repo_changes,
 );

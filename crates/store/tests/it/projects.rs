@@ -2,6 +2,7 @@ use helvetia_core::git::RepoPolicy;
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::service::{ServiceInput, ServiceSettings};
 use helvetia_store::StoreError;
+use helvetia_store::services::NewService;
 
 use crate::backend::{TestDb, caller};
 
@@ -81,22 +82,28 @@ pub async fn names_are_unique(db: &TestDb) {
     store
         .create_service(
             &admin,
-            &project("demo"),
-            &web,
-            &settings("https://example.org/a.git"),
-            &Default::default(),
-            &hostname(&project("demo"), &web),
+            &NewService {
+                project: &project("demo"),
+                name: &web,
+                settings: &settings("https://example.org/a.git"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &web),
+                github: None,
+            },
         )
         .await
         .unwrap();
     let again = store
         .create_service(
             &admin,
-            &project("demo"),
-            &web,
-            &settings("https://example.org/b.git"),
-            &Default::default(),
-            &hostname(&project("demo"), &web),
+            &NewService {
+                project: &project("demo"),
+                name: &web,
+                settings: &settings("https://example.org/b.git"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &web),
+                github: None,
+            },
         )
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
@@ -117,11 +124,14 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
     let svc = store
         .create_service(
             &admin,
-            &project("demo"),
-            &service("web"),
-            &settings("https://e.org/a"),
-            &Default::default(),
-            &hostname(&project("demo"), &service("web")),
+            &NewService {
+                project: &project("demo"),
+                name: &service("web"),
+                settings: &settings("https://e.org/a"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &service("web")),
+                github: None,
+            },
         )
         .await
         .unwrap();
@@ -163,11 +173,14 @@ pub async fn other_teams_see_nothing(db: &TestDb) {
         store
             .create_service(
                 &other,
-                &project("demo"),
-                &service("evil"),
-                &settings("https://e.org/b"),
-                &Default::default(),
-                &hostname(&project("demo"), &service("evil"))
+                &NewService {
+                    project: &project("demo"),
+                    name: &service("evil"),
+                    settings: &settings("https://e.org/b"),
+                    runtime: &Default::default(),
+                    hostname: &hostname(&project("demo"), &service("evil")),
+                    github: None
+                }
             )
             .await,
         Err(StoreError::NotFound(_))
@@ -197,22 +210,28 @@ pub async fn services_crud(db: &TestDb) {
     let web = store
         .create_service(
             &admin,
-            &project("demo"),
-            &service("web"),
-            &settings("https://e.org/web"),
-            &Default::default(),
-            &hostname(&project("demo"), &service("web")),
+            &NewService {
+                project: &project("demo"),
+                name: &service("web"),
+                settings: &settings("https://e.org/web"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &service("web")),
+                github: None,
+            },
         )
         .await
         .unwrap();
     store
         .create_service(
             &admin,
-            &project("demo"),
-            &service("api"),
-            &settings("https://e.org/api"),
-            &Default::default(),
-            &hostname(&project("demo"), &service("api")),
+            &NewService {
+                project: &project("demo"),
+                name: &service("api"),
+                settings: &settings("https://e.org/api"),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &service("api")),
+                github: None,
+            },
         )
         .await
         .unwrap();

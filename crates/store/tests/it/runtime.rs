@@ -3,6 +3,7 @@ use helvetia_core::deployment::DeploymentStatus::*;
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::routing::{Backend, route_name};
 use helvetia_core::service::{PortInput, ServiceInput, ServiceSettings};
+use helvetia_store::services::NewService;
 
 use crate::backend::TestDb;
 use crate::deployments::{build_main, demo_service};
@@ -96,11 +97,14 @@ pub async fn routing_table_follows_the_live_deployment(db: &TestDb) {
     db.store
         .create_service(
             &admin,
-            &project("demo"),
-            &service("jobs"),
-            &ServiceSettings::create(&worker, RepoPolicy::default()).unwrap(),
-            &Default::default(),
-            &hostname(&project("demo"), &service("jobs")),
+            &NewService {
+                project: &project("demo"),
+                name: &service("jobs"),
+                settings: &ServiceSettings::create(&worker, RepoPolicy::default()).unwrap(),
+                runtime: &Default::default(),
+                hostname: &hostname(&project("demo"), &service("jobs")),
+                github: None,
+            },
         )
         .await
         .unwrap();

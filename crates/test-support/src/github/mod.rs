@@ -177,10 +177,79 @@ impl FakeGitHub {
         delivered.unwrap_or_else(|error| panic!("{error}"))
     }
 
+    /// Signs in with GitHub as `login` to the Helvetia server at `server` the way a browser
+    /// does — start, GitHub's authorization page, the callback — and answers the browser's
+    /// session: its cookies and CSRF token. Panics if any step fails.
+    pub async fn browser_sign_in(&self, server: &str, login: &str) -> BrowserSession {
+        self.sign_in_as(login);
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let hop = |response: &reqwest::Response| {
+            assert!(
+                response.status().is_redirection(),
+                "{}: {}",
+                response.url(),
+                response.status()
+            );
+            let location = &response.headers()[reqwest::header::LOCATION];
+            location.to_str().expect("a location").to_owned()
+        };
+        let started = browser
+            .get(format!("{server}/api/v1/auth/github"))
+            .send()
+            .await
+            .expect("the sign-in starts");
+        let state_cookie = cookies(&started);
+        let authorized = browser
+            .get(hop(&started))
+            .send()
+            .await
+            .expect("GitHub's authorization page answers");
+        let callback = browser
+            .get(hop(&authorized))
+            .header(reqwest::header::COOKIE, state_cookie)
+            .send()
+            .await
+            .expect("the callback answers");
+        hop(&callback);
+        let cookie = cookies(&callback);
+        let csrf = cookie
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix("helvetia_csrf="))
+            .expect("a CSRF cookie")
+            .to_owned();
+        BrowserSession { cookie, csrf }
+    }
+
     /// Every request seen so far, credentials elided.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.shared.lock().requests.clone()
     }
+}
+
+/// A browser signed in to Helvetia: what it sends back.
+pub struct BrowserSession {
+    /// The `Cookie` header value.
+    pub cookie: String,
+    /// The `X-CSRF-Token` value its writes carry.
+    pub csrf: String,
+}
+
+/// The cookies `response` sets, as a `Cookie` header value.
+fn cookies(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next())
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(_, value)| !value.is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn router(shared: Shared) -> Router {

@@ -52,11 +52,10 @@ impl Deploy<'_> {
             Some(sha) if sha.is_full() => Some(sha.to_string()),
             Some(_) => None,
             None => {
-                let sha = platform
-                    .git
-                    .resolve_branch(&repo, &branch)
-                    .await
-                    .map_err(|e| Failure::failed(FailureCause::Fetch, e.to_string()))?;
+                let (repo, branch) = (&repo, &branch);
+                let sha = self
+                    .with_git(|git| async move { git.resolve_branch(repo, branch).await })
+                    .await?;
                 self.log.line(format!("Branch {branch} is at {sha}"));
                 Some(sha)
             }
@@ -78,11 +77,10 @@ impl Deploy<'_> {
                     format!("cannot create a checkout directory: {e}"),
                 )
             })?;
-        let commit = platform
-            .git
-            .checkout(&repo, &branch, requested.as_ref(), checkout.path())
-            .await
-            .map_err(|e| Failure::failed(FailureCause::Fetch, e.to_string()))?;
+        let (repo, branch, requested, dir) = (&repo, &branch, requested.as_ref(), checkout.path());
+        let commit = self
+            .with_git(|git| async move { git.checkout(repo, branch, requested, dir).await })
+            .await?;
         platform
             .store
             .record_commit(

@@ -41,6 +41,7 @@ use crate::platform::{Platform, ServiceEnvironment};
 
 mod build;
 mod drain;
+mod git;
 mod ready;
 mod release;
 mod start;

@@ -1,0 +1,195 @@
+//! A private GitHub repository deployed through the instance's GitHub App, against the fake
+//! GitHub: a user signs in with GitHub, creates a service from the repository with the CLI,
+//! and deploys it; the installation token clones it and is found nowhere it must not be — the
+//! deployment log, the server's log, the database (its write-ahead log included), the engine's
+//! containers and images, any process's arguments — and an installation token GitHub no longer
+//! accepts is renewed without failing the deploy.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use helvetia_test_support::github::FakeGitHub;
+use helvetia_test_support::{FixtureRepo, TestServer, unique};
+
+use crate::deploy::Cleanup;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_nowhere() {
+    let github = FakeGitHub::start().await;
+    let created = github.create_app("helvetia").await;
+    let repo = FixtureRepo::new("web");
+    github.add_user("octo", "octo@acme.example", &["acme"]);
+    github.add_installation("acme", &[("shop", Some(PathBuf::from(repo.url())), true)]);
+    let (web, api) = (github.web_url(), github.api_url());
+    let server = TestServer::start_with(
+        crate::BINARY,
+        &[
+            "--github-url",
+            &web,
+            "--github-api-url",
+            &api,
+            "--signup-github-orgs",
+            "acme",
+            // The fake GitHub listens on loopback.
+            "--allow-private-destinations",
+        ],
+    )
+    .await;
+    let (status, body) = server
+        .api(
+            reqwest::Method::PUT,
+            "/api/v1/github/app",
+            Some(json!({
+                "app_id": created.id,
+                "client_id": created.client_id,
+                "client_secret": created.client_secret,
+                "private_key": created.pem,
+                "webhook_secret": created.webhook_secret,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Octo signs in with GitHub, makes a CLI token and creates the service from the repository.
+    let browser = github.browser_sign_in(&server.url(), "octo").await;
+    let http = helvetia_test_support::http_client();
+    let token: Value = http
+        .post(format!("{}/api/v1/tokens", server.url()))
+        .header(reqwest::header::COOKIE, &browser.cookie)
+        .header("x-csrf-token", &browser.csrf)
+        .json(&json!({"name": "cli", "scopes": ["read", "deploy", "write"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().expect("a token").to_owned();
+    let project = unique("gh");
+    let _cleanup = Cleanup(project.clone());
+    let octo = |args: &[&str]| {
+        let output = Command::new(crate::BINARY)
+            .args(args)
+            .env("HELVETIA_SERVER", server.url())
+            .env("HELVETIA_TOKEN", &token)
+            .env("HELVETIA_CONFIG_DIR", server.dir.path().join("octo"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "helvetia {args:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    octo(&["projects", "create", &project]);
+    let target = format!("{project}/shop");
+    octo(&["services", "create", &target, "--github", "acme/shop"]);
+    let service = server
+        .get(&format!("/api/v1/projects/{project}/services/shop"))
+        .await;
+    assert_eq!(service["repo"], format!("{web}/acme/shop.git"), "{service}");
+    assert_eq!(service["branch"], "main");
+    assert_eq!(service["github"]["repository"], "acme/shop", "{service}");
+
+    // Every command line on the machine while the deploys run.
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let sampler = tokio::spawn(sample_command_lines(seen.clone()));
+
+    let first = server.deploy(&project, "shop").await;
+    assert_eq!(first["status"], "live", "{first}");
+    let tokens = github.issued_tokens();
+    assert_eq!(tokens.len(), 1, "one token, cached for the deploy's steps");
+
+    // GitHub stops accepting the token before the expiry it announced: the next deploy gets
+    // a new one instead of failing.
+    github.expire_tokens();
+    let second = server.deploy(&project, "shop").await;
+    assert_eq!(second["status"], "live", "{second}");
+    let tokens = github.issued_tokens();
+    assert_eq!(tokens.len(), 2, "the refused token was renewed once");
+    let second_log = server.deploy_log(second["id"].as_i64().unwrap()).await;
+    assert!(second_log.contains("renewing"), "{second_log}");
+    sampler.abort();
+
+    let mut places = vec![
+        ("the server's log".to_owned(), server.log()),
+        (
+            "the first deployment's log".to_owned(),
+            server.deploy_log(first["id"].as_i64().unwrap()).await,
+        ),
+        ("the second deployment's log".to_owned(), second_log),
+        (
+            "the database".to_owned(),
+            ["helvetia.db", "helvetia.db-wal"]
+                .iter()
+                .map(|name| {
+                    let bytes = std::fs::read(server.data_dir().join(name)).unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                })
+                .collect(),
+        ),
+        (
+            "the engine's objects".to_owned(),
+            engine_objects(&[&first, &second]),
+        ),
+    ];
+    let command_lines = seen.lock().unwrap().iter().cloned().collect::<Vec<_>>();
+    assert!(
+        command_lines
+            .iter()
+            .any(|line| line.contains("git") && line.contains("http.followRedirects=false")),
+        "the sampler saw none of the server's git commands"
+    );
+    places.push(("a process's arguments".to_owned(), command_lines.join("\n")));
+    for token in &tokens {
+        for (place, text) in &places {
+            assert!(
+                !text.contains(token.as_str()),
+                "an installation token is in {place}"
+            );
+        }
+    }
+}
+
+/// Records every process's command line until aborted.
+async fn sample_command_lines(seen: Arc<Mutex<BTreeSet<String>>>) {
+    loop {
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            let lines: Vec<String> = entries
+                .flatten()
+                .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+                .filter(|line| !line.is_empty())
+                .map(|line| String::from_utf8_lossy(&line).replace('\0', " "))
+                .collect();
+            seen.lock().unwrap().extend(lines);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// What the engine keeps about the deployments' containers and images: `docker inspect` of
+/// every container and of the images, and the images' build history.
+fn engine_objects(deployments: &[&Value]) -> String {
+    let docker = |args: &[&str]| {
+        let output = Command::new("docker").args(args).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let containers = docker(&["ps", "--all", "--quiet", "--no-trunc"]);
+    let mut text = String::new();
+    for container in containers.lines() {
+        text.push_str(&docker(&["inspect", container]));
+    }
+    for deployment in deployments {
+        let image = deployment["image"].as_str().expect("an image");
+        text.push_str(&docker(&["image", "inspect", image]));
+        text.push_str(&docker(&["history", "--no-trunc", image]));
+    }
+    assert!(text.contains("io.helvetia.service"), "{text}");
+    text
+}
