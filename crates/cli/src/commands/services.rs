@@ -292,6 +292,18 @@ fn show(target: &ServiceTarget, service: &ServiceView) {
             output::or_dash(status.and_then(|s| s.health).map(Health::as_str)),
         ),
         ("Repository", settings.repo.clone()),
+        (
+            "GitHub",
+            service.github.as_ref().map_or_else(
+                || "-".to_owned(),
+                |link| {
+                    format!(
+                        "{} (App installation {})",
+                        link.repository, link.installation_id
+                    )
+                },
+            ),
+        ),
         ("Branch", settings.branch.clone()),
         ("Dockerfile", settings.dockerfile.clone()),
         ("Context", settings.context.clone()),

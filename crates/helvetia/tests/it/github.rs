@@ -96,6 +96,7 @@ async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_
     assert_eq!(service["repo"], format!("{web}/acme/shop.git"), "{service}");
     assert_eq!(service["branch"], "main");
     assert_eq!(service["github"]["repository"], "acme/shop", "{service}");
+    assert!(octo(&["services", "show", &target]).contains("acme/shop (App installation"));
 
     // Every command line on the machine while the deploys run.
     let seen = Arc::new(Mutex::new(BTreeSet::new()));

@@ -16,7 +16,7 @@ use crate::harness::Api;
 
 /// The fake GitHub with an App, an API that signs in with it (`orgs` may sign up) and the
 /// App's credentials.
-async fn setup(orgs: &[&str]) -> (FakeGitHub, Api, AppCredentials) {
+pub(crate) async fn setup(orgs: &[&str]) -> (FakeGitHub, Api, AppCredentials) {
     // Installs the TLS provider the server's GitHub client (and this test's) needs, as the
     // binary's `main` does.
     helvetia_test_support::http_client();
@@ -135,7 +135,7 @@ async fn error_of(response: axum::response::Response) -> (StatusCode, String) {
 }
 
 /// Signs in with GitHub as `login` from start to end; answers the session cookie.
-async fn sign_in(api: &Api, github: &FakeGitHub, login: &str) -> String {
+pub(crate) async fn sign_in(api: &Api, github: &FakeGitHub, login: &str) -> String {
     github.sign_in_as(login);
     let (authorize_url, browser) = start(api).await;
     let back = authorize(&authorize_url).await;
