@@ -342,10 +342,15 @@ impl TestServer {
 
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(&self.token, args)
+    }
+
+    /// Runs the CLI against this server with `token`.
+    pub fn cli_with(&self, token: &str, args: &[&str]) -> Output {
         Command::new(&self.binary)
             .args(args)
             .env("HELVETIA_SERVER", self.url())
-            .env("HELVETIA_TOKEN", &self.token)
+            .env("HELVETIA_TOKEN", token)
             .env("HELVETIA_CONFIG_DIR", self.dir.path().join("cli"))
             .stdin(Stdio::null())
             .output()
@@ -354,7 +359,12 @@ impl TestServer {
 
     /// Runs the CLI, expects it to succeed, and returns what it printed.
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let output = self.cli(args);
+        self.cli_ok_with(&self.token, args)
+    }
+
+    /// Runs the CLI with `token`, expects it to succeed, and returns what it printed.
+    pub fn cli_ok_with(&self, token: &str, args: &[&str]) -> String {
+        let output = self.cli_with(token, args);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),

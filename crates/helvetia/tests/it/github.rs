@@ -43,13 +43,7 @@ async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_
         .api(
             reqwest::Method::PUT,
             "/api/v1/github/app",
-            Some(json!({
-                "app_id": created.id,
-                "client_id": created.client_id,
-                "client_secret": created.client_secret,
-                "private_key": created.pem,
-                "webhook_secret": created.webhook_secret,
-            })),
+            Some(created.manual_entry()),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -71,22 +65,7 @@ async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_
     let token = token["token"].as_str().expect("a token").to_owned();
     let project = unique("gh");
     let _cleanup = Cleanup(project.clone());
-    let octo = |args: &[&str]| {
-        let output = Command::new(crate::BINARY)
-            .args(args)
-            .env("HELVETIA_SERVER", server.url())
-            .env("HELVETIA_TOKEN", &token)
-            .env("HELVETIA_CONFIG_DIR", server.dir.path().join("octo"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "helvetia {args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    };
+    let octo = |args: &[&str]| server.cli_ok_with(&token, args);
     octo(&["projects", "create", &project]);
     let target = format!("{project}/shop");
     octo(&["services", "create", &target, "--github", "acme/shop"]);

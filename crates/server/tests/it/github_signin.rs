@@ -47,13 +47,7 @@ pub(crate) async fn setup(orgs: &[&str]) -> (FakeGitHub, Api, AppCredentials) {
             Method::PUT,
             "/api/v1/github/app",
             Some(&api.admin),
-            Some(serde_json::json!({
-                "app_id": created.id,
-                "client_id": created.client_id,
-                "client_secret": created.client_secret,
-                "private_key": created.pem,
-                "webhook_secret": created.webhook_secret,
-            })),
+            Some(created.manual_entry()),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

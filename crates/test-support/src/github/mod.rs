@@ -41,6 +41,19 @@ pub struct AppCredentials {
     pub pem: String,
 }
 
+impl AppCredentials {
+    /// The body of Helvetia's `PUT /api/v1/github/app`: these values entered by hand.
+    pub fn manual_entry(&self) -> Value {
+        json!({
+            "app_id": self.id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "private_key": self.pem,
+            "webhook_secret": self.webhook_secret,
+        })
+    }
+}
+
 /// A running fake GitHub; stops when dropped.
 pub struct FakeGitHub {
     shared: Shared,
