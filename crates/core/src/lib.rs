@@ -11,6 +11,7 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod commit_status;
 pub mod container;
 pub mod deployment;
 pub mod edge;

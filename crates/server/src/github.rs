@@ -1,7 +1,11 @@
 //! The instance's GitHub App at work: its secrets opened from the store, its JWT, and the
 //! installation tokens private clones use (minted once, then cached by the platform).
 
-use helvetia_core::service::Service;
+use std::future::Future;
+
+use helvetia_core::commit_status::CommitStatus;
+use helvetia_core::service::{GitHubLink, Service};
+use helvetia_engine::git::GitError;
 use helvetia_engine::github::jwt::AppKey;
 use helvetia_engine::github::{GitHubError, InstallationToken};
 use helvetia_store::StoreError;
@@ -34,6 +38,23 @@ pub enum GitHubAppError {
     GitHub(#[from] GitHubError),
 }
 
+/// An error that may say the installation token used was refused.
+pub trait RefusesToken {
+    fn refuses_token(&self) -> bool;
+}
+
+impl RefusesToken for GitHubError {
+    fn refuses_token(&self) -> bool {
+        self.is_unauthorized()
+    }
+}
+
+impl RefusesToken for GitError {
+    fn refuses_token(&self) -> bool {
+        matches!(self, GitError::NeedsCredentials { .. })
+    }
+}
+
 /// Opens one of the App's sealed secrets.
 pub fn open(vault: &Vault, secret: &str, sealed: &str) -> Result<String, VaultError> {
     vault.open(&binding(secret), sealed)
@@ -58,6 +79,50 @@ impl Platform {
                 Ok(self.github.installation_token(&jwt, installation).await?)
             })
             .await
+    }
+
+    /// Runs `step` with a token of `installation` (shown first to `minted`, with whether it
+    /// replaces a refused one). A token the other end refuses — revoked, or expired before
+    /// the expiry GitHub announced — is dropped, a new one minted and `step` run once more.
+    pub async fn with_installation_token<T, E, F, Fut>(
+        &self,
+        installation: i64,
+        minted: impl Fn(&str, bool),
+        step: F,
+    ) -> Result<Result<T, E>, GitHubAppError>
+    where
+        E: RefusesToken,
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let token = self.installation_token(installation).await?.token;
+        minted(&token, false);
+        match step(token.clone()).await {
+            Err(error) if error.refuses_token() => {
+                self.forget_installation_token(installation, &token).await;
+                let renewed = self.installation_token(installation).await?.token;
+                minted(&renewed, true);
+                Ok(step(renewed).await)
+            }
+            done => Ok(done),
+        }
+    }
+
+    /// Sets `status` on commit `sha` of `link`'s repository with its installation's token.
+    pub async fn set_commit_status(
+        &self,
+        link: &GitHubLink,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> Result<(), GitHubAppError> {
+        let set = |token: String| async move {
+            self.github
+                .create_commit_status(&token, &link.full_name, sha, status)
+                .await
+        };
+        Ok(self
+            .with_installation_token(link.installation_id, |_, _| {}, set)
+            .await??)
     }
 
     /// The installation whose tokens clone `service`'s repository: the one it was created

@@ -10,6 +10,7 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use helvetia_core::commit_status::CommitStatus;
 use jiff::Timestamp;
 use serde::Deserialize;
 use url::Url;
@@ -149,7 +150,7 @@ impl GitHubApi {
         let url = self
             .urls
             .api_url(&format!("/app-manifests/{code}/conversions"));
-        self.post(&url, None).await
+        self.post(&url, None, None).await
     }
 
     /// Mints a token of `installation` with the App's JWT.
@@ -161,13 +162,32 @@ impl GitHubApi {
         let url = self
             .urls
             .api_url(&format!("/app/installations/{installation}/access_tokens"));
-        self.post(&url, Some(app_jwt)).await
+        self.post(&url, Some(app_jwt), None).await
+    }
+
+    /// Sets `status` on commit `sha` of `repository` (`owner/name`) with an installation token.
+    pub async fn create_commit_status(
+        &self,
+        installation_token: &str,
+        repository: &str,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> Result<(), GitHubError> {
+        let url = self
+            .urls
+            .api_url(&format!("/repos/{repository}/statuses/{sha}"));
+        let body = serde_json::to_value(status).map_err(|e| GitHubError::Answer(e.to_string()))?;
+        let _: serde::de::IgnoredAny = self
+            .post(&url, Some(installation_token), Some(&body))
+            .await?;
+        Ok(())
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         bearer: Option<&str>,
+        body: Option<&serde_json::Value>,
     ) -> Result<T, GitHubError> {
         let client = self.client(url).await?;
         let mut request = client
@@ -177,6 +197,9 @@ impl GitHubApi {
             .header("User-Agent", "helvetia");
         if let Some(bearer) = bearer {
             request = request.bearer_auth(bearer);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
         }
         // reqwest's errors name the URL only, which holds no credential.
         let response = request

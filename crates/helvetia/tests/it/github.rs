@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use helvetia_test_support::github::FakeGitHub;
-use helvetia_test_support::{FixtureRepo, TestServer, unique};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
 
 use crate::deploy::Cleanup;
 use serde_json::{Value, json};
@@ -88,14 +88,80 @@ async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_
 
     // GitHub stops accepting the token before the expiry it announced: the next deploy gets
     // a new one instead of failing.
+    // (Once the first deploy's last status is set: a deployment is recorded live before.)
+    let sha = first["commit_sha"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(10), "the live status", || async {
+        let statuses = github.statuses("acme/shop", &sha);
+        statuses
+            .iter()
+            .any(|s| s["state"] == "success")
+            .then_some(())
+    })
+    .await;
     github.expire_tokens();
     let second = server.deploy(&project, "shop").await;
     assert_eq!(second["status"], "live", "{second}");
     let tokens = github.issued_tokens();
     assert_eq!(tokens.len(), 2, "the refused token was renewed once");
     let second_log = server.deploy_log(second["id"].as_i64().unwrap()).await;
-    assert!(second_log.contains("renewing"), "{second_log}");
+    assert!(second_log.contains("renewed"), "{second_log}");
     sampler.abort();
+
+    // Each deploy set its commit's status, through the App: pending, then success.
+    eventually(
+        Duration::from_secs(10),
+        "the second live status",
+        || async {
+            let statuses = github.statuses("acme/shop", &sha);
+            (statuses.len() == 4).then_some(())
+        },
+    )
+    .await;
+    let context = format!("helvetia/{project}/shop");
+    let states: Vec<(String, String)> = github
+        .statuses("acme/shop", &sha)
+        .iter()
+        .map(|status| {
+            assert_eq!(status["context"], context.as_str(), "{status}");
+            let state = status["state"].as_str().unwrap().to_owned();
+            (state, status["description"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let first_id = first["id"].as_i64().unwrap();
+    let second_id = second["id"].as_i64().unwrap();
+    assert_eq!(
+        states,
+        [
+            ("pending".into(), format!("Deployment #{first_id}: cloning")),
+            ("success".into(), format!("Deployment #{first_id} is live")),
+            (
+                "pending".into(),
+                format!("Deployment #{second_id}: cloning")
+            ),
+            ("success".into(), format!("Deployment #{second_id} is live")),
+        ]
+        .map(|(state, description): (String, String)| (state, description))
+    );
+    let live = github.statuses("acme/shop", &sha).pop().unwrap();
+    assert_eq!(live["target_url"], service["url"], "{live}");
+    // A commit that does not build: its status says so.
+    repo.overlay("broken-build");
+    let broken = server.deploy(&project, "shop").await;
+    assert_eq!(broken["status"], "failed", "{broken}");
+    let broken_sha = broken["commit_sha"].as_str().unwrap();
+    let failed = eventually(Duration::from_secs(10), "the failure status", || async {
+        let last = github.statuses("acme/shop", broken_sha).pop()?;
+        (last["state"] != "pending").then_some(last)
+    })
+    .await;
+    assert_eq!(failed["state"], "failure", "{failed}");
+    assert!(
+        failed["description"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Deployment #{} failed: ", broken["id"])),
+        "{failed}"
+    );
 
     let mut places = vec![
         ("the server's log".to_owned(), server.log()),

@@ -90,6 +90,7 @@ impl Deploy<'_> {
                 &commit.author,
             )
             .await?;
+        self.report_pending(&commit.sha).await;
         self.log.line(format!(
             "Checked out {} \"{}\" by {}",
             &commit.sha,
@@ -154,6 +155,12 @@ impl Deploy<'_> {
         Ok(tag)
     }
 
+    /// Tells GitHub the commit is being deployed (for a service created from a repository).
+    async fn report_pending(&self, sha: &str) {
+        let (platform, service, deployment) = (self.platform, &self.service, &self.deployment);
+        super::report::commit_status(platform, service, deployment, Some(sha), self.log).await;
+    }
+
     /// This deployment's image tag, as repository and tag: tags are deployment ids.
     fn tag(&self) -> (String, String) {
         let repository = self
@@ -211,6 +218,7 @@ impl Deploy<'_> {
             .store
             .record_commit(self.deployment.id, sha, &message, &author)
             .await?;
+        self.report_pending(sha).await;
         self.to(
             DeploymentStatus::Building,
             &format!("image {} was already built from this commit with these settings: reused, no rebuild", short_id(&image)),

@@ -44,6 +44,7 @@ mod drain;
 mod git;
 mod ready;
 mod release;
+mod report;
 mod start;
 mod switch;
 
@@ -105,6 +106,10 @@ pub async fn run(context: &JobContext) -> JobOutcome {
     } else {
         deploy.run(context).await
     };
+    match platform.store.deployment_by_id(id).await {
+        Ok(ended) => report::commit_status(platform, &deploy.service, &ended, None, &log).await,
+        Err(error) => tracing::warn!(deployment = id, %error, "reading the deployment failed"),
+    }
     log.finish().await;
     outcome
 }
