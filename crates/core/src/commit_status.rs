@@ -4,6 +4,9 @@
 
 use crate::deployment::DeploymentStatus;
 
+/// What every context Helvetia sets starts with.
+pub const CONTEXT_PREFIX: &str = "helvetia/";
+
 /// GitHub's description field holds at most this many characters.
 const DESCRIPTION_LIMIT: usize = 140;
 
@@ -56,7 +59,7 @@ impl CommitStatus {
         Some(CommitStatus {
             state,
             description: shortened(&description),
-            context: format!("helvetia/{project}/{service}"),
+            context: format!("{CONTEXT_PREFIX}{project}/{service}"),
             target_url: (status == Live).then(|| live_url.to_owned()),
         })
     }

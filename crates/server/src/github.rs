@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use helvetia_core::checks::{self, Verdict};
 use helvetia_core::commit_status::CommitStatus;
 use helvetia_core::service::{GitHubLink, Service};
 use helvetia_engine::git::GitError;
@@ -123,6 +124,23 @@ impl Platform {
         Ok(self
             .with_installation_token(link.installation_id, |_, _| {}, set)
             .await??)
+    }
+
+    /// What CI says about commit `sha` of `link`'s repository.
+    pub async fn commit_checks(
+        &self,
+        link: &GitHubLink,
+        sha: &str,
+    ) -> Result<Verdict, GitHubAppError> {
+        let read = |token: String| async move {
+            self.github
+                .commit_checks(&token, &link.full_name, sha)
+                .await
+        };
+        let (statuses, runs) = self
+            .with_installation_token(link.installation_id, |_, _| {}, read)
+            .await??;
+        Ok(checks::verdict(&statuses, &runs))
     }
 
     /// The installation whose tokens clone `service`'s repository: the one it was created

@@ -10,8 +10,10 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use helvetia_core::checks::{ReportedCheckRun, ReportedStatus};
 use helvetia_core::commit_status::CommitStatus;
 use jiff::Timestamp;
+use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
 
@@ -150,7 +152,7 @@ impl GitHubApi {
         let url = self
             .urls
             .api_url(&format!("/app-manifests/{code}/conversions"));
-        self.post(&url, None, None).await
+        self.send(Method::POST, &url, None, None).await
     }
 
     /// Mints a token of `installation` with the App's JWT.
@@ -162,7 +164,7 @@ impl GitHubApi {
         let url = self
             .urls
             .api_url(&format!("/app/installations/{installation}/access_tokens"));
-        self.post(&url, Some(app_jwt), None).await
+        self.send(Method::POST, &url, Some(app_jwt), None).await
     }
 
     /// Sets `status` on commit `sha` of `repository` (`owner/name`) with an installation token.
@@ -178,20 +180,48 @@ impl GitHubApi {
             .api_url(&format!("/repos/{repository}/statuses/{sha}"));
         let body = serde_json::to_value(status).map_err(|e| GitHubError::Answer(e.to_string()))?;
         let _: serde::de::IgnoredAny = self
-            .post(&url, Some(installation_token), Some(&body))
+            .send(Method::POST, &url, Some(installation_token), Some(&body))
             .await?;
         Ok(())
     }
 
-    async fn post<T: serde::de::DeserializeOwned>(
+    /// What CI reports on commit `sha` of `repository` (`owner/name`): the newest status of
+    /// each context and the check runs (the first 100 of each: more is not a CI).
+    pub async fn commit_checks(
         &self,
+        installation_token: &str,
+        repository: &str,
+        sha: &str,
+    ) -> Result<(Vec<ReportedStatus>, Vec<ReportedCheckRun>), GitHubError> {
+        #[derive(Deserialize)]
+        struct Combined {
+            statuses: Vec<ReportedStatus>,
+        }
+        #[derive(Deserialize)]
+        struct Runs {
+            check_runs: Vec<ReportedCheckRun>,
+        }
+        let commit = format!("/repos/{repository}/commits/{sha}");
+        let statuses = self.urls.api_url(&format!("{commit}/status?per_page=100"));
+        let runs = self
+            .urls
+            .api_url(&format!("{commit}/check-runs?per_page=100"));
+        let token = Some(installation_token);
+        let combined: Combined = self.send(Method::GET, &statuses, token, None).await?;
+        let runs: Runs = self.send(Method::GET, &runs, token, None).await?;
+        Ok((combined.statuses, runs.check_runs))
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
         url: &str,
         bearer: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> Result<T, GitHubError> {
         let client = self.client(url).await?;
         let mut request = client
-            .post(url)
+            .request(method, url)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .header("User-Agent", "helvetia");

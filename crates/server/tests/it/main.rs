@@ -8,6 +8,7 @@ mod devices;
 mod edge;
 mod env;
 mod github;
+mod github_checks;
 mod github_services;
 mod github_signin;
 mod harness;
