@@ -17,6 +17,7 @@ mod devices;
 mod env;
 mod github;
 mod metrics;
+mod oidc;
 mod projects;
 mod services;
 mod teams;
@@ -35,6 +36,7 @@ pub use devices::{
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
+pub use oidc::{CreateTrust, OidcDeploy};
 pub use projects::CreateProject;
 pub use services::{
     CreateService, GitHubSource, ServiceGitHub, ServiceSettings, ServiceStatus, ServiceView,
@@ -55,6 +57,7 @@ pub use helvetia_core::deployment::{
 };
 pub use helvetia_core::env::EnvVarInput;
 pub use helvetia_core::metrics::{ContainerSample, Resolution, SeriesPoint, Usage};
+pub use helvetia_core::oidc::Trust;
 pub use helvetia_core::project::Project;
 pub use helvetia_core::runtime::RuntimeSettings;
 pub use helvetia_core::service::{PortInput, ServiceInput};

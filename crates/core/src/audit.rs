@@ -75,6 +75,10 @@ pub enum AuditAction {
     MemberRemove,
     /// A GitHub account was linked to a Helvetia account (the target names it).
     GitHubLink,
+    /// A service was made to trust an OpenID Connect issuer's tokens for deploys from CI (the
+    /// target names the claims it wants).
+    TrustAdd,
+    TrustRemove,
 }
 
 impl AuditAction {
@@ -120,6 +124,8 @@ impl AuditAction {
             AuditAction::MemberRole => "team.member_role",
             AuditAction::MemberRemove => "team.member_remove",
             AuditAction::GitHubLink => "auth.github_link",
+            AuditAction::TrustAdd => "service.trust_add",
+            AuditAction::TrustRemove => "service.trust_remove",
         }
     }
 }

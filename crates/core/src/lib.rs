@@ -21,6 +21,7 @@ pub mod git;
 pub mod job;
 pub mod metrics;
 pub mod name;
+pub mod oidc;
 pub mod outbound;
 pub mod project;
 pub mod redact;

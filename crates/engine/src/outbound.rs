@@ -9,6 +9,7 @@
 //! Domain checks use the same resolver, so "what Helvetia sees" is one answer everywhere.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use helvetia_core::outbound::{DestinationPolicy, HostCheck, Refused};
 use hickory_resolver::TokioResolver;
@@ -33,6 +34,10 @@ pub enum OutboundError {
     Unresolved { host: String },
     #[error("the DNS resolver could not be set up: {0}")]
     Resolver(String),
+    #[error("`{0}` names no host and port to connect to")]
+    NoHost(String),
+    #[error("an HTTP client could not be set up: {0}")]
+    Client(String),
 }
 
 /// The destination policy with the resolver it checks names through.
@@ -106,6 +111,27 @@ impl Outbound {
             .into_iter()
             .map(|address| SocketAddr::new(address, port))
             .collect())
+    }
+
+    /// An HTTP client for `url`'s host that connects only to the addresses
+    /// [`Outbound::resolve`] allowed for it, follows no redirect and gives up after `timeout`.
+    pub async fn http_client(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, OutboundError> {
+        let no_host = || OutboundError::NoHost(url.as_str().to_owned());
+        let host = url.host_str().ok_or_else(no_host)?;
+        let port = url.port_or_known_default().ok_or_else(no_host)?;
+        let addresses = self.resolve(host, port).await?;
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .resolve_to_addrs(host, &addresses)
+            .user_agent("helvetia")
+            .build()
+            .map_err(|e| OutboundError::Client(e.to_string()))
     }
 }
 

@@ -127,16 +127,7 @@ struct TokenAnswer {
 
 /// A client for `url`'s host, connecting only to the addresses the outbound policy allowed.
 async fn client(outbound: &Outbound, url: &Url) -> Result<reqwest::Client, GitHubError> {
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = outbound.resolve(host, port).await?;
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve_to_addrs(host, &addresses)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent("helvetia")
-        .build()
-        .map_err(|e| GitHubError::Unreachable(e.to_string()))
+    Ok(outbound.http_client(url, REQUEST_TIMEOUT).await?)
 }
 
 /// `base` with `path` appended (a GitHub Enterprise API lives under `/api/v3`).

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod logs;
 pub mod metrics;
 mod monitor;
+pub mod oidc;
 pub mod passwords;
 pub mod platform;
 mod readiness;

@@ -34,6 +34,7 @@ pub mod github_users;
 pub mod links;
 pub mod logs;
 pub mod metrics;
+pub mod oidc;
 pub mod projects;
 pub mod queue;
 pub mod runtime;

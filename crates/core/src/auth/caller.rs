@@ -27,6 +27,15 @@ pub enum Principal {
     /// A server-administration token (`helvetia server admin-token`, or the bootstrap token
     /// before the first user exists): belongs to no user and acts as an owner of every team.
     System,
+    /// A CI job that proved itself with an OpenID Connect token one of a service's trusts
+    /// covers (`usecases::oidc`): a member of that service's team whose credential carries
+    /// `deploy` alone, used for that one service.
+    CiJob {
+        /// The trust that covered the token.
+        trust: i64,
+        /// The token's claims as the audit log names them ([`crate::oidc::CiClaims::describe`]).
+        claims: String,
+    },
 }
 
 /// What proved who the caller is.
@@ -39,6 +48,10 @@ pub enum Credential {
     /// A session's access token; `session` is its refresh-token family.
     Session {
         session: i64,
+    },
+    /// An OpenID Connect token of `issuer`, verified for one request.
+    IdToken {
+        issuer: String,
     },
 }
 
@@ -73,9 +86,11 @@ impl Caller {
         let who = match &self.principal {
             Principal::User { id, email, .. } => format!("user:{}({email})", id.0),
             Principal::System => "system".to_owned(),
+            Principal::CiJob { trust, claims } => format!("trust:{trust}({claims})"),
         };
         match &self.credential {
             Credential::Token { id, name } => format!("{who} token:{id}({name})"),
+            Credential::IdToken { issuer } => format!("{who} oidc:{issuer}"),
             Credential::Session { .. } => who,
         }
     }
@@ -83,14 +98,14 @@ impl Caller {
     pub fn user(&self) -> Option<UserId> {
         match &self.principal {
             Principal::User { id, .. } => Some(*id),
-            Principal::System => None,
+            Principal::System | Principal::CiJob { .. } => None,
         }
     }
 
     pub fn token_id(&self) -> Option<i64> {
         match &self.credential {
             Credential::Token { id, .. } => Some(*id),
-            Credential::Session { .. } => None,
+            Credential::Session { .. } | Credential::IdToken { .. } => None,
         }
     }
 
@@ -104,6 +119,7 @@ impl Caller {
         let admin = match &self.principal {
             Principal::User { instance_admin, .. } => *instance_admin,
             Principal::System => true,
+            Principal::CiJob { .. } => false,
         };
         admin && self.scopes.allows(Scope::Admin)
     }
@@ -112,7 +128,7 @@ impl Caller {
     pub fn role(&self, team: TeamId) -> Option<Role> {
         match self.principal {
             Principal::System => Some(Role::Owner),
-            Principal::User { .. } => self.teams.get(&team).copied(),
+            Principal::User { .. } | Principal::CiJob { .. } => self.teams.get(&team).copied(),
         }
     }
 

@@ -261,19 +261,6 @@ impl GitHubApi {
     /// host, and follows no redirect.
     async fn client(&self, url: &str) -> Result<reqwest::Client, GitHubError> {
         let parsed = Url::parse(url).map_err(|e| GitHubError::Unreachable(e.to_string()))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| GitHubError::Unreachable("the URL has no host".into()))?;
-        let port = parsed
-            .port_or_known_default()
-            .ok_or_else(|| GitHubError::Unreachable("the URL has no port".into()))?;
-        let addresses = self.outbound.resolve(host, port).await?;
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(REQUEST_TIMEOUT)
-            .resolve_to_addrs(host, &addresses)
-            .build()
-            .map_err(|e| GitHubError::Unreachable(e.to_string()))
+        Ok(self.outbound.http_client(&parsed, REQUEST_TIMEOUT).await?)
     }
 }

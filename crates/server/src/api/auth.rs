@@ -47,6 +47,9 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/auth/signin"),
     (Method::POST, "/api/v1/auth/refresh"),
     (Method::POST, "/api/v1/auth/signout"),
+    // A CI job's deploy: its OpenID Connect token is verified by the use case against the
+    // service's trusts (the issuer's signature, audience, expiry and claims).
+    (Method::POST, "/api/v1/oidc/deploy"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.
@@ -162,20 +165,22 @@ async fn authenticate(
         return Ok(caller);
     };
     let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or(ApiError::Unauthenticated)?
-        .trim();
-    if token.is_empty() {
-        return Err(ApiError::Unauthenticated);
-    }
+    let token = bearer(value).ok_or(ApiError::Unauthenticated)?;
     let caller = if token.starts_with(TOKEN_PREFIX) {
         state.store.authenticate(&token_hash(token), now).await?
     } else {
         sessions::caller(&state.app, token, now).await?
     };
     caller.ok_or(ApiError::InvalidToken)
+}
+
+/// The token of an `Authorization: Bearer <token>` value; `None` for another scheme or none.
+pub fn bearer(value: &str) -> Option<&str> {
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Extracts the authenticated caller that [`require_token`] stored.

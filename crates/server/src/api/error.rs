@@ -28,6 +28,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the token is invalid, expired or revoked")]
     InvalidToken,
+    /// A token that proves itself was refused, with why.
+    #[error("{0}")]
+    TokenRefused(String),
     /// A sign-in refused; which part was wrong is never told.
     #[error("wrong e-mail address, password or code")]
     InvalidCredentials,
@@ -85,7 +88,9 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            ApiError::InvalidToken | ApiError::TokenRefused(_) => {
+                (StatusCode::UNAUTHORIZED, "invalid_token")
+            }
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             ApiError::MissingScope(_) | ApiError::Forbidden(_) => {
@@ -204,6 +209,7 @@ impl From<UseCaseError> for ApiError {
                 ApiError::SecondFactorRequired
             }
             UseCaseError::Unauthenticated(Refusal::Session) => ApiError::InvalidToken,
+            UseCaseError::TokenRefused(why) => ApiError::TokenRefused(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             UseCaseError::Refused(why) => ApiError::BadRequest(why),
             // A follower's place frees whenever another leaves: a few seconds is a polite pace.

@@ -35,6 +35,7 @@ mod lifecycle;
 mod link_pages;
 mod logs;
 mod metrics;
+mod oidc;
 mod openapi;
 mod projects;
 pub mod rate_limit;
@@ -113,6 +114,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(github_users::routes())
         .merge(audit::routes())
         .merge(volumes::routes())
+        .merge(oidc::routes())
         .merge(devices::routes())
         .merge(teams::routes())
         .merge(users::routes())
@@ -151,6 +153,7 @@ pub fn router(
             reconcile,
             keyring: Arc::default(),
             github: Arc::default(),
+            oidc: Arc::default(),
         },
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),

@@ -30,6 +30,8 @@ pub const RATE_LIMITED_ROUTES: &[(Method, &str, Group)] = &[
     (Method::POST, "/api/v1/auth/device", Group::Tokens),
     (Method::POST, "/api/v1/auth/device/token", Group::Tokens),
     (Method::POST, "/api/v1/tokens", Group::Tokens),
+    // A CI job's deploy: each token may make Helvetia read an issuer's keys.
+    (Method::POST, "/api/v1/oidc/deploy", Group::Tokens),
 ];
 
 fn group(method: &Method, path: &str) -> Option<Group> {

@@ -1,10 +1,14 @@
-//! Access tokens: JWTs signed with HS256 and nothing else.
+//! Access tokens: JWTs signed with HS256 and nothing else — and jsonwebtoken's crypto for the
+//! whole process.
 //!
-//! jsonwebtoken is built without a crypto backend; [`PROVIDER`] is ours, on the same hmac and
-//! sha2 the server uses elsewhere, and it knows HS256 only. So the algorithm allow-list holds
-//! twice: [`validation`] accepts HS256 alone, and no other algorithm (RS256 with a public key
-//! read as an HMAC secret, `none`) has code that could verify. `exp`, `iss` and `aud` are
-//! required and checked, with no leeway: this server both signs and verifies.
+//! jsonwebtoken is built without a crypto backend; [`PROVIDER`] is ours: HS256 on the same
+//! hmac and sha2 the server uses elsewhere (signing and verifying access tokens), and, to
+//! verify only, RS256 and ES256 on ring (already built for rustls) for the OpenID Connect
+//! tokens CI jobs present ([`crate::oidc`]). Each verifier takes its own key family alone, so
+//! an RSA or EC public key can never be read as an HMAC secret; and [`validation`] accepts
+//! HS256 alone, so an access token of any other algorithm (or `none`) is refused before a
+//! key is looked at. `exp`, `iss` and `aud` are required and checked, with no leeway: this
+//! server both signs and verifies.
 
 use std::sync::Once;
 
@@ -12,7 +16,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{ErrorKind, Result as JwtResult};
 use jsonwebtoken::signature::{Error as SignatureError, Signer, Verifier};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{
+    Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey, Validation,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -55,7 +61,8 @@ pub fn install() {
     });
 }
 
-/// HS256 on hmac + sha2; every other algorithm is refused.
+/// HS256 on hmac + sha2, RS256 and ES256 (verifying only) on ring; every other algorithm is
+/// refused.
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,
     verifier_factory: verifier,
@@ -84,11 +91,57 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSign
 }
 
 fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>> {
-    Ok(Box::new(Hs256::new(
-        algorithm,
-        key.family(),
-        key.try_get_as_bytes()?,
-    )?))
+    match (algorithm, key.family(), key.kind()) {
+        (Algorithm::RS256, AlgorithmFamily::Rsa, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+            Ok(Box::new(PublicKey::Rs256 {
+                n: n.clone(),
+                e: e.clone(),
+            }))
+        }
+        (Algorithm::ES256, AlgorithmFamily::Ec, DecodingKeyKind::SecretOrDer(point)) => {
+            Ok(Box::new(PublicKey::Es256(point.clone())))
+        }
+        (Algorithm::RS256 | Algorithm::ES256, _, _) => Err(ErrorKind::InvalidKeyFormat.into()),
+        _ => Ok(Box::new(Hs256::new(
+            algorithm,
+            key.family(),
+            key.try_get_as_bytes()?,
+        )?)),
+    }
+}
+
+/// A public key of an OpenID Connect issuer, as its key set gives it: RSA's modulus and
+/// exponent, or a P-256 point (uncompressed, `04 ‖ x ‖ y`).
+enum PublicKey {
+    Rs256 { n: Vec<u8>, e: Vec<u8> },
+    Es256(Vec<u8>),
+}
+
+impl Verifier<Vec<u8>> for PublicKey {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), SignatureError> {
+        use ring::signature;
+        let verified = match self {
+            PublicKey::Rs256 { n, e } => signature::RsaPublicKeyComponents { n, e }.verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                message,
+                signature,
+            ),
+            PublicKey::Es256(point) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, signature)
+            }
+        };
+        verified.map_err(|_| SignatureError::new())
+    }
+}
+
+impl JwtVerifier for PublicKey {
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            PublicKey::Rs256 { .. } => Algorithm::RS256,
+            PublicKey::Es256(_) => Algorithm::ES256,
+        }
+    }
 }
 
 impl Signer<Vec<u8>> for Hs256 {

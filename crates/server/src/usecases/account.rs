@@ -45,5 +45,8 @@ pub async fn account(app: &App, caller: &Caller) -> Result<SignInRecord> {
         Principal::System => Err(UseCaseError::NotFound(
             "account (a server-administration token belongs to no one)".into(),
         )),
+        Principal::CiJob { .. } => Err(UseCaseError::NotFound(
+            "account (a CI job's token belongs to no one)".into(),
+        )),
     }
 }

@@ -85,7 +85,7 @@ pub async fn start(app: &App, linking: Option<&Caller>) -> Result<Started> {
     let user = match linking.map(|caller| &caller.principal) {
         None => None,
         Some(Principal::User { id, .. }) => Some(*id),
-        Some(Principal::System) => {
+        Some(Principal::System | Principal::CiJob { .. }) => {
             return Err(UseCaseError::NotFound(
                 "account (a server-administration token belongs to no one)".into(),
             ));

@@ -35,6 +35,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod logs;
 pub mod metrics;
+pub mod oidc;
 pub mod projects;
 pub mod services;
 pub mod sessions;
@@ -57,6 +58,8 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     /// What users reach through the GitHub App, kept briefly.
     pub github: Arc<github_repos::Cache>,
+    /// The key sets of the OpenID Connect issuers CI jobs' tokens come from.
+    pub oidc: Arc<crate::oidc::KeySets>,
 }
 
 /// Why an operation did not happen.
@@ -74,6 +77,10 @@ pub enum UseCaseError {
     /// The caller did not prove who they are: a sign-in or a refresh token refused.
     #[error("{0}")]
     Unauthenticated(Refusal),
+    /// A token that proves itself (a CI job's OpenID Connect token) did not: why, for the
+    /// job's log (expired, another audience, an unknown key).
+    #[error("{0}")]
+    TokenRefused(String),
     /// The input breaks a rule; the reasons per field.
     #[error(transparent)]
     Invalid(#[from] FieldErrors),

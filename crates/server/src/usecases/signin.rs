@@ -181,7 +181,7 @@ pub async fn change_password(app: &App, caller: &Caller, input: ChangePassword) 
         .map_err(|e| UseCaseError::Internal(e.to_string()))?;
     let keep = match caller.credential {
         Credential::Session { session } => Some(session),
-        Credential::Token { .. } => None,
+        Credential::Token { .. } | Credential::IdToken { .. } => None,
     };
     app.store
         .set_password(record.user.id, &hash, by, keep)

@@ -167,7 +167,8 @@ pub async fn me(app: &App, caller: &Caller) -> Result<Me> {
     }
     let (token_id, token_name) = match &caller.credential {
         helvetia_core::auth::Credential::Token { id, name } => (Some(*id), Some(name.clone())),
-        helvetia_core::auth::Credential::Session { .. } => (None, None),
+        helvetia_core::auth::Credential::Session { .. }
+        | helvetia_core::auth::Credential::IdToken { .. } => (None, None),
     };
     Ok(Me {
         user,

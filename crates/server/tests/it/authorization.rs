@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::harness::Api;
 
 /// What one user owns: a project with a service, a deployment, a secret variable, a token,
-/// an invitation.
+/// an invitation, a trust in an OpenID Connect issuer.
 struct Holdings {
     token: String,
     email: String,
@@ -18,6 +18,7 @@ struct Holdings {
     deployment: i64,
     token_id: i64,
     invitation: i64,
+    trust: i64,
     user_id: i64,
 }
 
@@ -77,6 +78,12 @@ async fn holdings(api: &Api, local: &str, project: &str) -> Holdings {
         json!({"role": "member"}),
     )
     .await;
+    let trust = call(
+        Method::POST,
+        format!("{base}/trusts"),
+        json!({"repository": format!("{local}/web"), "ref": "refs/heads/main"}),
+    )
+    .await;
     Holdings {
         token,
         email,
@@ -85,6 +92,7 @@ async fn holdings(api: &Api, local: &str, project: &str) -> Holdings {
         deployment: deployment["id"].as_i64().unwrap(),
         token_id: created["id"].as_i64().unwrap(),
         invitation: invitation["invitation"]["id"].as_i64().unwrap(),
+        trust: trust["id"].as_i64().unwrap(),
         user_id: user.0,
     }
 }
@@ -139,6 +147,9 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         ("DELETE", "env") => json!({"names": ["API_KEY"]}),
         ("POST", "dotenv") => json!({"dotenv": "X=y\n"}),
         ("POST", "volumes") => json!({"name": "cache", "path": "/cache"}),
+        ("POST", "trusts") => json!({"repository": "bob/web", "ref": "refs/heads/main"}),
+        // A CI job's deploy of A's service, with B's API token instead of a CI token.
+        ("POST", "deploy") => json!({"project": a.project, "service": "web"}),
         ("PUT", "{member}") => json!({"role": "viewer"}),
         ("POST", "invitations") => json!({"role": "viewer"}),
         ("POST", "projects") => json!({"name": a.project}),
@@ -168,6 +179,7 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{name}", "API_KEY".to_owned()),
         ("{volume}", "data".to_owned()),
         ("{installation}", "1".to_owned()),
+        ("{trust}", a.trust.to_string()),
     ] {
         url = url.replace(parameter, &value);
     }

@@ -13,6 +13,7 @@ mod github_services;
 mod github_signin;
 mod harness;
 mod logs;
+mod oidc;
 mod privileges;
 mod refusals;
 mod services;

@@ -12,6 +12,7 @@ mod github;
 mod github_users;
 mod links;
 mod metrics;
+mod oidc;
 mod projects;
 mod queue;
 mod runtime;
@@ -96,4 +97,5 @@ conformance!(
     sessions::signing_keys_rotate_with_overlap,
     github::the_github_app_is_one_row_and_a_manifest_state_works_once,
     github::a_service_created_from_a_github_repository_is_found_by_its_id_until_its_repo_changes,
+    oidc::trusts_belong_to_one_service_are_audited_and_go_with_it,
 );

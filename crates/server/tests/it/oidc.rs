@@ -1,0 +1,470 @@
+//! Deploys from CI without a stored secret: a local OpenID Connect issuer (its discovery
+//! document and key set served by a small axum server, its keys made here) signs tokens as a
+//! CI job would get them; a token that a service's trust covers queues a deployment of that
+//! service, and every other one is refused with its reason and queues nothing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use helvetia_core::edge::PublicUrl;
+use jiff::Timestamp;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use serde_json::{Value, json};
+
+use crate::harness::Api;
+
+/// This server's public URL: the audience tokens must name.
+const AUDIENCE: &str = "https://helvetia.example.com";
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+/// An RSA key made for the tests only.
+const RSA_KEY: &str = include_str!("../../../engine/src/github/test-app-key.pem");
+
+/// A signing key of the issuer, and its public half as a JWK.
+struct Key {
+    kid: String,
+    signer: Signer,
+    jwk: Value,
+}
+
+enum Signer {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+}
+
+impl Key {
+    fn es256(kid: &str) -> Key {
+        let rng = SystemRandom::new();
+        let algorithm = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(algorithm, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(algorithm, pkcs8.as_ref(), &rng).unwrap();
+        // Uncompressed: 0x04 ‖ x ‖ y.
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        });
+        Key {
+            kid: kid.into(),
+            signer: Signer::Es256(pair),
+            jwk,
+        }
+    }
+
+    fn rs256(kid: &str) -> Key {
+        let base64: String = RSA_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let pair = RsaKeyPair::from_der(&STANDARD.decode(base64).unwrap()).unwrap();
+        let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+        let jwk = json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(&public.n),
+            "e": URL_SAFE_NO_PAD.encode(&public.e),
+        });
+        Key {
+            kid: kid.into(),
+            signer: Signer::Rs256(pair),
+            jwk,
+        }
+    }
+
+    /// A JWT of `claims`, signed by this key.
+    fn sign(&self, claims: &Value) -> String {
+        let alg = match self.signer {
+            Signer::Es256(_) => "ES256",
+            Signer::Rs256(_) => "RS256",
+        };
+        let header = json!({"alg": alg, "typ": "JWT", "kid": self.kid});
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let rng = SystemRandom::new();
+        let signature = match &self.signer {
+            Signer::Es256(pair) => pair
+                .sign(&rng, message.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec(),
+            Signer::Rs256(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    message.as_bytes(),
+                    &mut signature,
+                )
+                .unwrap();
+                signature
+            }
+        };
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// What the issuer publishes, and how often its key set was read.
+#[derive(Clone, Default)]
+struct Published {
+    url: Arc<Mutex<String>>,
+    keys: Arc<Mutex<Vec<Value>>>,
+    key_set_reads: Arc<AtomicUsize>,
+}
+
+/// A local OpenID Connect issuer.
+struct Issuer {
+    url: String,
+    published: Published,
+}
+
+impl Issuer {
+    async fn start(keys: &[&Key]) -> Issuer {
+        let published = Published::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        *published.url.lock().unwrap() = url.clone();
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(|State(p): State<Published>| async move {
+                    let url = p.url.lock().unwrap().clone();
+                    Json(json!({"issuer": url, "jwks_uri": format!("{url}/keys")}))
+                }),
+            )
+            .route(
+                "/keys",
+                get(|State(p): State<Published>| async move {
+                    p.key_set_reads.fetch_add(1, Ordering::SeqCst);
+                    Json(json!({"keys": *p.keys.lock().unwrap()}))
+                }),
+            )
+            .with_state(published.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let issuer = Issuer { url, published };
+        issuer.publish(keys);
+        issuer
+    }
+
+    /// Publishes exactly `keys` from now on (a rotation drops the old ones).
+    fn publish(&self, keys: &[&Key]) {
+        *self.published.keys.lock().unwrap() = keys.iter().map(|key| key.jwk.clone()).collect();
+    }
+
+    fn key_set_reads(&self) -> usize {
+        self.published.key_set_reads.load(Ordering::SeqCst)
+    }
+
+    /// A CI job's claims for `acme/web` on `main`, valid for five minutes, with `changes`.
+    fn claims(&self, changes: Value) -> Value {
+        let now = Timestamp::now().as_second();
+        let mut claims = json!({
+            "iss": self.url, "aud": AUDIENCE, "sub": "repo:acme/web:ref:refs/heads/main",
+            "repository": "acme/web", "ref": "refs/heads/main", "sha": SHA,
+            "workflow": "deploy", "run_id": "4242", "actor": "ada",
+            "iat": now, "nbf": now - 5, "exp": now + 300,
+        });
+        for (name, value) in changes.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        claims
+    }
+}
+
+/// An API with a public URL whose outbound requests may reach the loopback issuer, a project
+/// `demo` with services `web` and `api`.
+async fn api() -> Api {
+    let api = Api::configured(|settings| {
+        settings.public_url = Some(PublicUrl::parse(AUDIENCE).unwrap());
+        settings.repo_policy.destinations.allow_private = true;
+    })
+    .await;
+    let admin = Some(api.admin.as_str());
+    api.expect(
+        StatusCode::CREATED,
+        admin,
+        (Method::POST, "/api/v1/projects"),
+        Some(json!({"name": "demo"})),
+    )
+    .await;
+    for name in ["web", "api"] {
+        api.expect(
+            StatusCode::CREATED,
+            admin,
+            (Method::POST, "/api/v1/projects/demo/services"),
+            Some(json!({"name": name, "repo": "https://git.example.org/acme.git"})),
+        )
+        .await;
+    }
+    api
+}
+
+/// Makes `service` trust `issuer`'s tokens for `repository` on `main`.
+async fn trust(api: &Api, service: &str, issuer: &Issuer, repository: &str) -> Value {
+    api.expect(
+        StatusCode::CREATED,
+        Some(&api.admin),
+        (
+            Method::POST,
+            &format!("/api/v1/projects/demo/services/{service}/trusts"),
+        ),
+        Some(json!({"issuer": issuer.url, "repository": repository, "ref": "refs/heads/main"})),
+    )
+    .await
+}
+
+/// A CI job's deploy of `service` with `token`.
+async fn deploy(api: &Api, service: &str, token: &str) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/oidc/deploy")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"project": "demo", "service": service}).to_string(),
+        ))
+        .unwrap();
+    api.send(request).await
+}
+
+/// The deployments queued for `service`.
+async fn deployments(api: &Api, service: &str) -> Vec<Value> {
+    let path = format!("/api/v1/projects/demo/services/{service}/deployments");
+    let list = api
+        .expect(StatusCode::OK, Some(&api.admin), (Method::GET, &path), None)
+        .await;
+    list.as_array().unwrap().clone()
+}
+
+fn message(reply: &Value) -> &str {
+    reply["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_token_a_trust_covers_deploys_its_commit_and_every_other_is_refused() {
+    let api = api().await;
+    let key = Key::es256("key-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let trusted = trust(&api, "web", &issuer, "acme/web").await;
+    assert_eq!(trusted["ref"], "refs/heads/main");
+
+    let (status, deployed) = deploy(&api, "web", &key.sign(&issuer.claims(json!({})))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deployed}");
+    assert_eq!(deployed["status"], "queued");
+    assert_eq!(deployed["git_ref"], "main");
+    assert_eq!(deployed["requested_commit"], SHA);
+    let by = deployed["created_by"].as_str().unwrap();
+    assert!(
+        by.contains(&format!("trust:{}", trusted["id"]))
+            && by.contains("repository=acme/web")
+            && by.contains("ref=refs/heads/main")
+            && by.contains("run_id=4242"),
+        "{by}"
+    );
+    let audit = api
+        .expect(
+            StatusCode::OK,
+            Some(&api.admin),
+            (Method::GET, "/api/v1/audit"),
+            None,
+        )
+        .await;
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "deployment.create")
+        .unwrap();
+    assert_eq!(entry["actor"], by);
+
+    let stranger = Key::es256("key-1");
+    let now = Timestamp::now().as_second();
+    let refusals = [
+        (
+            "wrong repository",
+            key.sign(&issuer.claims(json!({"repository": "acme/other"}))),
+            StatusCode::FORBIDDEN,
+            "`repository` claim is `acme/other`",
+        ),
+        (
+            "wrong ref",
+            key.sign(&issuer.claims(json!({"ref": "refs/heads/feature"}))),
+            StatusCode::FORBIDDEN,
+            "`ref` claim is `refs/heads/feature`",
+        ),
+        (
+            "wrong audience",
+            key.sign(&issuer.claims(json!({"aud": "https://elsewhere.example.com"}))),
+            StatusCode::UNAUTHORIZED,
+            "audience",
+        ),
+        (
+            "expired",
+            key.sign(&issuer.claims(json!({"exp": now - 3600, "nbf": now - 4000}))),
+            StatusCode::UNAUTHORIZED,
+            "expired",
+        ),
+        (
+            "not yet valid",
+            key.sign(&issuer.claims(json!({"nbf": now + 3600}))),
+            StatusCode::UNAUTHORIZED,
+            "not valid yet",
+        ),
+        (
+            "an unknown key",
+            Key::es256("key-unknown").sign(&issuer.claims(json!({}))),
+            StatusCode::UNAUTHORIZED,
+            "does not publish",
+        ),
+        (
+            "another key under a published kid",
+            stranger.sign(&issuer.claims(json!({}))),
+            StatusCode::UNAUTHORIZED,
+            "signature does not verify",
+        ),
+        (
+            "another issuer",
+            key.sign(&issuer.claims(json!({"iss": "https://token.actions.githubusercontent.com"}))),
+            StatusCode::FORBIDDEN,
+            "trusts no token of issuer",
+        ),
+        (
+            "not a JWT",
+            "not-a-jwt".to_owned(),
+            StatusCode::UNAUTHORIZED,
+            "not a JWT",
+        ),
+    ];
+    for (case, token, expected, reason) in refusals {
+        let (status, reply) = deploy(&api, "web", &token).await;
+        assert_eq!(status, expected, "{case}: {reply}");
+        assert!(message(&reply).contains(reason), "{case}: {reply}");
+    }
+    assert_eq!(
+        deployments(&api, "web").await.len(),
+        1,
+        "only the first deployed"
+    );
+}
+
+#[tokio::test]
+async fn a_trust_of_one_service_does_not_deploy_another() {
+    let api = api().await;
+    let key = Key::es256("key-1");
+    let issuer = Issuer::start(&[&key]).await;
+    trust(&api, "web", &issuer, "acme/web").await;
+    let token = key.sign(&issuer.claims(json!({})));
+
+    // `api` trusts nothing yet, then trusts another repository of the same issuer.
+    let (status, reply) = deploy(&api, "api", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    assert!(message(&reply).contains("trusts no token"), "{reply}");
+    trust(&api, "api", &issuer, "acme/api").await;
+    let (status, reply) = deploy(&api, "api", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    assert!(message(&reply).contains("acme/api"), "{reply}");
+    // A service that does not exist reads the same as one that trusts another issuer.
+    let (status, reply) = deploy(&api, "nope", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    assert!(deployments(&api, "api").await.is_empty());
+
+    let (status, reply) = deploy(&api, "web", &token).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+}
+
+#[tokio::test]
+async fn a_key_rotation_is_picked_up_and_unknown_keys_refetch_at_a_pace() {
+    let api = api().await;
+    let old = Key::es256("key-old");
+    let new = Key::rs256("key-new");
+    let issuer = Issuer::start(&[&old]).await;
+    trust(&api, "web", &issuer, "acme/web").await;
+    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(json!({})))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(issuer.key_set_reads(), 1);
+
+    // The issuer rotates to an RSA key. Right after a read, a token naming a key the kept
+    // set lacks does not make Helvetia read it again…
+    let token = new.sign(&issuer.claims(json!({})));
+    issuer.publish(&[&new]);
+    let (status, reply) = deploy(&api, "web", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+    assert!(message(&reply).contains("key-new"), "{reply}");
+    assert_eq!(issuer.key_set_reads(), 1);
+
+    // … once the pace allows, it does, once, and the new key verifies.
+    tokio::time::sleep(helvetia_server::oidc::REFETCH_INTERVAL + Duration::from_millis(100)).await;
+    let (status, reply) = deploy(&api, "web", &token).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    assert_eq!(issuer.key_set_reads(), 2);
+    let (status, _) = deploy(&api, "web", &token).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        issuer.key_set_reads(),
+        2,
+        "a known key is not fetched again"
+    );
+    // The old key is gone from the issuer; the set kept no longer has it either.
+    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(json!({})))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+}
+
+#[tokio::test]
+async fn trusts_are_validated_listed_removed_and_need_write() {
+    let api = api().await;
+    let path = "/api/v1/projects/demo/services/web/trusts";
+    let admin = Some(api.admin.as_str());
+    let added = api
+        .expect(
+            StatusCode::CREATED,
+            admin,
+            (Method::POST, path),
+            Some(json!({"repository": "acme/web", "ref": "refs/tags/v*", "environment": "production"})),
+        )
+        .await;
+    assert_eq!(added["issuer"], helvetia_core::oidc::GITHUB_ACTIONS_ISSUER);
+    let refused = api
+        .expect(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            admin,
+            (Method::POST, path),
+            Some(
+                json!({"issuer": "http://issuer.example.com", "repository": "acme", "ref": "main"}),
+            ),
+        )
+        .await;
+    for field in ["issuer", "repository", "ref"] {
+        assert!(refused["error"]["fields"][field].is_string(), "{refused}");
+    }
+    let reader = api.token(&[helvetia_core::auth::Scope::Deploy]).await;
+    api.expect(
+        StatusCode::FORBIDDEN,
+        Some(&reader),
+        (Method::POST, path),
+        Some(json!({"repository": "acme/web", "ref": "refs/heads/main"})),
+    )
+    .await;
+    let listed = api
+        .expect(StatusCode::OK, Some(&reader), (Method::GET, path), None)
+        .await;
+    assert_eq!(listed, json!([added]));
+    let one = format!("{path}/{}", added["id"]);
+    api.expect(StatusCode::NO_CONTENT, admin, (Method::DELETE, &one), None)
+        .await;
+    api.expect(StatusCode::NOT_FOUND, admin, (Method::DELETE, &one), None)
+        .await;
+    let listed = api
+        .expect(StatusCode::OK, admin, (Method::GET, path), None)
+        .await;
+    assert_eq!(listed, json!([]));
+}
