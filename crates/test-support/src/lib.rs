@@ -21,6 +21,7 @@ pub mod fault;
 pub mod github;
 pub mod http;
 pub mod load;
+pub mod oidc;
 mod repo;
 mod store;
 

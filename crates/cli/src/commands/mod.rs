@@ -15,6 +15,7 @@ mod services;
 mod settings;
 mod teams;
 mod tokens;
+mod trusts;
 mod users;
 mod volumes;
 
@@ -54,6 +55,9 @@ pub enum Command {
     /// A service's persistent volumes.
     #[command(subcommand)]
     Volumes(volumes::VolumesCommand),
+    /// Which CI jobs may deploy a service with their OpenID Connect token (no stored secret).
+    #[command(subcommand)]
+    Trusts(trusts::TrustsCommand),
     /// User accounts (instance administrators).
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -78,6 +82,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Tokens(command) => tokens::run(command, global).await,
         Command::Audit(args) => audit::run(args, global).await,
         Command::Volumes(command) => volumes::run(command, global).await,
+        Command::Trusts(command) => trusts::run(command, global).await,
         Command::Users(command) => users::run(command, global).await,
         Command::Teams(command) => teams::run(command, global).await,
     }

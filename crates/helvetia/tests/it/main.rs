@@ -19,6 +19,7 @@ mod kills;
 mod login;
 mod logs;
 mod metrics;
+mod oidc;
 mod openapi;
 mod outages;
 mod public_url;

@@ -3,183 +3,19 @@
 //! CI job would get them; a token that a service's trust covers queues a deployment of that
 //! service, and every other one is refused with its reason and queues nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{Method, Request, StatusCode, header};
-use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use helvetia_core::edge::PublicUrl;
+use helvetia_test_support::oidc::{SHA, TestIssuer, TestKey};
 use jiff::Timestamp;
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
 use crate::harness::Api;
 
 /// This server's public URL: the audience tokens must name.
 const AUDIENCE: &str = "https://helvetia.example.com";
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-/// An RSA key made for the tests only.
-const RSA_KEY: &str = include_str!("../../../engine/src/github/test-app-key.pem");
-
-/// A signing key of the issuer, and its public half as a JWK.
-struct Key {
-    kid: String,
-    signer: Signer,
-    jwk: Value,
-}
-
-enum Signer {
-    Es256(EcdsaKeyPair),
-    Rs256(RsaKeyPair),
-}
-
-impl Key {
-    fn es256(kid: &str) -> Key {
-        let rng = SystemRandom::new();
-        let algorithm = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(algorithm, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(algorithm, pkcs8.as_ref(), &rng).unwrap();
-        // Uncompressed: 0x04 ‖ x ‖ y.
-        let point = pair.public_key().as_ref().to_vec();
-        let jwk = json!({
-            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-        });
-        Key {
-            kid: kid.into(),
-            signer: Signer::Es256(pair),
-            jwk,
-        }
-    }
-
-    fn rs256(kid: &str) -> Key {
-        let base64: String = RSA_KEY
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let pair = RsaKeyPair::from_der(&STANDARD.decode(base64).unwrap()).unwrap();
-        let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
-        let jwk = json!({
-            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
-            "n": URL_SAFE_NO_PAD.encode(&public.n),
-            "e": URL_SAFE_NO_PAD.encode(&public.e),
-        });
-        Key {
-            kid: kid.into(),
-            signer: Signer::Rs256(pair),
-            jwk,
-        }
-    }
-
-    /// A JWT of `claims`, signed by this key.
-    fn sign(&self, claims: &Value) -> String {
-        let alg = match self.signer {
-            Signer::Es256(_) => "ES256",
-            Signer::Rs256(_) => "RS256",
-        };
-        let header = json!({"alg": alg, "typ": "JWT", "kid": self.kid});
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let rng = SystemRandom::new();
-        let signature = match &self.signer {
-            Signer::Es256(pair) => pair
-                .sign(&rng, message.as_bytes())
-                .unwrap()
-                .as_ref()
-                .to_vec(),
-            Signer::Rs256(pair) => {
-                let mut signature = vec![0; pair.public().modulus_len()];
-                pair.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    message.as_bytes(),
-                    &mut signature,
-                )
-                .unwrap();
-                signature
-            }
-        };
-        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
-    }
-}
-
-/// What the issuer publishes, and how often its key set was read.
-#[derive(Clone, Default)]
-struct Published {
-    url: Arc<Mutex<String>>,
-    keys: Arc<Mutex<Vec<Value>>>,
-    key_set_reads: Arc<AtomicUsize>,
-}
-
-/// A local OpenID Connect issuer.
-struct Issuer {
-    url: String,
-    published: Published,
-}
-
-impl Issuer {
-    async fn start(keys: &[&Key]) -> Issuer {
-        let published = Published::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        *published.url.lock().unwrap() = url.clone();
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(|State(p): State<Published>| async move {
-                    let url = p.url.lock().unwrap().clone();
-                    Json(json!({"issuer": url, "jwks_uri": format!("{url}/keys")}))
-                }),
-            )
-            .route(
-                "/keys",
-                get(|State(p): State<Published>| async move {
-                    p.key_set_reads.fetch_add(1, Ordering::SeqCst);
-                    Json(json!({"keys": *p.keys.lock().unwrap()}))
-                }),
-            )
-            .with_state(published.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let issuer = Issuer { url, published };
-        issuer.publish(keys);
-        issuer
-    }
-
-    /// Publishes exactly `keys` from now on (a rotation drops the old ones).
-    fn publish(&self, keys: &[&Key]) {
-        *self.published.keys.lock().unwrap() = keys.iter().map(|key| key.jwk.clone()).collect();
-    }
-
-    fn key_set_reads(&self) -> usize {
-        self.published.key_set_reads.load(Ordering::SeqCst)
-    }
-
-    /// A CI job's claims for `acme/web` on `main`, valid for five minutes, with `changes`.
-    fn claims(&self, changes: Value) -> Value {
-        let now = Timestamp::now().as_second();
-        let mut claims = json!({
-            "iss": self.url, "aud": AUDIENCE, "sub": "repo:acme/web:ref:refs/heads/main",
-            "repository": "acme/web", "ref": "refs/heads/main", "sha": SHA,
-            "workflow": "deploy", "run_id": "4242", "actor": "ada",
-            "iat": now, "nbf": now - 5, "exp": now + 300,
-        });
-        for (name, value) in changes.as_object().unwrap() {
-            claims[name] = value.clone();
-        }
-        claims
-    }
-}
 
 /// An API with a public URL whose outbound requests may reach the loopback issuer, a project
 /// `demo` with services `web` and `api`.
@@ -210,7 +46,7 @@ async fn api() -> Api {
 }
 
 /// Makes `service` trust `issuer`'s tokens for `repository` on `main`.
-async fn trust(api: &Api, service: &str, issuer: &Issuer, repository: &str) -> Value {
+async fn trust(api: &Api, service: &str, issuer: &TestIssuer, repository: &str) -> Value {
     api.expect(
         StatusCode::CREATED,
         Some(&api.admin),
@@ -253,12 +89,13 @@ fn message(reply: &Value) -> &str {
 #[tokio::test]
 async fn a_token_a_trust_covers_deploys_its_commit_and_every_other_is_refused() {
     let api = api().await;
-    let key = Key::es256("key-1");
-    let issuer = Issuer::start(&[&key]).await;
+    let key = TestKey::es256("key-1");
+    let issuer = TestIssuer::start(&[&key]).await;
     let trusted = trust(&api, "web", &issuer, "acme/web").await;
     assert_eq!(trusted["ref"], "refs/heads/main");
 
-    let (status, deployed) = deploy(&api, "web", &key.sign(&issuer.claims(json!({})))).await;
+    let (status, deployed) =
+        deploy(&api, "web", &key.sign(&issuer.claims(AUDIENCE, json!({})))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{deployed}");
     assert_eq!(deployed["status"], "queued");
     assert_eq!(deployed["git_ref"], "main");
@@ -287,54 +124,57 @@ async fn a_token_a_trust_covers_deploys_its_commit_and_every_other_is_refused() 
         .unwrap();
     assert_eq!(entry["actor"], by);
 
-    let stranger = Key::es256("key-1");
+    let stranger = TestKey::es256("key-1");
     let now = Timestamp::now().as_second();
     let refusals = [
         (
             "wrong repository",
-            key.sign(&issuer.claims(json!({"repository": "acme/other"}))),
+            key.sign(&issuer.claims(AUDIENCE, json!({"repository": "acme/other"}))),
             StatusCode::FORBIDDEN,
             "`repository` claim is `acme/other`",
         ),
         (
             "wrong ref",
-            key.sign(&issuer.claims(json!({"ref": "refs/heads/feature"}))),
+            key.sign(&issuer.claims(AUDIENCE, json!({"ref": "refs/heads/feature"}))),
             StatusCode::FORBIDDEN,
             "`ref` claim is `refs/heads/feature`",
         ),
         (
             "wrong audience",
-            key.sign(&issuer.claims(json!({"aud": "https://elsewhere.example.com"}))),
+            key.sign(&issuer.claims(AUDIENCE, json!({"aud": "https://elsewhere.example.com"}))),
             StatusCode::UNAUTHORIZED,
             "audience",
         ),
         (
             "expired",
-            key.sign(&issuer.claims(json!({"exp": now - 3600, "nbf": now - 4000}))),
+            key.sign(&issuer.claims(AUDIENCE, json!({"exp": now - 3600, "nbf": now - 4000}))),
             StatusCode::UNAUTHORIZED,
             "expired",
         ),
         (
             "not yet valid",
-            key.sign(&issuer.claims(json!({"nbf": now + 3600}))),
+            key.sign(&issuer.claims(AUDIENCE, json!({"nbf": now + 3600}))),
             StatusCode::UNAUTHORIZED,
             "not valid yet",
         ),
         (
             "an unknown key",
-            Key::es256("key-unknown").sign(&issuer.claims(json!({}))),
+            TestKey::es256("key-unknown").sign(&issuer.claims(AUDIENCE, json!({}))),
             StatusCode::UNAUTHORIZED,
             "does not publish",
         ),
         (
             "another key under a published kid",
-            stranger.sign(&issuer.claims(json!({}))),
+            stranger.sign(&issuer.claims(AUDIENCE, json!({}))),
             StatusCode::UNAUTHORIZED,
             "signature does not verify",
         ),
         (
             "another issuer",
-            key.sign(&issuer.claims(json!({"iss": "https://token.actions.githubusercontent.com"}))),
+            key.sign(&issuer.claims(
+                AUDIENCE,
+                json!({"iss": "https://token.actions.githubusercontent.com"}),
+            )),
             StatusCode::FORBIDDEN,
             "trusts no token of issuer",
         ),
@@ -360,10 +200,10 @@ async fn a_token_a_trust_covers_deploys_its_commit_and_every_other_is_refused() 
 #[tokio::test]
 async fn a_trust_of_one_service_does_not_deploy_another() {
     let api = api().await;
-    let key = Key::es256("key-1");
-    let issuer = Issuer::start(&[&key]).await;
+    let key = TestKey::es256("key-1");
+    let issuer = TestIssuer::start(&[&key]).await;
     trust(&api, "web", &issuer, "acme/web").await;
-    let token = key.sign(&issuer.claims(json!({})));
+    let token = key.sign(&issuer.claims(AUDIENCE, json!({})));
 
     // `api` trusts nothing yet, then trusts another repository of the same issuer.
     let (status, reply) = deploy(&api, "api", &token).await;
@@ -385,17 +225,17 @@ async fn a_trust_of_one_service_does_not_deploy_another() {
 #[tokio::test]
 async fn a_key_rotation_is_picked_up_and_unknown_keys_refetch_at_a_pace() {
     let api = api().await;
-    let old = Key::es256("key-old");
-    let new = Key::rs256("key-new");
-    let issuer = Issuer::start(&[&old]).await;
+    let old = TestKey::es256("key-old");
+    let new = TestKey::rs256("key-new");
+    let issuer = TestIssuer::start(&[&old]).await;
     trust(&api, "web", &issuer, "acme/web").await;
-    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(json!({})))).await;
+    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(AUDIENCE, json!({})))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
     assert_eq!(issuer.key_set_reads(), 1);
 
     // The issuer rotates to an RSA key. Right after a read, a token naming a key the kept
     // set lacks does not make Helvetia read it again…
-    let token = new.sign(&issuer.claims(json!({})));
+    let token = new.sign(&issuer.claims(AUDIENCE, json!({})));
     issuer.publish(&[&new]);
     let (status, reply) = deploy(&api, "web", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
@@ -415,7 +255,7 @@ async fn a_key_rotation_is_picked_up_and_unknown_keys_refetch_at_a_pace() {
         "a known key is not fetched again"
     );
     // The old key is gone from the issuer; the set kept no longer has it either.
-    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(json!({})))).await;
+    let (status, reply) = deploy(&api, "web", &old.sign(&issuer.claims(AUDIENCE, json!({})))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
 }
 
