@@ -14,11 +14,14 @@ pub struct CreateTrust {
     #[schema(max_length = 512, pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$")]
     pub issuer: Option<String>,
     /// The `repository` claim tokens must carry: `owner/name` (GitLab: `group/project`).
+    /// Default: the GitHub repository the service is linked to. A trust of GitHub Actions'
+    /// issuer for that repository also binds its id (`repository_id`), so a repository made
+    /// again under the same name does not match.
     #[schema(
         max_length = 255,
         pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$"
     )]
-    pub repository: String,
+    pub repository: Option<String>,
     /// The `ref` claim tokens must carry, in full (`refs/heads/main`); a trailing `*` matches
     /// every ref that starts with what comes before (`refs/tags/v*`).
     #[serde(rename = "ref")]

@@ -31,6 +31,10 @@ pub struct Trust {
     pub issuer: String,
     /// The `repository` claim a token must carry (`owner/name`, compared without case).
     pub repository: String,
+    /// The `repository_id` claim a token must carry: GitHub's id of the repository, bound when
+    /// the trust is made for the GitHub repository the service is linked to, so a repository
+    /// deleted and made again under the same name (by anyone) does not match.
+    pub repository_id: Option<i64>,
     /// The `ref` claim a token must carry, e.g. `refs/heads/main`; a trailing `*` matches any
     /// ref that starts with what comes before it (`refs/tags/v*`).
     #[serde(rename = "ref")]
@@ -46,6 +50,7 @@ pub struct Trust {
 pub struct TrustRules {
     pub issuer: String,
     pub repository: String,
+    pub repository_id: Option<i64>,
     pub git_ref: String,
     pub environment: Option<String>,
 }
@@ -55,6 +60,8 @@ pub struct TrustRules {
 pub struct CiClaims {
     /// GitHub: `owner/name`.
     pub repository: Option<String>,
+    /// GitHub's id of the repository (a string of digits in GitHub's tokens).
+    pub repository_id: Option<String>,
     /// GitLab's name for the repository: `group/project`.
     pub project_path: Option<String>,
     /// GitHub: `refs/heads/main`; GitLab: `main`, with `ref_type`.
@@ -160,6 +167,15 @@ impl Trust {
                 claim: "ref",
                 expected: self.git_ref.clone(),
                 got: git_ref,
+            });
+        }
+        if let Some(id) = self.repository_id
+            && claims.repository_id.as_deref() != Some(id.to_string().as_str())
+        {
+            return Err(Mismatch {
+                claim: "repository_id",
+                expected: id.to_string(),
+                got: claims.repository_id.clone(),
             });
         }
         if let Some(environment) = &self.environment
@@ -269,6 +285,7 @@ mod tests {
             id: 1,
             issuer: GITHUB_ACTIONS_ISSUER.into(),
             repository: "Acme/App".into(),
+            repository_id: None,
             git_ref: git_ref.into(),
             environment: environment.map(str::to_owned),
             created_at: Timestamp::UNIX_EPOCH,
@@ -300,6 +317,18 @@ mod tests {
         let mut with = claims("acme/app", "refs/heads/main");
         with.environment = Some("production".into());
         assert_eq!(production.check(&with), Ok(()));
+    }
+
+    #[test]
+    fn a_bound_repository_id_must_match_too() {
+        let mut bound = trust("refs/heads/main", None);
+        bound.repository_id = Some(42);
+        let mut claims = claims("acme/app", "refs/heads/main");
+        assert_eq!(bound.check(&claims).unwrap_err().claim, "repository_id");
+        claims.repository_id = Some("7".into());
+        assert_eq!(bound.check(&claims).unwrap_err().claim, "repository_id");
+        claims.repository_id = Some("42".into());
+        assert_eq!(bound.check(&claims), Ok(()));
     }
 
     #[test]

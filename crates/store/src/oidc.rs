@@ -16,6 +16,7 @@ struct TrustRow {
     id: i64,
     issuer: String,
     repository: String,
+    repository_id: Option<i64>,
     git_ref: String,
     environment: Option<String>,
     created_at: i64,
@@ -27,6 +28,7 @@ impl TrustRow {
             id: self.id,
             issuer: self.issuer,
             repository: self.repository,
+            repository_id: self.repository_id,
             git_ref: self.git_ref,
             environment: self.environment,
             created_at: timestamp(self.created_at)?,
@@ -41,8 +43,12 @@ fn trust_target(service: &Service, id: i64, rules: &TrustRules) -> String {
         .as_deref()
         .map(|environment| format!(" environment={environment}"))
         .unwrap_or_default();
+    let repository_id = rules
+        .repository_id
+        .map(|id| format!(" repository_id={id}"))
+        .unwrap_or_default();
     format!(
-        "{} trust:{id} issuer={} repository={} ref={}{environment}",
+        "{} trust:{id} issuer={} repository={}{repository_id} ref={}{environment}",
         target(&service.project, &service.name),
         rules.issuer,
         rules.repository,
@@ -63,8 +69,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO oidc_trusts (service_id, issuer, repository, git_ref, environment,
-                                          created_at)
-                 SELECT s.id, $2, $3, $4, $5, $6 FROM services s
+                                          created_at, repository_id)
+                 SELECT s.id, $2, $3, $4, $5, $6, $8 FROM services s
                  JOIN projects p ON p.id = s.project_id
                  WHERE s.id = $1 AND p.team_id = $7
                  RETURNING id",
@@ -76,6 +82,7 @@ impl Store {
             .bind(&rules.environment)
             .bind(created_at)
             .bind(actor.team.0)
+            .bind(rules.repository_id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| {
@@ -97,6 +104,7 @@ impl Store {
             id,
             issuer: rules.issuer.clone(),
             repository: rules.repository.clone(),
+            repository_id: rules.repository_id,
             git_ref: rules.git_ref.clone(),
             environment: rules.environment.clone(),
             created_at: timestamp(created_at)?,
@@ -107,7 +115,7 @@ impl Store {
     pub async fn trusts(&self, service_id: i64) -> Result<Vec<Trust>> {
         let rows: Vec<TrustRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, issuer, repository, git_ref, environment, created_at
+                "SELECT id, issuer, repository, repository_id, git_ref, environment, created_at
                  FROM oidc_trusts WHERE service_id = $1 ORDER BY id",
             )
             .bind(service_id)
@@ -126,7 +134,8 @@ impl Store {
                  WHERE id = $1 AND service_id = $2 AND service_id IN (
                      SELECT s.id FROM services s JOIN projects p ON p.id = s.project_id
                      WHERE p.team_id = $3)
-                 RETURNING id, issuer, repository, git_ref, environment, created_at",
+                 RETURNING id, issuer, repository, repository_id, git_ref, environment,
+                           created_at",
             )
             .bind(id)
             .bind(service.id)
@@ -137,6 +146,7 @@ impl Store {
             let rules = TrustRules {
                 issuer: removed.issuer,
                 repository: removed.repository,
+                repository_id: removed.repository_id,
                 git_ref: removed.git_ref,
                 environment: removed.environment,
             };

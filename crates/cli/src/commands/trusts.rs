@@ -16,9 +16,10 @@ pub enum TrustsCommand {
     /// environment) deploy the service with `POST /api/v1/oidc/deploy`.
     Add {
         target: ServiceTarget,
-        /// The `repository` claim: `owner/name`.
+        /// The `repository` claim: `owner/name` (default: the GitHub repository the service
+        /// is linked to, whose id is then bound too).
         #[arg(long)]
-        repository: String,
+        repository: Option<String>,
         /// The `ref` claim, in full: `refs/heads/main`; a trailing `*` matches a prefix
         /// (`refs/tags/v*`).
         #[arg(long = "ref", default_value = "refs/heads/main")]

@@ -16,7 +16,7 @@ use helvetia_core::auth::{Caller, Credential, Principal, Role, Scope, Scopes};
 use helvetia_core::deployment::Deployment;
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::oidc::{self, GITHUB_ACTIONS_ISSUER, Trust, TrustRules};
-use helvetia_core::validation::FieldErrors;
+use helvetia_core::validation::{FieldErrors, Invalid};
 use serde::Deserialize;
 
 use super::access::{self, OwnedService};
@@ -36,21 +36,37 @@ pub async fn add(app: &App, service: &OwnedService, input: CreateTrust) -> Resul
         "issuer",
         oidc::parse_issuer(input.issuer.as_deref().unwrap_or(GITHUB_ACTIONS_ISSUER)),
     );
-    let repository = errors.check("repository", oidc::parse_repository(&input.repository));
+    let linked = service.github.as_ref();
+    let repository = match (&input.repository, linked) {
+        (Some(repository), _) => oidc::parse_repository(repository),
+        (None, Some(link)) => Ok(link.full_name.clone()),
+        (None, None) => Err(Invalid::new(
+            "is required: the service is not linked to a GitHub repository",
+        )),
+    };
+    let repository = errors.check("repository", repository);
     let git_ref = errors.check("ref", oidc::parse_ref_rule(&input.git_ref));
     let environment = errors.check_optional(
         "environment",
         input.environment.as_deref(),
         oidc::parse_environment,
     );
-    let rules = errors.finish(|| {
-        Some(TrustRules {
-            issuer: issuer?,
-            repository: repository?,
-            git_ref: git_ref?,
-            environment: environment?,
+    let (issuer, repository, git_ref, environment) =
+        errors.finish(|| Some((issuer?, repository?, git_ref?, environment?)))?;
+    // GitHub's tokens name the repository's id too: bind it when the trust is for the
+    // repository the service is linked to.
+    let repository_id = linked
+        .filter(|link| {
+            issuer == GITHUB_ACTIONS_ISSUER && link.full_name.eq_ignore_ascii_case(&repository)
         })
-    })?;
+        .map(|link| link.repository_id);
+    let rules = TrustRules {
+        issuer,
+        repository,
+        repository_id,
+        git_ref,
+        environment,
+    };
     Ok(app.store.add_trust(actor, service, &rules).await?)
 }
 

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use helvetia_core::auth::Actor;
 use helvetia_core::edge::PublicUrl;
+use helvetia_core::git::RepoPolicy;
+use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::service::{GitHubLink, ServiceInput, ServiceSettings};
+use helvetia_store::services::NewService;
 use helvetia_test_support::oidc::{SHA, TestIssuer, TestKey};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -307,4 +312,77 @@ async fn trusts_are_validated_listed_removed_and_need_write() {
         .expect(StatusCode::OK, admin, (Method::GET, path), None)
         .await;
     assert_eq!(listed, json!([]));
+}
+
+#[tokio::test]
+async fn a_trust_of_a_linked_service_defaults_to_its_repository_and_binds_its_id() {
+    let api = api().await;
+    let team = api.store.default_team().await.unwrap();
+    let project = ProjectName::parse("demo").unwrap();
+    let name = ServiceName::parse("linked").unwrap();
+    let input = ServiceInput {
+        repo: Some("https://github.com/acme/linked.git".into()),
+        ..ServiceInput::default()
+    };
+    let link = GitHubLink {
+        installation_id: 1,
+        repository_id: 4242,
+        full_name: "acme/linked".into(),
+    };
+    api.store
+        .create_service(
+            &Actor::system(team, "test"),
+            &NewService {
+                project: &project,
+                name: &name,
+                settings: &ServiceSettings::create(&input, RepoPolicy::default()).unwrap(),
+                runtime: &Default::default(),
+                hostname: "linked.demo.localhost",
+                github: Some(&link),
+            },
+        )
+        .await
+        .unwrap();
+    let key = TestKey::es256("key-1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let path = "/api/v1/projects/demo/services/linked/trusts";
+    // GitHub Actions' issuer, for the linked repository: its id is bound.
+    let github = api
+        .expect(
+            StatusCode::CREATED,
+            Some(&api.admin),
+            (Method::POST, path),
+            Some(json!({"ref": "refs/heads/main"})),
+        )
+        .await;
+    assert_eq!(github["repository"], "acme/linked");
+    assert_eq!(github["repository_id"], 4242);
+    // Another issuer is trusted by name alone.
+    let local = api
+        .expect(
+            StatusCode::CREATED,
+            Some(&api.admin),
+            (Method::POST, path),
+            Some(json!({"issuer": issuer.url, "ref": "refs/heads/main"})),
+        )
+        .await;
+    assert_eq!(local["repository_id"], Value::Null);
+    // Without a link, the repository must be given.
+    let refused = api
+        .expect(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&api.admin),
+            (Method::POST, "/api/v1/projects/demo/services/web/trusts"),
+            Some(json!({"ref": "refs/heads/main"})),
+        )
+        .await;
+    assert!(
+        refused["error"]["fields"]["repository"].is_string(),
+        "{refused}"
+    );
+
+    let claims = json!({"repository": "acme/linked", "repository_id": "4242"});
+    let token = key.sign(&issuer.claims(AUDIENCE, claims));
+    let (status, reply) = deploy(&api, "linked", &token).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }

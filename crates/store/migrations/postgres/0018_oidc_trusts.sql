@@ -6,6 +6,9 @@ CREATE TABLE oidc_trusts (
     service_id BIGINT NOT NULL REFERENCES services (id) ON DELETE CASCADE,
     issuer TEXT NOT NULL,
     repository TEXT NOT NULL,
+    -- GitHub's id of the repository, when the trust was made for the one the service is
+    -- linked to: a repository made again under the same name has another.
+    repository_id BIGINT,
     git_ref TEXT NOT NULL,
     environment TEXT,
     created_at BIGINT NOT NULL

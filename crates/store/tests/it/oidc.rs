@@ -9,6 +9,7 @@ fn rules(repository: &str, environment: Option<&str>) -> TrustRules {
     TrustRules {
         issuer: GITHUB_ACTIONS_ISSUER.into(),
         repository: repository.into(),
+        repository_id: None,
         git_ref: "refs/heads/main".into(),
         environment: environment.map(str::to_owned),
     }
@@ -23,10 +24,9 @@ pub async fn trusts_belong_to_one_service_are_audited_and_go_with_it(db: &TestDb
         .add_trust(&admin, &web, &rules("acme/web", None))
         .await
         .unwrap();
-    let second = store
-        .add_trust(&admin, &web, &rules("acme/web", Some("production")))
-        .await
-        .unwrap();
+    let mut bound = rules("acme/web", Some("production"));
+    bound.repository_id = Some(4242);
+    let second = store.add_trust(&admin, &web, &bound).await.unwrap();
     store
         .add_trust(&admin, &api, &rules("acme/api", None))
         .await
@@ -34,6 +34,7 @@ pub async fn trusts_belong_to_one_service_are_audited_and_go_with_it(db: &TestDb
     let listed = store.trusts(web.id).await.unwrap();
     assert_eq!(listed, [first.clone(), second.clone()]);
     assert_eq!(listed[1].environment.as_deref(), Some("production"));
+    assert_eq!(listed[1].repository_id, Some(4242));
     assert_eq!(store.trusts(api.id).await.unwrap().len(), 1);
 
     // Another team reaches neither the service nor its trusts.
