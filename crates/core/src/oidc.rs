@@ -56,24 +56,44 @@ pub struct TrustRules {
 }
 
 /// The claims of a CI job's token that the rules look at, and what the audit log records.
+/// Each is read as text whatever its JSON type (a number stays its digits, anything else is
+/// left out), so an issuer's choice of types cannot make a valid token unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct CiClaims {
     /// GitHub: `owner/name`.
+    #[serde(default, deserialize_with = "text")]
     pub repository: Option<String>,
-    /// GitHub's id of the repository (a string of digits in GitHub's tokens).
+    /// GitHub's id of the repository.
+    #[serde(default, deserialize_with = "text")]
     pub repository_id: Option<String>,
     /// GitLab's name for the repository: `group/project`.
+    #[serde(default, deserialize_with = "text")]
     pub project_path: Option<String>,
     /// GitHub: `refs/heads/main`; GitLab: `main`, with `ref_type`.
-    #[serde(rename = "ref")]
+    #[serde(rename = "ref", default, deserialize_with = "text")]
     pub git_ref: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub ref_type: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub environment: Option<String>,
     /// The commit the job runs for.
+    #[serde(default, deserialize_with = "text")]
     pub sha: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub run_id: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub workflow: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub actor: Option<String>,
+}
+
+/// A claim as text: a string, or a number's digits; `None` for anything else.
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(text),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    })
 }
 
 impl CiClaims {
@@ -339,6 +359,17 @@ mod tests {
         assert!(parse_ref_rule("refs/*/main").is_err());
         assert!(parse_ref_rule("main").is_err());
         assert!(parse_ref_rule("refs/tags/v*").is_ok());
+    }
+
+    #[test]
+    fn claims_are_read_as_text_whatever_their_type() {
+        let claims: CiClaims = serde_json::from_value(serde_json::json!({
+            "repository": "acme/app", "repository_id": 42, "run_id": {"odd": true},
+            "ref": "refs/heads/main", "sha": null,
+        }))
+        .unwrap();
+        assert_eq!(claims.repository_id.as_deref(), Some("42"));
+        assert_eq!((claims.run_id, claims.sha), (None, None));
     }
 
     #[test]

@@ -64,9 +64,10 @@ pub enum TokenError {
     Invalid(String),
 }
 
-/// The discovery document's one field Helvetia reads.
+/// What Helvetia reads of the discovery document.
 #[derive(Deserialize)]
 struct Discovery {
+    issuer: String,
     jwks_uri: String,
 }
 
@@ -106,7 +107,8 @@ impl KeySets {
         })?;
         let key = DecodingKey::from_jwk(jwk).map_err(|e| TokenError::Invalid(e.to_string()))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[issuer]);
+        // The trust names the issuer without a trailing `/`; an issuer may write one.
+        validation.set_issuer(&[issuer.to_owned(), format!("{issuer}/")]);
         validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
@@ -182,6 +184,13 @@ impl KeySets {
 async fn fetch(outbound: &Outbound, issuer: &str) -> Result<JwkSet, String> {
     let discovery = format!("{issuer}/.well-known/openid-configuration");
     let discovery: Discovery = get_json(outbound, &discovery).await?;
+    // OpenID Connect Discovery §4.3: the document must name the issuer it was asked for.
+    if discovery.issuer.trim_end_matches('/') != issuer {
+        return Err(format!(
+            "the discovery document names issuer `{}`",
+            discovery.issuer
+        ));
+    }
     let jwks_uri = Url::parse(&discovery.jwks_uri).map_err(|e| format!("`jwks_uri`: {e}"))?;
     if jwks_uri.scheme() != "https" && !issuer.starts_with("http://") {
         return Err("`jwks_uri` is not an https:// URL".into());
