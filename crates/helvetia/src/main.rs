@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod config_file;
 mod github_config;
 mod logging;
 mod server_cmd;

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Args};
+use clap::Args;
 use helvetia_core::container::SubnetPool;
 use helvetia_core::edge::{PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
@@ -22,7 +21,6 @@ use helvetia_server::metrics::MetricsSettings;
 use helvetia_server::platform::PlatformSettings;
 use helvetia_server::{EdgeConfig, ResolverSetting, SecretText, ServerConfig};
 use helvetia_store::Location;
-use serde::Deserialize;
 
 use crate::github_config::GitHubArgs;
 use crate::logging::LogFormat;
@@ -166,50 +164,6 @@ pub struct ServerArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The optional configuration file. Unknown keys are an error, so a typo is not ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    base_domain: Option<String>,
-    allow_local_repos: Option<bool>,
-    allow_private_destinations: Option<bool>,
-    signup_domains: Option<Vec<String>>,
-    signup_github_orgs: Option<Vec<String>>,
-    resolver: Option<String>,
-    concurrency: Option<usize>,
-    shutdown_grace: Option<String>,
-    log_format: Option<LogFormat>,
-    traefik: Option<TraefikMode>,
-    traefik_bin: Option<PathBuf>,
-    http_address: Option<String>,
-    traefik_api: Option<String>,
-    traefik_dynamic_dir: Option<PathBuf>,
-    traefik_entry_point: Option<String>,
-    network_pool: Option<String>,
-    default_memory: Option<String>,
-    default_cpus: Option<f64>,
-    max_memory: Option<String>,
-    max_cpus: Option<f64>,
-    images_kept: Option<usize>,
-    max_replicas: Option<u32>,
-    log_max_size: Option<String>,
-    log_retention: Option<String>,
-    log_keep_deployments: Option<i64>,
-    max_log_followers: Option<usize>,
-    metrics_interval: Option<String>,
-    metrics_raw_retention: Option<String>,
-    metrics_minute_retention: Option<String>,
-    metrics_hour_retention: Option<String>,
-    metrics_listen: Option<SocketAddr>,
-    public_url: Option<String>,
-    trusted_proxies: Option<Vec<String>>,
-    github_url: Option<String>,
-    github_api_url: Option<String>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TraefikMode {
@@ -218,24 +172,24 @@ pub enum TraefikMode {
 }
 
 /// Clap value parser for sizes.
-fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     units::parse_bytes(text).map_err(|e| e.to_string())
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     units::parse_duration(text).map_err(|e| e.to_string())
 }
 
-fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
+pub(crate) fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
     PublicUrl::parse(text).map_err(|e| e.to_string())
 }
 
-fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+pub(crate) fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
     TrustedProxies::parse(text).map_err(|e| e.to_string())
 }
 
 /// A DNS server: `10.0.0.53`, `[::1]:5353` or `127.0.0.1:5353`.
-fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
     text.parse::<SocketAddr>()
         .or_else(|_| {
             text.parse::<std::net::IpAddr>()
@@ -246,137 +200,7 @@ fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
         })
 }
 
-/// True when the user did not set `id` by flag or environment.
-fn defaulted(matches: &ArgMatches, id: &str) -> bool {
-    !matches!(
-        matches.value_source(id),
-        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-    )
-}
-
 impl ServerArgs {
-    /// Fills every setting the user left at its default from the configuration file.
-    pub fn apply_file(mut self, matches: &ArgMatches) -> anyhow::Result<ServerArgs> {
-        let Some(path) = self.config.clone() else {
-            return Ok(self);
-        };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        let file: FileSettings = toml::from_str(&text)
-            .with_context(|| format!("in the configuration file {}", path.display()))?;
-        macro_rules! from_file {
-            ($field:ident) => {
-                if defaulted(matches, stringify!($field)) {
-                    if let Some(value) = file.$field {
-                        self.$field = value.into();
-                    }
-                }
-            };
-        }
-        from_file!(listen);
-        from_file!(data_dir);
-        from_file!(database_url);
-        from_file!(base_domain);
-        from_file!(allow_local_repos);
-        from_file!(allow_private_destinations);
-        from_file!(signup_domains);
-        from_file!(signup_github_orgs);
-        from_file!(concurrency);
-        from_file!(log_format);
-        from_file!(traefik);
-        from_file!(traefik_bin);
-        from_file!(http_address);
-        from_file!(traefik_dynamic_dir);
-        from_file!(traefik_entry_point);
-        from_file!(network_pool);
-        from_file!(default_cpus);
-        from_file!(max_cpus);
-        from_file!(images_kept);
-        from_file!(max_replicas);
-        from_file!(log_keep_deployments);
-        from_file!(max_log_followers);
-        from_file!(metrics_listen);
-        let metrics_durations = [
-            (
-                "metrics_interval",
-                &mut self.metrics_interval,
-                file.metrics_interval,
-            ),
-            (
-                "metrics_raw_retention",
-                &mut self.metrics_raw_retention,
-                file.metrics_raw_retention,
-            ),
-            (
-                "metrics_minute_retention",
-                &mut self.metrics_minute_retention,
-                file.metrics_minute_retention,
-            ),
-            (
-                "metrics_hour_retention",
-                &mut self.metrics_hour_retention,
-                file.metrics_hour_retention,
-            ),
-        ];
-        for (id, setting, text) in metrics_durations {
-            if defaulted(matches, id)
-                && let Some(text) = text
-            {
-                *setting = parse_duration(&text).map_err(anyhow::Error::msg)?;
-            }
-        }
-        if defaulted(matches, "log_max_size")
-            && let Some(size) = file.log_max_size
-        {
-            self.log_max_size = parse_bytes(&size).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "log_retention")
-            && let Some(retention) = file.log_retention
-        {
-            self.log_retention = parse_duration(&retention).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "resolver")
-            && let Some(resolver) = file.resolver
-        {
-            self.resolver = Some(parse_resolver(&resolver).map_err(anyhow::Error::msg)?);
-        }
-        if defaulted(matches, "public_url")
-            && let Some(url) = file.public_url
-        {
-            self.public_url =
-                Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
-        }
-        let (web, api) = (file.github_url, file.github_api_url);
-        (self.github).apply_file(web, api, |key| defaulted(matches, key))?;
-        if defaulted(matches, "trusted_proxies")
-            && let Some(list) = file.trusted_proxies
-        {
-            self.trusted_proxies = Some(
-                parse_trusted_proxies(&list.join(","))
-                    .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
-            );
-        }
-        if defaulted(matches, "traefik_api") && file.traefik_api.is_some() {
-            self.traefik_api = file.traefik_api;
-        }
-        if defaulted(matches, "shutdown_grace")
-            && let Some(grace) = file.shutdown_grace
-        {
-            self.shutdown_grace = parse_duration(&grace).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "default_memory")
-            && let Some(size) = file.default_memory
-        {
-            self.default_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "max_memory")
-            && let Some(size) = file.max_memory
-        {
-            self.max_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
-        }
-        Ok(self)
-    }
-
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
