@@ -33,5 +33,6 @@ pub mod service;
 pub mod units;
 pub mod validation;
 pub mod volume;
+pub mod webhook;
 
 pub use jiff::Timestamp;
