@@ -36,6 +36,10 @@ pub enum AuditAction {
     ServiceStop,
     DeploymentCreate,
     DeploymentCancel,
+    /// A service's push-webhook secret was made or replaced (never the secret itself).
+    HookSecretRotate,
+    /// A service's deploy-on-push settings changed (auto-deploy, watch paths, cancelling).
+    HookSettings,
     EnvSet,
     EnvUnset,
     /// A secret's value was read.
@@ -93,6 +97,8 @@ impl AuditAction {
             AuditAction::ServiceStop => "service.stop",
             AuditAction::DeploymentCreate => "deployment.create",
             AuditAction::DeploymentCancel => "deployment.cancel",
+            AuditAction::HookSecretRotate => "hook.secret_rotate",
+            AuditAction::HookSettings => "hook.settings",
             AuditAction::EnvSet => "env.set",
             AuditAction::EnvUnset => "env.unset",
             AuditAction::EnvReveal => "env.reveal",

@@ -381,6 +381,55 @@ impl Git {
             author,
         })
     }
+
+    /// The files that differ between commits `before` and `after` of `repo`, fetched into
+    /// `dir` (which must exist and be empty) without their contents where the remote allows
+    /// (`--filter=blob:none`: a diff of names needs only trees).
+    pub async fn changed_files(
+        &self,
+        repo: &RepoUrl,
+        before: &CommitSha,
+        after: &CommitSha,
+        dir: &Path,
+    ) -> Result<Vec<String>, GitError> {
+        let target = self.target(repo).await?;
+        self.run("init", self.program().args(["init", "--quiet"]).arg(dir))
+            .await?;
+        for commit in [before, after] {
+            let missing = || GitError::CommitNotFound {
+                commit: commit.to_string(),
+                branch: "any branch".into(),
+            };
+            self.fetch(
+                &target,
+                dir,
+                &["--depth", "1", "--filter=blob:none"],
+                commit.as_str(),
+                missing,
+            )
+            .await?;
+        }
+        let diff = self
+            .run(
+                "diff",
+                self.program().current_dir(dir).args([
+                    "diff",
+                    "--name-only",
+                    "--no-renames",
+                    "-z",
+                    before.as_str(),
+                    after.as_str(),
+                    "--",
+                ]),
+            )
+            .await?;
+        Ok(diff
+            .stdout
+            .split('\0')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
 }
 
 /// True when git reached the repository and it lacks the ref or commit asked for.

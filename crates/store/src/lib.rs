@@ -31,6 +31,7 @@ pub mod env;
 mod error;
 pub mod github;
 pub mod github_users;
+pub mod hooks;
 pub mod links;
 pub mod logs;
 pub mod metrics;

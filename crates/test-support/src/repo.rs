@@ -110,9 +110,24 @@ impl FixtureRepo {
         self.commit_and_push(&format!("switch to {variant}"));
     }
 
+    /// The commit `main` points to in the served repository.
+    pub fn head(&self) -> String {
+        let output = Command::new("git")
+            .args(["rev-parse", "main"])
+            .current_dir(self.dir.path().join("repo.git"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git rev-parse main");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// Commits a new version of one file.
     pub fn write(&self, path: &str, contents: &str, message: &str) {
-        std::fs::write(self.work().join(path), contents).unwrap();
+        let file = self.work().join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(file, contents).unwrap();
         self.commit_and_push(message);
     }
 }

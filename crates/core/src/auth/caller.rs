@@ -181,6 +181,19 @@ impl Actor {
         Ok(())
     }
 
+    /// A verified webhook delivery acting for a service of `team`: a member whose credential
+    /// allows deploying only, so a receiver can do nothing else with it.
+    pub fn hook(team: TeamId, label: impl Into<String>) -> Actor {
+        Actor {
+            team,
+            role: Role::Member,
+            scopes: Scopes::deploy(),
+            user: None,
+            label: label.into(),
+            client: None,
+        }
+    }
+
     /// The system acting on its own (a bootstrap, a maintenance command): an owner of `team`.
     pub fn system(team: TeamId, label: impl Into<String>) -> Actor {
         Actor {

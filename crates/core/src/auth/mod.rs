@@ -128,6 +128,11 @@ impl Scopes {
         Scopes(BTreeSet::from([Scope::Admin]))
     }
 
+    /// Deploying and nothing else: what a webhook delivery may do.
+    pub fn deploy() -> Self {
+        Scopes(BTreeSet::from([Scope::Deploy]))
+    }
+
     pub fn allows(&self, required: Scope) -> bool {
         self.0.iter().any(|held| held.includes(required))
     }

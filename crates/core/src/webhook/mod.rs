@@ -5,6 +5,7 @@
 //! The server's receivers read the headers and the raw body, ask this module, and act; every
 //! rule a test wants to pin down without a server lives here.
 
+pub mod delivery;
 pub mod push;
 pub mod signature;
 pub mod watch;
@@ -14,6 +15,7 @@ use std::str::FromStr;
 
 use crate::validation::Invalid;
 
+pub use delivery::{Delivery, Outcome};
 pub use push::{PayloadError, PushEvent};
 pub use signature::Verdict;
 pub use watch::WatchPaths;
@@ -161,6 +163,18 @@ pub struct PushSettings {
     pub auto_deploy: bool,
     /// Deploy only when a changed file matches (none: every push deploys).
     pub watch_paths: WatchPaths,
+    /// Cancel a running build of an older commit when a push asks for a newer one.
+    pub cancel_running: bool,
+}
+
+impl Default for PushSettings {
+    fn default() -> PushSettings {
+        PushSettings {
+            auto_deploy: true,
+            watch_paths: WatchPaths::default(),
+            cancel_running: false,
+        }
+    }
 }
 
 /// What a service does with a push.

@@ -36,14 +36,17 @@ pub enum Verdict {
     Invalid,
     /// A generic delivery signed correctly but too long ago (or in the future): a replay.
     Expired,
+    /// Not checked: the body was over the receiver's limit, so it was not read.
+    Unchecked,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 4] = [
+    pub const ALL: [Verdict; 5] = [
         Verdict::Valid,
         Verdict::Missing,
         Verdict::Invalid,
         Verdict::Expired,
+        Verdict::Unchecked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Verdict {
             Verdict::Missing => "missing",
             Verdict::Invalid => "invalid",
             Verdict::Expired => "expired",
+            Verdict::Unchecked => "unchecked",
         }
     }
 
@@ -62,6 +66,7 @@ impl Verdict {
             Verdict::Missing => Some("no signature"),
             Verdict::Invalid => Some("the signature does not match"),
             Verdict::Expired => Some("the signature's timestamp is too old or in the future"),
+            Verdict::Unchecked => Some("the body is over the receiver's limit"),
         }
     }
 }

@@ -200,10 +200,7 @@ fn githubs_documented_example_push_parses() {
             .unwrap()
             .ends_with("compare/6113728f27ae...000000000000")
     );
-    let settings = PushSettings {
-        auto_deploy: true,
-        watch_paths: WatchPaths::default(),
-    };
+    let settings = PushSettings::default();
     assert_eq!(
         decide(
             &PushEvent::from_github(GITHUB_EXAMPLE.as_bytes()).unwrap(),
@@ -314,6 +311,7 @@ fn settings(auto_deploy: bool, patterns: &[&str]) -> PushSettings {
     PushSettings {
         auto_deploy,
         watch_paths: WatchPaths::parse(patterns).unwrap(),
+        cancel_running: false,
     }
 }
 

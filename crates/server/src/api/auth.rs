@@ -40,6 +40,8 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     // GitHub sends the administrator's browser back here after creating the App; the
     // single-use state the flow stored decides.
     (Method::GET, "/api/v1/github/app/callback"),
+    // Webhook receivers: a delivery proves its sender by its signature, checked first.
+    (Method::POST, "/api/v1/hooks/{hook}/{source}"),
     (Method::POST, "/api/v1/auth/signup"),
     (Method::POST, "/api/v1/auth/password-reset"),
     (Method::GET, "/signup"),

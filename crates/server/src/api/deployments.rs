@@ -47,11 +47,11 @@ async fn create_deployment(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct Page {
+pub(super) struct Page {
     /// At most this many entries (default 20, at most 200).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// Only entries older than this id.
-    before: Option<i64>,
+    pub before: Option<i64>,
 }
 
 /// A service's deployments, newest first.

@@ -36,6 +36,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("this account signs in with a second factor: send `totp_code` or `recovery_code`")]
     SecondFactorRequired,
+    /// A webhook delivery refused; which part was wrong is never told.
+    #[error("the delivery's signature is missing, wrong or expired")]
+    InvalidSignature,
     #[error("this operation needs the `{0}` scope")]
     MissingScope(Scope),
     #[error("{0}")]
@@ -92,6 +95,7 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "invalid_token")
             }
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::InvalidSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             ApiError::MissingScope(_) | ApiError::Forbidden(_) => {
                 (StatusCode::FORBIDDEN, "forbidden")
@@ -210,6 +214,8 @@ impl From<UseCaseError> for ApiError {
             }
             UseCaseError::Unauthenticated(Refusal::Session) => ApiError::InvalidToken,
             UseCaseError::TokenRefused(why) => ApiError::TokenRefused(why),
+            UseCaseError::Unauthenticated(Refusal::Signature) => ApiError::InvalidSignature,
+            UseCaseError::TooLarge(why) => ApiError::PayloadTooLarge(why),
             UseCaseError::Invalid(errors) => ApiError::Invalid(errors),
             UseCaseError::Refused(why) => ApiError::BadRequest(why),
             // A follower's place frees whenever another leaves: a few seconds is a polite pace.

@@ -30,6 +30,7 @@ mod extract;
 mod github;
 mod github_users;
 mod health;
+mod hooks;
 mod json;
 mod lifecycle;
 mod link_pages;
@@ -119,6 +120,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(teams::routes())
         .merge(users::routes())
         .merge(github::routes())
+        .merge(hooks::routes())
         .merge(link_pages::routes())
 }
 

@@ -3,7 +3,7 @@
 
 use helvetia_api_types::{CreateDeployment, DeploymentDetail};
 use helvetia_core::auth::{Actor, Caller, Scope};
-use helvetia_core::deployment::{Deployment, DeploymentCause};
+use helvetia_core::deployment::{Deployment, DeploymentCause, DeploymentKind};
 use helvetia_core::git::{CommitSha, GitRef};
 use helvetia_core::service::Service;
 use helvetia_core::validation::FieldErrors;
@@ -28,6 +28,39 @@ pub async fn create(
         commit,
     };
     enqueue(app, actor, service, &request).await
+}
+
+/// Queues a build of `commit` of the service's branch for a verified push (`actor` is the
+/// hook's). With `cancel_running`, a build of another commit that has started is cancelled:
+/// the newest push is what should go live, soonest.
+pub(super) async fn deploy_push(
+    app: &App,
+    actor: &Actor,
+    service: &Service,
+    commit: CommitSha,
+    cancel_running: bool,
+) -> Result<Deployment> {
+    let request = DeploymentRequest::Build {
+        git_ref: service.settings.branch.clone(),
+        commit: Some(commit.clone()),
+    };
+    let deployment = enqueue(app, actor, service, &request).await?;
+    if cancel_running {
+        let recent = app.store.list_deployments(service, None, 20).await?;
+        let older_builds = recent.iter().filter(|older| {
+            older.id < deployment.id
+                && older.kind == DeploymentKind::Build
+                && older.status.is_in_progress()
+                && older.requested_commit.as_deref() != Some(commit.as_str())
+        });
+        for older in older_builds {
+            // One that finished meanwhile is not an error: there is nothing left to cancel.
+            if app.store.cancel_deployment(actor, older.id).await.is_ok() {
+                app.worker.cancel_deployment(older.id);
+            }
+        }
+    }
+    Ok(deployment)
 }
 
 /// Stores the deployment and its job (superseding queued ones of the service), then wakes

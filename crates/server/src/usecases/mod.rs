@@ -31,12 +31,14 @@ pub mod env;
 pub mod github;
 pub mod github_repos;
 pub mod github_users;
+pub mod hooks;
 pub mod lifecycle;
 pub mod links;
 pub mod logs;
 pub mod metrics;
 pub mod oidc;
 pub mod projects;
+pub mod receivers;
 pub mod services;
 pub mod sessions;
 pub mod signin;
@@ -88,6 +90,9 @@ pub enum UseCaseError {
     /// unknown, used, expired or another browser's, or whose code GitHub refused).
     #[error("{0}")]
     Refused(String),
+    /// A request body over the operation's limit (in bytes).
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
     /// A limit on what one service may hold at once is reached; trying later may succeed.
     #[error("{0}")]
     Busy(String),
@@ -121,6 +126,9 @@ pub enum Refusal {
     SecondFactorRequired,
     #[error("the refresh token is invalid, used or expired: sign in again")]
     Session,
+    /// A webhook delivery without a valid signature (which part was wrong is not said).
+    #[error("the delivery's signature is missing, wrong or expired")]
+    Signature,
 }
 
 impl From<StoreError> for UseCaseError {

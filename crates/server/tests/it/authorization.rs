@@ -180,6 +180,8 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{volume}", "data".to_owned()),
         ("{installation}", "1".to_owned()),
         ("{trust}", a.trust.to_string()),
+        ("{hook}", "no-such-hook".to_owned()),
+        ("{source}", "gitea".to_owned()),
     ] {
         url = url.replace(parameter, &value);
     }

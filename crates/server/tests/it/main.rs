@@ -12,6 +12,7 @@ mod github_checks;
 mod github_services;
 mod github_signin;
 mod harness;
+mod hooks;
 mod logs;
 mod oidc;
 mod privileges;

@@ -10,6 +10,7 @@ mod deployments;
 mod devices;
 mod github;
 mod github_users;
+mod hooks;
 mod links;
 mod metrics;
 mod oidc;
@@ -98,4 +99,6 @@ conformance!(
     github::the_github_app_is_one_row_and_a_manifest_state_works_once,
     github::a_service_created_from_a_github_repository_is_found_by_its_id_until_its_repo_changes,
     oidc::trusts_belong_to_one_service_are_audited_and_go_with_it,
+    hooks::push_settings_and_the_receiver_belong_to_the_team,
+    hooks::the_delivery_log_finds_acted_on_deliveries_and_prunes,
 );

@@ -1,0 +1,387 @@
+//! Deploys on push: a service's settings for them and its own receiver (the hook id of its
+//! URL and its sealed secret), and the delivery log — every delivery received and what it did.
+
+use helvetia_core::audit::AuditAction;
+use helvetia_core::auth::{Actor, TeamId};
+use helvetia_core::service::Service;
+use helvetia_core::webhook::{Delivery, Outcome, PushSettings, Source, Verdict, WatchPaths};
+use jiff::Timestamp;
+
+use crate::audit::audit;
+use crate::services::target;
+use crate::{Result, Store, StoreError, WritePool, millis, now_millis, timestamp, with_pool};
+
+/// A service's push settings and, once made, its own receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceHook {
+    pub service_id: i64,
+    /// The unguessable id in the receiver's URL.
+    pub hook_id: Option<String>,
+    /// The receiver's secret, sealed by the vault.
+    pub sealed_secret: Option<String>,
+    pub settings: PushSettings,
+}
+
+/// A delivery to record: everything but its id.
+#[derive(Debug, Clone, Default)]
+pub struct NewDelivery {
+    pub service_id: Option<i64>,
+    pub source: Option<Source>,
+    pub event: String,
+    pub delivery_id: Option<String>,
+    pub signature: Option<Verdict>,
+    pub outcome: Option<Outcome>,
+    pub reason: String,
+    pub deployment_id: Option<i64>,
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub pusher: Option<String>,
+    pub message: Option<String>,
+    pub compare_url: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct HookRow {
+    service_id: i64,
+    hook_id: Option<String>,
+    secret: Option<String>,
+    auto_deploy: bool,
+    watch_paths: String,
+    cancel_running: bool,
+}
+
+impl TryFrom<HookRow> for ServiceHook {
+    type Error = StoreError;
+    fn try_from(row: HookRow) -> Result<ServiceHook> {
+        let patterns: Vec<String> = serde_json::from_str(&row.watch_paths)
+            .map_err(|e| StoreError::corrupt("watch paths", e))?;
+        Ok(ServiceHook {
+            service_id: row.service_id,
+            hook_id: row.hook_id,
+            sealed_secret: row.secret,
+            settings: PushSettings {
+                auto_deploy: row.auto_deploy,
+                watch_paths: WatchPaths::parse(&patterns)
+                    .map_err(|e| StoreError::corrupt("watch paths", e))?,
+                cancel_running: row.cancel_running,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    source: String,
+    event: String,
+    delivery_id: Option<String>,
+    signature: String,
+    outcome: String,
+    reason: String,
+    deployment_id: Option<i64>,
+    git_ref: Option<String>,
+    commit_sha: Option<String>,
+    pusher: Option<String>,
+    message: Option<String>,
+    compare_url: Option<String>,
+    received_at: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(row: DeliveryRow) -> Result<Delivery> {
+        let corrupt = |what| move |e| StoreError::corrupt(what, e);
+        Ok(Delivery {
+            id: row.id,
+            source: row.source.parse().map_err(corrupt("delivery source"))?,
+            event: row.event,
+            delivery_id: row.delivery_id,
+            signature: row
+                .signature
+                .parse()
+                .map_err(corrupt("signature verdict"))?,
+            outcome: row.outcome.parse().map_err(corrupt("delivery outcome"))?,
+            reason: row.reason,
+            deployment_id: row.deployment_id,
+            git_ref: row.git_ref,
+            commit: row.commit_sha,
+            pusher: row.pusher,
+            message: row.message,
+            compare_url: row.compare_url,
+            received_at: timestamp(row.received_at)?,
+        })
+    }
+}
+
+macro_rules! select_hook {
+    ($where:literal) => {
+        concat!(
+            "SELECT service_id, hook_id, secret, auto_deploy, watch_paths, cancel_running
+             FROM service_hooks WHERE ",
+            $where
+        )
+    };
+}
+
+/// Makes `$service`'s row if it has none, if `$team` owns it; evaluates to whether it exists.
+macro_rules! ensure_hook_row {
+    ($tx:expr, $service:expr, $team:expr) => {
+        sqlx::query(
+            "INSERT INTO service_hooks (service_id, updated_at)
+             SELECT s.id, $3 FROM services s JOIN projects p ON p.id = s.project_id
+             WHERE s.id = $1 AND p.team_id = $2
+             ON CONFLICT (service_id) DO NOTHING",
+        )
+        .bind($service.id)
+        .bind($team.0)
+        .bind(now_millis())
+        .execute(&mut *$tx)
+        .await?;
+        let owned: Option<i64> = sqlx::query_scalar(
+            "SELECT h.service_id FROM service_hooks h JOIN services s ON s.id = h.service_id
+             JOIN projects p ON p.id = s.project_id WHERE h.service_id = $1 AND p.team_id = $2",
+        )
+        .bind($service.id)
+        .bind($team.0)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if owned.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "service `{}`",
+                target(&$service.project, &$service.name)
+            )));
+        }
+    };
+}
+
+impl Store {
+    /// `service`'s push settings and receiver (the defaults, with no receiver, if never set).
+    pub async fn service_hook(&self, service: &Service) -> Result<ServiceHook> {
+        let row: Option<HookRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_hook!("service_id = $1"))
+                .bind(service.id)
+                .fetch_optional(pool)
+                .await?
+        });
+        match row {
+            Some(row) => row.try_into(),
+            None => Ok(ServiceHook {
+                service_id: service.id,
+                hook_id: None,
+                sealed_secret: None,
+                settings: PushSettings::default(),
+            }),
+        }
+    }
+
+    /// The receiver `hook_id` names, with its service and the service's team.
+    pub async fn hook_target(
+        &self,
+        hook_id: &str,
+    ) -> Result<Option<(ServiceHook, Service, TeamId)>> {
+        let row: Option<HookRow> = with_pool!(self, |pool| {
+            sqlx::query_as(select_hook!("hook_id = $1"))
+                .bind(hook_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let hook = ServiceHook::try_from(row)?;
+        let service = self.service_by_id(hook.service_id).await?;
+        let team: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT team_id FROM projects WHERE id = $1")
+                .bind(service.project_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(Some((hook, service, TeamId(team))))
+    }
+
+    /// Gives `service` a receiver at `hook_id` with the secret `sealed`, replacing any: the
+    /// old URL and secret stop working at once.
+    pub async fn set_hook_secret(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        hook_id: &str,
+        sealed: &str,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            ensure_hook_row!(tx, service, actor.team);
+            sqlx::query(
+                "UPDATE service_hooks SET hook_id = $1, secret = $2, updated_at = $3
+                 WHERE service_id = $4",
+            )
+            .bind(hook_id)
+            .bind(sealed)
+            .bind(now_millis())
+            .bind(service.id)
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                tx,
+                actor,
+                AuditAction::HookSecretRotate,
+                target(&service.project, &service.name)
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces `service`'s push settings.
+    pub async fn set_push_settings(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        settings: &PushSettings,
+    ) -> Result<()> {
+        let patterns = serde_json::to_string(settings.watch_paths.patterns())
+            .map_err(|e| StoreError::corrupt("watch paths", e))?;
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            ensure_hook_row!(tx, service, actor.team);
+            sqlx::query(
+                "UPDATE service_hooks SET auto_deploy = $1, watch_paths = $2,
+                        cancel_running = $3, updated_at = $4
+                 WHERE service_id = $5",
+            )
+            .bind(settings.auto_deploy)
+            .bind(&patterns)
+            .bind(settings.cancel_running)
+            .bind(now_millis())
+            .bind(service.id)
+            .execute(&mut *tx)
+            .await?;
+            audit!(
+                tx,
+                actor,
+                AuditAction::HookSettings,
+                target(&service.project, &service.name)
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records a delivery; its id in the log.
+    pub async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64> {
+        let missing = |what: &str| StoreError::Corrupt(format!("a delivery without its {what}"));
+        let source = delivery.source.ok_or_else(|| missing("source"))?;
+        let signature = delivery
+            .signature
+            .ok_or_else(|| missing("signature verdict"))?;
+        let outcome = delivery.outcome.ok_or_else(|| missing("outcome"))?;
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO webhook_deliveries (service_id, source, event, delivery_id, signature,
+                     outcome, reason, deployment_id, git_ref, commit_sha, pusher, message,
+                     compare_url, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 RETURNING id",
+            )
+            .bind(delivery.service_id)
+            .bind(source.as_str())
+            .bind(&delivery.event)
+            .bind(&delivery.delivery_id)
+            .bind(signature.as_str())
+            .bind(outcome.as_str())
+            .bind(&delivery.reason)
+            .bind(delivery.deployment_id)
+            .bind(&delivery.git_ref)
+            .bind(&delivery.commit)
+            .bind(&delivery.pusher)
+            .bind(&delivery.message)
+            .bind(&delivery.compare_url)
+            .bind(now_millis())
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Settles a `waiting` delivery: what it did in the end.
+    pub async fn settle_delivery(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        reason: &str,
+        deployment_id: Option<i64>,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET outcome = $1, reason = $2, deployment_id = $3
+                 WHERE id = $4",
+            )
+            .bind(outcome.as_str())
+            .bind(reason)
+            .bind(deployment_id)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The deployment an earlier delivery `delivery_id` from `source` requested for
+    /// `service_id`, if one did (a redelivery of it is a duplicate; one of a delivery that
+    /// was refused, failed or ignored is processed again).
+    pub async fn delivery_acted(
+        &self,
+        service_id: i64,
+        source: Source,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>> {
+        let row: Option<DeliveryRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, source, event, delivery_id, signature, outcome, reason, deployment_id,
+                        git_ref, commit_sha, pusher, message, compare_url, received_at
+                 FROM webhook_deliveries
+                 WHERE service_id = $1 AND source = $2 AND delivery_id = $3
+                   AND outcome = 'deployed'
+                 ORDER BY id LIMIT 1",
+            )
+            .bind(service_id)
+            .bind(source.as_str())
+            .bind(delivery_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(Delivery::try_from).transpose()
+    }
+
+    /// `service`'s deliveries, newest first: at most `limit`, older than `before` when given.
+    pub async fn deliveries(
+        &self,
+        service: &Service,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, source, event, delivery_id, signature, outcome, reason, deployment_id,
+                        git_ref, commit_sha, pusher, message, compare_url, received_at
+                 FROM webhook_deliveries
+                 WHERE service_id = $1 AND id < $2
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(service.id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    /// Deletes deliveries received before `older_than`; how many.
+    pub async fn prune_deliveries(&self, older_than: Timestamp) -> Result<u64> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
+                .bind(millis(older_than))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
