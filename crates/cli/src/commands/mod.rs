@@ -7,6 +7,7 @@ use crate::GlobalArgs;
 mod audit;
 mod deployments;
 mod env;
+mod hooks;
 mod login;
 mod logs;
 mod metrics;
@@ -43,6 +44,10 @@ pub enum Command {
     /// Environment variables and secrets of a service or a project.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Deploys on push: a service's settings, its webhook receiver's secret, and what every
+    /// delivery did.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     /// A service's runtime output, or a deployment's log; `-f` follows it.
     Logs(logs::LogsArgs),
     /// A service's CPU, memory, network and disk use now, with a sparkline of each.
@@ -77,6 +82,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Env(command) => env::run(command, global).await,
+        Command::Hooks(command) => hooks::run(command, global).await,
         Command::Logs(args) => logs::run(args, global).await,
         Command::Metrics(args) => metrics::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,

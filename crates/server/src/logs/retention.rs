@@ -1,11 +1,12 @@
 //! The deployment-log retention policy ([`LogLimits`]), applied at start and every hour: logs
 //! of deployments older than the retention go, except those of each service's most recent
-//! deployments.
+//! deployments. The webhook delivery log's 30 days are applied on the same pace.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::Timestamp;
+use helvetia_core::webhook;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,16 @@ pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(lines) => tracing::info!(lines, "deleted deployment logs past their retention"),
             Err(error) => tracing::warn!(%error, "applying the log retention failed"),
+        }
+        // The webhook delivery log has a retention of its own, applied on the same pace.
+        let Ok(deliveries_before) = Timestamp::now().checked_sub(webhook::delivery::RETENTION)
+        else {
+            continue;
+        };
+        match platform.store.prune_deliveries(deliveries_before).await {
+            Ok(0) => {}
+            Ok(deliveries) => tracing::info!(deliveries, "deleted webhook deliveries past 30 days"),
+            Err(error) => tracing::warn!(%error, "pruning the webhook delivery log failed"),
         }
     }
 }
