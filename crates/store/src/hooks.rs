@@ -188,13 +188,19 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let hook = ServiceHook::try_from(row)?;
         let service = self.service_by_id(hook.service_id).await?;
+        let team = self.service_team(&service).await?;
+        Ok(Some((hook, service, team)))
+    }
+
+    /// The team that owns `service`: for a receiver, whose delivery acts in that team.
+    pub async fn service_team(&self, service: &Service) -> Result<TeamId> {
         let team: i64 = with_pool!(self, |pool| {
             sqlx::query_scalar("SELECT team_id FROM projects WHERE id = $1")
                 .bind(service.project_id)
                 .fetch_one(pool)
                 .await?
         });
-        Ok(Some((hook, service, TeamId(team))))
+        Ok(TeamId(team))
     }
 
     /// Gives `service` a receiver at `hook_id` with the secret `sealed`, replacing any: the

@@ -42,6 +42,7 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/github/app/callback"),
     // Webhook receivers: a delivery proves its sender by its signature, checked first.
     (Method::POST, "/api/v1/hooks/{hook}/{source}"),
+    (Method::POST, "/api/v1/github/webhook"),
     (Method::POST, "/api/v1/auth/signup"),
     (Method::POST, "/api/v1/auth/password-reset"),
     (Method::GET, "/signup"),

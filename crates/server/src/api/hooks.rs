@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_hook_secret))
         .routes(routes!(list_deliveries))
         .routes(routes!(receive_hook))
+        .routes(routes!(receive_github))
 }
 
 /// A service's deploy-on-push settings and its receiver's URL (never its secret).
@@ -107,7 +108,7 @@ async fn list_deliveries(
 }
 
 /// The body, or `None` when it is over the receivers' limit.
-pub(super) async fn read_body(body: Body) -> Result<Option<Vec<u8>>, ApiError> {
+async fn read_body(body: Body) -> Result<Option<Vec<u8>>, ApiError> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(Some(collected.to_bytes().to_vec())),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Ok(None),
@@ -115,6 +116,19 @@ pub(super) async fn read_body(body: Body) -> Result<Option<Vec<u8>>, ApiError> {
             "reading the body failed: {error}"
         ))),
     }
+}
+
+/// What a receiver is handed: the body [`read_body`] read, or that it was too large.
+fn received(body: &Option<Vec<u8>>) -> receivers::Body<'_> {
+    match body {
+        Some(bytes) => receivers::Body::Read(bytes),
+        None => receivers::Body::TooLarge,
+    }
+}
+
+/// A header's value, if it is text.
+fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + Copy {
+    move |name| headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// Receive a webhook delivery for the service whose receiver this is (public: the
@@ -143,11 +157,32 @@ async fn receive_hook(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<HookReceipt>)> {
     let body = read_body(body).await?;
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let body = match &body {
-        Some(bytes) => receivers::Body::Read(bytes),
-        None => receivers::Body::TooLarge,
-    };
+    let (header, body) = (header(&headers), received(&body));
     let receipt = receivers::receive_service_hook(&state.app, &hook, source, header, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(receipt)))
+}
+
+/// Receive a webhook delivery of the instance's GitHub App (public: `X-Hub-Signature-256`, the
+/// HMAC-SHA256 of the body with the App's webhook secret, proves it). `ping` is answered; a
+/// push reaches every service linked to its repository, each recording what it did in its
+/// delivery log.
+#[utoipa::path(
+    post, path = "/api/v1/github/webhook", tag = "github",
+    request_body(content = serde_json::Value, description = "GitHub's payload, as it sends it"),
+    responses(
+        (status = ACCEPTED, body = HookReceipt, description = "Verified; what it did"),
+        (status = UNAUTHORIZED, body = ErrorBody, description = "No signature or a wrong one: nothing was done"),
+        (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured"),
+        (status = PAYLOAD_TOO_LARGE, body = ErrorBody, description = "The body is over 4 MiB: nothing was done"),
+    )
+)]
+async fn receive_github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<HookReceipt>)> {
+    let body = read_body(body).await?;
+    let (header, body) = (header(&headers), received(&body));
+    let receipt = receivers::receive_github(&state.app, header, body).await?;
     Ok((StatusCode::ACCEPTED, Json(receipt)))
 }

@@ -77,6 +77,47 @@ impl Received {
         app.store.record_delivery(&entry).await?;
         Ok(())
     }
+
+    /// The body, once its size and then its signature with `secret` are checked; a refusal
+    /// is logged for `service_id` and answered.
+    async fn verify<'a, 'b>(
+        &self,
+        app: &App,
+        service_id: Option<i64>,
+        secret: &str,
+        header: impl Fn(&str) -> Option<&'a str> + Copy,
+        body: Body<'b>,
+    ) -> Result<&'b [u8]> {
+        let (verdict, body) = match body {
+            Body::Read(body) => {
+                let now = Timestamp::now();
+                let verdict = signature::verify(self.source, secret.as_bytes(), header, body, now);
+                (verdict, body)
+            }
+            Body::TooLarge => (Verdict::Unchecked, &[][..]),
+        };
+        let Some(refusal) = verdict.refusal() else {
+            return Ok(body);
+        };
+        self.refuse(app, service_id, verdict, refusal).await?;
+        Err(match verdict {
+            Verdict::Unchecked => UseCaseError::TooLarge(MAX_BODY_BYTES),
+            _ => UseCaseError::Unauthenticated(Refusal::Signature),
+        })
+    }
+
+    /// `body` read as a push, or the refusal logged for `service_id` and answered.
+    async fn push(&self, app: &App, service_id: Option<i64>, body: &[u8]) -> Result<PushEvent> {
+        match self.source.parse_push(body) {
+            Ok(push) => Ok(push),
+            Err(error) => {
+                let reason = error.to_string();
+                self.refuse(app, service_id, Verdict::Valid, &reason)
+                    .await?;
+                Err(UseCaseError::Refused(reason))
+            }
+        }
+    }
 }
 
 /// A service a delivery reached, with what deciding and deploying need.
@@ -106,52 +147,91 @@ pub async fn receive_service_hook<'a>(
         .ok_or_else(not_found)?;
     let sealed = hook.sealed_secret.ok_or_else(not_found)?;
     let received = Received::read(source, header);
-    let Body::Read(body) = body else {
-        let verdict = Verdict::Unchecked;
-        received
-            .refuse(
-                app,
-                Some(service.id),
-                verdict,
-                verdict.refusal().unwrap_or_default(),
-            )
-            .await?;
-        return Err(UseCaseError::TooLarge(MAX_BODY_BYTES));
-    };
     let secret = app
         .platform
         .vault
         .open(&hooks::binding(service.id), &sealed)
         .map_err(|error| UseCaseError::Internal(format!("a hook secret does not open: {error}")))?;
-    let verdict = signature::verify(source, secret.as_bytes(), header, body, Timestamp::now());
-    if let Some(refusal) = verdict.refusal() {
-        received
-            .refuse(app, Some(service.id), verdict, refusal)
-            .await?;
-        return Err(UseCaseError::Unauthenticated(Refusal::Signature));
-    }
+    let body = received
+        .verify(app, Some(service.id), &secret, header, body)
+        .await?;
+    let push = match received.event {
+        Event::Push => Some(received.push(app, Some(service.id), body).await?),
+        Event::Ping | Event::Other(_) => None,
+    };
     let target = Target {
         service,
         team,
         settings: hook.settings,
     };
-    let push = match received.event {
-        Event::Push => match source.parse_push(body) {
-            Ok(push) => Some(push),
-            Err(error) => {
-                let reason = error.to_string();
-                received
-                    .refuse(app, Some(target.service.id), verdict, &reason)
-                    .await?;
-                return Err(UseCaseError::Refused(reason));
-            }
-        },
-        Event::Ping | Event::Other(_) => None,
-    };
     let result = act(app, &received, push.as_ref(), target).await?;
     Ok(HookReceipt {
         results: vec![result],
     })
+}
+
+/// A delivery to the GitHub App's receiver, signed with the App's webhook secret: `ping` is
+/// answered, a push goes to every service linked to its repository (by GitHub's repository
+/// id, which survives renames), each deciding for itself.
+pub async fn receive_github<'a>(
+    app: &App,
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    body: Body<'_>,
+) -> Result<HookReceipt> {
+    let received = Received::read(Source::Github, header);
+    let Some(stored) = app.store.github_app().await? else {
+        let reason = "no GitHub App is configured";
+        received.refuse(app, None, Verdict::Missing, reason).await?;
+        return Err(UseCaseError::NotFound("GitHub App".into()));
+    };
+    let secret = crate::github::open(
+        &app.platform.vault,
+        crate::github::WEBHOOK_SECRET,
+        &stored.sealed_webhook_secret,
+    )
+    .map_err(|error| UseCaseError::Internal(format!("the App's webhook secret: {error}")))?;
+    let body = received.verify(app, None, &secret, header, body).await?;
+    let ignore = |reason: String| async {
+        let mut entry = received.entry(None, Verdict::Valid);
+        entry.outcome = Some(Outcome::Ignored);
+        entry.reason = reason;
+        app.store.record_delivery(&entry).await?;
+        Ok(HookReceipt { results: vec![] })
+    };
+    let push = match &received.event {
+        Event::Ping => return ignore("ping: the App's webhook reaches Helvetia".into()).await,
+        Event::Other(name) => return ignore(format!("`{name}` events do not deploy")).await,
+        Event::Push => received.push(app, None, body).await?,
+    };
+    let Some(repository) = push.repository_id else {
+        let reason = "the push names no repository";
+        received.refuse(app, None, Verdict::Valid, reason).await?;
+        return Err(UseCaseError::Refused(reason.into()));
+    };
+    let services = app.store.services_linked_to_repository(repository).await?;
+    if services.is_empty() {
+        return ignore(format!("no service is linked to repository {repository}")).await;
+    }
+    let mut results = Vec::with_capacity(services.len());
+    let mut failure = None;
+    for service in services {
+        let target = Target {
+            team: app.store.service_team(&service).await?,
+            settings: app.store.service_hook(&service).await?.settings,
+            service,
+        };
+        // One service's failure (logged as `failed`) does not keep the others from their push.
+        match act(app, &received, Some(&push), target).await {
+            Ok(result) => results.push(result),
+            Err(error) => failure = Some(error),
+        }
+    }
+    match failure {
+        // GitHub shows the delivery failed, so it can be redelivered: the services it reached
+        // see a duplicate then, the others try again.
+        Some(error) => Err(error),
+        None => Ok(HookReceipt { results }),
+    }
 }
 
 /// What a verified delivery does to one service; recorded in its log.

@@ -9,6 +9,7 @@ mod edge;
 mod env;
 mod github;
 mod github_checks;
+mod github_hooks;
 mod github_services;
 mod github_signin;
 mod harness;
