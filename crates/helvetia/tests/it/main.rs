@@ -23,6 +23,7 @@ mod oidc;
 mod openapi;
 mod outages;
 mod public_url;
+mod push;
 mod races;
 mod recovery;
 mod server;

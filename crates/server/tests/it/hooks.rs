@@ -514,3 +514,60 @@ async fn the_settings_and_the_secret_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_push_cancels_a_running_build_of_an_older_commit_when_set_to() {
+    use helvetia_core::deployment::DeploymentStatus::{Cloning, Queued};
+    let api = Api::new().await;
+    let (path, secret) = receiver(&api).await;
+    let path = format!("{path}/gitea");
+    let hook = format!("{SERVICE}/hook");
+    let body = gitea_push("main", A, &["a"]);
+    let (_, reply) = deliver(&api, &path, &gitea(&secret, "1", &body), body).await;
+    let running = reply["results"][0]["deployment_id"].as_i64().unwrap();
+    // A worker took it (this API runs none).
+    api.store
+        .transition_deployment(running, Queued, Cloning, "test")
+        .await
+        .unwrap();
+
+    let body = gitea_push("main", B, &["a"]);
+    deliver(&api, &path, &gitea(&secret, "2", &body), body).await;
+    let listed = deployments(&api).await;
+    assert_eq!(
+        (&listed[1]["id"], &listed[1]["status"]),
+        (&json!(running), &json!("cloning"))
+    );
+
+    api.expect(
+        StatusCode::OK,
+        Some(&api.admin),
+        (Method::PATCH, &hook),
+        Some(json!({"cancel_running": true})),
+    )
+    .await;
+    api.store
+        .transition_deployment(listed[0]["id"].as_i64().unwrap(), Queued, Cloning, "test")
+        .await
+        .unwrap();
+    let body = gitea_push("main", A, &["a"]);
+    deliver(&api, &path, &gitea(&secret, "3", &body), body).await;
+    // The build of B is asked to stop (its worker records `cancelled` at its next step); the
+    // build of A, the commit pushed again, is left.
+    let (_, audit) = api.get("/api/v1/audit").await;
+    let cancels: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["action"] == "deployment.cancel")
+        .map(|entry| (entry["target"].clone(), entry["actor"].clone()))
+        .collect();
+    let building_b = listed[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        cancels,
+        [(
+            json!(format!("demo/web#{building_b}")),
+            json!("gitea push by ada")
+        )]
+    );
+}
