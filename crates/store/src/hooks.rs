@@ -123,35 +123,55 @@ macro_rules! select_hook {
     };
 }
 
-/// Makes `$service`'s row if it has none, if `$team` owns it; evaluates to whether it exists.
-macro_rules! ensure_hook_row {
-    ($tx:expr, $service:expr, $team:expr) => {
-        sqlx::query(
-            "INSERT INTO service_hooks (service_id, updated_at)
-             SELECT s.id, $3 FROM services s JOIN projects p ON p.id = s.project_id
-             WHERE s.id = $1 AND p.team_id = $2
-             ON CONFLICT (service_id) DO NOTHING",
+/// `SELECT` of every delivery column, followed by `$where`.
+macro_rules! select_deliveries {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, source, event, delivery_id, signature, outcome, reason, deployment_id,
+                    git_ref, commit_sha, pusher, message, compare_url, received_at
+             FROM webhook_deliveries WHERE ",
+            $where
         )
-        .bind($service.id)
-        .bind($team.0)
-        .bind(now_millis())
-        .execute(&mut *$tx)
-        .await?;
-        let owned: Option<i64> = sqlx::query_scalar(
-            "SELECT h.service_id FROM service_hooks h JOIN services s ON s.id = h.service_id
-             JOIN projects p ON p.id = s.project_id WHERE h.service_id = $1 AND p.team_id = $2",
-        )
-        .bind($service.id)
-        .bind($team.0)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        if owned.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "service `{}`",
-                target(&$service.project, &$service.name)
-            )));
-        }
     };
+}
+
+/// Runs `$update` (a query on `service_hooks`, written out here: it is built once per backend) on `$service`'s row — made first if it has
+/// none, if `$actor`'s team owns the service — and audits it as `$action`, in one transaction.
+macro_rules! change_hook {
+    ($store:expr, $actor:expr, $service:expr, $action:expr, $update:expr) => {{
+        let service: &Service = $service;
+        let actor: &Actor = $actor;
+        let named = target(&service.project, &service.name);
+        with_pool!($store, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO service_hooks (service_id, updated_at)
+                 SELECT s.id, $3 FROM services s JOIN projects p ON p.id = s.project_id
+                 WHERE s.id = $1 AND p.team_id = $2
+                 ON CONFLICT (service_id) DO NOTHING",
+            )
+            .bind(service.id)
+            .bind(actor.team.0)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+            let owned: Option<i64> = sqlx::query_scalar(
+                "SELECT h.service_id FROM service_hooks h JOIN services s ON s.id = h.service_id
+                 JOIN projects p ON p.id = s.project_id WHERE h.service_id = $1 AND p.team_id = $2",
+            )
+            .bind(service.id)
+            .bind(actor.team.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if owned.is_none() {
+                return Err(StoreError::NotFound(format!("service `{named}`")));
+            }
+            $update.execute(&mut *tx).await?;
+            audit!(tx, actor, $action, named);
+            tx.commit().await?;
+        });
+        Ok(())
+    }};
 }
 
 impl Store {
@@ -212,9 +232,11 @@ impl Store {
         hook_id: &str,
         sealed: &str,
     ) -> Result<()> {
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            ensure_hook_row!(tx, service, actor.team);
+        change_hook!(
+            self,
+            actor,
+            service,
+            AuditAction::HookSecretRotate,
             sqlx::query(
                 "UPDATE service_hooks SET hook_id = $1, secret = $2, updated_at = $3
                  WHERE service_id = $4",
@@ -223,17 +245,7 @@ impl Store {
             .bind(sealed)
             .bind(now_millis())
             .bind(service.id)
-            .execute(&mut *tx)
-            .await?;
-            audit!(
-                tx,
-                actor,
-                AuditAction::HookSecretRotate,
-                target(&service.project, &service.name)
-            );
-            tx.commit().await?;
-        });
-        Ok(())
+        )
     }
 
     /// Replaces `service`'s push settings.
@@ -245,30 +257,22 @@ impl Store {
     ) -> Result<()> {
         let patterns = serde_json::to_string(settings.watch_paths.patterns())
             .map_err(|e| StoreError::corrupt("watch paths", e))?;
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            ensure_hook_row!(tx, service, actor.team);
+        change_hook!(
+            self,
+            actor,
+            service,
+            AuditAction::HookSettings,
             sqlx::query(
-                "UPDATE service_hooks SET auto_deploy = $1, watch_paths = $2,
-                        cancel_running = $3, updated_at = $4
+                "UPDATE service_hooks
+                 SET auto_deploy = $1, watch_paths = $2, cancel_running = $3, updated_at = $4
                  WHERE service_id = $5",
             )
             .bind(settings.auto_deploy)
-            .bind(&patterns)
+            .bind(patterns)
             .bind(settings.cancel_running)
             .bind(now_millis())
             .bind(service.id)
-            .execute(&mut *tx)
-            .await?;
-            audit!(
-                tx,
-                actor,
-                AuditAction::HookSettings,
-                target(&service.project, &service.name)
-            );
-            tx.commit().await?;
-        });
-        Ok(())
+        )
     }
 
     /// Records a delivery; its id in the log.
@@ -339,14 +343,10 @@ impl Store {
         delivery_id: &str,
     ) -> Result<Option<Delivery>> {
         let row: Option<DeliveryRow> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, source, event, delivery_id, signature, outcome, reason, deployment_id,
-                        git_ref, commit_sha, pusher, message, compare_url, received_at
-                 FROM webhook_deliveries
-                 WHERE service_id = $1 AND source = $2 AND delivery_id = $3
-                   AND outcome = 'deployed'
-                 ORDER BY id LIMIT 1",
-            )
+            sqlx::query_as(select_deliveries!(
+                "service_id = $1 AND source = $2 AND delivery_id = $3 AND outcome = 'deployed'
+                 ORDER BY id LIMIT 1"
+            ))
             .bind(service_id)
             .bind(source.as_str())
             .bind(delivery_id)
@@ -364,13 +364,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>> {
         let rows: Vec<DeliveryRow> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, source, event, delivery_id, signature, outcome, reason, deployment_id,
-                        git_ref, commit_sha, pusher, message, compare_url, received_at
-                 FROM webhook_deliveries
-                 WHERE service_id = $1 AND id < $2
-                 ORDER BY id DESC LIMIT $3",
-            )
+            sqlx::query_as(select_deliveries!(
+                "service_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+            ))
             .bind(service.id)
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
