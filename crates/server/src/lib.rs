@@ -8,6 +8,7 @@
 pub mod api;
 mod config;
 mod containers;
+pub mod delivery_log;
 pub mod failpoint;
 pub mod github;
 pub mod github_user;

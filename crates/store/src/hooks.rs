@@ -1,6 +1,8 @@
 //! Deploys on push: a service's settings for them and its own receiver (the hook id of its
 //! URL and its sealed secret), and the delivery log — every delivery received and what it did.
 
+use std::collections::HashMap;
+
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::service::Service;
@@ -50,23 +52,103 @@ struct HookRow {
     cancel_running: bool,
 }
 
+fn settings(auto_deploy: bool, watch_paths: &str, cancel_running: bool) -> Result<PushSettings> {
+    let patterns: Vec<String> =
+        serde_json::from_str(watch_paths).map_err(|e| StoreError::corrupt("watch paths", e))?;
+    Ok(PushSettings {
+        auto_deploy,
+        watch_paths: WatchPaths::parse(&patterns)
+            .map_err(|e| StoreError::corrupt("watch paths", e))?,
+        cancel_running,
+    })
+}
+
 impl TryFrom<HookRow> for ServiceHook {
     type Error = StoreError;
     fn try_from(row: HookRow) -> Result<ServiceHook> {
-        let patterns: Vec<String> = serde_json::from_str(&row.watch_paths)
-            .map_err(|e| StoreError::corrupt("watch paths", e))?;
         Ok(ServiceHook {
             service_id: row.service_id,
             hook_id: row.hook_id,
             sealed_secret: row.secret,
-            settings: PushSettings {
-                auto_deploy: row.auto_deploy,
-                watch_paths: WatchPaths::parse(&patterns)
-                    .map_err(|e| StoreError::corrupt("watch paths", e))?,
-                cancel_running: row.cancel_running,
-            },
+            settings: settings(row.auto_deploy, &row.watch_paths, row.cancel_running)?,
         })
     }
+}
+
+/// A service linked to a repository, with its hook row's settings if it has one.
+#[derive(sqlx::FromRow)]
+struct LinkedHookRow {
+    service_id: i64,
+    team_id: i64,
+    auto_deploy: Option<bool>,
+    watch_paths: Option<String>,
+    cancel_running: Option<bool>,
+}
+
+/// A delivery's values as the table takes them.
+struct DeliveryValues<'a> {
+    delivery: &'a NewDelivery,
+    source: Source,
+    signature: Verdict,
+    outcome: Outcome,
+    received_at: i64,
+}
+
+impl<'a> DeliveryValues<'a> {
+    fn of(delivery: &'a NewDelivery) -> Result<DeliveryValues<'a>> {
+        let missing = |what: &str| StoreError::Corrupt(format!("a delivery without its {what}"));
+        Ok(DeliveryValues {
+            delivery,
+            source: delivery.source.ok_or_else(|| missing("source"))?,
+            signature: delivery
+                .signature
+                .ok_or_else(|| missing("signature verdict"))?,
+            outcome: delivery.outcome.ok_or_else(|| missing("outcome"))?,
+            received_at: now_millis(),
+        })
+    }
+}
+
+/// The columns a delivery is inserted with, in the order both inserts bind them.
+macro_rules! delivery_columns {
+    () => {
+        "service_id, source, event, delivery_id, signature, outcome, reason, deployment_id,
+         git_ref, commit_sha, pusher, message, compare_url, received_at"
+    };
+}
+
+/// At 14 values a row, well under SQLite's limit on a statement's parameters.
+const DELIVERIES_PER_INSERT: usize = 500;
+
+/// The `INSERT` of `$rows` (`DeliveryValues`), a `QueryBuilder` written out where it is
+/// used: it is built once per backend.
+macro_rules! insert_deliveries {
+    ($rows:expr) => {{
+        let mut insert = sqlx::QueryBuilder::new(concat!(
+            "INSERT INTO webhook_deliveries (",
+            delivery_columns!(),
+            ") "
+        ));
+        insert.push_values($rows, |mut values, row: &DeliveryValues| {
+            let delivery = row.delivery;
+            values
+                .push_bind(delivery.service_id)
+                .push_bind(row.source.as_str())
+                .push_bind(&delivery.event)
+                .push_bind(&delivery.delivery_id)
+                .push_bind(row.signature.as_str())
+                .push_bind(row.outcome.as_str())
+                .push_bind(&delivery.reason)
+                .push_bind(delivery.deployment_id)
+                .push_bind(&delivery.git_ref)
+                .push_bind(&delivery.commit)
+                .push_bind(&delivery.pusher)
+                .push_bind(&delivery.message)
+                .push_bind(&delivery.compare_url)
+                .push_bind(row.received_at);
+        });
+        insert
+    }};
 }
 
 #[derive(sqlx::FromRow)]
@@ -277,37 +359,59 @@ impl Store {
 
     /// Records a delivery; its id in the log.
     pub async fn record_delivery(&self, delivery: &NewDelivery) -> Result<i64> {
-        let missing = |what: &str| StoreError::Corrupt(format!("a delivery without its {what}"));
-        let source = delivery.source.ok_or_else(|| missing("source"))?;
-        let signature = delivery
-            .signature
-            .ok_or_else(|| missing("signature verdict"))?;
-        let outcome = delivery.outcome.ok_or_else(|| missing("outcome"))?;
+        let row = [DeliveryValues::of(delivery)?];
         Ok(with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO webhook_deliveries (service_id, source, event, delivery_id, signature,
-                     outcome, reason, deployment_id, git_ref, commit_sha, pusher, message,
-                     compare_url, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 RETURNING id",
-            )
-            .bind(delivery.service_id)
-            .bind(source.as_str())
-            .bind(&delivery.event)
-            .bind(&delivery.delivery_id)
-            .bind(signature.as_str())
-            .bind(outcome.as_str())
-            .bind(&delivery.reason)
-            .bind(delivery.deployment_id)
-            .bind(&delivery.git_ref)
-            .bind(&delivery.commit)
-            .bind(&delivery.pusher)
-            .bind(&delivery.message)
-            .bind(&delivery.compare_url)
-            .bind(now_millis())
-            .fetch_one(pool)
-            .await?
+            let mut insert = insert_deliveries!(&row);
+            insert.push(" RETURNING id");
+            insert.build_query_scalar().fetch_one(pool).await?
         }))
+    }
+
+    /// Records deliveries (one per service a delivery reached, of one or more deliveries),
+    /// in one statement per 500.
+    pub async fn record_deliveries(&self, deliveries: &[NewDelivery]) -> Result<()> {
+        let rows = deliveries
+            .iter()
+            .map(DeliveryValues::of)
+            .collect::<Result<Vec<_>>>()?;
+        for chunk in rows.chunks(DELIVERIES_PER_INSERT) {
+            with_pool!(self, |pool| {
+                let mut insert = insert_deliveries!(chunk);
+                insert.build().execute(pool).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The team and push settings of every service linked to GitHub repository
+    /// `repository_id`, by service id (one read for a delivery that reaches them all).
+    pub async fn push_settings_of_repository(
+        &self,
+        repository_id: i64,
+    ) -> Result<HashMap<i64, (TeamId, PushSettings)>> {
+        let rows: Vec<LinkedHookRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT s.id AS service_id, p.team_id, h.auto_deploy, h.watch_paths,
+                        h.cancel_running
+                 FROM services s JOIN projects p ON p.id = s.project_id
+                 LEFT JOIN service_hooks h ON h.service_id = s.id
+                 WHERE s.github_repository_id = $1",
+            )
+            .bind(repository_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|row| {
+                let settings = match (row.auto_deploy, row.watch_paths, row.cancel_running) {
+                    (Some(auto_deploy), Some(watch_paths), Some(cancel_running)) => {
+                        settings(auto_deploy, &watch_paths, cancel_running)?
+                    }
+                    _ => PushSettings::default(),
+                };
+                Ok((row.service_id, (TeamId(row.team_id), settings)))
+            })
+            .collect()
     }
 
     /// Settles a `waiting` delivery: what it did in the end.

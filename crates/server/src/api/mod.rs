@@ -156,6 +156,7 @@ pub fn router(
             keyring: Arc::default(),
             github: Arc::default(),
             oidc: Arc::default(),
+            delivery_log: Arc::default(),
         },
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),

@@ -62,6 +62,8 @@ pub struct App {
     pub github: Arc<github_repos::Cache>,
     /// The key sets of the OpenID Connect issuers CI jobs' tokens come from.
     pub oidc: Arc<crate::oidc::KeySets>,
+    /// The webhook delivery log's writer (group commit).
+    pub delivery_log: Arc<crate::delivery_log::DeliveryLog>,
 }
 
 /// Why an operation did not happen.

@@ -164,9 +164,11 @@ pub async fn receive_service_hook<'a>(
         team,
         settings: hook.settings,
     };
-    let result = act(app, &received, push.as_ref(), target).await?;
+    let mut log = Vec::new();
+    let acted = act(app, &received, push.as_ref(), target, &mut log).await;
+    write_log(app, log).await?;
     Ok(HookReceipt {
-        results: vec![result],
+        results: vec![acted?],
     })
 }
 
@@ -212,20 +214,31 @@ pub async fn receive_github<'a>(
     if services.is_empty() {
         return ignore(format!("no service is linked to repository {repository}")).await;
     }
+    let mut settings = app.store.push_settings_of_repository(repository).await?;
     let mut results = Vec::with_capacity(services.len());
+    let mut log = Vec::with_capacity(services.len());
     let mut failure = None;
     for service in services {
+        // A service linked since the settings were read has the defaults: it was just made.
+        let (team, settings) = match settings.remove(&service.id) {
+            Some(found) => found,
+            None => (
+                app.store.service_team(&service).await?,
+                PushSettings::default(),
+            ),
+        };
         let target = Target {
-            team: app.store.service_team(&service).await?,
-            settings: app.store.service_hook(&service).await?.settings,
+            team,
+            settings,
             service,
         };
         // One service's failure (logged as `failed`) does not keep the others from their push.
-        match act(app, &received, Some(&push), target).await {
+        match act(app, &received, Some(&push), target, &mut log).await {
             Ok(result) => results.push(result),
             Err(error) => failure = Some(error),
         }
     }
+    write_log(app, log).await?;
     match failure {
         // GitHub shows the delivery failed, so it can be redelivered: the services it reached
         // see a duplicate then, the others try again.
@@ -234,12 +247,15 @@ pub async fn receive_github<'a>(
     }
 }
 
-/// What a verified delivery does to one service; recorded in its log.
+/// What a verified delivery does to one service. What is only logged (ignored, duplicate,
+/// deployed) goes to `log`, which the caller writes at once for every service; a `waiting` or
+/// `failed` delivery is written here.
 async fn act(
     app: &App,
     received: &Received,
     push: Option<&PushEvent>,
     target: Target,
+    log: &mut Vec<NewDelivery>,
 ) -> Result<HookResult> {
     let mut entry = received.entry(Some(target.service.id), Verdict::Valid);
     let named = format!("{}/{}", target.service.project, target.service.name);
@@ -249,27 +265,13 @@ async fn act(
             Event::Ping => "ping: the hook reaches Helvetia".to_owned(),
             other => format!("`{}` events do not deploy", other.name()),
         };
-        return record(app, entry, named).await;
+        return Ok(defer(log, entry, named));
     };
     entry.git_ref = Some(push.git_ref.clone());
     entry.commit = Some(push.after.clone());
     entry.pusher = push.pusher.clone();
     entry.message = push.message.clone();
     entry.compare_url = push.compare_url.clone();
-    if let Some(id) = &received.delivery_id
-        && let Some(earlier) = app
-            .store
-            .delivery_acted(target.service.id, received.source, id)
-            .await?
-    {
-        entry.outcome = Some(Outcome::Duplicate);
-        entry.deployment_id = earlier.deployment_id;
-        entry.reason = match earlier.deployment_id {
-            Some(deployment) => format!("delivery {id} already requested deployment #{deployment}"),
-            None => format!("delivery {id} already requested a deployment"),
-        };
-        return record(app, entry, named).await;
-    }
     let decision = match webhook::decide(
         push,
         target.service.settings.branch.as_str(),
@@ -281,13 +283,44 @@ async fn act(
         }
         decision => decision,
     };
+    // Only a delivery that would deploy can be a duplicate of one that did.
+    let earlier = match (&decision, &received.delivery_id) {
+        (Decision::Deploy | Decision::Diff, Some(id)) => app
+            .store
+            .delivery_acted(target.service.id, received.source, id)
+            .await?
+            .map(|earlier| (id, earlier)),
+        (Decision::Ignore(_), _) | (_, None) => None,
+    };
+    if let Some((id, earlier)) = earlier {
+        entry.outcome = Some(Outcome::Duplicate);
+        entry.deployment_id = earlier.deployment_id;
+        entry.reason = match earlier.deployment_id {
+            Some(deployment) => format!("delivery {id} already requested deployment #{deployment}"),
+            None => format!("delivery {id} already requested a deployment"),
+        };
+        return Ok(defer(log, entry, named));
+    }
     match decision {
         Decision::Ignore(reason) => {
             entry.outcome = Some(Outcome::Ignored);
             entry.reason = reason;
-            record(app, entry, named).await
+            Ok(defer(log, entry, named))
         }
-        Decision::Deploy => deploy(app, entry, named, received.source, &target, push).await,
+        Decision::Deploy => match request(app, received.source, &target, push).await {
+            Ok(deployment) => {
+                entry.outcome = Some(Outcome::Deployed);
+                entry.deployment_id = Some(deployment);
+                entry.reason = deployed_reason(deployment, push);
+                Ok(defer(log, entry, named))
+            }
+            Err(error) => {
+                entry.outcome = Some(Outcome::Failed);
+                entry.reason = format!("requesting the deployment failed: {error}");
+                app.store.record_delivery(&entry).await?;
+                Err(error)
+            }
+        },
         Decision::Diff => {
             entry.outcome = Some(Outcome::Waiting);
             entry.reason = format!(
@@ -312,32 +345,6 @@ async fn act(
 /// The first 12 digits of a commit id, as the log shows it.
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
-}
-
-/// Requests the deployment of the push's `after` and records it — or its failure, which a
-/// redelivery may retry.
-async fn deploy(
-    app: &App,
-    mut entry: NewDelivery,
-    named: String,
-    source: Source,
-    target: &Target,
-    push: &PushEvent,
-) -> Result<HookResult> {
-    match request(app, source, target, push).await {
-        Ok(deployment) => {
-            entry.outcome = Some(Outcome::Deployed);
-            entry.deployment_id = Some(deployment);
-            entry.reason = deployed_reason(deployment, push);
-            record(app, entry, named).await
-        }
-        Err(error) => {
-            entry.outcome = Some(Outcome::Failed);
-            entry.reason = format!("requesting the deployment failed: {error}");
-            record(app, entry, named).await?;
-            Err(error)
-        }
-    }
 }
 
 fn deployed_reason(deployment: i64, push: &PushEvent) -> String {
@@ -370,10 +377,19 @@ async fn request(app: &App, source: Source, target: &Target, push: &PushEvent) -
     Ok(deployment.id)
 }
 
-/// Records `entry` in the log; what the sender is told about it.
-async fn record(app: &App, entry: NewDelivery, named: String) -> Result<HookResult> {
-    app.store.record_delivery(&entry).await?;
-    Ok(result_of(&entry, named))
+/// Writes what [`act`] left to log.
+async fn write_log(app: &App, log: Vec<NewDelivery>) -> Result<()> {
+    app.delivery_log
+        .write(&app.store, log)
+        .await
+        .map_err(|error| UseCaseError::Internal(format!("writing the delivery log: {error}")))
+}
+
+/// Adds `entry` to what the caller logs; what the sender is told about it.
+fn defer(log: &mut Vec<NewDelivery>, entry: NewDelivery, named: String) -> HookResult {
+    let result = result_of(&entry, named);
+    log.push(entry);
+    result
 }
 
 fn result_of(entry: &NewDelivery, service: String) -> HookResult {

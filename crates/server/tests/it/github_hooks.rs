@@ -112,6 +112,16 @@ async fn the_apps_webhook_verifies_answers_ping_and_routes_pushes_by_repository(
         .to_string()
         .into_bytes()
     };
+    // `demo/api` watches a directory the push does not touch.
+    let (status, reply) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/projects/demo/services/api/hook",
+            Some(&api.admin),
+            Some(json!({"watch_paths": ["docs/"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
     let body = push(7001, "main");
     let signed = signature::github(SECRET.as_bytes(), &body);
     let (status, reply) = deliver(&api, "push", "g-1", &signed, &body).await;
@@ -127,23 +137,16 @@ async fn the_apps_webhook_verifies_answers_ping_and_routes_pushes_by_repository(
             )
         })
         .collect();
-    assert_eq!(
-        reached,
-        [("demo/web", "deployed"), ("demo/api", "deployed")]
-    );
-    for service in ["web", "api"] {
-        let (_, deployments) = api
-            .get(&format!(
-                "/api/v1/projects/demo/services/{service}/deployments"
-            ))
-            .await;
-        assert_eq!(deployments[0]["requested_commit"], B, "{deployments}");
-        assert_eq!(deployments[0]["created_by"], "github push by octocat");
-    }
-    let (_, other) = api
-        .get("/api/v1/projects/demo/services/other/deployments")
+    assert_eq!(reached, [("demo/web", "deployed"), ("demo/api", "ignored")]);
+    let (_, deployments) = api
+        .get("/api/v1/projects/demo/services/web/deployments")
         .await;
-    assert_eq!(other, json!([]));
+    assert_eq!(deployments[0]["requested_commit"], B, "{deployments}");
+    assert_eq!(deployments[0]["created_by"], "github push by octocat");
+    for service in ["api", "other"] {
+        let path = format!("/api/v1/projects/demo/services/{service}/deployments");
+        assert_eq!(api.get(&path).await.1, json!([]), "{service}");
+    }
 
     // GitHub's "Redeliver" reuses the GUID: nothing is deployed again.
     let (_, reply) = deliver(&api, "push", "g-1", &signed, &body).await;
