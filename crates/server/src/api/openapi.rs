@@ -247,6 +247,13 @@ const RESOURCES: &[Resource] = &[
         path: "/api/v1/deployments/{id}",
         parameters: &[("id", "/id")],
     },
+    // A user by id: without this link schemathesis infers one from the user's `name`, which
+    // names no user.
+    Resource {
+        schemas: &["CreatedUser"],
+        path: "/api/v1/users/{user}",
+        parameters: &[("user", "/user/id")],
+    },
 ];
 
 /// Links each answer that names a resource to every operation under the resource's path.
