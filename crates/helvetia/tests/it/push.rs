@@ -1,7 +1,6 @@
 //! Deploy on push, end to end: a commit pushed to a repository and a signed delivery put the
 //! new commit live with no command run, and a burst of pushes ends with the newest live.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use helvetia_test_support::github::signature;
@@ -51,11 +50,10 @@ async fn a_signed_push_goes_live_and_a_burst_ends_with_the_newest() {
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
-    let service = format!("/api/v1/projects/{project}/services/web");
-    let (status, made) = server
-        .api(Method::POST, &format!("{service}/hook/secret"), None)
-        .await;
-    assert_eq!(status, 201, "{made}");
+    // The receiver and its secret, made with the CLI (shown once).
+    let target = format!("{project}/web");
+    let made: Value =
+        serde_json::from_str(&server.cli_ok(&["hooks", "secret", &target, "--json"])).unwrap();
     let (receiver, secret) = (
         made["receiver_url"].as_str().unwrap(),
         made["secret"].as_str().unwrap(),
@@ -107,4 +105,10 @@ async fn a_signed_push_goes_live_and_a_burst_ends_with_the_newest() {
         let deployment = server.wait_finished(*older).await;
         assert_eq!(deployment["status"], "superseded", "#{older}: {deployment}");
     }
+    let log = server.cli_ok(&["hooks", "deliveries", &target]);
+    let deployed = log
+        .lines()
+        .filter(|line| line.contains("deployed #"))
+        .count();
+    assert_eq!(deployed, 6, "{log}");
 }
