@@ -480,6 +480,23 @@ impl Store {
         rows.into_iter().map(Delivery::try_from).collect()
     }
 
+    /// Settles deliveries still `waiting` since before `older_than` as `failed`: their diff
+    /// was cut short (a restart), and a redelivery processes them again.
+    pub async fn fail_stale_deliveries(&self, older_than: Timestamp) -> Result<u64> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE webhook_deliveries
+                 SET outcome = 'failed',
+                     reason = 'interrupted while finding the changed files: redeliver it'
+                 WHERE outcome = 'waiting' AND received_at < $1",
+            )
+            .bind(millis(older_than))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }))
+    }
+
     /// Deletes deliveries received before `older_than`; how many.
     pub async fn prune_deliveries(&self, older_than: Timestamp) -> Result<u64> {
         Ok(with_pool!(self, |pool| {

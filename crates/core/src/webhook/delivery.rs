@@ -11,6 +11,9 @@ use crate::validation::Invalid;
 
 /// How long the delivery log keeps a delivery.
 pub const RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
+/// A delivery `waiting` longer than this lost its diff (the server restarted): a diff gives up
+/// after 2 minutes.
+pub const STALE_WAITING: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// What a delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

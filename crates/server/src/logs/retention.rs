@@ -43,14 +43,27 @@ pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
             Err(error) => tracing::warn!(%error, "applying the log retention failed"),
         }
         // The webhook delivery log has a retention of its own, applied on the same pace.
-        let Ok(deliveries_before) = Timestamp::now().checked_sub(webhook::delivery::RETENTION)
-        else {
-            continue;
-        };
-        match platform.store.prune_deliveries(deliveries_before).await {
-            Ok(0) => {}
-            Ok(deliveries) => tracing::info!(deliveries, "deleted webhook deliveries past 30 days"),
-            Err(error) => tracing::warn!(%error, "pruning the webhook delivery log failed"),
-        }
+        prune_deliveries(&platform).await;
+    }
+}
+
+/// Applies the delivery log's 30 days, and settles as failed the deliveries a restart left
+/// `waiting` for a diff that no longer runs.
+async fn prune_deliveries(platform: &Platform) {
+    let now = Timestamp::now();
+    let stale = now.checked_sub(webhook::delivery::STALE_WAITING);
+    let expired = now.checked_sub(webhook::delivery::RETENTION);
+    let (Ok(stale), Ok(expired)) = (stale, expired) else {
+        return;
+    };
+    match platform.store.fail_stale_deliveries(stale).await {
+        Ok(0) => {}
+        Ok(deliveries) => tracing::info!(deliveries, "webhook deliveries left waiting: failed"),
+        Err(error) => tracing::warn!(%error, "settling stale webhook deliveries failed"),
+    }
+    match platform.store.prune_deliveries(expired).await {
+        Ok(0) => {}
+        Ok(deliveries) => tracing::info!(deliveries, "deleted webhook deliveries past 30 days"),
+        Err(error) => tracing::warn!(%error, "pruning the webhook delivery log failed"),
     }
 }

@@ -141,6 +141,19 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
         log[1].id
     );
 
+    // A delivery a restart left waiting is settled as failed, once it is old enough.
+    let hour_ago = Timestamp::now() - SignedDuration::from_hours(1);
+    let soon = Timestamp::now() + SignedDuration::from_secs(1);
+    store
+        .record_delivery(&delivery("d3", Outcome::Waiting))
+        .await
+        .unwrap();
+    assert_eq!(store.fail_stale_deliveries(hour_ago).await.unwrap(), 0);
+    assert_eq!(store.fail_stale_deliveries(soon).await.unwrap(), 1);
+    let newest = &store.deliveries(&web, None, 1).await.unwrap()[0];
+    assert_eq!(newest.outcome, Outcome::Failed);
+    assert!(newest.reason.contains("redeliver"), "{}", newest.reason);
+
     assert_eq!(
         store
             .prune_deliveries(Timestamp::now() - SignedDuration::from_hours(1))
@@ -153,6 +166,6 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
             .prune_deliveries(Timestamp::now() + SignedDuration::from_secs(1))
             .await
             .unwrap(),
-        3
+        4
     );
 }
