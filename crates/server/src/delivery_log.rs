@@ -18,6 +18,9 @@ pub struct DeliveryLog {
     queued: Mutex<Vec<(Vec<NewDelivery>, Committed)>>,
     /// Held by the one writer at a time.
     writing: tokio::sync::Mutex<()>,
+    /// Held from a duplicate check to the log row of the deployment it let through, so two
+    /// copies of one delivery arriving together request one deployment.
+    acting: tokio::sync::Mutex<()>,
 }
 
 impl DeliveryLog {
@@ -47,6 +50,11 @@ impl DeliveryLog {
         }
         done.await
             .unwrap_or_else(|_| Err("the delivery log's writer stopped".into()))
+    }
+
+    /// Held while a delivery checks that it is no duplicate and requests its deployment.
+    pub async fn acting(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.acting.lock().await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<NewDelivery>, Committed)>> {

@@ -247,9 +247,9 @@ pub async fn receive_github<'a>(
     }
 }
 
-/// What a verified delivery does to one service. What is only logged (ignored, duplicate,
-/// deployed) goes to `log`, which the caller writes at once for every service; a `waiting` or
-/// `failed` delivery is written here.
+/// What a verified delivery does to one service. What is only logged (ignored, duplicate) goes
+/// to `log`, which the caller writes at once for every service; a delivery that requested a
+/// deployment (or tried to) is written here, before the next copy of it is checked.
 async fn act(
     app: &App,
     received: &Received,
@@ -283,7 +283,12 @@ async fn act(
         }
         decision => decision,
     };
-    // Only a delivery that would deploy can be a duplicate of one that did.
+    // Only a delivery that would deploy can be a duplicate of one that did; its check and its
+    // log row are one step for concurrent copies of it.
+    let _acting = match &decision {
+        Decision::Ignore(_) => None,
+        Decision::Deploy | Decision::Diff => Some(app.delivery_log.acting().await),
+    };
     let earlier = match (&decision, &received.delivery_id) {
         (Decision::Deploy | Decision::Diff, Some(id)) => app
             .store
@@ -312,7 +317,8 @@ async fn act(
                 entry.outcome = Some(Outcome::Deployed);
                 entry.deployment_id = Some(deployment);
                 entry.reason = deployed_reason(deployment, push);
-                Ok(defer(log, entry, named))
+                app.store.record_delivery(&entry).await?;
+                Ok(result_of(&entry, named))
             }
             Err(error) => {
                 entry.outcome = Some(Outcome::Failed);

@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 
 use crate::harness::Api;
 
-const A: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
-const B: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
+pub(crate) const A: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+pub(crate) const B: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
 const ZERO: &str = "0000000000000000000000000000000000000000";
-const SERVICE: &str = "/api/v1/projects/demo/services/web";
+pub(crate) const SERVICE: &str = "/api/v1/projects/demo/services/web";
 
 /// Service `demo/web` with a receiver: its path (without the source) and secret.
-async fn receiver(api: &Api) -> (String, String) {
+pub(crate) async fn receiver(api: &Api) -> (String, String) {
     api.demo_service("web").await;
     new_secret(api).await
 }
@@ -39,7 +39,7 @@ async fn new_secret(api: &Api) -> (String, String) {
     (path.to_owned(), made["secret"].as_str().unwrap().to_owned())
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     api: &Api,
     path: &str,
     headers: &[(&str, String)],
@@ -55,7 +55,7 @@ async fn deliver(
     api.send(request.body(Body::from(body)).unwrap()).await
 }
 
-fn gitea_push(branch: &str, after: &str, files: &[&str]) -> Vec<u8> {
+pub(crate) fn gitea_push(branch: &str, after: &str, files: &[&str]) -> Vec<u8> {
     json!({
         "ref": format!("refs/heads/{branch}"), "before": A, "after": after,
         "compare_url": "https://gitea.example/o/r/compare/6113728f27ae...0d1a26e67d8f",
@@ -70,7 +70,7 @@ fn gitea_push(branch: &str, after: &str, files: &[&str]) -> Vec<u8> {
 }
 
 /// Gitea's headers for `body` signed with `secret`, as delivery `id`.
-fn gitea(secret: &str, id: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+pub(crate) fn gitea(secret: &str, id: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     vec![
         ("x-gitea-event", "push".into()),
         ("x-gitea-delivery", id.into()),
@@ -87,7 +87,7 @@ async fn deliveries(api: &Api) -> Vec<Value> {
     log.as_array().unwrap().clone()
 }
 
-async fn deployments(api: &Api) -> Vec<Value> {
+pub(crate) async fn deployments(api: &Api) -> Vec<Value> {
     let (_, list) = api.get(&format!("{SERVICE}/deployments")).await;
     list.as_array().unwrap().clone()
 }
@@ -513,61 +513,4 @@ async fn the_settings_and_the_secret_through_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-}
-
-#[tokio::test]
-async fn a_push_cancels_a_running_build_of_an_older_commit_when_set_to() {
-    use helvetia_core::deployment::DeploymentStatus::{Cloning, Queued};
-    let api = Api::new().await;
-    let (path, secret) = receiver(&api).await;
-    let path = format!("{path}/gitea");
-    let hook = format!("{SERVICE}/hook");
-    let body = gitea_push("main", A, &["a"]);
-    let (_, reply) = deliver(&api, &path, &gitea(&secret, "1", &body), body).await;
-    let running = reply["results"][0]["deployment_id"].as_i64().unwrap();
-    // A worker took it (this API runs none).
-    api.store
-        .transition_deployment(running, Queued, Cloning, "test")
-        .await
-        .unwrap();
-
-    let body = gitea_push("main", B, &["a"]);
-    deliver(&api, &path, &gitea(&secret, "2", &body), body).await;
-    let listed = deployments(&api).await;
-    assert_eq!(
-        (&listed[1]["id"], &listed[1]["status"]),
-        (&json!(running), &json!("cloning"))
-    );
-
-    api.expect(
-        StatusCode::OK,
-        Some(&api.admin),
-        (Method::PATCH, &hook),
-        Some(json!({"cancel_running": true})),
-    )
-    .await;
-    api.store
-        .transition_deployment(listed[0]["id"].as_i64().unwrap(), Queued, Cloning, "test")
-        .await
-        .unwrap();
-    let body = gitea_push("main", A, &["a"]);
-    deliver(&api, &path, &gitea(&secret, "3", &body), body).await;
-    // The build of B is asked to stop (its worker records `cancelled` at its next step); the
-    // build of A, the commit pushed again, is left.
-    let (_, audit) = api.get("/api/v1/audit").await;
-    let cancels: Vec<_> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|entry| entry["action"] == "deployment.cancel")
-        .map(|entry| (entry["target"].clone(), entry["actor"].clone()))
-        .collect();
-    let building_b = listed[0]["id"].as_i64().unwrap();
-    assert_eq!(
-        cancels,
-        [(
-            json!(format!("demo/web#{building_b}")),
-            json!("gitea push by ada")
-        )]
-    );
 }

@@ -13,6 +13,7 @@ mod github_hooks;
 mod github_services;
 mod github_signin;
 mod harness;
+mod hook_races;
 mod hooks;
 mod logs;
 mod oidc;
