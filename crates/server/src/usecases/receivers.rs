@@ -263,6 +263,7 @@ async fn act(
         entry.outcome = Some(Outcome::Ignored);
         entry.reason = match &received.event {
             Event::Ping => "ping: the hook reaches Helvetia".to_owned(),
+            Event::Other(name) if name.is_empty() => "the delivery names no event".to_owned(),
             other => format!("`{}` events do not deploy", other.name()),
         };
         return Ok(defer(log, entry, named));
