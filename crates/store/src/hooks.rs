@@ -460,18 +460,21 @@ impl Store {
         row.map(Delivery::try_from).transpose()
     }
 
-    /// `service`'s deliveries, newest first: at most `limit`, older than `before` when given.
+    /// `service`'s deliveries — with `None`, those that reached no service (the GitHub App's,
+    /// refused or for a repository no service is linked to) — newest first: at most `limit`,
+    /// older than `before` when given.
     pub async fn deliveries(
         &self,
-        service: &Service,
+        service: Option<&Service>,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
         let rows: Vec<DeliveryRow> = with_pool!(self, |pool| {
             sqlx::query_as(select_deliveries!(
-                "service_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                "(service_id = $1 OR ($1 IS NULL AND service_id IS NULL)) AND id < $2
+                 ORDER BY id DESC LIMIT $3"
             ))
-            .bind(service.id)
+            .bind(service.map(|service| service.id))
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(pool)

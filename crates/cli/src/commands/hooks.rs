@@ -35,6 +35,12 @@ pub enum HooksCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// The GitHub App's deliveries that reached no service: refused ones, and pushes to a
+    /// repository no service is linked to (instance administrators).
+    AppDeliveries {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 fn show(view: &HookView) {
@@ -115,39 +121,46 @@ pub async fn run(command: HooksCommand, global: &GlobalArgs) -> anyhow::Result<(
             Ok(())
         }
         HooksCommand::Deliveries { target, limit } => {
-            let log = client
-                .get::<Vec<Delivery>>(&format!("{}/hook/deliveries?limit={limit}", target.path()))
-                .await?;
-            if global.json {
-                return output::json(&log.json);
-            }
-            output::table(
-                [
-                    "RECEIVED",
-                    "SOURCE",
-                    "EVENT",
-                    "DELIVERY",
-                    "SIGNATURE",
-                    "OUTCOME",
-                    "REF",
-                    "COMMIT",
-                    "REASON",
-                ],
-                log.body.iter().map(|d| {
-                    [
-                        output::time(d.received_at),
-                        d.source.to_string(),
-                        d.event.clone(),
-                        output::or_dash(d.delivery_id.as_ref()),
-                        d.signature.as_str().to_owned(),
-                        d.outcome.to_string(),
-                        output::or_dash(d.git_ref.as_ref()),
-                        output::short_sha(d.commit.as_deref()),
-                        d.reason.clone(),
-                    ]
-                }),
-            );
-            Ok(())
+            let path = format!("{}/hook/deliveries?limit={limit}", target.path());
+            deliveries(&client, &path, global).await
+        }
+        HooksCommand::AppDeliveries { limit } => {
+            let path = format!("/api/v1/github/deliveries?limit={limit}");
+            deliveries(&client, &path, global).await
         }
     }
+}
+
+async fn deliveries(client: &Client, path: &str, global: &GlobalArgs) -> anyhow::Result<()> {
+    let log = client.get::<Vec<Delivery>>(path).await?;
+    if global.json {
+        return output::json(&log.json);
+    }
+    output::table(
+        [
+            "RECEIVED",
+            "SOURCE",
+            "EVENT",
+            "DELIVERY",
+            "SIGNATURE",
+            "OUTCOME",
+            "REF",
+            "COMMIT",
+            "REASON",
+        ],
+        log.body.iter().map(|d| {
+            [
+                output::time(d.received_at),
+                d.source.to_string(),
+                d.event.clone(),
+                output::or_dash(d.delivery_id.as_ref()),
+                d.signature.as_str().to_owned(),
+                d.outcome.to_string(),
+                output::or_dash(d.git_ref.as_ref()),
+                output::short_sha(d.commit.as_deref()),
+                d.reason.clone(),
+            ]
+        }),
+    );
+    Ok(())
 }

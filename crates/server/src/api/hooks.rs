@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::auth::Authenticated;
 use super::deployments::Page;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ServicePath;
@@ -28,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_deliveries))
         .routes(routes!(receive_hook))
         .routes(routes!(receive_github))
+        .routes(routes!(list_app_deliveries))
 }
 
 /// A service's deploy-on-push settings and its receiver's URL (never its secret).
@@ -104,6 +106,23 @@ async fn list_deliveries(
     ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
     let deliveries = hooks::deliveries(&state.app, &service, page.before, page.limit).await?;
+    Ok(Json(deliveries))
+}
+
+/// The deliveries that reached no service (instance administrators): the GitHub App's
+/// refused ones and pushes to a repository no service is linked to, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/github/deliveries", tag = "github",
+    params(Page),
+    security(("token" = ["admin"])),
+    responses((status = OK, body = Vec<Delivery>))
+)]
+async fn list_app_deliveries(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<Json<Vec<Delivery>>> {
+    let deliveries = hooks::app_deliveries(&state.app, &caller, page.before, page.limit).await?;
     Ok(Json(deliveries))
 }
 

@@ -3,14 +3,14 @@
 //! when made or replaced — and its delivery log. Receiving deliveries is `receivers`.
 
 use helvetia_api_types::{HookSecret, HookView, UpdateHook};
-use helvetia_core::auth::Scope;
+use helvetia_core::auth::{Caller, Scope};
 use helvetia_core::validation::FieldErrors;
 use helvetia_core::webhook::{Delivery, WatchPaths};
 use helvetia_store::hooks::ServiceHook;
 
 use super::access::OwnedService;
 use super::tokens::random_secret;
-use super::{App, Result};
+use super::{App, Result, UseCaseError};
 
 /// Where the per-service receivers live; the hook id and the source follow.
 pub const RECEIVER_PATH: &str = "/api/v1/hooks";
@@ -86,5 +86,22 @@ pub async fn deliveries(
 ) -> Result<Vec<Delivery>> {
     service.act(Scope::Read)?;
     let limit = limit.unwrap_or(20).clamp(1, 200);
-    Ok(app.store.deliveries(service, before, limit).await?)
+    Ok(app.store.deliveries(Some(service), before, limit).await?)
+}
+
+/// The deliveries that reached no service — the GitHub App's refused ones, and pushes to a
+/// repository no service is linked to — for instance administrators, who configure the App.
+pub async fn app_deliveries(
+    app: &App,
+    caller: &Caller,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<Delivery>> {
+    if !caller.is_instance_admin() {
+        return Err(UseCaseError::Forbidden(
+            "only instance administrators read the GitHub App's deliveries".into(),
+        ));
+    }
+    let limit = limit.unwrap_or(20).clamp(1, 200);
+    Ok(app.store.deliveries(None, before, limit).await?)
 }

@@ -136,6 +136,7 @@ const INSTANCE: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/github/app"),
     (Method::PUT, "/api/v1/github/app"),
     (Method::POST, "/api/v1/github/app/manifest"),
+    (Method::GET, "/api/v1/github/deliveries"),
 ];
 
 /// A body that passes validation, so a refusal is about whose the thing is.

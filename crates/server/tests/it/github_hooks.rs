@@ -180,4 +180,28 @@ async fn the_apps_webhook_verifies_answers_ping_and_routes_pushes_by_repository(
         (status, reply["results"].clone()),
         (StatusCode::ACCEPTED, json!([]))
     );
+
+    // What reached no service is in the App's own log, for instance administrators.
+    let (status, log) = api.get("/api/v1/github/deliveries").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let seen: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|d| {
+            (
+                d["outcome"].as_str().unwrap(),
+                d["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ignored", "ping: the App's webhook reaches Helvetia"),
+            ("refused", "the signature does not match"),
+            ("ignored", "no service is linked to repository 9999"),
+        ]
+    );
 }

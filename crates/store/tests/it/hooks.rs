@@ -129,7 +129,7 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
             .is_none()
     );
 
-    let log = store.deliveries(&web, None, 10).await.unwrap();
+    let log = store.deliveries(Some(&web), None, 10).await.unwrap();
     let outcomes: Vec<_> = log.iter().map(|d| d.outcome).collect();
     assert_eq!(
         outcomes,
@@ -137,8 +137,26 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
     );
     assert_eq!(log[1].reason, "no watched file");
     assert_eq!(
-        store.deliveries(&web, Some(log[0].id), 1).await.unwrap()[0].id,
+        store
+            .deliveries(Some(&web), Some(log[0].id), 1)
+            .await
+            .unwrap()[0]
+            .id,
         log[1].id
+    );
+
+    // A delivery that reached no service is the instance's, not the service's.
+    let nowhere = NewDelivery {
+        service_id: None,
+        ..delivery("n1", Outcome::Refused)
+    };
+    store.record_delivery(&nowhere).await.unwrap();
+    let instance = store.deliveries(None, None, 10).await.unwrap();
+    assert_eq!(instance.len(), 1);
+    assert_eq!(instance[0].delivery_id.as_deref(), Some("n1"));
+    assert_eq!(
+        store.deliveries(Some(&web), None, 10).await.unwrap().len(),
+        3
     );
 
     // A delivery a restart left waiting is settled as failed, once it is old enough.
@@ -150,7 +168,7 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
         .unwrap();
     assert_eq!(store.fail_stale_deliveries(hour_ago).await.unwrap(), 0);
     assert_eq!(store.fail_stale_deliveries(soon).await.unwrap(), 1);
-    let newest = &store.deliveries(&web, None, 1).await.unwrap()[0];
+    let newest = &store.deliveries(Some(&web), None, 1).await.unwrap()[0];
     assert_eq!(newest.outcome, Outcome::Failed);
     assert!(newest.reason.contains("redeliver"), "{}", newest.reason);
 
@@ -166,6 +184,6 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
             .prune_deliveries(Timestamp::now() + SignedDuration::from_secs(1))
             .await
             .unwrap(),
-        4
+        5
     );
 }
