@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use helvetia_test_support::bench::{env_or, percentile};
 use helvetia_test_support::github::{FakeGitHub, signature};
-use helvetia_test_support::{FixtureRepo, TestServer, http_client, unique};
+use helvetia_test_support::{FixtureRepo, http_client, unique};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -32,43 +32,12 @@ async fn main() {
     let repo = FixtureRepo::new("web");
     github.add_user("octo", "octo@acme.example", &["acme"]);
     github.add_installation("acme", &[("shop", Some(PathBuf::from(repo.url())), true)]);
-    let server = TestServer::start_with(
-        env!("CARGO_BIN_EXE_helvetia"),
-        &[
-            "--github-url",
-            &github.web_url(),
-            "--github-api-url",
-            &github.api_url(),
-            "--signup-github-orgs",
-            "acme",
-            "--allow-private-destinations",
-        ],
-    )
-    .await;
-    let (status, body) = server
-        .api(
-            reqwest::Method::PUT,
-            "/api/v1/github/app",
-            Some(app.manual_entry()),
-        )
+    let server = github
+        .server_with_app(env!("CARGO_BIN_EXE_helvetia"), &app, "acme")
         .await;
-    assert_eq!(status, 200, "{body}");
-
     // Services are made from a repository by a user who reaches it on GitHub.
-    let browser = github.browser_sign_in(&server.url(), "octo").await;
+    let token = github.user_token(&server.url(), "octo", &["write"]).await;
     let http = http_client();
-    let token: Value = http
-        .post(format!("{}/api/v1/tokens", server.url()))
-        .header(reqwest::header::COOKIE, &browser.cookie)
-        .header("x-csrf-token", &browser.csrf)
-        .json(&json!({"name": "bench", "scopes": ["write"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
     let project = unique("hooks");
     let call = |path: String, body: Value| {
         let request = http

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use helvetia_test_support::github::FakeGitHub;
-use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
+use helvetia_test_support::{FixtureRepo, eventually, unique};
 
 use crate::deploy::Cleanup;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_nowhere() {
@@ -24,45 +24,15 @@ async fn a_private_github_repository_deploys_with_installation_tokens_that_leak_
     let repo = FixtureRepo::new("web");
     github.add_user("octo", "octo@acme.example", &["acme"]);
     github.add_installation("acme", &[("shop", Some(PathBuf::from(repo.url())), true)]);
-    let (web, api) = (github.web_url(), github.api_url());
-    let server = TestServer::start_with(
-        crate::BINARY,
-        &[
-            "--github-url",
-            &web,
-            "--github-api-url",
-            &api,
-            "--signup-github-orgs",
-            "acme",
-            // The fake GitHub listens on loopback.
-            "--allow-private-destinations",
-        ],
-    )
-    .await;
-    let (status, body) = server
-        .api(
-            reqwest::Method::PUT,
-            "/api/v1/github/app",
-            Some(created.manual_entry()),
-        )
+    let web = github.web_url();
+    let server = github
+        .server_with_app(crate::BINARY, &created, "acme")
         .await;
-    assert_eq!(status, 200, "{body}");
 
     // Octo signs in with GitHub, makes a CLI token and creates the service from the repository.
-    let browser = github.browser_sign_in(&server.url(), "octo").await;
-    let http = helvetia_test_support::http_client();
-    let token: Value = http
-        .post(format!("{}/api/v1/tokens", server.url()))
-        .header(reqwest::header::COOKIE, &browser.cookie)
-        .header("x-csrf-token", &browser.csrf)
-        .json(&json!({"name": "cli", "scopes": ["read", "deploy", "write"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
+    let token = github
+        .user_token(&server.url(), "octo", &["read", "deploy", "write"])
+        .await;
     let project = unique("gh");
     let _cleanup = Cleanup(project.clone());
     let octo = |args: &[&str]| server.cli_ok_with(&token, args);

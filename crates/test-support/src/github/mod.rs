@@ -236,6 +236,54 @@ impl FakeGitHub {
         BrowserSession { cookie, csrf }
     }
 
+    /// A `helvetia server` (`binary`) that takes this fake for GitHub — private destinations
+    /// allowed, since the fake listens on loopback —, with `app` entered as its App and the
+    /// members of `org` free to sign up.
+    pub async fn server_with_app(
+        &self,
+        binary: &str,
+        app: &AppCredentials,
+        org: &str,
+    ) -> crate::TestServer {
+        let (web, api) = (self.web_url(), self.api_url());
+        let server = crate::TestServer::start_with(
+            binary,
+            &[
+                "--github-url",
+                &web,
+                "--github-api-url",
+                &api,
+                "--signup-github-orgs",
+                org,
+                "--allow-private-destinations",
+            ],
+        )
+        .await;
+        let (status, body) = server
+            .api(
+                reqwest::Method::PUT,
+                "/api/v1/github/app",
+                Some(app.manual_entry()),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        server
+    }
+
+    /// An API token with `scopes` of `login`, who signs in with GitHub to the Helvetia server
+    /// at `server` as a browser does and makes the token there.
+    pub async fn user_token(&self, server: &str, login: &str, scopes: &[&str]) -> String {
+        let browser = self.browser_sign_in(server, login).await;
+        let request = crate::http_client()
+            .post(format!("{server}/api/v1/tokens"))
+            .header(reqwest::header::COOKIE, &browser.cookie)
+            .header("x-csrf-token", &browser.csrf)
+            .json(&json!({"name": login, "scopes": scopes}));
+        let (status, token) = crate::answer(request).await;
+        assert_eq!(status, 201, "{token}");
+        token["token"].as_str().expect("a token").to_owned()
+    }
+
     /// Every request seen so far, credentials elided.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.shared.lock().requests.clone()
