@@ -166,6 +166,7 @@ fn header<'a>(headers: &'a HeaderMap) -> impl Fn(&str) -> Option<&'a str> + Copy
         (status = ACCEPTED, body = HookReceipt, description = "Verified; what it did"),
         (status = UNAUTHORIZED, body = ErrorBody, description = "No signature, or a wrong or expired one: nothing was done"),
         (status = NOT_FOUND, body = ErrorBody, description = "No such receiver"),
+        (status = BAD_REQUEST, body = ErrorBody, description = "Verified, but the push payload cannot be read: nothing was done"),
         (status = PAYLOAD_TOO_LARGE, body = ErrorBody, description = "The body is over 4 MiB: nothing was done"),
     )
 )]
@@ -192,6 +193,7 @@ async fn receive_hook(
         (status = ACCEPTED, body = HookReceipt, description = "Verified; what it did"),
         (status = UNAUTHORIZED, body = ErrorBody, description = "No signature or a wrong one: nothing was done"),
         (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured"),
+        (status = BAD_REQUEST, body = ErrorBody, description = "Verified, but the push payload cannot be read: nothing was done"),
         (status = PAYLOAD_TOO_LARGE, body = ErrorBody, description = "The body is over 4 MiB: nothing was done"),
     )
 )]
