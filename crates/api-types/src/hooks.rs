@@ -14,6 +14,10 @@ pub struct HookView {
     pub watch_paths: Vec<String>,
     /// A push cancels a running build of an older commit.
     pub cancel_running: bool,
+    /// A pushed commit deploys only once its CI checks (GitHub's check runs and commit
+    /// statuses) have passed; one whose checks fail, or do not finish within an hour, does
+    /// not deploy. Only for a service created from a GitHub repository.
+    pub wait_for_ci: bool,
     /// The service's own receiver, `…/api/v1/hooks/<hook id>`: senders post to it with
     /// `/gitea`, `/forgejo`, `/gitlab` or `/generic` appended. `null` until a secret is made.
     pub receiver_url: Option<String>,
@@ -29,6 +33,7 @@ pub struct UpdateHook {
     #[schema(max_items = 50)]
     pub watch_paths: Option<Vec<String>>,
     pub cancel_running: Option<bool>,
+    pub wait_for_ci: Option<bool>,
 }
 
 /// A new receiver secret: shown this once, never again.

@@ -50,9 +50,15 @@ struct HookRow {
     auto_deploy: bool,
     watch_paths: String,
     cancel_running: bool,
+    wait_for_ci: bool,
 }
 
-fn settings(auto_deploy: bool, watch_paths: &str, cancel_running: bool) -> Result<PushSettings> {
+fn settings(
+    auto_deploy: bool,
+    watch_paths: &str,
+    cancel_running: bool,
+    wait_for_ci: bool,
+) -> Result<PushSettings> {
     let patterns: Vec<String> =
         serde_json::from_str(watch_paths).map_err(|e| StoreError::corrupt("watch paths", e))?;
     Ok(PushSettings {
@@ -60,6 +66,7 @@ fn settings(auto_deploy: bool, watch_paths: &str, cancel_running: bool) -> Resul
         watch_paths: WatchPaths::parse(&patterns)
             .map_err(|e| StoreError::corrupt("watch paths", e))?,
         cancel_running,
+        wait_for_ci,
     })
 }
 
@@ -70,7 +77,12 @@ impl TryFrom<HookRow> for ServiceHook {
             service_id: row.service_id,
             hook_id: row.hook_id,
             sealed_secret: row.secret,
-            settings: settings(row.auto_deploy, &row.watch_paths, row.cancel_running)?,
+            settings: settings(
+                row.auto_deploy,
+                &row.watch_paths,
+                row.cancel_running,
+                row.wait_for_ci,
+            )?,
         })
     }
 }
@@ -83,6 +95,7 @@ struct LinkedHookRow {
     auto_deploy: Option<bool>,
     watch_paths: Option<String>,
     cancel_running: Option<bool>,
+    wait_for_ci: Option<bool>,
 }
 
 /// A delivery's values as the table takes them.
@@ -198,7 +211,8 @@ impl TryFrom<DeliveryRow> for Delivery {
 macro_rules! select_hook {
     ($where:literal) => {
         concat!(
-            "SELECT service_id, hook_id, secret, auto_deploy, watch_paths, cancel_running
+            "SELECT service_id, hook_id, secret, auto_deploy, watch_paths, cancel_running,
+                    wait_for_ci
              FROM service_hooks WHERE ",
             $where
         )
@@ -346,7 +360,8 @@ impl Store {
             AuditAction::HookSettings,
             sqlx::query(
                 "UPDATE service_hooks
-                 SET auto_deploy = $1, watch_paths = $2, cancel_running = $3, updated_at = $4
+                 SET auto_deploy = $1, watch_paths = $2, cancel_running = $3, updated_at = $4,
+                     wait_for_ci = $6
                  WHERE service_id = $5",
             )
             .bind(settings.auto_deploy)
@@ -354,6 +369,7 @@ impl Store {
             .bind(settings.cancel_running)
             .bind(now_millis())
             .bind(service.id)
+            .bind(settings.wait_for_ci)
         )
     }
 
@@ -392,7 +408,7 @@ impl Store {
         let rows: Vec<LinkedHookRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT s.id AS service_id, p.team_id, h.auto_deploy, h.watch_paths,
-                        h.cancel_running
+                        h.cancel_running, h.wait_for_ci
                  FROM services s JOIN projects p ON p.id = s.project_id
                  LEFT JOIN service_hooks h ON h.service_id = s.id
                  WHERE s.github_repository_id = $1",
@@ -403,9 +419,14 @@ impl Store {
         });
         rows.into_iter()
             .map(|row| {
-                let settings = match (row.auto_deploy, row.watch_paths, row.cancel_running) {
-                    (Some(auto_deploy), Some(watch_paths), Some(cancel_running)) => {
-                        settings(auto_deploy, &watch_paths, cancel_running)?
+                let settings = match (
+                    row.auto_deploy,
+                    row.watch_paths,
+                    row.cancel_running,
+                    row.wait_for_ci,
+                ) {
+                    (Some(auto_deploy), Some(watch_paths), Some(cancel_running), Some(wait)) => {
+                        settings(auto_deploy, &watch_paths, cancel_running, wait)?
                     }
                     _ => PushSettings::default(),
                 };
@@ -491,7 +512,7 @@ impl Store {
                 "UPDATE webhook_deliveries
                  SET outcome = 'failed',
                      reason = 'interrupted while finding the changed files: redeliver it'
-                 WHERE outcome = 'waiting' AND received_at < $1",
+                 WHERE outcome = 'waiting' AND checks_deadline IS NULL AND received_at < $1",
             )
             .bind(millis(older_than))
             .execute(pool)

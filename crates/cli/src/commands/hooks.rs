@@ -26,6 +26,10 @@ pub enum HooksCommand {
         /// A push cancels a running build of an older commit (`true`/`false`).
         #[arg(long)]
         cancel_running: Option<bool>,
+        /// Deploy a pushed commit only once its CI checks have passed (`true`/`false`; a
+        /// service created from a GitHub repository).
+        #[arg(long)]
+        wait_for_ci: Option<bool>,
     },
     /// Make the service's receiver, or replace its URL and secret: the secret is shown once.
     Secret { target: ServiceTarget },
@@ -55,6 +59,7 @@ fn show(view: &HookView) {
             },
         ),
         ("cancel running", view.cancel_running.to_string()),
+        ("wait for CI", view.wait_for_ci.to_string()),
         (
             "receiver",
             output::or_dash(
@@ -84,6 +89,7 @@ pub async fn run(command: HooksCommand, global: &GlobalArgs) -> anyhow::Result<(
             auto_deploy,
             watch_paths,
             cancel_running,
+            wait_for_ci,
         } => {
             let watch_paths = match watch_paths.as_slice() {
                 [] => None,
@@ -94,6 +100,7 @@ pub async fn run(command: HooksCommand, global: &GlobalArgs) -> anyhow::Result<(
                 auto_deploy,
                 watch_paths,
                 cancel_running,
+                wait_for_ci,
             };
             let view = client
                 .patch::<HookView>(&format!("{}/hook", target.path()), &body)

@@ -165,6 +165,9 @@ pub struct PushSettings {
     pub watch_paths: WatchPaths,
     /// Cancel a running build of an older commit when a push asks for a newer one.
     pub cancel_running: bool,
+    /// Deploy a pushed commit only once its CI checks have passed (a service created from a
+    /// GitHub repository: the checks are read through the App).
+    pub wait_for_ci: bool,
 }
 
 impl Default for PushSettings {
@@ -173,6 +176,7 @@ impl Default for PushSettings {
             auto_deploy: true,
             watch_paths: WatchPaths::default(),
             cancel_running: false,
+            wait_for_ci: false,
         }
     }
 }

@@ -312,6 +312,7 @@ fn settings(auto_deploy: bool, patterns: &[&str]) -> PushSettings {
         auto_deploy,
         watch_paths: WatchPaths::parse(patterns).unwrap(),
         cancel_running: false,
+        wait_for_ci: false,
     }
 }
 

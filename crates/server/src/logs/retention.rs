@@ -47,8 +47,9 @@ pub async fn run(platform: Arc<Platform>, shutdown: CancellationToken) {
     }
 }
 
-/// Applies the delivery log's 30 days, and settles as failed the deliveries a restart left
-/// `waiting` for a diff that no longer runs.
+/// Applies the delivery log's 30 days, settles as failed the deliveries a restart left
+/// `waiting` for a diff that no longer runs, and as not deployed those whose checks did not
+/// pass by their deadline.
 async fn prune_deliveries(platform: &Platform) {
     let now = Timestamp::now();
     let stale = now.checked_sub(webhook::delivery::STALE_WAITING);
@@ -60,6 +61,11 @@ async fn prune_deliveries(platform: &Platform) {
         Ok(0) => {}
         Ok(deliveries) => tracing::info!(deliveries, "webhook deliveries left waiting: failed"),
         Err(error) => tracing::warn!(%error, "settling stale webhook deliveries failed"),
+    }
+    match platform.store.expire_check_waits(now).await {
+        Ok(0) => {}
+        Ok(deliveries) => tracing::info!(deliveries, "pushes whose checks did not pass in time"),
+        Err(error) => tracing::warn!(%error, "settling pushes waiting for checks failed"),
     }
     match platform.store.prune_deliveries(expired).await {
         Ok(0) => {}

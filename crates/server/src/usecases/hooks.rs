@@ -4,7 +4,7 @@
 
 use helvetia_api_types::{HookSecret, HookView, UpdateHook};
 use helvetia_core::auth::{Caller, Scope};
-use helvetia_core::validation::FieldErrors;
+use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_core::webhook::{Delivery, WatchPaths};
 use helvetia_store::hooks::ServiceHook;
 
@@ -26,6 +26,7 @@ fn view(app: &App, hook: ServiceHook) -> HookView {
         auto_deploy: hook.settings.auto_deploy,
         watch_paths: hook.settings.watch_paths.patterns().to_vec(),
         cancel_running: hook.settings.cancel_running,
+        wait_for_ci: hook.settings.wait_for_ci,
         receiver_url: hook.hook_id.map(|id| receiver_url(app, &id)),
     }
 }
@@ -54,6 +55,17 @@ pub async fn update(app: &App, service: &OwnedService, input: UpdateHook) -> Res
     }
     settings.auto_deploy = input.auto_deploy.unwrap_or(settings.auto_deploy);
     settings.cancel_running = input.cancel_running.unwrap_or(settings.cancel_running);
+    settings.wait_for_ci = input.wait_for_ci.unwrap_or(settings.wait_for_ci);
+    if settings.wait_for_ci && service.github.is_none() {
+        return Err(FieldErrors::single(
+            "wait_for_ci",
+            Invalid::new(
+                "needs a service created from a GitHub repository: its checks are read \
+                 through the GitHub App",
+            ),
+        )
+        .into());
+    }
     app.store
         .set_push_settings(actor, service, &settings)
         .await?;

@@ -38,6 +38,7 @@ pub mod logs;
 pub mod metrics;
 pub mod oidc;
 pub mod projects;
+pub mod push_deploys;
 pub mod receivers;
 pub mod services;
 pub mod sessions;

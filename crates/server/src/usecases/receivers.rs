@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use helvetia_api_types::{HookReceipt, HookResult};
-use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::git::CommitSha;
 use helvetia_core::service::Service;
 use helvetia_core::webhook::{
@@ -20,7 +19,8 @@ use helvetia_core::webhook::{
 use helvetia_store::hooks::NewDelivery;
 use jiff::Timestamp;
 
-use super::{App, Refusal, Result, UseCaseError, deployments, hooks};
+use super::push_deploys::{self, CHECKS_TIMEOUT, Pushed, Settled, Target, deploy_or_wait, short};
+use super::{App, Refusal, Result, UseCaseError, hooks};
 
 /// The largest delivery a receiver reads. GitHub's own limit is 25 MB, but a push payload
 /// lists at most 2048 commits: a few MiB at most.
@@ -120,13 +120,6 @@ impl Received {
     }
 }
 
-/// A service a delivery reached, with what deciding and deploying need.
-struct Target {
-    service: Service,
-    team: TeamId,
-    settings: PushSettings,
-}
-
 /// A delivery to a service's own receiver.
 pub async fn receive_service_hook<'a>(
     app: &App,
@@ -202,6 +195,9 @@ pub async fn receive_github<'a>(
     };
     let push = match &received.event {
         Event::Ping => return ignore("ping: the App's webhook reaches Helvetia".into()).await,
+        Event::Other(name) if name == "check_suite" || name == "status" => {
+            return ignore(push_deploys::checks_reported(app, body).await?).await;
+        }
         Event::Other(name) => return ignore(format!("`{name}` events do not deploy")).await,
         Event::Push => received.push(app, None, body).await?,
     };
@@ -313,12 +309,18 @@ async fn act(
             entry.reason = reason;
             Ok(defer(log, entry, named))
         }
-        Decision::Deploy => match request(app, received.source, &target, push).await {
-            Ok(deployment) => {
-                entry.outcome = Some(Outcome::Deployed);
-                entry.deployment_id = Some(deployment);
-                entry.reason = deployed_reason(deployment, push);
-                app.store.record_delivery(&entry).await?;
+        Decision::Deploy => match deploy_or_wait(app, &target, pushed(received.source, push)).await
+        {
+            Ok(settled) => {
+                entry.outcome = Some(settled.outcome());
+                entry.deployment_id = settled.deployment();
+                entry.reason = settled.reason().to_owned();
+                let id = app.store.record_delivery(&entry).await?;
+                if let Settled::Waiting(_) = settled {
+                    app.store
+                        .await_checks(id, Timestamp::now() + CHECKS_TIMEOUT)
+                        .await?;
+                }
                 Ok(result_of(&entry, named))
             }
             Err(error) => {
@@ -347,41 +349,6 @@ async fn act(
             Ok(result)
         }
     }
-}
-
-/// The first 12 digits of a commit id, as the log shows it.
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
-}
-
-fn deployed_reason(deployment: i64, push: &PushEvent) -> String {
-    match &push.pusher {
-        Some(pusher) => format!(
-            "deployed #{deployment}: {} pushed by {pusher}",
-            short(&push.after)
-        ),
-        None => format!("deployed #{deployment}: {}", short(&push.after)),
-    }
-}
-
-/// Requests the deployment of the push's `after` as the hook; the deployment's id.
-async fn request(app: &App, source: Source, target: &Target, push: &PushEvent) -> Result<i64> {
-    let commit = CommitSha::parse(&push.after)
-        .map_err(|invalid| UseCaseError::Refused(format!("`after` {invalid}")))?;
-    let label = match &push.pusher {
-        Some(pusher) => format!("{source} push by {pusher}"),
-        None => format!("{source} push"),
-    };
-    let actor = Actor::hook(target.team, label);
-    let deployment = deployments::deploy_push(
-        app,
-        &actor,
-        &target.service,
-        commit,
-        target.settings.cancel_running,
-    )
-    .await?;
-    Ok(deployment.id)
 }
 
 /// Writes what [`act`] left to log.
@@ -437,20 +404,27 @@ async fn diff_then_deploy(
                 .settle_delivery(delivery, Outcome::Ignored, &reason, None)
                 .await?;
         }
-        Decision::Deploy | Decision::Diff => match request(app, source, target, push).await {
-            Ok(deployment) => {
-                let reason = deployed_reason(deployment, push);
-                app.store
-                    .settle_delivery(delivery, Outcome::Deployed, &reason, Some(deployment))
-                    .await?;
+        Decision::Deploy | Decision::Diff => {
+            match deploy_or_wait(app, target, pushed(source, push)).await {
+                Ok(settled) => {
+                    let (outcome, deployment) = (settled.outcome(), settled.deployment());
+                    app.store
+                        .settle_delivery(delivery, outcome, settled.reason(), deployment)
+                        .await?;
+                    if let Settled::Waiting(_) = settled {
+                        app.store
+                            .await_checks(delivery, Timestamp::now() + CHECKS_TIMEOUT)
+                            .await?;
+                    }
+                }
+                Err(error) => {
+                    let reason = format!("requesting the deployment failed: {error}");
+                    app.store
+                        .settle_delivery(delivery, Outcome::Failed, &reason, None)
+                        .await?;
+                }
             }
-            Err(error) => {
-                let reason = format!("requesting the deployment failed: {error}");
-                app.store
-                    .settle_delivery(delivery, Outcome::Failed, &reason, None)
-                    .await?;
-            }
-        },
+        }
     }
     Ok(())
 }
@@ -479,4 +453,13 @@ async fn changed_files(
     git.changed_files(&service.settings.repo, &before, &after, dir.path())
         .await
         .map_err(|error| error.to_string())
+}
+
+/// The commit `push` deploys, from `source`.
+fn pushed(source: Source, push: &PushEvent) -> Pushed<'_> {
+    Pushed {
+        source,
+        after: &push.after,
+        pusher: push.pusher.as_deref(),
+    }
 }

@@ -17,10 +17,10 @@ use crate::harness::Api;
 
 const PRIVATE_KEY: &str = include_str!("../../../engine/src/github/test-app-key.pem");
 const SECRET: &str = "It's a Secret to Everybody";
-const WEBHOOK: &str = "/api/v1/github/webhook";
+pub(crate) const WEBHOOK: &str = "/api/v1/github/webhook";
 const B: &str = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c";
 
-async fn deliver(
+pub(crate) async fn deliver(
     api: &Api,
     event: &str,
     guid: &str,

@@ -445,7 +445,7 @@ async fn the_settings_and_the_secret_through_the_api() {
         .await;
     assert_eq!(
         view,
-        json!({"auto_deploy": true, "watch_paths": [], "cancel_running": false, "receiver_url": null})
+        json!({"auto_deploy": true, "watch_paths": [], "cancel_running": false, "wait_for_ci": false, "receiver_url": null})
     );
     let (path, secret) = new_secret(&api).await;
     let view = api

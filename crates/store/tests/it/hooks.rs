@@ -39,6 +39,7 @@ pub async fn push_settings_and_the_receiver_belong_to_the_team(db: &TestDb) {
         auto_deploy: false,
         watch_paths: WatchPaths::parse(&["src/**"]).unwrap(),
         cancel_running: true,
+        wait_for_ci: true,
     };
     store
         .set_push_settings(&admin, &web, &settings)
@@ -185,5 +186,81 @@ pub async fn the_delivery_log_finds_acted_on_deliveries_and_prunes(db: &TestDb) 
             .await
             .unwrap(),
         5
+    );
+}
+
+pub async fn a_push_waits_for_its_checks_until_one_event_takes_it_or_its_deadline(db: &TestDb) {
+    let store = &db.store;
+    let web = web(db).await;
+    let sha = "4444444444444444444444444444444444444444";
+    let waiting = |id: &str| NewDelivery {
+        service_id: Some(web.id),
+        source: Some(Source::Github),
+        event: "push".into(),
+        delivery_id: Some(id.into()),
+        signature: Some(Verdict::Valid),
+        outcome: Some(Outcome::Waiting),
+        reason: "waiting for checks: none reported yet".into(),
+        commit: Some(sha.into()),
+        pusher: Some("octocat".into()),
+        ..NewDelivery::default()
+    };
+    let now = Timestamp::now();
+    let hour = SignedDuration::from_hours(1);
+    let first = store.record_delivery(&waiting("c1")).await.unwrap();
+    store.await_checks(first, now + hour).await.unwrap();
+    let second = store.record_delivery(&waiting("c2")).await.unwrap();
+    store.await_checks(second, now + hour).await.unwrap();
+    let found = store.awaiting_checks(web.id, sha, now).await.unwrap();
+    assert_eq!(
+        found.iter().map(|w| (w.id, w.source)).collect::<Vec<_>>(),
+        [(first, Source::Github), (second, Source::Github)]
+    );
+    assert_eq!(found[0].pusher.as_deref(), Some("octocat"));
+    assert!(
+        store
+            .awaiting_checks(web.id, sha, now + hour * 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A push waiting for its checks is not a diff cut short by a restart.
+    assert_eq!(store.fail_stale_deliveries(now + hour).await.unwrap(), 0);
+
+    store
+        .still_waiting(first, "waiting for checks: test")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_waiting(first, Outcome::Deployed, "passed")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_waiting(first, Outcome::Ignored, "again")
+            .await
+            .unwrap()
+    );
+    let log = store.deliveries(Some(&web), None, 10).await.unwrap();
+    let taken = log.iter().find(|d| d.id == first).unwrap();
+    assert_eq!(
+        (taken.outcome, taken.reason.as_str()),
+        (Outcome::Deployed, "passed")
+    );
+
+    // The other one's deadline passes.
+    assert_eq!(store.expire_check_waits(now).await.unwrap(), 0);
+    assert_eq!(store.expire_check_waits(now + hour * 2).await.unwrap(), 1);
+    let log = store.deliveries(Some(&web), None, 10).await.unwrap();
+    let expired = log.iter().find(|d| d.id == second).unwrap();
+    assert_eq!(expired.outcome, Outcome::Ignored);
+    assert!(
+        store
+            .awaiting_checks(web.id, sha, now)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

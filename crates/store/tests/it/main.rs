@@ -101,4 +101,5 @@ conformance!(
     oidc::trusts_belong_to_one_service_are_audited_and_go_with_it,
     hooks::push_settings_and_the_receiver_belong_to_the_team,
     hooks::the_delivery_log_finds_acted_on_deliveries_and_prunes,
+    hooks::a_push_waits_for_its_checks_until_one_event_takes_it_or_its_deadline,
 );
