@@ -12,14 +12,12 @@ use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::GitHubLink;
 use helvetia_core::service::{RepoPath, ServiceSettings};
 use helvetia_core::webhook::signature;
-use helvetia_server::platform::GitHubUrls;
 use helvetia_store::services::NewService;
 use helvetia_test_support::github::FakeGitHub;
 use serde_json::{Value, json};
 
 use crate::github_hooks::deliver;
 use crate::github_signin::setup;
-use crate::harness::Api;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const PASSING: &str = "1111111111111111111111111111111111111111";
@@ -152,26 +150,7 @@ fn push(after: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn with_wait_for_ci_a_push_deploys_once_its_checks_pass_and_never_when_one_fails() {
-    let github = FakeGitHub::start().await;
-    let created = github.create_app("helvetia").await;
-    let urls = GitHubUrls {
-        web: github.web_url().parse().unwrap(),
-        api: github.api_url().parse().unwrap(),
-    };
-    let api = Api::configured(move |settings| {
-        settings.repo_policy.destinations.allow_private = true;
-        settings.github = urls;
-    })
-    .await;
-    let (status, reply) = api
-        .call(
-            Method::PUT,
-            "/api/v1/github/app",
-            Some(&api.admin),
-            Some(created.manual_entry()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (github, api, _) = setup(&[]).await;
     let installation = github.add_installation("acme", &[("shop", None, true)]);
     api.post("/api/v1/projects", json!({"name": "demo"})).await;
     let team = api.store.default_team().await.unwrap();
@@ -227,7 +206,8 @@ async fn with_wait_for_ci_a_push_deploys_once_its_checks_pass_and_never_when_one
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
 
-    let secret = created.webhook_secret.as_bytes();
+    let secret = github.webhook_secret();
+    let secret = secret.as_bytes();
     let send = |event: &'static str, guid: &'static str, body: Vec<u8>| {
         let signed = signature::github(secret, &body);
         let api = &api;

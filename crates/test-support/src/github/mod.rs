@@ -129,6 +129,13 @@ impl FakeGitHub {
         self.shared.add_installation(account, repos)
     }
 
+    /// The webhook secret of the App created last (its deliveries are signed with it).
+    /// Panics when there is no App.
+    pub fn webhook_secret(&self) -> String {
+        let state = self.shared.lock();
+        state.app().expect("an App").webhook_secret.clone()
+    }
+
     /// Every installation token issued so far, oldest first.
     pub fn issued_tokens(&self) -> Vec<String> {
         let state = self.shared.lock();
