@@ -86,6 +86,18 @@ pub(super) fn is_our_traefik(pid: u32, config_file: &Path) -> bool {
         .is_ok_and(|cmdline| has_config_argument(&cmdline, config_file))
 }
 
+/// Like [`is_our_traefik`], and also true for a process still exiting: the kernel empties a
+/// process's command line when it releases its memory, before it closes its files (the
+/// entry point's socket among them) and becomes a zombie.
+fn is_our_traefik_or_exiting(pid: u32, config_file: &Path) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    is_alive_state(&stat)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.is_empty() || has_config_argument(&cmdline, config_file))
+}
+
 /// Whether a `/proc/<pid>/stat` line shows a process that still runs; a zombie (`Z`) or dead
 /// (`X`) process has exited and only waits to be reaped. The state follows the command name,
 /// which is in parentheses and may itself contain spaces and parentheses.
@@ -123,7 +135,7 @@ pub(super) fn signal(pid: u32, signal: Signal) -> Result<(), TraefikError> {
 /// Waits until `pid` is no longer our Traefik, for at most `timeout`.
 async fn wait_for_exit(pid: u32, config_file: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    while is_our_traefik(pid, config_file) {
+    while is_our_traefik_or_exiting(pid, config_file) {
         if Instant::now() >= deadline {
             return false;
         }
