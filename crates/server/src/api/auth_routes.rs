@@ -107,9 +107,6 @@ fn refresh_token(body: RefreshToken, headers: &HeaderMap) -> ApiResult<String> {
         (status = OK, body = SignedIn, description = "Signed in; also sets the session cookies"),
         (status = UNAUTHORIZED, body = ErrorBody, description = "Wrong e-mail address, password or code, a locked or disabled account (`invalid_credentials`), or a second factor needed (`second_factor_required`)"),
         (status = TOO_MANY_REQUESTS, body = ErrorBody, description = "Too many attempts; see `Retry-After`"),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, body = ErrorBody),
-        (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
 async fn sign_in(
@@ -133,9 +130,6 @@ async fn sign_in(
         (status = UNAUTHORIZED, body = ErrorBody, description = "The refresh token is unknown, used, or its session ended"),
         (status = FORBIDDEN, body = ErrorBody, description = "The refresh token came from the cookie without `X-CSRF-Token`"),
         (status = TOO_MANY_REQUESTS, body = ErrorBody, description = "Too many attempts; see `Retry-After`"),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, body = ErrorBody),
-        (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
 async fn refresh(
@@ -159,9 +153,6 @@ async fn refresh(
         (status = NO_CONTENT, description = "Signed out"),
         (status = UNAUTHORIZED, body = ErrorBody, description = "No such refresh token"),
         (status = FORBIDDEN, body = ErrorBody, description = "The refresh token came from the cookie without `X-CSRF-Token`"),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, body = ErrorBody),
-        (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
 async fn sign_out(

@@ -66,9 +66,6 @@ fn started_cookie(state: &AppState, headers: &HeaderMap, started: &Started) -> S
     responses(
         (status = FOUND, description = "To GitHub's authorization page; sets the `helvetia_github` cookie"),
         (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured"),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, body = ErrorBody),
-        (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
 async fn start_github_sign_in(
@@ -109,9 +106,6 @@ struct CallbackQuery {
         (status = FORBIDDEN, body = ErrorBody, description = "An unknown GitHub user to whom sign-up is not open"),
         (status = CONFLICT, body = ErrorBody, description = "The GitHub account is linked to another account, or its e-mail address has an account that is not linked to it"),
         (status = NOT_FOUND, body = ErrorBody, description = "No GitHub App is configured"),
-        (status = INTERNAL_SERVER_ERROR, body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, body = ErrorBody),
-        (status = INSUFFICIENT_STORAGE, body = ErrorBody),
     )
 )]
 async fn github_callback(

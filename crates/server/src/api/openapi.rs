@@ -1,8 +1,9 @@
 //! What the OpenAPI document says about every operation without each `#[utoipa::path]`
 //! repeating it.
 //!
-//! The error answers an operation can give follow from what it is: a secured operation can be
-//! refused (401, 403); one with parameters can be sent one that does not parse (400), and one
+//! The error answers an operation can give follow from what it is: any operation that reaches
+//! the store can fail on the server's side (500, 503, 507); a secured one can be refused (401,
+//! 403); one with parameters can be sent one that does not parse (400), and one
 //! with path parameters can name what does not exist or is not the caller's (404) or a name that
 //! is not valid (422); one with a body can get a malformed, too large, non-JSON or invalid one
 //! (400, 413, 415, 422). [`ErrorResponses`] adds exactly those, all with the [`ErrorBody`]
@@ -93,6 +94,11 @@ const ERRORS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The operations that never reach the store. Every other one — authentication alone reads
+/// it and notes a token's use — can fail on our side (500), meet the database down (503) or
+/// its disk full (507). `/healthz` declares its own.
+const STORE_FREE: &[&str] = &["/api/v1/openapi.json", "/healthz"];
+
 /// Declares, for every operation, the error answers that follow from its shape.
 pub(super) struct ErrorResponses;
 
@@ -120,6 +126,9 @@ impl Modify for ErrorResponses {
                 .collect();
             for (method, operation) in operations_by_method(item) {
                 let mut statuses = error_statuses(operation);
+                if !STORE_FREE.contains(&path.as_str()) {
+                    statuses.extend(["500", "503", "507"]);
+                }
                 if limited.contains(&&method) {
                     statuses.push("429");
                 }
@@ -173,9 +182,7 @@ fn error_statuses(operation: &Operation) -> Vec<&'static str> {
         statuses.push("400");
     }
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
-        // Authentication reads the store (and notes a token's use), so any secured operation
-        // can also fail on our side, or meet the database down or its disk full.
-        statuses.extend(["401", "403", "500", "503", "507"]);
+        statuses.extend(["401", "403"]);
     }
     if parameters.iter().any(|p| in_path(&p)) {
         statuses.push("404");

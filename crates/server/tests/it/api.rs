@@ -1,6 +1,7 @@
 use axum::http::{Method, StatusCode};
 use helvetia_core::auth::Scope;
 use helvetia_server::api::auth::{PUBLIC_ROUTES, ScopeTable, operations};
+use helvetia_server::api::rate_limit::RATE_LIMITED_ROUTES;
 use serde_json::{Value, json};
 
 use crate::harness::Api;
@@ -464,4 +465,27 @@ async fn the_callers_own_last_admin_token_is_revoked_only_with_force() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{reply}");
     let (status, _) = api.get("/api/v1/projects").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn every_public_and_every_rate_limited_route_is_a_documented_operation() {
+    // A typo in either list would leave a route unlimited, or a public one refused, silently.
+    let document = helvetia_server::api::openapi();
+    let ops = operations(&document);
+    let documented = |method: &Method, path: &str| {
+        ops.iter()
+            .any(|(documented, verb, _)| documented == path && verb == method)
+    };
+    for (method, path) in PUBLIC_ROUTES {
+        assert!(
+            documented(method, path),
+            "public {method} {path} is not documented"
+        );
+    }
+    for (method, path, _) in RATE_LIMITED_ROUTES {
+        assert!(
+            documented(method, path),
+            "limited {method} {path} is not documented"
+        );
+    }
 }
