@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use helvetia_store::Store;
-use helvetia_store::hooks::NewDelivery;
+use helvetia_store::deliveries::NewDelivery;
 use tokio::sync::oneshot;
 
 /// What a writer waits on: whether its rows were committed (the error's text if not).

@@ -26,6 +26,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 pub mod audit;
 pub mod check_waits;
 pub mod credentials;
+pub mod deliveries;
 pub mod deployments;
 pub mod devices;
 pub mod env;

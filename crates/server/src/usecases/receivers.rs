@@ -16,7 +16,7 @@ use helvetia_core::service::Service;
 use helvetia_core::webhook::{
     self, Decision, Event, Outcome, PushEvent, PushSettings, Source, Verdict, signature,
 };
-use helvetia_store::hooks::NewDelivery;
+use helvetia_store::deliveries::NewDelivery;
 use jiff::Timestamp;
 
 use super::push_deploys::{self, CHECKS_TIMEOUT, Pushed, Settled, Target, deploy_or_wait, short};

@@ -2,7 +2,7 @@ use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::Service;
 use helvetia_core::webhook::{Outcome, PushSettings, Source, Verdict, WatchPaths};
 use helvetia_store::StoreError;
-use helvetia_store::hooks::NewDelivery;
+use helvetia_store::deliveries::NewDelivery;
 use helvetia_store::services::NewService;
 use jiff::{SignedDuration, Timestamp};
 
