@@ -55,40 +55,44 @@ fn remember<K: std::hash::Hash + Eq, V>(map: &Kept<K, V>, key: K, value: V) {
     }
 }
 
-/// The caller's GitHub token, opened.
-async fn user_token(app: &App, caller: &Caller) -> Result<(UserId, String)> {
-    let Principal::User { id, .. } = &caller.principal else {
-        return Err(UseCaseError::NotFound(
+/// The account the caller signed in as: whose GitHub authorization lists what it reaches.
+fn user_of(caller: &Caller) -> Result<UserId> {
+    match &caller.principal {
+        Principal::User { id, .. } => Ok(*id),
+        _ => Err(UseCaseError::NotFound(
             "account (a server-administration token belongs to no one)".into(),
-        ));
-    };
+        )),
+    }
+}
+
+/// `user`'s GitHub token, opened.
+async fn user_token(app: &App, user: UserId) -> Result<String> {
     let not_linked = || {
         UseCaseError::Conflict(
             "no usable GitHub authorization: sign in with GitHub or link GitHub again".into(),
         )
     };
-    let sealed = app.store.github_token(*id).await?.ok_or_else(not_linked)?;
+    let sealed = app.store.github_token(user).await?.ok_or_else(not_linked)?;
     if sealed
         .expires_at
         .is_some_and(|expires| expires <= Timestamp::now())
     {
         return Err(not_linked());
     }
-    let token = app
-        .platform
+    app.platform
         .vault
-        .open(&token_binding(*id), &sealed.sealed)
-        .map_err(|e| UseCaseError::Internal(e.to_string()))?;
-    Ok((*id, token))
+        .open(&token_binding(user), &sealed.sealed)
+        .map_err(|e| UseCaseError::Internal(e.to_string()))
 }
 
 /// The App's installations the caller reaches on GitHub.
 pub async fn installations(app: &App, caller: &Caller) -> Result<Vec<GitHubInstallation>> {
-    let credentials = credentials(app).await?;
-    let (user, token) = user_token(app, caller).await?;
+    let user = user_of(caller)?;
     if let Some(hit) = cached(&app.github.installations, &user) {
         return Ok(hit);
     }
+    let credentials = credentials(app).await?;
+    let token = user_token(app, user).await?;
     let api = UserApi::new(&app.platform.outbound, &credentials.api_url, &token);
     let listed: Vec<GitHubInstallation> = api
         .installations()
@@ -110,11 +114,12 @@ pub async fn repositories(
     caller: &Caller,
     installation: i64,
 ) -> Result<Vec<GitHubRepository>> {
-    let credentials = credentials(app).await?;
-    let (user, token) = user_token(app, caller).await?;
+    let user = user_of(caller)?;
     if let Some(hit) = cached(&app.github.repositories, &(user, installation)) {
         return Ok(hit);
     }
+    let credentials = credentials(app).await?;
+    let token = user_token(app, user).await?;
     let api = UserApi::new(&app.platform.outbound, &credentials.api_url, &token);
     let listed: Vec<GitHubRepository> = match api.repositories(installation).await {
         Err(GitHubError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {

@@ -106,10 +106,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
     } else {
         deploy.run(context).await
     };
-    match platform.store.deployment_by_id(id).await {
-        Ok(ended) => report::commit_status(platform, &deploy.service, &ended, None, &log).await,
-        Err(error) => tracing::warn!(deployment = id, %error, "reading the deployment failed"),
-    }
+    report::final_commit_status(platform, &deploy.service, id, &log).await;
     log.finish().await;
     outcome
 }

@@ -16,6 +16,24 @@ use crate::platform::Platform;
 /// How long a deploy waits for GitHub to take a status.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Sets the commit status of deployment `id` as it ended (read again: the job's last
+/// transition may have been recorded elsewhere), for a service created from a GitHub
+/// repository only — no other deployment reads the store once more.
+pub(super) async fn final_commit_status(
+    platform: &Platform,
+    service: &Service,
+    id: i64,
+    log: &DeployLog,
+) {
+    if service.github.is_none() {
+        return;
+    }
+    match platform.store.deployment_by_id(id).await {
+        Ok(ended) => commit_status(platform, service, &ended, None, log).await,
+        Err(error) => tracing::warn!(deployment = id, %error, "reading the deployment failed"),
+    }
+}
+
 /// Sets the commit status of `deployment` as it stands, at `sha` (default: the commit it
 /// fetched, else the full commit it asked for).
 pub(super) async fn commit_status(
