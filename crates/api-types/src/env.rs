@@ -29,6 +29,8 @@ pub enum VarScope {
     Project,
     /// One service's own.
     Service,
+    /// One service's, for its previews only (over its own).
+    Previews,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

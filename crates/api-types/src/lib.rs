@@ -19,6 +19,7 @@ mod github;
 mod hooks;
 mod metrics;
 mod oidc;
+mod previews;
 mod projects;
 mod services;
 mod teams;
@@ -39,6 +40,7 @@ pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubM
 pub use hooks::{HookReceipt, HookResult, HookSecret, HookView, UpdateHook};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
 pub use oidc::{CreateTrust, OidcDeploy};
+pub use previews::{ApprovePreview, DeployPreview, PreviewDeployed, PreviewView};
 pub use projects::CreateProject;
 pub use services::{
     CreateService, GitHubSource, ServiceGitHub, ServiceSettings, ServiceStatus, ServiceView,
@@ -60,6 +62,7 @@ pub use helvetia_core::deployment::{
 pub use helvetia_core::env::EnvVarInput;
 pub use helvetia_core::metrics::{ContainerSample, Resolution, SeriesPoint, Usage};
 pub use helvetia_core::oidc::Trust;
+pub use helvetia_core::preview::{PreviewSettings, PreviewSettingsInput};
 pub use helvetia_core::project::Project;
 pub use helvetia_core::runtime::RuntimeSettings;
 pub use helvetia_core::service::{PortInput, ServiceInput};

@@ -83,6 +83,13 @@ pub enum AuditAction {
     /// target names the claims it wants).
     TrustAdd,
     TrustRemove,
+    /// A service's preview settings changed.
+    PreviewSettings,
+    /// A preview was made (for a pull request or a branch).
+    PreviewCreate,
+    /// A fork's head commit was approved for its preview (the target names the commit).
+    PreviewApprove,
+    PreviewRemove,
 }
 
 impl AuditAction {
@@ -132,6 +139,10 @@ impl AuditAction {
             AuditAction::GitHubLink => "auth.github_link",
             AuditAction::TrustAdd => "service.trust_add",
             AuditAction::TrustRemove => "service.trust_remove",
+            AuditAction::PreviewSettings => "service.preview_settings",
+            AuditAction::PreviewCreate => "preview.create",
+            AuditAction::PreviewApprove => "preview.approve",
+            AuditAction::PreviewRemove => "preview.remove",
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum JobKind {
     Deploy,
     /// Stop a service: retire its live deployment, drain and remove its containers.
     Stop,
+    /// Take a preview apart: stop it, then remove its images, volumes and service.
+    RemovePreview,
 }
 
 /// What a reclaimed job (its previous worker's lease expired) does.
@@ -46,6 +48,7 @@ impl JobKind {
         match self {
             JobKind::Deploy => "deploy",
             JobKind::Stop => "stop",
+            JobKind::RemovePreview => "remove_preview",
         }
     }
 
@@ -54,8 +57,8 @@ impl JobKind {
             // A deploy that was cut off half-way may have built or started things that a fresh
             // attempt would race with; the user decides whether to deploy again.
             JobKind::Deploy => RerunPolicy::FailIfStarted,
-            // Stopping twice is stopping.
-            JobKind::Stop => RerunPolicy::Rerun,
+            // Stopping twice is stopping; removing what is gone already is nothing.
+            JobKind::Stop | JobKind::RemovePreview => RerunPolicy::Rerun,
         }
     }
 }
@@ -66,6 +69,7 @@ impl FromStr for JobKind {
         match s {
             "deploy" => Ok(JobKind::Deploy),
             "stop" => Ok(JobKind::Stop),
+            "remove_preview" => Ok(JobKind::RemovePreview),
             other => Err(Invalid::new(format!("unknown job kind `{other}`"))),
         }
     }

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod name;
 pub mod oidc;
 pub mod outbound;
+pub mod preview;
 pub mod project;
 pub mod redact;
 pub mod routing;

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use crate::git::{GitRef, RepoPolicy, RepoUrl};
 use crate::name::{ProjectName, ServiceName};
+use crate::preview::PreviewLabel;
 use crate::runtime::RuntimeSettings;
 use crate::validation::{FieldErrors, Invalid, is_control};
 
@@ -128,6 +129,16 @@ pub struct Service {
     /// The GitHub repository the service was created from, whose App installation's tokens
     /// clone it; `None` for a repository reached without credentials.
     pub github: Option<GitHubLink>,
+    /// Set for a preview: the service it previews and what tells it apart.
+    pub preview: Option<PreviewOf>,
+}
+
+/// What makes a service a preview of another.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewOf {
+    pub parent_id: i64,
+    pub parent: ServiceName,
+    pub label: PreviewLabel,
 }
 
 /// A service's link to a repository on GitHub through an installation of the instance's App.

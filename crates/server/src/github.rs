@@ -5,6 +5,7 @@ use std::future::Future;
 
 use helvetia_core::checks::{self, Verdict};
 use helvetia_core::commit_status::CommitStatus;
+use helvetia_core::preview::{CommentState, comment_body};
 use helvetia_core::service::{GitHubLink, Service};
 use helvetia_engine::git::GitError;
 use helvetia_engine::github::jwt::AppKey;
@@ -124,6 +125,68 @@ impl Platform {
         Ok(self
             .with_installation_token(link.installation_id, |_, _| {}, set)
             .await??)
+    }
+
+    /// Writes the comment `body` on pull request `number` of `link`'s repository, in place of
+    /// comment `existing` when given (one that is gone is made again). Answers its id.
+    pub async fn upsert_comment(
+        &self,
+        link: &GitHubLink,
+        number: u64,
+        existing: Option<i64>,
+        body: &str,
+    ) -> Result<i64, GitHubAppError> {
+        let write = |token: String| async move {
+            let repository = &link.full_name;
+            let api = &self.github;
+            match api
+                .upsert_issue_comment(&token, repository, number, existing, body)
+                .await
+            {
+                Err(GitHubError::Status { status: 404, .. }) if existing.is_some() => {
+                    api.upsert_issue_comment(&token, repository, number, None, body)
+                        .await
+                }
+                written => written,
+            }
+        };
+        Ok(self
+            .with_installation_token(link.installation_id, |_, _| {}, write)
+            .await??)
+    }
+
+    /// Shows `state` of `preview`'s deploy of `sha` in its pull request's one comment: made
+    /// the first time, edited in place after. Nothing for a preview of a branch, or of a
+    /// service not linked to GitHub.
+    pub async fn comment_on_preview(
+        &self,
+        preview: &Service,
+        sha: &str,
+        state: CommentState<'_>,
+    ) -> Result<(), GitHubAppError> {
+        let (Some(link), Some(of)) = (&preview.github, &preview.preview) else {
+            return Ok(());
+        };
+        let Some(number) = of.label.pull_request_number() else {
+            return Ok(());
+        };
+        let Some(record) = self.store.preview(preview.id).await? else {
+            return Ok(());
+        };
+        let body = comment_body(
+            (preview.project.as_str(), of.parent.as_str()),
+            &of.label,
+            sha,
+            &self.settings.service_url(preview),
+            state,
+        );
+        let id = self
+            .upsert_comment(link, number, record.comment_id, &body)
+            .await?;
+        if record.comment_id != Some(id) {
+            self.store.set_preview_comment(preview.id, id).await?;
+        }
+        Ok(())
     }
 
     /// What CI says about commit `sha` of `link`'s repository.

@@ -101,12 +101,22 @@ impl PlatformSettings {
     }
 
     /// Where a service is reachable.
-    pub fn service_url(&self, project: &str, service: &str) -> String {
+    pub fn service_url(&self, service: &Service) -> String {
+        let host = self.service_hostname(service);
         match self.public_port {
-            Some(port) if port != 80 => {
-                format!("http://{service}.{project}.{}:{port}", self.base_domain)
-            }
-            _ => format!("http://{service}.{project}.{}", self.base_domain),
+            Some(port) if port != 80 => format!("http://{host}:{port}"),
+            _ => format!("http://{host}"),
+        }
+    }
+
+    /// A service's generated hostname; a preview's is under its parent's.
+    pub fn service_hostname(&self, service: &Service) -> String {
+        let project = service.project.as_str();
+        match &service.preview {
+            Some(preview) => preview
+                .label
+                .hostname(&self.hostname(project, preview.parent.as_str())),
+            None => self.hostname(project, service.name.as_str()),
         }
     }
 
@@ -290,10 +300,7 @@ impl Platform {
 
     /// The service's environment as its next deployment gets it.
     pub async fn environment(&self, service: &Service) -> Result<ServiceEnvironment, EnvError> {
-        let records = self
-            .store
-            .service_env(service.project_id, service.id)
-            .await?;
+        let records = self.env_records(service).await?;
         // Service variables come after project ones and replace them.
         let mut merged: std::collections::BTreeMap<String, (String, &EnvRecord)> =
             Default::default();
@@ -333,11 +340,33 @@ impl Platform {
     /// The digest of the environment the service's next deployment would get
     /// ([`ServiceEnvironment::digest`]), without opening a secret.
     pub async fn env_digest(&self, service: &Service) -> Result<String, StoreError> {
+        let records = self.env_records(service).await?;
+        Ok(env_digest(&records))
+    }
+
+    /// The variables a service's deployment gets, in the order they apply. A preview gets its
+    /// parent's: the project's and the service's — secret ones only when its preview settings
+    /// allow — then the service's variables for previews.
+    async fn env_records(&self, service: &Service) -> Result<Vec<EnvRecord>, StoreError> {
+        let Some(preview) = &service.preview else {
+            return self
+                .store
+                .service_env(service.project_id, service.id, false)
+                .await;
+        };
         let records = self
             .store
-            .service_env(service.project_id, service.id)
+            .service_env(service.project_id, preview.parent_id, true)
             .await?;
-        Ok(env_digest(&records))
+        let secrets = self
+            .store
+            .preview_settings(preview.parent_id)
+            .await?
+            .secrets;
+        Ok(records
+            .into_iter()
+            .filter(|record| secrets || record.preview || !record.secret)
+            .collect())
     }
 
     /// Exclusive right to create project networks until the guard is dropped. The engine

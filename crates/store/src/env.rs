@@ -12,22 +12,40 @@ use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_po
 /// Whose variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvScope {
-    Project { project_id: i64 },
-    Service { project_id: i64, service_id: i64 },
+    Project {
+        project_id: i64,
+    },
+    Service {
+        project_id: i64,
+        service_id: i64,
+    },
+    /// A service's variables for its previews, over its own.
+    Previews {
+        project_id: i64,
+        service_id: i64,
+    },
 }
 
 impl EnvScope {
     pub fn project_id(self) -> i64 {
         match self {
-            EnvScope::Project { project_id } | EnvScope::Service { project_id, .. } => project_id,
+            EnvScope::Project { project_id }
+            | EnvScope::Service { project_id, .. }
+            | EnvScope::Previews { project_id, .. } => project_id,
         }
     }
 
     pub fn service_id(self) -> Option<i64> {
         match self {
             EnvScope::Project { .. } => None,
-            EnvScope::Service { service_id, .. } => Some(service_id),
+            EnvScope::Service { service_id, .. } | EnvScope::Previews { service_id, .. } => {
+                Some(service_id)
+            }
         }
+    }
+
+    fn previews(self) -> bool {
+        matches!(self, EnvScope::Previews { .. })
     }
 }
 
@@ -56,6 +74,8 @@ pub struct EnvRecord {
     pub key_id: Option<String>,
     pub version: i64,
     pub updated_at: Timestamp,
+    /// A service's variable for its previews only.
+    pub preview: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -70,6 +90,7 @@ struct EnvRow {
     key_id: Option<String>,
     version: i64,
     updated_at: i64,
+    preview: bool,
 }
 
 impl TryFrom<EnvRow> for EnvRecord {
@@ -86,6 +107,7 @@ impl TryFrom<EnvRow> for EnvRecord {
             key_id: row.key_id,
             version: row.version,
             updated_at: timestamp(row.updated_at)?,
+            preview: row.preview,
         })
     }
 }
@@ -94,18 +116,19 @@ macro_rules! select_env {
     ($($where:tt)+) => {
         concat!(
             "SELECT id, project_id, service_id, name, value, secret, build, key_id, version,
-                    updated_at
+                    updated_at, preview
              FROM env_vars WHERE ",
             $($where)+
         )
     };
 }
 
-/// The variables of one [`EnvScope`], bound as `$1` (project id) and `$2` (service id, NULL for
-/// the project's own).
+/// The variables of one [`EnvScope`], bound as `$1` (project id), `$2` (service id, NULL for
+/// the project's own) and `$3` (whether the previews' variables).
 macro_rules! in_scope {
     () => {
-        "project_id = $1 AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)"
+        "project_id = $1 AND (($2 IS NULL AND service_id IS NULL) OR service_id = $2)
+         AND preview = $3"
     };
 }
 
@@ -115,8 +138,8 @@ macro_rules! upsert_env {
     ($conflict:literal) => {
         concat!(
             "INSERT INTO env_vars (project_id, service_id, name, value, secret, build, key_id,
-                                   version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)
+                                   version, created_at, updated_at, preview)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)
              ON CONFLICT ",
             $conflict,
             " DO UPDATE SET
@@ -152,9 +175,9 @@ impl Store {
                     EnvScope::Project { .. } => {
                         sqlx::query(upsert_env!("(project_id, name) WHERE service_id IS NULL"))
                     }
-                    EnvScope::Service { .. } => sqlx::query(upsert_env!(
-                        "(service_id, name) WHERE service_id IS NOT NULL"
-                    )),
+                    EnvScope::Service { .. } | EnvScope::Previews { .. } => sqlx::query(
+                        upsert_env!("(service_id, preview, name) WHERE service_id IS NOT NULL"),
+                    ),
                 };
                 query
                     .bind(scope.project_id())
@@ -165,6 +188,7 @@ impl Store {
                     .bind(var.build)
                     .bind(&var.key_id)
                     .bind(now)
+                    .bind(scope.previews())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -172,6 +196,7 @@ impl Store {
                 sqlx::query_scalar(concat!("SELECT COUNT(*) FROM env_vars WHERE ", in_scope!()))
                     .bind(scope.project_id())
                     .bind(scope.service_id())
+                    .bind(scope.previews())
                     .fetch_one(&mut *tx)
                     .await?;
             if count > MAX_VARS as i64 {
@@ -203,11 +228,12 @@ impl Store {
             let mut removed = 0;
             for name in names {
                 removed += sqlx::query(concat!(
-                    "DELETE FROM env_vars WHERE name = $3 AND ",
+                    "DELETE FROM env_vars WHERE name = $4 AND ",
                     in_scope!()
                 ))
                 .bind(scope.project_id())
                 .bind(scope.service_id())
+                .bind(scope.previews())
                 .bind(name)
                 .execute(&mut *tx)
                 .await?
@@ -231,6 +257,7 @@ impl Store {
             sqlx::query_as(select_env!(in_scope!(), " ORDER BY name"))
                 .bind(scope.project_id())
                 .bind(scope.service_id())
+                .bind(scope.previews())
                 .fetch_all(pool)
                 .await?
         });
@@ -238,14 +265,22 @@ impl Store {
     }
 
     /// Every variable a service's containers get: its project's, then its own (which win).
-    pub async fn service_env(&self, project_id: i64, service_id: i64) -> Result<Vec<EnvRecord>> {
+    /// For the previews of `service_id`, its variables for previews come last and win.
+    pub async fn service_env(
+        &self,
+        project_id: i64,
+        service_id: i64,
+        previews: bool,
+    ) -> Result<Vec<EnvRecord>> {
         let rows: Vec<EnvRow> = with_pool!(self, |pool| {
             sqlx::query_as(select_env!(
                 "project_id = $1 AND (service_id IS NULL OR service_id = $2)
-                 ORDER BY service_id NULLS FIRST, name"
+                 AND (NOT preview OR $3)
+                 ORDER BY service_id NULLS FIRST, preview, name"
             ))
             .bind(project_id)
             .bind(service_id)
+            .bind(previews)
             .fetch_all(pool)
             .await?
         });

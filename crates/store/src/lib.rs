@@ -38,6 +38,7 @@ pub mod links;
 pub mod logs;
 pub mod metrics;
 pub mod oidc;
+pub mod previews;
 pub mod projects;
 pub mod queue;
 pub mod runtime;

@@ -380,14 +380,18 @@ impl Store {
         Ok(names)
     }
 
-    /// Rewrites every generated hostname for `base_domain` (`<service>.<project>.<base>`), so a
+    /// Rewrites every generated hostname for `base_domain` (`<service>.<project>.<base>`, and
+    /// `<label>.<service>.<project>.<base>` for a preview), so a
     /// changed base domain takes effect at the next start.
     pub async fn sync_generated_hostnames(&self, base_domain: &str) -> Result<()> {
         with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE hostnames SET hostname = (
-                     SELECT s.name || '.' || p.name || '.' || $1
+                     SELECT COALESCE(pv.label || '.' || parent.name, s.name)
+                            || '.' || p.name || '.' || $1
                      FROM services s JOIN projects p ON p.id = s.project_id
+                          LEFT JOIN services parent ON parent.id = s.preview_of
+                          LEFT JOIN previews pv ON pv.service_id = s.id
                      WHERE s.id = hostnames.service_id)
                  WHERE generated",
             )

@@ -4,9 +4,10 @@ use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::git::{GitRef, RepoUrl};
 use helvetia_core::name::{ProjectName, ServiceName};
+use helvetia_core::preview::PreviewLabel;
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::security::ContainerSecurity;
-use helvetia_core::service::{GitHubLink, Port, RepoPath, Service, ServiceSettings};
+use helvetia_core::service::{GitHubLink, Port, PreviewOf, RepoPath, Service, ServiceSettings};
 
 use crate::audit::audit;
 use crate::queue::running_service_jobs;
@@ -18,8 +19,12 @@ macro_rules! select_services {
         concat!(
             "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
                     s.context, s.port, s.runtime, s.created_at, s.updated_at, s.revision,
-                    s.github_installation_id, s.github_repository_id, s.github_repository
-             FROM services s JOIN projects p ON p.id = s.project_id WHERE ",
+                    s.github_installation_id, s.github_repository_id, s.github_repository,
+                    s.preview_of, parent.name AS preview_parent, pv.label AS preview_label
+             FROM services s JOIN projects p ON p.id = s.project_id
+                  LEFT JOIN services parent ON parent.id = s.preview_of
+                  LEFT JOIN previews pv ON pv.service_id = s.id
+             WHERE ",
             $where
         )
     };
@@ -44,6 +49,9 @@ struct ServiceRow {
     github_installation_id: Option<i64>,
     github_repository_id: Option<i64>,
     github_repository: Option<String>,
+    preview_of: Option<i64>,
+    preview_parent: Option<String>,
+    preview_label: Option<String>,
 }
 
 impl TryFrom<ServiceRow> for Service {
@@ -79,6 +87,14 @@ impl TryFrom<ServiceRow> for Service {
                     installation_id,
                     repository_id,
                     full_name,
+                }),
+                _ => None,
+            },
+            preview: match (row.preview_of, row.preview_parent, row.preview_label) {
+                (Some(parent_id), Some(parent), Some(label)) => Some(PreviewOf {
+                    parent_id,
+                    parent: ServiceName::parse(&parent).map_err(corrupt("service name"))?,
+                    label: PreviewLabel::parse_stored(&label).map_err(corrupt("preview label"))?,
                 }),
                 _ => None,
             },
@@ -211,7 +227,9 @@ impl Store {
             }
         }
         let query = format!(
-            select_services!("{} AND ($1 IS NULL OR p.name = $1) ORDER BY p.name, s.name"),
+            select_services!(
+                "{} AND ($1 IS NULL OR p.name = $1) AND s.preview_of IS NULL ORDER BY p.name, s.name"
+            ),
             in_teams("p.team_id", teams)
         );
         let rows: Vec<ServiceRow> = with_pool!(self, |pool| {
@@ -260,7 +278,7 @@ impl Store {
     pub async fn services_linked_to_repository(&self, repository_id: i64) -> Result<Vec<Service>> {
         let rows: Vec<ServiceRow> = with_pool!(self, |pool| {
             sqlx::query_as(select_services!(
-                "s.github_repository_id = $1 ORDER BY s.id"
+                "s.github_repository_id = $1 AND s.preview_of IS NULL ORDER BY s.id"
             ))
             .bind(repository_id)
             .fetch_all(pool)

@@ -185,6 +185,38 @@ impl GitHubApi {
         Ok(())
     }
 
+    /// Writes the comment `body` on issue or pull request `number` of `repository`: edits
+    /// comment `existing` in place when given, else creates one. Answers the comment's id.
+    pub async fn upsert_issue_comment(
+        &self,
+        installation_token: &str,
+        repository: &str,
+        number: u64,
+        existing: Option<i64>,
+        body: &str,
+    ) -> Result<i64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Comment {
+            id: i64,
+        }
+        let (method, path) = match existing {
+            Some(id) => (
+                Method::PATCH,
+                format!("/repos/{repository}/issues/comments/{id}"),
+            ),
+            None => (
+                Method::POST,
+                format!("/repos/{repository}/issues/{number}/comments"),
+            ),
+        };
+        let url = self.urls.api_url(&path);
+        let body = serde_json::json!({ "body": body });
+        let comment: Comment = self
+            .send(method, &url, Some(installation_token), Some(&body))
+            .await?;
+        Ok(comment.id)
+    }
+
     /// What CI reports on commit `sha` of `repository` (`owner/name`): the newest status of
     /// each context and the check runs (the first 100 of each: more is not a CI).
     pub async fn commit_checks(

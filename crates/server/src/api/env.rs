@@ -179,7 +179,8 @@ async fn reveal_project_env(
 /// A service's variables, with the project's it inherits. Secret values are never shown.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/env", tag = "env",
-    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own")),
     security(("token" = ["read"])),
     responses((status = OK, body = Vec<EnvVarView>))
 )]
@@ -194,7 +195,8 @@ async fn list_service_env(
 /// name). A live service with `auto_redeploy` is redeployed with zero downtime.
 #[utoipa::path(
     put, path = "/api/v1/projects/{project}/services/{service}/env", tag = "env",
-    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own")),
     request_body = SetEnv,
     security(("token" = ["write"])),
     responses(
@@ -214,7 +216,8 @@ async fn set_service_env(
 /// one is not set, none.
 #[utoipa::path(
     delete, path = "/api/v1/projects/{project}/services/{service}/env", tag = "env",
-    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own")),
     request_body = UnsetEnv,
     security(("token" = ["write"])),
     responses((status = OK, body = EnvChanged))
@@ -236,6 +239,7 @@ async fn unset_many_service_env(
         ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
         ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         ("name" = helvetia_core::env::EnvName, Path, description = "Variable name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own"),
     ),
     security(("token" = ["write"])),
     responses((status = OK, body = EnvChanged))
@@ -253,7 +257,8 @@ async fn unset_service_env(
 /// Set service variables from a `.env` file: all of them or, on any error, none.
 #[utoipa::path(
     post, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
-    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own")),
     request_body = ImportEnv,
     security(("token" = ["write"])),
     responses((status = OK, body = EnvChanged))
@@ -269,7 +274,8 @@ async fn import_service_env(
 /// A service's own variables in the `.env` format; secrets appear as comments.
 #[utoipa::path(
     get, path = "/api/v1/projects/{project}/services/{service}/dotenv", tag = "env",
-    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name")),
+    params(("project" = helvetia_core::name::ProjectName, Path, description = "Project name"), ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own")),
     security(("token" = ["read"])),
     responses((status = OK, description = "A .env file", content_type = "text/plain"))
 )]
@@ -287,6 +293,7 @@ async fn export_service_env(
         ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
         ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
         ("name" = helvetia_core::env::EnvName, Path, description = "Variable name"),
+        ("previews" = Option<bool>, Query, description = "The service's variables for its previews (over its own) rather than its own"),
     ),
     security(("token" = ["secrets:reveal"])),
     responses((status = OK, body = RevealedVar))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::ApiError;
-use super::json::ApiPath;
+use super::json::{ApiPath, ApiQuery};
 use crate::usecases::access::{self, OwnedService};
 use crate::usecases::env::{self, EnvTarget};
 
@@ -42,8 +42,15 @@ impl FromRequestParts<AppState> for ServicePath {
     }
 }
 
+/// `?previews=true` on a service's `…/env` and `…/dotenv` routes: its variables for its
+/// previews.
+#[derive(Deserialize)]
+struct PreviewsQuery {
+    previews: Option<bool>,
+}
+
 /// Whose variables an `…/env` or `…/dotenv` route names: the project's, or on a service route
-/// the service's.
+/// the service's (or, with `?previews=true`, the service's for its previews).
 pub struct EnvPath(pub EnvTarget);
 
 impl FromRequestParts<AppState> for EnvPath {
@@ -53,9 +60,15 @@ impl FromRequestParts<AppState> for EnvPath {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let path = scope_path(parts, state).await?;
         let target = match path.service {
-            Some(service) => env::service_target(
-                access::service(&state.app, &caller, &path.project, &service).await?,
-            ),
+            Some(service) => {
+                let ApiQuery(query) =
+                    ApiQuery::<PreviewsQuery>::from_request_parts(parts, state).await?;
+                let service = access::service(&state.app, &caller, &path.project, &service).await?;
+                match query.previews {
+                    Some(true) => env::previews_target(&state.app, service).await?,
+                    _ => env::service_target(service),
+                }
+            }
             None => env::project_target(&state.app, &caller, &path.project).await?,
         };
         Ok(EnvPath(target))

@@ -38,6 +38,7 @@ mod logs;
 mod metrics;
 mod oidc;
 mod openapi;
+mod previews;
 mod projects;
 pub mod rate_limit;
 mod services;
@@ -121,6 +122,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(github::routes())
         .merge(hooks::routes())
+        .merge(previews::routes())
         .merge(link_pages::routes())
 }
 

@@ -19,6 +19,13 @@ pub async fn create(
     input: CreateDeployment,
 ) -> Result<Deployment> {
     let actor = service.act(Scope::Deploy)?;
+    if let Some(of) = &service.preview {
+        return Err(UseCaseError::Conflict(format!(
+            "`{}` is a preview of `{}`: it deploys its pull request's or branch's head \
+             (`helvetia previews deploy` or `approve`)",
+            service.name, of.parent
+        )));
+    }
     let mut errors = FieldErrors::new();
     let branch = errors.check_optional("branch", input.branch.as_deref(), GitRef::parse);
     let commit = errors.check_optional("commit", input.commit.as_deref(), CommitSha::parse);
@@ -30,28 +37,29 @@ pub async fn create(
     enqueue(app, actor, service, &request).await
 }
 
-/// Queues a build of `commit` of the service's branch for a verified push (`actor` is the
-/// hook's). With `cancel_running`, a build of another commit that has started is cancelled:
-/// the newest push is what should go live, soonest.
-pub(super) async fn deploy_push(
+/// Queues a build of the service's branch — at `commit` when given — for a verified push or a
+/// preview (`actor` is the hook's, or whoever asked). With `cancel_running`, a build of another
+/// commit that has started is cancelled: the newest push is what should go live, soonest.
+pub(super) async fn deploy_commit(
     app: &App,
     actor: &Actor,
     service: &Service,
-    commit: CommitSha,
+    commit: Option<CommitSha>,
     cancel_running: bool,
 ) -> Result<Deployment> {
     let request = DeploymentRequest::Build {
         git_ref: service.settings.branch.clone(),
-        commit: Some(commit.clone()),
+        commit: commit.clone(),
     };
     let deployment = enqueue(app, actor, service, &request).await?;
     if cancel_running {
         let recent = app.store.list_deployments(service, None, 20).await?;
+        let asked = commit.as_ref().map(CommitSha::as_str);
         let older_builds = recent.iter().filter(|older| {
             older.id < deployment.id
                 && older.kind == DeploymentKind::Build
                 && older.status.is_in_progress()
-                && older.requested_commit.as_deref() != Some(commit.as_str())
+                && (asked.is_none() || older.requested_commit.as_deref() != asked)
         });
         for older in older_builds {
             // One that finished meanwhile is not an error: there is nothing left to cancel.

@@ -63,16 +63,40 @@ pub fn service_target(service: OwnedService) -> EnvTarget {
     }
 }
 
+/// A service's variables for its previews, which its previews' next deploys get over its own.
+pub async fn previews_target(app: &App, service: OwnedService) -> Result<EnvTarget> {
+    if let Some(of) = &service.preview {
+        return Err(UseCaseError::Conflict(format!(
+            "`{}` is a preview: set its variables for previews on `{}`",
+            service.name, of.parent
+        )));
+    }
+    let previews = app.store.previews(Some(service.id)).await?;
+    let (service, actor) = service.into_parts();
+    Ok(EnvTarget {
+        actor,
+        scope: EnvScope::Previews {
+            project_id: service.project_id,
+            service_id: service.id,
+        },
+        label: format!("{}/{} (previews)", service.project, service.name),
+        services: previews
+            .into_iter()
+            .map(|preview| preview.service)
+            .collect(),
+    })
+}
+
 fn view(record: &EnvRecord, overridden: bool) -> EnvVarView {
     EnvVarView {
         name: record.name.clone(),
         value: (!record.secret).then(|| record.value.clone()),
         secret: record.secret,
         build: record.build,
-        scope: if record.service_id.is_some() {
-            VarScope::Service
-        } else {
-            VarScope::Project
+        scope: match (record.service_id, record.preview) {
+            (Some(_), true) => VarScope::Previews,
+            (Some(_), false) => VarScope::Service,
+            (None, _) => VarScope::Project,
         },
         overridden,
         updated_at: record.updated_at,

@@ -124,11 +124,11 @@ async fn request(app: &App, target: &Target, pushed: Pushed<'_>) -> Result<Settl
         None => format!("{source} push"),
     };
     let actor = Actor::hook(target.team, label);
-    let deployment = deployments::deploy_push(
+    let deployment = deployments::deploy_commit(
         app,
         &actor,
         &target.service,
-        commit,
+        Some(commit),
         target.settings.cancel_running,
     )
     .await?

@@ -20,7 +20,7 @@ use helvetia_store::deliveries::NewDelivery;
 use jiff::Timestamp;
 
 use super::push_deploys::{self, CHECKS_TIMEOUT, Pushed, Settled, Target, deploy_or_wait, short};
-use super::{App, Refusal, Result, UseCaseError, hooks};
+use super::{App, Refusal, Result, UseCaseError, hooks, pull_requests};
 
 /// The largest delivery a receiver reads. GitHub's own limit is 25 MB, but a push payload
 /// lists at most 2048 commits: a few MiB at most.
@@ -198,6 +198,9 @@ pub async fn receive_github<'a>(
         Event::Other(name) if name == "check_suite" || name == "status" => {
             return ignore(push_deploys::checks_reported(app, body).await?).await;
         }
+        Event::Other(name) if name == "pull_request" => {
+            return pull_request(app, &received, body).await;
+        }
         Event::Other(name) => return ignore(format!("`{name}` events do not deploy")).await,
         Event::Push => received.push(app, None, body).await?,
     };
@@ -241,6 +244,45 @@ pub async fn receive_github<'a>(
         Some(error) => Err(error),
         None => Ok(HookReceipt { results }),
     }
+}
+
+/// A verified `pull_request` delivery: each linked service's previews act on it, logged per
+/// service (once, as ignored, when none has previews enabled).
+async fn pull_request(app: &App, received: &Received, body: &[u8]) -> Result<HookReceipt> {
+    let (event, handled) = match pull_requests::received(app, body).await {
+        Ok(done) => done,
+        Err(error) => {
+            received
+                .refuse(app, None, Verdict::Valid, &error.to_string())
+                .await?;
+            return Err(error);
+        }
+    };
+    let mut log = Vec::with_capacity(handled.len().max(1));
+    let mut results = Vec::with_capacity(handled.len());
+    for done in handled {
+        let mut entry = received.entry(Some(done.service.id), Verdict::Valid);
+        entry.outcome = Some(done.outcome);
+        entry.reason = done.reason;
+        entry.deployment_id = done.deployment_id;
+        entry.git_ref = Some(event.head_ref.clone());
+        entry.commit = Some(event.head_sha.to_string());
+        entry.pusher = Some(event.sender.1.clone());
+        entry.message = Some(event.title.clone());
+        let named = format!("{}/{}", done.service.project, done.service.name);
+        results.push(defer(&mut log, entry, named));
+    }
+    if log.is_empty() {
+        let mut entry = received.entry(None, Verdict::Valid);
+        entry.outcome = Some(Outcome::Ignored);
+        entry.reason = format!(
+            "pull request #{}: no service of repository {} has previews enabled",
+            event.number, event.repository_id
+        );
+        log.push(entry);
+    }
+    write_log(app, log).await?;
+    Ok(HookReceipt { results })
 }
 
 /// What a verified delivery does to one service. What is only logged (ignored, duplicate) goes

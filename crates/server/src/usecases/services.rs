@@ -52,10 +52,7 @@ pub enum WhenChanged {
 /// A service as the API shows it, without its running state.
 fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceView {
     ServiceView {
-        url: app
-            .platform
-            .settings
-            .service_url(service.project.as_str(), service.name.as_str()),
+        url: app.platform.settings.service_url(&service),
         id: service.id,
         project: service.project.to_string(),
         name: service.name.to_string(),

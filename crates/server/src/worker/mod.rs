@@ -26,6 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::platform::Platform;
 
 mod deploy;
+mod remove_preview;
 mod stop;
 
 /// Why a job was asked to stop before it finished.
@@ -241,6 +242,7 @@ impl Worker {
             let outcome = match job.kind {
                 JobKind::Deploy => deploy::run(&context).await,
                 JobKind::Stop => stop::run(&context).await,
+                JobKind::RemovePreview => remove_preview::run(&context).await,
             };
             heartbeat.abort();
             if let Some(deployment) = job.deployment_id {
@@ -270,6 +272,13 @@ impl Worker {
                 .await
             {
                 Ok(true) => tracing::info!(job = job.id, ?outcome, "job finished"),
+                // The job's row went with the preview's service it removed.
+                Ok(false)
+                    if job.kind == JobKind::RemovePreview
+                        && matches!(outcome, JobOutcome::Succeeded) =>
+                {
+                    tracing::info!(job = job.id, "preview removed")
+                }
                 Ok(false) => tracing::warn!(job = job.id, "job finished after its lease was lost"),
                 Err(error) => {
                     tracing::error!(job = job.id, %error, "recording a job's outcome failed")

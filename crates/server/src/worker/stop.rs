@@ -5,9 +5,11 @@
 
 use helvetia_core::container::{ContainerRecord, ServiceEventKind};
 use helvetia_core::deployment::DeploymentStatus;
+use helvetia_core::service::Service;
 
 use super::{JobContext, JobOutcome};
 use crate::containers;
+use crate::platform::Platform;
 
 pub async fn run(context: &JobContext) -> JobOutcome {
     let platform = &context.platform;
@@ -18,36 +20,49 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         Ok(service) => service,
         Err(error) => return JobOutcome::Failed(error.to_string()),
     };
+    match take_down(platform, &service, "stopped on request").await {
+        Ok(()) => JobOutcome::Succeeded,
+        Err(error) => JobOutcome::Failed(error),
+    }
+}
+
+/// Retires the service's live deployment and publishes its route without it, then drains and
+/// removes its containers, recording each as stopped `why`.
+pub(super) async fn take_down(
+    platform: &Platform,
+    service: &Service,
+    why: &str,
+) -> Result<(), String> {
     {
         let routing = platform.routing().await;
-        match platform.store.live_deployment(service_id).await {
-            Ok(Some(live)) => {
-                if let Err(error) = platform
-                    .store
-                    .transition_deployment(
-                        live.id,
-                        DeploymentStatus::Live,
-                        DeploymentStatus::Retired,
-                        "stopped on request",
-                    )
-                    .await
-                {
-                    return JobOutcome::Failed(error.to_string());
-                }
-            }
-            Ok(None) => {}
-            Err(error) => return JobOutcome::Failed(error.to_string()),
+        let live = platform
+            .store
+            .live_deployment(service.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(live) = live {
+            platform
+                .store
+                .transition_deployment(
+                    live.id,
+                    DeploymentStatus::Live,
+                    DeploymentStatus::Retired,
+                    why,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        if let Err(error) = platform.publish_routes_locked(&routing).await {
-            return JobOutcome::Failed(format!("taking the service off its route failed: {error}"));
-        }
+        platform
+            .publish_routes_locked(&routing)
+            .await
+            .map_err(|error| format!("taking the service off its route failed: {error}"))?;
     }
-    let retired = containers::retire_draining(
+    containers::retire_draining(
         platform,
-        service_id,
+        service.id,
         &service.runtime.timeouts,
         move |container: ContainerRecord, drained: String| async move {
-            let message = format!("stopped on request ({drained})");
+            let message = format!("{why} ({drained})");
             if let Err(error) = containers::record_event(
                 platform,
                 &container,
@@ -61,9 +76,6 @@ pub async fn run(context: &JobContext) -> JobOutcome {
             }
         },
     )
-    .await;
-    if let Err(error) = retired {
-        return JobOutcome::Failed(error.to_string());
-    }
-    JobOutcome::Succeeded
+    .await
+    .map_err(|error| error.to_string())
 }

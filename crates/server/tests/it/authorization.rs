@@ -149,6 +149,7 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         ("POST", "dotenv") => json!({"dotenv": "X=y\n"}),
         ("POST", "volumes") => json!({"name": "cache", "path": "/cache"}),
         ("POST", "trusts") => json!({"repository": "bob/web", "ref": "refs/heads/main"}),
+        ("POST", "previews") => json!({"branch": "main"}),
         // A CI job's deploy of A's service, with B's API token instead of a CI token.
         ("POST", "deploy") => json!({"project": a.project, "service": "web"}),
         ("PUT", "{member}") => json!({"role": "viewer"}),
@@ -183,6 +184,7 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{trust}", a.trust.to_string()),
         ("{hook}", "no-such-hook".to_owned()),
         ("{source}", "gitea".to_owned()),
+        ("{preview}", "pr-1".to_owned()),
     ] {
         url = url.replace(parameter, &value);
     }

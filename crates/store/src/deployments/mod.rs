@@ -297,6 +297,20 @@ impl Store {
         Ok((successful, pending))
     }
 
+    /// Every image tag a service's deployments recorded, each once.
+    pub async fn service_image_tags(&self, service_id: i64) -> Result<Vec<String>> {
+        let tags = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT image FROM deployments
+                 WHERE service_id = $1 AND image IS NOT NULL ORDER BY image",
+            )
+            .bind(service_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(tags)
+    }
+
     /// The most recent deployment of a service that went live and was since replaced, whose
     /// image is known and, if `other_than_commit` is given, was built from another commit:
     /// what a rollback returns to by default (the previous version, skipping restarts and

@@ -1,6 +1,7 @@
 //! Commit statuses on GitHub: a build of a service created from a GitHub repository reports
 //! its state on the commit it deploys — pending once the commit is known, then success,
-//! failure or error — through the App installation's token. GitHub not taking a status is
+//! failure or error — through the App installation's token; a pull request's preview shows
+//! it in the pull request's one comment too. GitHub not taking a status is
 //! written to the deployment's log and changes nothing else: a deploy never fails for it.
 
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use helvetia_core::commit_status::CommitStatus;
 use helvetia_core::deployment::{Deployment, DeploymentKind};
 use helvetia_core::git::CommitSha;
+use helvetia_core::preview::CommentState;
 use helvetia_core::service::Service;
 
 use crate::logs::DeployLog;
@@ -58,12 +60,26 @@ pub(super) async fn commit_status(
         return;
     };
     let (project, name) = (service.project.as_str(), service.name.as_str());
+    let reason = log.redact(deployment.status_reason.as_deref().unwrap_or_default());
+    if let Some(state) = CommentState::of_deployment(deployment.status, &reason) {
+        let comment = platform.comment_on_preview(service, sha, state);
+        match tokio::time::timeout(STATUS_TIMEOUT, comment).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => log.line(format!(
+                "GitHub did not take the preview's comment: {error}"
+            )),
+            Err(_) => log.line(format!(
+                "GitHub did not answer within {}s: the preview's comment is not updated",
+                STATUS_TIMEOUT.as_secs()
+            )),
+        }
+    }
     let Some(status) = CommitStatus::of_deployment(
         (project, name),
         deployment.id,
         deployment.status,
-        &log.redact(deployment.status_reason.as_deref().unwrap_or_default()),
-        &platform.settings.service_url(project, name),
+        &reason,
+        &platform.settings.service_url(service),
     ) else {
         return;
     };

@@ -58,9 +58,7 @@ impl Deploy<'_> {
             "The edge router serves the new route (confirmed in {} ms)",
             started.elapsed().as_millis()
         ));
-        let url = platform
-            .settings
-            .service_url(self.service.project.as_str(), self.service.name.as_str());
+        let url = platform.settings.service_url(&self.service);
         let result = self
             .to(DeploymentStatus::Live, &format!("serving {url}"))
             .await;
