@@ -87,20 +87,32 @@ pub struct Scope {
     /// The project's shared variables instead of one service's.
     #[arg(long, value_name = "PROJECT")]
     project: Option<String>,
+    /// The service's variables for its previews (over its own) instead of its own.
+    #[arg(long, conflicts_with = "project")]
+    previews: bool,
 }
 
-/// The API path of a project or a service, whose variables a command reads or changes.
-struct Owner(String);
+/// The API path of a project or a service, whose variables a command reads or changes, and
+/// the query that picks the service's variables for its previews.
+struct Owner {
+    path: String,
+    query: &'static str,
+}
 
 impl Owner {
     /// The variables, one by one.
     fn env(&self) -> String {
-        format!("{}/env", self.0)
+        format!("{}/env{}", self.path, self.query)
+    }
+
+    /// One variable's value.
+    fn reveal(&self, name: &str) -> String {
+        format!("{}/env/{name}/reveal{}", self.path, self.query)
     }
 
     /// The variables as a `.env` file.
     fn dotenv(&self) -> String {
-        format!("{}/dotenv", self.0)
+        format!("{}/dotenv{}", self.path, self.query)
     }
 }
 
@@ -110,14 +122,17 @@ impl Scope {
         match &self.project {
             Some(project) => {
                 let project = target::project(project)?;
-                Ok((Owner(format!("/api/v1/projects/{project}")), args.to_vec()))
+                let path = format!("/api/v1/projects/{project}");
+                Ok((Owner { path, query: "" }, args.to_vec()))
             }
             None => {
                 let (first, rest) = args
                     .split_first()
                     .context("name a service (PROJECT/SERVICE) or pass --project NAME")?;
                 let service: ServiceTarget = first.parse()?;
-                Ok((Owner(service.path()), rest.to_vec()))
+                let query = if self.previews { "?previews=true" } else { "" };
+                let path = service.path();
+                Ok((Owner { path, query }, rest.to_vec()))
             }
         }
     }
@@ -231,6 +246,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                         match v.scope {
                             VarScope::Project => "project".to_owned(),
                             VarScope::Service => "service".to_owned(),
+                            VarScope::Previews => "previews".to_owned(),
                         },
                         flags.join(","),
                         output::time(v.updated_at),
@@ -286,9 +302,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
             let [name] = rest.as_slice() else {
                 bail!("give one variable name");
             };
-            let revealed = client
-                .get::<RevealedVar>(&format!("{}/{name}/reveal", owner.env()))
-                .await?;
+            let revealed = client.get::<RevealedVar>(&owner.reveal(name)).await?;
             if global.json {
                 return output::json(&revealed.json);
             }

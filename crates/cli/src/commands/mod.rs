@@ -11,6 +11,7 @@ mod hooks;
 mod login;
 mod logs;
 mod metrics;
+mod previews;
 mod projects;
 mod services;
 mod settings;
@@ -48,6 +49,9 @@ pub enum Command {
     /// delivery did.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// A service's previews: one per pull request, or of any branch; approvals for forks.
+    #[command(subcommand)]
+    Previews(previews::PreviewsCommand),
     /// A service's runtime output, or a deployment's log; `-f` follows it.
     Logs(logs::LogsArgs),
     /// A service's CPU, memory, network and disk use now, with a sparkline of each.
@@ -83,6 +87,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Env(command) => env::run(command, global).await,
         Command::Hooks(command) => hooks::run(command, global).await,
+        Command::Previews(command) => previews::run(command, global).await,
         Command::Logs(args) => logs::run(args, global).await,
         Command::Metrics(args) => metrics::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,

@@ -245,7 +245,11 @@ async fn the_bootstrap_owner_inherits_everything(db: TestDb) {
             .service(team, &project.name, &service("web"))
             .await
             .unwrap();
-        let variables = db.store.service_env(project.id, web.id).await.unwrap();
+        let variables = db
+            .store
+            .service_env(project.id, web.id, false)
+            .await
+            .unwrap();
         let variables: Vec<_> = variables
             .iter()
             .map(|v| (v.name.as_str(), v.value.as_str(), v.secret))
