@@ -209,6 +209,7 @@ impl Server {
             self.config.shutdown_grace,
         );
         let reconcile_now = Arc::new(Notify::new());
+        let worker_handle = worker.handle();
         let app = api::router(
             platform.clone(),
             worker.handle(),
@@ -249,6 +250,11 @@ impl Server {
                 }
             });
         }
+        let scheduled =
+            crate::usecases::App::new(platform.clone(), worker_handle, reconcile_now.clone());
+        tasks.spawn("preview-idle-sweep", move |stop| {
+            stop_idle_previews(scheduled.clone(), stop)
+        });
         tasks.spawn("reconciler", move |stop| {
             reconcile::run_periodically(platform.clone(), reconcile_now.clone(), stop)
         });
@@ -265,6 +271,23 @@ impl Server {
         tasks.join().await;
         store.close().await;
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Stops idle previews every minute (see `usecases::previews::stop_idle`) until `stop`.
+async fn stop_idle_previews(app: crate::usecases::App, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match crate::usecases::previews::stop_idle(&app, jiff::Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(stopped) => tracing::info!(stopped, "stopped idle previews"),
+            Err(error) => tracing::warn!(%error, "stopping idle previews failed"),
+        }
     }
 }
 

@@ -121,6 +121,52 @@ impl FixtureRepo {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
+    /// Commits a new version of `path` on pull request `number`'s branch (made from `main`
+    /// the first time) and publishes it as GitHub does, as `refs/pull/<number>/head` of the
+    /// served repository — also for a fork's pull request. Answers the commit.
+    pub fn pull_request(&self, number: u64, path: &str, contents: &str) -> String {
+        let work = self.work();
+        let branch = format!("pr-{number}");
+        let exists = Command::new("git")
+            .args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ])
+            .current_dir(&work)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if exists {
+            git(&work, &["checkout", "--quiet", &branch]);
+        } else {
+            git(&work, &["checkout", "--quiet", "-b", &branch]);
+        }
+        std::fs::write(work.join(path), contents).unwrap();
+        git(&work, &["add", "--all"]);
+        git(
+            &work,
+            &[
+                "commit",
+                "--quiet",
+                "--message",
+                &format!("pull request {number}"),
+            ],
+        );
+        let head = format!("HEAD:refs/pull/{number}/head");
+        git(&work, &["push", "--quiet", "--force", &self.url(), &head]);
+        let output = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        git(&work, &["checkout", "--quiet", "main"]);
+        self.repack();
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// Commits a new version of one file.
     pub fn write(&self, path: &str, contents: &str, message: &str) {
         let file = self.work().join(path);

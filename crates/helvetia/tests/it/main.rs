@@ -22,6 +22,7 @@ mod metrics;
 mod oidc;
 mod openapi;
 mod outages;
+mod previews;
 mod public_url;
 mod push;
 mod races;

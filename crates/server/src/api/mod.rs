@@ -150,16 +150,7 @@ pub fn router(
     let trusted_proxies = Arc::new(platform.settings.believed_proxies());
     let state = AppState {
         store: platform.store.clone(),
-        app: App {
-            store: platform.store.clone(),
-            platform,
-            worker,
-            reconcile,
-            keyring: Arc::default(),
-            github: Arc::default(),
-            oidc: Arc::default(),
-            delivery_log: Arc::default(),
-        },
+        app: App::new(platform, worker, reconcile),
         tasks,
         scopes: Arc::new(auth::ScopeTable::from_openapi(&openapi)),
         openapi: Arc::new(openapi.to_pretty_json().unwrap_or_default()),

@@ -69,6 +69,23 @@ pub struct App {
     pub delivery_log: Arc<crate::delivery_log::DeliveryLog>,
 }
 
+impl App {
+    /// The operations' context for a server's entry points (the API, scheduled jobs), with
+    /// empty caches.
+    pub fn new(platform: Arc<Platform>, worker: WorkerHandle, reconcile: Arc<Notify>) -> App {
+        App {
+            store: platform.store.clone(),
+            platform,
+            worker,
+            reconcile,
+            keyring: Arc::default(),
+            github: Arc::default(),
+            oidc: Arc::default(),
+            delivery_log: Arc::default(),
+        }
+    }
+}
+
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum UseCaseError {

@@ -272,6 +272,10 @@ fn changed(
 /// reconciliation this starts.
 pub async fn delete(app: &App, service: OwnedService, delete_volumes: bool) -> Result<()> {
     let actor = service.act(Scope::Write)?;
+    if service.preview.is_some() {
+        // A preview's volumes are its own, made empty for it: they go with it.
+        return super::previews::take_apart(app, actor, &service).await;
+    }
     let volumes = app.store.volumes(service.id).await?;
     if !volumes.is_empty() && !delete_volumes {
         let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
