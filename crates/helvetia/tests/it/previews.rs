@@ -3,7 +3,8 @@
 //! with one comment updated in place; a fork's waits for an approval of its head commit (a
 //! label from an unlinked GitHub user does nothing, one from a linked deployer deploys it, a
 //! later push waits again, the CLI approves it); closing removes everything; a preview runs
-//! the release command and mounts volumes only when its service's settings say so.
+//! the release command and mounts volumes only when its service's settings say so; a branch's
+//! preview is deployed on request, and the oldest preview goes beyond the maximum.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -301,4 +302,27 @@ async fn pull_requests_get_previews_and_a_fork_runs_only_what_a_deployer_approve
         "{containers}"
     );
     assert_eq!(previews(&server, &project).await.len(), 2);
+
+    // A preview of any branch, on request; beyond the maximum, the oldest preview goes.
+    octo(&["previews", "settings", &target, "--max", "2"]);
+    let deployed = octo(&[
+        "previews", "deploy", &target, "--branch", "main", "--name", "staging",
+    ]);
+    assert!(
+        deployed.contains("is live at http://staging.shop."),
+        "{deployed}"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "the oldest preview removed",
+        || async {
+            let names: Vec<String> = previews(&server, &project)
+                .await
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            (names == ["pr-3", "staging"]).then_some(())
+        },
+    )
+    .await;
 }
