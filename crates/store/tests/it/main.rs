@@ -14,6 +14,7 @@ mod hooks;
 mod links;
 mod metrics;
 mod oidc;
+mod previews;
 mod projects;
 mod queue;
 mod runtime;
@@ -51,6 +52,7 @@ macro_rules! conformance {
 
 conformance!(
     projects::create_list_get_delete,
+    previews::a_preview_is_a_service_of_its_parent_with_its_own_hostname_and_variables,
     projects::names_are_unique,
     projects::other_teams_see_nothing,
     projects::services_crud,
