@@ -10,7 +10,7 @@ use helvetia_core::service::{Service, ServiceSettings};
 use jiff::Timestamp;
 
 use crate::audit::audit;
-use crate::services::target;
+use crate::services::{require_team_service, target};
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 /// A preview with what it previews.
@@ -101,20 +101,8 @@ impl Store {
             .map_err(|e| StoreError::corrupt("preview settings", e))?;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let owned: Option<i64> = sqlx::query_scalar(
-                "SELECT s.id FROM services s JOIN projects p ON p.id = s.project_id
-                 WHERE s.id = $1 AND p.team_id = $2",
-            )
-            .bind(service.id)
-            .bind(actor.team.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "service `{}`",
-                    target(&service.project, &service.name)
-                )));
-            }
+            let what = format!("service `{}`", target(&service.project, &service.name));
+            require_team_service!(tx, service.id, actor.team, what);
             sqlx::query(
                 "INSERT INTO preview_settings (service_id, settings, updated_at)
                  VALUES ($1, $2, $3)
@@ -143,20 +131,8 @@ impl Store {
         let what = target(&parent.project, new.name);
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let owned: Option<i64> = sqlx::query_scalar(
-                "SELECT s.id FROM services s JOIN projects p ON p.id = s.project_id
-                 WHERE s.id = $1 AND p.team_id = $2 AND s.preview_of IS NULL",
-            )
-            .bind(parent.id)
-            .bind(actor.team.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "service `{}`",
-                    target(&parent.project, &parent.name)
-                )));
-            }
+            let owner = format!("service `{}`", target(&parent.project, &parent.name));
+            require_team_service!(tx, parent.id, actor.team, owner);
             let now = now_millis();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,

@@ -102,6 +102,25 @@ impl TryFrom<ServiceRow> for Service {
     }
 }
 
+/// Returns `Err(StoreError::NotFound(what))` from the enclosing function unless service `id`
+/// belongs to `team` — checked inside the transaction `tx` that changes it.
+macro_rules! require_team_service {
+    ($tx:expr, $id:expr, $team:expr, $what:expr) => {{
+        let owned: Option<i64> = sqlx::query_scalar(
+            "SELECT s.id FROM services s JOIN projects p ON p.id = s.project_id
+             WHERE s.id = $1 AND p.team_id = $2",
+        )
+        .bind($id)
+        .bind($team.0)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if owned.is_none() {
+            return Err($crate::StoreError::NotFound($what));
+        }
+    }};
+}
+pub(crate) use require_team_service;
+
 /// A service to create: where it belongs, its settings and its first hostname.
 pub struct NewService<'a> {
     pub project: &'a ProjectName,

@@ -24,6 +24,7 @@ use jiff::Timestamp;
 
 use super::access::OwnedService;
 use super::deployments::deploy_commit;
+use super::volumes;
 use super::{App, Result, UseCaseError};
 
 /// The previews of a service, oldest first.
@@ -272,15 +273,7 @@ pub(super) async fn upsert(
             let preview = app.store.create_preview(actor, &new).await?;
             if settings.volumes {
                 for volume in app.store.volumes(parent.id).await? {
-                    let engine_name = app.platform.engine.scope().volume(
-                        preview.project.as_str(),
-                        preview.name.as_str(),
-                        preview.id,
-                        &volume.name,
-                    );
-                    app.store
-                        .add_volume(actor, &preview, &volume.name, &volume.path, &engine_name)
-                        .await?;
+                    volumes::record(app, actor, &preview, &volume.name, &volume.path).await?;
                 }
             }
             let previews = app.store.previews(Some(parent.id)).await?;

@@ -5,6 +5,7 @@
 use helvetia_api_types::{AddVolume, VolumeChange, VolumeView};
 use helvetia_core::auth::{Actor, Scope};
 use helvetia_core::deployment::DeploymentCause;
+use helvetia_core::service::Service;
 use helvetia_core::validation::FieldErrors;
 use helvetia_core::volume;
 
@@ -48,15 +49,7 @@ pub async fn add(app: &App, service: &OwnedService, input: AddVolume) -> Result<
     let name = errors.check("name", volume::check_name(&input.name));
     let path = errors.check("path", volume::check_path(&input.path));
     errors.finish(|| Some((name?, path?)))?;
-    let engine_name = app.platform.engine.scope().volume(
-        service.project.as_str(),
-        service.name.as_str(),
-        service.id,
-        &input.name,
-    );
-    app.store
-        .add_volume(actor, service, &input.name, &input.path, &engine_name)
-        .await?;
+    record(app, actor, service, &input.name, &input.path).await?;
     apply(app, actor, service).await
 }
 
@@ -68,4 +61,24 @@ pub async fn remove(app: &App, service: &OwnedService, name: &str) -> Result<Vol
     let change = apply(app, actor, service).await?;
     app.reconcile.notify_one();
     Ok(change)
+}
+
+/// Records volume `name` at `path` of `service` under its engine name (made on first use).
+pub(super) async fn record(
+    app: &App,
+    actor: &Actor,
+    service: &Service,
+    name: &str,
+    path: &str,
+) -> Result<()> {
+    let engine_name = app.platform.engine.scope().volume(
+        service.project.as_str(),
+        service.name.as_str(),
+        service.id,
+        name,
+    );
+    app.store
+        .add_volume(actor, service, name, path, &engine_name)
+        .await?;
+    Ok(())
 }

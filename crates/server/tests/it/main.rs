@@ -17,6 +17,7 @@ mod hook_races;
 mod hooks;
 mod logs;
 mod oidc;
+mod previews;
 mod privileges;
 mod refusals;
 mod services;

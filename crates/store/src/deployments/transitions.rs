@@ -13,6 +13,7 @@ use helvetia_core::service::Service;
 use super::DeploymentRequest;
 use crate::audit::audit;
 use crate::queue::{cancel_queued_deployment_job, enqueue_job, request_deployment_job_cancel};
+use crate::services::require_team_service;
 use crate::{Result, Store, StoreError, WritePool, now_millis, with_pool};
 
 /// Records one state change inside `$tx`: compare-and-set on the status, then the history row.
@@ -90,17 +91,7 @@ impl Store {
         let target = format!("{}/{}", service.project, service.name);
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let owned: Option<i64> = sqlx::query_scalar(
-                "SELECT s.id FROM services s JOIN projects p ON p.id = s.project_id
-                 WHERE s.id = $1 AND p.team_id = $2",
-            )
-            .bind(service.id)
-            .bind(actor.team.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owned.is_none() {
-                return Err(StoreError::NotFound(format!("service `{target}`")));
-            }
+            require_team_service!(tx, service.id, actor.team, format!("service `{target}`"));
             let now = now_millis();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO deployments (service_id, kind, status, status_reason, git_ref,
