@@ -354,10 +354,16 @@ pub enum PreviewAction {
 /// Where a preview stands, as its pull-request comment shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommentState<'a> {
-    AwaitingApproval { label: &'a str },
+    AwaitingApproval {
+        label: &'a str,
+    },
     Deploying,
     Live,
-    Failed { reason: &'a str },
+    Failed {
+        reason: &'a str,
+    },
+    /// The pull request closed: the preview is gone.
+    Removed,
 }
 
 impl<'a> CommentState<'a> {
@@ -399,6 +405,7 @@ pub fn comment_body(
         CommentState::Failed { reason } => {
             format!("❌ **Failed** to deploy commit `{short}`: {reason}")
         }
+        CommentState::Removed => "🗑 **Removed**: the pull request is closed.".to_owned(),
     };
     format!(
         "<!-- helvetia-preview {project}/{name} {label} -->\n### Helvetia preview of `{project}/{name}`\n\n{status}\n\nPreview: {url}"

@@ -184,13 +184,15 @@ async fn pull_requests_get_previews_and_a_fork_runs_only_what_a_deployer_approve
     .await;
     assert!(comment.contains(&host), "{comment}");
     let context = format!("helvetia/{project}/shop--pr-1");
-    assert!(
+    // A commit status per preview deploy (set after the comment).
+    eventually(Duration::from_secs(10), "the preview's status", || async {
         github
             .statuses("acme/shop", &second)
             .iter()
-            .any(|s| s["context"] == context.as_str() && s["state"] == "success"),
-        "a commit status per preview deploy"
-    );
+            .any(|s| s["context"] == context.as_str() && s["state"] == "success")
+            .then_some(())
+    })
+    .await;
 
     // A fork's pull request waits; a label from a GitHub user no deployer is linked to does
     // nothing; the same label from octo deploys that head commit.
@@ -292,6 +294,9 @@ async fn pull_requests_get_previews_and_a_fork_runs_only_what_a_deployer_approve
     })
     .await;
     assert_eq!(image_repository("shop--pr-1"), 0, "the images are gone");
+    let comments = github.comments("acme/shop", 1);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0]["body"].as_str().unwrap().contains("Removed"));
     let containers = Command::new("docker")
         .args(["ps", "--all", "--format", "{{.Names}}"])
         .output()
@@ -303,7 +308,10 @@ async fn pull_requests_get_previews_and_a_fork_runs_only_what_a_deployer_approve
     );
     assert_eq!(previews(&server, &project).await.len(), 2);
 
-    // A preview of any branch, on request; beyond the maximum, the oldest preview goes.
+    // A preview of any branch, on request — reusing the image the service built from that
+    // commit; beyond the maximum, the oldest preview goes.
+    let production = server.deploy(&project, "shop").await;
+    assert_eq!(production["status"], "live", "{production}");
     octo(&["previews", "settings", &target, "--max", "2"]);
     let deployed = octo(&[
         "previews", "deploy", &target, "--branch", "main", "--name", "staging",
@@ -312,6 +320,7 @@ async fn pull_requests_get_previews_and_a_fork_runs_only_what_a_deployer_approve
         deployed.contains("is live at http://staging.shop."),
         "{deployed}"
     );
+    assert!(deployed.contains("no rebuild"), "{deployed}");
     eventually(
         Duration::from_secs(60),
         "the oldest preview removed",

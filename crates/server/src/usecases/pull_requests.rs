@@ -85,6 +85,14 @@ async fn act(
     match event.decide(settings, approved) {
         PreviewAction::Remove => match existing {
             Some(preview) => {
+                let state = CommentState::Removed;
+                if let Err(error) = app
+                    .platform
+                    .comment_on_preview(&preview.service, sha, state)
+                    .await
+                {
+                    tracing::warn!(%error, preview = %preview.service.name, "commenting on a pull request failed");
+                }
                 take_apart(app, &actor, &preview.service).await?;
                 let why = format!("pull request #{number} {}: preview removed", event.action);
                 Ok((Outcome::Ignored, why, None))

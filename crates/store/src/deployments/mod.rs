@@ -297,6 +297,21 @@ impl Store {
         Ok((successful, pending))
     }
 
+    /// Whether a deployment of another service than `service_id` recorded image `tag` (a
+    /// preview running an image its parent built).
+    pub async fn tag_recorded_by_others(&self, tag: &str, service_id: i64) -> Result<bool> {
+        let found: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM deployments WHERE image = $1 AND service_id <> $2 LIMIT 1",
+            )
+            .bind(tag)
+            .bind(service_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// Every image tag a service's deployments recorded, each once.
     pub async fn service_image_tags(&self, service_id: i64) -> Result<Vec<String>> {
         let tags = with_pool!(self, |pool| {

@@ -206,7 +206,16 @@ impl Deploy<'_> {
     async fn reuse_build(&mut self, sha: &str, tag: &str) -> Result<Option<String>, Failure> {
         let platform = self.platform;
         let key = build_key(sha, &self.service, &self.build_fingerprint());
-        let Some(image) = platform.engine.find_image(self.service.id, &key).await? else {
+        // A preview also takes what its parent built from the same commit and settings.
+        let parent = self.service.preview.as_ref().map(|of| of.parent_id);
+        let mut found = None;
+        for service_id in std::iter::once(self.service.id).chain(parent) {
+            found = platform.engine.find_image(service_id, &key).await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(image) = found else {
             return Ok(None);
         };
         let (message, author) = platform

@@ -72,6 +72,18 @@ impl Deploy<'_> {
         let mut removed = 0;
         for image in images.iter().filter(|image| !kept_ids.contains(&image.id)) {
             for tag in &image.tags {
+                // A preview may run an image this service built, under a tag of its own.
+                if image.tags.len() > 1
+                    && !matches!(
+                        platform
+                            .store
+                            .tag_recorded_by_others(tag, self.service.id)
+                            .await,
+                        Ok(false)
+                    )
+                {
+                    continue;
+                }
                 if let Ok(true) = platform.engine.remove_tag(&image.id, tag).await {
                     removed += 1;
                 }
