@@ -117,14 +117,7 @@ pub async fn approve(
         )));
     }
     let by = actor.label.clone();
-    approve_and_deploy(app, actor, &preview.service, &head, &by).await?;
-    let deployment = app
-        .store
-        .list_deployments(&preview.service, None, 1)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| UseCaseError::Internal("the approved deployment is missing".into()))?;
+    let deployment = approve_and_deploy(app, actor, &preview.service, &head, &by).await?;
     deployed(app, preview.service, deployment).await
 }
 
