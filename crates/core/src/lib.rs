@@ -15,6 +15,7 @@ pub mod checks;
 pub mod commit_status;
 pub mod container;
 pub mod deployment;
+pub mod domain;
 pub mod edge;
 pub mod env;
 pub mod git;

@@ -1,0 +1,211 @@
+//! Custom domains: a service answers at names its team owns, besides its generated hostname.
+//!
+//! A domain is stored in its ASCII form (IDNA: `bücher.example` is `xn--bcher-kva.example`),
+//! lowercase, without a trailing dot. It is routed only once verified: its DNS points at the
+//! server's public addresses, or a token served through the domain came back (it may sit behind
+//! a proxy), or an administrator forced it. A wildcard (`*.example.com`) is one label `*` in
+//! front, nothing else.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::validation::Invalid;
+
+const MAX_NAME_LEN: usize = 253;
+const MAX_LABEL_LEN: usize = 63;
+
+/// A domain name a service may answer at, in ASCII form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct DomainName(String);
+
+impl DomainName {
+    /// Reads a domain as a person typed it: Unicode or ASCII, any case, an optional trailing
+    /// dot; a leading `*.` only when `wildcard` is allowed.
+    pub fn parse(input: &str, wildcard: bool) -> Result<DomainName, Invalid> {
+        let trimmed = input.trim().trim_end_matches('.');
+        if trimmed.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        let (star, rest) = match trimmed.strip_prefix("*.") {
+            Some(rest) if wildcard => (true, rest),
+            Some(_) => {
+                return Err(Invalid::new(
+                    "a wildcard (`*.`) is only for wildcard domains",
+                ));
+            }
+            None => (false, trimmed),
+        };
+        if rest.contains('*') {
+            return Err(Invalid::new("`*` may only be the whole first label"));
+        }
+        if rest.parse::<IpAddr>().is_ok() || rest.starts_with('[') {
+            return Err(Invalid::new("must be a domain name, not an address"));
+        }
+        let ascii = idna::domain_to_ascii(rest)
+            .map_err(|_| Invalid::new("is not a valid internationalized domain name"))?;
+        let labels: Vec<&str> = ascii.split('.').collect();
+        if labels.len() < 2 {
+            return Err(Invalid::new(
+                "must have at least two labels (`example.com`)",
+            ));
+        }
+        for label in &labels {
+            if label.is_empty() || label.len() > MAX_LABEL_LEN {
+                return Err(Invalid::new("each label must have 1 to 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(Invalid::new(
+                    "may only contain letters, digits and `-` (after IDNA)",
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(Invalid::new("no label may start or end with `-`"));
+            }
+        }
+        if labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Invalid::new("the last label must not be all digits"));
+        }
+        let name = if star { format!("*.{ascii}") } else { ascii };
+        if name.len() > MAX_NAME_LEN {
+            return Err(Invalid::new(format!(
+                "must be at most {MAX_NAME_LEN} characters"
+            )));
+        }
+        Ok(DomainName(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.0.starts_with("*.")
+    }
+
+    /// Whether `host` is this domain, or under it for a wildcard (one label deep, as TLS
+    /// wildcards match).
+    pub fn covers(&self, host: &str) -> bool {
+        match self.0.strip_prefix("*.") {
+            Some(parent) => host
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            None => host == self.0,
+        }
+    }
+
+    /// Whether this domain is `other` or lies under it (`a.b.example` under `example`).
+    pub fn is_within(&self, other: &str) -> bool {
+        let name = self.0.trim_start_matches("*.");
+        name == other || name.ends_with(&format!(".{other}"))
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a domain came to be routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Its DNS answers with the server's public addresses.
+    Dns,
+    /// A token served at `/.well-known/helvetia/<token>` came back through the domain.
+    HttpToken,
+    /// An administrator routed it without a check.
+    Forced,
+}
+
+/// What the DNS says of a domain, against the server's public addresses: `Ok` when every
+/// address it resolves to is one of them (and it resolves to at least one), else why not —
+/// naming what it answered.
+pub fn points_here(answered: &[IpAddr], public: &[IpAddr]) -> Result<(), String> {
+    if answered.is_empty() {
+        return Err("the name does not resolve (no A or AAAA record)".into());
+    }
+    let elsewhere: Vec<String> = answered
+        .iter()
+        .filter(|address| !public.contains(address))
+        .map(ToString::to_string)
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    let expected: Vec<String> = public.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "it resolves to {} — expected {}",
+        elsewhere.join(", "),
+        if expected.is_empty() {
+            "the server's public addresses (none are configured)".to_owned()
+        } else {
+            expected.join(", ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_kept_in_ascii_form() {
+        let parse = |s: &str| DomainName::parse(s, false).map(|d| d.0);
+        assert_eq!(parse("Shop.Example.COM.").unwrap(), "shop.example.com");
+        assert_eq!(parse("bücher.example").unwrap(), "xn--bcher-kva.example");
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.1",
+            "[::1]",
+            "a..b",
+            "-a.example",
+            "a_b.example",
+            "*.example.com",
+            "a.*.example",
+            "example.123",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse(&format!("{}.example", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        let wildcard = DomainName::parse("*.Example.com", true).unwrap();
+        assert_eq!(wildcard.as_str(), "*.example.com");
+        assert!(wildcard.is_wildcard());
+        assert!(wildcard.covers("shop.example.com"));
+        assert!(!wildcard.covers("example.com"));
+        assert!(!wildcard.covers("a.shop.example.com"));
+        assert!(wildcard.is_within("example.com"));
+        let plain = DomainName::parse("shop.example.com", false).unwrap();
+        assert!(plain.is_within("example.com") && !plain.is_within("ample.com"));
+    }
+
+    #[test]
+    fn dns_must_point_only_here() {
+        let here: IpAddr = "203.0.113.7".parse().unwrap();
+        let there: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(points_here(&[here], &[here]).is_ok());
+        let error = points_here(&[here, there], &[here]).unwrap_err();
+        assert!(
+            error.contains("198.51.100.1") && error.contains("203.0.113.7"),
+            "{error}"
+        );
+        assert!(
+            points_here(&[], &[here])
+                .unwrap_err()
+                .contains("does not resolve")
+        );
+    }
+}
