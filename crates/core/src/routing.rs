@@ -31,9 +31,15 @@ impl fmt::Display for Backend {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Route {
     /// A stable, unique name: `<project>_<service>` (`_` cannot appear in either name, so two
-    /// services never share one).
+    /// services never share one), `<project>_<service>_domain<id>` for a domain routed apart.
     pub name: String,
     pub hostnames: Vec<String>,
+    /// Only requests whose path starts with this (`/api`): a domain shared between services.
+    /// With no hostnames, the path on every host (Helvetia's own `/.well-known/…`).
+    pub path_prefix: Option<String>,
+    /// Every request is answered with a permanent redirect to this host, path and query kept
+    /// (an alias to its primary domain); the backends are not used.
+    pub redirect_to: Option<String>,
     pub backends: Vec<Backend>,
 }
 
@@ -66,14 +72,14 @@ impl RoutingTable {
         self.routes.get_mut(name)
     }
 
-    /// Routes the edge router publishes: every route with a hostname. One without backends —
+    /// Routes the edge router publishes: every route with a hostname or a path. One without backends —
     /// a service not deployed yet, stopped, restarting, or between the stop and the start of a
     /// `recreate` deploy — is published too, so its address answers 503 (try again later)
     /// rather than 404 (no such site).
     pub fn published(&self) -> impl Iterator<Item = &Route> {
         self.routes
             .values()
-            .filter(|route| !route.hostnames.is_empty())
+            .filter(|route| !route.hostnames.is_empty() || route.path_prefix.is_some())
     }
 }
 

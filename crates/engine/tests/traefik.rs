@@ -117,6 +117,8 @@ where
 fn route_to(backend: SocketAddr) -> Route {
     Route {
         name: "demo_web".into(),
+        path_prefix: None,
+        redirect_to: None,
         hostnames: vec![HOST.into()],
         backends: vec![Backend {
             address: backend.ip().to_string(),

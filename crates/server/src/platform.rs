@@ -170,6 +170,8 @@ impl PlatformSettings {
         let address = self.control_plane_address();
         Some(Route {
             name: CONTROL_PLANE_ROUTE.to_owned(),
+            path_prefix: None,
+            redirect_to: None,
             hostnames: vec![public.host().to_owned()],
             backends: vec![Backend {
                 address: address.ip().to_string(),

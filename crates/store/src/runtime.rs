@@ -341,6 +341,8 @@ impl Store {
             .map(|row| {
                 let route = Route {
                     name: route_name(&row.project, &row.service),
+                    path_prefix: None,
+                    redirect_to: None,
                     hostnames: vec![],
                     backends: vec![],
                 };

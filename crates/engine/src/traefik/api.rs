@@ -330,6 +330,8 @@ mod tests {
         let mut table = RoutingTable::new();
         table.insert(Route {
             name: "demo_web".into(),
+            path_prefix: None,
+            redirect_to: None,
             hostnames: vec!["web.demo.localhost".into()],
             backends: vec![Backend {
                 address: "172.20.0.2".into(),

@@ -45,7 +45,7 @@ struct Http<'a> {
     routers: BTreeMap<&'a str, Router<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     services: BTreeMap<&'a str, Service<'a>>,
-    middlewares: BTreeMap<&'a str, Middleware>,
+    middlewares: BTreeMap<String, Middleware>,
     servers_transports: BTreeMap<&'a str, ServersTransport>,
 }
 
@@ -54,13 +54,33 @@ struct Http<'a> {
 struct Router<'a> {
     rule: String,
     entry_points: [&'a str; 1],
-    middlewares: [&'a str; 1],
+    middlewares: Vec<String>,
     service: &'a str,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Middleware {
-    retry: Retry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<Retry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_regex: Option<RedirectRegex>,
+}
+
+/// A permanent redirect to another host, keeping the scheme, port, path and query.
+#[derive(Serialize)]
+struct RedirectRegex {
+    regex: &'static str,
+    replacement: String,
+    permanent: bool,
+}
+
+/// Captures the scheme, an explicit port, and the path with the query.
+const REDIRECT_REGEX: &str = "^(https?)://[^/:]+(:[0-9]+)?(.*)$";
+
+/// The name of a route's redirect middleware.
+fn redirect_middleware(route: &str) -> String {
+    format!("{route}-redirect")
 }
 
 #[derive(Serialize)]
@@ -108,13 +128,40 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
     let retry = retry_middleware(instance);
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
+    let mut middlewares = BTreeMap::from([(
+        retry.clone(),
+        Middleware {
+            retry: Some(Retry {
+                attempts: RETRY_ATTEMPTS,
+                initial_interval: RETRY_INTERVAL,
+            }),
+            redirect_regex: None,
+        },
+    )]);
     for route in table.published() {
+        let mut used = vec![retry.clone()];
+        if let Some(target) = &route.redirect_to {
+            // The redirect answers before the (empty) service is reached.
+            let name = redirect_middleware(&route.name);
+            middlewares.insert(
+                name.clone(),
+                Middleware {
+                    retry: None,
+                    redirect_regex: Some(RedirectRegex {
+                        regex: REDIRECT_REGEX,
+                        replacement: format!("${{1}}://{target}${{2}}${{3}}"),
+                        permanent: true,
+                    }),
+                },
+            );
+            used.insert(0, name);
+        }
         routers.insert(
             route.name.as_str(),
             Router {
                 rule: router_rule(route),
                 entry_points: [entry_point],
-                middlewares: [retry.as_str()],
+                middlewares: used,
                 service: &route.name,
             },
         );
@@ -137,15 +184,7 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
         http: Http {
             routers,
             services,
-            middlewares: BTreeMap::from([(
-                retry.as_str(),
-                Middleware {
-                    retry: Retry {
-                        attempts: RETRY_ATTEMPTS,
-                        initial_interval: RETRY_INTERVAL,
-                    },
-                },
-            )]),
+            middlewares,
             servers_transports: BTreeMap::from([(
                 SERVERS_TRANSPORT,
                 ServersTransport {
@@ -164,12 +203,19 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
 /// The rule Traefik matches a route's requests by. Hostnames are validated DNS names, so they
 /// cannot contain the backquotes that delimit them.
 pub(super) fn router_rule(route: &Route) -> String {
-    route
+    let hosts = route
         .hostnames
         .iter()
         .map(|hostname| format!("Host(`{hostname}`)"))
         .collect::<Vec<_>>()
-        .join(" || ")
+        .join(" || ");
+    // Paths are checked where they are accepted: `/`, then URL-safe characters, no backquote.
+    match (&route.path_prefix, route.hostnames.len()) {
+        (None, _) => hosts,
+        (Some(prefix), 0) => format!("PathPrefix(`{prefix}`)"),
+        (Some(prefix), 1) => format!("{hosts} && PathPrefix(`{prefix}`)"),
+        (Some(prefix), _) => format!("({hosts}) && PathPrefix(`{prefix}`)"),
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +234,8 @@ mod tests {
     fn route(name: &str, hostnames: &[&str], backends: Vec<Backend>) -> Route {
         Route {
             name: name.into(),
+            path_prefix: None,
+            redirect_to: None,
             hostnames: hostnames.iter().map(|h| h.to_string()).collect(),
             backends,
         }
@@ -253,6 +301,41 @@ initialInterval = "50ms"
 idleConnTimeout = "2s"
 "#
         );
+    }
+
+    #[test]
+    fn a_path_prefix_narrows_the_rule_and_a_redirect_answers_first() {
+        let mut table = RoutingTable::new();
+        let mut api = route("shop_api_domain3", &["shop.example"], vec![]);
+        api.path_prefix = Some("/api".into());
+        table.insert(api);
+        let mut alias = route("shop_web_domain4", &["www.shop.example"], vec![]);
+        alias.redirect_to = Some("shop.example".into());
+        table.insert(alias);
+        let mut everywhere = route("helvetia-well-known", &[], vec![]);
+        everywhere.path_prefix = Some("/.well-known/helvetia/".into());
+        table.insert(everywhere);
+        let rendered: toml::Table = toml::from_str(&render(&table, "web", "0a1b")).unwrap();
+        let routers = rendered["http"]["routers"].as_table().unwrap();
+        assert_eq!(
+            routers["shop_api_domain3"]["rule"].as_str(),
+            Some("Host(`shop.example`) && PathPrefix(`/api`)")
+        );
+        assert_eq!(
+            routers["helvetia-well-known"]["rule"].as_str(),
+            Some("PathPrefix(`/.well-known/helvetia/`)")
+        );
+        let middlewares = routers["shop_web_domain4"]["middlewares"]
+            .as_array()
+            .unwrap();
+        assert_eq!(middlewares[0].as_str(), Some("shop_web_domain4-redirect"));
+        let redirect =
+            &rendered["http"]["middlewares"]["shop_web_domain4-redirect"]["redirectRegex"];
+        assert_eq!(
+            redirect["replacement"].as_str(),
+            Some("${1}://shop.example${2}${3}")
+        );
+        assert_eq!(redirect["permanent"].as_bool(), Some(true));
     }
 
     #[test]
