@@ -14,6 +14,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::account::Email;
+use crate::deployment::{DeploymentCause, DeploymentStatus};
 use crate::validation::{FieldErrors, Invalid};
 
 /// The generic webhook's headers besides the signature's
@@ -111,6 +112,31 @@ impl FromStr for EventKind {
             .chain(EventKind::SUBSCRIBABLE)
             .find(|kind| kind.as_str() == s)
             .ok_or_else(|| Invalid::new(format!("`{s}` is not an event kind")))
+    }
+}
+
+/// The event a deployment that ended as `status` makes, if any: every failure, and the
+/// success of a deploy or a rollback (a new version serving). A restart, a settings change, a
+/// start or a scaling that succeeds is routine and stays quiet; a cancelled or superseded
+/// deployment changed nothing.
+pub fn deployment_event(status: DeploymentStatus, cause: DeploymentCause) -> Option<EventKind> {
+    match status {
+        DeploymentStatus::Failed => Some(EventKind::DeployFailed),
+        DeploymentStatus::Live => match cause {
+            DeploymentCause::Deploy | DeploymentCause::Rollback => Some(EventKind::DeploySucceeded),
+            DeploymentCause::Restart
+            | DeploymentCause::Settings
+            | DeploymentCause::Start
+            | DeploymentCause::Scale => None,
+        },
+        DeploymentStatus::Queued
+        | DeploymentStatus::Cloning
+        | DeploymentStatus::Building
+        | DeploymentStatus::Starting
+        | DeploymentStatus::HealthChecking
+        | DeploymentStatus::Retired
+        | DeploymentStatus::Cancelled
+        | DeploymentStatus::Superseded => None,
     }
 }
 
@@ -428,6 +454,22 @@ mod tests {
             ]
         );
         assert_eq!(retry_delay(base, 0), None);
+    }
+
+    #[test]
+    fn deployments_notify_when_they_fail_or_bring_a_new_version() {
+        use DeploymentCause::*;
+        assert_eq!(
+            deployment_event(DeploymentStatus::Failed, Scale),
+            Some(EventKind::DeployFailed)
+        );
+        assert_eq!(
+            deployment_event(DeploymentStatus::Live, Rollback),
+            Some(EventKind::DeploySucceeded)
+        );
+        assert_eq!(deployment_event(DeploymentStatus::Live, Restart), None);
+        assert_eq!(deployment_event(DeploymentStatus::Cancelled, Deploy), None);
+        assert_eq!(deployment_event(DeploymentStatus::Superseded, Deploy), None);
     }
 
     #[test]

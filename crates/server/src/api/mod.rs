@@ -36,6 +36,7 @@ mod lifecycle;
 mod link_pages;
 mod logs;
 mod metrics;
+mod notifications;
 mod oidc;
 mod openapi;
 mod previews;
@@ -123,6 +124,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(github::routes())
         .merge(hooks::routes())
         .merge(previews::routes())
+        .merge(notifications::routes())
         .merge(link_pages::routes())
 }
 
