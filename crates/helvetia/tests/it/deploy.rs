@@ -242,9 +242,23 @@ async fn failed_deployments_leave_the_live_version_serving() {
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
+    // The pipeline's notifications: queued for the channel (its host resolves nowhere, so
+    // they stay pending; the server tests cover delivery).
+    let (status, body) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/projects/{project}/notifications"),
+            Some(
+                json!({"name": "ops", "kind": "webhook", "url": "https://hooks.invalid/ops",
+                        "events": ["deploy_succeeded", "deploy_failed"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
     assert_eq!(live["status"], "live", "{live}");
+    let mut notified = vec![("deploy_succeeded".to_owned(), live["id"].clone())];
     let live_container =
         server
             .scope()
@@ -277,6 +291,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
     for (variant, reason, logged) in cases {
         repo.overlay(variant);
         let failed = server.deploy(&project, "web").await;
+        notified.push(("deploy_failed".to_owned(), failed["id"].clone()));
         let id = failed["id"].as_i64().unwrap();
         let log = server.deploy_log(id).await;
         assert_eq!(failed["status"], "failed", "{variant}: {log}");
@@ -342,6 +357,26 @@ async fn failed_deployments_leave_the_live_version_serving() {
         .get(&format!("/api/v1/projects/{project}/services/web"))
         .await;
     assert_eq!(service["status"]["live_deployment"]["id"], live["id"]);
+    notified.push(("deploy_failed".to_owned(), failed["id"].clone()));
+    let messages = server
+        .get(&format!(
+            "/api/v1/projects/{project}/notifications/ops/messages"
+        ))
+        .await;
+    let mut events: Vec<(String, serde_json::Value)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let event = &m["event"];
+            (
+                event["kind"].as_str().unwrap().to_owned(),
+                event["deployment_id"].clone(),
+            )
+        })
+        .collect();
+    events.reverse();
+    assert_eq!(events, notified, "{messages}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
