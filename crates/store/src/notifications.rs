@@ -526,6 +526,22 @@ impl Store {
         Ok(())
     }
 
+    /// Removes messages that ended (delivered or failed) before `before`, with their
+    /// attempts; answers how many.
+    pub async fn prune_notifications(&self, before: Timestamp) -> Result<u64> {
+        let removed = with_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM notification_messages
+                 WHERE status <> 'pending' AND finished_at < $1",
+            )
+            .bind(millis(before))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(removed)
+    }
+
     /// Messages of channel `channel_id`, newest first (older than message `before` when
     /// given, at most `limit`), each with its attempts, oldest first.
     pub async fn channel_messages(

@@ -81,6 +81,7 @@ pub struct AppState {
         ProjectName,
         ServiceName,
         helvetia_core::name::TeamName,
+        helvetia_core::name::ChannelName,
         helvetia_core::env::EnvName,
         helvetia_core::volume::VolumeName,
         helvetia_core::service::PortInput

@@ -97,9 +97,24 @@ const IDLE: Duration = Duration::from_secs(300);
 /// How long it waits after the store failed to answer.
 const AFTER_ERROR: Duration = Duration::from_secs(5);
 
-/// Sends due messages until `stop`.
+/// How long a message that ended is kept (with its attempts), and how often older ones are
+/// removed.
+const KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Sends due messages until `stop`; removes messages older than [`KEPT`] once an hour.
 pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(tokio::time::Instant::now());
+            let before = Timestamp::now()
+                .checked_sub(KEPT)
+                .unwrap_or(Timestamp::UNIX_EPOCH);
+            if let Err(error) = platform.store.prune_notifications(before).await {
+                tracing::warn!(%error, "old notifications could not be removed");
+            }
+        }
         let wait = match send_due(&platform).await {
             Ok(()) => match platform.store.next_notification_due().await {
                 Ok(Some(next)) => {

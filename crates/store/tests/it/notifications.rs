@@ -131,6 +131,24 @@ pub async fn channels_queue_what_they_subscribe_to_and_record_attempts(db: &Test
     assert_eq!(attempts[0].http_status, Some(500));
     assert!(attempts[1].ok);
 
+    // Messages that ended are removed once old enough; pending ones stay.
+    let later = now + SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .prune_notifications(now - SignedDuration::from_secs(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.prune_notifications(later).await.unwrap(), 2);
+    assert!(
+        store
+            .channel_messages(ops.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     let test = NotificationEvent::new(EventKind::Test, "demo", Timestamp::now());
     let pager = store.channel(&project, "pager").await.unwrap();
     store
