@@ -116,13 +116,20 @@ impl FromStr for EventKind {
 }
 
 /// The event a deployment that ended as `status` makes, if any: every failure, and the
-/// success of a deploy or a rollback (a new version serving). A restart, a settings change, a
-/// start or a scaling that succeeds is routine and stays quiet; a cancelled or superseded
-/// deployment changed nothing.
-pub fn deployment_event(status: DeploymentStatus, cause: DeploymentCause) -> Option<EventKind> {
+/// success of a deploy or a rollback (a new version serving) — for a `preview` service,
+/// `preview_ready`. A restart, a settings change, a start or a scaling that succeeds is
+/// routine and stays quiet; a cancelled or superseded deployment changed nothing.
+pub fn deployment_event(
+    status: DeploymentStatus,
+    cause: DeploymentCause,
+    preview: bool,
+) -> Option<EventKind> {
     match status {
         DeploymentStatus::Failed => Some(EventKind::DeployFailed),
         DeploymentStatus::Live => match cause {
+            DeploymentCause::Deploy | DeploymentCause::Rollback if preview => {
+                Some(EventKind::PreviewReady)
+            }
             DeploymentCause::Deploy | DeploymentCause::Rollback => Some(EventKind::DeploySucceeded),
             DeploymentCause::Restart
             | DeploymentCause::Settings
@@ -163,7 +170,7 @@ pub struct NotificationEvent {
     /// Where it runs: the service's or the preview's URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// The pull request a preview is of.
+    /// The pull request a preview is of (`service` then names the service it previews).
     #[serde(default)]
     pub pull_request: Option<u64>,
     /// The domain a certificate event is about.
@@ -459,17 +466,26 @@ mod tests {
     #[test]
     fn deployments_notify_when_they_fail_or_bring_a_new_version() {
         use DeploymentCause::*;
+        use DeploymentStatus::{Cancelled, Failed, Live, Superseded};
         assert_eq!(
-            deployment_event(DeploymentStatus::Failed, Scale),
+            deployment_event(Failed, Scale, false),
             Some(EventKind::DeployFailed)
         );
         assert_eq!(
-            deployment_event(DeploymentStatus::Live, Rollback),
+            deployment_event(Failed, Deploy, true),
+            Some(EventKind::DeployFailed)
+        );
+        assert_eq!(
+            deployment_event(Live, Rollback, false),
             Some(EventKind::DeploySucceeded)
         );
-        assert_eq!(deployment_event(DeploymentStatus::Live, Restart), None);
-        assert_eq!(deployment_event(DeploymentStatus::Cancelled, Deploy), None);
-        assert_eq!(deployment_event(DeploymentStatus::Superseded, Deploy), None);
+        assert_eq!(
+            deployment_event(Live, Deploy, true),
+            Some(EventKind::PreviewReady)
+        );
+        assert_eq!(deployment_event(Live, Restart, false), None);
+        assert_eq!(deployment_event(Cancelled, Deploy, false), None);
+        assert_eq!(deployment_event(Superseded, Deploy, true), None);
     }
 
     #[test]

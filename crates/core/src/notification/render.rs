@@ -14,6 +14,17 @@ fn subject(event: &NotificationEvent) -> String {
     }
 }
 
+/// What the event is about: a pull request's preview of the service, or the service.
+fn about(event: &NotificationEvent) -> String {
+    match event.pull_request {
+        Some(number) => format!(
+            "the preview of pull request #{number} of {}",
+            subject(event)
+        ),
+        None => subject(event),
+    }
+}
+
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
@@ -22,10 +33,10 @@ fn short(commit: &str) -> &str {
 pub fn summary(event: &NotificationEvent) -> String {
     let what = subject(event);
     let mut line = match event.kind {
-        EventKind::DeploySucceeded => format!("{what} deployed"),
-        EventKind::DeployFailed => format!("{what} failed to deploy"),
+        EventKind::DeploySucceeded => format!("{} deployed", about(event)),
+        EventKind::DeployFailed => format!("{} failed to deploy", about(event)),
         EventKind::PreviewReady => match event.pull_request {
-            Some(number) => format!("the preview of pull request #{number} of {what} is ready"),
+            Some(_) => format!("{} is ready", about(event)),
             None => format!("a preview of {what} is ready"),
         },
         EventKind::CertificateFailing => format!(
@@ -188,11 +199,16 @@ mod tests {
     fn a_preview_names_its_pull_request() {
         let mut event =
             NotificationEvent::new(EventKind::PreviewReady, "demo", Timestamp::UNIX_EPOCH);
-        event.service = Some("web-pr-7".into());
+        event.service = Some("web".into());
         event.pull_request = Some(7);
         assert_eq!(
             summary(&event),
-            "the preview of pull request #7 of demo/web-pr-7 is ready"
+            "the preview of pull request #7 of demo/web is ready"
+        );
+        event.kind = EventKind::DeployFailed;
+        assert_eq!(
+            summary(&event),
+            "the preview of pull request #7 of demo/web failed to deploy"
         );
     }
 }

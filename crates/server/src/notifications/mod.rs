@@ -62,7 +62,8 @@ pub async fn emit(platform: &Platform, project_id: i64, event: NotificationEvent
 
 /// Emits what deployment `id` of `service` ended as (read again: its last transition may
 /// have been recorded elsewhere), if it makes an event ([`deployment_event`]): the deploy
-/// job's one call, after its commit status.
+/// job's one call, after its commit status. A preview's deploy that went live is
+/// `preview_ready`, with its pull request and URL.
 pub async fn deployment_ended(platform: &Platform, service: &Service, id: i64, log: &DeployLog) {
     let deployment = match platform.store.deployment_by_id(id).await {
         Ok(deployment) => deployment,
@@ -71,21 +72,27 @@ pub async fn deployment_ended(platform: &Platform, service: &Service, id: i64, l
             return;
         }
     };
-    let Some(kind) = deployment_event(deployment.status, deployment.cause) else {
+    let preview = service.preview.as_ref();
+    let Some(kind) = deployment_event(deployment.status, deployment.cause, preview.is_some())
+    else {
         return;
     };
-    let (project, name) = (service.project.as_str(), service.name.as_str());
     let mut event = NotificationEvent::new(
         kind,
-        project,
+        service.project.as_str(),
         deployment.finished_at.unwrap_or_else(Timestamp::now),
     );
-    event.service = Some(name.to_owned());
+    // A preview is told as its service's, with its pull request.
+    event.service = Some(match preview {
+        Some(preview) => preview.parent.to_string(),
+        None => service.name.to_string(),
+    });
+    event.pull_request = preview.and_then(|preview| preview.label.pull_request_number());
     event.deployment_id = Some(id);
     event.commit = deployment.commit_sha.or(deployment.requested_commit);
     event.status = Some(deployment.status.to_string());
     event.reason = deployment.status_reason.map(|reason| log.redact(&reason));
-    event.url = Some(platform.settings.service_url(project, name));
+    event.url = Some(platform.settings.service_url(service));
     emit(platform, service.project_id, event).await;
 }
 
