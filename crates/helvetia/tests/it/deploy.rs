@@ -242,19 +242,22 @@ async fn failed_deployments_leave_the_live_version_serving() {
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
-    // The pipeline's notifications: queued for the channel (its host resolves nowhere, so
-    // they stay pending; the server tests cover delivery).
-    let (status, body) = server
-        .api(
-            Method::POST,
-            &format!("/api/v1/projects/{project}/notifications"),
-            Some(
-                json!({"name": "ops", "kind": "webhook", "url": "https://hooks.invalid/ops",
-                        "events": ["deploy_succeeded", "deploy_failed"]}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    // The pipeline's notifications, to a channel made with the CLI: queued (its host resolves
+    // nowhere, so they stay pending; the server tests cover delivery).
+    let added = server.cli_ok(&[
+        "notifications",
+        "add",
+        &project,
+        "ops",
+        "--webhook",
+        "https://hooks.invalid/ops",
+    ]);
+    assert!(added.contains("Signing secret (shown once): "), "{added}");
+    let listed = server.cli_ok(&["notifications", "list", &project]);
+    assert!(
+        listed.contains("deploy_succeeded,deploy_failed"),
+        "{listed}"
+    );
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
     assert_eq!(live["status"], "live", "{live}");
@@ -377,6 +380,11 @@ async fn failed_deployments_leave_the_live_version_serving() {
         .collect();
     events.reverse();
     assert_eq!(events, notified, "{messages}");
+    let log = server.cli_ok(&["notifications", "log", &project, "ops"]);
+    assert!(
+        log.contains("deploy_failed") && log.contains("pending"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
