@@ -382,6 +382,30 @@ async fn roles_limit_deploys_member_management_and_secrets() {
     let reveal = "/api/v1/projects/alpha/services/web/env/API_KEY/reveal";
     let (status, _) = api.call(Method::GET, reveal, Some(&member), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a member reveals a secret");
+    let channels = "/api/v1/projects/alpha/notifications";
+    let (status, _) = api
+        .call(
+            Method::POST,
+            channels,
+            Some(&viewer),
+            Some(
+                json!({"name": "mine", "kind": "slack", "events": ["deploy_failed"],
+                        "url": "https://hooks.invalid/x"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer adds a channel");
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("{channels}/ops/test"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer sends a test");
+    let (status, _) = api.call(Method::GET, channels, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "a viewer reads the channels");
 
     // The owner's deploy-scoped token deploys but cannot reveal secrets.
     let (_, created) = api

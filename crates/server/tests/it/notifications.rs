@@ -395,3 +395,74 @@ async fn an_smtp_server_receives_the_email() {
     smtp.kill().await.unwrap();
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_changed_channel_delivers_where_and_what_it_now_says() {
+    let (api, stop) = api().await;
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    add_channel(
+        &api,
+        json!({"name": "chat", "kind": "slack", "events": ["deploy_failed"],
+               "url": format!("{base}/old")}),
+    )
+    .await;
+    let path = "/api/v1/projects/demo/notifications/chat";
+    let (status, changed) = api
+        .call(
+            axum::http::Method::PATCH,
+            path,
+            Some(&api.admin),
+            Some(json!({"url": format!("{base}/new"), "events": ["deploy_succeeded"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["events"], json!(["deploy_succeeded"]));
+    // The kind's own field only.
+    let (status, refused) = api
+        .call(
+            axum::http::Method::PATCH,
+            path,
+            Some(&api.admin),
+            Some(
+                json!({"smtp": {"host": "smtp.invalid", "port": 25, "tls": "none",
+                                 "from": "a@example.com", "to": ["b@example.com"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    let project = project_id(&api).await;
+    let event = |kind| NotificationEvent::new(kind, "demo", Timestamp::now());
+    notifications::emit(&api.platform, project, event(EventKind::DeploySucceeded)).await;
+    receiver.wait_for("new", 1).await;
+    // Disabled: events are not queued, tests still are.
+    let (status, _) = api
+        .call(
+            axum::http::Method::PATCH,
+            path,
+            Some(&api.admin),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    notifications::emit(&api.platform, project, event(EventKind::DeploySucceeded)).await;
+    api.post(&format!("{path}/test"), json!(null)).await;
+    let received = receiver.wait_for("new", 2).await;
+    let body: Value = serde_json::from_slice(&received[1].body).unwrap();
+    assert!(
+        body["text"].as_str().unwrap().contains("test notification"),
+        "{body}"
+    );
+    assert!(receiver.at("old").is_empty());
+    let (_, messages) = api.get(&format!("{path}/messages")).await;
+    assert_eq!(messages.as_array().unwrap().len(), 2, "{messages}");
+
+    let (status, _) = api
+        .call(axum::http::Method::DELETE, path, Some(&api.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api.get(path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    stop.cancel();
+}
