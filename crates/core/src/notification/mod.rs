@@ -31,6 +31,12 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(10);
 pub const BACKOFF_FACTOR: u32 = 4;
 
+/// What a channel's sealed secret is bound to: its project and name, which never change, so a
+/// sealed value moved to another channel's row does not open.
+pub fn secret_binding(project_id: i64, channel: &str) -> String {
+    format!("helvetia-notification:{project_id}:{channel}")
+}
+
 /// The wait after `attempts` failed attempts before the next, or `None` when none is left.
 pub fn retry_delay(base: Duration, attempts: u32) -> Option<Duration> {
     if attempts == 0 || attempts >= MAX_ATTEMPTS {

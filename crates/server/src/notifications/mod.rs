@@ -29,12 +29,6 @@ use crate::platform::Platform;
 
 pub use send::{EmailSecret, WebhookSettings};
 
-/// What a channel's sealed secret is bound to: its project and name, which never change, so a
-/// sealed value moved to another channel's row does not open.
-pub fn binding(project_id: i64, channel: &str) -> String {
-    format!("helvetia-notification:{project_id}:{channel}")
-}
-
 /// A new delivery id: the same on every attempt at one message.
 pub fn delivery_id() -> String {
     format!("{:032x}", rand::rng().random::<u128>())

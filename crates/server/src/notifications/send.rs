@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use helvetia_core::notification::{
     ChannelKind, DELIVERY_HEADER, EVENT_HEADER, EmailSettings, NotificationEvent, SmtpTls, render,
+    secret_binding,
 };
 use helvetia_core::redact::Redactor;
 use helvetia_core::webhook::signature::{
@@ -83,7 +84,7 @@ pub(super) async fn deliver(platform: &Platform, message: &Message, channel: &Ch
     let secret = match &channel.sealed_secret {
         Some(sealed) => match platform
             .vault
-            .open(&super::binding(channel.project_id, &channel.name), sealed)
+            .open(&secret_binding(channel.project_id, &channel.name), sealed)
         {
             Ok(secret) => Some(secret),
             Err(_) => {

@@ -13,7 +13,7 @@ use helvetia_core::auth::{Caller, Scope};
 use helvetia_core::name::ChannelName;
 use helvetia_core::notification::{
     ChannelKind, EmailInput, EmailSettings, EventKind, NotificationEvent, SmtpTls, check_events,
-    check_url, masked_url,
+    check_url, masked_url, secret_binding,
 };
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_engine::outbound::OutboundError;
@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use super::access::{self, OwnedProject};
 use super::tokens::random_secret;
 use super::{App, Result};
-use crate::notifications::{WebhookSettings, binding, delivery_id};
+use crate::notifications::{WebhookSettings, delivery_id};
 
 fn view(channel: Channel) -> ChannelView {
     ChannelView {
@@ -195,7 +195,7 @@ pub async fn create(
     if signing_secret.is_some() {
         destination.secret = signing_secret.clone();
     }
-    let binding = binding(owned.project.id, name.as_str());
+    let binding = secret_binding(owned.project.id, name.as_str());
     let config = ChannelConfig {
         events,
         enabled: true,
@@ -237,7 +237,7 @@ pub async fn update(
     }
     let changed = destination(app, channel.kind, input.url.as_deref(), input.smtp.as_ref()).await?;
     if let Some(destination) = changed {
-        let binding = binding(owned.project.id, &channel.name);
+        let binding = secret_binding(owned.project.id, &channel.name);
         config.settings = destination.settings;
         config.destination = destination.destination;
         match (channel.kind, destination.secret) {

@@ -466,3 +466,28 @@ async fn a_changed_channel_delivers_where_and_what_it_now_says() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn rotating_the_master_key_reseals_channel_secrets() {
+    let (api, stop) = api().await;
+    stop.cancel();
+    let url = "http://127.0.0.1:9/hooks/token";
+    add_channel(
+        &api,
+        json!({"name": "chat", "kind": "slack", "events": ["deploy_failed"], "url": url}),
+    )
+    .await;
+    let project = project_id(&api).await;
+    let before = api.store.channels(project).await.unwrap().remove(0);
+    helvetia_server::vault::rotate(api.dir.path(), None, &api.store)
+        .await
+        .unwrap();
+    let after = api.store.channels(project).await.unwrap().remove(0);
+    assert_ne!(after.sealed_secret, before.sealed_secret);
+    let vault = helvetia_server::vault::Vault::open_for(api.dir.path(), None, &api.store)
+        .await
+        .unwrap();
+    let binding = helvetia_core::notification::secret_binding(project, "chat");
+    let opened = vault.open(&binding, after.sealed_secret.as_deref().unwrap());
+    assert_eq!(opened.unwrap(), url);
+}

@@ -175,6 +175,20 @@ impl Store {
         rows.into_iter().map(Channel::try_from).collect()
     }
 
+    /// Every channel with a sealed secret, for master key rotation.
+    pub async fn sealed_channels(&self) -> Result<Vec<Channel>> {
+        let rows: Vec<ChannelRow> = with_pool!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                channel_columns!(),
+                " FROM notification_channels WHERE secret IS NOT NULL ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Channel::try_from).collect()
+    }
+
     /// Channel `name` of `project`.
     pub async fn channel(&self, project: &Project, name: &str) -> Result<Channel> {
         let row: Option<ChannelRow> = with_pool!(self, |pool| {
