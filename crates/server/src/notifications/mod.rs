@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::logs::DeployLog;
 use crate::platform::Platform;
 
-pub use send::{EmailSecret, WebhookSettings};
+pub use send::WebhookSettings;
 
 /// A new delivery id: the same on every attempt at one message.
 pub fn delivery_id() -> String {

@@ -40,9 +40,6 @@ pub struct WebhookSettings {
     pub url: String,
 }
 
-/// An e-mail channel's sealed secret: its SMTP password.
-pub type EmailSecret = String;
-
 /// What an attempt came to.
 pub(super) struct Outcome {
     pub ok: bool,
