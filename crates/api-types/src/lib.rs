@@ -18,6 +18,7 @@ mod env;
 mod github;
 mod hooks;
 mod metrics;
+mod notifications;
 mod oidc;
 mod previews;
 mod projects;
@@ -39,6 +40,10 @@ pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, 
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use hooks::{HookReceipt, HookResult, HookSecret, HookView, UpdateHook};
 pub use metrics::{CurrentMetrics, MetricsHealth, MetricsSeries};
+pub use notifications::{
+    AttemptView, ChannelView, CreateChannel, CreatedChannel, MessageView, SmtpInput, TestQueued,
+    UpdateChannel,
+};
 pub use oidc::{CreateTrust, OidcDeploy};
 pub use previews::{ApprovePreview, DeployPreview, PreviewDeployed, PreviewView};
 pub use projects::CreateProject;
@@ -61,6 +66,9 @@ pub use helvetia_core::deployment::{
 };
 pub use helvetia_core::env::EnvVarInput;
 pub use helvetia_core::metrics::{ContainerSample, Resolution, SeriesPoint, Usage};
+pub use helvetia_core::notification::{
+    ChannelKind, EventKind, MessageStatus, NotificationEvent, SmtpTls,
+};
 pub use helvetia_core::oidc::Trust;
 pub use helvetia_core::preview::{PreviewSettings, PreviewSettingsInput};
 pub use helvetia_core::project::Project;

@@ -46,6 +46,12 @@ pub enum AuditAction {
     EnvReveal,
     VolumeAdd,
     VolumeRemove,
+    /// A project's notification channel was added, changed or removed (the target names it).
+    NotificationChannelAdd,
+    NotificationChannelUpdate,
+    NotificationChannelRemove,
+    /// A test message was queued for a channel.
+    NotificationTest,
     TokenCreate,
     TokenRevoke,
     UserCreate,
@@ -111,6 +117,10 @@ impl AuditAction {
             AuditAction::EnvReveal => "env.reveal",
             AuditAction::VolumeAdd => "volume.add",
             AuditAction::VolumeRemove => "volume.remove",
+            AuditAction::NotificationChannelAdd => "notification.channel_add",
+            AuditAction::NotificationChannelUpdate => "notification.channel_update",
+            AuditAction::NotificationChannelRemove => "notification.channel_remove",
+            AuditAction::NotificationTest => "notification.test",
             AuditAction::TokenCreate => "token.create",
             AuditAction::TokenRevoke => "token.revoke",
             AuditAction::UserCreate => "user.create",

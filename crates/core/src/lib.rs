@@ -22,6 +22,7 @@ pub mod git;
 pub mod job;
 pub mod metrics;
 pub mod name;
+pub mod notification;
 pub mod oidc;
 pub mod outbound;
 pub mod preview;

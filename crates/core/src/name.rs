@@ -101,6 +101,11 @@ dns_label_name!(
     "A service's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
 );
 dns_label_name!(
+    /// A notification channel's name: a DNS label, unique within its project.
+    ChannelName,
+    "A notification channel's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."
+);
+dns_label_name!(
     /// A team's name: a DNS label, unique on the server.
     TeamName,
     "A team's name: a DNS label (lowercase letters, digits and `-`, 1–63 characters)."

@@ -70,6 +70,10 @@ pub struct ServerArgs {
     /// How long shutdown waits for running deployments, e.g. `30s`.
     #[arg(long, env = "HELVETIA_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// The wait before a failed notification's first retry (each next wait is 4 times longer;
+    /// 5 attempts). Hidden: tests shorten it.
+    #[arg(long, env = "HELVETIA_NOTIFICATION_RETRY_BASE", default_value = "10s", value_parser = parse_duration, hide = true)]
+    pub notification_retry_base: Duration,
     /// Log format.
     #[arg(long, env = "HELVETIA_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -349,6 +353,7 @@ impl ServerArgs {
                     .filter(|org| !org.is_empty())
                     .collect(),
                 github: self.github.urls(),
+                notification_retry_base: self.notification_retry_base,
             },
             edge,
             queue: QueueSettings {

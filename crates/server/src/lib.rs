@@ -16,6 +16,7 @@ pub mod limits;
 pub mod logs;
 pub mod metrics;
 mod monitor;
+pub mod notifications;
 pub mod oidc;
 pub mod passwords;
 pub mod platform;

@@ -26,7 +26,7 @@ use helvetia_engine::github::tokens::TokenCache;
 use helvetia_engine::outbound::Outbound;
 use helvetia_engine::routing::{EdgeRouter, RoutingError};
 use helvetia_store::{Store, StoreError};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use helvetia_store::env::EnvRecord;
 use sha2::{Digest, Sha256};
@@ -76,6 +76,9 @@ pub struct PlatformSettings {
     pub signup_github_orgs: Vec<String>,
     /// Where GitHub's web pages and API are (`--github-url`, `--github-api-url`).
     pub github: GitHubUrls,
+    /// The wait before a failed notification's first retry; later waits grow from it
+    /// (`core::notification::retry_delay`).
+    pub notification_retry_base: Duration,
 }
 
 impl PlatformSettings {
@@ -227,6 +230,8 @@ pub struct Platform {
     server_secrets: Vec<String>,
     /// Seals and opens secret variables.
     pub vault: Vault,
+    /// Woken when notifications are queued: the sender (`notifications::run`) waits on it.
+    pub notifications_due: Notify,
     /// Where checkouts and build contexts live while a build runs: inside the data dir (not
     /// `/tmp`, which may be memory), emptied at every start so a crash leaves nothing behind.
     pub builds_dir: PathBuf,
@@ -272,6 +277,7 @@ impl Platform {
             logs: Arc::new(LogHub::default()),
             server_secrets: vec![],
             vault,
+            notifications_due: Notify::new(),
             builds_dir,
             routing: Mutex::new(()),
             networks: Mutex::new(()),

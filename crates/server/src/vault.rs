@@ -7,9 +7,10 @@
 //! is sealed with a fresh random nonce and bound to its variable (the associated data names
 //! the scope and variable), so a sealed value copied onto another variable does not open.
 //!
-//! Rotation ([`rotate`]) re-seals every secret under a new key in one transaction; the new
-//! key is written to `master.key.new` first and renamed into place after the commit, and a
-//! start-up after a crash in between finishes (or undoes) the switch.
+//! Rotation ([`rotate`]) re-seals every secret (variables and notification channels) under a
+//! new key in one transaction; the new key is written to `master.key.new` first and renamed
+//! into place after the commit, and a start-up after a crash in between finishes (or undoes)
+//! the switch.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -19,6 +20,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use helvetia_core::notification::secret_binding;
 use helvetia_store::env::EnvRecord;
 use helvetia_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -253,13 +255,24 @@ pub async fn rotate(
         let binding = binding(record.project_id, record.service_id, &record.name);
         resealed.push((record.id, next.seal(&binding, &plain)));
     }
+    let mut channels = vec![];
+    for channel in store.sealed_channels().await? {
+        let binding = secret_binding(channel.project_id, &channel.name);
+        let sealed = channel.sealed_secret.unwrap_or_default();
+        let plain = current.open(&binding, &sealed)?;
+        channels.push((channel.id, next.seal(&binding, &plain)));
+    }
     if env_key.is_some() {
-        store.reseal_secrets(&resealed, &next.key_id).await?;
+        store
+            .reseal_secrets(&resealed, &channels, &next.key_id)
+            .await?;
         return Ok(Some(hex::encode(key)));
     }
     let new_path = data_dir.join(NEW_KEY_FILE);
     write_key_file(&new_path, &key)?;
-    store.reseal_secrets(&resealed, &next.key_id).await?;
+    store
+        .reseal_secrets(&resealed, &channels, &next.key_id)
+        .await?;
     std::fs::rename(&new_path, data_dir.join(KEY_FILE)).map_err(|source| VaultError::File {
         path: new_path,
         source,

@@ -297,11 +297,24 @@ impl Store {
         rows.into_iter().map(EnvRecord::try_from).collect()
     }
 
-    /// Replaces every secret's sealed value (re-encryption under a new key) and records the
-    /// new key id, in one transaction: either every secret moves to the new key or none.
-    pub async fn reseal_secrets(&self, resealed: &[(i64, String)], key_id: &str) -> Result<()> {
+    /// Replaces every secret's sealed value (re-encryption under a new key) — variables' and
+    /// notification channels' (`channels`, by channel id) — and records the new key id, in one
+    /// transaction: either every secret moves to the new key or none.
+    pub async fn reseal_secrets(
+        &self,
+        resealed: &[(i64, String)],
+        channels: &[(i64, String)],
+        key_id: &str,
+    ) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            for (id, secret) in channels {
+                sqlx::query("UPDATE notification_channels SET secret = $1 WHERE id = $2")
+                    .bind(secret)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for (id, value) in resealed {
                 sqlx::query("UPDATE env_vars SET value = $1, key_id = $2 WHERE id = $3 AND secret")
                     .bind(value)

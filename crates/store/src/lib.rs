@@ -37,6 +37,7 @@ pub mod hooks;
 pub mod links;
 pub mod logs;
 pub mod metrics;
+pub mod notifications;
 pub mod oidc;
 pub mod previews;
 pub mod projects;

@@ -11,6 +11,7 @@ mod hooks;
 mod login;
 mod logs;
 mod metrics;
+mod notifications;
 mod previews;
 mod projects;
 mod services;
@@ -52,6 +53,10 @@ pub enum Command {
     /// A service's previews: one per pull request, or of any branch; approvals for forks.
     #[command(subcommand)]
     Previews(previews::PreviewsCommand),
+    /// Where a project hears about deploys (Slack, Discord, a signed webhook, e-mail), test
+    /// messages and the log of every attempt.
+    #[command(subcommand)]
+    Notifications(Box<notifications::NotificationsCommand>),
     /// A service's runtime output, or a deployment's log; `-f` follows it.
     Logs(logs::LogsArgs),
     /// A service's CPU, memory, network and disk use now, with a sparkline of each.
@@ -88,6 +93,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Env(command) => env::run(command, global).await,
         Command::Hooks(command) => hooks::run(command, global).await,
         Command::Previews(command) => previews::run(command, global).await,
+        Command::Notifications(command) => notifications::run(*command, global).await,
         Command::Logs(args) => logs::run(args, global).await,
         Command::Metrics(args) => metrics::run(args, global).await,
         Command::Tokens(command) => tokens::run(command, global).await,

@@ -242,9 +242,26 @@ async fn failed_deployments_leave_the_live_version_serving() {
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
+    // The pipeline's notifications, to a channel made with the CLI: queued (its host resolves
+    // nowhere, so they stay pending; the server tests cover delivery).
+    let added = server.cli_ok(&[
+        "notifications",
+        "add",
+        &project,
+        "ops",
+        "--webhook",
+        "https://hooks.invalid/ops",
+    ]);
+    assert!(added.contains("Signing secret (shown once): "), "{added}");
+    let listed = server.cli_ok(&["notifications", "list", &project]);
+    assert!(
+        listed.contains("deploy_succeeded,deploy_failed"),
+        "{listed}"
+    );
     let host = format!("web.{project}.localhost");
     let live = server.deploy(&project, "web").await;
     assert_eq!(live["status"], "live", "{live}");
+    let mut notified = vec![("deploy_succeeded".to_owned(), live["id"].clone())];
     let live_container =
         server
             .scope()
@@ -277,6 +294,7 @@ async fn failed_deployments_leave_the_live_version_serving() {
     for (variant, reason, logged) in cases {
         repo.overlay(variant);
         let failed = server.deploy(&project, "web").await;
+        notified.push(("deploy_failed".to_owned(), failed["id"].clone()));
         let id = failed["id"].as_i64().unwrap();
         let log = server.deploy_log(id).await;
         assert_eq!(failed["status"], "failed", "{variant}: {log}");
@@ -342,6 +360,31 @@ async fn failed_deployments_leave_the_live_version_serving() {
         .get(&format!("/api/v1/projects/{project}/services/web"))
         .await;
     assert_eq!(service["status"]["live_deployment"]["id"], live["id"]);
+    notified.push(("deploy_failed".to_owned(), failed["id"].clone()));
+    let messages = server
+        .get(&format!(
+            "/api/v1/projects/{project}/notifications/ops/messages"
+        ))
+        .await;
+    let mut events: Vec<(String, serde_json::Value)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let event = &m["event"];
+            (
+                event["kind"].as_str().unwrap().to_owned(),
+                event["deployment_id"].clone(),
+            )
+        })
+        .collect();
+    events.reverse();
+    assert_eq!(events, notified, "{messages}");
+    let log = server.cli_ok(&["notifications", "log", &project, "ops"]);
+    assert!(
+        log.contains("deploy_failed") && log.contains("pending"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

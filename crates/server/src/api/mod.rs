@@ -36,6 +36,7 @@ mod lifecycle;
 mod link_pages;
 mod logs;
 mod metrics;
+mod notifications;
 mod oidc;
 mod openapi;
 mod previews;
@@ -80,6 +81,7 @@ pub struct AppState {
         ProjectName,
         ServiceName,
         helvetia_core::name::TeamName,
+        helvetia_core::name::ChannelName,
         helvetia_core::env::EnvName,
         helvetia_core::volume::VolumeName,
         helvetia_core::service::PortInput
@@ -123,6 +125,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(github::routes())
         .merge(hooks::routes())
         .merge(previews::routes())
+        .merge(notifications::routes())
         .merge(link_pages::routes())
 }
 

@@ -36,6 +36,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod logs;
 pub mod metrics;
+pub mod notifications;
 pub mod oidc;
 pub mod previews;
 pub mod projects;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::harness::Api;
 
 /// What one user owns: a project with a service, a deployment, a secret variable, a token,
-/// an invitation, a trust in an OpenID Connect issuer.
+/// an invitation, a trust in an OpenID Connect issuer, a notification channel.
 struct Holdings {
     token: String,
     email: String,
@@ -84,6 +84,13 @@ async fn holdings(api: &Api, local: &str, project: &str) -> Holdings {
         json!({"repository": format!("{local}/web"), "ref": "refs/heads/main"}),
     )
     .await;
+    call(
+        Method::POST,
+        format!("/api/v1/projects/{project}/notifications"),
+        json!({"name": "ops", "kind": "slack", "events": ["deploy_failed"],
+               "url": "https://hooks.invalid/services/secret"}),
+    )
+    .await;
     Holdings {
         token,
         email,
@@ -148,6 +155,10 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         ("DELETE", "env") => json!({"names": ["API_KEY"]}),
         ("POST", "dotenv") => json!({"dotenv": "X=y\n"}),
         ("POST", "volumes") => json!({"name": "cache", "path": "/cache"}),
+        ("POST", "notifications") => json!({
+            "name": "mine", "kind": "webhook", "events": ["deploy_failed"],
+            "url": "https://hooks.invalid/b",
+        }),
         ("POST", "trusts") => json!({"repository": "bob/web", "ref": "refs/heads/main"}),
         ("POST", "previews") => json!({"branch": "main"}),
         // A CI job's deploy of A's service, with B's API token instead of a CI token.
@@ -182,6 +193,7 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{volume}", "data".to_owned()),
         ("{installation}", "1".to_owned()),
         ("{trust}", a.trust.to_string()),
+        ("{channel}", "ops".to_owned()),
         ("{hook}", "no-such-hook".to_owned()),
         ("{source}", "gitea".to_owned()),
         ("{preview}", "pr-1".to_owned()),
@@ -370,6 +382,30 @@ async fn roles_limit_deploys_member_management_and_secrets() {
     let reveal = "/api/v1/projects/alpha/services/web/env/API_KEY/reveal";
     let (status, _) = api.call(Method::GET, reveal, Some(&member), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a member reveals a secret");
+    let channels = "/api/v1/projects/alpha/notifications";
+    let (status, _) = api
+        .call(
+            Method::POST,
+            channels,
+            Some(&viewer),
+            Some(
+                json!({"name": "mine", "kind": "slack", "events": ["deploy_failed"],
+                        "url": "https://hooks.invalid/x"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer adds a channel");
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("{channels}/ops/test"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer sends a test");
+    let (status, _) = api.call(Method::GET, channels, Some(&viewer), None).await;
+    assert_eq!(status, StatusCode::OK, "a viewer reads the channels");
 
     // The owner's deploy-scoped token deploys but cannot reveal secrets.
     let (_, created) = api

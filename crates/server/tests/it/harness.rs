@@ -122,6 +122,7 @@ impl Api {
             signup_domains: vec![SIGNUP_DOMAIN.into()],
             signup_github_orgs: Vec::new(),
             github: Default::default(),
+            notification_retry_base: helvetia_core::notification::DEFAULT_RETRY_BASE,
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.

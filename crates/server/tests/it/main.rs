@@ -16,6 +16,7 @@ mod harness;
 mod hook_races;
 mod hooks;
 mod logs;
+mod notifications;
 mod oidc;
 mod previews;
 mod privileges;

@@ -13,6 +13,7 @@ mod github_users;
 mod hooks;
 mod links;
 mod metrics;
+mod notifications;
 mod oidc;
 mod previews;
 mod projects;
@@ -51,6 +52,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    notifications::channels_queue_what_they_subscribe_to_and_record_attempts,
     projects::create_list_get_delete,
     previews::a_preview_is_a_service_of_its_parent_with_its_own_hostname_and_variables,
     projects::names_are_unique,

@@ -107,6 +107,7 @@ pub async fn run(context: &JobContext) -> JobOutcome {
         deploy.run(context).await
     };
     report::final_commit_status(platform, &deploy.service, id, &log).await;
+    crate::notifications::deployment_ended(platform, &deploy.service, id, &log).await;
     log.finish().await;
     outcome
 }
