@@ -96,6 +96,11 @@ pub enum AuditAction {
     /// A fork's head commit was approved for its preview (the target names the commit).
     PreviewApprove,
     PreviewRemove,
+    DomainAdd,
+    DomainRemove,
+    /// A domain was verified and routed, or forced (the target says how).
+    DomainVerify,
+    DomainPrimary,
 }
 
 impl AuditAction {
@@ -153,6 +158,10 @@ impl AuditAction {
             AuditAction::PreviewCreate => "preview.create",
             AuditAction::PreviewApprove => "preview.approve",
             AuditAction::PreviewRemove => "preview.remove",
+            AuditAction::DomainAdd => "domain.add",
+            AuditAction::DomainRemove => "domain.remove",
+            AuditAction::DomainVerify => "domain.verify",
+            AuditAction::DomainPrimary => "domain.primary",
         }
     }
 }

@@ -9,15 +9,37 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use jiff::Timestamp;
+
 use crate::validation::Invalid;
+
+/// The path under which every host answers a domain's HTTP check, relayed to Helvetia.
+pub const WELL_KNOWN_PATH: &str = "/.well-known/helvetia/";
+/// The edge router's route of [`WELL_KNOWN_PATH`] on every host.
+pub const WELL_KNOWN_ROUTE: &str = "helvetia-well-known";
 
 const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 /// A domain name a service may answer at, in ASCII form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct DomainName(String);
+
+impl TryFrom<String> for DomainName {
+    type Error = Invalid;
+    fn try_from(value: String) -> Result<DomainName, Invalid> {
+        DomainName::parse(&value, true)
+    }
+}
+
+impl From<DomainName> for String {
+    fn from(name: DomainName) -> String {
+        name.0
+    }
+}
 
 impl DomainName {
     /// Reads a domain as a person typed it: Unicode or ASCII, any case, an optional trailing
@@ -113,6 +135,69 @@ impl fmt::Display for DomainName {
     }
 }
 
+/// A service's domain, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Domain {
+    pub id: i64,
+    pub service_id: i64,
+    /// In ASCII form (IDNA).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: DomainName,
+    /// Only requests under this path go to the service (the rest of the domain may be
+    /// another service's).
+    pub path_prefix: Option<String>,
+    /// The domain the service's URL names; aliases redirect to it.
+    pub primary: bool,
+    /// Answers every request with a permanent redirect to the primary domain.
+    pub redirect: bool,
+    /// How it came to be routed; `null` until it is verified.
+    pub verification: Option<Verification>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub verified_at: Option<Timestamp>,
+    /// What the last check found (what the DNS answered, what came back over HTTP).
+    pub last_check: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub checked_at: Option<Timestamp>,
+    /// Served at `http://<domain>/.well-known/helvetia/<token>` for the HTTP check.
+    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+impl Domain {
+    pub fn is_routed(&self) -> bool {
+        self.verification.is_some()
+    }
+}
+
+const MAX_PATH_PREFIX: usize = 200;
+
+/// A path prefix a domain's route may take: `/` then path characters (letters, digits,
+/// `-._~%/`), no `//` nor `..` segment, at most 200 characters; `/` alone is no prefix.
+pub fn check_path_prefix(prefix: &str) -> Result<(), Invalid> {
+    if !prefix.starts_with('/') || prefix == "/" {
+        return Err(Invalid::new("must start with `/` and name a path (`/api`)"));
+    }
+    if prefix.len() > MAX_PATH_PREFIX {
+        return Err(Invalid::new(format!(
+            "must be at most {MAX_PATH_PREFIX} characters"
+        )));
+    }
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~%/".contains(&b))
+    {
+        return Err(Invalid::new(
+            "may only contain letters, digits and `-._~%/`",
+        ));
+    }
+    if prefix.contains("//") || prefix.split('/').any(|segment| segment == "..") {
+        return Err(Invalid::new("must not contain `//` or a `..` segment"));
+    }
+    Ok(())
+}
+
 /// How a domain came to be routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -124,6 +209,26 @@ pub enum Verification {
     HttpToken,
     /// An administrator routed it without a check.
     Forced,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Dns => "dns",
+            Verification::HttpToken => "http_token",
+            Verification::Forced => "forced",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Verification> {
+        [
+            Verification::Dns,
+            Verification::HttpToken,
+            Verification::Forced,
+        ]
+        .into_iter()
+        .find(|how| how.as_str() == text)
+    }
 }
 
 /// What the DNS says of a domain, against the server's public addresses: `Ok` when every
@@ -190,6 +295,24 @@ mod tests {
         assert!(wildcard.is_within("example.com"));
         let plain = DomainName::parse("shop.example.com", false).unwrap();
         assert!(plain.is_within("example.com") && !plain.is_within("ample.com"));
+    }
+
+    #[test]
+    fn path_prefixes_are_plain_paths() {
+        assert!(check_path_prefix("/api").is_ok());
+        assert!(check_path_prefix("/api/v1").is_ok());
+        for bad in [
+            "",
+            "/",
+            "api",
+            "/a b",
+            "/a`b",
+            "/a//b",
+            "/../x",
+            &format!("/{}", "a".repeat(200)),
+        ] {
+            assert!(check_path_prefix(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

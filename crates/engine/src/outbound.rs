@@ -113,6 +113,20 @@ impl Outbound {
             .collect())
     }
 
+    /// What the resolver answers for `name` (A and AAAA), with no policy applied: only for
+    /// comparing the answer (a custom domain's check), never for connecting.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, OutboundError> {
+        match self.resolver.lookup_ip(name).await {
+            Ok(lookup) => Ok(lookup.iter().collect()),
+            Err(error) => {
+                tracing::debug!(name, %error, "looking a name up failed");
+                Err(OutboundError::Unresolved {
+                    host: name.to_owned(),
+                })
+            }
+        }
+    }
+
     /// An HTTP client for `url`'s host that connects only to the addresses
     /// [`Outbound::resolve`] allowed for it, follows no redirect and gives up after `timeout`.
     pub async fn http_client(

@@ -26,6 +26,7 @@ struct FileSettings {
     allow_private_destinations: Option<bool>,
     signup_domains: Option<Vec<String>>,
     signup_github_orgs: Option<Vec<String>>,
+    public_addresses: Option<Vec<std::net::IpAddr>>,
     resolver: Option<String>,
     concurrency: Option<usize>,
     shutdown_grace: Option<String>,
@@ -93,6 +94,7 @@ impl ServerArgs {
         from_file!(allow_private_destinations);
         from_file!(signup_domains);
         from_file!(signup_github_orgs);
+        from_file!(public_addresses);
         from_file!(concurrency);
         from_file!(log_format);
         from_file!(traefik);

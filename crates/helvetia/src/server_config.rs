@@ -70,6 +70,16 @@ pub struct ServerArgs {
     /// How long shutdown waits for running deployments, e.g. `30s`.
     #[arg(long, env = "HELVETIA_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// The server's public addresses (comma-separated): a custom domain whose DNS answers
+    /// with these (and only these) is verified and routed. Without them a domain is verified
+    /// by the HTTP check (a token served through the domain), which also works behind a proxy.
+    #[arg(
+        long,
+        env = "HELVETIA_PUBLIC_ADDRESSES",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    pub public_addresses: Vec<std::net::IpAddr>,
     /// The wait before a failed notification's first retry (each next wait is 4 times longer;
     /// 5 attempts). Hidden: tests shorten it.
     #[arg(long, env = "HELVETIA_NOTIFICATION_RETRY_BASE", default_value = "10s", value_parser = parse_duration, hide = true)]
@@ -354,6 +364,7 @@ impl ServerArgs {
                     .collect(),
                 github: self.github.urls(),
                 notification_retry_base: self.notification_retry_base,
+                public_addresses: self.public_addresses.clone(),
             },
             edge,
             queue: QueueSettings {

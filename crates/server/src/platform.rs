@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::container::SubnetPool;
+use helvetia_core::domain::{WELL_KNOWN_PATH, WELL_KNOWN_ROUTE};
 use helvetia_core::edge::{CONTROL_PLANE_ROUTE, PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
@@ -79,6 +80,9 @@ pub struct PlatformSettings {
     /// The wait before a failed notification's first retry; later waits grow from it
     /// (`core::notification::retry_delay`).
     pub notification_retry_base: Duration,
+    /// The server's public addresses, which a custom domain's DNS must answer with to be
+    /// verified that way.
+    pub public_addresses: Vec<IpAddr>,
 }
 
 impl PlatformSettings {
@@ -183,11 +187,36 @@ impl PlatformSettings {
         })
     }
 
-    /// `table` with the control plane's route added: every table published goes through here.
+    /// `table` with Helvetia's own routes added — the control plane's, and the domains'
+    /// HTTP check on every host — and aliases sent to the API, which redirects them: every
+    /// table published goes through here.
     pub fn with_control_plane(&self, mut table: RoutingTable) -> RoutingTable {
         if let Some(route) = self.control_plane_route() {
             table.insert(route);
         }
+        let address = self.control_plane_address();
+        let api = Backend {
+            address: address.ip().to_string(),
+            port: address.port(),
+        };
+        // An alias's requests are answered by the API (`api::redirects`).
+        let aliases: Vec<String> = table
+            .published()
+            .filter(|route| route.redirect_to.is_some())
+            .map(|route| route.name.clone())
+            .collect();
+        for name in aliases {
+            if let Some(route) = table.route_mut(&name) {
+                route.backends = vec![api.clone()];
+            }
+        }
+        table.insert(Route {
+            name: WELL_KNOWN_ROUTE.to_owned(),
+            path_prefix: Some(WELL_KNOWN_PATH.to_owned()),
+            redirect_to: None,
+            hostnames: vec![],
+            backends: vec![api],
+        });
         table
     }
 }
@@ -235,6 +264,9 @@ pub struct Platform {
     /// Where checkouts and build contexts live while a build runs: inside the data dir (not
     /// `/tmp`, which may be memory), emptied at every start so a crash leaves nothing behind.
     pub builds_dir: PathBuf,
+    /// Each alias domain's primary, as last published: the API answers requests for an alias
+    /// with a 308 to it (Traefik's redirects answer a `GET` with 301).
+    redirects: std::sync::RwLock<std::collections::HashMap<String, String>>,
     routing: Mutex<()>,
     networks: Mutex<()>,
 }
@@ -279,6 +311,7 @@ impl Platform {
             vault,
             notifications_due: Notify::new(),
             builds_dir,
+            redirects: Default::default(),
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }
@@ -394,7 +427,31 @@ impl Platform {
         self.edge.apply(table).await?;
         self.edge
             .confirm(table, self.settings.confirm_timeout)
-            .await
+            .await?;
+        let redirects = table
+            .published()
+            .filter_map(|route| Some((route, route.redirect_to.as_ref()?)))
+            .flat_map(|(route, target)| {
+                route
+                    .hostnames
+                    .iter()
+                    .map(move |host| (host.clone(), target.clone()))
+            })
+            .collect();
+        *self
+            .redirects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = redirects;
+        Ok(())
+    }
+
+    /// Where a request for `host` (an alias domain) is redirected, if anywhere.
+    pub fn redirect_for(&self, host: &str) -> Option<String> {
+        self.redirects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(host)
+            .cloned()
     }
 
     /// The routing table to publish: the store's, with the control plane's route.

@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod deliveries;
 pub mod deployments;
 pub mod devices;
+pub mod domains;
 pub mod env;
 mod error;
 pub mod github;

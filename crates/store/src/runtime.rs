@@ -74,6 +74,17 @@ struct HostnameRow {
 }
 
 #[derive(sqlx::FromRow)]
+struct DomainRouteRow {
+    id: i64,
+    service_id: i64,
+    name: String,
+    path_prefix: String,
+    redirect: bool,
+    /// The service's primary domain, when verified: where an alias redirects.
+    primary_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
 struct BackendRow {
     service_id: i64,
     address: String,
@@ -304,12 +315,14 @@ impl Store {
         Ok(names)
     }
 
-    /// The routing table: every service with its hostnames and serving containers.
+    /// The routing table: every service with its hostnames, verified domains and serving
+    /// containers.
     pub async fn routing_table(&self) -> Result<RoutingTable> {
-        let (services, hostnames, backends): (
+        let (services, hostnames, backends, domains): (
             Vec<ServiceRouteRow>,
             Vec<HostnameRow>,
             Vec<BackendRow>,
+            Vec<DomainRouteRow>,
         ) = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             // A worker (no port) answers no HTTP: it has no route at all.
@@ -333,8 +346,17 @@ impl Store {
             )
             .fetch_all(&mut *tx)
             .await?;
+            let domains = sqlx::query_as(
+                "SELECT d.id, d.service_id, d.name, d.path_prefix, d.redirect,
+                        (SELECT p.name FROM domains p
+                         WHERE p.service_id = d.service_id AND p.is_primary
+                           AND p.verification IS NOT NULL) AS primary_name
+                 FROM domains d WHERE d.verification IS NOT NULL",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
             tx.commit().await?;
-            (services, hostnames, backends)
+            (services, hostnames, backends, domains)
         });
         let mut routes: HashMap<i64, Route> = services
             .into_iter()
@@ -365,6 +387,30 @@ impl Store {
             }
         }
         let mut table = RoutingTable::new();
+        // Verified domains: on the service's route, or a route of their own when they take a
+        // path prefix or redirect to the primary domain.
+        for domain in domains {
+            let Some(route) = routes.get_mut(&domain.service_id) else {
+                continue;
+            };
+            let redirect_to = domain
+                .primary_name
+                .filter(|primary| domain.redirect && *primary != domain.name);
+            if domain.path_prefix.is_empty() && redirect_to.is_none() {
+                route.hostnames.push(domain.name);
+                continue;
+            }
+            table.insert(Route {
+                name: format!("{}_domain{}", route.name, domain.id),
+                hostnames: vec![domain.name],
+                path_prefix: Some(domain.path_prefix).filter(|prefix| !prefix.is_empty()),
+                backends: match redirect_to {
+                    Some(_) => vec![],
+                    None => route.backends.clone(),
+                },
+                redirect_to,
+            });
+        }
         for route in routes.into_values() {
             table.insert(route);
         }

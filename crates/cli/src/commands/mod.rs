@@ -6,6 +6,7 @@ use crate::GlobalArgs;
 
 mod audit;
 mod deployments;
+mod domains;
 mod env;
 mod hooks;
 mod login;
@@ -43,6 +44,9 @@ pub enum Command {
     Rollback(deployments::RollbackArgs),
     /// A service's deployment history (`deployments PROJECT/SERVICE`), or manage one deployment.
     Deployments(deployments::DeploymentsArgs),
+    /// A service's custom domains: added, checked, routed, made primary, removed.
+    #[command(subcommand)]
+    Domains(domains::DomainsCommand),
     /// Environment variables and secrets of a service or a project.
     #[command(subcommand)]
     Env(env::EnvCommand),
@@ -90,6 +94,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deploy(args) => deployments::deploy(args, global).await,
         Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
+        Command::Domains(command) => domains::run(command, global).await,
         Command::Env(command) => env::run(command, global).await,
         Command::Hooks(command) => hooks::run(command, global).await,
         Command::Previews(command) => previews::run(command, global).await,

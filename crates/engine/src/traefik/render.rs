@@ -53,34 +53,31 @@ struct Http<'a> {
 #[serde(rename_all = "camelCase")]
 struct Router<'a> {
     rule: String,
+    /// Set for a route with a path prefix ([`priority`]); Traefik otherwise prefers the longer
+    /// rule, which a service with many hostnames would win.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<u32>,
     entry_points: [&'a str; 1],
     middlewares: Vec<String>,
     service: &'a str,
 }
 
+/// A route's priority when it has a path prefix: a path on every host (Helvetia's own
+/// `/.well-known/…`) above a path of some hosts, which is above every route of whole hosts
+/// (ranked by their rule's length); among those, the longer prefix first.
+fn priority(route: &Route) -> Option<u32> {
+    let prefix = u32::try_from(route.path_prefix.as_ref()?.len()).unwrap_or(u32::MAX / 4);
+    let base: u32 = if route.hostnames.is_empty() {
+        200_000
+    } else {
+        100_000
+    };
+    Some(base + prefix)
+}
+
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Middleware {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry: Option<Retry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    redirect_regex: Option<RedirectRegex>,
-}
-
-/// A permanent redirect to another host, keeping the scheme, port, path and query.
-#[derive(Serialize)]
-struct RedirectRegex {
-    regex: &'static str,
-    replacement: String,
-    permanent: bool,
-}
-
-/// Captures the scheme, an explicit port, and the path with the query.
-const REDIRECT_REGEX: &str = "^(https?)://[^/:]+(:[0-9]+)?(.*)$";
-
-/// The name of a route's redirect middleware.
-fn redirect_middleware(route: &str) -> String {
-    format!("{route}-redirect")
+    retry: Retry,
 }
 
 #[derive(Serialize)]
@@ -128,40 +125,14 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
     let retry = retry_middleware(instance);
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
-    let mut middlewares = BTreeMap::from([(
-        retry.clone(),
-        Middleware {
-            retry: Some(Retry {
-                attempts: RETRY_ATTEMPTS,
-                initial_interval: RETRY_INTERVAL,
-            }),
-            redirect_regex: None,
-        },
-    )]);
     for route in table.published() {
-        let mut used = vec![retry.clone()];
-        if let Some(target) = &route.redirect_to {
-            // The redirect answers before the (empty) service is reached.
-            let name = redirect_middleware(&route.name);
-            middlewares.insert(
-                name.clone(),
-                Middleware {
-                    retry: None,
-                    redirect_regex: Some(RedirectRegex {
-                        regex: REDIRECT_REGEX,
-                        replacement: format!("${{1}}://{target}${{2}}${{3}}"),
-                        permanent: true,
-                    }),
-                },
-            );
-            used.insert(0, name);
-        }
         routers.insert(
             route.name.as_str(),
             Router {
                 rule: router_rule(route),
+                priority: priority(route),
                 entry_points: [entry_point],
-                middlewares: used,
+                middlewares: vec![retry.clone()],
                 service: &route.name,
             },
         );
@@ -184,7 +155,15 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
         http: Http {
             routers,
             services,
-            middlewares,
+            middlewares: BTreeMap::from([(
+                retry.clone(),
+                Middleware {
+                    retry: Retry {
+                        attempts: RETRY_ATTEMPTS,
+                        initial_interval: RETRY_INTERVAL,
+                    },
+                },
+            )]),
             servers_transports: BTreeMap::from([(
                 SERVERS_TRANSPORT,
                 ServersTransport {
@@ -206,7 +185,11 @@ pub(super) fn router_rule(route: &Route) -> String {
     let hosts = route
         .hostnames
         .iter()
-        .map(|hostname| format!("Host(`{hostname}`)"))
+        .map(|hostname| match hostname.strip_prefix("*.") {
+            // A wildcard domain: one label in front of its parent, as TLS wildcards match.
+            Some(parent) => format!("HostRegexp(`^[^.]+\\.{}$`)", parent.replace('.', "\\.")),
+            None => format!("Host(`{hostname}`)"),
+        })
         .collect::<Vec<_>>()
         .join(" || ");
     // Paths are checked where they are accepted: `/`, then URL-safe characters, no backquote.
@@ -304,14 +287,12 @@ idleConnTimeout = "2s"
     }
 
     #[test]
-    fn a_path_prefix_narrows_the_rule_and_a_redirect_answers_first() {
+    fn a_path_prefix_narrows_the_rule_and_ranks_the_route_first() {
         let mut table = RoutingTable::new();
         let mut api = route("shop_api_domain3", &["shop.example"], vec![]);
         api.path_prefix = Some("/api".into());
         table.insert(api);
-        let mut alias = route("shop_web_domain4", &["www.shop.example"], vec![]);
-        alias.redirect_to = Some("shop.example".into());
-        table.insert(alias);
+        table.insert(route("shop_web_domain5", &["*.shop.example"], vec![]));
         let mut everywhere = route("helvetia-well-known", &[], vec![]);
         everywhere.path_prefix = Some("/.well-known/helvetia/".into());
         table.insert(everywhere);
@@ -325,17 +306,18 @@ idleConnTimeout = "2s"
             routers["helvetia-well-known"]["rule"].as_str(),
             Some("PathPrefix(`/.well-known/helvetia/`)")
         );
-        let middlewares = routers["shop_web_domain4"]["middlewares"]
-            .as_array()
-            .unwrap();
-        assert_eq!(middlewares[0].as_str(), Some("shop_web_domain4-redirect"));
-        let redirect =
-            &rendered["http"]["middlewares"]["shop_web_domain4-redirect"]["redirectRegex"];
         assert_eq!(
-            redirect["replacement"].as_str(),
-            Some("${1}://shop.example${2}${3}")
+            routers["shop_web_domain5"]["rule"].as_str(),
+            Some(r"HostRegexp(`^[^.]+\.shop\.example$`)")
         );
-        assert_eq!(redirect["permanent"].as_bool(), Some(true));
+        assert_eq!(
+            routers["helvetia-well-known"]["priority"].as_integer(),
+            Some(200_022)
+        );
+        assert_eq!(
+            routers["shop_api_domain3"]["priority"].as_integer(),
+            Some(100_004)
+        );
     }
 
     #[test]

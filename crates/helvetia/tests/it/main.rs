@@ -11,6 +11,7 @@
 mod architecture;
 mod cli;
 mod deploy;
+mod domains;
 mod env;
 mod faults;
 mod github;

@@ -53,6 +53,9 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     // A CI job's deploy: its OpenID Connect token is verified by the use case against the
     // service's trusts (the issuer's signature, audience, expiry and claims).
     (Method::POST, "/api/v1/oidc/deploy"),
+    // A custom domain's HTTP check: answers only a token, which proves nothing but that the
+    // domain reaches this server.
+    (Method::GET, "/.well-known/helvetia/{token}"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.

@@ -24,6 +24,7 @@ pub mod client;
 pub mod cookies;
 mod deployments;
 mod devices;
+mod domains;
 mod env;
 pub mod error;
 mod extract;
@@ -42,6 +43,7 @@ mod openapi;
 mod previews;
 mod projects;
 pub mod rate_limit;
+mod redirects;
 mod services;
 mod sse;
 mod teams;
@@ -125,6 +127,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(github::routes())
         .merge(hooks::routes())
         .merge(previews::routes())
+        .merge(domains::routes())
         .merge(notifications::routes())
         .merge(link_pages::routes())
 }
@@ -150,6 +153,7 @@ pub fn router(
 ) -> Router {
     let (routes, openapi) = routes_and_document();
     let redactor = Arc::new(platform.server_redactor());
+    let aliases = platform.clone();
     let trusted_proxies = Arc::new(platform.settings.believed_proxies());
     let state = AppState {
         store: platform.store.clone(),
@@ -184,6 +188,11 @@ pub fn router(
         .layer(axum::middleware::from_fn_with_state(
             redactor,
             error::redact_errors,
+        ))
+        // Before anything else: an alias domain's request is not an API request.
+        .layer(axum::middleware::from_fn_with_state(
+            aliases,
+            redirects::redirect_aliases,
         ))
         .with_state(state)
 }

@@ -27,6 +27,7 @@ pub mod account;
 pub mod audit;
 pub mod deployments;
 pub mod devices;
+pub mod domains;
 pub mod env;
 pub mod github;
 pub mod github_repos;

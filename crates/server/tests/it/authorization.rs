@@ -161,6 +161,7 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         }),
         ("POST", "trusts") => json!({"repository": "bob/web", "ref": "refs/heads/main"}),
         ("POST", "previews") => json!({"branch": "main"}),
+        ("POST", "domains") => json!({"name": "shop.example.test", "force": true}),
         // A CI job's deploy of A's service, with B's API token instead of a CI token.
         ("POST", "deploy") => json!({"project": a.project, "service": "web"}),
         ("PUT", "{member}") => json!({"role": "viewer"}),
@@ -197,6 +198,8 @@ fn aimed_at(path: &str, a: &Holdings) -> String {
         ("{hook}", "no-such-hook".to_owned()),
         ("{source}", "gitea".to_owned()),
         ("{preview}", "pr-1".to_owned()),
+        ("{domain}", "shop.example.test".to_owned()),
+        ("{token}", "no-such-token".to_owned()),
     ] {
         url = url.replace(parameter, &value);
     }

@@ -71,17 +71,32 @@ impl Api {
 
     /// An API on a SQLite store whose settings `configure` changes.
     pub async fn configured(configure: impl FnOnce(&mut PlatformSettings)) -> Api {
-        Api::with(None, TaskHealth::default(), LogLimits::default(), configure).await
+        Api::resolving_with(ResolverSetting::System, configure).await
+    }
+
+    /// [`Api::configured`], resolving names through `resolver`.
+    pub async fn resolving_with(
+        resolver: ResolverSetting,
+        configure: impl FnOnce(&mut PlatformSettings),
+    ) -> Api {
+        let defaults = (TaskHealth::default(), LogLimits::default());
+        Api::with(None, defaults, resolver, configure).await
     }
 
     async fn on(postgres: Option<TestDatabase>, tasks: TaskHealth, log_limits: LogLimits) -> Api {
-        Api::with(postgres, tasks, log_limits, |_| {}).await
+        Api::with(
+            postgres,
+            (tasks, log_limits),
+            ResolverSetting::System,
+            |_| {},
+        )
+        .await
     }
 
     async fn with(
         postgres: Option<TestDatabase>,
-        tasks: TaskHealth,
-        log_limits: LogLimits,
+        (tasks, log_limits): (TaskHealth, LogLimits),
+        resolver: ResolverSetting,
         configure: impl FnOnce(&mut PlatformSettings),
     ) -> Api {
         let dir = tempfile::tempdir().unwrap();
@@ -97,6 +112,8 @@ impl Api {
             .await
             .unwrap()
             .unwrap();
+        // Where routes are published (a server makes it at start).
+        std::fs::create_dir_all(dir.path().join("traefik")).unwrap();
         let edge = Traefik::new(TraefikMode::External {
             dynamic_dir: dir.path().join("traefik"),
             entry_point: "web".into(),
@@ -123,13 +140,14 @@ impl Api {
             signup_github_orgs: Vec::new(),
             github: Default::default(),
             notification_retry_base: helvetia_core::notification::DEFAULT_RETRY_BASE,
+            public_addresses: Vec::new(),
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.
         let engine = Engine::connect("api-tests").unwrap();
         let vault = Vault::open_for(dir.path(), None, &store).await.unwrap();
         let builds_dir = dir.path().join("builds");
-        let outbound = Outbound::new(settings.repo_policy.destinations, ResolverSetting::System);
+        let outbound = Outbound::new(settings.repo_policy.destinations, resolver);
         let outbound = Arc::new(outbound.unwrap());
         let platform = Platform::new(
             store.clone(),

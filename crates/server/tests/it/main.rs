@@ -5,6 +5,7 @@
 mod api;
 mod authorization;
 mod devices;
+mod domains;
 mod edge;
 mod env;
 mod github;

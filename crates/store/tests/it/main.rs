@@ -8,6 +8,7 @@
 mod backend;
 mod deployments;
 mod devices;
+mod domains;
 mod github;
 mod github_users;
 mod hooks;
@@ -54,6 +55,7 @@ macro_rules! conformance {
 conformance!(
     notifications::channels_queue_what_they_subscribe_to_and_record_attempts,
     projects::create_list_get_delete,
+    domains::verified_domains_are_routed_once_per_name_and_aliases_redirect,
     previews::a_preview_is_a_service_of_its_parent_with_its_own_hostname_and_variables,
     projects::names_are_unique,
     projects::other_teams_see_nothing,

@@ -1,0 +1,156 @@
+//! A service's custom domains (token routes under the service), and the public answer to
+//! the HTTP check at `/.well-known/helvetia/{token}`, which the edge router relays from every
+//! host.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use helvetia_api_types::{AddDomain, Domain};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiResult, ErrorBody};
+use super::extract::ServicePath;
+use super::json::{ApiJson, ApiPath};
+use crate::usecases::domains;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_domains, add_domain))
+        .routes(routes!(remove_domain))
+        .routes(routes!(verify_domain))
+        .routes(routes!(make_primary))
+        .routes(routes!(well_known))
+}
+
+#[derive(serde::Deserialize)]
+struct DomainPath {
+    domain: String,
+}
+
+/// A service's domains, the primary first: each with how it was verified, or what its last
+/// check found.
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project}/services/{service}/domains", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+    ),
+    security(("token" = ["read"])),
+    responses((status = OK, body = Vec<Domain>))
+)]
+async fn list_domains(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+) -> ApiResult<Json<Vec<Domain>>> {
+    Ok(Json(domains::list(&state.app, &service).await?))
+}
+
+/// Add a domain: it is checked at once (its DNS, then a token fetched through it) and routed
+/// when the check passes; `force` routes it unchecked (team admins).
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project}/services/{service}/domains", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+    ),
+    request_body = AddDomain,
+    security(("token" = ["write"])),
+    responses(
+        (status = CREATED, body = Domain),
+        (status = CONFLICT, body = ErrorBody, description = "The domain is in use"),
+    )
+)]
+async fn add_domain(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiJson(body): ApiJson<AddDomain>,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
+    let added = domains::add(&state.app, &service, body).await?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+/// Remove a domain; its route goes at once.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses((status = NO_CONTENT, description = "Removed"))
+)]
+async fn remove_domain(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<StatusCode> {
+    domains::remove(&state.app, &service, &path.domain).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Check a domain again (its DNS, then the HTTP token); it is routed once a check passes.
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/verify", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn verify_domain(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::verify(&state.app, &service, &path.domain).await?,
+    ))
+}
+
+/// Make a domain the service's primary: the one aliases redirect to.
+#[utoipa::path(
+    post, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/primary", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses(
+        (status = OK, body = Domain),
+        (status = CONFLICT, body = ErrorBody, description = "A redirecting domain or one with a path prefix"),
+    )
+)]
+async fn make_primary(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::make_primary(&state.app, &service, &path.domain).await?,
+    ))
+}
+
+/// The HTTP check's token, served on every host the edge router relays here (public: the
+/// token proves only that the domain reaches this server).
+#[utoipa::path(
+    get, path = "/.well-known/helvetia/{token}", tag = "domains",
+    params(("token" = String, Path, description = "A domain's check token")),
+    responses(
+        (status = OK, description = "The token", content_type = "text/plain"),
+        (status = NOT_FOUND, body = ErrorBody, description = "No domain has this token"),
+    )
+)]
+async fn well_known(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let token = domains::well_known(&state.app, &token).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token))
+}

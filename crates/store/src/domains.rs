@@ -1,0 +1,269 @@
+//! Custom domains of services: one service per domain (and path prefix) across the
+//! installation, a primary per service, what each check found; verified ones join the routing
+//! table (`runtime.rs`).
+
+use helvetia_core::audit::AuditAction;
+use helvetia_core::auth::Actor;
+use helvetia_core::domain::{Domain, DomainName, Verification};
+use helvetia_core::service::Service;
+
+use crate::audit::audit;
+use crate::services::{require_team_service, target};
+use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+
+/// A domain to add to a service.
+pub struct NewDomain<'a> {
+    pub name: &'a DomainName,
+    pub path_prefix: Option<&'a str>,
+    pub redirect: bool,
+    pub token: &'a str,
+}
+
+#[derive(sqlx::FromRow)]
+struct DomainRow {
+    id: i64,
+    service_id: i64,
+    name: String,
+    path_prefix: String,
+    is_primary: bool,
+    redirect: bool,
+    token: String,
+    verification: Option<String>,
+    verified_at: Option<i64>,
+    last_check: Option<String>,
+    checked_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<DomainRow> for Domain {
+    type Error = StoreError;
+    fn try_from(row: DomainRow) -> Result<Domain> {
+        let corrupt = |what| move |e| StoreError::corrupt(what, e);
+        Ok(Domain {
+            id: row.id,
+            service_id: row.service_id,
+            name: DomainName::parse(&row.name, true).map_err(corrupt("domain name"))?,
+            path_prefix: Some(row.path_prefix).filter(|prefix| !prefix.is_empty()),
+            primary: row.is_primary,
+            redirect: row.redirect,
+            verification: row
+                .verification
+                .map(|text| {
+                    Verification::parse(&text).ok_or_else(|| {
+                        StoreError::corrupt("domain verification", format!("`{text}`"))
+                    })
+                })
+                .transpose()?,
+            verified_at: row.verified_at.map(timestamp).transpose()?,
+            last_check: row.last_check,
+            checked_at: row.checked_at.map(timestamp).transpose()?,
+            token: row.token,
+            created_at: timestamp(row.created_at)?,
+        })
+    }
+}
+
+const SELECT_DOMAINS: &str = "SELECT id, service_id, name, path_prefix, is_primary, \
+     redirect, token, verification, verified_at, last_check, checked_at, created_at FROM domains";
+
+fn what(service: &Service, name: &str) -> String {
+    format!("{} domain {name}", target(&service.project, &service.name))
+}
+
+impl Store {
+    /// Adds a domain to `service`: the service's first one that does not redirect becomes its
+    /// primary. A domain (with the same path prefix) of another service, or a generated
+    /// hostname, is refused.
+    pub async fn add_domain(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        new: &NewDomain<'_>,
+    ) -> Result<Domain> {
+        let name = new.name.as_str();
+        let id: i64 = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let owner = format!("service `{}`", target(&service.project, &service.name));
+            require_team_service!(tx, service.id, actor.team, owner);
+            let generated: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM hostnames WHERE hostname = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if generated.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "`{name}` is a service's generated hostname"
+                )));
+            }
+            let has_primary: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM domains WHERE service_id = $1 AND is_primary")
+                    .bind(service.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let primary = has_primary.is_none() && !new.redirect && new.path_prefix.is_none();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO domains (service_id, name, path_prefix, is_primary, redirect, token,
+                                      created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(service.id)
+            .bind(name)
+            .bind(new.path_prefix.unwrap_or_default())
+            .bind(primary)
+            .bind(new.redirect)
+            .bind(new.token)
+            .bind(now_millis())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::unique(format!(
+                "domain `{name}{}` is already in use",
+                new.path_prefix.unwrap_or_default()
+            )))?;
+            audit!(tx, actor, AuditAction::DomainAdd, what(service, name));
+            tx.commit().await?;
+            id
+        });
+        self.domain(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("domain `{name}`")))
+    }
+
+    pub async fn domain(&self, id: i64) -> Result<Option<Domain>> {
+        let query = format!("{SELECT_DOMAINS} WHERE id = $1");
+        let row: Option<DomainRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Domain::try_from).transpose()
+    }
+
+    /// A service's domains, the primary first, then by name.
+    pub async fn domains(&self, service_id: i64) -> Result<Vec<Domain>> {
+        let query = format!(
+            "{SELECT_DOMAINS} WHERE service_id = $1 ORDER BY is_primary DESC, name, path_prefix"
+        );
+        let rows: Vec<DomainRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(service_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Domain::try_from).collect()
+    }
+
+    /// The domain whose HTTP-check token is `token`.
+    pub async fn domain_by_token(&self, token: &str) -> Result<Option<Domain>> {
+        let query = format!("{SELECT_DOMAINS} WHERE token = $1");
+        let row: Option<DomainRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(token)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Domain::try_from).transpose()
+    }
+
+    /// Records what a check of `domain` found; `verified` routes it (a later failed check
+    /// leaves a routed domain routed: it only says what it found).
+    pub async fn record_domain_check(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        verified: Option<Verification>,
+        found: &str,
+    ) -> Result<Domain> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let now = now_millis();
+            sqlx::query(
+                "UPDATE domains SET last_check = $1, checked_at = $2,
+                        verification = COALESCE(verification, $3),
+                        verified_at = COALESCE(verified_at, CASE WHEN $3 IS NULL THEN NULL ELSE $2 END)
+                 WHERE id = $4 AND service_id = $5",
+            )
+            .bind(found)
+            .bind(now)
+            .bind(verified.map(Verification::as_str))
+            .bind(domain.id)
+            .bind(service.id)
+            .execute(&mut *tx)
+            .await?;
+            if let (Some(how), None) = (verified, domain.verification) {
+                let entry = format!("{} ({})", what(service, domain.name.as_str()), how.as_str());
+                audit!(tx, actor, AuditAction::DomainVerify, entry);
+            }
+            tx.commit().await?;
+        });
+        self.domain(domain.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("domain `{}`", domain.name)))
+    }
+
+    /// Makes `domain` its service's primary (the one the service's URL names).
+    pub async fn set_primary_domain(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE domains SET is_primary = (id = $1) WHERE service_id = $2")
+                .bind(domain.id)
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+            audit!(
+                tx,
+                actor,
+                AuditAction::DomainPrimary,
+                what(service, domain.name.as_str())
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Removes a domain; a removed primary passes to the oldest remaining domain that neither
+    /// redirects nor has a path prefix.
+    pub async fn remove_domain(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let removed = sqlx::query("DELETE FROM domains WHERE id = $1 AND service_id = $2")
+                .bind(domain.id)
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+            if removed.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("domain `{}`", domain.name)));
+            }
+            if domain.primary {
+                sqlx::query(
+                    "UPDATE domains SET is_primary = TRUE WHERE id = (
+                         SELECT id FROM domains
+                         WHERE service_id = $1 AND NOT redirect AND path_prefix = ''
+                         ORDER BY created_at, id LIMIT 1)",
+                )
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            audit!(
+                tx,
+                actor,
+                AuditAction::DomainRemove,
+                what(service, domain.name.as_str())
+            );
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
