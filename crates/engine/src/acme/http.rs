@@ -38,9 +38,7 @@ impl OutboundHttp {
         roots: Vec<reqwest::Certificate>,
         timeout: Duration,
     ) -> OutboundHttp {
-        // reqwest verifies the CA's certificate with the process's rustls provider; the binary
-        // installs ring at start, and so does this for an adapter used elsewhere (tests).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_crypto_provider();
         OutboundHttp(Arc::new(Inner {
             outbound,
             roots,

@@ -165,6 +165,12 @@ impl From<instant_acme::Error> for AcmeError {
     }
 }
 
+/// reqwest verifies a server's certificate with the process's rustls provider; the binary
+/// installs ring at start, and so does every client here for an adapter used elsewhere (tests).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// `error` and its causes, for a reason a user reads: reqwest's own text is only "error sending
 /// request", the refused connection or the certificate's fault is in the causes.
 fn with_causes(error: &dyn std::error::Error) -> String {

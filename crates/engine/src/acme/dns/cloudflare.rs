@@ -60,12 +60,14 @@ struct Zone {
 #[derive(Deserialize)]
 struct DnsRecord {
     id: String,
+    name: String,
     content: String,
 }
 
 impl Cloudflare {
     /// Cloudflare at `api` ([`CLOUDFLARE_API`] but in tests) with API token `token`.
     pub fn new(outbound: Arc<Outbound>, api: url::Url, token: String) -> Cloudflare {
+        crate::acme::install_crypto_provider();
         Cloudflare {
             api,
             token,
@@ -188,10 +190,11 @@ impl Cloudflare {
                 None,
             )
             .await?;
-        // Cloudflare may keep a TXT value quoted; either way it is ours.
+        // Filtered here too, so a filter the API ignored cannot delete another record; and
+        // Cloudflare may keep a TXT value quoted: either way it is ours.
         for record in records
             .iter()
-            .filter(|r| r.content.trim_matches('"') == value)
+            .filter(|r| r.name.eq_ignore_ascii_case(name) && r.content.trim_matches('"') == value)
         {
             let _: serde_json::Value = self
                 .call(

@@ -37,6 +37,7 @@ impl HttpReq {
         endpoint: url::Url,
         basic_auth: Option<(String, String)>,
     ) -> HttpReq {
+        crate::acme::install_crypto_provider();
         HttpReq {
             endpoint,
             basic_auth,
