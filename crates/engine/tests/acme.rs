@@ -176,11 +176,14 @@ async fn a_wildcard_is_issued_through_dns01_with_the_httpreq_provider() {
     let acme = client(&pebble);
     let (account, _) = acme.create_account(&[], None).await.unwrap();
 
-    let wrong_password = Dns01Responder(HttpReq::new(
-        outbound(),
-        endpoint.clone(),
-        Some(("lego".into(), "wrong".into())),
-    ));
+    let wrong_password = Dns01Responder::new(
+        HttpReq::new(
+            outbound(),
+            endpoint.clone(),
+            Some(("lego".into(), "wrong".into())),
+        ),
+        Duration::ZERO,
+    );
     let request = OrderRequest::new(
         names(&["*.apps.example.test", "apps.example.test"]),
         ChallengeKind::Dns01,
@@ -191,12 +194,15 @@ async fn a_wildcard_is_issued_through_dns01_with_the_httpreq_provider() {
         "{refused}"
     );
 
-    let provider = Dns01Responder(HttpReq::new(
-        outbound(),
-        endpoint,
-        Some(("lego".into(), "s3cret".into())),
-    ));
+    // challtestsrv answers at once; the wait is still waited.
+    let propagation = Duration::from_millis(300);
+    let provider = Dns01Responder::new(
+        HttpReq::new(outbound(), endpoint, Some(("lego".into(), "s3cret".into()))),
+        propagation,
+    );
+    let started = std::time::Instant::now();
     let certificate = account.order(&request, &provider).await.unwrap();
+    assert!(started.elapsed() >= propagation);
     assert_issued_by_pebble(&certificate, None);
     let root = pebble.issuing_root_pem().await;
     assert_serves_as(
@@ -262,7 +268,7 @@ async fn the_cloudflare_provider_sets_and_removes_records_through_the_documented
     fake.mirror_to(&pebble.challtestsrv_url());
     let (account, _) = client(&pebble).create_account(&[], None).await.unwrap();
     let request = OrderRequest::new(names(&["*.cf.example.test"]), ChallengeKind::Dns01);
-    let responder = Dns01Responder(cloudflare);
+    let responder = Dns01Responder::new(cloudflare, Duration::ZERO);
     let certificate = account.order(&request, &responder).await.unwrap();
     assert_issued_by_pebble(&certificate, None);
     assert_eq!(fake.records().len(), 1, "only the earlier record is left");
@@ -320,6 +326,24 @@ async fn a_challenge_that_fails_answers_the_cas_reason() {
     let error = untrusted.create_account(&[], None).await.unwrap_err();
     assert!(
         matches!(&error, AcmeError::Unreachable(reason) if reason.contains("certificate")),
+        "{error}"
+    );
+
+    // Nor one the outbound policy refuses: the CA is reached like any user-chosen address.
+    let strict = Arc::new(
+        Outbound::new(
+            DestinationPolicy {
+                allow_private: false,
+            },
+            ResolverSetting::System,
+        )
+        .unwrap(),
+    );
+    let directory = Directory::Url(pebble.directory_url().parse().unwrap());
+    let refused = AcmeClient::new(strict, directory, pebble.api_ca_pem()).unwrap();
+    let error = refused.create_account(&[], None).await.unwrap_err();
+    assert!(
+        matches!(&error, AcmeError::Unreachable(reason) if reason.starts_with("destination not allowed")),
         "{error}"
     );
 }

@@ -123,6 +123,12 @@ impl Inner {
     }
 }
 
+/// The CA not reached: the outbound policy refused it, or the connection failed. Told apart
+/// from instant-acme's other failures, which also come as `Error::Other`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct TransportError(String);
+
 impl HttpClient for OutboundHttp {
     fn request(
         &self,
@@ -133,7 +139,7 @@ impl HttpClient for OutboundHttp {
             inner
                 .send(request)
                 .await
-                .map_err(|text| instant_acme::Error::Other(text.into()))
+                .map_err(|text| instant_acme::Error::Other(Box::new(TransportError(text))))
         })
     }
 }

@@ -158,8 +158,9 @@ impl From<instant_acme::Error> for AcmeError {
                 problem: problem.into(),
             },
             instant_acme::Error::Timeout(_) => AcmeError::Timeout,
-            // What `http.rs` reports: the outbound policy's refusal or a transport failure.
-            instant_acme::Error::Other(error) => AcmeError::Unreachable(error.to_string()),
+            instant_acme::Error::Other(error) if error.is::<http::TransportError>() => {
+                AcmeError::Unreachable(error.to_string())
+            }
             other => AcmeError::Protocol(other.to_string()),
         }
     }

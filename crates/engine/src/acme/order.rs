@@ -84,6 +84,12 @@ pub trait ChallengeResponder: Send + Sync {
         &'a self,
         challenge: &'a Challenge,
     ) -> BoxFuture<'a, Result<(), ResponderError>>;
+
+    /// How long to wait once all challenges are presented, before the CA is told to look: a
+    /// DNS provider's record takes a moment to reach all of its authoritative servers.
+    fn propagation(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// A certificate to order.
@@ -241,6 +247,9 @@ async fn answer(
             })?;
         presented.push(challenge);
         to_validate.push((authorization_url, kind_name));
+    }
+    if !to_validate.is_empty() {
+        tokio::time::sleep(responder.propagation()).await;
     }
 
     let mut authorizations = order.authorizations();

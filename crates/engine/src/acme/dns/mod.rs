@@ -36,7 +36,21 @@ pub trait DnsProvider: Send + Sync {
 /// Answers DNS-01 challenges through a [`DnsProvider`]; an HTTP-01 challenge is refused (an
 /// order sent here asks for DNS-01, see [`super::ChallengeKind`]).
 #[derive(Debug)]
-pub struct Dns01Responder<P>(pub P);
+pub struct Dns01Responder<P> {
+    provider: P,
+    propagation: Duration,
+}
+
+impl<P: DnsProvider> Dns01Responder<P> {
+    /// `provider`'s records are given `propagation` to reach all its authoritative servers
+    /// before the CA looks (certbot gives Cloudflare 10 s; a local DNS needs none).
+    pub fn new(provider: P, propagation: Duration) -> Dns01Responder<P> {
+        Dns01Responder {
+            provider,
+            propagation,
+        }
+    }
+}
 
 impl<P: DnsProvider> ChallengeResponder for Dns01Responder<P> {
     fn present<'a>(
@@ -46,7 +60,7 @@ impl<P: DnsProvider> ChallengeResponder for Dns01Responder<P> {
         Box::pin(async move {
             match challenge {
                 Challenge::Dns01 { fqdn, value, .. } => self
-                    .0
+                    .provider
                     .present(fqdn, value)
                     .await
                     .map_err(|e| ResponderError(e.0)),
@@ -64,13 +78,17 @@ impl<P: DnsProvider> ChallengeResponder for Dns01Responder<P> {
         Box::pin(async move {
             match challenge {
                 Challenge::Dns01 { fqdn, value, .. } => self
-                    .0
+                    .provider
                     .clean_up(fqdn, value)
                     .await
                     .map_err(|e| ResponderError(e.0)),
                 Challenge::Http01 { .. } => Ok(()),
             }
         })
+    }
+
+    fn propagation(&self) -> Duration {
+        self.propagation
     }
 }
 
