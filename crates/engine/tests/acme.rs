@@ -172,13 +172,25 @@ fn assert_serves_as(certificate: &IssuedCertificate, root: &str, names: &[String
 async fn a_wildcard_is_issued_through_dns01_with_the_httpreq_provider() {
     let pebble = Pebble::start().await;
     let receiver = HttpReqReceiver::start(&pebble.challtestsrv_url(), "lego", "s3cret").await;
-    let endpoint: url::Url = receiver.endpoint().parse().unwrap();
+    // The endpoint by name, resolved through the outbound policy's resolver: challtestsrv's
+    // DNS, which answers 127.0.0.1.
+    let mut endpoint: url::Url = receiver.endpoint().parse().unwrap();
+    endpoint.set_host(Some("dns-hook.example.test")).unwrap();
+    let resolving = Arc::new(
+        Outbound::new(
+            DestinationPolicy {
+                allow_private: true,
+            },
+            ResolverSetting::Server(pebble.dns_address()),
+        )
+        .unwrap(),
+    );
     let acme = client(&pebble);
     let (account, _) = acme.create_account(&[], None).await.unwrap();
 
     let wrong_password = Dns01Responder::new(
         HttpReq::new(
-            outbound(),
+            resolving.clone(),
             endpoint.clone(),
             Some(("lego".into(), "wrong".into())),
         ),
@@ -197,7 +209,7 @@ async fn a_wildcard_is_issued_through_dns01_with_the_httpreq_provider() {
     // challtestsrv answers at once; the wait is still waited.
     let propagation = Duration::from_millis(300);
     let provider = Dns01Responder::new(
-        HttpReq::new(outbound(), endpoint, Some(("lego".into(), "s3cret".into()))),
+        HttpReq::new(resolving, endpoint, Some(("lego".into(), "s3cret".into()))),
         propagation,
     );
     let started = std::time::Instant::now();

@@ -27,6 +27,9 @@ pub struct PebbleOptions {
     pub validity: Option<Duration>,
     /// External Account Binding required, with this key id and base64url MAC key.
     pub external_account: Option<(String, String)>,
+    /// The port Pebble validates HTTP-01 challenges on (a server's HTTP entry point); a free
+    /// one when `None`.
+    pub http_port: Option<u16>,
 }
 
 /// A running Pebble and challtestsrv; both are killed when dropped.
@@ -37,6 +40,7 @@ pub struct Pebble {
     listen_port: u16,
     management_port: u16,
     challtestsrv_port: u16,
+    dns_port: u16,
     http_port: u16,
     api_ca_pem: String,
     http: reqwest::Client,
@@ -62,11 +66,11 @@ impl Pebble {
         let [
             listen_port,
             management_port,
-            http_port,
             tls_port,
             dns_port,
             challtestsrv_port,
         ] = std::array::from_fn(|_| free_port());
+        let http_port = options.http_port.unwrap_or_else(free_port);
 
         let challtestsrv = Command::new("pebble-challtestsrv")
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
@@ -126,6 +130,7 @@ impl Pebble {
             listen_port,
             management_port,
             challtestsrv_port,
+            dns_port,
             http_port,
             api_ca_pem,
             http,
@@ -156,6 +161,12 @@ impl Pebble {
     /// for the name: 127.0.0.1).
     pub fn http_port(&self) -> u16 {
         self.http_port
+    }
+
+    /// challtestsrv's DNS server (UDP and TCP), which Pebble resolves through: every name is
+    /// 127.0.0.1 unless [`Pebble::add_a`] said otherwise. A server's `--resolver` in tests.
+    pub fn dns_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.dns_port))
     }
 
     /// Pebble's log so far, for a failing test's message.

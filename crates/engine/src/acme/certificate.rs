@@ -34,6 +34,17 @@ impl CertificateInfo {
     }
 }
 
+impl CertificateInfo {
+    /// When to renew: two thirds into the certificate's life (30 days before the end of Let's
+    /// Encrypt's 90), so a renewal that fails has a third of the life left to succeed.
+    pub fn renew_at(&self) -> jiff::Timestamp {
+        let life = self.not_after.duration_since(self.not_before);
+        self.not_before
+            .checked_add(life * 2 / 3)
+            .unwrap_or(self.not_after)
+    }
+}
+
 fn timestamp(time: Time) -> Result<jiff::Timestamp, CertificateError> {
     let seconds = i64::try_from(time.to_unix_duration().as_secs())
         .map_err(|_| CertificateError(format!("{time} is out of range")))?;
@@ -63,6 +74,12 @@ mod tests {
         assert_eq!(info.issuer, "CN=Helvetia test CA");
         assert_eq!(info.not_before.to_string(), "2026-11-01T00:00:00Z");
         assert_eq!(info.not_after.to_string(), "2027-01-30T00:00:00Z");
+    }
+
+    #[test]
+    fn renewal_is_due_two_thirds_into_the_life() {
+        let info = CertificateInfo::from_pem_chain(&chain((2026, 11, 1), (2027, 1, 30))).unwrap();
+        assert_eq!(info.renew_at().to_string(), "2026-12-31T00:00:00Z");
     }
 
     #[test]
