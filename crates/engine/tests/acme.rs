@@ -355,7 +355,8 @@ async fn a_challenge_that_fails_answers_the_cas_reason() {
     let refused = AcmeClient::new(strict, directory, pebble.api_ca_pem()).unwrap();
     let error = refused.create_account(&[], None).await.unwrap_err();
     assert!(
-        matches!(&error, AcmeError::Unreachable(reason) if reason.starts_with("destination not allowed")),
+        matches!(&error, AcmeError::Unreachable(reason)
+            if reason.starts_with("destination not allowed")),
         "{error}"
     );
 }
@@ -370,9 +371,9 @@ async fn a_ca_that_requires_external_account_binding_gets_it() {
     .await;
     let acme = client(&pebble);
     let error = acme.create_account(&[], None).await.unwrap_err();
+    let required = Some("urn:ietf:params:acme:error:externalAccountRequired");
     assert!(
-        matches!(&error, AcmeError::Refused { problem, .. }
-            if problem.kind.as_deref() == Some("urn:ietf:params:acme:error:externalAccountRequired")),
+        matches!(&error, AcmeError::Refused { problem, .. } if problem.kind.as_deref() == required),
         "{error}"
     );
     let binding = ExternalAccountBinding {

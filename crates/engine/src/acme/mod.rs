@@ -1,8 +1,9 @@
 //! Helvetia as an ACME client (RFC 8555): accounts, certificate orders, their challenges and
 //! the issued chain, on `instant-acme` with every request to the CA going through
-//! [`crate::outbound`] (`http.rs`). The caller keeps the state — the account's credentials and
-//! each certificate's key, sealed — and answers challenges through a [`ChallengeResponder`];
-//! DNS-01 records are set through a [`dns::DnsProvider`] (Cloudflare's API, lego's `httpreq`).
+//! [`crate::outbound`] (`transport.rs`). The caller keeps the state — the account's credentials
+//! and each certificate's key, sealed — and answers challenges through a
+//! [`ChallengeResponder`]; DNS-01 records are set through a [`dns::DnsProvider`] (Cloudflare's
+//! API, lego's `httpreq`).
 //!
 //! Read [`AcmeClient`] first, then `order.rs` (one order, start to end).
 
@@ -16,8 +17,8 @@ use crate::outbound::Outbound;
 
 mod certificate;
 pub mod dns;
-mod http;
 mod order;
+mod transport;
 
 pub use certificate::{CertificateError, CertificateInfo};
 pub use order::{
@@ -133,21 +134,30 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
     /// The CA answered with a problem: its reason, verbatim.
-    #[error("the CA refused{}: {problem}", domain.as_ref().map(|d| format!(" {d}")).unwrap_or_default())]
+    #[error("the CA refused{}: {problem}", for_domain(domain))]
     Refused {
         domain: Option<String>,
         problem: Problem,
     },
+    /// The caller's [`ChallengeResponder`] failed (a DNS provider's refusal, say).
     #[error("the challenge for {domain} could not be set up: {reason}")]
     Challenge { domain: String, reason: String },
+    /// The outbound policy refused the CA's address, or the connection or TLS failed.
     #[error("the CA could not be reached: {0}")]
     Unreachable(String),
+    /// The CA took longer than the order's timeout to validate or to issue.
     #[error("the CA did not answer in time")]
     Timeout,
     #[error("the CA's answer was not understood: {0}")]
     Protocol(String),
+    /// What the caller passed is not usable (no names, roots that are not PEM, a stored account
+    /// that does not read).
     #[error("{0}")]
     Input(String),
+}
+
+fn for_domain(domain: &Option<String>) -> String {
+    domain.as_ref().map(|d| format!(" {d}")).unwrap_or_default()
 }
 
 impl From<instant_acme::Error> for AcmeError {
@@ -158,7 +168,7 @@ impl From<instant_acme::Error> for AcmeError {
                 problem: problem.into(),
             },
             instant_acme::Error::Timeout(_) => AcmeError::Timeout,
-            instant_acme::Error::Other(error) if error.is::<http::TransportError>() => {
+            instant_acme::Error::Other(error) if error.is::<transport::TransportError>() => {
                 AcmeError::Unreachable(error.to_string())
             }
             other => AcmeError::Protocol(other.to_string()),
@@ -188,7 +198,7 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 #[derive(Clone)]
 pub struct AcmeClient {
     directory: Directory,
-    http: http::OutboundHttp,
+    http: transport::OutboundHttp,
 }
 
 impl std::fmt::Debug for AcmeClient {
@@ -218,7 +228,7 @@ impl AcmeClient {
         };
         Ok(AcmeClient {
             directory,
-            http: http::OutboundHttp::new(outbound, roots, AcmeClient::REQUEST_TIMEOUT),
+            http: transport::OutboundHttp::new(outbound, roots, AcmeClient::REQUEST_TIMEOUT),
         })
     }
 

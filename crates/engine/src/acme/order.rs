@@ -162,7 +162,8 @@ pub(super) async fn run(
     // Taken down whatever happened: a record left behind is a stale TXT at the user's DNS.
     for challenge in &presented {
         if let Err(error) = responder.clean_up(challenge).await {
-            tracing::warn!(domain = challenge.domain(), %error, "an ACME challenge was not cleaned up");
+            let domain = challenge.domain();
+            tracing::warn!(domain, %error, "an ACME challenge was not cleaned up");
         }
     }
     verdict?;
