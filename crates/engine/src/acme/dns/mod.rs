@@ -58,16 +58,12 @@ impl<P: DnsProvider> ChallengeResponder for Dns01Responder<P> {
         challenge: &'a Challenge,
     ) -> BoxFuture<'a, Result<(), ResponderError>> {
         Box::pin(async move {
-            match challenge {
-                Challenge::Dns01 { fqdn, value, .. } => self
-                    .provider
-                    .present(fqdn, value)
-                    .await
-                    .map_err(|e| ResponderError(e.0)),
-                Challenge::Http01 { .. } => Err(ResponderError(
+            let Challenge::Dns01 { fqdn, value, .. } = challenge else {
+                return Err(ResponderError(
                     "only DNS-01 challenges are answered through the DNS provider".into(),
-                )),
-            }
+                ));
+            };
+            Ok(self.provider.present(fqdn, value).await?)
         })
     }
 
@@ -76,19 +72,21 @@ impl<P: DnsProvider> ChallengeResponder for Dns01Responder<P> {
         challenge: &'a Challenge,
     ) -> BoxFuture<'a, Result<(), ResponderError>> {
         Box::pin(async move {
-            match challenge {
-                Challenge::Dns01 { fqdn, value, .. } => self
-                    .provider
-                    .clean_up(fqdn, value)
-                    .await
-                    .map_err(|e| ResponderError(e.0)),
-                Challenge::Http01 { .. } => Ok(()),
-            }
+            let Challenge::Dns01 { fqdn, value, .. } = challenge else {
+                return Ok(());
+            };
+            Ok(self.provider.clean_up(fqdn, value).await?)
         })
     }
 
     fn propagation(&self) -> Duration {
         self.propagation
+    }
+}
+
+impl From<DnsError> for ResponderError {
+    fn from(error: DnsError) -> ResponderError {
+        ResponderError(error.0)
     }
 }
 
