@@ -8,7 +8,8 @@
 #   environment; the API's contract test), mold (faster links), busybox-static and a Debian
 #   base image with Python (fixture apps; no image can be pulled), iproute2 (the fault tests'
 #   second engine lives in a network namespace; their own PostgreSQL clusters need only
-#   postgresql-common, which comes with PostgreSQL).
+#   postgresql-common, which comes with PostgreSQL), pebble (Let's Encrypt's test CA and its
+#   DNS server pebble-challtestsrv: the ACME client's tests).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -22,6 +23,7 @@ setup() {
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
         command -v ip >/dev/null || echo iproute2
+        { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || echo pebble
     )
     apt_install "${packages[@]}"
     start_docker

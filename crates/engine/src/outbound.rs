@@ -134,18 +134,29 @@ impl Outbound {
         url: &url::Url,
         timeout: Duration,
     ) -> Result<reqwest::Client, OutboundError> {
+        self.http_client_builder(url, timeout)
+            .await?
+            .build()
+            .map_err(|e| OutboundError::Client(e.to_string()))
+    }
+
+    /// What [`Outbound::http_client`] builds, for a caller that adds to it (trusted roots)
+    /// before building; the address pinning and the redirect policy must stay as they are.
+    pub async fn http_client_builder(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::ClientBuilder, OutboundError> {
         let no_host = || OutboundError::NoHost(url.as_str().to_owned());
         let host = url.host_str().ok_or_else(no_host)?;
         let port = url.port_or_known_default().ok_or_else(no_host)?;
         let addresses = self.resolve(host, port).await?;
-        reqwest::Client::builder()
+        Ok(reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .resolve_to_addrs(host, &addresses)
-            .user_agent("helvetia")
-            .build()
-            .map_err(|e| OutboundError::Client(e.to_string()))
+            .user_agent("helvetia"))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Servers, repositories and clients for end-to-end tests and benchmarks: a real
 //! `helvetia server` process (with its own data dir, ports, Traefik and network pool), git
 //! repositories holding `fixtures/apps`, a DNS and an HTTP server on loopback for outbound
-//! tests, a fake GitHub ([`github`]), and helpers to wait for conditions without sleeping.
+//! tests, a fake GitHub ([`github`]), Pebble and pebble-challtestsrv for certificates
+//! ([`pebble`]), a fake of Cloudflare's DNS API ([`cloudflare`]), and helpers to wait for
+//! conditions without sleeping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod bench;
+pub mod cloudflare;
 pub mod database;
 pub mod dns;
 mod engine;
@@ -22,6 +25,7 @@ pub mod github;
 pub mod http;
 pub mod load;
 pub mod oidc;
+pub mod pebble;
 mod repo;
 mod server_api;
 mod store;
