@@ -11,12 +11,17 @@ use std::net::IpAddr;
 
 use jiff::Timestamp;
 
+use crate::certificate::Certificate;
+
 use crate::validation::Invalid;
 
 /// The path under which every host answers a domain's HTTP check, relayed to Helvetia.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/helvetia/";
 /// The edge router's route of [`WELL_KNOWN_PATH`] on every host.
 pub const WELL_KNOWN_ROUTE: &str = "helvetia-well-known";
+/// Where a CA fetches HTTP-01 answers, on every host, relayed to Helvetia (its ACME client).
+pub const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
+pub const ACME_CHALLENGE_ROUTE: &str = "helvetia-acme-challenge";
 
 const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
@@ -161,6 +166,8 @@ pub struct Domain {
     pub checked_at: Option<Timestamp>,
     /// Served at `http://<domain>/.well-known/helvetia/<token>` for the HTTP check.
     pub token: String,
+    /// Its certificate, once Helvetia ordered one (with an ACME directory configured).
+    pub certificate: Option<Certificate>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }

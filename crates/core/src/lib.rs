@@ -11,6 +11,7 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod certificate;
 pub mod checks;
 pub mod commit_status;
 pub mod container;

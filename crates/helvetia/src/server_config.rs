@@ -18,8 +18,11 @@ use helvetia_core::units;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::logs::LogLimits;
 use helvetia_server::metrics::MetricsSettings;
-use helvetia_server::platform::PlatformSettings;
-use helvetia_server::{EdgeConfig, ResolverSetting, SecretText, ServerConfig};
+use helvetia_server::platform::{AcmeSettings, PlatformSettings};
+
+use helvetia_server::{
+    AcmeDirectory as Directory, EdgeConfig, ResolverSetting, SecretText, ServerConfig,
+};
 use helvetia_store::Location;
 
 use crate::github_config::GitHubArgs;
@@ -80,6 +83,16 @@ pub struct ServerArgs {
         value_name = "IP"
     )]
     pub public_addresses: Vec<std::net::IpAddr>,
+    /// The ACME CA Helvetia orders domains' certificates from: `letsencrypt`,
+    /// `letsencrypt-staging`, or a directory URL. Default: none (domains are served over HTTP).
+    #[arg(long, env = "HELVETIA_ACME_DIRECTORY", value_name = "CA")]
+    pub acme_directory: Option<String>,
+    /// The contact address of Helvetia's account at the CA (expiry notices).
+    #[arg(long, env = "HELVETIA_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// PEM certificates to trust for the CA's own API beside the system's (a private CA).
+    #[arg(long, env = "HELVETIA_ACME_CA_FILE", value_name = "PEM")]
+    pub acme_ca_file: Option<PathBuf>,
     /// The wait before a failed notification's first retry (each next wait is 4 times longer;
     /// 5 attempts). Hidden: tests shorten it.
     #[arg(long, env = "HELVETIA_NOTIFICATION_RETRY_BASE", default_value = "10s", value_parser = parse_duration, hide = true)]
@@ -215,6 +228,33 @@ pub(crate) fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
 }
 
 impl ServerArgs {
+    /// The ACME CA to order certificates from, if one is named.
+    fn acme(&self) -> anyhow::Result<Option<AcmeSettings>> {
+        let Some(named) = &self.acme_directory else {
+            return Ok(None);
+        };
+        let directory = match named.as_str() {
+            "letsencrypt" => Directory::LetsEncrypt,
+            "letsencrypt-staging" => Directory::LetsEncryptStaging,
+            url => Directory::Url(url.parse().with_context(|| {
+                format!(
+                    "--acme-directory: `{url}` is neither `letsencrypt`, `letsencrypt-staging` \
+                     nor a URL"
+                )
+            })?),
+        };
+        let extra_roots_pem = match &self.acme_ca_file {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("--acme-ca-file: reading {}", file.display()))?,
+            None => String::new(),
+        };
+        Ok(Some(AcmeSettings {
+            directory,
+            contact: self.acme_email.clone(),
+            extra_roots_pem,
+        }))
+    }
+
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
@@ -365,6 +405,7 @@ impl ServerArgs {
                 github: self.github.urls(),
                 notification_retry_base: self.notification_retry_base,
                 public_addresses: self.public_addresses.clone(),
+                acme: self.acme()?,
             },
             edge,
             queue: QueueSettings {

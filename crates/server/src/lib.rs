@@ -6,6 +6,7 @@
 //! listener and a shutdown token, so tests can start a whole server on port 0.
 
 pub mod api;
+mod certificates;
 mod config;
 mod containers;
 pub mod delivery_log;
@@ -30,6 +31,7 @@ pub mod vault;
 pub mod worker;
 
 pub use config::{EdgeConfig, SecretText, ServerConfig};
+pub use helvetia_engine::acme::Directory as AcmeDirectory;
 pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{
     ADMIN_TOKEN_FILE, Server, StartError, issue_admin_token, issue_reset_link, rotate_master_key,

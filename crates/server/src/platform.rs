@@ -12,13 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::container::SubnetPool;
-use helvetia_core::domain::{WELL_KNOWN_PATH, WELL_KNOWN_ROUTE};
+use helvetia_core::domain::{
+    ACME_CHALLENGE_PATH, ACME_CHALLENGE_ROUTE, WELL_KNOWN_PATH, WELL_KNOWN_ROUTE,
+};
 use helvetia_core::edge::{CONTROL_PLANE_ROUTE, PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
 use helvetia_core::routing::{Backend, Route, RoutingTable};
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
+use helvetia_engine::acme::Directory;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
 use helvetia_engine::github::GitHubApi;
@@ -83,6 +86,8 @@ pub struct PlatformSettings {
     /// The server's public addresses, which a custom domain's DNS must answer with to be
     /// verified that way.
     pub public_addresses: Vec<IpAddr>,
+    /// The CA domains' certificates are ordered from; none: domains are served over HTTP.
+    pub acme: Option<AcmeSettings>,
 }
 
 impl PlatformSettings {
@@ -210,13 +215,18 @@ impl PlatformSettings {
                 route.backends = vec![api.clone()];
             }
         }
-        table.insert(Route {
-            name: WELL_KNOWN_ROUTE.to_owned(),
-            path_prefix: Some(WELL_KNOWN_PATH.to_owned()),
-            redirect_to: None,
-            hostnames: vec![],
-            backends: vec![api],
-        });
+        for (name, path) in [
+            (WELL_KNOWN_ROUTE, WELL_KNOWN_PATH),
+            (ACME_CHALLENGE_ROUTE, ACME_CHALLENGE_PATH),
+        ] {
+            table.insert(Route {
+                name: name.to_owned(),
+                path_prefix: Some(path.to_owned()),
+                redirect_to: None,
+                hostnames: vec![],
+                backends: vec![api.clone()],
+            });
+        }
         table
     }
 }
@@ -267,8 +277,23 @@ pub struct Platform {
     /// Each alias domain's primary, as last published: the API answers requests for an alias
     /// with a 308 to it (Traefik's redirects answer a `GET` with 301).
     redirects: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    /// HTTP-01 answers of the ACME orders in progress, by token: the API serves them at
+    /// `/.well-known/acme-challenge/<token>` on every host.
+    pub acme_challenges: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    /// Woken when a domain is routed: the certificates task orders its certificate.
+    pub certificates_due: Notify,
     routing: Mutex<()>,
     networks: Mutex<()>,
+}
+
+/// Where Helvetia, as an ACME client, orders certificates.
+#[derive(Debug, Clone)]
+pub struct AcmeSettings {
+    pub directory: Directory,
+    /// The account's contact address.
+    pub contact: Option<String>,
+    /// Certificates to trust for the CA's API beside the system's.
+    pub extra_roots_pem: String,
 }
 
 /// A service's environment, opened and merged, for one deployment.
@@ -312,6 +337,8 @@ impl Platform {
             notifications_due: Notify::new(),
             builds_dir,
             redirects: Default::default(),
+            acme_challenges: Default::default(),
+            certificates_due: Notify::new(),
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }

@@ -236,6 +236,7 @@ impl Server {
         }
         tasks.spawn("metrics-rollup", on(&platform, metrics::rollup::run));
         tasks.spawn("log-retention", on(&platform, crate::logs::retention::run));
+        tasks.spawn("certificates", on(&platform, crate::certificates::run));
         tasks.spawn("notifications", on(&platform, crate::notifications::run));
         if let Some(listener) = exposition_listener {
             let store = store.clone();

@@ -4,6 +4,7 @@
 
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Actor;
+use helvetia_core::certificate::{Certificate, CertificateState};
 use helvetia_core::domain::{Domain, DomainName, Verification};
 use helvetia_core::service::Service;
 
@@ -33,6 +34,14 @@ struct DomainRow {
     last_check: Option<String>,
     checked_at: Option<i64>,
     created_at: i64,
+    certificate_state: Option<String>,
+    issuer: Option<String>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    reason: Option<String>,
+    failures: Option<i64>,
+    next_attempt_at: Option<i64>,
+    certificate_updated_at: Option<i64>,
 }
 
 impl TryFrom<DomainRow> for Domain {
@@ -59,12 +68,30 @@ impl TryFrom<DomainRow> for Domain {
             checked_at: row.checked_at.map(timestamp).transpose()?,
             token: row.token,
             created_at: timestamp(row.created_at)?,
+            certificate: match (row.certificate_state, row.certificate_updated_at) {
+                (Some(state), Some(updated_at)) => Some(Certificate {
+                    state: CertificateState::parse(&state).ok_or_else(|| {
+                        StoreError::corrupt("certificate state", format!("`{state}`"))
+                    })?,
+                    issuer: row.issuer,
+                    not_before: row.not_before.map(timestamp).transpose()?,
+                    not_after: row.not_after.map(timestamp).transpose()?,
+                    reason: row.reason,
+                    failures: u32::try_from(row.failures.unwrap_or_default()).unwrap_or(u32::MAX),
+                    next_attempt_at: row.next_attempt_at.map(timestamp).transpose()?,
+                    updated_at: timestamp(updated_at)?,
+                }),
+                _ => None,
+            },
         })
     }
 }
 
-const SELECT_DOMAINS: &str = "SELECT id, service_id, name, path_prefix, is_primary, \
-     redirect, token, verification, verified_at, last_check, checked_at, created_at FROM domains";
+const SELECT_DOMAINS: &str = "SELECT d.id, d.service_id, d.name, d.path_prefix, d.is_primary, \
+     d.redirect, d.token, d.verification, d.verified_at, d.last_check, d.checked_at, d.created_at, \
+     c.state AS certificate_state, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
+     c.next_attempt_at, c.updated_at AS certificate_updated_at \
+     FROM domains d LEFT JOIN certificates c ON c.domain_id = d.id";
 
 fn what(service: &Service, name: &str) -> String {
     format!("{} domain {name}", target(&service.project, &service.name))
@@ -129,7 +156,7 @@ impl Store {
     }
 
     pub async fn domain(&self, id: i64) -> Result<Option<Domain>> {
-        let query = format!("{SELECT_DOMAINS} WHERE id = $1");
+        let query = format!("{SELECT_DOMAINS} WHERE d.id = $1");
         let row: Option<DomainRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
                 .bind(id)
@@ -142,7 +169,7 @@ impl Store {
     /// A service's domains, the primary first, then by name.
     pub async fn domains(&self, service_id: i64) -> Result<Vec<Domain>> {
         let query = format!(
-            "{SELECT_DOMAINS} WHERE service_id = $1 ORDER BY is_primary DESC, name, path_prefix"
+            "{SELECT_DOMAINS} WHERE d.service_id = $1 ORDER BY d.is_primary DESC, d.name, d.path_prefix"
         );
         let rows: Vec<DomainRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
@@ -155,7 +182,7 @@ impl Store {
 
     /// The domain whose HTTP-check token is `token`.
     pub async fn domain_by_token(&self, token: &str) -> Result<Option<Domain>> {
-        let query = format!("{SELECT_DOMAINS} WHERE token = $1");
+        let query = format!("{SELECT_DOMAINS} WHERE d.token = $1");
         let row: Option<DomainRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
                 .bind(token)

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 pub mod audit;
+pub mod certificates;
 pub mod check_waits;
 pub mod credentials;
 pub mod deliveries;

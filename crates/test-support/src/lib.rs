@@ -131,6 +131,19 @@ impl TestServer {
         server
     }
 
+    /// A server not started yet, whose ports are known: a test starts what must know them
+    /// (a CA validating on its HTTP port), then [`TestServer::launch_with`].
+    pub fn prepare(binary: &str) -> TestServer {
+        TestServer::unlaunched(binary, &[], network_pool(), None)
+    }
+
+    /// Starts a [`TestServer::prepare`]d server with extra `helvetia server` arguments.
+    pub async fn launch_with(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        std::fs::create_dir_all(self.data_dir()).unwrap();
+        self.launch_first().await;
+    }
+
     /// A server whose data directory `prepare` sets up before the server first starts (a
     /// test mounts a filesystem there).
     pub async fn start_prepared(

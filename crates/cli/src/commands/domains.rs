@@ -51,6 +51,19 @@ fn state(domain: &Domain) -> String {
     }
 }
 
+/// The certificate's state, with its expiry or the CA's reason.
+fn certificate(domain: &Domain) -> String {
+    let Some(certificate) = &domain.certificate else {
+        return "-".into();
+    };
+    let state = certificate.state.as_str();
+    match (&certificate.not_after, &certificate.reason) {
+        (_, Some(reason)) => format!("{state}: {reason}"),
+        (Some(until), None) => format!("{state} until {}", output::time(*until)),
+        (None, None) => state.to_owned(),
+    }
+}
+
 fn show(domain: &Domain) {
     let role = match (domain.primary, domain.redirect) {
         (true, _) => "primary",
@@ -63,6 +76,7 @@ fn show(domain: &Domain) {
         ("role", role.to_owned()),
         ("state", state(domain)),
         ("last check", output::or_dash(domain.last_check.as_deref())),
+        ("certificate", certificate(domain)),
         (
             "HTTP check",
             format!(
@@ -93,6 +107,7 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
                     "PRIMARY",
                     "REDIRECT",
                     "STATE",
+                    "CERTIFICATE",
                     "LAST CHECK",
                 ],
                 domains.body.iter().map(|domain| {
@@ -102,6 +117,7 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
                         domain.primary.to_string(),
                         domain.redirect.to_string(),
                         state(domain),
+                        certificate(domain),
                         output::or_dash(domain.last_check.as_deref()),
                     ]
                 }),

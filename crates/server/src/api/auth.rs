@@ -56,6 +56,8 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     // A custom domain's HTTP check: answers only a token, which proves nothing but that the
     // domain reaches this server.
     (Method::GET, "/.well-known/helvetia/{token}"),
+    // A CA fetches the answer to its HTTP-01 challenge without a credential.
+    (Method::GET, "/.well-known/acme-challenge/{token}"),
 ];
 
 /// The name of the bearer-token security scheme in the OpenAPI document.

@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_domain))
         .routes(routes!(make_primary))
         .routes(routes!(well_known))
+        .routes(routes!(acme_challenge))
 }
 
 #[derive(serde::Deserialize)]
@@ -153,4 +154,25 @@ async fn well_known(
 ) -> ApiResult<impl IntoResponse> {
     let token = domains::well_known(&state.app, &token).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token))
+}
+
+/// A CA's HTTP-01 challenge of a certificate order in progress (public: the CA fetches it
+/// through the domain, on every host).
+#[utoipa::path(
+    get, path = "/.well-known/acme-challenge/{token}", tag = "domains",
+    params(("token" = String, Path, description = "The challenge's token")),
+    responses(
+        (status = OK, description = "The key authorization", content_type = "text/plain"),
+        (status = NOT_FOUND, body = ErrorBody, description = "No order in progress has this token"),
+    )
+)]
+async fn acme_challenge(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let answer = domains::acme_challenge(&state.app, &token)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        answer,
+    ))
 }

@@ -218,8 +218,21 @@ async fn http_check(app: &App, domain: &Domain) -> std::result::Result<(), Strin
 async fn publish(app: &App, domain: &Domain) -> Result<()> {
     if domain.is_routed() {
         app.platform.publish_routes().await.map_err(internal)?;
+        // Its certificate is ordered now (when a CA is configured), not at the next round.
+        app.platform.certificates_due.notify_one();
     }
     Ok(())
+}
+
+/// The public answer to a CA's HTTP-01 challenge of an order in progress.
+pub fn acme_challenge(app: &App, token: &str) -> Result<String> {
+    app.platform
+        .acme_challenges
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(token)
+        .cloned()
+        .ok_or_else(|| UseCaseError::NotFound("challenge".into()))
 }
 
 fn internal(error: impl std::fmt::Display) -> UseCaseError {

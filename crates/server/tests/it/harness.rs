@@ -141,6 +141,7 @@ impl Api {
             github: Default::default(),
             notification_retry_base: helvetia_core::notification::DEFAULT_RETRY_BASE,
             public_addresses: Vec::new(),
+            acme: None,
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.

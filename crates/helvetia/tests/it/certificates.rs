@@ -1,0 +1,98 @@
+//! Helvetia as the ACME client of its domains, against Pebble: a routed domain gets a
+//! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
+//! point; one whose challenge cannot succeed is `failed` with the CA's reason, and the app
+//! stays reachable over HTTP.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use helvetia_test_support::pebble::{Pebble, PebbleOptions};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
+use serde_json::Value;
+
+use crate::deploy::Cleanup;
+
+async fn domain(server: &TestServer, project: &str, name: &str) -> Value {
+    let listed = server
+        .get(&format!("/api/v1/projects/{project}/services/web/domains"))
+        .await;
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no domain {name}: {listed}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
+    let mut server = TestServer::prepare(crate::BINARY);
+    let pebble = Pebble::start_with(PebbleOptions {
+        http_port: Some(server.http_port),
+        ..PebbleOptions::default()
+    })
+    .await;
+    let ca_file = server.dir.path().join("pebble-api-ca.pem");
+    std::fs::write(&ca_file, pebble.api_ca_pem()).unwrap();
+    let resolver = pebble.dns_address().to_string();
+    server
+        .launch_with(&[
+            "--acme-directory",
+            &pebble.directory_url(),
+            "--acme-ca-file",
+            ca_file.to_str().unwrap(),
+            "--acme-email",
+            "ops@example.test",
+            "--resolver",
+            &resolver,
+            "--public-addresses",
+            "127.0.0.1",
+            "--allow-private-destinations",
+        ])
+        .await;
+    let project = unique("tls");
+    let _cleanup = Cleanup(project.clone());
+    let repo = FixtureRepo::new("web");
+    server.service(&project, "web", &repo).await;
+    assert_eq!(server.deploy(&project, "web").await["status"], "live");
+    let target = format!("{project}/web");
+
+    // challtestsrv answers every name with 127.0.0.1: the DNS check passes, and Pebble
+    // validates on this server's HTTP entry point.
+    let added = server.cli_ok(&["domains", "add", &target, "secure.example.test"]);
+    assert!(added.contains("routed (dns)"), "{added}");
+    let issued = eventually(Duration::from_secs(60), "the certificate", || async {
+        let found = domain(&server, &project, "secure.example.test").await;
+        (found["certificate"]["state"] == "issued").then_some(found)
+    })
+    .await;
+    let certificate = &issued["certificate"];
+    assert!(
+        certificate["issuer"].as_str().unwrap().contains("Pebble"),
+        "{certificate}"
+    );
+    assert!(certificate["not_after"].is_string() && certificate["reason"].is_null());
+
+    // A name Pebble resolves elsewhere: its challenge cannot succeed. Forced (routed without
+    // a check), it fails with the CA's reason and still answers over HTTP.
+    let elsewhere: IpAddr = "127.0.0.2".parse().unwrap();
+    pebble.add_a("broken.example.test", &[elsewhere]).await;
+    server.cli_ok(&["domains", "add", &target, "broken.example.test", "--force"]);
+    let failed = eventually(Duration::from_secs(60), "the failure", || async {
+        let found = domain(&server, &project, "broken.example.test").await;
+        (found["certificate"]["state"] == "failed").then_some(found)
+    })
+    .await;
+    let certificate = &failed["certificate"];
+    let reason = certificate["reason"].as_str().unwrap();
+    assert!(reason.contains("broken.example.test"), "{reason}");
+    assert!(certificate["next_attempt_at"].is_string(), "{certificate}");
+    let listed = server.cli_ok(&["domains", "list", &target]);
+    assert!(listed.contains("failed: "), "{listed}");
+    let (status, _) = server
+        .through_edge("broken.example.test", "/")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "reachable over HTTP");
+}
