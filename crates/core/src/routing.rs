@@ -43,10 +43,30 @@ pub struct Route {
     pub backends: Vec<Backend>,
 }
 
-/// Every route the edge router should serve, keyed by route name so rendering is stable.
+/// A certificate the edge router serves (chosen by SNI) for its hostnames.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServedCertificate {
+    pub hostnames: Vec<String>,
+    pub chain_pem: String,
+    /// The private key, in PEM: never in debug output.
+    pub key_pem: String,
+}
+
+impl fmt::Debug for ServedCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServedCertificate")
+            .field("hostnames", &self.hostnames)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every route the edge router should serve, keyed by route name so rendering is stable, and
+/// the certificates it serves them with over HTTPS.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RoutingTable {
     routes: BTreeMap<String, Route>,
+    #[serde(skip)]
+    certificates: Vec<ServedCertificate>,
 }
 
 impl RoutingTable {
@@ -62,6 +82,30 @@ impl RoutingTable {
         route.backends.sort();
         route.backends.dedup();
         self.routes.insert(route.name.clone(), route);
+    }
+
+    /// Adds a certificate to serve.
+    pub fn serve_certificate(&mut self, certificate: ServedCertificate) {
+        self.certificates.push(certificate);
+    }
+
+    pub fn certificates(&self) -> &[ServedCertificate] {
+        &self.certificates
+    }
+
+    /// The hostnames of `route` that have a certificate: their plain HTTP requests are
+    /// redirected to HTTPS.
+    pub fn secured_hostnames(&self, route: &Route) -> Vec<String> {
+        route
+            .hostnames
+            .iter()
+            .filter(|host| {
+                self.certificates
+                    .iter()
+                    .any(|certificate| certificate.hostnames.contains(host))
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn route(&self, name: &str) -> Option<&Route> {

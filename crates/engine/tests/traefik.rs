@@ -182,6 +182,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
         binary: traefik_binary(),
         state_dir: state_dir.clone(),
         entry_point_address: entry_point.to_string(),
+        secure_address: None,
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
         trusted_ips: vec![],
@@ -279,6 +280,7 @@ async fn managed_traefik_routes_outlives_helvetia_and_is_restarted() {
     let moved_entry_point: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let settings = TraefikSettings {
         entry_point_address: moved_entry_point.to_string(),
+        secure_address: None,
         ..settings
     };
     let supervisor = start_or_adopt(settings.clone(), &table).await.unwrap();
@@ -334,6 +336,7 @@ fn settings_in(state_dir: &Path, instance: &str) -> TraefikSettings {
         binary: traefik_binary(),
         state_dir: state_dir.to_owned(),
         entry_point_address: format!("127.0.0.1:{}", free_port()),
+        secure_address: None,
         api_address: format!("127.0.0.1:{}", free_port()),
         extra_env: vec![],
         trusted_ips: vec![],
@@ -350,6 +353,7 @@ async fn a_traefik_that_cannot_start_is_reported_with_its_own_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let settings = TraefikSettings {
         entry_point_address: taken.local_addr().unwrap().to_string(),
+        secure_address: None,
         ..settings_in(state.path(), "0a1b")
     };
     let supervisor = start_or_adopt(settings, &RoutingTable::new())

@@ -83,6 +83,10 @@ pub struct ServerArgs {
         value_name = "IP"
     )]
     pub public_addresses: Vec<std::net::IpAddr>,
+    /// Where the managed Traefik accepts HTTPS (domains with a certificate are served there,
+    /// and their plain HTTP redirected). Default: `:443` once `--acme-directory` is set.
+    #[arg(long, env = "HELVETIA_HTTPS_ADDRESS", value_name = "ADDRESS")]
+    pub https_address: Option<String>,
     /// The ACME CA Helvetia orders domains' certificates from: `letsencrypt`,
     /// `letsencrypt-staging`, or a directory URL. Default: none (domains are served over HTTP).
     #[arg(long, env = "HELVETIA_ACME_DIRECTORY", value_name = "CA")]
@@ -313,6 +317,10 @@ impl ServerArgs {
                 EdgeConfig::Managed {
                     binary: find_executable(&self.traefik_bin)?,
                     entry_address: self.http_address.clone(),
+                    secure_address: self
+                        .https_address
+                        .clone()
+                        .or_else(|| self.acme_directory.as_ref().map(|_| ":443".to_owned())),
                     api_address: self
                         .traefik_api
                         .clone()

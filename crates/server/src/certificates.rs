@@ -21,15 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notifications;
 use crate::platform::{AcmeSettings, Platform};
+use crate::vault::certificate_key_binding;
 
 /// How often due certificates are looked for when nothing wakes the task.
 const PERIOD: Duration = Duration::from_secs(60);
-/// The vault binding of the account's credentials and of certificates' private keys.
+/// The vault binding of the account's credentials.
 const ACCOUNT_BINDING: &str = "helvetia-acme-account";
-
-fn key_binding(domain_id: i64) -> String {
-    format!("helvetia-certificate:{domain_id}")
-}
 
 /// Orders due certificates until `stop`: at start, every minute, and when a domain is routed.
 pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
@@ -143,7 +140,7 @@ async fn order(platform: &Platform, account: &Account, domain: &Domain) -> Resul
         Ok(issued) => {
             let sealed_key = platform
                 .vault
-                .seal(&key_binding(domain.id), &issued.private_key_pem);
+                .seal(&certificate_key_binding(domain.id), &issued.private_key_pem);
             let info = &issued.info;
             let ordered = Ordered::Issued {
                 chain_pem: &issued.chain_pem,
@@ -158,6 +155,10 @@ async fn order(platform: &Platform, account: &Account, domain: &Domain) -> Resul
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(domain = %domain.name, issuer = %info.issuer, "certificate issued");
+            // Served from now on: the edge router gets it with the next table.
+            if let Err(error) = platform.publish_routes().await {
+                tracing::warn!(%error, "publishing the routes with a new certificate failed");
+            }
         }
         Err(error) => {
             let failures = domain

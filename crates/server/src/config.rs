@@ -60,6 +60,8 @@ pub enum EdgeConfig {
         entry_address: String,
         /// Loopback address of Traefik's API.
         api_address: String,
+        /// Where Traefik accepts HTTPS, serving the domains' certificates; none: HTTP only.
+        secure_address: Option<String>,
     },
     /// Helvetia writes dynamic configuration for a Traefik the user runs.
     External {

@@ -18,7 +18,7 @@ use helvetia_core::domain::{
 use helvetia_core::edge::{CONTROL_PLANE_ROUTE, PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
-use helvetia_core::routing::{Backend, Route, RoutingTable};
+use helvetia_core::routing::{Backend, Route, RoutingTable, ServedCertificate};
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
 use helvetia_engine::acme::Directory;
@@ -481,11 +481,26 @@ impl Platform {
             .cloned()
     }
 
-    /// The routing table to publish: the store's, with the control plane's route.
+    /// The routing table to publish: the store's, with the control plane's route and the
+    /// issued certificates (a key that does not open is left out, and said so).
     pub async fn routing_table(&self) -> Result<RoutingTable, StoreError> {
-        Ok(self
+        let mut table = self
             .settings
-            .with_control_plane(self.store.routing_table().await?))
+            .with_control_plane(self.store.routing_table().await?);
+        for served in self.store.served_certificates().await? {
+            let binding = crate::vault::certificate_key_binding(served.domain_id);
+            match self.vault.open(&binding, &served.sealed_key) {
+                Ok(key_pem) => table.serve_certificate(ServedCertificate {
+                    hostnames: vec![served.name],
+                    chain_pem: served.chain_pem,
+                    key_pem,
+                }),
+                Err(error) => {
+                    tracing::error!(domain = %served.name, %error, "a certificate's key does not open")
+                }
+            }
+        }
+        Ok(table)
     }
 
     /// Publishes the store's routing table as it is.

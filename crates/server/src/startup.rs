@@ -417,11 +417,13 @@ async fn start_edge(
             binary,
             entry_address,
             api_address,
+            secure_address,
         } => {
             let settings = TraefikSettings {
                 binary: binary.clone(),
                 state_dir: config.data_dir.join("traefik"),
                 entry_point_address: entry_address.clone(),
+                secure_address: secure_address.clone(),
                 api_address: api_address.clone(),
                 extra_env: vec![],
                 trusted_ips: config

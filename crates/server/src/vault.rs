@@ -70,6 +70,11 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+/// The binding of a domain's certificate's private key.
+pub fn certificate_key_binding(domain_id: i64) -> String {
+    format!("helvetia-certificate:{domain_id}")
+}
+
 /// What a sealed value is bound to: the scope and the variable's name.
 pub fn binding(record_project: i64, record_service: Option<i64>, name: &str) -> String {
     format!(

@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::TraefikError;
-use super::render::{SERVERS_TRANSPORT, retry_middleware, router_rule};
+use super::render::{
+    SERVERS_TRANSPORT, https_redirect, https_router, retry_middleware, router_rule, tls_router,
+};
 use crate::routing::RoutingError;
 
 /// The suffix Traefik gives the names of everything loaded by its file provider.
@@ -38,6 +40,8 @@ pub struct TraefikApi {
     base_url: String,
     /// The middleware only this installation's configuration defines.
     marker: String,
+    /// Each route also has a router on the HTTPS entry point (`<route>-tls`).
+    tls: bool,
     client: reqwest::Client,
 }
 
@@ -77,6 +81,11 @@ struct ApiServer {
 }
 
 impl TraefikApi {
+    /// This client expecting a router on the HTTPS entry point beside each route's.
+    pub fn with_tls(self, tls: bool) -> TraefikApi {
+        TraefikApi { tls, ..self }
+    }
+
     /// A client for the API at `base_url`, e.g. `http://127.0.0.1:7301`, of the Traefik that
     /// loads installation `instance`'s configuration.
     pub fn new(base_url: impl Into<String>, instance: &str) -> Result<TraefikApi, TraefikError> {
@@ -99,6 +108,7 @@ impl TraefikApi {
             .map_err(|error| TraefikError::HttpClient(error.to_string()))?;
         Ok(TraefikApi {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
+            tls: false,
             marker: format!("{}{FILE_PROVIDER}", retry_middleware(instance)),
             client,
         })
@@ -202,7 +212,7 @@ impl TraefikApi {
         }
         let routers: Vec<ApiRouter> = self.list("routers").await?;
         let services: Vec<ApiService> = self.list("services").await?;
-        Ok(differences(table, &routers, &services))
+        Ok(differences(table, &routers, &services, self.tls))
     }
 
     /// Every item of one of the API's paged lists.
@@ -239,6 +249,7 @@ fn differences(
     table: &RoutingTable,
     routers: &[ApiRouter],
     services: &[ApiService],
+    tls: bool,
 ) -> Vec<String> {
     let routers: BTreeMap<&str, &ApiRouter> = routers
         .iter()
@@ -250,6 +261,39 @@ fn differences(
         .collect();
     let mut found = Vec::new();
     let mut expected_names = BTreeSet::new();
+    let tls_names: Vec<String> = table
+        .published()
+        .filter(|_| tls)
+        .map(|route| tls_router(&route.name))
+        .collect();
+    let redirects: Vec<(String, String)> = table
+        .published()
+        .filter(|_| tls)
+        .filter_map(|route| Some((https_router(&route.name), https_redirect(table, route)?)))
+        .collect();
+    for (name, rule) in &redirects {
+        expected_names.insert(name.as_str());
+        match routers.get(name.as_str()) {
+            None => found.push(format!("router {name}{FILE_PROVIDER} is missing")),
+            Some(router) if router.rule != *rule => found.push(format!(
+                "router {name}{FILE_PROVIDER} has rule {:?}, expected {rule:?}",
+                router.rule
+            )),
+            Some(_) => {}
+        }
+    }
+    for (route, name) in table.published().filter(|_| tls).zip(&tls_names) {
+        expected_names.insert(name.as_str());
+        match routers.get(name.as_str()) {
+            None => found.push(format!("router {name}{FILE_PROVIDER} is missing")),
+            Some(router) if router.rule != router_rule(route) => found.push(format!(
+                "router {name}{FILE_PROVIDER} has rule {:?}, expected {:?}",
+                router.rule,
+                router_rule(route)
+            )),
+            Some(_) => {}
+        }
+    }
     for route in table.published() {
         let name = route.name.as_str();
         expected_names.insert(name);
@@ -377,7 +421,7 @@ mod tests {
             &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"),
         );
         assert_eq!(
-            differences(&table(), &routers, &services),
+            differences(&table(), &routers, &services, false),
             Vec::<String>::new()
         );
     }
@@ -386,7 +430,7 @@ mod tests {
     fn reports_missing_and_outdated_routes() {
         let (routers, services) = loaded("", "");
         assert_eq!(
-            differences(&table(), &routers, &services),
+            differences(&table(), &routers, &services, false),
             [
                 "router demo_web@file is missing",
                 "service demo_web@file is missing"
@@ -397,7 +441,7 @@ mod tests {
             &service("demo_web", "http://172.20.0.9:8080", "helvetia@file"),
         );
         assert_eq!(
-            differences(&table(), &routers, &services),
+            differences(&table(), &routers, &services, false),
             [
                 "service demo_web@file balances over {\"http://172.20.0.9:8080\"}, \
                  expected {\"http://172.20.0.2:8080\"}"
@@ -416,7 +460,7 @@ mod tests {
             &service("demo_web", "http://172.20.0.2:8080", "helvetia@file"),
         );
         assert_eq!(
-            differences(&table(), &routers, &services),
+            differences(&table(), &routers, &services, false),
             ["router demo_web@file is disabled (the service does not exist)"]
         );
     }
@@ -434,11 +478,11 @@ mod tests {
             ),
         );
         assert_eq!(
-            differences(&table(), &routers, &services),
+            differences(&table(), &routers, &services, false),
             Vec::<String>::new()
         );
         assert_eq!(
-            differences(&RoutingTable::new(), &routers, &services),
+            differences(&RoutingTable::new(), &routers, &services, false),
             [
                 "router demo_web@file is still present",
                 "service demo_web@file is still present"

@@ -27,16 +27,20 @@ mod supervisor;
 mod write;
 
 pub use api::TraefikApi;
-pub use render::{BACKEND_IDLE_CONN_TIMEOUT, render};
+pub use render::{BACKEND_IDLE_CONN_TIMEOUT, Secure, render};
 pub use settings::TraefikSettings;
 pub use supervisor::{Supervisor, TraefikStatus, start_or_adopt, stop_traefik};
-pub use write::write_atomically;
+pub use write::{write_atomically, write_private};
 
 /// The file Helvetia's routes are written to, inside the dynamic configuration directory.
 pub const DYNAMIC_CONFIG_FILE: &str = "helvetia.toml";
 
 /// The entry point a Traefik run by Helvetia accepts traffic on.
 pub const MANAGED_ENTRY_POINT: &str = "web";
+/// The managed Traefik's HTTPS entry point, when it has one.
+pub const SECURE_ENTRY_POINT: &str = "websecure";
+/// Beside the dynamic configuration: the certificates' files (keys 0600), named by content.
+const CERTIFICATES_DIR: &str = "certificates";
 
 /// How long [`Traefik::confirm`] waits for an external Traefik whose API it cannot see:
 /// Traefik's file provider applies a change after its `providersThrottleDuration` (2 s by
@@ -105,6 +109,8 @@ pub enum TraefikMode {
 pub struct Traefik {
     config_file: PathBuf,
     entry_point: String,
+    /// The HTTPS entry point's port and where certificates are written (managed only).
+    secure: Option<(u16, PathBuf)>,
     instance: String,
     api: Option<TraefikApi>,
     /// Whether the managed Traefik runs, when a [`Supervisor`] looks after it.
@@ -113,25 +119,29 @@ pub struct Traefik {
 
 impl Traefik {
     pub fn new(mode: TraefikMode) -> Result<Traefik, TraefikError> {
-        let (dynamic_dir, entry_point, api_url, instance) = match mode {
+        let (dynamic_dir, entry_point, api_url, instance, secure_port) = match mode {
             TraefikMode::Managed(settings) => (
                 settings.dynamic_dir(),
                 MANAGED_ENTRY_POINT.to_owned(),
                 Some(settings.api_url()),
-                settings.instance,
+                settings.instance.clone(),
+                settings.secure_port(),
             ),
             TraefikMode::External {
                 dynamic_dir,
                 entry_point,
                 api_url,
                 instance,
-            } => (dynamic_dir, entry_point, api_url, instance),
+            } => (dynamic_dir, entry_point, api_url, instance, None),
         };
         Ok(Traefik {
             config_file: dynamic_dir.join(DYNAMIC_CONFIG_FILE),
             entry_point,
+            secure: secure_port.map(|port| (port, dynamic_dir.join(CERTIFICATES_DIR))),
             api: api_url
-                .map(|url| TraefikApi::new(url, &instance))
+                .map(|url| {
+                    TraefikApi::new(url, &instance).map(|api| api.with_tls(secure_port.is_some()))
+                })
                 .transpose()?,
             instance,
             status: None,
@@ -159,12 +169,33 @@ impl EdgeRouter for Traefik {
 
     fn apply<'a>(&'a self, table: &'a RoutingTable) -> BoxFuture<'a, Result<(), RoutingError>> {
         Box::pin(async move {
-            let contents = render(table, &self.entry_point, &self.instance);
+            let table = table.clone();
             let path = self.config_file.clone();
+            let (entry_point, instance) = (self.entry_point.clone(), self.instance.clone());
+            let secure = self.secure.clone();
             // fsync blocks; keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                write_atomically(&path, &contents)
-                    .map_err(|error| RoutingError::Write(format!("{}: {error}", path.display())))
+                let failed = |path: &Path, error: std::io::Error| {
+                    RoutingError::Write(format!("{}: {error}", path.display()))
+                };
+                let contents = match &secure {
+                    Some((port, directory)) => {
+                        let files = write_certificates(directory, &table)
+                            .map_err(|error| failed(directory, error))?;
+                        let secure = Secure {
+                            entry_point: SECURE_ENTRY_POINT,
+                            port: *port,
+                            files: &files,
+                        };
+                        let contents = render(&table, &entry_point, Some(&secure), &instance);
+                        write_atomically(&path, &contents).map_err(|error| failed(&path, error))?;
+                        remove_other_files(directory, &files)
+                            .map_err(|error| failed(directory, error))?;
+                        return Ok(());
+                    }
+                    None => render(&table, &entry_point, None, &instance),
+                };
+                write_atomically(&path, &contents).map_err(|error| failed(&path, error))
             })
             .await
             .map_err(|error| RoutingError::Write(error.to_string()))?
@@ -192,4 +223,48 @@ impl EdgeRouter for Traefik {
             }
         })
     }
+}
+
+/// Writes `table`'s certificates into `directory` (the chain and the key, 0600, named by
+/// their content: a renewed certificate is a new name, which makes Traefik load it) and
+/// answers their paths in the table's order.
+fn write_certificates(
+    directory: &Path,
+    table: &RoutingTable,
+) -> std::io::Result<Vec<(String, String)>> {
+    use sha2::{Digest, Sha256};
+    std::fs::create_dir_all(directory)?;
+    let mut files = Vec::with_capacity(table.certificates().len());
+    for certificate in table.certificates() {
+        let mut hash = Sha256::new();
+        hash.update(certificate.chain_pem.as_bytes());
+        hash.update(certificate.key_pem.as_bytes());
+        let name = hex::encode(&hash.finalize()[..16]);
+        let chain = directory.join(format!("{name}.crt"));
+        let key = directory.join(format!("{name}.key"));
+        if !key.exists() {
+            write_private(&chain, &certificate.chain_pem)?;
+            write_private(&key, &certificate.key_pem)?;
+        }
+        files.push((
+            chain.to_string_lossy().into_owned(),
+            key.to_string_lossy().into_owned(),
+        ));
+    }
+    Ok(files)
+}
+
+/// Removes the certificate files no longer served.
+fn remove_other_files(directory: &Path, files: &[(String, String)]) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        let path_text = path.to_string_lossy();
+        let kept = files
+            .iter()
+            .any(|(chain, key)| *chain == path_text || *key == path_text);
+        if !kept {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }

@@ -36,13 +36,40 @@ const RETRY_INTERVAL: &str = "50ms";
 #[derive(Serialize)]
 struct DynamicConfig<'a> {
     http: Http<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<Tls<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tls<'a> {
+    certificates: Vec<CertificateFiles<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateFiles<'a> {
+    cert_file: &'a str,
+    key_file: &'a str,
+}
+
+/// The HTTPS side of the edge: its entry point, the port clients reach it on (for redirects),
+/// and the files of the table's certificates (chain, key), in the table's order.
+pub struct Secure<'a> {
+    pub entry_point: &'a str,
+    pub port: u16,
+    pub files: &'a [(String, String)],
+}
+
+/// The middleware that redirects plain HTTP to HTTPS, for hosts with a certificate.
+fn https_middleware(instance: &str) -> String {
+    format!("helvetia-https-{instance}")
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Http<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    routers: BTreeMap<&'a str, Router<'a>>,
+    routers: BTreeMap<String, Router<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     services: BTreeMap<&'a str, Service<'a>>,
     middlewares: BTreeMap<String, Middleware>,
@@ -60,7 +87,13 @@ struct Router<'a> {
     entry_points: [&'a str; 1],
     middlewares: Vec<String>,
     service: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<RouterTls>,
 }
+
+/// A router on the HTTPS entry point: Traefik picks the certificate by SNI.
+#[derive(Serialize)]
+struct RouterTls {}
 
 /// A route's priority when it has a path prefix: a path on every host (Helvetia's own
 /// `/.well-known/…`) above a path of some hosts, which is above every route of whole hosts
@@ -76,8 +109,19 @@ fn priority(route: &Route) -> Option<u32> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Middleware {
-    retry: Retry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<Retry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_scheme: Option<RedirectScheme>,
+}
+
+#[derive(Serialize)]
+struct RedirectScheme {
+    scheme: &'static str,
+    port: String,
+    permanent: bool,
 }
 
 #[derive(Serialize)]
@@ -121,21 +165,54 @@ struct ForwardingTimeouts {
 /// Traefik's dynamic configuration for every published route of `table`, each router listening
 /// on the entry point named `entry_point`, marked as installation `instance`'s. A route without
 /// backends gets a service without servers, which Traefik answers with 503.
-pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String {
+pub fn render(
+    table: &RoutingTable,
+    entry_point: &str,
+    secure: Option<&Secure<'_>>,
+    instance: &str,
+) -> String {
     let retry = retry_middleware(instance);
+    let https = https_middleware(instance);
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
     for route in table.published() {
         routers.insert(
-            route.name.as_str(),
+            route.name.clone(),
             Router {
                 rule: router_rule(route),
                 priority: priority(route),
                 entry_points: [entry_point],
                 middlewares: vec![retry.clone()],
                 service: &route.name,
+                tls: None,
             },
         );
+        if let Some(redirected) = secure.and_then(|_| https_redirect(table, route)) {
+            routers.insert(
+                https_router(&route.name),
+                Router {
+                    priority: Some(HTTPS_REDIRECT_PRIORITY + rule_length(&redirected)),
+                    rule: redirected,
+                    entry_points: [entry_point],
+                    middlewares: vec![https.clone(), retry.clone()],
+                    service: &route.name,
+                    tls: None,
+                },
+            );
+        }
+        if let Some(secure) = secure {
+            routers.insert(
+                tls_router(&route.name),
+                Router {
+                    rule: router_rule(route),
+                    priority: priority(route),
+                    entry_points: [secure.entry_point],
+                    middlewares: vec![retry.clone()],
+                    service: &route.name,
+                    tls: Some(RouterTls {}),
+                },
+            );
+        }
         services.insert(
             route.name.as_str(),
             Service {
@@ -151,19 +228,46 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
             },
         );
     }
+    let mut middlewares = BTreeMap::from([(
+        retry.clone(),
+        Middleware {
+            retry: Some(Retry {
+                attempts: RETRY_ATTEMPTS,
+                initial_interval: RETRY_INTERVAL,
+            }),
+            redirect_scheme: None,
+        },
+    )]);
+    if let Some(secure) = secure {
+        middlewares.insert(
+            https,
+            Middleware {
+                retry: None,
+                redirect_scheme: Some(RedirectScheme {
+                    scheme: "https",
+                    port: secure.port.to_string(),
+                    permanent: true,
+                }),
+            },
+        );
+    }
+    let tls = secure
+        .filter(|secure| !secure.files.is_empty())
+        .map(|secure| Tls {
+            certificates: secure
+                .files
+                .iter()
+                .map(|(cert_file, key_file)| CertificateFiles {
+                    cert_file,
+                    key_file,
+                })
+                .collect(),
+        });
     let config = DynamicConfig {
         http: Http {
             routers,
             services,
-            middlewares: BTreeMap::from([(
-                retry.clone(),
-                Middleware {
-                    retry: Retry {
-                        attempts: RETRY_ATTEMPTS,
-                        initial_interval: RETRY_INTERVAL,
-                    },
-                },
-            )]),
+            middlewares,
             servers_transports: BTreeMap::from([(
                 SERVERS_TRANSPORT,
                 ServersTransport {
@@ -173,10 +277,47 @@ pub fn render(table: &RoutingTable, entry_point: &str, instance: &str) -> String
                 },
             )]),
         },
+        tls,
     };
     // Only strings, booleans, sequences and string-keyed maps are serialised, which TOML can
     // always represent.
     toml::to_string(&config).expect("the dynamic configuration is always representable in TOML")
+}
+
+/// The name of a route's router on the HTTPS entry point.
+pub(super) fn tls_router(route: &str) -> String {
+    format!("{route}-tls")
+}
+
+/// The name of a route's router that redirects its hosts with a certificate to HTTPS.
+pub(super) fn https_router(route: &str) -> String {
+    format!("{route}-to-https")
+}
+
+/// Above every whole-host route (ranked by rule length), below routes with a path.
+const HTTPS_REDIRECT_PRIORITY: u32 = 50_000;
+
+fn rule_length(rule: &str) -> u32 {
+    u32::try_from(rule.len())
+        .unwrap_or(u32::MAX / 4)
+        .min(40_000)
+}
+
+/// The rule of the router that redirects `route`'s hosts with a certificate to HTTPS, if it
+/// has any (and takes whole hosts: a path shared between services stays as it is).
+pub(super) fn https_redirect(table: &RoutingTable, route: &Route) -> Option<String> {
+    if route.path_prefix.is_some() {
+        return None;
+    }
+    let secured = table.secured_hostnames(route);
+    if secured.is_empty() {
+        return None;
+    }
+    let redirected = Route {
+        hostnames: secured,
+        ..route.clone()
+    };
+    Some(router_rule(&redirected))
 }
 
 /// The rule Traefik matches a route's requests by. Hostnames are validated DNS names, so they
@@ -227,7 +368,7 @@ mod tests {
     #[test]
     fn an_empty_table_renders_only_the_shared_middleware_and_transport() {
         assert_eq!(
-            render(&RoutingTable::new(), "web", "0a1b"),
+            render(&RoutingTable::new(), "web", None, "0a1b"),
             "[http.middlewares.helvetia-retry-0a1b.retry]\n\
              attempts = 3\n\
              initialInterval = \"50ms\"\n\
@@ -248,7 +389,7 @@ mod tests {
         table.insert(route("shop_api", &["api.shop.example"], vec![]));
         table.insert(route("blog_web", &[], vec![backend("172.21.0.2", 80)]));
         assert_eq!(
-            render(&table, "web", "0a1b"),
+            render(&table, "web", None, "0a1b"),
             r#"[http.routers.shop_api]
 rule = "Host(`api.shop.example`)"
 entryPoints = ["web"]
@@ -296,7 +437,7 @@ idleConnTimeout = "2s"
         let mut everywhere = route("helvetia-well-known", &[], vec![]);
         everywhere.path_prefix = Some("/.well-known/helvetia/".into());
         table.insert(everywhere);
-        let rendered: toml::Table = toml::from_str(&render(&table, "web", "0a1b")).unwrap();
+        let rendered: toml::Table = toml::from_str(&render(&table, "web", None, "0a1b")).unwrap();
         let routers = rendered["http"]["routers"].as_table().unwrap();
         assert_eq!(
             routers["shop_api_domain3"]["rule"].as_str(),
@@ -318,6 +459,48 @@ idleConnTimeout = "2s"
             routers["shop_api_domain3"]["priority"].as_integer(),
             Some(100_004)
         );
+    }
+
+    #[test]
+    fn with_https_each_route_gets_a_tls_router_and_hosts_with_a_certificate_a_redirect() {
+        let mut table = RoutingTable::new();
+        table.insert(route(
+            "shop_web",
+            &["shop.example", "web.shop.localhost"],
+            vec![backend("10.0.0.1", 80)],
+        ));
+        table.serve_certificate(helvetia_core::routing::ServedCertificate {
+            hostnames: vec!["shop.example".into()],
+            chain_pem: "chain".into(),
+            key_pem: "PRIVATE-KEY-MATERIAL".into(),
+        });
+        let files = [("/d/a.crt".to_owned(), "/d/a.key".to_owned())];
+        let secure = Secure {
+            entry_point: "websecure",
+            port: 8443,
+            files: &files,
+        };
+        let text = render(&table, "web", Some(&secure), "0a1b");
+        assert!(
+            !text.contains("PRIVATE-KEY-MATERIAL"),
+            "no key material in the configuration"
+        );
+        let rendered: toml::Table = toml::from_str(&text).unwrap();
+        let routers = rendered["http"]["routers"].as_table().unwrap();
+        let tls = &routers["shop_web-tls"];
+        assert_eq!(tls["entryPoints"][0].as_str(), Some("websecure"));
+        assert!(tls["tls"].is_table());
+        let redirect = &routers["shop_web-to-https"];
+        assert_eq!(redirect["rule"].as_str(), Some("Host(`shop.example`)"));
+        assert_eq!(
+            redirect["middlewares"][0].as_str(),
+            Some("helvetia-https-0a1b")
+        );
+        assert!(redirect["priority"].as_integer().unwrap() > 50_000);
+        let middleware = &rendered["http"]["middlewares"]["helvetia-https-0a1b"]["redirectScheme"];
+        assert_eq!(middleware["port"].as_str(), Some("8443"));
+        let certificates = rendered["tls"]["certificates"].as_array().unwrap();
+        assert_eq!(certificates[0]["keyFile"].as_str(), Some("/d/a.key"));
     }
 
     #[test]
@@ -346,8 +529,8 @@ idleConnTimeout = "2s"
         ));
         assert_eq!(first, second);
         assert_eq!(
-            render(&first, "web", "0a1b"),
-            render(&second, "web", "0a1b")
+            render(&first, "web", None, "0a1b"),
+            render(&second, "web", None, "0a1b")
         );
     }
 
@@ -356,7 +539,7 @@ idleConnTimeout = "2s"
         let mut table = RoutingTable::new();
         let name = "x\"]\n[http.routers.evil]\nrule = \"PathPrefix(`/`)\"\n#";
         table.insert(route(name, &["a.example"], vec![backend("10.0.0.1", 80)]));
-        let rendered: toml::Table = toml::from_str(&render(&table, "web", "0a1b")).unwrap();
+        let rendered: toml::Table = toml::from_str(&render(&table, "web", None, "0a1b")).unwrap();
         let routers = rendered["http"]["routers"].as_table().unwrap();
         assert_eq!(routers.keys().collect::<Vec<_>>(), [name]);
         assert_eq!(routers[name]["service"].as_str(), Some(name));

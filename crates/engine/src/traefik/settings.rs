@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{MANAGED_ENTRY_POINT, TraefikError};
+use super::{MANAGED_ENTRY_POINT, SECURE_ENTRY_POINT, TraefikError};
 
 pub(super) const STATIC_CONFIG_FILE: &str = "traefik.toml";
 pub(super) const LOG_FILE: &str = "traefik.log";
@@ -34,6 +34,8 @@ pub struct TraefikSettings {
     pub state_dir: PathBuf,
     /// Where Traefik accepts the traffic it routes, e.g. `:80` or `127.0.0.1:8081`.
     pub entry_point_address: String,
+    /// Where Traefik accepts HTTPS, e.g. `:443`; none: plain HTTP only.
+    pub secure_address: Option<String>,
     /// Where Traefik serves its API; it has no authentication, so it must be a loopback
     /// address, e.g. `127.0.0.1:7301`.
     pub api_address: String,
@@ -75,6 +77,12 @@ impl TraefikSettings {
     }
 
     /// The base URL of Traefik's API.
+    /// The port of the HTTPS entry point, when there is one.
+    pub fn secure_port(&self) -> Option<u16> {
+        let address = self.secure_address.as_ref()?;
+        address.rsplit_once(':')?.1.parse().ok()
+    }
+
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_address)
     }
@@ -213,28 +221,38 @@ pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String,
     };
     let log_file = utf8(settings.state_dir.join(LOG_FILE))?;
     let dynamic_dir = utf8(settings.dynamic_dir())?;
+    let mut entry_points = BTreeMap::from([
+        (
+            MANAGED_ENTRY_POINT,
+            EntryPoint {
+                forwarded_headers: (!settings.trusted_ips.is_empty()).then_some(ForwardedHeaders {
+                    trusted_ips: &settings.trusted_ips,
+                }),
+                ..EntryPoint::at(&settings.entry_point_address, true)
+            },
+        ),
+        (
+            API_ENTRY_POINT,
+            EntryPoint::at(&settings.api_address, false),
+        ),
+    ]);
+    if let Some(address) = &settings.secure_address {
+        entry_points.insert(
+            SECURE_ENTRY_POINT,
+            EntryPoint {
+                forwarded_headers: (!settings.trusted_ips.is_empty()).then_some(ForwardedHeaders {
+                    trusted_ips: &settings.trusted_ips,
+                }),
+                ..EntryPoint::at(address, false)
+            },
+        );
+    }
     let config = StaticConfig {
         global: Global {
             check_new_version: false,
             send_anonymous_usage: false,
         },
-        entry_points: BTreeMap::from([
-            (
-                MANAGED_ENTRY_POINT,
-                EntryPoint {
-                    forwarded_headers: (!settings.trusted_ips.is_empty()).then_some(
-                        ForwardedHeaders {
-                            trusted_ips: &settings.trusted_ips,
-                        },
-                    ),
-                    ..EntryPoint::at(&settings.entry_point_address, true)
-                },
-            ),
-            (
-                API_ENTRY_POINT,
-                EntryPoint::at(&settings.api_address, false),
-            ),
-        ]),
+        entry_points,
         api: Api {
             insecure: true,
             dashboard: false,
@@ -284,6 +302,7 @@ mod tests {
             instance: "0a1b".into(),
             state_dir: state_dir.into(),
             entry_point_address: ":80".into(),
+            secure_address: None,
             api_address: "127.0.0.1:7301".into(),
             extra_env: vec![("DNS_TOKEN".into(), "secret".into())],
             trusted_ips: vec![],

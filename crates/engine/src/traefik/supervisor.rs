@@ -27,7 +27,10 @@ use super::pid::{
 use super::settings::{
     OUTPUT_FILE, STATIC_CONFIG_FILE, TraefikSettings, launch_hash, render_static_config,
 };
-use super::{DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, Traefik, TraefikError, TraefikMode, render};
+use super::{
+    DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, SECURE_ENTRY_POINT, Secure, Traefik, TraefikError,
+    TraefikMode, render,
+};
 use crate::process::Program;
 
 /// How long a freshly started Traefik may take to answer its API.
@@ -110,14 +113,26 @@ pub async fn start_or_adopt(
     }
     // First, so that the Traefik found or started can be told apart from another one by the
     // marker this configuration carries.
+    // Without certificates yet: the first publish writes them.
+    let secure = settings.secure_port().map(|port| Secure {
+        entry_point: SECURE_ENTRY_POINT,
+        port,
+        files: &[],
+    });
     write_file(
         settings.dynamic_dir().join(DYNAMIC_CONFIG_FILE),
-        render(table, MANAGED_ENTRY_POINT, &settings.instance),
+        render(
+            table,
+            MANAGED_ENTRY_POINT,
+            secure.as_ref(),
+            &settings.instance,
+        ),
     )
     .await?;
     let static_config = render_static_config(&settings)?;
     let launch_hash = launch_hash(&settings, &static_config);
-    let api = TraefikApi::new(settings.api_url(), &settings.instance)?;
+    let api = TraefikApi::new(settings.api_url(), &settings.instance)?
+        .with_tls(settings.secure_port().is_some());
     let mut supervisor = Supervisor {
         settings,
         static_config,

@@ -12,6 +12,15 @@ use std::path::Path;
 /// The temporary file's name starts with a dot and ends in `.tmp`, which Traefik's file
 /// provider skips when it loads a directory (it reads only `.toml`, `.yaml` and `.yml`).
 pub fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_with_mode(path, contents, 0o644)
+}
+
+/// [`write_atomically`] for a file only its owner may read (a private key).
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    write_with_mode(path, contents, 0o600)
+}
+
+fn write_with_mode(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -25,7 +34,7 @@ pub fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut temporary = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o644))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(directory)?;
     temporary.write_all(contents.as_bytes())?;
     temporary.as_file().sync_all()?;

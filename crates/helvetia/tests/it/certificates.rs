@@ -1,6 +1,7 @@
 //! Helvetia as the ACME client of its domains, against Pebble: a routed domain gets a
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
-//! point; one whose challenge cannot succeed is `failed` with the CA's reason, and the app
+//! point, and is served with it on the HTTPS entry point (plain HTTP redirected); one whose
+//! challenge cannot succeed is `failed` with the CA's reason, and the app
 //! stays reachable over HTTP.
 
 use std::net::IpAddr;
@@ -36,8 +37,12 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     let ca_file = server.dir.path().join("pebble-api-ca.pem");
     std::fs::write(&ca_file, pebble.api_ca_pem()).unwrap();
     let resolver = pebble.dns_address().to_string();
+    let https_port = helvetia_test_support::free_port();
+    let https_address = format!("127.0.0.1:{https_port}");
     server
         .launch_with(&[
+            "--https-address",
+            &https_address,
             "--acme-directory",
             &pebble.directory_url(),
             "--acme-ca-file",
@@ -73,6 +78,50 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         "{certificate}"
     );
     assert!(certificate["not_after"].is_string() && certificate["reason"].is_null());
+
+    // Served on the HTTPS entry point (by SNI), trusted through Pebble's root; plain HTTP
+    // redirects there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let root = reqwest::Certificate::from_pem(pebble.issuing_root_pem().await.as_bytes()).unwrap();
+    let tls = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .resolve(
+            "secure.example.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], https_port)),
+        )
+        .build()
+        .unwrap();
+    let body = eventually(Duration::from_secs(20), "the app over TLS", || async {
+        let response = tls
+            .get(format!("https://secure.example.test:{https_port}/"))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())?;
+        response.text().await.ok()
+    })
+    .await;
+    assert!(body.contains("hello"), "{body}");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{}/a?b", server.http_port))
+        .header("Host", "secure.example.test")
+        .send()
+        .await
+        .unwrap();
+    let dynamic = std::fs::read_to_string(server.data_dir().join("traefik/dynamic/helvetia.toml"))
+        .unwrap_or_default();
+    assert!(
+        plain.status().is_redirection(),
+        "{}\n{dynamic}",
+        plain.status()
+    );
+    assert_eq!(
+        plain.headers()["location"],
+        format!("https://secure.example.test:{https_port}/a?b").as_str()
+    );
 
     // A name Pebble resolves elsewhere: its challenge cannot succeed. Forced (routed without
     // a check), it fails with the CA's reason and still answers over HTTP.
