@@ -21,12 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notifications;
 use crate::platform::{AcmeSettings, Platform};
-use crate::vault::certificate_key_binding;
+use crate::vault::{ACME_ACCOUNT_BINDING, certificate_key_binding};
 
 /// How often due certificates are looked for when nothing wakes the task.
 const PERIOD: Duration = Duration::from_secs(60);
-/// The vault binding of the account's credentials.
-const ACCOUNT_BINDING: &str = "helvetia-acme-account";
 
 /// Orders due certificates until `stop`: at start, every minute, and when a domain is routed.
 pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
@@ -101,7 +99,7 @@ async fn open_account(
     if let Some(sealed) = stored {
         let json = platform
             .vault
-            .open(ACCOUNT_BINDING, &sealed)
+            .open(ACME_ACCOUNT_BINDING, &sealed)
             .map_err(|e| format!("the ACME account's credentials do not open: {e}"))?;
         return client
             .load_account(&AccountCredentials::from_json(json))
@@ -117,7 +115,9 @@ async fn open_account(
         .create_account(&contacts, None)
         .await
         .map_err(|e| e.to_string())?;
-    let sealed = platform.vault.seal(ACCOUNT_BINDING, credentials.as_json());
+    let sealed = platform
+        .vault
+        .seal(ACME_ACCOUNT_BINDING, credentials.as_json());
     platform
         .store
         .save_acme_account(&directory, &sealed)

@@ -21,7 +21,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use helvetia_core::notification::secret_binding;
-use helvetia_store::env::EnvRecord;
+use helvetia_store::env::{EnvRecord, Resealed};
 use helvetia_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -69,6 +69,9 @@ impl std::fmt::Debug for Vault {
             .finish()
     }
 }
+
+/// The binding of Helvetia's ACME account credentials.
+pub const ACME_ACCOUNT_BINDING: &str = "helvetia-acme-account";
 
 /// The binding of a domain's certificate's private key.
 pub fn certificate_key_binding(domain_id: i64) -> String {
@@ -254,30 +257,38 @@ pub async fn rotate(
     let current = Vault::open_for(data_dir, env_key, store).await?;
     let key: [u8; 32] = rand::random();
     let next = Vault::from_key(&key);
-    let mut resealed = vec![];
+    let mut resealed = Resealed::default();
+    let reseal = |binding: &str, sealed: &str| -> Result<String, VaultError> {
+        Ok(next.seal(binding, &current.open(binding, sealed)?))
+    };
     for record in store.all_secrets().await? {
-        let plain = current.open_record(&record)?;
         let binding = binding(record.project_id, record.service_id, &record.name);
-        resealed.push((record.id, next.seal(&binding, &plain)));
+        resealed
+            .variables
+            .push((record.id, reseal(&binding, &record.value)?));
     }
-    let mut channels = vec![];
     for channel in store.sealed_channels().await? {
         let binding = secret_binding(channel.project_id, &channel.name);
         let sealed = channel.sealed_secret.unwrap_or_default();
-        let plain = current.open(&binding, &sealed)?;
-        channels.push((channel.id, next.seal(&binding, &plain)));
+        resealed
+            .channels
+            .push((channel.id, reseal(&binding, &sealed)?));
+    }
+    for (directory, sealed) in store.sealed_acme_accounts().await? {
+        let again = reseal(ACME_ACCOUNT_BINDING, &sealed)?;
+        resealed.acme_accounts.push((directory, again));
+    }
+    for (domain_id, sealed) in store.sealed_certificate_keys().await? {
+        let again = reseal(&certificate_key_binding(domain_id), &sealed)?;
+        resealed.certificate_keys.push((domain_id, again));
     }
     if env_key.is_some() {
-        store
-            .reseal_secrets(&resealed, &channels, &next.key_id)
-            .await?;
+        store.reseal_secrets(&resealed, &next.key_id).await?;
         return Ok(Some(hex::encode(key)));
     }
     let new_path = data_dir.join(NEW_KEY_FILE);
     write_key_file(&new_path, &key)?;
-    store
-        .reseal_secrets(&resealed, &channels, &next.key_id)
-        .await?;
+    store.reseal_secrets(&resealed, &next.key_id).await?;
     std::fs::rename(&new_path, data_dir.join(KEY_FILE)).map_err(|source| VaultError::File {
         path: new_path,
         source,

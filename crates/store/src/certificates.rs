@@ -168,6 +168,31 @@ impl Store {
         Ok(())
     }
 
+    /// Every ACME account's sealed credentials, by directory (for a master key rotation).
+    pub async fn sealed_acme_accounts(&self) -> Result<Vec<(String, String)>> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT directory, sealed_credentials FROM acme_accounts ORDER BY directory",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Every certificate's sealed private key, by domain id (for a master key rotation).
+    pub async fn sealed_certificate_keys(&self) -> Result<Vec<(i64, String)>> {
+        let rows = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT domain_id, sealed_key FROM certificates WHERE sealed_key IS NOT NULL
+                 ORDER BY domain_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// Every issued certificate of a routed domain, to serve.
     pub async fn served_certificates(&self) -> Result<Vec<Served>> {
         let rows: Vec<(i64, String, String, String)> = with_pool!(self, |pool| {

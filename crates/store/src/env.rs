@@ -49,6 +49,19 @@ impl EnvScope {
     }
 }
 
+/// Every sealed value, sealed again under a new master key, to store in one transaction.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    /// Secret variables, by id.
+    pub variables: Vec<(i64, String)>,
+    /// Notification channels' secrets, by id.
+    pub channels: Vec<(i64, String)>,
+    /// ACME accounts' credentials, by directory.
+    pub acme_accounts: Vec<(String, String)>,
+    /// Certificates' private keys, by domain id.
+    pub certificate_keys: Vec<(i64, String)>,
+}
+
 /// A variable ready to store: a plain value, or a sealed secret with the key that sealed it.
 #[derive(Debug, Clone)]
 pub struct StoredValue {
@@ -300,14 +313,31 @@ impl Store {
     /// Replaces every secret's sealed value (re-encryption under a new key) — variables' and
     /// notification channels' (`channels`, by channel id) — and records the new key id, in one
     /// transaction: either every secret moves to the new key or none.
-    pub async fn reseal_secrets(
-        &self,
-        resealed: &[(i64, String)],
-        channels: &[(i64, String)],
-        key_id: &str,
-    ) -> Result<()> {
+    pub async fn reseal_secrets(&self, resealed: &Resealed, key_id: &str) -> Result<()> {
+        let Resealed {
+            variables: resealed,
+            channels,
+            acme_accounts,
+            certificate_keys,
+        } = resealed;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            for (directory, sealed) in acme_accounts {
+                sqlx::query(
+                    "UPDATE acme_accounts SET sealed_credentials = $1 WHERE directory = $2",
+                )
+                .bind(sealed)
+                .bind(directory)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (domain_id, sealed) in certificate_keys {
+                sqlx::query("UPDATE certificates SET sealed_key = $1 WHERE domain_id = $2")
+                    .bind(sealed)
+                    .bind(domain_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for (id, secret) in channels {
                 sqlx::query("UPDATE notification_channels SET secret = $1 WHERE id = $2")
                     .bind(secret)

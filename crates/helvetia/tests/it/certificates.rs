@@ -1,8 +1,9 @@
 //! Helvetia as the ACME client of its domains, against Pebble: a routed domain gets a
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
-//! point, and is served with it on the HTTPS entry point (plain HTTP redirected); one whose
-//! challenge cannot succeed is `failed` with the CA's reason, and the app
-//! stays reachable over HTTP.
+//! point, and is served with it on the HTTPS entry point (plain HTTP redirected); a restart
+//! with the master key rotated keeps it (not ordered again, still served); a domain whose
+//! challenge cannot succeed is `failed` with the CA's reason, and the app stays reachable over
+//! HTTP.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -91,7 +92,7 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         )
         .build()
         .unwrap();
-    let body = eventually(Duration::from_secs(20), "the app over TLS", || async {
+    let over_tls = || async {
         let response = tls
             .get(format!("https://secure.example.test:{https_port}/"))
             .send()
@@ -99,8 +100,8 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
             .ok()?;
         (response.status() == 200).then_some(())?;
         response.text().await.ok()
-    })
-    .await;
+    };
+    let body = eventually(Duration::from_secs(20), "the app over TLS", over_tls).await;
     assert!(body.contains("hello"), "{body}");
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -122,6 +123,23 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         plain.headers()["location"],
         format!("https://secure.example.test:{https_port}/a?b").as_str()
     );
+
+    // A restart, with the master key rotated meanwhile, keeps the certificate: it is not
+    // ordered again, and still served.
+    let not_after = certificate["not_after"].clone();
+    assert!(server.terminate().success());
+    let rotated = server.server_action(&server.data_dir(), "rotate-key");
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    server.launch().await;
+    let kept = domain(&server, &project, "secure.example.test").await;
+    assert_eq!(kept["certificate"]["not_after"], not_after, "{kept}");
+    assert_eq!(kept["certificate"]["state"], "issued");
+    let body = eventually(Duration::from_secs(20), "TLS after a restart", over_tls).await;
+    assert!(body.contains("hello"), "{body}");
 
     // A name Pebble resolves elsewhere: its challenge cannot succeed. Forced (routed without
     // a check), it fails with the CA's reason and still answers over HTTP.
