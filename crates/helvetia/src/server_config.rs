@@ -232,6 +232,13 @@ pub(crate) fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
 }
 
 impl ServerArgs {
+    /// Where the managed Traefik accepts HTTPS: as given, or `:443` once a CA is named.
+    fn secure_address(&self) -> Option<String> {
+        self.https_address
+            .clone()
+            .or_else(|| self.acme_directory.as_ref().map(|_| ":443".to_owned()))
+    }
+
     /// The ACME CA to order certificates from, if one is named.
     fn acme(&self) -> anyhow::Result<Option<AcmeSettings>> {
         let Some(named) = &self.acme_directory else {
@@ -317,10 +324,7 @@ impl ServerArgs {
                 EdgeConfig::Managed {
                     binary: find_executable(&self.traefik_bin)?,
                     entry_address: self.http_address.clone(),
-                    secure_address: self
-                        .https_address
-                        .clone()
-                        .or_else(|| self.acme_directory.as_ref().map(|_| ":443".to_owned())),
+                    secure_address: self.secure_address(),
                     api_address: self
                         .traefik_api
                         .clone()
@@ -414,6 +418,9 @@ impl ServerArgs {
                 notification_retry_base: self.notification_retry_base,
                 public_addresses: self.public_addresses.clone(),
                 acme: self.acme()?,
+                https_port: self
+                    .secure_address()
+                    .and_then(|address| port_of(&address).ok().flatten()),
             },
             edge,
             queue: QueueSettings {

@@ -88,6 +88,8 @@ pub struct PlatformSettings {
     pub public_addresses: Vec<IpAddr>,
     /// The CA domains' certificates are ordered from; none: domains are served over HTTP.
     pub acme: Option<AcmeSettings>,
+    /// The port of the edge router's HTTPS entry point, when it has one.
+    pub https_port: Option<u16>,
 }
 
 impl PlatformSettings {
@@ -112,7 +114,7 @@ impl PlatformSettings {
         }
     }
 
-    /// Where a service is reachable.
+    /// Where a service is reachable at its generated hostname.
     pub fn service_url(&self, service: &Service) -> String {
         let host = self.service_hostname(service);
         match self.public_port {
@@ -479,6 +481,34 @@ impl Platform {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(host)
             .cloned()
+    }
+
+    /// Where a service's users reach it: its primary custom domain once routed — over HTTPS
+    /// once its certificate is issued and served — else its generated hostname.
+    pub async fn service_address(&self, service: &Service) -> String {
+        let generated = self.settings.service_url(service);
+        let domains = match self.store.domains(service.id).await {
+            Ok(domains) => domains,
+            Err(error) => {
+                tracing::warn!(%error, "reading a service's domains failed");
+                return generated;
+            }
+        };
+        let Some(primary) = domains.iter().find(|d| d.primary && d.is_routed()) else {
+            return generated;
+        };
+        let issued = primary
+            .certificate
+            .as_ref()
+            .is_some_and(|certificate| certificate.not_after.is_some());
+        match (issued, self.settings.https_port) {
+            (true, Some(443)) => format!("https://{}", primary.name),
+            (true, Some(port)) => format!("https://{}:{port}", primary.name),
+            _ => match self.settings.public_port {
+                Some(port) if port != 80 => format!("http://{}:{port}", primary.name),
+                _ => format!("http://{}", primary.name),
+            },
+        }
     }
 
     /// The routing table to publish: the store's, with the control plane's route and the

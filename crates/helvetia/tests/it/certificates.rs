@@ -79,6 +79,15 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         "{certificate}"
     );
     assert!(certificate["not_after"].is_string() && certificate["reason"].is_null());
+    // The service's URL is its primary domain over HTTPS now.
+    let service = server
+        .get(&format!("/api/v1/projects/{project}/services/web"))
+        .await;
+    assert_eq!(
+        service["url"],
+        format!("https://secure.example.test:{https_port}"),
+        "{service}"
+    );
 
     // Served on the HTTPS entry point (by SNI), trusted through Pebble's root; plain HTTP
     // redirects there.

@@ -50,9 +50,9 @@ pub enum WhenChanged {
 }
 
 /// A service as the API shows it, without its running state.
-fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceView {
+async fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> ServiceView {
     ServiceView {
-        url: app.platform.settings.service_url(&service),
+        url: app.platform.service_address(&service).await,
         id: service.id,
         project: service.project.to_string(),
         name: service.name.to_string(),
@@ -93,7 +93,7 @@ async fn detailed(app: &App, service: Service) -> Result<ServiceView> {
         containers,
         env_pending,
     };
-    Ok(view(app, service, Some(status)))
+    Ok(view(app, service, Some(status)).await)
 }
 
 /// Orders health from best to worst, to summarise several containers by the worst.
@@ -167,7 +167,7 @@ pub async fn create(
         )
         .await?;
     let version = Version::of(&service);
-    Ok((view(app, service, None), version))
+    Ok((view(app, service, None).await, version))
 }
 
 /// The caller's services, of one project or of all.
@@ -177,10 +177,11 @@ pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<V
         .store
         .list_services(visible_teams(caller).as_deref(), project.as_ref())
         .await?;
-    Ok(services
-        .into_iter()
-        .map(|service| view(app, service, None))
-        .collect())
+    let mut views = Vec::with_capacity(services.len());
+    for service in services {
+        views.push(view(app, service, None).await);
+    }
+    Ok(views)
 }
 
 /// A service with its URL, live deployment, containers and recent events.

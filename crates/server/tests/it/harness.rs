@@ -142,6 +142,7 @@ impl Api {
             notification_retry_base: helvetia_core::notification::DEFAULT_RETRY_BASE,
             public_addresses: Vec::new(),
             acme: None,
+            https_port: None,
         };
         configure(&mut settings);
         // The engine client connects lazily; only the tests of runtime output reach it.

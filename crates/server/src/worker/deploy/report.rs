@@ -74,12 +74,13 @@ pub(super) async fn commit_status(
             )),
         }
     }
+    let address = platform.service_address(service).await;
     let Some(status) = CommitStatus::of_deployment(
         (project, name),
         deployment.id,
         deployment.status,
         &reason,
-        &platform.settings.service_url(service),
+        &address,
     ) else {
         return;
     };

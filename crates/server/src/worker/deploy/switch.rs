@@ -58,7 +58,7 @@ impl Deploy<'_> {
             "The edge router serves the new route (confirmed in {} ms)",
             started.elapsed().as_millis()
         ));
-        let url = platform.settings.service_url(&self.service);
+        let url = platform.service_address(&self.service).await;
         let result = self
             .to(DeploymentStatus::Live, &format!("serving {url}"))
             .await;
