@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use helvetia_core::certificate::{renew_at, retry_delay};
+use helvetia_core::certificate::retry_delay;
 use helvetia_core::domain::Domain;
 use helvetia_core::notification::{EventKind, NotificationEvent};
 use helvetia_engine::acme::{
@@ -148,7 +148,7 @@ async fn order(platform: &Platform, account: &Account, domain: &Domain) -> Resul
                 issuer: &info.issuer,
                 not_before: info.not_before,
                 not_after: info.not_after,
-                renew_at: renew_at(info.not_before, info.not_after),
+                renew_at: info.renew_at(),
             };
             store
                 .record_certificate_order(domain, &ordered)

@@ -38,10 +38,7 @@ impl CertificateInfo {
     /// When to renew: two thirds into the certificate's life (30 days before the end of Let's
     /// Encrypt's 90), so a renewal that fails has a third of the life left to succeed.
     pub fn renew_at(&self) -> jiff::Timestamp {
-        let life = self.not_after.duration_since(self.not_before);
-        self.not_before
-            .checked_add(life * 2 / 3)
-            .unwrap_or(self.not_after)
+        helvetia_core::certificate::renew_at(self.not_before, self.not_after)
     }
 }
 
