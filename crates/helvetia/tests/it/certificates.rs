@@ -1,7 +1,8 @@
 //! Helvetia as the ACME client of its domains, against Pebble: a routed domain gets a
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
 //! point, and is served with it on the HTTPS entry point (plain HTTP redirected); a restart
-//! with the master key rotated keeps it (not ordered again, still served); a domain whose
+//! of Helvetia and Traefik with the master key rotated keeps it (not ordered again, still
+//! served); a domain whose
 //! challenge cannot succeed is `failed` with the CA's reason, and the app stays reachable over
 //! HTTP.
 
@@ -133,10 +134,18 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         format!("https://secure.example.test:{https_port}/a?b").as_str()
     );
 
-    // A restart, with the master key rotated meanwhile, keeps the certificate: it is not
-    // ordered again, and still served.
+    // A restart of Helvetia and of Traefik, with the master key rotated meanwhile, keeps the
+    // certificate: it is not ordered again, and the new Traefik serves it.
     let not_after = certificate["not_after"].clone();
     assert!(server.terminate().success());
+    let traefik_before = server.traefik_pid().expect("Traefik's pid");
+    server.stop_traefik();
+    let stat = format!("/proc/{traefik_before}/stat");
+    eventually(Duration::from_secs(20), "Traefik to exit", || async {
+        let exited = std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "));
+        exited.then_some(())
+    })
+    .await;
     let rotated = server.server_action(&server.data_dir(), "rotate-key");
     assert!(
         rotated.status.success(),
@@ -144,6 +153,7 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         String::from_utf8_lossy(&rotated.stderr)
     );
     server.launch().await;
+    assert_ne!(server.traefik_pid(), Some(traefik_before), "a new Traefik");
     let kept = domain(&server, &project, "secure.example.test").await;
     assert_eq!(kept["certificate"]["not_after"], not_after, "{kept}");
     assert_eq!(kept["certificate"]["state"], "issued");
