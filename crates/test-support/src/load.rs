@@ -88,8 +88,73 @@ impl Report {
     }
 }
 
+/// Where a load's requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Plain HTTP to the edge router's `port` on the loopback, with `Host: host`.
+    Http { port: u16, host: String },
+    /// HTTPS to `host` itself, resolved to the edge router's `port` on the loopback (so SNI is
+    /// `host`), trusting the certificates `root_pem` signed.
+    Https {
+        port: u16,
+        host: String,
+        root_pem: String,
+    },
+}
+
+impl Target {
+    pub fn url(&self, path: &str) -> String {
+        match self {
+            Target::Http { port, .. } => format!("http://127.0.0.1:{port}{path}"),
+            Target::Https { port, host, .. } => format!("https://{host}:{port}{path}"),
+        }
+    }
+
+    /// A client with one kept-alive connection to the target.
+    fn client(&self) -> reqwest::Client {
+        self.client_builder().build().expect("client")
+    }
+
+    /// A builder of such a client, to set more.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(30));
+        match self {
+            Target::Http { .. } => builder,
+            Target::Https {
+                port,
+                host,
+                root_pem,
+            } => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let root = reqwest::Certificate::from_pem(root_pem.as_bytes()).expect("root");
+                builder
+                    .add_root_certificate(root)
+                    .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], *port)))
+            }
+        }
+    }
+
+    pub fn request(&self, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+        match self {
+            Target::Http { host, .. } => client.get(url).header("Host", host),
+            Target::Https { .. } => client.get(url),
+        }
+    }
+}
+
 impl Load {
     pub fn start(port: u16, host: &str, path: &str, connections: usize, rate: f64) -> Load {
+        let target = Target::Http {
+            port,
+            host: host.to_owned(),
+        };
+        Load::start_to(target, path, connections, rate)
+    }
+
+    pub fn start_to(target: Target, path: &str, connections: usize, rate: f64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -99,18 +164,13 @@ impl Load {
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or_default();
         let interval = Duration::from_secs_f64(connections as f64 / rate);
-        let url = format!("http://127.0.0.1:{port}{path}");
+        let url = target.url(path);
         let tasks = (0..connections)
             .map(|i| {
                 let (stop, samples, errors) = (stop.clone(), samples.clone(), errors.clone());
-                let (url, host) = (url.clone(), host.to_owned());
+                let (url, target) = (url.clone(), target.clone());
                 tokio::spawn(async move {
-                    let client = reqwest::Client::builder()
-                        .no_proxy()
-                        .pool_max_idle_per_host(1)
-                        .timeout(Duration::from_secs(30))
-                        .build()
-                        .expect("client");
+                    let client = target.client();
                     // Spread the connections' requests evenly over the interval.
                     tokio::time::sleep(interval.mul_f64(i as f64 / connections as f64)).await;
                     let mut ticks = tokio::time::interval(interval);
@@ -118,7 +178,7 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         ticks.tick().await;
                         let started = Instant::now();
-                        let result = client.get(&url).header("Host", &host).send().await;
+                        let result = target.request(&client, &url).send().await;
                         let status = result.as_ref().ok().map(|r| r.status().as_u16());
                         let outcome = match result {
                             Ok(response) if response.status().is_success() => response

@@ -10,6 +10,11 @@
 //! configuration, the program hands new connections to Traefik (the group's second socket),
 //! the connections that queued at the gate are passed on to Traefik (Helvetia copies their
 //! bytes for as long as their clients keep them open), and the gate closes.
+//!
+//! A Traefik replaced by another (how it is started changed: an HTTPS entry point added) is
+//! gated the same way: the gate joins the old Traefik's group first and takes every new
+//! connection from it, the old Traefik finishes its requests and leaves, and the gate hands
+//! the port to the new one as above — so the replacement refuses no connection either.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,6 +38,8 @@ const HANDOVER_GRACE: Duration = Duration::from_millis(200);
 
 /// A held port; see the module documentation.
 pub(super) struct Gate {
+    /// The entry point's `address`, as configured.
+    entry_point: String,
     listener: TcpListener,
     /// Where the queued connections are passed on to: the entry point, on loopback when it
     /// listens on every address.
@@ -41,9 +48,10 @@ pub(super) struct Gate {
 
 impl Gate {
     /// Holds `entry_point` (Traefik's `address`, such as `:80` or `127.0.0.1:8080`) until
-    /// [`Gate::hand_over`]. Fails when the port is held without `SO_REUSEPORT` or the address
-    /// is a name; Traefik is then started without a gate.
-    pub(super) fn hold(entry_point: &str) -> std::io::Result<Gate> {
+    /// [`Gate::hand_over`], taking every new connection from the `ahead` sockets already in
+    /// the port's group (a running Traefik's: 0 or 1). Fails when the port is held without
+    /// `SO_REUSEPORT` or the address is a name; Traefik is then started without a gate.
+    pub(super) fn hold(entry_point: &str, ahead: u32) -> std::io::Result<Gate> {
         let (address, target) = listening_address(entry_point)?;
         let family = match address {
             SocketAddr::V4(_) => AddressFamily::Inet,
@@ -63,9 +71,27 @@ impl Gate {
         }
         bind(socket.as_raw_fd(), &SockaddrStorage::from(address))?;
         listen(&socket, Backlog::MAXCONN)?;
-        steer(&socket, GATE_INDEX)?;
+        // The group's sockets are numbered in the order they joined.
+        steer(&socket, GATE_INDEX + ahead)?;
         let listener = TcpListener::from_std(std::net::TcpListener::from(socket))?;
-        Ok(Gate { listener, target })
+        Ok(Gate {
+            entry_point: entry_point.to_owned(),
+            listener,
+            target,
+        })
+    }
+
+    pub(super) fn entry_point(&self) -> &str {
+        &self.entry_point
+    }
+
+    /// Keeps the port once the sockets that were ahead of the gate have closed: the kernel
+    /// renumbers the group, so the gate is its first socket again, before a new Traefik joins.
+    pub(super) fn alone(&self) {
+        let socket = std::os::fd::AsFd::as_fd(&self.listener);
+        if let Err(error) = steer(&socket, GATE_INDEX) {
+            tracing::error!(%error, entry_point = %self.entry_point, "steering the entry point's port to the gate failed");
+        }
     }
 
     /// Hands the port to the Traefik that joined its group after the gate, passes on the
@@ -161,18 +187,9 @@ mod tests {
         assert!(listening_address("localhost:80").is_err());
     }
 
-    /// Only the socket the program names gets new connections, whichever joined the group.
-    #[tokio::test]
-    async fn the_gate_takes_every_connection_until_it_hands_the_port_over() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let gate = Gate::hold(&address).unwrap();
-        // Traefik's socket, as Go opens it with `reusePort`.
-        let (at, _) = listening_address(&address).unwrap();
+    /// A Traefik's socket, as Go opens it with `reusePort`.
+    fn traefik_socket(address: &str) -> TcpListener {
+        let (at, _) = listening_address(address).unwrap();
         let traefik: OwnedFd = socket(
             AddressFamily::Inet,
             SockType::Stream,
@@ -183,14 +200,67 @@ mod tests {
         setsockopt(&traefik, sockopt::ReusePort, &true).unwrap();
         bind(traefik.as_raw_fd(), &SockaddrStorage::from(at)).unwrap();
         listen(&traefik, Backlog::MAXCONN).unwrap();
-        let traefik = TcpListener::from_std(std::net::TcpListener::from(traefik)).unwrap();
+        TcpListener::from_std(std::net::TcpListener::from(traefik)).unwrap()
+    }
+
+    fn free_address() -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("127.0.0.1:{port}")
+    }
+
+    async fn accepts(listener: &TcpListener, within: Duration) -> bool {
+        tokio::time::timeout(within, listener.accept())
+            .await
+            .is_ok()
+    }
+
+    /// A replaced Traefik: the gate joins the old one's group and takes every new connection
+    /// from it, keeps the port once the old one closed, and hands it to the new one.
+    #[tokio::test]
+    async fn the_gate_holds_the_port_from_an_old_traefik_to_a_new_one() {
+        let address = free_address();
+        let old = traefik_socket(&address);
+        let gate = Gate::hold(&address, 1).unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..4 {
+            waiting.push(TcpStream::connect(&address).await.unwrap());
+        }
+        assert!(
+            !accepts(&old, Duration::from_millis(100)).await,
+            "the old Traefik got one"
+        );
+        drop(old);
+        gate.alone();
+        for _ in 0..4 {
+            waiting.push(TcpStream::connect(&address).await.unwrap());
+        }
+        let new = traefik_socket(&address);
+        assert!(
+            !accepts(&new, Duration::from_millis(100)).await,
+            "the new Traefik got one early"
+        );
+        gate.hand_over().await;
+        for _ in 0..waiting.len() {
+            assert!(accepts(&new, Duration::from_secs(5)).await);
+        }
+    }
+
+    /// Only the socket the program names gets new connections, whichever joined the group.
+    #[tokio::test]
+    async fn the_gate_takes_every_connection_until_it_hands_the_port_over() {
+        let address = free_address();
+        let gate = Gate::hold(&address, 0).unwrap();
+        let traefik = traefik_socket(&address);
         let mut early = Vec::new();
         for _ in 0..8 {
             early.push(TcpStream::connect(&address).await.unwrap());
         }
-        let none = tokio::time::timeout(Duration::from_millis(100), traefik.accept()).await;
         assert!(
-            none.is_err(),
+            !accepts(&traefik, Duration::from_millis(100)).await,
             "Traefik got a connection before the handover"
         );
 
@@ -201,10 +271,7 @@ mod tests {
             late.push(TcpStream::connect(&address).await.unwrap());
         }
         for _ in 0..early.len() + late.len() {
-            tokio::time::timeout(Duration::from_secs(5), traefik.accept())
-                .await
-                .unwrap()
-                .unwrap();
+            assert!(accepts(&traefik, Duration::from_secs(5)).await);
         }
     }
 }

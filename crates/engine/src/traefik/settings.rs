@@ -87,6 +87,12 @@ impl TraefikSettings {
         format!("http://{}", self.api_address)
     }
 
+    /// The entry points whose ports Helvetia holds while a Traefik starts (gate.rs): the
+    /// services' HTTP and HTTPS ones, never the API's.
+    pub(super) fn gated_addresses(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.entry_point_address.as_str()).chain(self.secure_address.as_deref())
+    }
+
     pub(super) fn config_file(&self) -> PathBuf {
         self.state_dir.join(STATIC_CONFIG_FILE)
     }
@@ -243,7 +249,7 @@ pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String,
                 forwarded_headers: (!settings.trusted_ips.is_empty()).then_some(ForwardedHeaders {
                     trusted_ips: &settings.trusted_ips,
                 }),
-                ..EntryPoint::at(address, false)
+                ..EntryPoint::at(address, true)
             },
         );
     }
@@ -273,6 +279,21 @@ pub(super) fn render_static_config(settings: &TraefikSettings) -> Result<String,
         },
     };
     toml::to_string(&config).map_err(|error| TraefikError::InvalidSettings(error.to_string()))
+}
+
+/// The addresses of the entry points a Traefik started with `static_config` listens on with
+/// `SO_REUSEPORT`: a gate can join their ports' groups while it runs.
+pub(super) fn reuse_port_addresses(static_config: &str) -> Vec<String> {
+    let Ok(config) = static_config.parse::<toml::Table>() else {
+        return vec![];
+    };
+    let entry_points = config.get("entryPoints").and_then(toml::Value::as_table);
+    entry_points
+        .into_iter()
+        .flat_map(|table| table.values())
+        .filter(|entry_point| entry_point.get("reusePort") == Some(&toml::Value::Boolean(true)))
+        .filter_map(|entry_point| entry_point.get("address")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// A hash of everything a Traefik is started with — its static configuration, its binary and
@@ -307,6 +328,21 @@ mod tests {
             extra_env: vec![("DNS_TOKEN".into(), "secret".into())],
             trusted_ips: vec![],
         }
+    }
+
+    #[test]
+    fn the_entry_points_with_reuse_port_are_found_in_a_static_configuration() {
+        let mut with_https = settings("/var/lib/helvetia/traefik");
+        with_https.secure_address = Some(":443".into());
+        let config = render_static_config(&with_https).unwrap();
+        let mut found = reuse_port_addresses(&config);
+        found.sort();
+        assert_eq!(found, [":443", ":80"]);
+        assert_eq!(
+            with_https.gated_addresses().collect::<Vec<_>>(),
+            [":80", ":443"]
+        );
+        assert!(reuse_port_addresses("not toml [").is_empty());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use super::pid::{
 };
 use super::settings::{
     OUTPUT_FILE, STATIC_CONFIG_FILE, TraefikSettings, launch_hash, render_static_config,
+    reuse_port_addresses,
 };
 use super::{
     DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, SECURE_ENTRY_POINT, Secure, Traefik, TraefikError,
@@ -142,6 +143,7 @@ pub async fn start_or_adopt(
         status: TraefikStatus::default(),
     };
     let config_file = supervisor.settings.config_file();
+    let mut held = vec![];
     if let Some(record) = read_pid_file(&supervisor.settings.state_dir).await?
         && is_our_traefik(record.pid, &config_file)
     {
@@ -167,9 +169,16 @@ pub async fn start_or_adopt(
                 "the running Traefik's API does not answer; replacing Traefik"
             );
         }
+        // Its ports are held while it finishes its requests and the new one starts.
+        let running = tokio::fs::read_to_string(&config_file)
+            .await
+            .map(|config| reuse_port_addresses(&config))
+            .unwrap_or_default();
+        held = supervisor.hold_gates(&running, &[]);
         terminate(pid, &config_file).await?;
+        held.iter().for_each(Gate::alone);
     }
-    match supervisor.spawn().await {
+    match supervisor.spawn(held).await {
         Ok(()) => Ok(supervisor),
         // Perhaps only for a while (another process holds a port): the watch retries.
         Err(error @ (TraefikError::ExitedDuringStart { .. } | TraefikError::NotReady { .. })) => {
@@ -254,7 +263,7 @@ impl Supervisor {
             // its pid file is written as soon as it has started.
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                restarted = self.spawn() => match restarted {
+                restarted = self.spawn(vec![]) => match restarted {
                     Ok(()) => tracing::info!(pid = self.pid(), "restarted Traefik"),
                     Err(error) => tracing::error!(%error, "restarting Traefik failed"),
                 },
@@ -333,16 +342,35 @@ impl Supervisor {
         }
     }
 
-    /// Starts a new Traefik and waits until its API answers; one that does not answer in time
-    /// is killed.
-    async fn spawn(&mut self) -> Result<(), TraefikError> {
-        let spawned = self.spawn_once().await;
+    /// Holds the gated entry points' ports that `held` does not hold yet; `running` are the
+    /// addresses a running Traefik listens on, ahead of the gate. A port that cannot be held
+    /// is said so, and Traefik is started without its gate.
+    fn hold_gates(&self, running: &[String], held: &[Gate]) -> Vec<Gate> {
+        self.settings
+            .gated_addresses()
+            .filter(|address| !held.iter().any(|gate| gate.entry_point() == *address))
+            .filter_map(|address| {
+                let ahead = u32::from(running.iter().any(|r| r == address));
+                Gate::hold(address, ahead)
+                    .inspect_err(|error| {
+                        tracing::warn!(%error, entry_point = address, "starting Traefik without holding its port until it has its routes");
+                    })
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Starts a new Traefik, with the ports in `held` and the other gated ones held until it
+    /// has its routes, and waits until its API answers; one that does not answer in time is
+    /// killed.
+    async fn spawn(&mut self, held: Vec<Gate>) -> Result<(), TraefikError> {
+        let spawned = self.spawn_once(held).await;
         self.status
             .set(spawned.as_ref().err().map(ToString::to_string));
         spawned
     }
 
-    async fn spawn_once(&mut self) -> Result<(), TraefikError> {
+    async fn spawn_once(&mut self, mut gates: Vec<Gate>) -> Result<(), TraefikError> {
         let settings = &self.settings;
         self.process = Process::Gone;
         let mark = LogMark::now(settings);
@@ -372,13 +400,8 @@ impl Supervisor {
             .current_dir(&settings.state_dir);
         // Held until this Traefik has loaded its routes, so that it never answers 404 for a
         // known host while it starts (gate.rs).
-        let gate = match Gate::hold(&settings.entry_point_address) {
-            Ok(gate) => Some(gate),
-            Err(error) => {
-                tracing::warn!(%error, "starting Traefik without holding its port until it has its routes");
-                None
-            }
-        };
+        let more = self.hold_gates(&[], &gates);
+        gates.extend(more);
         let mut command = program.command();
         command
             .stdout(Stdio::from(output))
@@ -414,9 +437,7 @@ impl Supervisor {
             return Err(error);
         }
         // Ready means its API shows this installation's configuration, routes included.
-        if let Some(gate) = gate {
-            gate.hand_over().await;
-        }
+        futures::future::join_all(gates.into_iter().map(Gate::hand_over)).await;
         tracing::info!(pid, "started Traefik pid {pid}");
         self.process = Process::Spawned { child, pid };
         Ok(())

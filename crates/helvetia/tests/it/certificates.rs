@@ -1,4 +1,5 @@
-//! Helvetia as the ACME client of its domains, against Pebble: a routed domain gets a
+//! Helvetia as the ACME client of its domains, against Pebble: adding the HTTPS entry point
+//! replaces Traefik without a failed request; a routed domain gets a
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
 //! point, and is served with it on the HTTPS entry point (plain HTTP redirected); a restart
 //! of Helvetia and Traefik with the master key rotated keeps it (not ordered again, still
@@ -9,6 +10,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use helvetia_test_support::load::Load;
 use helvetia_test_support::pebble::{Pebble, PebbleOptions};
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
 use serde_json::Value;
@@ -39,30 +41,47 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     let ca_file = server.dir.path().join("pebble-api-ca.pem");
     std::fs::write(&ca_file, pebble.api_ca_pem()).unwrap();
     let resolver = pebble.dns_address().to_string();
-    let https_port = helvetia_test_support::free_port();
-    let https_address = format!("127.0.0.1:{https_port}");
-    server
-        .launch_with(&[
-            "--https-address",
-            &https_address,
-            "--acme-directory",
-            &pebble.directory_url(),
-            "--acme-ca-file",
-            ca_file.to_str().unwrap(),
-            "--acme-email",
-            "ops@example.test",
-            "--resolver",
-            &resolver,
-            "--public-addresses",
-            "127.0.0.1",
-            "--allow-private-destinations",
-        ])
-        .await;
+    let plain = [
+        "--resolver",
+        &resolver,
+        "--public-addresses",
+        "127.0.0.1",
+        "--allow-private-destinations",
+    ];
+    server.launch_with(&plain).await;
     let project = unique("tls");
     let _cleanup = Cleanup(project.clone());
     let repo = FixtureRepo::new("web");
     server.service(&project, "web", &repo).await;
     assert_eq!(server.deploy(&project, "web").await["status"], "live");
+
+    // Adding the HTTPS entry point replaces Traefik (its static configuration changed): the
+    // gate holds the port from the old one to the new one, and no request fails.
+    let host = format!("web.{project}.localhost");
+    let load = Load::start(server.http_port, &host, "/", 4, 100.0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let traefik_before = server.traefik_pid().expect("Traefik's pid");
+    let https_port = helvetia_test_support::free_port();
+    let https_address = format!("127.0.0.1:{https_port}");
+    let directory = pebble.directory_url();
+    let secure = [
+        "--https-address",
+        &https_address,
+        "--acme-directory",
+        &directory,
+        "--acme-ca-file",
+        ca_file.to_str().unwrap(),
+        "--acme-email",
+        "ops@example.test",
+    ];
+    assert!(server.terminate().success());
+    server.extra_args = plain.iter().chain(&secure).map(|a| a.to_string()).collect();
+    server.launch().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replaced = load.stop().await;
+    assert_ne!(server.traefik_pid(), Some(traefik_before), "a new Traefik");
+    assert!(replaced.sent() > 50, "{} requests", replaced.sent());
+    assert_eq!(replaced.failed(), 0, "{:?}", replaced.errors);
     let target = format!("{project}/web");
 
     // challtestsrv answers every name with 127.0.0.1: the DNS check passes, and Pebble
