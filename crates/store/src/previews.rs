@@ -302,6 +302,27 @@ impl Store {
         }
     }
 
+    /// The preview of the service `parent_id` named `preview_name` (`<parent>--<label>`), if
+    /// there is one: a service of that name that is not its preview is not it.
+    pub async fn preview_named(
+        &self,
+        parent_id: i64,
+        preview_name: &ServiceName,
+    ) -> Result<Option<Preview>> {
+        let query = format!("{SELECT_PREVIEWS} WHERE s.preview_of = $1 AND s.name = $2");
+        let row: Option<PreviewRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(parent_id)
+                .bind(preview_name.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        match row {
+            Some(row) => Ok(Some(self.preview_of_row(row).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The previews of `parent_id`, oldest first; of every service when `None` (for the idle
     /// sweep).
     pub async fn previews(&self, parent_id: Option<i64>) -> Result<Vec<Preview>> {

@@ -145,20 +145,11 @@ async fn find(app: &App, service: &OwnedService, name: &str) -> Result<Preview> 
     let label =
         PreviewLabel::parse_stored(name).map_err(|error| FieldErrors::single("preview", error))?;
     let not_found = || UseCaseError::NotFound(format!("preview `{label}` of `{}`", parent.name));
-    let named = label.service_name(&parent.name);
-    let found = match app
-        .store
-        .service(service.act(Scope::Read)?.team, &parent.project, &named)
-        .await
-    {
-        Ok(found) => found,
-        Err(StoreError::NotFound(_)) => return Err(not_found()),
-        Err(error) => return Err(error.into()),
-    };
-    if found.preview.as_ref().map(|of| of.parent_id) != Some(parent.id) {
-        return Err(not_found());
-    }
-    app.store.preview(found.id).await?.ok_or_else(not_found)
+    service.act(Scope::Read)?;
+    app.store
+        .preview_named(parent.id, &label.service_name(&parent.name))
+        .await?
+        .ok_or_else(not_found)
 }
 
 async fn deployed(app: &App, preview: Service, deployment: Deployment) -> Result<PreviewDeployed> {

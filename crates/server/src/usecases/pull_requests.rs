@@ -62,16 +62,10 @@ async fn act(
     let team = app.store.service_team(parent).await?;
     let actor = Actor::hook(team, format!("github pull request #{number}"));
     let label = PreviewLabel::pull_request(number);
-    let existing = match app
+    let existing = app
         .store
-        .service(team, &parent.project, &label.service_name(&parent.name))
-        .await
-    {
-        Ok(found) if found.preview.as_ref().map(|of| of.parent_id) == Some(parent.id) => {
-            app.store.preview(found.id).await?
-        }
-        _ => None,
-    };
+        .preview_named(parent.id, &label.service_name(&parent.name))
+        .await?;
     let approved = existing.as_ref().and_then(|p| p.approved_sha.as_deref());
     let head = PreviewHead {
         pull_request: Some(number),

@@ -67,6 +67,16 @@ pub async fn a_preview_is_a_service_of_its_parent_with_its_own_hostname_and_vari
     assert_eq!(listed.len(), 1);
     let previews = store.previews(Some(web.id)).await.unwrap();
     assert_eq!(previews.len(), 1);
+    let named = store.preview_named(web.id, &name).await.unwrap().unwrap();
+    assert_eq!(named.service.id, preview.id);
+    assert!(
+        store
+            .preview_named(preview.id, &name)
+            .await
+            .unwrap()
+            .is_none(),
+        "not its own preview"
+    );
     assert!(previews[0].fork && previews[0].approved_sha.is_none());
     store
         .approve_preview(&admin, &preview, &sha, "someone")
