@@ -1,6 +1,8 @@
 //! The instance's GitHub App at work: its secrets opened from the store, its JWT, and the
 //! installation tokens private clones use (minted once, then cached by the platform).
 
+use crate::vault::github_app_binding;
+use helvetia_store::sealed::GithubAppSecret;
 use std::future::Future;
 
 use helvetia_core::checks::{self, Verdict};
@@ -17,16 +19,6 @@ use url::Url;
 
 use crate::platform::Platform;
 use crate::vault::{Vault, VaultError};
-
-/// What a sealed secret of the App is bound to: a sealed value moved to another column does
-/// not open.
-pub fn binding(secret: &str) -> String {
-    format!("helvetia-github-app:{secret}")
-}
-
-pub const PRIVATE_KEY: &str = "private_key";
-pub const CLIENT_SECRET: &str = "client_secret";
-pub const WEBHOOK_SECRET: &str = "webhook_secret";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubAppError {
@@ -58,8 +50,8 @@ impl RefusesToken for GitError {
 }
 
 /// Opens one of the App's sealed secrets.
-pub fn open(vault: &Vault, secret: &str, sealed: &str) -> Result<String, VaultError> {
-    vault.open(&binding(secret), sealed)
+pub fn open(vault: &Vault, secret: GithubAppSecret, sealed: &str) -> Result<String, VaultError> {
+    vault.open(&github_app_binding(secret), sealed)
 }
 
 impl Platform {
@@ -223,7 +215,11 @@ impl Platform {
 
     /// The App's JWT at `now`.
     fn app_jwt(&self, app: &GitHubApp, now: Timestamp) -> Result<String, GitHubAppError> {
-        let pem = open(&self.vault, PRIVATE_KEY, &app.sealed_private_key)?;
+        let pem = open(
+            &self.vault,
+            GithubAppSecret::PrivateKey,
+            &app.sealed_private_key,
+        )?;
         Ok(AppKey::from_pem(&pem)?.jwt(app.app_id, now)?)
     }
 }

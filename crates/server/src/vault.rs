@@ -20,8 +20,10 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use helvetia_core::auth::UserId;
 use helvetia_core::notification::secret_binding;
 use helvetia_store::env::{EnvRecord, Resealed};
+use helvetia_store::sealed::{GithubAppSecret, SealedAt};
 use helvetia_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -76,6 +78,49 @@ pub const ACME_ACCOUNT_BINDING: &str = "helvetia-acme-account";
 /// The binding of a domain's certificate's private key.
 pub fn certificate_key_binding(domain_id: i64) -> String {
     format!("helvetia-certificate:{domain_id}")
+}
+
+/// The binding of a user's TOTP key.
+pub fn totp_binding(user: UserId) -> String {
+    format!("totp:{}", user.0)
+}
+
+/// The binding of a service's receiver secret.
+pub fn hook_binding(service_id: i64) -> String {
+    format!("helvetia-service-hook:{service_id}")
+}
+
+/// The binding of one of the GitHub App's secrets: a sealed value moved to another column
+/// does not open.
+pub fn github_app_binding(secret: GithubAppSecret) -> String {
+    format!("helvetia-github-app:{}", secret.as_str())
+}
+
+/// The binding of a sign-in with GitHub's PKCE verifier.
+pub fn github_authorization_binding(state_hash: &str) -> String {
+    format!("github-authorization:{state_hash}")
+}
+
+/// The binding of a user's GitHub token.
+pub fn github_token_binding(user: UserId) -> String {
+    format!("github-user-token:{}", user.0)
+}
+
+/// The binding of a session signing key.
+pub fn signing_key_binding(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+/// The binding of a value sealed in one of the places [`SealedAt`] names.
+fn binding_at(at: &SealedAt) -> String {
+    match at {
+        SealedAt::Totp(user) => totp_binding(UserId(*user)),
+        SealedAt::GithubToken(user) => github_token_binding(UserId(*user)),
+        SealedAt::GithubAuthorization(state_hash) => github_authorization_binding(state_hash),
+        SealedAt::SigningKey(kid) => signing_key_binding(kid),
+        SealedAt::HookSecret(service_id) => hook_binding(*service_id),
+        SealedAt::GithubApp(secret) => github_app_binding(*secret),
+    }
 }
 
 /// What a sealed value is bound to: the scope and the variable's name.
@@ -281,6 +326,10 @@ pub async fn rotate(
     for (domain_id, sealed) in store.sealed_certificate_keys().await? {
         let again = reseal(&certificate_key_binding(domain_id), &sealed)?;
         resealed.certificate_keys.push((domain_id, again));
+    }
+    for (at, sealed) in store.sealed_values().await? {
+        let again = reseal(&binding_at(&at), &sealed)?;
+        resealed.elsewhere.push((at, again));
     }
     if env_key.is_some() {
         store.reseal_secrets(&resealed, &next.key_id).await?;

@@ -7,6 +7,7 @@ use helvetia_core::env::MAX_VARS;
 use jiff::Timestamp;
 
 use crate::audit::audit;
+use crate::sealed::SealedAt;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 /// Whose variables.
@@ -60,6 +61,9 @@ pub struct Resealed {
     pub acme_accounts: Vec<(String, String)>,
     /// Certificates' private keys, by domain id.
     pub certificate_keys: Vec<(i64, String)>,
+    /// Everything else the vault sealed (TOTP keys, signing keys, receivers' and the GitHub
+    /// App's secrets, GitHub tokens).
+    pub elsewhere: Vec<(SealedAt, String)>,
 }
 
 /// A variable ready to store: a plain value, or a sealed secret with the key that sealed it.
@@ -310,15 +314,17 @@ impl Store {
         rows.into_iter().map(EnvRecord::try_from).collect()
     }
 
-    /// Replaces every secret's sealed value (re-encryption under a new key) — variables' and
-    /// notification channels' (`channels`, by channel id) — and records the new key id, in one
-    /// transaction: either every secret moves to the new key or none.
+    /// Replaces every secret's sealed value (re-encryption under a new key) — variables',
+    /// notification channels', ACME accounts' and certificates', and those `elsewhere` — and
+    /// records the new key id, in one transaction: either every secret moves to the new key or
+    /// none.
     pub async fn reseal_secrets(&self, resealed: &Resealed, key_id: &str) -> Result<()> {
         let Resealed {
             variables: resealed,
             channels,
             acme_accounts,
             certificate_keys,
+            elsewhere,
         } = resealed;
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -337,6 +343,19 @@ impl Store {
                     .bind(domain_id)
                     .execute(&mut *tx)
                     .await?;
+            }
+            for (at, sealed) in elsewhere {
+                let query = sqlx::query(sqlx::AssertSqlSafe(at.update())).bind(sealed);
+                let query = match at {
+                    SealedAt::Totp(id) | SealedAt::GithubToken(id) | SealedAt::HookSecret(id) => {
+                        query.bind(*id)
+                    }
+                    SealedAt::GithubAuthorization(key) | SealedAt::SigningKey(key) => {
+                        query.bind(key.as_str())
+                    }
+                    SealedAt::GithubApp(_) => query,
+                };
+                query.execute(&mut *tx).await?;
             }
             for (id, secret) in channels {
                 sqlx::query("UPDATE notification_channels SET secret = $1 WHERE id = $2")

@@ -45,6 +45,7 @@ pub mod previews;
 pub mod projects;
 pub mod queue;
 pub mod runtime;
+pub mod sealed;
 pub mod services;
 pub mod sessions;
 pub mod teams;

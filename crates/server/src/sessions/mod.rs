@@ -7,6 +7,7 @@
 //! made at first use and sealed by the vault; after a rotation the previous key verifies for
 //! [`KEY_OVERLAP`], longer than any token it signed lives.
 
+use crate::vault::signing_key_binding;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,10 +72,6 @@ struct Keys {
     signing_kid: String,
     signing: EncodingKey,
     verifying: HashMap<String, (DecodingKey, Option<Timestamp>)>,
-}
-
-fn binding(kid: &str) -> String {
-    format!("signing-key:{kid}")
 }
 
 impl Keyring {
@@ -174,7 +171,7 @@ impl Keyring {
         let mut verifying = HashMap::new();
         for key in stored {
             let secret = vault
-                .open(&binding(&key.kid), &key.sealed_secret)
+                .open(&signing_key_binding(&key.kid), &key.sealed_secret)
                 .map_err(|e| SessionError::Key(format!("{}: {e}", key.kid)))?;
             let secret = hex::decode(secret).map_err(|e| SessionError::Key(e.to_string()))?;
             if key.retires_at.is_none() && signing.is_none() {
@@ -209,7 +206,7 @@ async fn new_key(
 ) -> Result<String, SessionError> {
     let kid = hex::encode(rand::random::<[u8; 8]>());
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let sealed = vault.seal(&binding(&kid), &secret);
+    let sealed = vault.seal(&signing_key_binding(&kid), &secret);
     store
         .add_signing_key(&kid, &sealed, retire_others_at, only_if_none, by)
         .await?;

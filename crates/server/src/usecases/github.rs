@@ -13,7 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::tokens::random_secret;
 use super::{App, Result, UseCaseError};
-use crate::github::{CLIENT_SECRET, PRIVATE_KEY, WEBHOOK_SECRET, binding};
+use crate::vault::github_app_binding;
+use helvetia_store::sealed::GithubAppSecret;
 
 /// How long an administrator has to confirm the App on GitHub.
 const STATE_LIFETIME: SignedDuration = SignedDuration::from_secs(10 * 60);
@@ -102,9 +103,18 @@ fn seal(
         app_id,
         slug,
         client_id,
-        sealed_private_key: vault.seal(&binding(PRIVATE_KEY), private_key),
-        sealed_client_secret: vault.seal(&binding(CLIENT_SECRET), client_secret),
-        sealed_webhook_secret: vault.seal(&binding(WEBHOOK_SECRET), webhook_secret),
+        sealed_private_key: vault.seal(
+            &github_app_binding(GithubAppSecret::PrivateKey),
+            private_key,
+        ),
+        sealed_client_secret: vault.seal(
+            &github_app_binding(GithubAppSecret::ClientSecret),
+            client_secret,
+        ),
+        sealed_webhook_secret: vault.seal(
+            &github_app_binding(GithubAppSecret::WebhookSecret),
+            webhook_secret,
+        ),
         created_at: Timestamp::now(),
     }
 }

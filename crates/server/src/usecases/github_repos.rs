@@ -13,7 +13,7 @@ use helvetia_core::service::GitHubLink;
 use helvetia_core::validation::{FieldErrors, Invalid};
 use jiff::Timestamp;
 
-use super::github_users::{credentials, from_github, token_binding};
+use super::github_users::{credentials, from_github};
 use super::{App, Result, UseCaseError};
 use crate::github_user::{AppCredentials, GitHubError, UserApi};
 
@@ -81,7 +81,7 @@ async fn user_token(app: &App, user: UserId) -> Result<String> {
     }
     app.platform
         .vault
-        .open(&token_binding(user), &sealed.sealed)
+        .open(&crate::vault::github_token_binding(user), &sealed.sealed)
         .map_err(|e| UseCaseError::Internal(e.to_string()))
 }
 

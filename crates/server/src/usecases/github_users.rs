@@ -8,6 +8,7 @@
 //! signed-in user links their own account by starting the flow from it. The user's GitHub
 //! token is sealed at rest; it only lists what the user reaches through the App.
 
+use crate::vault::{github_authorization_binding, github_token_binding};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use helvetia_core::account::{Email, User};
@@ -15,6 +16,7 @@ use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Caller, Principal, UserId, token_hash};
 use helvetia_store::audit::AuditBy;
 use helvetia_store::github_users::{NewGitHubAuthorization, SealedGitHubToken};
+use helvetia_store::sealed::GithubAppSecret;
 use helvetia_store::users::NewUser;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -40,7 +42,7 @@ pub(super) async fn credentials(app: &App) -> Result<AppCredentials> {
         .ok_or_else(|| UseCaseError::NotFound("GitHub App (none is configured)".into()))?;
     let client_secret = crate::github::open(
         &app.platform.vault,
-        crate::github::CLIENT_SECRET,
+        GithubAppSecret::ClientSecret,
         &stored.sealed_client_secret,
     )
     .map_err(|error| UseCaseError::Internal(format!("the App's client secret: {error}")))?;
@@ -71,14 +73,6 @@ fn redirect_uri(app: &App) -> String {
     url.to_string()
 }
 
-fn vault_binding(state_hash: &str) -> String {
-    format!("github-authorization:{state_hash}")
-}
-
-pub(super) fn token_binding(user: UserId) -> String {
-    format!("github-user-token:{}", user.0)
-}
-
 /// Starts a sign-in with GitHub, or (with `linking`) the linking of the caller's account.
 pub async fn start(app: &App, linking: Option<&Caller>) -> Result<Started> {
     let credentials = credentials(app).await?;
@@ -103,7 +97,7 @@ pub async fn start(app: &App, linking: Option<&Caller>) -> Result<Started> {
         verifier_sealed: app
             .platform
             .vault
-            .seal(&vault_binding(&state_hash), &verifier),
+            .seal(&github_authorization_binding(&state_hash), &verifier),
         state_hash,
         browser_hash: token_hash(&browser_token),
         user,
@@ -170,7 +164,10 @@ pub async fn callback(
     let verifier = app
         .platform
         .vault
-        .open(&vault_binding(&state_hash), &authorization.verifier_sealed)
+        .open(
+            &github_authorization_binding(&state_hash),
+            &authorization.verifier_sealed,
+        )
         .map_err(|e| UseCaseError::Internal(e.to_string()))?;
     let outbound = &app.platform.outbound;
     let token = github::exchange_code(outbound, &credentials, code, &redirect_uri(app), &verifier)
@@ -218,7 +215,7 @@ async fn keep_token(app: &App, user: UserId, token: &github::UserToken) -> Resul
         sealed: app
             .platform
             .vault
-            .seal(&token_binding(user), &token.access_token),
+            .seal(&github_token_binding(user), &token.access_token),
         expires_at,
     };
     app.store.set_github_token(user, &sealed).await?;

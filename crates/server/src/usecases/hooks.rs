@@ -2,6 +2,7 @@
 //! its own webhook receiver — an unguessable URL and a secret, sealed by the vault, shown once
 //! when made or replaced — and its delivery log. Receiving deliveries is `receivers`.
 
+use crate::vault::hook_binding;
 use helvetia_api_types::{HookSecret, HookView, UpdateHook};
 use helvetia_core::auth::{Caller, Scope};
 use helvetia_core::validation::{FieldErrors, Invalid};
@@ -17,10 +18,6 @@ pub const RECEIVER_PATH: &str = "/api/v1/hooks";
 
 /// What a receiver's sealed secret is bound to: a sealed value moved to another service's row
 /// does not open.
-pub(super) fn binding(service_id: i64) -> String {
-    format!("helvetia-service-hook:{service_id}")
-}
-
 fn view(app: &App, hook: ServiceHook) -> HookView {
     HookView {
         auto_deploy: hook.settings.auto_deploy,
@@ -78,7 +75,7 @@ pub async fn rotate_secret(app: &App, service: &OwnedService) -> Result<HookSecr
     let actor = service.act(Scope::Write)?;
     let hook_id = random_secret();
     let secret = random_secret();
-    let sealed = app.platform.vault.seal(&binding(service.id), &secret);
+    let sealed = app.platform.vault.seal(&hook_binding(service.id), &secret);
     app.store
         .set_hook_secret(actor, service, &hook_id, &sealed)
         .await?;

@@ -8,6 +8,7 @@
 //! in the delivery log with what it did. The answer does not wait for the build (it is
 //! queued), nor for a diff when watch paths need one (the delivery is `waiting` meanwhile).
 
+use helvetia_store::sealed::GithubAppSecret;
 use std::time::Duration;
 
 use helvetia_api_types::{HookReceipt, HookResult};
@@ -20,7 +21,7 @@ use helvetia_store::deliveries::NewDelivery;
 use jiff::Timestamp;
 
 use super::push_deploys::{self, CHECKS_TIMEOUT, Pushed, Settled, Target, deploy_or_wait, short};
-use super::{App, Refusal, Result, UseCaseError, hooks, pull_requests};
+use super::{App, Refusal, Result, UseCaseError, pull_requests};
 
 /// The largest delivery a receiver reads. GitHub's own limit is 25 MB, but a push payload
 /// lists at most 2048 commits: a few MiB at most.
@@ -143,7 +144,7 @@ pub async fn receive_service_hook<'a>(
     let secret = app
         .platform
         .vault
-        .open(&hooks::binding(service.id), &sealed)
+        .open(&crate::vault::hook_binding(service.id), &sealed)
         .map_err(|error| UseCaseError::Internal(format!("a hook secret does not open: {error}")))?;
     let body = received
         .verify(app, Some(service.id), &secret, header, body)
@@ -181,7 +182,7 @@ pub async fn receive_github<'a>(
     };
     let secret = crate::github::open(
         &app.platform.vault,
-        crate::github::WEBHOOK_SECRET,
+        GithubAppSecret::WebhookSecret,
         &stored.sealed_webhook_secret,
     )
     .map_err(|error| UseCaseError::Internal(format!("the App's webhook secret: {error}")))?;

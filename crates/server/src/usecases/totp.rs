@@ -3,8 +3,9 @@
 //! hashed), turning it off, and checking a code at sign-in. Codes are RFC 6238's
 //! ([`crate::sessions::totp`]); each time step is accepted once per account.
 
+use crate::vault::totp_binding;
 use helvetia_api_types::{DisableTotp, RecoveryCodes, TotpCode, TotpEnrolment};
-use helvetia_core::auth::{Caller, UserId, token_hash};
+use helvetia_core::auth::{Caller, token_hash};
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::credentials::SignInRecord;
 use jiff::Timestamp;
@@ -19,10 +20,6 @@ use crate::sessions::totp;
 pub const RECOVERY_CODES: usize = 10;
 /// The issuer authenticator apps show beside the account.
 const ISSUER: &str = "Helvetia";
-
-fn binding(user: UserId) -> String {
-    format!("totp:{}", user.0)
-}
 
 /// What a TOTP code presented for an account turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +56,7 @@ fn secret_of(app: &App, record: &SignInRecord) -> Result<Vec<u8>> {
     let encoded = app
         .platform
         .vault
-        .open(&binding(record.user.id), sealed)
+        .open(&totp_binding(record.user.id), sealed)
         .map_err(|e| UseCaseError::Internal(format!("TOTP secret: {e}")))?;
     totp::decode(&encoded).ok_or_else(|| UseCaseError::Internal("TOTP secret: not base32".into()))
 }
@@ -98,7 +95,7 @@ pub async fn start(app: &App, caller: &Caller) -> Result<TotpEnrolment> {
     let sealed = app
         .platform
         .vault
-        .seal(&binding(record.user.id), &totp::encode(&secret));
+        .seal(&totp_binding(record.user.id), &totp::encode(&secret));
     app.store.set_totp_secret(record.user.id, &sealed).await?;
     Ok(TotpEnrolment {
         secret: totp::encode(&secret),

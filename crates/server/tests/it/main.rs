@@ -22,6 +22,7 @@ mod oidc;
 mod previews;
 mod privileges;
 mod refusals;
+mod rotation;
 mod services;
 mod sessions;
 mod signin;

@@ -2,7 +2,9 @@ use helvetia_core::account::Email;
 use helvetia_core::auth::token_hash;
 use helvetia_store::StoreError;
 use helvetia_store::audit::AuditBy;
+use helvetia_store::env::Resealed;
 use helvetia_store::github_users::{NewGitHubAuthorization, SealedGitHubToken};
+use helvetia_store::sealed::SealedAt;
 use helvetia_store::users::NewUser;
 use jiff::{SignedDuration, Timestamp};
 
@@ -74,4 +76,26 @@ pub async fn a_github_state_works_once_and_a_github_id_links_one_user(db: &TestD
     let kept = store.github_token(bob.id).await.unwrap().unwrap();
     assert_eq!(kept.sealed, "sealed-token");
     assert_eq!(kept.expires_at, token.expires_at);
+
+    // A master key rotation finds these sealed values and writes them back in one go.
+    let sealed = store.sealed_values().await.unwrap();
+    assert!(sealed.contains(&(SealedAt::GithubToken(bob.id.0), "sealed-token".into())));
+    assert!(sealed.contains(&(
+        SealedAt::GithubAuthorization(new.state_hash.clone()),
+        "sealed".into()
+    )));
+    let resealed = Resealed {
+        elsewhere: sealed
+            .into_iter()
+            .map(|(at, value)| (at, format!("re-{value}")))
+            .collect(),
+        ..Resealed::default()
+    };
+    store.reseal_secrets(&resealed, "next").await.unwrap();
+    let kept = store.github_token(bob.id).await.unwrap().unwrap();
+    assert_eq!(kept.sealed, "re-sealed-token");
+    assert_eq!(
+        store.master_key_id().await.unwrap().as_deref(),
+        Some("next")
+    );
 }
