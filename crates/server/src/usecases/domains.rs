@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use helvetia_api_types::AddDomain;
+use helvetia_api_types::{AddDomain, SetBasicAuth, SetHsts};
 use helvetia_core::auth::{Actor, Scope};
-use helvetia_core::domain::{self, Domain, DomainName, Verification, WELL_KNOWN_PATH};
+use helvetia_core::domain::{self, Domain, DomainName, Hsts, Verification, WELL_KNOWN_PATH};
+use helvetia_core::routing::BasicAuth;
 use helvetia_core::service::Service;
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::domains::NewDomain;
@@ -21,6 +22,11 @@ use super::{App, Result, UseCaseError};
 
 /// How long the HTTP check waits for the domain to answer.
 const HTTP_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// bcrypt's cost for basic-auth passwords. Traefik checks the hash on every request, so the
+/// cost is paid per request (cost 8: a few milliseconds on one core); htpasswd's default is
+/// 5. The password rules (8 characters at least) carry the rest.
+const BASIC_AUTH_COST: u32 = 8;
 
 /// A service's domains, the primary first.
 pub async fn list(app: &App, service: &OwnedService) -> Result<Vec<Domain>> {
@@ -61,7 +67,7 @@ pub async fn add(app: &App, service: &OwnedService, input: AddDomain) -> Result<
         let by = format!("forced by {}", actor.label);
         let forced = Some(Verification::Forced);
         app.store
-            .record_domain_check(actor, service, &added, forced, &by)
+            .record_domain_check(actor, service, &added, forced, &by, false)
             .await?
     } else {
         check(app, actor, service, &added).await?
@@ -77,6 +83,93 @@ pub async fn verify(app: &App, service: &OwnedService, name: &str) -> Result<Dom
     let checked = check(app, actor, service, &domain).await?;
     publish(app, &checked).await?;
     Ok(checked)
+}
+
+/// Puts HTTP basic auth in front of a domain (replacing any it had): only a bcrypt hash of
+/// the password is kept.
+pub async fn set_basic_auth(
+    app: &App,
+    service: &OwnedService,
+    name: &str,
+    input: SetBasicAuth,
+) -> Result<Domain> {
+    let actor = service.act(Scope::Write)?;
+    let mut errors = FieldErrors::new();
+    errors.check("user", domain::check_basic_auth_user(&input.user));
+    errors.check(
+        "password",
+        domain::check_basic_auth_password(&input.password),
+    );
+    errors.finish(|| Some(()))?;
+    let domain = find(app, service, name).await?;
+    let password = input.password;
+    let hash = tokio::task::spawn_blocking(move || {
+        bcrypt::hash_with_result(password, BASIC_AUTH_COST)
+            .map(|hash| hash.format_for_version(bcrypt::Version::TwoY))
+    })
+    .await
+    .map_err(|e| UseCaseError::Internal(format!("hashing the password failed: {e}")))?
+    .map_err(|e| UseCaseError::Internal(format!("hashing the password failed: {e}")))?;
+    let auth = BasicAuth {
+        user: input.user,
+        hash,
+    };
+    let changed = app
+        .store
+        .set_domain_basic_auth(actor, service, &domain, Some(&auth))
+        .await?;
+    republish(app, &changed).await?;
+    Ok(changed)
+}
+
+/// Takes the basic auth away from a domain.
+pub async fn clear_basic_auth(app: &App, service: &OwnedService, name: &str) -> Result<Domain> {
+    let actor = service.act(Scope::Write)?;
+    let domain = find(app, service, name).await?;
+    let changed = app
+        .store
+        .set_domain_basic_auth(actor, service, &domain, None)
+        .await?;
+    republish(app, &changed).await?;
+    Ok(changed)
+}
+
+/// Turns HSTS on for a domain (or changes it): sent over HTTPS once its certificate is served.
+pub async fn set_hsts(
+    app: &App,
+    service: &OwnedService,
+    name: &str,
+    input: SetHsts,
+) -> Result<Domain> {
+    let actor = service.act(Scope::Write)?;
+    let domain = find(app, service, name).await?;
+    let hsts = Hsts {
+        max_age_seconds: input
+            .max_age_seconds
+            .unwrap_or(Hsts::DEFAULT_MAX_AGE_SECONDS),
+        include_subdomains: input.include_subdomains,
+        preload: input.preload,
+    };
+    hsts.check()
+        .map_err(|e| FieldErrors::single("max_age_seconds", e))?;
+    let changed = app
+        .store
+        .set_domain_hsts(actor, service, &domain, Some(hsts))
+        .await?;
+    republish(app, &changed).await?;
+    Ok(changed)
+}
+
+/// Turns HSTS off for a domain (browsers that saw it keep it for its max age).
+pub async fn clear_hsts(app: &App, service: &OwnedService, name: &str) -> Result<Domain> {
+    let actor = service.act(Scope::Write)?;
+    let domain = find(app, service, name).await?;
+    let changed = app
+        .store
+        .set_domain_hsts(actor, service, &domain, None)
+        .await?;
+    republish(app, &changed).await?;
+    Ok(changed)
 }
 
 /// Makes a domain the service's primary: the URL the service shows, where aliases redirect.
@@ -147,6 +240,17 @@ async fn find(app: &App, service: &Service, name: &str) -> Result<Domain> {
 
 /// Runs the checks — DNS, then HTTP — and records what they found.
 async fn check(app: &App, actor: &Actor, service: &Service, domain: &Domain) -> Result<Domain> {
+    check_as(app, actor, service, domain, false).await
+}
+
+/// [`check`], by a person or (`automatic`) by the periodic re-check.
+async fn check_as(
+    app: &App,
+    actor: &Actor,
+    service: &Service,
+    domain: &Domain,
+    automatic: bool,
+) -> Result<Domain> {
     let (verified, found) = match dns_check(app, domain).await {
         Ok(()) => (
             Some(Verification::Dns),
@@ -162,7 +266,7 @@ async fn check(app: &App, actor: &Actor, service: &Service, domain: &Domain) -> 
     };
     Ok(app
         .store
-        .record_domain_check(actor, service, domain, verified, &found)
+        .record_domain_check(actor, service, domain, verified, &found, automatic)
         .await?)
 }
 
@@ -212,6 +316,15 @@ async fn http_check(app: &App, domain: &Domain) -> std::result::Result<(), Strin
             domain.name
         ))
     }
+}
+
+/// Publishes the routes after a change of a routed domain's settings (an unverified one is
+/// not published yet).
+async fn republish(app: &App, domain: &Domain) -> Result<()> {
+    if domain.is_routed() {
+        app.platform.publish_routes().await.map_err(internal)?;
+    }
+    Ok(())
 }
 
 /// Publishes the routes when `domain` is routed (an unverified one changes nothing).
