@@ -100,16 +100,73 @@ fn state(domain: &Domain) -> String {
     }
 }
 
-/// The certificate's state, with its expiry or the CA's reason.
+/// The certificate's state, with its issuer once issued.
 fn certificate(domain: &Domain) -> String {
     let Some(certificate) = &domain.certificate else {
         return "-".into();
     };
     let state = certificate.state.as_str();
-    match (&certificate.not_after, &certificate.reason) {
-        (_, Some(reason)) => format!("{state}: {reason}"),
-        (Some(until), None) => format!("{state} until {}", output::time(*until)),
-        (None, None) => state.to_owned(),
+    match &certificate.issuer {
+        Some(issuer) => format!("{state} ({issuer})"),
+        None => state.to_owned(),
+    }
+}
+
+/// When the certificate ends.
+fn expires(domain: &Domain) -> String {
+    let until = domain.certificate.as_ref().and_then(|c| c.not_after);
+    until.map_or_else(|| "-".to_owned(), output::time)
+}
+
+/// Why the last order failed, as the CA said, and when Helvetia tries again.
+fn reason(domain: &Domain) -> String {
+    let Some(certificate) = &domain.certificate else {
+        return "-".into();
+    };
+    match (&certificate.reason, certificate.next_attempt_at) {
+        (Some(reason), Some(next)) => format!("{reason} (next attempt {})", output::time(next)),
+        (Some(reason), None) => reason.clone(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The table of `domains list`, and of the domains in `services show`.
+pub fn print_table(domains: &[Domain]) {
+    output::table(
+        [
+            "DOMAIN",
+            "ROLE",
+            "STATE",
+            "AUTH",
+            "CERTIFICATE",
+            "EXPIRES",
+            "REASON",
+            "LAST CHECK",
+        ],
+        domains.iter().map(|domain| {
+            [
+                format!(
+                    "{}{}",
+                    domain.name,
+                    domain.path_prefix.as_deref().unwrap_or_default()
+                ),
+                role(domain).to_owned(),
+                state(domain),
+                output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),
+                certificate(domain),
+                expires(domain),
+                reason(domain),
+                output::or_dash(domain.last_check.as_deref()),
+            ]
+        }),
+    );
+}
+
+fn role(domain: &Domain) -> &'static str {
+    match (domain.primary, domain.redirect) {
+        (true, _) => "primary",
+        (false, true) => "redirects to the primary",
+        (false, false) => "alias",
     }
 }
 
@@ -130,18 +187,15 @@ fn hsts(domain: &Domain) -> String {
 }
 
 fn show(domain: &Domain) {
-    let role = match (domain.primary, domain.redirect) {
-        (true, _) => "primary",
-        (false, true) => "redirects to the primary",
-        (false, false) => "alias",
-    };
     output::fields(&[
         ("domain", domain.name.to_string()),
         ("path", output::or_dash(domain.path_prefix.as_deref())),
-        ("role", role.to_owned()),
+        ("role", role(domain).to_owned()),
         ("state", state(domain)),
         ("last check", output::or_dash(domain.last_check.as_deref())),
         ("certificate", certificate(domain)),
+        ("expires", expires(domain)),
+        ("reason", reason(domain)),
         (
             "basic auth",
             output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),
@@ -170,28 +224,7 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
             if global.json {
                 return output::json(&domains.json);
             }
-            output::table(
-                [
-                    "DOMAIN",
-                    "PATH",
-                    "PRIMARY",
-                    "REDIRECT",
-                    "STATE",
-                    "CERTIFICATE",
-                    "LAST CHECK",
-                ],
-                domains.body.iter().map(|domain| {
-                    [
-                        domain.name.to_string(),
-                        output::or_dash(domain.path_prefix.as_deref()),
-                        domain.primary.to_string(),
-                        domain.redirect.to_string(),
-                        state(domain),
-                        certificate(domain),
-                        output::or_dash(domain.last_check.as_deref()),
-                    ]
-                }),
-            );
+            print_table(&domains.body);
             return Ok(());
         }
         DomainsCommand::Add {

@@ -216,7 +216,20 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     assert!(reason.contains("broken.example.test"), "{reason}");
     assert!(certificate["next_attempt_at"].is_string(), "{certificate}");
     let listed = server.cli_ok(&["domains", "list", &target]);
-    assert!(listed.contains("failed: "), "{listed}");
+    assert!(
+        listed.contains("failed") && listed.contains("(next attempt "),
+        "{listed}"
+    );
+    // `services show` lists the service's domains with their certificates.
+    let shown = server.cli_ok(&["services", "show", &target]);
+    for expected in [
+        "secure.example.test",
+        "issued (CN=Pebble",
+        "broken.example.test",
+    ] {
+        assert!(shown.contains(expected), "{expected}: {shown}");
+    }
+    assert!(shown.contains("(next attempt "), "{shown}");
     let (status, _) = server
         .through_edge("broken.example.test", "/")
         .await
