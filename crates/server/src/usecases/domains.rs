@@ -4,7 +4,9 @@
 //! A domain is routed once verified: its DNS answers with the server's public addresses
 //! (`--public-addresses`), or the token Helvetia serves at `/.well-known/helvetia/<token>`
 //! comes back when fetched through the domain (so a domain behind a proxy passes too), or a
-//! team admin forced it. A failed check says what it found and routes nothing.
+//! team admin forced it. A failed check says what it found and routes nothing; an unverified
+//! domain is checked again by itself (a supervised task, `recheck_periodically`) with growing
+//! waits, and routed once a check passes.
 
 use std::time::Duration;
 
@@ -15,10 +17,16 @@ use helvetia_core::routing::BasicAuth;
 use helvetia_core::service::Service;
 use helvetia_core::validation::{FieldErrors, Invalid};
 use helvetia_store::domains::NewDomain;
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
 
 use super::access::OwnedService;
 use super::tokens::random_secret;
 use super::{App, Result, UseCaseError};
+
+/// How often due re-checks of unverified domains are looked for (the first is due a minute
+/// after a failed check).
+const RECHECK_PERIOD: Duration = Duration::from_secs(60);
 
 /// How long the HTTP check waits for the domain to answer.
 const HTTP_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -202,6 +210,50 @@ pub async fn well_known(app: &App, token: &str) -> Result<String> {
     match app.store.domain_by_token(token).await? {
         Some(domain) => Ok(domain.token),
         None => Err(UseCaseError::NotFound("token".into())),
+    }
+}
+
+/// Checks again every unverified domain whose re-check is due at `now` (waits growing from a
+/// minute to an hour, given up after about three days: `recheck_wait`), and routes those
+/// that pass. Answers how many it routed; a domain whose check could not be recorded is
+/// logged and left for the next round.
+pub async fn recheck_due(app: &App, now: Timestamp) -> Result<usize> {
+    let mut routed = 0;
+    for domain in app.store.domains_due_for_check(now).await? {
+        match recheck(app, &domain).await {
+            Ok(checked) if checked.is_routed() => routed += 1,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(domain = %domain.name, %error, "re-checking failed"),
+        }
+    }
+    if routed > 0 {
+        app.platform.publish_routes().await.map_err(internal)?;
+        app.platform.certificates_due.notify_one();
+    }
+    Ok(routed)
+}
+
+async fn recheck(app: &App, domain: &Domain) -> Result<Domain> {
+    let service = app.store.service_by_id(domain.service_id).await?;
+    let team = app.store.service_team(&service).await?;
+    let actor = Actor::system(team, "domain re-check");
+    check_as(app, &actor, &service, domain, true).await
+}
+
+/// Runs [`recheck_due`] every minute until `stop` (a supervised task).
+pub async fn recheck_periodically(app: App, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(RECHECK_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match recheck_due(&app, Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(routed) => tracing::info!(routed, "domains verified by their re-check"),
+            Err(error) => tracing::warn!(%error, "re-checking domains failed"),
+        }
     }
 }
 
