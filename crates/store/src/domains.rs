@@ -111,6 +111,24 @@ const SELECT_DOMAINS: &str = "SELECT d.id, d.service_id, d.name, d.path_prefix, 
      c.next_attempt_at, c.updated_at AS certificate_updated_at \
      FROM domains d LEFT JOIN certificates c ON c.domain_id = d.id";
 
+/// A change of a domain's settings.
+enum DomainChange<'a> {
+    BasicAuth(Option<&'a BasicAuth>),
+    Hsts(Option<Hsts>),
+}
+
+impl DomainChange<'_> {
+    /// What the audit log says of it (never the hash).
+    fn describe(&self) -> String {
+        match self {
+            DomainChange::BasicAuth(Some(auth)) => format!("basic auth for {}", auth.user),
+            DomainChange::BasicAuth(None) => "no basic auth".to_owned(),
+            DomainChange::Hsts(Some(hsts)) => format!("HSTS max-age {}", hsts.max_age_seconds),
+            DomainChange::Hsts(None) => "no HSTS".to_owned(),
+        }
+    }
+}
+
 fn what(service: &Service, name: &str) -> String {
     format!("{} domain {name}", target(&service.project, &service.name))
 }
@@ -304,27 +322,8 @@ impl Store {
         domain: &Domain,
         auth: Option<&BasicAuth>,
     ) -> Result<Domain> {
-        let change = match auth {
-            Some(auth) => format!("basic auth for {}", auth.user),
-            None => "no basic auth".to_owned(),
-        };
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "UPDATE domains SET basic_auth_user = $1, basic_auth_hash = $2
-                 WHERE id = $3 AND service_id = $4",
-            )
-            .bind(auth.map(|auth| auth.user.as_str()))
-            .bind(auth.map(|auth| auth.hash.as_str()))
-            .bind(domain.id)
-            .bind(service.id)
-            .execute(&mut *tx)
-            .await?;
-            let entry = format!("{}: {change}", what(service, domain.name.as_str()));
-            audit!(tx, actor, AuditAction::DomainSettings, entry);
-            tx.commit().await?;
-        });
-        self.domain_again(domain).await
+        self.change_domain(actor, service, domain, DomainChange::BasicAuth(auth))
+            .await
     }
 
     /// Sets (or with `None` clears) the HSTS header of `domain`.
@@ -335,26 +334,46 @@ impl Store {
         domain: &Domain,
         hsts: Option<Hsts>,
     ) -> Result<Domain> {
-        let change = match hsts {
-            Some(hsts) => format!("HSTS max-age {}", hsts.max_age_seconds),
-            None => "no HSTS".to_owned(),
-        };
+        self.change_domain(actor, service, domain, DomainChange::Hsts(hsts))
+            .await
+    }
+
+    async fn change_domain(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        change: DomainChange<'_>,
+    ) -> Result<Domain> {
+        let entry = format!(
+            "{}: {}",
+            what(service, domain.name.as_str()),
+            change.describe()
+        );
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "UPDATE domains SET hsts_max_age = $1, hsts_include_subdomains = $2,
-                        hsts_preload = $3
-                 WHERE id = $4 AND service_id = $5",
-            )
-            .bind(hsts.map(|hsts| i64::try_from(hsts.max_age_seconds).unwrap_or(i64::MAX)))
-            .bind(hsts.is_some_and(|hsts| hsts.include_subdomains))
-            .bind(hsts.is_some_and(|hsts| hsts.preload))
-            .bind(domain.id)
-            .bind(service.id)
-            .execute(&mut *tx)
-            .await?;
-            let entry = format!("{}: {change}", what(service, domain.name.as_str()));
-            audit!(tx, actor, AuditAction::DomainSettings, entry);
+            let query = match change {
+                DomainChange::BasicAuth(auth) => sqlx::query(
+                    "UPDATE domains SET basic_auth_user = $1, basic_auth_hash = $2
+                     WHERE id = $3 AND service_id = $4",
+                )
+                .bind(auth.map(|auth| auth.user.clone()))
+                .bind(auth.map(|auth| auth.hash.clone())),
+                DomainChange::Hsts(hsts) => sqlx::query(
+                    "UPDATE domains SET hsts_max_age = $1, hsts_include_subdomains = $2,
+                            hsts_preload = $3
+                     WHERE id = $4 AND service_id = $5",
+                )
+                .bind(hsts.map(|hsts| i64::try_from(hsts.max_age_seconds).unwrap_or(i64::MAX)))
+                .bind(hsts.is_some_and(|hsts| hsts.include_subdomains))
+                .bind(hsts.is_some_and(|hsts| hsts.preload)),
+            };
+            query
+                .bind(domain.id)
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+            audit!(tx, actor, AuditAction::DomainSettings, entry.clone());
             tx.commit().await?;
         });
         self.domain_again(domain).await

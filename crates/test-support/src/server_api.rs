@@ -8,6 +8,17 @@ use serde_json::Value;
 
 use crate::{FixtureRepo, TestServer, answer, eventually};
 
+/// What a CLI run printed, after asserting it succeeded.
+fn succeeded(args: &[&str], output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "helvetia {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 impl TestServer {
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
@@ -49,14 +60,7 @@ impl TestServer {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "helvetia {args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        succeeded(args, &child.wait_with_output().unwrap())
     }
 
     /// Runs the CLI, expects it to succeed, and returns what it printed.
@@ -66,14 +70,7 @@ impl TestServer {
 
     /// Runs the CLI with `token`, expects it to succeed, and returns what it printed.
     pub fn cli_ok_with(&self, token: &str, args: &[&str]) -> String {
-        let output = self.cli_with(token, args);
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "helvetia {args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        succeeded(args, &self.cli_with(token, args))
     }
 
     pub async fn api(
