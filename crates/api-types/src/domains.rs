@@ -21,3 +21,40 @@ pub struct AddDomain {
     #[serde(default)]
     pub force: bool,
 }
+
+/// HTTP basic auth in front of a domain: its hosts ask for these credentials (Helvetia's own
+/// `/.well-known/…` paths excepted). The password is kept only as a bcrypt hash.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBasicAuth {
+    /// Visible ASCII characters, no `:`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-9;-~]+$")]
+    pub user: String,
+    /// 8 to 72 printable ASCII characters; never shown again.
+    #[schema(min_length = 8, max_length = 72, pattern = "^[ -~]+$")]
+    pub password: String,
+}
+
+impl std::fmt::Debug for SetBasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetBasicAuth")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// HSTS for a domain: its HTTPS answers carry `Strict-Transport-Security` once its
+/// certificate is served (never plain HTTP ones).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetHsts {
+    /// How long browsers keep to HTTPS, in seconds; a year when left out.
+    #[schema(maximum = 63_072_000)]
+    pub max_age_seconds: Option<u64>,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    /// Needs `include_subdomains` and at least a year.
+    #[serde(default)]
+    pub preload: bool,
+}

@@ -37,7 +37,7 @@ pub use devices::{
     DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,
     DeviceTokenError, PollDeviceLogin, StartDeviceLogin,
 };
-pub use domains::AddDomain;
+pub use domains::{AddDomain, SetBasicAuth, SetHsts};
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use hooks::{HookReceipt, HookResult, HookSecret, HookView, UpdateHook};
@@ -66,7 +66,7 @@ pub use helvetia_core::container::{ContainerRecord, Health, OutputLine, ServiceE
 pub use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentStatus, LogLine, Transition,
 };
-pub use helvetia_core::domain::{Domain, Verification};
+pub use helvetia_core::domain::{BasicAuthUser, Domain, Hsts, Verification};
 pub use helvetia_core::env::EnvVarInput;
 pub use helvetia_core::metrics::{ContainerSample, Resolution, SeriesPoint, Usage};
 pub use helvetia_core::notification::{

@@ -146,6 +146,9 @@ pub struct ServiceStatus {
     /// The environment changed since the live deployment started; the next deploy applies
     /// it (set when `auto_redeploy` is off).
     pub env_pending: bool,
+    /// Its custom domains, the primary first: how each was verified (or what its last check
+    /// found) and its certificate's state.
+    pub domains: Vec<helvetia_core::domain::Domain>,
 }
 
 /// A service after a change, with the redeployment that applies it, if one was needed.

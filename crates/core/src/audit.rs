@@ -101,6 +101,8 @@ pub enum AuditAction {
     /// A domain was verified and routed, or forced (the target says how).
     DomainVerify,
     DomainPrimary,
+    /// A domain's basic auth or HSTS was set or cleared (the target says which).
+    DomainSettings,
 }
 
 impl AuditAction {
@@ -162,6 +164,7 @@ impl AuditAction {
             AuditAction::DomainRemove => "domain.remove",
             AuditAction::DomainVerify => "domain.verify",
             AuditAction::DomainPrimary => "domain.primary",
+            AuditAction::DomainSettings => "domain.settings",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -168,6 +169,15 @@ pub struct Domain {
     pub token: String,
     /// Its certificate, once Helvetia ordered one (with an ACME directory configured).
     pub certificate: Option<Certificate>,
+    /// HTTP basic auth in front of the domain: who may pass (the password is kept only as a
+    /// hash, never shown).
+    pub basic_auth: Option<BasicAuthUser>,
+    /// The HSTS header sent over HTTPS once its certificate is served.
+    pub hsts: Option<Hsts>,
+    /// When an unverified domain is checked again by itself; `null` once verified, or after
+    /// the re-checks gave up (the last check says so).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_check_at: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
@@ -177,6 +187,108 @@ impl Domain {
         self.verification.is_some()
     }
 }
+
+/// The user of a domain's HTTP basic auth, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BasicAuthUser {
+    pub user: String,
+}
+
+const MAX_BASIC_AUTH_USER: usize = 64;
+/// bcrypt reads at most 72 bytes of a password: a longer one would pass on its first 72.
+const MAX_BASIC_AUTH_PASSWORD: usize = 72;
+const MIN_BASIC_AUTH_PASSWORD: usize = 8;
+
+/// A basic-auth user name: 1 to 64 visible ASCII characters, no `:` (which ends the user in
+/// the `user:password` a browser sends, and in the edge router's `user:hash` lines).
+pub fn check_basic_auth_user(user: &str) -> Result<(), Invalid> {
+    if user.is_empty() || user.len() > MAX_BASIC_AUTH_USER {
+        return Err(Invalid::new(format!(
+            "must have 1 to {MAX_BASIC_AUTH_USER} characters"
+        )));
+    }
+    if !user.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        return Err(Invalid::new(
+            "may only contain visible ASCII characters other than `:`",
+        ));
+    }
+    Ok(())
+}
+
+/// A basic-auth password: 8 to 72 printable ASCII characters (spaces too). All of it counts in
+/// the hash; and browsers encode other characters differently (RFC 7617 leaves it open), so
+/// such a password could pass in one and not in another.
+pub fn check_basic_auth_password(password: &str) -> Result<(), Invalid> {
+    if password.len() < MIN_BASIC_AUTH_PASSWORD || password.len() > MAX_BASIC_AUTH_PASSWORD {
+        return Err(Invalid::new(format!(
+            "must have {MIN_BASIC_AUTH_PASSWORD} to {MAX_BASIC_AUTH_PASSWORD} characters"
+        )));
+    }
+    if !password.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        return Err(Invalid::new(
+            "may only contain printable ASCII characters (and spaces)",
+        ));
+    }
+    Ok(())
+}
+
+/// A domain's HSTS header (`Strict-Transport-Security`), opt-in: browsers that saw it use only
+/// HTTPS for the domain for `max_age_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hsts {
+    pub max_age_seconds: u64,
+    /// The domain's subdomains too (`includeSubDomains`).
+    pub include_subdomains: bool,
+    /// Asks to be on browsers' preload lists (`preload`).
+    pub preload: bool,
+}
+
+impl Hsts {
+    /// One year, the common choice (and what the preload list asks at least).
+    pub const DEFAULT_MAX_AGE_SECONDS: u64 = 365 * 24 * 3600;
+    /// Two years, the longest browsers keep.
+    pub const MAX_MAX_AGE_SECONDS: u64 = 2 * 365 * 24 * 3600;
+
+    /// Checks the settings: at most two years (0 tells browsers to forget it); `preload`
+    /// needs `include_subdomains` and at least a year, as the preload list does.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.max_age_seconds > Hsts::MAX_MAX_AGE_SECONDS {
+            return Err(Invalid::new(format!(
+                "max_age_seconds must be at most {} (two years)",
+                Hsts::MAX_MAX_AGE_SECONDS
+            )));
+        }
+        if self.preload
+            && (!self.include_subdomains || self.max_age_seconds < Hsts::DEFAULT_MAX_AGE_SECONDS)
+        {
+            return Err(Invalid::new(
+                "preload needs include_subdomains and a max age of at least a year",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The wait before the automatic re-check after `rechecks` failed ones: 1 minute, doubling to
+/// an hour, then hourly; `None` once about three days of hourly checks failed — the domain
+/// then waits for a `verify` (its last check says so).
+pub fn recheck_wait(rechecks: u32) -> Option<Duration> {
+    const FIRST: u64 = 60;
+    const MAX: u64 = 3600;
+    const GIVE_UP_AFTER: u32 = 78;
+    if rechecks >= GIVE_UP_AFTER {
+        return None;
+    }
+    Some(Duration::from_secs(
+        FIRST.saturating_mul(1u64 << rechecks.min(6)).min(MAX),
+    ))
+}
+
+/// What the last check of a domain whose re-checks gave up says, after what it found.
+pub const RECHECKS_STOPPED: &str =
+    "automatic checks stopped after about three days: run `helvetia domains verify`";
 
 const MAX_PATH_PREFIX: usize = 200;
 
@@ -320,6 +432,55 @@ mod tests {
         ] {
             assert!(check_path_prefix(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn basic_auth_and_hsts_settings_are_checked() {
+        assert!(check_basic_auth_user("alice").is_ok());
+        for bad in ["", "a:b", "a b", "ä", &"a".repeat(65)] {
+            assert!(check_basic_auth_user(bad).is_err(), "{bad}");
+        }
+        assert!(check_basic_auth_password("correct horse").is_ok());
+        for bad in ["short", "tab\there!", "grüezi mitenand", &"p".repeat(73)] {
+            assert!(check_basic_auth_password(bad).is_err(), "{bad}");
+        }
+        let year = Hsts {
+            max_age_seconds: Hsts::DEFAULT_MAX_AGE_SECONDS,
+            include_subdomains: true,
+            preload: true,
+        };
+        assert!(year.check().is_ok());
+        let short = Hsts {
+            max_age_seconds: 600,
+            ..year
+        };
+        assert!(short.check().is_err(), "preload needs a year");
+        assert!(
+            Hsts {
+                preload: false,
+                ..short
+            }
+            .check()
+            .is_ok()
+        );
+        let long = Hsts {
+            max_age_seconds: Hsts::MAX_MAX_AGE_SECONDS + 1,
+            ..year
+        };
+        assert!(long.check().is_err());
+    }
+
+    #[test]
+    fn rechecks_wait_longer_then_stop() {
+        let minutes = |n| recheck_wait(n).map(|wait| wait.as_secs() / 60);
+        assert_eq!(minutes(0), Some(1));
+        assert_eq!(minutes(1), Some(2));
+        assert_eq!(minutes(5), Some(32));
+        assert_eq!(minutes(6), Some(60));
+        assert_eq!(minutes(77), Some(60));
+        assert_eq!(minutes(78), None);
+        let total: u64 = (0..78).filter_map(recheck_wait).map(|w| w.as_secs()).sum();
+        assert!((3 * 24 * 3600..4 * 24 * 3600).contains(&total), "{total}");
     }
 
     #[test]

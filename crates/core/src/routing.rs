@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::domain::Hsts;
+
 /// One backend a route balances over: a container's address on its project network.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Backend {
@@ -40,7 +42,29 @@ pub struct Route {
     /// Every request is answered with a permanent redirect to this host, path and query kept
     /// (an alias to its primary domain); the backends are not used.
     pub redirect_to: Option<String>,
+    /// Requests need these credentials (a domain's HTTP basic auth).
+    pub basic_auth: Option<BasicAuth>,
+    /// The HSTS header its HTTPS answers carry, once all its hosts have a certificate.
+    pub hsts: Option<Hsts>,
     pub backends: Vec<Backend>,
+}
+
+/// The credentials a route asks for: a user and the bcrypt hash of its password.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BasicAuth {
+    pub user: String,
+    /// bcrypt (`$2y$…`), which the edge router checks requests against; not in debug output
+    /// nor serialised, as hashes of short passwords can be brute-forced.
+    #[serde(skip)]
+    pub hash: String,
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A certificate the edge router serves (chosen by SNI) for its hostnames.

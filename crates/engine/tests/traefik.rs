@@ -119,6 +119,8 @@ fn route_to(backend: SocketAddr) -> Route {
         name: "demo_web".into(),
         path_prefix: None,
         redirect_to: None,
+        basic_auth: None,
+        hsts: None,
         hostnames: vec![HOST.into()],
         backends: vec![Backend {
             address: backend.ip().to_string(),

@@ -254,6 +254,10 @@ impl Server {
         }
         let scheduled =
             crate::usecases::App::new(platform.clone(), worker_handle, reconcile_now.clone());
+        let rechecks = scheduled.clone();
+        tasks.spawn("domain-rechecks", move |stop| {
+            crate::usecases::domains::recheck_periodically(rechecks.clone(), stop)
+        });
         tasks.spawn("preview-idle-sweep", move |stop| {
             stop_idle_previews(scheduled.clone(), stop)
         });

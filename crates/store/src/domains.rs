@@ -5,12 +5,16 @@
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Actor;
 use helvetia_core::certificate::{Certificate, CertificateState};
-use helvetia_core::domain::{Domain, DomainName, Verification};
+use helvetia_core::domain::{
+    BasicAuthUser, Domain, DomainName, Hsts, RECHECKS_STOPPED, Verification, recheck_wait,
+};
+use helvetia_core::routing::BasicAuth;
 use helvetia_core::service::Service;
+use jiff::Timestamp;
 
 use crate::audit::audit;
 use crate::services::{require_team_service, target};
-use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
+use crate::{Result, Store, StoreError, WritePool, millis, now_millis, timestamp, with_pool};
 
 /// A domain to add to a service.
 pub struct NewDomain<'a> {
@@ -34,6 +38,11 @@ struct DomainRow {
     last_check: Option<String>,
     checked_at: Option<i64>,
     created_at: i64,
+    basic_auth_user: Option<String>,
+    hsts_max_age: Option<i64>,
+    hsts_include_subdomains: bool,
+    hsts_preload: bool,
+    next_check_at: Option<i64>,
     certificate_state: Option<String>,
     issuer: Option<String>,
     not_before: Option<i64>,
@@ -68,6 +77,13 @@ impl TryFrom<DomainRow> for Domain {
             checked_at: row.checked_at.map(timestamp).transpose()?,
             token: row.token,
             created_at: timestamp(row.created_at)?,
+            basic_auth: row.basic_auth_user.map(|user| BasicAuthUser { user }),
+            hsts: row.hsts_max_age.map(|max_age| Hsts {
+                max_age_seconds: u64::try_from(max_age).unwrap_or_default(),
+                include_subdomains: row.hsts_include_subdomains,
+                preload: row.hsts_preload,
+            }),
+            next_check_at: row.next_check_at.map(timestamp).transpose()?,
             certificate: match (row.certificate_state, row.certificate_updated_at) {
                 (Some(state), Some(updated_at)) => Some(Certificate {
                     state: CertificateState::parse(&state).ok_or_else(|| {
@@ -89,9 +105,29 @@ impl TryFrom<DomainRow> for Domain {
 
 const SELECT_DOMAINS: &str = "SELECT d.id, d.service_id, d.name, d.path_prefix, d.is_primary, \
      d.redirect, d.token, d.verification, d.verified_at, d.last_check, d.checked_at, d.created_at, \
+     d.basic_auth_user, d.hsts_max_age, d.hsts_include_subdomains, d.hsts_preload, \
+     d.next_check_at, \
      c.state AS certificate_state, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
      c.next_attempt_at, c.updated_at AS certificate_updated_at \
      FROM domains d LEFT JOIN certificates c ON c.domain_id = d.id";
+
+/// A change of a domain's settings.
+enum DomainChange<'a> {
+    BasicAuth(Option<&'a BasicAuth>),
+    Hsts(Option<Hsts>),
+}
+
+impl DomainChange<'_> {
+    /// What the audit log says of it (never the hash).
+    fn describe(&self) -> String {
+        match self {
+            DomainChange::BasicAuth(Some(auth)) => format!("basic auth for {}", auth.user),
+            DomainChange::BasicAuth(None) => "no basic auth".to_owned(),
+            DomainChange::Hsts(Some(hsts)) => format!("HSTS max-age {}", hsts.max_age_seconds),
+            DomainChange::Hsts(None) => "no HSTS".to_owned(),
+        }
+    }
+}
 
 fn what(service: &Service, name: &str) -> String {
     format!("{} domain {name}", target(&service.project, &service.name))
@@ -166,6 +202,13 @@ impl Store {
         row.map(Domain::try_from).transpose()
     }
 
+    /// `domain` as stored now, after a change.
+    async fn domain_again(&self, domain: &Domain) -> Result<Domain> {
+        self.domain(domain.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("domain `{}`", domain.name)))
+    }
+
     /// A service's domains, the primary first, then by name.
     pub async fn domains(&self, service_id: i64) -> Result<Vec<Domain>> {
         let query = format!(
@@ -193,7 +236,9 @@ impl Store {
     }
 
     /// Records what a check of `domain` found; `verified` routes it (a later failed check
-    /// leaves a routed domain routed: it only says what it found).
+    /// leaves a routed domain routed: it only says what it found). An unverified domain is
+    /// checked again by itself: a person's check (`automatic` false) starts the waits over, an
+    /// automatic one waits longer ([`recheck_wait`]) — and the last one gives up, saying so.
     pub async fn record_domain_check(
         &self,
         actor: &Actor,
@@ -201,21 +246,47 @@ impl Store {
         domain: &Domain,
         verified: Option<Verification>,
         found: &str,
+        automatic: bool,
     ) -> Result<Domain> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let now = now_millis();
+            let done: i64 = sqlx::query_scalar("SELECT rechecks FROM domains WHERE id = $1")
+                .bind(domain.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("domain `{}`", domain.name)))?;
+            let (rechecks, next_check_at, found) =
+                if verified.is_some() || domain.verification.is_some() {
+                    (0, None, found.to_owned())
+                } else {
+                    let rechecks = if automatic {
+                        u32::try_from(done).unwrap_or(u32::MAX).saturating_add(1)
+                    } else {
+                        0
+                    };
+                    match recheck_wait(rechecks) {
+                        Some(wait) => {
+                            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                            (rechecks, Some(now.saturating_add(wait)), found.to_owned())
+                        }
+                        None => (rechecks, None, format!("{found}; {RECHECKS_STOPPED}")),
+                    }
+                };
             sqlx::query(
                 "UPDATE domains SET last_check = $1, checked_at = $2,
                         verification = COALESCE(verification, $3),
-                        verified_at = COALESCE(verified_at, CASE WHEN $3 IS NULL THEN NULL ELSE $2 END)
+                        verified_at = COALESCE(verified_at, CASE WHEN $3 IS NULL THEN NULL ELSE $2 END),
+                        rechecks = $6, next_check_at = $7
                  WHERE id = $4 AND service_id = $5",
             )
-            .bind(found)
+            .bind(&found)
             .bind(now)
             .bind(verified.map(Verification::as_str))
             .bind(domain.id)
             .bind(service.id)
+            .bind(i64::from(rechecks))
+            .bind(next_check_at)
             .execute(&mut *tx)
             .await?;
             if let (Some(how), None) = (verified, domain.verification) {
@@ -224,9 +295,88 @@ impl Store {
             }
             tx.commit().await?;
         });
-        self.domain(domain.id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("domain `{}`", domain.name)))
+        self.domain_again(domain).await
+    }
+
+    /// Unverified domains whose automatic re-check is due at `now`, the longest waiting first.
+    pub async fn domains_due_for_check(&self, now: Timestamp) -> Result<Vec<Domain>> {
+        let query = format!(
+            "{SELECT_DOMAINS} WHERE d.verification IS NULL AND d.next_check_at <= $1 \
+             ORDER BY d.next_check_at, d.id"
+        );
+        let rows: Vec<DomainRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(millis(now))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Domain::try_from).collect()
+    }
+
+    /// Sets (or with `None` clears) the HTTP basic auth in front of `domain`: a user and the
+    /// bcrypt hash of its password.
+    pub async fn set_domain_basic_auth(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        auth: Option<&BasicAuth>,
+    ) -> Result<Domain> {
+        self.change_domain(actor, service, domain, DomainChange::BasicAuth(auth))
+            .await
+    }
+
+    /// Sets (or with `None` clears) the HSTS header of `domain`.
+    pub async fn set_domain_hsts(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        hsts: Option<Hsts>,
+    ) -> Result<Domain> {
+        self.change_domain(actor, service, domain, DomainChange::Hsts(hsts))
+            .await
+    }
+
+    async fn change_domain(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        change: DomainChange<'_>,
+    ) -> Result<Domain> {
+        let entry = format!(
+            "{}: {}",
+            what(service, domain.name.as_str()),
+            change.describe()
+        );
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let query = match change {
+                DomainChange::BasicAuth(auth) => sqlx::query(
+                    "UPDATE domains SET basic_auth_user = $1, basic_auth_hash = $2
+                     WHERE id = $3 AND service_id = $4",
+                )
+                .bind(auth.map(|auth| auth.user.clone()))
+                .bind(auth.map(|auth| auth.hash.clone())),
+                DomainChange::Hsts(hsts) => sqlx::query(
+                    "UPDATE domains SET hsts_max_age = $1, hsts_include_subdomains = $2,
+                            hsts_preload = $3
+                     WHERE id = $4 AND service_id = $5",
+                )
+                .bind(hsts.map(|hsts| i64::try_from(hsts.max_age_seconds).unwrap_or(i64::MAX)))
+                .bind(hsts.is_some_and(|hsts| hsts.include_subdomains))
+                .bind(hsts.is_some_and(|hsts| hsts.preload)),
+            };
+            query
+                .bind(domain.id)
+                .bind(service.id)
+                .execute(&mut *tx)
+                .await?;
+            audit!(tx, actor, AuditAction::DomainSettings, entry.clone());
+            tx.commit().await?;
+        });
+        self.domain_again(domain).await
     }
 
     /// Makes `domain` its service's primary (the one the service's URL names).

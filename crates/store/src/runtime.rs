@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use helvetia_core::container::{
     ContainerRecord, ContainerState, Health, ServiceEvent, ServiceEventKind,
 };
-use helvetia_core::routing::{Backend, Route, RoutingTable, route_name};
+use helvetia_core::domain::Hsts;
+use helvetia_core::routing::{Backend, BasicAuth, Route, RoutingTable, route_name};
 
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
@@ -82,6 +83,11 @@ struct DomainRouteRow {
     redirect: bool,
     /// The service's primary domain, when verified: where an alias redirects.
     primary_name: Option<String>,
+    basic_auth_user: Option<String>,
+    basic_auth_hash: Option<String>,
+    hsts_max_age: Option<i64>,
+    hsts_include_subdomains: bool,
+    hsts_preload: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -348,6 +354,8 @@ impl Store {
             .await?;
             let domains = sqlx::query_as(
                 "SELECT d.id, d.service_id, d.name, d.path_prefix, d.redirect,
+                        d.basic_auth_user, d.basic_auth_hash, d.hsts_max_age,
+                        d.hsts_include_subdomains, d.hsts_preload,
                         (SELECT p.name FROM domains p
                          WHERE p.service_id = d.service_id AND p.is_primary
                            AND p.verification IS NOT NULL) AS primary_name
@@ -365,6 +373,8 @@ impl Store {
                     name: route_name(&row.project, &row.service),
                     path_prefix: None,
                     redirect_to: None,
+                    basic_auth: None,
+                    hsts: None,
                     hostnames: vec![],
                     backends: vec![],
                 };
@@ -388,7 +398,8 @@ impl Store {
         }
         let mut table = RoutingTable::new();
         // Verified domains: on the service's route, or a route of their own when they take a
-        // path prefix or redirect to the primary domain.
+        // path prefix, redirect to the primary domain, or have basic auth or HSTS (which apply
+        // to their hosts alone, not the generated hostname's).
         for domain in domains {
             let Some(route) = routes.get_mut(&domain.service_id) else {
                 continue;
@@ -396,7 +407,17 @@ impl Store {
             let redirect_to = domain
                 .primary_name
                 .filter(|primary| domain.redirect && *primary != domain.name);
-            if domain.path_prefix.is_empty() && redirect_to.is_none() {
+            let basic_auth = domain
+                .basic_auth_user
+                .zip(domain.basic_auth_hash)
+                .map(|(user, hash)| BasicAuth { user, hash });
+            let hsts = domain.hsts_max_age.map(|max_age| Hsts {
+                max_age_seconds: u64::try_from(max_age).unwrap_or_default(),
+                include_subdomains: domain.hsts_include_subdomains,
+                preload: domain.hsts_preload,
+            });
+            let own = redirect_to.is_some() || basic_auth.is_some() || hsts.is_some();
+            if domain.path_prefix.is_empty() && !own {
                 route.hostnames.push(domain.name);
                 continue;
             }
@@ -409,6 +430,8 @@ impl Store {
                     None => route.backends.clone(),
                 },
                 redirect_to,
+                basic_auth,
+                hsts,
             });
         }
         for route in routes.into_values() {

@@ -18,6 +18,7 @@ const TYPE_AAAA: u16 = 28;
 /// A running test DNS server; stops when dropped.
 pub struct TestDns {
     address: SocketAddr,
+    records: Arc<Mutex<Vec<(String, IpAddr)>>>,
     queries: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -31,21 +32,15 @@ impl Drop for TestDns {
 impl TestDns {
     /// Answers each `(name, address)`; names not listed get NXDOMAIN.
     pub async fn start(records: &[(&str, IpAddr)]) -> TestDns {
-        for (name, address) in records {
-            let link_local = match address {
-                IpAddr::V4(v4) => v4.is_link_local(),
-                IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
-            };
-            assert!(
-                address.is_loopback() || link_local,
-                "{name} → {address}: a test resolver answers only addresses on this machine \
-                 or refused by every policy"
-            );
-        }
+        records
+            .iter()
+            .for_each(|(name, address)| allowed(name, *address));
         let records: Vec<(String, IpAddr)> = records
             .iter()
             .map(|(name, address)| (name.to_ascii_lowercase(), *address))
             .collect();
+        let records = Arc::new(Mutex::new(records));
+        let table = records.clone();
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let address = socket.local_addr().unwrap();
         let queries = Arc::new(Mutex::new(vec![]));
@@ -56,7 +51,8 @@ impl TestDns {
                 let Ok((len, from)) = socket.recv_from(&mut buffer).await else {
                     continue;
                 };
-                if let Some((name, answer)) = answer(&buffer[..len], &records) {
+                let answered = answer(&buffer[..len], &table.lock().unwrap());
+                if let Some((name, answer)) = answered {
                     seen.lock().unwrap().push(name);
                     let _ = socket.send_to(&answer, from).await;
                 }
@@ -64,9 +60,17 @@ impl TestDns {
         });
         TestDns {
             address,
+            records,
             queries,
             task,
         }
+    }
+
+    /// Answers `name` with `address` from now on (besides what it answered before).
+    pub fn add(&self, name: &str, address: IpAddr) {
+        allowed(name, address);
+        let record = (name.to_ascii_lowercase(), address);
+        self.records.lock().unwrap().push(record);
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -77,6 +81,19 @@ impl TestDns {
     pub fn queries(&self) -> Vec<String> {
         self.queries.lock().unwrap().clone()
     }
+}
+
+/// Panics unless `address` is one a test may hand out.
+fn allowed(name: &str, address: IpAddr) {
+    let link_local = match address {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    };
+    assert!(
+        address.is_loopback() || link_local,
+        "{name} → {address}: a test resolver answers only addresses on this machine \
+         or refused by every policy"
+    );
 }
 
 /// The name asked for and the response to one query; `None` for a packet that is not one.

@@ -8,6 +8,17 @@ use serde_json::Value;
 
 use crate::{FixtureRepo, TestServer, answer, eventually};
 
+/// What a CLI run printed, after asserting it succeeded.
+fn succeeded(args: &[&str], output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "helvetia {args:?}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 impl TestServer {
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
@@ -16,14 +27,40 @@ impl TestServer {
 
     /// Runs the CLI against this server with `token`.
     pub fn cli_with(&self, token: &str, args: &[&str]) -> Output {
-        Command::new(&self.binary)
-            .args(args)
-            .env("HELVETIA_SERVER", self.url())
-            .env("HELVETIA_TOKEN", token)
-            .env("HELVETIA_CONFIG_DIR", self.dir.path().join("cli"))
+        self.cli_command(token, args)
             .stdin(Stdio::null())
             .output()
             .unwrap()
+    }
+
+    fn cli_command(&self, token: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(args)
+            .env("HELVETIA_SERVER", self.url())
+            .env("HELVETIA_TOKEN", token)
+            .env("HELVETIA_CONFIG_DIR", self.dir.path().join("cli"));
+        command
+    }
+
+    /// Runs the CLI with `input` on its standard input (a password), expects it to succeed,
+    /// and returns what it printed.
+    pub fn cli_ok_input(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .cli_command(&self.token, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        succeeded(args, &child.wait_with_output().unwrap())
     }
 
     /// Runs the CLI, expects it to succeed, and returns what it printed.
@@ -33,14 +70,7 @@ impl TestServer {
 
     /// Runs the CLI with `token`, expects it to succeed, and returns what it printed.
     pub fn cli_ok_with(&self, token: &str, args: &[&str]) -> String {
-        let output = self.cli_with(token, args);
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "helvetia {args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        succeeded(args, &self.cli_with(token, args))
     }
 
     pub async fn api(

@@ -1,8 +1,12 @@
 //! `helvetia domains …`: a service's custom domains — added (and checked at once), listed
-//! with what their last check found, checked again, made primary, removed.
+//! with what their last check found, checked again, made primary, removed; their basic auth
+//! and HSTS.
 
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
 use clap::Subcommand;
-use helvetia_api_types::{AddDomain, Domain};
+use helvetia_api_types::{AddDomain, Domain, SetBasicAuth, SetHsts};
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -26,6 +30,9 @@ pub enum DomainsCommand {
         /// Route it without a check (team admins).
         #[arg(long)]
         force: bool,
+        /// Send HSTS (a year) over HTTPS once its certificate is served.
+        #[arg(long)]
+        hsts: bool,
     },
     /// Check a domain again; it is routed once a check passes.
     Verify {
@@ -42,6 +49,48 @@ pub enum DomainsCommand {
         target: ServiceTarget,
         domain: String,
     },
+    /// Put HTTP basic auth in front of a domain (the password is asked for, or read from
+    /// standard input), or take it away with --clear.
+    Auth {
+        target: ServiceTarget,
+        domain: String,
+        #[arg(long, required_unless_present = "clear")]
+        user: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, conflicts_with_all = ["user", "password_stdin"])]
+        clear: bool,
+    },
+    /// Send HSTS over HTTPS once the domain's certificate is served, or stop with --off.
+    Hsts {
+        target: ServiceTarget,
+        domain: String,
+        /// Seconds browsers keep to HTTPS (default: a year).
+        #[arg(long)]
+        max_age: Option<u64>,
+        #[arg(long)]
+        include_subdomains: bool,
+        /// Ask for browsers' preload lists (needs --include-subdomains).
+        #[arg(long)]
+        preload: bool,
+        #[arg(long, conflicts_with_all = ["max_age", "include_subdomains", "preload"])]
+        off: bool,
+    },
+}
+
+/// The password for basic auth: the first line of standard input with `--password-stdin`,
+/// else asked for without echo.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    rpassword::prompt_password("Password: ").context("cannot read the password")
 }
 
 fn state(domain: &Domain) -> String {
@@ -51,32 +100,107 @@ fn state(domain: &Domain) -> String {
     }
 }
 
-/// The certificate's state, with its expiry or the CA's reason.
+/// The certificate's state, with its issuer once issued.
 fn certificate(domain: &Domain) -> String {
     let Some(certificate) = &domain.certificate else {
         return "-".into();
     };
     let state = certificate.state.as_str();
-    match (&certificate.not_after, &certificate.reason) {
-        (_, Some(reason)) => format!("{state}: {reason}"),
-        (Some(until), None) => format!("{state} until {}", output::time(*until)),
-        (None, None) => state.to_owned(),
+    match &certificate.issuer {
+        Some(issuer) => format!("{state} ({issuer})"),
+        None => state.to_owned(),
+    }
+}
+
+/// When the certificate ends.
+fn expires(domain: &Domain) -> String {
+    let until = domain.certificate.as_ref().and_then(|c| c.not_after);
+    until.map_or_else(|| "-".to_owned(), output::time)
+}
+
+/// Why the last order failed, as the CA said, and when Helvetia tries again.
+fn reason(domain: &Domain) -> String {
+    let Some(certificate) = &domain.certificate else {
+        return "-".into();
+    };
+    match (&certificate.reason, certificate.next_attempt_at) {
+        (Some(reason), Some(next)) => format!("{reason} (next attempt {})", output::time(next)),
+        (Some(reason), None) => reason.clone(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The table of `domains list`, and of the domains in `services show`.
+pub fn print_table(domains: &[Domain]) {
+    output::table(
+        [
+            "DOMAIN",
+            "ROLE",
+            "STATE",
+            "AUTH",
+            "CERTIFICATE",
+            "EXPIRES",
+            "REASON",
+            "LAST CHECK",
+        ],
+        domains.iter().map(|domain| {
+            [
+                format!(
+                    "{}{}",
+                    domain.name,
+                    domain.path_prefix.as_deref().unwrap_or_default()
+                ),
+                role(domain).to_owned(),
+                state(domain),
+                output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),
+                certificate(domain),
+                expires(domain),
+                reason(domain),
+                output::or_dash(domain.last_check.as_deref()),
+            ]
+        }),
+    );
+}
+
+fn role(domain: &Domain) -> &'static str {
+    match (domain.primary, domain.redirect) {
+        (true, _) => "primary",
+        (false, true) => "redirects to the primary",
+        (false, false) => "alias",
+    }
+}
+
+fn hsts(domain: &Domain) -> String {
+    match &domain.hsts {
+        Some(hsts) => format!(
+            "max-age {}{}{}",
+            hsts.max_age_seconds,
+            if hsts.include_subdomains {
+                ", includeSubDomains"
+            } else {
+                ""
+            },
+            if hsts.preload { ", preload" } else { "" }
+        ),
+        None => "-".into(),
     }
 }
 
 fn show(domain: &Domain) {
-    let role = match (domain.primary, domain.redirect) {
-        (true, _) => "primary",
-        (false, true) => "redirects to the primary",
-        (false, false) => "alias",
-    };
     output::fields(&[
         ("domain", domain.name.to_string()),
         ("path", output::or_dash(domain.path_prefix.as_deref())),
-        ("role", role.to_owned()),
+        ("role", role(domain).to_owned()),
         ("state", state(domain)),
         ("last check", output::or_dash(domain.last_check.as_deref())),
         ("certificate", certificate(domain)),
+        ("expires", expires(domain)),
+        ("reason", reason(domain)),
+        (
+            "basic auth",
+            output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),
+        ),
+        ("HSTS", hsts(domain)),
         (
             "HTTP check",
             format!(
@@ -100,28 +224,7 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
             if global.json {
                 return output::json(&domains.json);
             }
-            output::table(
-                [
-                    "DOMAIN",
-                    "PATH",
-                    "PRIMARY",
-                    "REDIRECT",
-                    "STATE",
-                    "CERTIFICATE",
-                    "LAST CHECK",
-                ],
-                domains.body.iter().map(|domain| {
-                    [
-                        domain.name.to_string(),
-                        output::or_dash(domain.path_prefix.as_deref()),
-                        domain.primary.to_string(),
-                        domain.redirect.to_string(),
-                        state(domain),
-                        certificate(domain),
-                        output::or_dash(domain.last_check.as_deref()),
-                    ]
-                }),
-            );
+            print_table(&domains.body);
             return Ok(());
         }
         DomainsCommand::Add {
@@ -130,6 +233,7 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
             path_prefix,
             redirect,
             force,
+            hsts,
         } => {
             let body = AddDomain {
                 name: domain,
@@ -137,9 +241,65 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
                 redirect,
                 force,
             };
-            client
+            let added = client
                 .post::<Domain>(&format!("{}/domains", target.path()), &body)
-                .await?
+                .await?;
+            if hsts {
+                let on = SetHsts {
+                    max_age_seconds: None,
+                    include_subdomains: false,
+                    preload: false,
+                };
+                let name = added.body.name.to_string();
+                client
+                    .put::<Domain>(&one(&target, &name, "/hsts"), &on)
+                    .await?
+            } else {
+                added
+            }
+        }
+        DomainsCommand::Auth {
+            target,
+            domain,
+            user,
+            password_stdin,
+            clear,
+        } => match user.filter(|_| !clear) {
+            Some(user) => {
+                let password = read_password(password_stdin)?;
+                let body = SetBasicAuth { user, password };
+                client
+                    .put::<Domain>(&one(&target, &domain, "/basic-auth"), &body)
+                    .await?
+            }
+            None => {
+                client
+                    .delete::<Domain>(&one(&target, &domain, "/basic-auth"), None::<&()>)
+                    .await?
+            }
+        },
+        DomainsCommand::Hsts {
+            target,
+            domain,
+            max_age,
+            include_subdomains,
+            preload,
+            off,
+        } => {
+            if off {
+                client
+                    .delete::<Domain>(&one(&target, &domain, "/hsts"), None::<&()>)
+                    .await?
+            } else {
+                let body = SetHsts {
+                    max_age_seconds: max_age,
+                    include_subdomains,
+                    preload,
+                };
+                client
+                    .put::<Domain>(&one(&target, &domain, "/hsts"), &body)
+                    .await?
+            }
         }
         DomainsCommand::Verify { target, domain } => {
             client

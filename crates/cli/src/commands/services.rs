@@ -391,6 +391,10 @@ fn show(target: &ServiceTarget, service: &ServiceView) {
             }),
         );
     }
+    if !status.domains.is_empty() {
+        println!();
+        super::domains::print_table(&status.domains);
+    }
     if !status.events.is_empty() {
         println!();
         print_events(&status.events);

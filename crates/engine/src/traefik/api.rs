@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use helvetia_core::routing::RoutingTable;
+use helvetia_core::routing::{Route, RoutingTable};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::TraefikError;
 use super::render::{
-    SERVERS_TRANSPORT, https_redirect, https_router, retry_middleware, router_rule, tls_router,
+    SERVERS_TRANSPORT, https_redirect, https_router, is_own_middleware, retry_middleware,
+    route_middlewares, router_rule, tls_router,
 };
 use crate::routing::RoutingError;
 
@@ -56,6 +57,8 @@ struct ApiRouter {
     status: String,
     #[serde(default)]
     error: Vec<String>,
+    #[serde(default)]
+    middlewares: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,7 +294,7 @@ fn differences(
                 router.rule,
                 router_rule(route)
             )),
-            Some(_) => {}
+            Some(router) => found.extend(own_middlewares_differ(table, route, router, true)),
         }
     }
     for route in table.published() {
@@ -307,6 +310,7 @@ fn differences(
                         router.rule
                     ));
                 }
+                found.extend(own_middlewares_differ(table, route, router, false));
                 if router.status != "enabled" {
                     found.push(format!(
                         "router {name}{FILE_PROVIDER} is {} ({})",
@@ -355,6 +359,36 @@ fn differences(
     found
 }
 
+/// How a router's own middlewares (a route's basic auth, HSTS) differ from what the route
+/// wants, if they do. The shared ones (retry, the HTTPS redirect) are checked through the
+/// marker and the redirect's router.
+fn own_middlewares_differ(
+    table: &RoutingTable,
+    route: &Route,
+    router: &ApiRouter,
+    tls: bool,
+) -> Option<String> {
+    let expected: BTreeSet<String> = route_middlewares(table, route, tls)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let loaded: BTreeSet<String> = router
+        .middlewares
+        .iter()
+        .map(|name| name.strip_suffix(FILE_PROVIDER).unwrap_or(name).to_owned())
+        .filter(|name| is_own_middleware(&route.name, name))
+        .collect();
+    (loaded != expected).then(|| {
+        format!(
+            "router {}{FILE_PROVIDER} uses middlewares {loaded:?}, expected {expected:?}",
+            router
+                .name
+                .strip_suffix(FILE_PROVIDER)
+                .unwrap_or(&router.name)
+        )
+    })
+}
+
 /// Whether a service was rendered by Helvetia: it uses Helvetia's servers transport, which
 /// Traefik reports with its provider suffix.
 fn is_helvetias(service: &ApiService) -> bool {
@@ -366,7 +400,7 @@ fn is_helvetias(service: &ApiService) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use helvetia_core::routing::{Backend, Route};
+    use helvetia_core::routing::Backend;
 
     use super::*;
 
@@ -376,6 +410,8 @@ mod tests {
             name: "demo_web".into(),
             path_prefix: None,
             redirect_to: None,
+            basic_auth: None,
+            hsts: None,
             hostnames: vec!["web.demo.localhost".into()],
             backends: vec![Backend {
                 address: "172.20.0.2".into(),
@@ -446,6 +482,36 @@ mod tests {
                 "service demo_web@file balances over {\"http://172.20.0.9:8080\"}, \
                  expected {\"http://172.20.0.2:8080\"}"
             ]
+        );
+    }
+
+    #[test]
+    fn a_router_must_use_its_routes_own_middlewares() {
+        let mut table = table();
+        let mut route = table.route("demo_web").unwrap().clone();
+        route.basic_auth = Some(helvetia_core::routing::BasicAuth {
+            user: "alice".into(),
+            hash: "$2y$08$abcdefghijklmnopqrstuu".into(),
+        });
+        table.insert(route.clone());
+        let expected = route_middlewares(&table, &route, false).remove(0).0;
+        let services = service("demo_web", "http://172.20.0.2:8080", "helvetia@file");
+        let without = ROUTER.replace(
+            r#""status""#,
+            r#""middlewares":["helvetia-retry-0a1b@file"],"status""#,
+        );
+        let (routers, loaded_services) = loaded(&without, &services);
+        let found = differences(&table, &routers, &loaded_services, false);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains(&expected), "{found:?}");
+        let with = ROUTER.replace(
+            r#""status""#,
+            &format!(r#""middlewares":["{expected}@file","helvetia-retry-0a1b@file"],"status""#),
+        );
+        let (routers, loaded_services) = loaded(&with, &services);
+        assert_eq!(
+            differences(&table, &routers, &loaded_services, false),
+            Vec::<String>::new()
         );
     }
 

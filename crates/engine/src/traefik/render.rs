@@ -108,13 +108,102 @@ fn priority(route: &Route) -> Option<u32> {
     Some(base + prefix)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Middleware {
+pub(super) struct Middleware {
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<Retry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect_scheme: Option<RedirectScheme>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basic_auth: Option<BasicAuthMiddleware>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Headers>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BasicAuthMiddleware {
+    /// `user:bcrypt-hash`, as htpasswd writes it.
+    users: Vec<String>,
+    realm: String,
+    /// The credentials stop at the edge: the app never sees the password.
+    remove_header: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Headers {
+    sts_seconds: u64,
+    sts_include_subdomains: bool,
+    sts_preload: bool,
+}
+
+/// The middlewares of a route's own settings — its basic auth, and on HTTPS its HSTS header
+/// once every host of it has a certificate — named by route and content, so a changed setting
+/// is a new name the confirmation can tell from the old one. On the router of plain HTTP
+/// (`tls` false) only the basic auth.
+pub(super) fn route_middlewares(
+    table: &RoutingTable,
+    route: &Route,
+    tls: bool,
+) -> Vec<(String, Middleware)> {
+    let mut middlewares = Vec::new();
+    if let Some(hsts) = route.hsts.filter(|_| tls && fully_secured(table, route)) {
+        let content = format!(
+            "{}-{}-{}",
+            hsts.max_age_seconds, hsts.include_subdomains, hsts.preload
+        );
+        middlewares.push((
+            format!("{}{HSTS}{}", route.name, fingerprint(&content)),
+            Middleware {
+                headers: Some(Headers {
+                    sts_seconds: hsts.max_age_seconds,
+                    sts_include_subdomains: hsts.include_subdomains,
+                    sts_preload: hsts.preload,
+                }),
+                ..Middleware::default()
+            },
+        ));
+    }
+    if let Some(auth) = &route.basic_auth {
+        let user = format!("{}:{}", auth.user, auth.hash);
+        middlewares.push((
+            format!("{}{BASIC_AUTH}{}", route.name, fingerprint(&user)),
+            Middleware {
+                basic_auth: Some(BasicAuthMiddleware {
+                    users: vec![user],
+                    realm: route.hostnames.join(" "),
+                    remove_header: true,
+                }),
+                ..Middleware::default()
+            },
+        ));
+    }
+    middlewares
+}
+
+const HSTS: &str = "-hsts-";
+const BASIC_AUTH: &str = "-basic-auth-";
+
+/// Whether `middleware` is one of [`route_middlewares`] of the route named `route` (whatever
+/// its content), rather than a shared one.
+pub(super) fn is_own_middleware(route: &str, middleware: &str) -> bool {
+    middleware
+        .strip_prefix(route)
+        .is_some_and(|rest| rest.starts_with(HSTS) || rest.starts_with(BASIC_AUTH))
+}
+
+/// Whether every host of `route` has a certificate (and it has hosts).
+fn fully_secured(table: &RoutingTable, route: &Route) -> bool {
+    !route.hostnames.is_empty() && table.secured_hostnames(route).len() == route.hostnames.len()
+}
+
+/// A short digest of a middleware's content, for its name (the content may be a password's
+/// hash: the name must not give it away, and does not need to).
+fn fingerprint(content: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(content.as_bytes())[..6])
 }
 
 #[derive(Serialize)]
@@ -175,6 +264,15 @@ pub fn render(
     let https = https_middleware(instance);
     let mut routers = BTreeMap::new();
     let mut services = BTreeMap::new();
+    let mut own_middlewares = BTreeMap::new();
+    // A router's own middlewares first (HSTS marks even a refusal; basic auth refuses before
+    // anything reaches the app), then the shared retry.
+    let mut chain = |own: Vec<(String, Middleware)>| {
+        let mut names: Vec<String> = own.iter().map(|(name, _)| name.clone()).collect();
+        names.push(retry.clone());
+        own_middlewares.extend(own);
+        names
+    };
     for route in table.published() {
         routers.insert(
             route.name.clone(),
@@ -182,7 +280,7 @@ pub fn render(
                 rule: router_rule(route),
                 priority: priority(route),
                 entry_points: [entry_point],
-                middlewares: vec![retry.clone()],
+                middlewares: chain(route_middlewares(table, route, false)),
                 service: &route.name,
                 tls: None,
             },
@@ -207,7 +305,7 @@ pub fn render(
                     rule: router_rule(route),
                     priority: priority(route),
                     entry_points: [secure.entry_point],
-                    middlewares: vec![retry.clone()],
+                    middlewares: chain(route_middlewares(table, route, true)),
                     service: &route.name,
                     tls: Some(RouterTls {}),
                 },
@@ -235,19 +333,20 @@ pub fn render(
                 attempts: RETRY_ATTEMPTS,
                 initial_interval: RETRY_INTERVAL,
             }),
-            redirect_scheme: None,
+            ..Middleware::default()
         },
     )]);
+    middlewares.extend(own_middlewares);
     if let Some(secure) = secure {
         middlewares.insert(
             https,
             Middleware {
-                retry: None,
                 redirect_scheme: Some(RedirectScheme {
                     scheme: "https",
                     port: secure.port.to_string(),
                     permanent: true,
                 }),
+                ..Middleware::default()
             },
         );
     }
@@ -360,6 +459,8 @@ mod tests {
             name: name.into(),
             path_prefix: None,
             redirect_to: None,
+            basic_auth: None,
+            hsts: None,
             hostnames: hostnames.iter().map(|h| h.to_string()).collect(),
             backends,
         }
@@ -501,6 +602,96 @@ idleConnTimeout = "2s"
         assert_eq!(middleware["port"].as_str(), Some("8443"));
         let certificates = rendered["tls"]["certificates"].as_array().unwrap();
         assert_eq!(certificates[0]["keyFile"].as_str(), Some("/d/a.key"));
+    }
+
+    #[test]
+    fn basic_auth_guards_both_routers_and_hsts_only_the_secured_tls_one() {
+        let mut table = RoutingTable::new();
+        table.insert(route("shop_web", &["web.shop.localhost"], vec![]));
+        let mut guarded = route("shop_web_domain4", &["shop.example"], vec![]);
+        guarded.basic_auth = Some(helvetia_core::routing::BasicAuth {
+            user: "alice".into(),
+            hash: "$2y$08$abcdefghijklmnopqrstuu".into(),
+        });
+        guarded.hsts = Some(helvetia_core::domain::Hsts {
+            max_age_seconds: 31_536_000,
+            include_subdomains: true,
+            preload: false,
+        });
+        table.insert(guarded.clone());
+        let files = [("/d/a.crt".to_owned(), "/d/a.key".to_owned())];
+        let secure = Secure {
+            entry_point: "websecure",
+            port: 443,
+            files: &files,
+        };
+        let render_toml = |table: &RoutingTable| -> toml::Table {
+            toml::from_str(&render(table, "web", Some(&secure), "0a1b")).unwrap()
+        };
+        let middlewares_of = |rendered: &toml::Table, router: &str| -> Vec<String> {
+            rendered["http"]["routers"][router]["middlewares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_owned())
+                .collect()
+        };
+        // No certificate yet: basic auth on both routers, no HSTS anywhere.
+        let rendered = render_toml(&table);
+        let http = middlewares_of(&rendered, "shop_web_domain4");
+        assert_eq!(http.len(), 2, "{http:?}");
+        assert!(http[0].starts_with("shop_web_domain4-basic-auth-"));
+        assert_eq!(http[1], "helvetia-retry-0a1b");
+        assert_eq!(middlewares_of(&rendered, "shop_web_domain4-tls"), http);
+        let auth = &rendered["http"]["middlewares"][&http[0]]["basicAuth"];
+        assert_eq!(
+            auth["users"][0].as_str(),
+            Some("alice:$2y$08$abcdefghijklmnopqrstuu")
+        );
+        assert_eq!(auth["removeHeader"].as_bool(), Some(true));
+        assert!(!render(&table, "web", Some(&secure), "0a1b").contains("stsSeconds"));
+        // The generated hostname's route has none of it.
+        assert_eq!(
+            middlewares_of(&rendered, "shop_web"),
+            ["helvetia-retry-0a1b"]
+        );
+        assert_eq!(
+            middlewares_of(&rendered, "shop_web-tls"),
+            ["helvetia-retry-0a1b"]
+        );
+
+        // Its certificate served: HSTS on the TLS router only, before the basic auth.
+        table.serve_certificate(helvetia_core::routing::ServedCertificate {
+            hostnames: vec!["shop.example".into()],
+            chain_pem: "chain".into(),
+            key_pem: "key".into(),
+        });
+        let rendered = render_toml(&table);
+        assert_eq!(middlewares_of(&rendered, "shop_web_domain4"), http);
+        let tls = middlewares_of(&rendered, "shop_web_domain4-tls");
+        assert_eq!(tls.len(), 3, "{tls:?}");
+        assert!(tls[0].starts_with("shop_web_domain4-hsts-"), "{tls:?}");
+        assert_eq!(tls[1..], http[..]);
+        let headers = &rendered["http"]["middlewares"][&tls[0]]["headers"];
+        assert_eq!(headers["stsSeconds"].as_integer(), Some(31_536_000));
+        assert_eq!(headers["stsIncludeSubdomains"].as_bool(), Some(true));
+        assert_eq!(headers["stsPreload"].as_bool(), Some(false));
+        // The redirect to HTTPS asks for no credentials over plain HTTP.
+        assert_eq!(
+            middlewares_of(&rendered, "shop_web_domain4-to-https"),
+            ["helvetia-https-0a1b", "helvetia-retry-0a1b"]
+        );
+
+        // Another password is another middleware's name, so its change can be confirmed.
+        guarded.basic_auth = Some(helvetia_core::routing::BasicAuth {
+            user: "alice".into(),
+            hash: "$2y$08$zyxwvutsrqponmlkjihgfe".into(),
+        });
+        table.insert(guarded);
+        let changed = middlewares_of(&render_toml(&table), "shop_web_domain4");
+        assert_ne!(changed[0], http[0]);
+        assert!(is_own_middleware("shop_web_domain4", &changed[0]));
+        assert!(!is_own_middleware("helvetia", "helvetia-retry-0a1b"));
     }
 
     #[test]

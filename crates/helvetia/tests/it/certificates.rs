@@ -1,9 +1,9 @@
 //! Helvetia as the ACME client of its domains, against Pebble: adding the HTTPS entry point
 //! replaces Traefik without a failed request; a routed domain gets a
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
-//! point, and is served with it on the HTTPS entry point (plain HTTP redirected); a restart
-//! of Helvetia and Traefik with the master key rotated keeps it (not ordered again, still
-//! served); a domain whose
+//! point, and is served with it on the HTTPS entry point (plain HTTP redirected; HSTS, opted
+//! into, only over HTTPS); a restart of Helvetia and Traefik with the master key rotated keeps
+//! it (not ordered again, still served); a domain whose
 //! challenge cannot succeed is `failed` with the CA's reason, and the app stays reachable over
 //! HTTP.
 
@@ -94,8 +94,9 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
 
     // challtestsrv answers every name with 127.0.0.1: the DNS check passes, and Pebble
     // validates on this server's HTTP entry point.
-    let added = server.cli_ok(&["domains", "add", &target, "secure.example.test"]);
+    let added = server.cli_ok(&["domains", "add", &target, "secure.example.test", "--hsts"]);
     assert!(added.contains("routed (dns)"), "{added}");
+    assert!(added.contains("max-age 31536000"), "{added}");
     let issued = eventually(Duration::from_secs(60), "the certificate", || async {
         let found = domain(&server, &project, "secure.example.test").await;
         (found["certificate"]["state"] == "issued").then_some(found)
@@ -140,6 +141,15 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     };
     let body = eventually(Duration::from_secs(20), "the app over TLS", over_tls).await;
     assert!(body.contains("hello"), "{body}");
+    let secure = tls
+        .get(format!("https://secure.example.test:{https_port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secure.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -159,6 +169,10 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     assert_eq!(
         plain.headers()["location"],
         format!("https://secure.example.test:{https_port}/a?b").as_str()
+    );
+    assert!(
+        !plain.headers().contains_key("strict-transport-security"),
+        "never over plain HTTP"
     );
 
     // A restart of Helvetia and of Traefik, with the master key rotated meanwhile, keeps the
@@ -202,7 +216,20 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     assert!(reason.contains("broken.example.test"), "{reason}");
     assert!(certificate["next_attempt_at"].is_string(), "{certificate}");
     let listed = server.cli_ok(&["domains", "list", &target]);
-    assert!(listed.contains("failed: "), "{listed}");
+    assert!(
+        listed.contains("failed") && listed.contains("(next attempt "),
+        "{listed}"
+    );
+    // `services show` lists the service's domains with their certificates.
+    let shown = server.cli_ok(&["services", "show", &target]);
+    for expected in [
+        "secure.example.test",
+        "issued (CN=Pebble",
+        "broken.example.test",
+    ] {
+        assert!(shown.contains(expected), "{expected}: {shown}");
+    }
+    assert!(shown.contains("(next attempt "), "{shown}");
     let (status, _) = server
         .through_edge("broken.example.test", "/")
         .await

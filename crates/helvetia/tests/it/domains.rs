@@ -1,8 +1,9 @@
 //! Custom domains through a real engine and Traefik: a domain whose DNS points at the server
 //! is routed to its service; one that resolves to a proxy relaying here is verified by the
 //! HTTP check (a token fetched through the domain); one that does not resolve stays
-//! unrouted with the DNS answer shown, until forced; an alias answers a permanent redirect to
-//! the primary; a path prefix sends part of a domain to another service.
+//! unrouted with the DNS answer shown, until forced; basic auth on one domain guards its host
+//! alone (not the generated hostname, not Helvetia's own paths); an alias answers a permanent
+//! redirect to the primary; a path prefix sends part of a domain to another service.
 
 use std::net::IpAddr;
 
@@ -100,6 +101,63 @@ async fn domains_are_verified_then_routed_redirected_and_split_by_path() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+
+    // Basic auth on that domain: its host asks for the credentials; the service's generated
+    // hostname, its other domains and Helvetia's own paths on that host do not.
+    let guarded = server.cli_ok_input(
+        &[
+            "domains",
+            "auth",
+            &web_target,
+            "nowhere.example.test",
+            "--user",
+            "alice",
+            "--password-stdin",
+        ],
+        "open sesame\n",
+    );
+    assert!(guarded.contains("alice"), "{guarded}");
+    let edge = reqwest::Client::new();
+    let fetch = |host: &'static str, path: String, credentials: Option<&'static str>| {
+        let mut request = edge
+            .get(format!("http://127.0.0.1:{}{path}", server.http_port))
+            .header("Host", host);
+        if let Some(password) = credentials {
+            request = request.basic_auth("alice", Some(password));
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let root = || "/".to_owned();
+    assert_eq!(fetch("nowhere.example.test", root(), None).await, 401);
+    let wrong = Some("not the password");
+    assert_eq!(fetch("nowhere.example.test", root(), wrong).await, 401);
+    let right = Some("open sesame");
+    assert_eq!(fetch("nowhere.example.test", root(), right).await, 200);
+    assert_eq!(fetch("shop.example.test", root(), None).await, 200);
+    let generated = format!("web.{project}.localhost");
+    assert_eq!(server.through_edge(&generated, "/").await.unwrap().0, 200);
+    let domains: Value = server
+        .get(&format!("/api/v1/projects/{project}/services/web/domains"))
+        .await;
+    let nowhere = domains
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|domain| domain["name"] == "nowhere.example.test")
+        .unwrap();
+    assert_eq!(nowhere["basic_auth"]["user"], "alice", "{nowhere}");
+    assert!(!nowhere.to_string().contains("$2"), "no hash: {nowhere}");
+    let token = nowhere["token"].as_str().unwrap();
+    let well_known = format!("/.well-known/helvetia/{token}");
+    assert_eq!(fetch("nowhere.example.test", well_known, None).await, 200);
+    server.cli_ok(&[
+        "domains",
+        "auth",
+        &web_target,
+        "nowhere.example.test",
+        "--clear",
+    ]);
+    assert_eq!(fetch("nowhere.example.test", root(), None).await, 200);
 
     // An alias redirects permanently to the primary, path and query kept.
     server.cli_ok(&[

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use helvetia_api_types::{AddDomain, Domain};
+use helvetia_api_types::{AddDomain, Domain, SetBasicAuth, SetHsts};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_domain))
         .routes(routes!(verify_domain))
         .routes(routes!(make_primary))
+        .routes(routes!(set_basic_auth, clear_basic_auth))
+        .routes(routes!(set_hsts, clear_hsts))
         .routes(routes!(well_known))
         .routes(routes!(acme_challenge))
 }
@@ -135,6 +137,95 @@ async fn make_primary(
 ) -> ApiResult<Json<Domain>> {
     Ok(Json(
         domains::make_primary(&state.app, &service, &path.domain).await?,
+    ))
+}
+
+/// Put HTTP basic auth in front of a domain (replacing any): its hosts ask for the credentials,
+/// the service's other names do not. Only a bcrypt hash of the password is kept.
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/basic-auth", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    request_body = SetBasicAuth,
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn set_basic_auth(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+    ApiJson(body): ApiJson<SetBasicAuth>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::set_basic_auth(&state.app, &service, &path.domain, body).await?,
+    ))
+}
+
+/// Take a domain's basic auth away.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/basic-auth", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn clear_basic_auth(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::clear_basic_auth(&state.app, &service, &path.domain).await?,
+    ))
+}
+
+/// Turn HSTS on for a domain (or change it): sent over HTTPS once its certificate is served.
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/hsts", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    request_body = SetHsts,
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn set_hsts(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+    ApiJson(body): ApiJson<SetHsts>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::set_hsts(&state.app, &service, &path.domain, body).await?,
+    ))
+}
+
+/// Turn HSTS off for a domain.
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/hsts", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn clear_hsts(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        domains::clear_hsts(&state.app, &service, &path.domain).await?,
     ))
 }
 

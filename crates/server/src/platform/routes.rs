@@ -25,6 +25,8 @@ impl PlatformSettings {
             name: CONTROL_PLANE_ROUTE.to_owned(),
             path_prefix: None,
             redirect_to: None,
+            basic_auth: None,
+            hsts: None,
             hostnames: vec![public.host().to_owned()],
             backends: vec![Backend {
                 address: address.ip().to_string(),
@@ -64,6 +66,8 @@ impl PlatformSettings {
                 name: name.to_owned(),
                 path_prefix: Some(path.to_owned()),
                 redirect_to: None,
+                basic_auth: None,
+                hsts: None,
                 hostnames: vec![],
                 backends: vec![api.clone()],
             });

@@ -92,6 +92,7 @@ async fn detailed(app: &App, service: Service) -> Result<ServiceView> {
         events: store.service_events(service.id, EVENTS_SHOWN).await?,
         containers,
         env_pending,
+        domains: store.domains(service.id).await?,
     };
     Ok(view(app, service, Some(status)).await)
 }

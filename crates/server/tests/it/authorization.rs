@@ -162,6 +162,8 @@ fn valid_body(method: &Method, path: &str, a: &Holdings) -> Option<Value> {
         ("POST", "trusts") => json!({"repository": "bob/web", "ref": "refs/heads/main"}),
         ("POST", "previews") => json!({"branch": "main"}),
         ("POST", "domains") => json!({"name": "shop.example.test", "force": true}),
+        ("PUT", "basic-auth") => json!({"user": "bob", "password": "bobs-password"}),
+        ("PUT", "hsts") => json!({"include_subdomains": true}),
         // A CI job's deploy of A's service, with B's API token instead of a CI token.
         ("POST", "deploy") => json!({"project": a.project, "service": "web"}),
         ("PUT", "{member}") => json!({"role": "viewer"}),

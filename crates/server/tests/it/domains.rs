@@ -174,3 +174,60 @@ async fn domains_are_checked_routed_redirected_and_split_by_path() {
     assert_eq!(primary.len(), 1, "{listed}");
     assert!(!published(&api).contains("Host(`shop.example.test`) ||"));
 }
+
+#[tokio::test]
+async fn an_unverified_domain_is_checked_again_by_itself_and_routed_once_it_passes() {
+    let here: IpAddr = "127.0.0.1".parse().unwrap();
+    let dns = TestDns::start(&[]).await;
+    let api = Api::resolving_with(ResolverSetting::Server(dns.address()), |settings| {
+        settings.public_addresses = vec![here];
+    })
+    .await;
+    api.demo_service("web").await;
+    let app = helvetia_server::usecases::App::new(
+        api.platform.clone(),
+        helvetia_server::worker::WorkerHandle::default(),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let recheck = |at: jiff::Timestamp| {
+        let app = app.clone();
+        async move {
+            helvetia_server::usecases::domains::recheck_due(&app, at)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Not resolving yet: not routed, its re-check due a minute on.
+    let (_, later) = api.post(WEB, json!({"name": "later.example.test"})).await;
+    assert!(later["verification"].is_null(), "{later}");
+    let next: jiff::Timestamp = later["next_check_at"].as_str().unwrap().parse().unwrap();
+    let now = jiff::Timestamp::now();
+    assert!(
+        next > now && next <= now + jiff::SignedDuration::from_secs(61),
+        "{later}"
+    );
+    assert_eq!(recheck(now).await, 0, "not due yet");
+
+    // Still failing when due: the next wait is longer.
+    assert_eq!(recheck(next).await, 0);
+    let (_, listed) = api.get(WEB).await;
+    let after: jiff::Timestamp = listed[0]["next_check_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        after >= now + jiff::SignedDuration::from_secs(119),
+        "{listed}"
+    );
+
+    // Its DNS points here now: the re-check routes it, with no one asking.
+    dns.add("later.example.test", here);
+    assert_eq!(recheck(after).await, 1);
+    let (_, listed) = api.get(WEB).await;
+    assert_eq!(listed[0]["verification"], "dns", "{listed}");
+    assert!(listed[0]["next_check_at"].is_null(), "{listed}");
+    assert!(published(&api).contains("Host(`later.example.test`)"));
+    assert_eq!(recheck(after).await, 0, "nothing left to check");
+}

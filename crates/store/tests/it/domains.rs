@@ -1,4 +1,5 @@
-use helvetia_core::domain::{DomainName, Verification};
+use helvetia_core::domain::{DomainName, Hsts, Verification};
+use helvetia_core::routing::BasicAuth;
 use helvetia_store::domains::NewDomain;
 
 use crate::backend::TestDb;
@@ -54,12 +55,19 @@ pub async fn verified_domains_are_routed_once_per_name_and_aliases_redirect(db: 
     );
     for (domain, service) in [(&shop, &web), (&www, &web), (&split, &api)] {
         store
-            .record_domain_check(&admin, service, domain, Some(Verification::Dns), "ok")
+            .record_domain_check(
+                &admin,
+                service,
+                domain,
+                Some(Verification::Dns),
+                "ok",
+                false,
+            )
             .await
             .unwrap();
     }
     let checked = store
-        .record_domain_check(&admin, &web, &shop, None, "a later failure")
+        .record_domain_check(&admin, &web, &shop, None, "a later failure", false)
         .await
         .unwrap();
     assert_eq!(
@@ -91,4 +99,112 @@ pub async fn verified_domains_are_routed_once_per_name_and_aliases_redirect(db: 
     let left = store.domains(web.id).await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(!left[0].primary, "an alias does not become the primary");
+}
+
+pub async fn basic_auth_and_hsts_route_a_domain_apart_and_unverified_ones_are_rechecked(
+    db: &TestDb,
+) {
+    let store = &db.store;
+    let admin = db.admin().await;
+    let web = demo_service(db, "web").await;
+    let domain = name("private.example.test");
+    let new = NewDomain {
+        name: &domain,
+        path_prefix: None,
+        redirect: false,
+        token: "token-private",
+    };
+    let private = store.add_domain(&admin, &web, &new).await.unwrap();
+    assert_eq!(private.next_check_at, None, "scheduled by its first check");
+
+    // A person's failed check schedules the first re-check a minute on; automatic ones wait
+    // longer each time.
+    let before = jiff::Timestamp::now();
+    let checked = store
+        .record_domain_check(&admin, &web, &private, None, "no answer", false)
+        .await
+        .unwrap();
+    let first = checked.next_check_at.unwrap();
+    let wait = first.duration_since(before).as_secs();
+    assert!((59..=61).contains(&wait), "{wait}");
+    assert!(
+        store
+            .domains_due_for_check(before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.domains_due_for_check(first).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let rechecked = store
+        .record_domain_check(&admin, &web, &due[0], None, "no answer", true)
+        .await
+        .unwrap();
+    let second = rechecked.next_check_at.unwrap();
+    assert!(second.duration_since(before).as_secs() >= 119, "{second}");
+
+    // Basic auth and HSTS: the domain gets a route of its own; the hash is never shown.
+    let auth = BasicAuth {
+        user: "alice".into(),
+        hash: "$2y$08$hash".into(),
+    };
+    store
+        .set_domain_basic_auth(&admin, &web, &private, Some(&auth))
+        .await
+        .unwrap();
+    let hsts = Hsts {
+        max_age_seconds: 600,
+        include_subdomains: false,
+        preload: false,
+    };
+    let set = store
+        .set_domain_hsts(&admin, &web, &private, Some(hsts))
+        .await
+        .unwrap();
+    assert_eq!(set.basic_auth.as_ref().unwrap().user, "alice");
+    assert_eq!(set.hsts, Some(hsts));
+    let verified = store
+        .record_domain_check(
+            &admin,
+            &web,
+            &set,
+            Some(Verification::Forced),
+            "forced",
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(verified.next_check_at, None, "verified: no more re-checks");
+    let table = store.routing_table().await.unwrap();
+    let own = table
+        .route(&format!("demo_web_domain{}", private.id))
+        .unwrap();
+    assert_eq!(own.hostnames, ["private.example.test"]);
+    assert_eq!(own.basic_auth.as_ref(), Some(&auth));
+    assert_eq!(own.hsts, Some(hsts));
+    let service_route = table.route("demo_web").unwrap();
+    assert!(
+        !service_route
+            .hostnames
+            .contains(&"private.example.test".into())
+    );
+
+    // Cleared, it joins the service's route again.
+    store
+        .set_domain_basic_auth(&admin, &web, &private, None)
+        .await
+        .unwrap();
+    let cleared = store
+        .set_domain_hsts(&admin, &web, &private, None)
+        .await
+        .unwrap();
+    assert!(cleared.basic_auth.is_none() && cleared.hsts.is_none());
+    let table = store.routing_table().await.unwrap();
+    assert!(
+        table
+            .route("demo_web")
+            .unwrap()
+            .hostnames
+            .contains(&"private.example.test".into())
+    );
 }
