@@ -12,6 +12,7 @@
 //! core's validators).
 
 mod accounts;
+mod certificates;
 mod deployments;
 mod devices;
 mod domains;
@@ -32,6 +33,7 @@ pub use accounts::{
     ChangePassword, DisableTotp, GitHubAuthorize, GitHubInstallation, GitHubRepository,
     RecoveryCodes, RefreshToken, SignIn, SignedIn, SigningKeyRotated, TotpCode, TotpEnrolment,
 };
+pub use certificates::CertificateView;
 pub use deployments::{CreateDeployment, DeploymentDetail, LogLines, Rollback, StatusEvent};
 pub use devices::{
     DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,
@@ -62,6 +64,7 @@ pub use volumes::{AddVolume, VolumeChange, VolumeView};
 
 pub use helvetia_core::audit::AuditEntry;
 pub use helvetia_core::auth::{ApiToken, Role, Scope};
+pub use helvetia_core::certificate::{Certificate, CertificateKind, CertificateState};
 pub use helvetia_core::container::{ContainerRecord, Health, OutputLine, ServiceEvent};
 pub use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentStatus, LogLine, Transition,

@@ -59,6 +59,174 @@ pub struct Certificate {
     pub updated_at: Timestamp,
 }
 
+/// What a certificate is for: each kind has its own source of names, and one table, one
+/// expiry logic and one serving path hold them all.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateKind {
+    /// A custom domain's whole name (a wildcard domain's too).
+    Domain,
+    /// A service's generated hostname (`web.shop.example.com`; a preview's too).
+    Hostname,
+    /// Every generated hostname one label under a name: a project's
+    /// (`*.shop.example.com`), or a service's previews (`*.web.shop.example.com`).
+    Wildcard,
+    /// The host of Helvetia's own public URL.
+    PublicUrl,
+}
+
+impl CertificateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateKind::Domain => "domain",
+            CertificateKind::Hostname => "hostname",
+            CertificateKind::Wildcard => "wildcard",
+            CertificateKind::PublicUrl => "public_url",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CertificateKind> {
+        use CertificateKind::*;
+        [Domain, Hostname, Wildcard, PublicUrl]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The names a certificate is for, of a kind; a domain's names the domain's id too.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateSubject {
+    pub kind: CertificateKind,
+    /// Usually one; a wildcard's is `*.<parent>`.
+    pub names: Vec<String>,
+    pub domain_id: Option<i64>,
+}
+
+impl CertificateSubject {
+    pub fn domain(domain_id: i64, name: &str) -> CertificateSubject {
+        CertificateSubject {
+            kind: CertificateKind::Domain,
+            names: vec![name.to_owned()],
+            domain_id: Some(domain_id),
+        }
+    }
+
+    pub fn new(kind: CertificateKind, name: &str) -> CertificateSubject {
+        CertificateSubject {
+            kind,
+            names: vec![name.to_owned()],
+            domain_id: None,
+        }
+    }
+
+    /// The names as stored: separated by spaces (no DNS name holds one).
+    pub fn joined_names(&self) -> String {
+        self.names.join(" ")
+    }
+
+    /// Whether a name is a wildcard, which only a DNS-01 challenge proves.
+    pub fn has_wildcard(&self) -> bool {
+        self.names.iter().any(|name| name.starts_with("*."))
+    }
+
+    /// Whether this certificate serves `host`.
+    pub fn covers(&self, host: &str) -> bool {
+        self.names.iter().any(|name| covers(name, host))
+    }
+}
+
+/// Which certificates services' generated hostnames get (`--generated-certificates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneratedCertificates {
+    /// None: generated hostnames are served over HTTP only.
+    None,
+    /// One per hostname, by HTTP-01. Let's Encrypt issues at most 50 certificates per
+    /// registered domain a week: many services (and previews) under one base domain reach it.
+    PerHost,
+    /// One per project (`*.<project>.<base>`) and one per service with previews
+    /// (`*.<service>.<project>.<base>`), by DNS-01.
+    Wildcard,
+}
+
+impl GeneratedCertificates {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GeneratedCertificates::None => "none",
+            GeneratedCertificates::PerHost => "per-host",
+            GeneratedCertificates::Wildcard => "wildcard",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GeneratedCertificates> {
+        use GeneratedCertificates::*;
+        [None, PerHost, Wildcard]
+            .into_iter()
+            .find(|choice| choice.as_str() == text)
+    }
+
+    /// The default: one per hostname when a CA is set and the base domain is a public name
+    /// (a CA cannot reach `localhost`, `.test`, `.internal`, `.local` or an address), else
+    /// none.
+    pub fn default_for(base_domain: &str, acme: bool) -> GeneratedCertificates {
+        if acme && is_public_name(base_domain) {
+            GeneratedCertificates::PerHost
+        } else {
+            GeneratedCertificates::None
+        }
+    }
+
+    /// The certificates `hostnames` (services' generated hostnames) need: each its own, or
+    /// the wildcards one label up (a service's `*.<project>.<base>`, a preview's
+    /// `*.<service>.<project>.<base>`), each once.
+    pub fn subjects(self, hostnames: &[String]) -> Vec<CertificateSubject> {
+        let names: std::collections::BTreeSet<String> = match self {
+            GeneratedCertificates::None => return vec![],
+            GeneratedCertificates::PerHost => hostnames.iter().cloned().collect(),
+            GeneratedCertificates::Wildcard => hostnames
+                .iter()
+                .filter_map(|host| Some(format!("*.{}", host.split_once('.')?.1)))
+                .collect(),
+        };
+        let kind = match self {
+            GeneratedCertificates::Wildcard => CertificateKind::Wildcard,
+            _ => CertificateKind::Hostname,
+        };
+        names
+            .iter()
+            .map(|name| CertificateSubject::new(kind, name))
+            .collect()
+    }
+}
+
+/// Whether a CA could validate names under `domain`: not `localhost`, a reserved top-level
+/// name (`.test`, `.example`, `.invalid`, `.internal`, `.local`, RFC 2606/6762) or an
+/// address.
+pub fn is_public_name(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    if domain.parse::<std::net::IpAddr>().is_ok() || !domain.contains('.') {
+        return false;
+    }
+    let top = domain.rsplit('.').next().unwrap_or_default();
+    !matches!(
+        top,
+        "localhost" | "test" | "example" | "invalid" | "internal" | "local"
+    )
+}
+
+/// Whether a certificate for `name` serves `host`: the same name, or for a wildcard
+/// (`*.example.com`) one label in front of its parent, as TLS clients match (RFC 6125).
+pub fn covers(name: &str, host: &str) -> bool {
+    match name.strip_prefix("*.") {
+        Some(parent) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+        None => host == name,
+    }
+}
+
 /// The wait after the `failures`-th failed order in a row: 1 minute, then 4 times longer
 /// each time, at most a day — a CA that keeps refusing is asked a few times a day, not in a
 /// loop (Let's Encrypt allows 5 failed validations per name per hour).
@@ -79,6 +247,61 @@ pub fn renew_at(not_before: Timestamp, not_after: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_hostnames_get_certificates_only_under_a_public_base_domain() {
+        use GeneratedCertificates::*;
+        for private in [
+            "localhost",
+            "demo.localhost",
+            "apps.test",
+            "corp.internal",
+            "box.local",
+            "10.0.0.1",
+            "::1",
+            "example",
+        ] {
+            assert_eq!(
+                GeneratedCertificates::default_for(private, true),
+                None,
+                "{private}"
+            );
+        }
+        assert_eq!(
+            GeneratedCertificates::default_for("apps.example.com", true),
+            PerHost
+        );
+        assert_eq!(
+            GeneratedCertificates::default_for("apps.example.com", false),
+            None
+        );
+        let hosts = [
+            "web.shop.apps.example.com".to_owned(),
+            "api.shop.apps.example.com".to_owned(),
+            "pr-1.web.shop.apps.example.com".to_owned(),
+        ];
+        let names = |choice: GeneratedCertificates| -> Vec<String> {
+            choice
+                .subjects(&hosts)
+                .into_iter()
+                .map(|subject| subject.joined_names())
+                .collect()
+        };
+        assert!(names(None).is_empty());
+        assert_eq!(names(PerHost).len(), 3);
+        assert_eq!(
+            names(Wildcard),
+            ["*.shop.apps.example.com", "*.web.shop.apps.example.com"]
+        );
+        let wildcard = &Wildcard.subjects(&hosts)[0];
+        assert!(wildcard.has_wildcard() && wildcard.covers("api.shop.apps.example.com"));
+        for choice in [None, PerHost, Wildcard] {
+            assert_eq!(GeneratedCertificates::parse(choice.as_str()), Some(choice));
+        }
+        for kind in ["domain", "hostname", "wildcard", "public_url"] {
+            assert_eq!(CertificateKind::parse(kind).unwrap().as_str(), kind);
+        }
+    }
 
     #[test]
     fn waits_grow_and_stop_at_a_day() {

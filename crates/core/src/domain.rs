@@ -120,12 +120,7 @@ impl DomainName {
     /// Whether `host` is this domain, or under it for a wildcard (one label deep, as TLS
     /// wildcards match).
     pub fn covers(&self, host: &str) -> bool {
-        match self.0.strip_prefix("*.") {
-            Some(parent) => host
-                .split_once('.')
-                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
-            None => host == self.0,
-        }
+        crate::certificate::covers(&self.0, host)
     }
 
     /// Whether this domain is `other` or lies under it (`a.b.example` under `example`).

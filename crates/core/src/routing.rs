@@ -117,16 +117,19 @@ impl RoutingTable {
         &self.certificates
     }
 
-    /// The hostnames of `route` that have a certificate: their plain HTTP requests are
-    /// redirected to HTTPS.
+    /// The hostnames of `route` that have a certificate — their own, or a wildcard's one
+    /// label up: their plain HTTP requests are redirected to HTTPS.
     pub fn secured_hostnames(&self, route: &Route) -> Vec<String> {
         route
             .hostnames
             .iter()
             .filter(|host| {
-                self.certificates
-                    .iter()
-                    .any(|certificate| certificate.hostnames.contains(host))
+                self.certificates.iter().any(|certificate| {
+                    certificate
+                        .hostnames
+                        .iter()
+                        .any(|name| crate::certificate::covers(name, host))
+                })
             })
             .cloned()
             .collect()
@@ -154,4 +157,39 @@ impl RoutingTable {
 /// The route name of a service.
 pub fn route_name(project: &str, service: &str) -> String {
     format!("{project}_{service}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_certificate_secures_the_hosts_one_label_under_it() {
+        let mut table = RoutingTable::new();
+        table.serve_certificate(ServedCertificate {
+            hostnames: vec!["*.shop.example".into(), "exact.example".into()],
+            chain_pem: String::new(),
+            key_pem: String::new(),
+        });
+        let route = Route {
+            name: "p_web".into(),
+            hostnames: vec![
+                "a.shop.example".into(),
+                "*.shop.example".into(),
+                "a.b.shop.example".into(),
+                "shop.example".into(),
+                "exact.example".into(),
+                "other.example".into(),
+            ],
+            path_prefix: None,
+            redirect_to: None,
+            basic_auth: None,
+            hsts: None,
+            backends: vec![],
+        };
+        assert_eq!(
+            table.secured_hostnames(&route),
+            ["a.shop.example", "*.shop.example", "exact.example"]
+        );
+    }
 }

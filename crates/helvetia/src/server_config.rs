@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use helvetia_core::certificate::GeneratedCertificates;
 use helvetia_core::container::SubnetPool;
 use helvetia_core::edge::{PublicUrl, TrustedProxies};
 use helvetia_core::git::RepoPolicy;
@@ -25,6 +26,7 @@ use helvetia_server::{
 };
 use helvetia_store::Location;
 
+use crate::acme_config::{AcmeArgs, process_env};
 use crate::github_config::GitHubArgs;
 use crate::logging::LogFormat;
 
@@ -97,6 +99,8 @@ pub struct ServerArgs {
     /// PEM certificates to trust for the CA's own API beside the system's (a private CA).
     #[arg(long, env = "HELVETIA_ACME_CA_FILE", value_name = "PEM")]
     pub acme_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub acme_options: AcmeArgs,
     /// The wait before a failed notification's first retry (each next wait is 4 times longer;
     /// 5 attempts). Hidden: tests shorten it.
     #[arg(long, env = "HELVETIA_NOTIFICATION_RETRY_BASE", default_value = "10s", value_parser = parse_duration, hide = true)]
@@ -178,7 +182,8 @@ pub struct ServerArgs {
     pub metrics_listen: Option<SocketAddr>,
     /// Where browsers, OAuth callbacks and webhook senders reach Helvetia, e.g.
     /// `https://helvetia.example.com`: the edge router serves Helvetia's API at that host
-    /// (its entry point; TLS, for https, is terminated in front of it). Links Helvetia prints
+    /// (for https, with a certificate from --acme-directory when set; else TLS is terminated
+    /// in front of it). Links Helvetia prints
     /// use it. [default: none; the API is reached at --listen only]
     #[arg(long, env = "HELVETIA_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<PublicUrl>,
@@ -239,9 +244,11 @@ impl ServerArgs {
             .or_else(|| self.acme_directory.as_ref().map(|_| ":443".to_owned()))
     }
 
-    /// The ACME CA to order certificates from, if one is named.
-    fn acme(&self) -> anyhow::Result<Option<AcmeSettings>> {
+    /// The ACME CA to order certificates from, if one is named, and what it is used for under
+    /// `base_domain`.
+    fn acme(&self, base_domain: &str) -> anyhow::Result<Option<AcmeSettings>> {
         let Some(named) = &self.acme_directory else {
+            self.acme_options.refuse_without_ca()?;
             return Ok(None);
         };
         let directory = match named.as_str() {
@@ -259,11 +266,16 @@ impl ServerArgs {
                 .with_context(|| format!("--acme-ca-file: reading {}", file.display()))?,
             None => String::new(),
         };
-        Ok(Some(AcmeSettings {
+        let mut settings = AcmeSettings {
             directory,
             contact: self.acme_email.clone(),
             extra_roots_pem,
-        }))
+            external_account: None,
+            dns: None,
+            generated: GeneratedCertificates::None,
+        };
+        (self.acme_options).apply(&mut settings, base_domain, &process_env)?;
+        Ok(Some(settings))
     }
 
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
@@ -369,6 +381,7 @@ impl ServerArgs {
                  it serves the metrics without a token"
             );
         }
+        let acme = self.acme(&base_domain)?;
         if let Some(public) = &self.public_url {
             public
                 .check_base_domain(&base_domain)
@@ -417,7 +430,7 @@ impl ServerArgs {
                 github: self.github.urls(),
                 notification_retry_base: self.notification_retry_base,
                 public_addresses: self.public_addresses.clone(),
-                acme: self.acme()?,
+                acme,
                 https_port: self
                     .secure_address()
                     .and_then(|address| port_of(&address).ok().flatten()),

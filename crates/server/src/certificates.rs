@@ -1,21 +1,23 @@
-//! Helvetia as the ACME client of its domains: a supervised task orders a certificate for
-//! each routed domain that needs one (never ordered, failed and past its wait, or due for
-//! renewal), answering HTTP-01 through its own route on every host, and records the state —
-//! issued with its issuer and validity, or failed with the CA's reason and the time of the next
-//! attempt (growing waits: no loop against a refusing CA). A failure is notified.
+//! Helvetia as the ACME client of its certificates: a supervised task keeps one certificate
+//! per subject the installation wants — each routed whole-name domain, services' generated
+//! hostnames (`--generated-certificates`: one per hostname, or wildcards one label up), the
+//! host of an `https` public URL — and orders those due (never ordered, failed and past their
+//! wait, or due for renewal), answering HTTP-01 through its own route on every host and DNS-01
+//! (wildcards) through the DNS provider; it records the state — issued with its issuer and
+//! validity, or failed with the CA's reason and the time of the next attempt (growing waits: no
+//! loop against a refusing CA). A failure is notified to the project concerned.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use helvetia_core::certificate::retry_delay;
-use helvetia_core::domain::Domain;
+use helvetia_core::certificate::{CertificateKind, CertificateSubject, retry_delay};
 use helvetia_core::notification::{EventKind, NotificationEvent};
 use helvetia_engine::acme::{
     Account, AccountCredentials, AcmeClient, Challenge, ChallengeKind, ChallengeResponder,
     OrderRequest, ResponderError,
 };
-use helvetia_store::certificates::Ordered;
+use helvetia_store::certificates::{Ordered, StoredCertificate};
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +27,11 @@ use crate::vault::{ACME_ACCOUNT_BINDING, certificate_key_binding};
 
 /// How often due certificates are looked for when nothing wakes the task.
 const PERIOD: Duration = Duration::from_secs(60);
+
+/// Generated hostnames' certificates ordered per round (a minute): many services created at
+/// once are spread out, well within Let's Encrypt's 50 certificates per registered domain a
+/// week on a steady installation (the growing waits after failures apply too).
+const HOSTNAME_ORDERS_PER_ROUND: usize = 5;
 
 /// Orders due certificates until `stop`: at start, every minute, and when a domain is routed.
 pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
@@ -44,9 +51,29 @@ pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
             return;
         }
     };
+    let dns = settings
+        .dns
+        .as_ref()
+        .map(|dns| dns.responder(platform.outbound.clone()));
+    if dns.is_some() {
+        // Wildcards refused for want of a DNS provider are ordered now that there is one.
+        if let Err(error) = platform
+            .store
+            .retry_failed_certificates(WILDCARD_NEEDS_DNS, Timestamp::now())
+            .await
+        {
+            tracing::warn!(%error, "wildcards waiting for a DNS provider stay waiting");
+        }
+    }
     let mut account = None;
     loop {
-        match order_due(&platform, &settings, &client, &mut account).await {
+        let responders = Responders {
+            http01: Http01 {
+                platform: &platform,
+            },
+            dns01: dns.as_deref(),
+        };
+        match order_due(&platform, &settings, &client, &mut account, &responders).await {
             Ok(()) => {}
             Err(error) => tracing::warn!(%error, "ordering certificates failed"),
         }
@@ -58,30 +85,84 @@ pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
     }
 }
 
+/// Why a wildcard has no certificate when no DNS provider is set.
+pub const WILDCARD_NEEDS_DNS: &str = "a wildcard needs --acme-dns-provider: only a DNS-01 \
+     challenge proves one, and no DNS provider is set";
+
+/// How an order's challenges are answered: HTTP-01 by Helvetia itself, DNS-01 (wildcards) by
+/// the DNS provider, when one is set.
+struct Responders<'a> {
+    http01: Http01<'a>,
+    dns01: Option<&'a dyn ChallengeResponder>,
+}
+
 async fn order_due(
     platform: &Platform,
     settings: &AcmeSettings,
     client: &AcmeClient,
     account: &mut Option<Account>,
+    responders: &Responders<'_>,
 ) -> Result<(), String> {
-    let due = platform
-        .store
-        .domains_due_for_certificates(Timestamp::now())
+    let store = &platform.store;
+    let hostnames = store
+        .generated_hostnames()
         .await
         .map_err(|e| e.to_string())?;
-    if due.is_empty() {
-        return Ok(());
+    let mut wanted = settings.generated.subjects(&hostnames);
+    // Helvetia's own host, when its public URL says HTTPS: served on the same entry point.
+    if let Some(public) = platform.settings.public_url()
+        && public.scheme() == "https"
+        && let Some(host) = public.domain()
+    {
+        wanted.push(CertificateSubject::new(CertificateKind::PublicUrl, host));
     }
-    if account.is_none() {
-        *account = Some(open_account(platform, settings, client).await?);
+    let removed = store
+        .sync_certificates(&wanted, Timestamp::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    if removed {
+        publish(platform).await;
     }
-    let Some(account) = account.as_ref() else {
-        return Ok(());
-    };
-    for domain in due {
-        order(platform, account, &domain).await?;
+    let due = store
+        .certificates_due(Timestamp::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hostnames_ordered = 0;
+    for certificate in due {
+        if certificate.subject.kind == CertificateKind::Hostname {
+            hostnames_ordered += 1;
+            if hostnames_ordered > HOSTNAME_ORDERS_PER_ROUND {
+                continue;
+            }
+        }
+        let (kind, responder) = match (certificate.subject.has_wildcard(), responders.dns01) {
+            (false, _) => (
+                ChallengeKind::Http01,
+                &responders.http01 as &dyn ChallengeResponder,
+            ),
+            (true, Some(dns01)) => (ChallengeKind::Dns01, dns01),
+            (true, None) => {
+                refuse_wildcard(platform, &certificate).await?;
+                continue;
+            }
+        };
+        if account.is_none() {
+            *account = Some(open_account(platform, settings, client).await?);
+        }
+        let Some(account) = account.as_ref() else {
+            return Ok(());
+        };
+        let request = OrderRequest::new(certificate.subject.names.clone(), kind);
+        order(platform, account, &certificate, &request, responder).await?;
     }
     Ok(())
+}
+
+/// Publishes the routes, so the edge router serves the certificates as they are now.
+async fn publish(platform: &Platform) {
+    if let Err(error) = platform.publish_routes().await {
+        tracing::warn!(%error, "publishing the routes with the certificates failed");
+    }
 }
 
 /// Helvetia's account at the CA: the stored one, or a new one (stored sealed).
@@ -112,7 +193,7 @@ async fn open_account(
         .map(|email| format!("mailto:{email}"))
         .collect();
     let (account, credentials) = client
-        .create_account(&contacts, None)
+        .create_account(&contacts, settings.external_account.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let sealed = platform
@@ -126,21 +207,27 @@ async fn open_account(
     Ok(account)
 }
 
-/// Orders `domain`'s certificate and records what came of it; only a failure to record is an
-/// error (the CA's refusal is the certificate's state).
-async fn order(platform: &Platform, account: &Account, domain: &Domain) -> Result<(), String> {
+/// Orders `certificate` and records what came of it; only a failure to record is an error
+/// (the CA's refusal is the certificate's state).
+async fn order(
+    platform: &Platform,
+    account: &Account,
+    certificate: &StoredCertificate,
+    request: &OrderRequest,
+    responder: &dyn ChallengeResponder,
+) -> Result<(), String> {
     let store = &platform.store;
+    let names = certificate.subject.joined_names();
     store
-        .start_certificate_order(domain)
+        .start_certificate_order(certificate.id)
         .await
         .map_err(|e| e.to_string())?;
-    let request = OrderRequest::new(vec![domain.name.to_string()], ChallengeKind::Http01);
-    let responder = Http01 { platform };
-    match account.order(&request, &responder).await {
+    match account.order(request, responder).await {
         Ok(issued) => {
-            let sealed_key = platform
-                .vault
-                .seal(&certificate_key_binding(domain.id), &issued.private_key_pem);
+            let sealed_key = platform.vault.seal(
+                &certificate_key_binding(&certificate.subject),
+                &issued.private_key_pem,
+            );
             let info = &issued.info;
             let ordered = Ordered::Issued {
                 chain_pem: &issued.chain_pem,
@@ -151,43 +238,89 @@ async fn order(platform: &Platform, account: &Account, domain: &Domain) -> Resul
                 renew_at: info.renew_at(),
             };
             store
-                .record_certificate_order(domain, &ordered)
+                .record_certificate_order(certificate.id, &ordered)
                 .await
                 .map_err(|e| e.to_string())?;
-            tracing::info!(domain = %domain.name, issuer = %info.issuer, "certificate issued");
+            tracing::info!(%names, issuer = %info.issuer, "certificate issued");
             // Served from now on: the edge router gets it with the next table.
-            if let Err(error) = platform.publish_routes().await {
-                tracing::warn!(%error, "publishing the routes with a new certificate failed");
-            }
+            publish(platform).await;
         }
         Err(error) => {
-            let failures = domain
-                .certificate
-                .as_ref()
-                .map_or(0, |certificate| certificate.failures)
-                + 1;
-            let wait =
-                SignedDuration::try_from(retry_delay(failures)).unwrap_or(SignedDuration::MAX);
             let reason = error.to_string();
-            let ordered = Ordered::Failed {
-                reason: &reason,
-                next_attempt_at: Timestamp::now()
-                    .saturating_add(wait)
-                    .unwrap_or(Timestamp::MAX),
-            };
-            store
-                .record_certificate_order(domain, &ordered)
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::warn!(domain = %domain.name, %reason, "a certificate order failed");
-            notify_failure(platform, domain, &reason).await;
+            record_failure(platform, certificate, &reason).await?;
+            tracing::warn!(%names, %reason, "a certificate order failed");
+            notify_failure(platform, &certificate.subject, &reason).await;
         }
     }
     Ok(())
 }
 
-async fn notify_failure(platform: &Platform, domain: &Domain, reason: &str) {
-    let Ok(service) = platform.store.service_by_id(domain.service_id).await else {
+/// Records that `certificate`'s order failed for `reason`, to be tried again after a wait
+/// that grows with the failures in a row; returns how many there are now.
+async fn record_failure(
+    platform: &Platform,
+    certificate: &StoredCertificate,
+    reason: &str,
+) -> Result<u32, String> {
+    let failures = certificate.certificate.failures + 1;
+    let wait = SignedDuration::try_from(retry_delay(failures)).unwrap_or(SignedDuration::MAX);
+    let ordered = Ordered::Failed {
+        reason,
+        next_attempt_at: Timestamp::now()
+            .saturating_add(wait)
+            .unwrap_or(Timestamp::MAX),
+    };
+    platform
+        .store
+        .record_certificate_order(certificate.id, &ordered)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(failures)
+}
+
+/// A wildcard with no DNS provider to prove it: `failed` with the reason, without asking the
+/// CA; notified once, not at every (growing) wait.
+async fn refuse_wildcard(
+    platform: &Platform,
+    certificate: &StoredCertificate,
+) -> Result<(), String> {
+    platform
+        .store
+        .start_certificate_order(certificate.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if record_failure(platform, certificate, WILDCARD_NEEDS_DNS).await? == 1 {
+        let names = certificate.subject.joined_names();
+        tracing::warn!(%names, "{WILDCARD_NEEDS_DNS}");
+        notify_failure(platform, &certificate.subject, WILDCARD_NEEDS_DNS).await;
+    }
+    Ok(())
+}
+
+/// Tells the project concerned that a certificate fails: a domain's service's, a generated
+/// hostname's service's. A wildcard over a project's hostnames is only logged.
+async fn notify_failure(platform: &Platform, subject: &CertificateSubject, reason: &str) {
+    let store = &platform.store;
+    let service_id = match subject.kind {
+        CertificateKind::Domain => match subject.domain_id {
+            Some(domain_id) => store
+                .domain(domain_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|d| d.service_id),
+            None => None,
+        },
+        CertificateKind::Hostname => match subject.names.first() {
+            Some(host) => store.service_of_hostname(host).await.ok().flatten(),
+            None => None,
+        },
+        CertificateKind::Wildcard | CertificateKind::PublicUrl => None,
+    };
+    let Some(service_id) = service_id else {
+        return;
+    };
+    let Ok(service) = store.service_by_id(service_id).await else {
         return;
     };
     let mut event = NotificationEvent::new(
@@ -196,7 +329,7 @@ async fn notify_failure(platform: &Platform, domain: &Domain, reason: &str) {
         Timestamp::now(),
     );
     event.service = Some(service.name.to_string());
-    event.domain = Some(domain.name.to_string());
+    event.domain = Some(subject.joined_names());
     event.reason = Some(reason.to_owned());
     notifications::emit(platform, service.project_id, event).await;
 }

@@ -6,7 +6,7 @@
 //! listener and a shutdown token, so tests can start a whole server on port 0.
 
 pub mod api;
-mod certificates;
+pub mod certificates;
 mod config;
 mod containers;
 pub mod delivery_log;

@@ -21,6 +21,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use helvetia_core::auth::UserId;
+use helvetia_core::certificate::CertificateSubject;
 use helvetia_core::notification::secret_binding;
 use helvetia_store::env::{EnvRecord, Resealed};
 use helvetia_store::sealed::{GithubAppSecret, SealedAt};
@@ -75,9 +76,17 @@ impl std::fmt::Debug for Vault {
 /// The binding of Helvetia's ACME account credentials.
 pub const ACME_ACCOUNT_BINDING: &str = "helvetia-acme-account";
 
-/// The binding of a domain's certificate's private key.
-pub fn certificate_key_binding(domain_id: i64) -> String {
-    format!("helvetia-certificate:{domain_id}")
+/// The binding of a certificate's private key: a domain's by the domain's id (as keys were
+/// sealed before certificates had other subjects), any other by its kind and names.
+pub fn certificate_key_binding(subject: &CertificateSubject) -> String {
+    match subject.domain_id {
+        Some(domain_id) => format!("helvetia-certificate:{domain_id}"),
+        None => format!(
+            "helvetia-certificate:{}:{}",
+            subject.kind.as_str(),
+            subject.joined_names()
+        ),
+    }
 }
 
 /// The binding of a user's TOTP key.
@@ -323,9 +332,9 @@ pub async fn rotate(
         let again = reseal(ACME_ACCOUNT_BINDING, &sealed)?;
         resealed.acme_accounts.push((directory, again));
     }
-    for (domain_id, sealed) in store.sealed_certificate_keys().await? {
-        let again = reseal(&certificate_key_binding(domain_id), &sealed)?;
-        resealed.certificate_keys.push((domain_id, again));
+    for (id, subject, sealed) in store.sealed_certificate_keys().await? {
+        let again = reseal(&certificate_key_binding(&subject), &sealed)?;
+        resealed.certificate_keys.push((id, again));
     }
     for (at, sealed) in store.sealed_values().await? {
         let again = reseal(&binding_at(&at), &sealed)?;

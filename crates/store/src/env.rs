@@ -59,7 +59,7 @@ pub struct Resealed {
     pub channels: Vec<(i64, String)>,
     /// ACME accounts' credentials, by directory.
     pub acme_accounts: Vec<(String, String)>,
-    /// Certificates' private keys, by domain id.
+    /// Certificates' private keys, by certificate id.
     pub certificate_keys: Vec<(i64, String)>,
     /// Everything else the vault sealed (TOTP keys, signing keys, receivers' and the GitHub
     /// App's secrets, GitHub tokens).
@@ -337,10 +337,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (domain_id, sealed) in certificate_keys {
-                sqlx::query("UPDATE certificates SET sealed_key = $1 WHERE domain_id = $2")
+            for (id, sealed) in certificate_keys {
+                sqlx::query("UPDATE certificates SET sealed_key = $1 WHERE id = $2")
                     .bind(sealed)
-                    .bind(domain_id)
+                    .bind(id)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::Subcommand;
-use helvetia_api_types::{AddDomain, Domain, SetBasicAuth, SetHsts};
+use helvetia_api_types::{AddDomain, Certificate, Domain, SetBasicAuth, SetHsts};
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -101,8 +101,8 @@ fn state(domain: &Domain) -> String {
 }
 
 /// The certificate's state, with its issuer once issued.
-fn certificate(domain: &Domain) -> String {
-    let Some(certificate) = &domain.certificate else {
+pub(super) fn certificate(certificate: Option<&Certificate>) -> String {
+    let Some(certificate) = certificate else {
         return "-".into();
     };
     let state = certificate.state.as_str();
@@ -113,14 +113,14 @@ fn certificate(domain: &Domain) -> String {
 }
 
 /// When the certificate ends.
-fn expires(domain: &Domain) -> String {
-    let until = domain.certificate.as_ref().and_then(|c| c.not_after);
+pub(super) fn expires(certificate: Option<&Certificate>) -> String {
+    let until = certificate.and_then(|c| c.not_after);
     until.map_or_else(|| "-".to_owned(), output::time)
 }
 
 /// Why the last order failed, as the CA said, and when Helvetia tries again.
-fn reason(domain: &Domain) -> String {
-    let Some(certificate) = &domain.certificate else {
+pub(super) fn reason(certificate: Option<&Certificate>) -> String {
+    let Some(certificate) = certificate else {
         return "-".into();
     };
     match (&certificate.reason, certificate.next_attempt_at) {
@@ -153,9 +153,9 @@ pub fn print_table(domains: &[Domain]) {
                 role(domain).to_owned(),
                 state(domain),
                 output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),
-                certificate(domain),
-                expires(domain),
-                reason(domain),
+                certificate(domain.certificate.as_ref()),
+                expires(domain.certificate.as_ref()),
+                reason(domain.certificate.as_ref()),
                 output::or_dash(domain.last_check.as_deref()),
             ]
         }),
@@ -193,9 +193,9 @@ fn show(domain: &Domain) {
         ("role", role(domain).to_owned()),
         ("state", state(domain)),
         ("last check", output::or_dash(domain.last_check.as_deref())),
-        ("certificate", certificate(domain)),
-        ("expires", expires(domain)),
-        ("reason", reason(domain)),
+        ("certificate", certificate(domain.certificate.as_ref())),
+        ("expires", expires(domain.certificate.as_ref())),
+        ("reason", reason(domain.certificate.as_ref())),
         (
             "basic auth",
             output::or_dash(domain.basic_auth.as_ref().map(|auth| auth.user.as_str())),

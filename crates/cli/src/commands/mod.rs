@@ -5,6 +5,7 @@ use clap::Subcommand;
 use crate::GlobalArgs;
 
 mod audit;
+mod certificates;
 mod deployments;
 mod domains;
 mod env;
@@ -47,6 +48,9 @@ pub enum Command {
     /// A service's custom domains: added, checked, routed, made primary, removed.
     #[command(subcommand)]
     Domains(domains::DomainsCommand),
+    /// Every certificate of the installation and its state (instance administrators).
+    #[command(subcommand)]
+    Certificates(certificates::CertificatesCommand),
     /// Environment variables and secrets of a service or a project.
     #[command(subcommand)]
     Env(env::EnvCommand),
@@ -95,6 +99,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Rollback(args) => deployments::rollback(args, global).await,
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Domains(command) => domains::run(command, global).await,
+        Command::Certificates(command) => certificates::run(command, global).await,
         Command::Env(command) => env::run(command, global).await,
         Command::Hooks(command) => hooks::run(command, global).await,
         Command::Previews(command) => previews::run(command, global).await,

@@ -74,6 +74,33 @@ pub struct ExternalAccountBinding {
     pub hmac_key: String,
 }
 
+impl ExternalAccountBinding {
+    /// The binding of `key_id` with `hmac_key`, checked to be base64url as CAs hand it out.
+    pub fn new(key_id: &str, hmac_key: &str) -> Result<ExternalAccountBinding, AcmeError> {
+        let (key_id, hmac_key) = (key_id.trim(), hmac_key.trim());
+        if key_id.is_empty() {
+            return Err(AcmeError::Input(
+                "the External Account Binding key id is empty".into(),
+            ));
+        }
+        decode_hmac_key(hmac_key)?;
+        Ok(ExternalAccountBinding {
+            key_id: key_id.to_owned(),
+            hmac_key: hmac_key.to_owned(),
+        })
+    }
+}
+
+/// The MAC key's bytes: base64url, padded or not.
+fn decode_hmac_key(hmac_key: &str) -> Result<Vec<u8>, AcmeError> {
+    match URL_SAFE_NO_PAD.decode(hmac_key.trim_end_matches('=')) {
+        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
+        _ => Err(AcmeError::Input(
+            "the External Account Binding key is not base64url".into(),
+        )),
+    }
+}
+
 impl std::fmt::Debug for ExternalAccountBinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExternalAccountBinding")
@@ -245,11 +272,7 @@ impl AcmeClient {
     ) -> Result<(Account, AccountCredentials), AcmeError> {
         let key = binding
             .map(|binding| {
-                let hmac = URL_SAFE_NO_PAD
-                    .decode(binding.hmac_key.trim_end_matches('='))
-                    .map_err(|_| {
-                        AcmeError::Input("the External Account Binding key is not base64url".into())
-                    })?;
+                let hmac = decode_hmac_key(&binding.hmac_key)?;
                 Ok::<_, AcmeError>(instant_acme::ExternalAccountKey::new(
                     binding.key_id.clone(),
                     &hmac,
@@ -370,5 +393,12 @@ mod tests {
             hmac_key: "SECRET".into(),
         };
         assert!(!format!("{binding:?}").contains("SECRET"));
+        assert!(ExternalAccountBinding::new("kid", "c2VjcmV0LWtleQ").is_ok());
+        for (kid, key) in [("", "c2VjcmV0"), ("kid", "not base64!"), ("kid", "")] {
+            assert!(
+                ExternalAccountBinding::new(kid, key).is_err(),
+                "{kid} {key}"
+            );
+        }
     }
 }

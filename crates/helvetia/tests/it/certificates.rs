@@ -3,15 +3,16 @@
 //! certificate from Pebble's CA, through HTTP-01 answered by Helvetia on the HTTP entry
 //! point, and is served with it on the HTTPS entry point (plain HTTP redirected; HSTS, opted
 //! into, only over HTTPS); a restart of Helvetia and Traefik with the master key rotated keeps
-//! it (not ordered again, still served); a domain whose
-//! challenge cannot succeed is `failed` with the CA's reason, and the app stays reachable over
-//! HTTP.
+//! it (not ordered again, still served); a wildcard is proved by DNS-01 through the `httpreq`
+//! DNS provider and served for any name under it; the generated hostname and the public URL's
+//! host get theirs once asked for; a domain whose challenge cannot succeed is `failed` with the
+//! CA's reason, and the app stays reachable over HTTP.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use helvetia_test_support::load::Load;
-use helvetia_test_support::pebble::{Pebble, PebbleOptions};
+use helvetia_test_support::pebble::{HttpReqReceiver, Pebble, PebbleOptions};
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
 use serde_json::Value;
 
@@ -30,6 +31,30 @@ async fn domain(server: &TestServer, project: &str, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no domain {name}: {listed}"))
 }
 
+/// A check that `host` answers `path` with 200 over TLS on the HTTPS entry point at `port`
+/// (SNI `host`, `root` trusted), with the body.
+fn answers_over_tls(
+    root: &str,
+    (host, path): (&str, &str),
+    port: u16,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Option<String>> + Send>> + use<> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
+        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .build()
+        .unwrap();
+    let url = format!("https://{host}:{port}{path}");
+    move || {
+        let (client, url) = (client.clone(), url.clone());
+        Box::pin(async move {
+            let response = client.get(url).send().await.ok()?;
+            (response.status() == 200).then_some(())?;
+            response.text().await.ok()
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     let mut server = TestServer::prepare(crate::BINARY);
@@ -41,7 +66,10 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     let ca_file = server.dir.path().join("pebble-api-ca.pem");
     std::fs::write(&ca_file, pebble.api_ca_pem()).unwrap();
     let resolver = pebble.dns_address().to_string();
+    // A base domain under `.test`: generated hostnames get no certificate unless asked for.
     let plain = [
+        "--base-domain",
+        "apps.test",
         "--resolver",
         &resolver,
         "--public-addresses",
@@ -59,7 +87,7 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     // gate holds the port from the old one to the new one, so no connection is refused. A
     // request sent on a kept-alive connection at the instant the old Traefik closes it may
     // fail (this client does not retry it, as browsers do): at most one per connection.
-    let host = format!("web.{project}.localhost");
+    let host = format!("web.{project}.apps.test");
     let connections = 4;
     let load = Load::start(server.http_port, &host, "/", connections, 100.0);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -67,7 +95,17 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     let https_port = helvetia_test_support::free_port();
     let https_address = format!("127.0.0.1:{https_port}");
     let directory = pebble.directory_url();
+    // Wildcards are proved by DNS-01 through lego's httpreq format, which the receiver turns
+    // into TXT records in challtestsrv (basic auth, from a credentials file).
+    let httpreq = HttpReqReceiver::start(&pebble.challtestsrv_url(), "acme", "dns-secret").await;
+    let dns_provider = format!("httpreq={}", httpreq.endpoint());
+    let dns_credentials = server.dir.path().join("dns-credentials");
+    std::fs::write(&dns_credentials, "acme:dns-secret\n").unwrap();
     let secure = [
+        "--acme-dns-provider",
+        &dns_provider,
+        "--acme-dns-credentials-file",
+        dns_credentials.to_str().unwrap(),
         "--https-address",
         &https_address,
         "--acme-directory",
@@ -175,8 +213,32 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         "never over plain HTTP"
     );
 
+    // A wildcard, forced by the admin, is proved through the DNS provider (DNS-01) and its
+    // certificate serves any name one label under it.
+    server.cli_ok(&["domains", "add", &target, "*.wild.example.test", "--force"]);
+    let wildcard = eventually(
+        Duration::from_secs(60),
+        "the wildcard's certificate",
+        || async {
+            let found = domain(&server, &project, "*.wild.example.test").await;
+            (found["certificate"]["state"] == "issued").then_some(found)
+        },
+    )
+    .await;
+    let issuer = wildcard["certificate"]["issuer"].as_str().unwrap();
+    assert!(issuer.contains("Pebble"), "{wildcard}");
+    let calls = httpreq.calls();
+    let present = "present _acme-challenge.wild.example.test.".to_owned();
+    assert!(calls.contains(&present), "{calls:?}");
+    let root_pem = pebble.issuing_root_pem().await;
+    let anything = answers_over_tls(&root_pem, ("anything.wild.example.test", "/"), https_port);
+    let body = eventually(Duration::from_secs(20), "the wildcard over TLS", anything).await;
+    assert!(body.contains("hello"), "{body}");
+
     // A restart of Helvetia and of Traefik, with the master key rotated meanwhile, keeps the
-    // certificate: it is not ordered again, and the new Traefik serves it.
+    // certificate: it is not ordered again, and the new Traefik serves it. The restarted
+    // server also asks for the generated hostnames' certificates (`--generated-certificates
+    // per-host`, explicit under `.test`) and the public URL's.
     let not_after = certificate["not_after"].clone();
     assert!(server.terminate().success());
     let traefik_before = server.traefik_pid().expect("Traefik's pid");
@@ -193,6 +255,15 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
         "{}",
         String::from_utf8_lossy(&rotated.stderr)
     );
+    server.extra_args.extend(
+        [
+            "--generated-certificates",
+            "per-host",
+            "--public-url",
+            "https://helvetia.example.test",
+        ]
+        .map(String::from),
+    );
     server.launch().await;
     assert_ne!(server.traefik_pid(), Some(traefik_before), "a new Traefik");
     let kept = domain(&server, &project, "secure.example.test").await;
@@ -200,6 +271,16 @@ async fn a_routed_domain_gets_a_certificate_and_a_refused_one_says_why() {
     assert_eq!(kept["certificate"]["state"], "issued");
     let body = eventually(Duration::from_secs(20), "TLS after a restart", over_tls).await;
     assert!(body.contains("hello"), "{body}");
+    let generated = answers_over_tls(&root_pem, (&host, "/"), https_port);
+    let body = eventually(Duration::from_secs(60), "the generated hostname", generated).await;
+    assert!(body.contains("hello"), "{body}");
+    let api = answers_over_tls(&root_pem, ("helvetia.example.test", "/healthz"), https_port);
+    eventually(Duration::from_secs(60), "the public URL over TLS", api).await;
+    let listed = server.cli_ok(&["certificates", "list"]);
+    let hostname = |line: &&str| line.trim_start().starts_with("hostname") && line.contains(&host);
+    let line = listed.lines().find(hostname).unwrap_or_default();
+    assert!(line.contains("issued (CN=Pebble"), "{listed}");
+    assert!(listed.contains("public_url"), "{listed}");
 
     // A name Pebble resolves elsewhere: its challenge cannot succeed. Forced (routed without
     // a check), it fails with the CA's reason and still answers over HTTP.

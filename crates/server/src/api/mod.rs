@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 mod audit;
 pub mod auth;
 mod auth_routes;
+mod certificates;
 pub mod client;
 pub mod cookies;
 mod deployments;
@@ -128,6 +129,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(hooks::routes())
         .merge(previews::routes())
         .merge(domains::routes())
+        .merge(certificates::routes())
         .merge(notifications::routes())
         .merge(link_pages::routes())
 }

@@ -17,7 +17,6 @@ use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
-use helvetia_engine::acme::Directory;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
 use helvetia_engine::github::GitHubApi;
@@ -36,7 +35,10 @@ use crate::logs::{Followers, LogHub, LogLimits};
 use crate::metrics::MetricsSettings;
 use crate::vault::{Vault, VaultError};
 
+mod acme;
 mod routes;
+
+pub use acme::{AcmeSettings, DnsProvider, DnsSettings, ExternalAccountBinding};
 
 /// Settings the deploy pipeline and the reconciler follow.
 #[derive(Debug, Clone)]
@@ -225,20 +227,10 @@ pub struct Platform {
     /// HTTP-01 answers of the ACME orders in progress, by token: the API serves them at
     /// `/.well-known/acme-challenge/<token>` on every host.
     pub acme_challenges: std::sync::RwLock<std::collections::HashMap<String, String>>,
-    /// Woken when a domain is routed: the certificates task orders its certificate.
+    /// Woken when routes are published: the certificates task orders what they now need.
     pub certificates_due: Notify,
     routing: Mutex<()>,
     networks: Mutex<()>,
-}
-
-/// Where Helvetia, as an ACME client, orders certificates.
-#[derive(Debug, Clone)]
-pub struct AcmeSettings {
-    pub directory: Directory,
-    /// The account's contact address.
-    pub contact: Option<String>,
-    /// Certificates to trust for the CA's API beside the system's.
-    pub extra_roots_pem: String,
 }
 
 /// A service's environment, opened and merged, for one deployment.

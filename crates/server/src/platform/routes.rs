@@ -102,6 +102,8 @@ impl Platform {
             .redirects
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = redirects;
+        // A new service, preview or domain may want a certificate: the task looks now.
+        self.certificates_due.notify_one();
         Ok(())
     }
 
@@ -114,30 +116,46 @@ impl Platform {
             .cloned()
     }
 
-    /// Where a service's users reach it: its primary custom domain once routed — over HTTPS
-    /// once its certificate is issued and served — else its generated hostname.
+    /// Where a service's users reach it: its primary custom domain once routed, else its
+    /// generated hostname — over HTTPS once a certificate for it is issued and served.
     pub async fn service_address(&self, service: &Service) -> String {
-        let generated = self.settings.service_url(service);
         let domains = match self.store.domains(service.id).await {
             Ok(domains) => domains,
             Err(error) => {
                 tracing::warn!(%error, "reading a service's domains failed");
-                return generated;
+                return self.settings.service_url(service);
             }
         };
-        let Some(primary) = domains.iter().find(|d| d.primary && d.is_routed()) else {
-            return generated;
+        if let Some(primary) = domains.iter().find(|d| d.primary && d.is_routed()) {
+            let issued = primary
+                .certificate
+                .as_ref()
+                .is_some_and(|certificate| certificate.not_after.is_some());
+            return self.address(primary.name.as_str(), issued);
+        }
+        let host = self.settings.service_hostname(service);
+        let issued = match self.store.certificates().await {
+            Ok(certificates) => certificates.iter().any(|stored| {
+                stored.subject.domain_id.is_none()
+                    && stored.certificate.not_after.is_some()
+                    && stored.subject.covers(&host)
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "reading the certificates failed");
+                false
+            }
         };
-        let issued = primary
-            .certificate
-            .as_ref()
-            .is_some_and(|certificate| certificate.not_after.is_some());
+        self.address(&host, issued)
+    }
+
+    /// `host`'s URL: `https://` when it has a certificate and there is an HTTPS entry point.
+    fn address(&self, host: &str, issued: bool) -> String {
         match (issued, self.settings.https_port) {
-            (true, Some(443)) => format!("https://{}", primary.name),
-            (true, Some(port)) => format!("https://{}:{port}", primary.name),
+            (true, Some(443)) => format!("https://{host}"),
+            (true, Some(port)) => format!("https://{host}:{port}"),
             _ => match self.settings.public_port {
-                Some(port) if port != 80 => format!("http://{}:{port}", primary.name),
-                _ => format!("http://{}", primary.name),
+                Some(port) if port != 80 => format!("http://{host}:{port}"),
+                _ => format!("http://{host}"),
             },
         }
     }
@@ -149,15 +167,16 @@ impl Platform {
             .settings
             .with_control_plane(self.store.routing_table().await?);
         for served in self.store.served_certificates().await? {
-            let binding = crate::vault::certificate_key_binding(served.domain_id);
+            let binding = crate::vault::certificate_key_binding(&served.subject);
             match self.vault.open(&binding, &served.sealed_key) {
                 Ok(key_pem) => table.serve_certificate(ServedCertificate {
-                    hostnames: vec![served.name],
+                    hostnames: served.subject.names,
                     chain_pem: served.chain_pem,
                     key_pem,
                 }),
                 Err(error) => {
-                    tracing::error!(domain = %served.name, %error, "a certificate's key does not open")
+                    let names = served.subject.joined_names();
+                    tracing::error!(%names, %error, "a certificate's key does not open")
                 }
             }
         }

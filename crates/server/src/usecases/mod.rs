@@ -25,6 +25,7 @@ use crate::worker::WorkerHandle;
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod certificates;
 pub mod deployments;
 pub mod devices;
 pub mod domains;

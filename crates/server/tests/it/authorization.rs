@@ -144,6 +144,7 @@ const INSTANCE: &[(Method, &str)] = &[
     (Method::PUT, "/api/v1/github/app"),
     (Method::POST, "/api/v1/github/app/manifest"),
     (Method::GET, "/api/v1/github/deliveries"),
+    (Method::GET, "/api/v1/certificates"),
 ];
 
 /// A body that passes validation, so a refusal is about whose the thing is.

@@ -4,6 +4,7 @@
 
 mod api;
 mod authorization;
+mod certificates;
 mod devices;
 mod domains;
 mod edge;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backend;
+mod certificates;
 mod deployments;
 mod devices;
 mod domains;
@@ -57,6 +58,7 @@ conformance!(
     projects::create_list_get_delete,
     domains::verified_domains_are_routed_once_per_name_and_aliases_redirect,
     domains::basic_auth_and_hsts_route_a_domain_apart_and_unverified_ones_are_rechecked,
+    certificates::certificates_are_kept_per_subject_ordered_recorded_and_served,
     previews::a_preview_is_a_service_of_its_parent_with_its_own_hostname_and_variables,
     projects::names_are_unique,
     projects::other_teams_see_nothing,

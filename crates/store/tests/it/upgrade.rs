@@ -3,6 +3,7 @@
 
 use helvetia_core::account::Email;
 use helvetia_core::auth::{Scope, TeamId};
+use helvetia_core::certificate::{CertificateKind, CertificateState};
 use helvetia_core::routing::route_name;
 use helvetia_core::service::Port;
 use helvetia_store::audit::AuditBy;
@@ -84,6 +85,26 @@ const ONE_TEAM_OF_EVERYTHING: &str = "
         FROM teams;
     INSERT INTO api_tokens (team_id, name, token_hash, hint, scopes, created_at)
         SELECT id, 'ci', 'hash-of-the-ci-token', 'hlv_ci', 'deploy', 0 FROM teams;
+";
+
+/// What a release whose schema ended at migration 23 wrote: a routed domain with an issued
+/// certificate, keyed by the domain.
+const BEFORE_CERTIFICATE_SUBJECTS: i64 = 23;
+const A_DOMAINS_CERTIFICATE: &str = "
+    INSERT INTO teams (name, created_at) VALUES ('default', 0);
+    INSERT INTO projects (team_id, name, created_at) SELECT id, 'demo', 0 FROM teams;
+    INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port, created_at,
+                          updated_at)
+        SELECT id, 'web', 'https://git.example.org/demo.git', 'main', 'Dockerfile', '.', 8080,
+               0, 0
+        FROM projects;
+    INSERT INTO domains (service_id, name, is_primary, token, verification, verified_at,
+                         created_at)
+        SELECT id, 'shop.example.test', TRUE, 'token-1', 'dns', 0, 0 FROM services;
+    INSERT INTO certificates (domain_id, state, issuer, not_before, not_after, failures,
+                              next_attempt_at, chain_pem, sealed_key, updated_at)
+        SELECT id, 'issued', 'Pebble', 0, 7776000000, 0, 5184000000, 'CHAIN', 'SEALED', 0
+        FROM domains;
 ";
 
 /// Migrates `$pool` (of either backend) as the release whose schema ended at `$version` did,
@@ -319,4 +340,37 @@ upgrade_test!(
     BEFORE_VOLUME_ENGINE_NAMES,
     A_VOLUME_NAMED_WITHOUT_THE_INSTALLATION,
     volumes_keep_their_engine_names
+);
+
+/// A domain's certificate from before certificates had subjects is the domain's: same state,
+/// chain and key (sealed to the domain's id, as before), served, and kept by the sync.
+async fn a_domains_certificate_stays_the_domains(db: TestDb) {
+    let certificates = db.store.certificates().await.unwrap();
+    assert_eq!(certificates.len(), 1, "{certificates:?}");
+    let stored = &certificates[0];
+    assert_eq!(stored.subject.kind, CertificateKind::Domain);
+    assert_eq!(stored.subject.names, ["shop.example.test"]);
+    let domain_id = stored.subject.domain_id.unwrap();
+    assert_eq!(stored.certificate.state, CertificateState::Issued);
+    assert_eq!(stored.certificate.issuer.as_deref(), Some("Pebble"));
+    let served = db.store.served_certificates().await.unwrap();
+    assert_eq!(served[0].chain_pem, "CHAIN");
+    let keys = db.store.sealed_certificate_keys().await.unwrap();
+    assert_eq!(keys[0].1.domain_id, Some(domain_id));
+    assert!(
+        !db.store
+            .sync_certificates(&[], Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.store.certificates().await.unwrap().len(), 1);
+    db.drop().await;
+}
+
+upgrade_test!(
+    a_domains_certificate_stays_the_domains_on_sqlite,
+    a_domains_certificate_stays_the_domains_on_postgres,
+    BEFORE_CERTIFICATE_SUBJECTS,
+    A_DOMAINS_CERTIFICATE,
+    a_domains_certificate_stays_the_domains
 );
