@@ -405,6 +405,9 @@ fn server_secrets(config: &ServerConfig) -> Vec<String> {
     if let Ok(token) = fs::read_to_string(config.data_dir.join(ADMIN_TOKEN_FILE)) {
         secrets.push(token.trim().to_owned());
     }
+    if let Some(acme) = &config.platform.acme {
+        secrets.extend(acme.secrets());
+    }
     secrets
 }
 

@@ -29,6 +29,29 @@ pub struct AcmeSettings {
     pub generated: GeneratedCertificates,
 }
 
+impl AcmeSettings {
+    /// The secrets among these settings (the DNS provider's password or token, the External
+    /// Account Binding's MAC key), for the server's redactor.
+    pub fn secrets(&self) -> Vec<String> {
+        let dns = self.dns.as_ref().and_then(|dns| match &dns.provider {
+            DnsProvider::HttpReq { basic_auth, .. } => {
+                basic_auth.as_ref().map(|(_, password)| password.expose())
+            }
+            DnsProvider::Cloudflare { token, .. } => Some(token.expose()),
+        });
+        let binding = self
+            .external_account
+            .as_ref()
+            .map(|eab| eab.hmac_key.as_str());
+        [dns, binding]
+            .into_iter()
+            .flatten()
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// A DNS provider and how long its records take to be seen by the CA.
 #[derive(Debug, Clone)]
 pub struct DnsSettings {
@@ -182,6 +205,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(quick.propagation, Duration::ZERO);
+        let settings = AcmeSettings {
+            directory: Directory::LetsEncryptStaging,
+            contact: None,
+            extra_roots_pem: String::new(),
+            external_account: Some(ExternalAccountBinding::new("kid", "c2VjcmV0").unwrap()),
+            dns: Some(httpreq),
+            generated: GeneratedCertificates::None,
+        };
+        assert_eq!(settings.secrets(), ["s3cret", "c2VjcmV0"]);
     }
 
     #[test]
