@@ -46,20 +46,49 @@ pub struct Served {
     pub sealed_key: String,
 }
 
+/// A certificate's columns (`c.state AS certificate_state`, `c.updated_at AS
+/// certificate_updated_at`, the others by their names), as read beside what it is for: all
+/// `NULL` for a domain without one.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CertificateColumns {
+    certificate_state: Option<String>,
+    issuer: Option<String>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    reason: Option<String>,
+    failures: Option<i64>,
+    next_attempt_at: Option<i64>,
+    certificate_updated_at: Option<i64>,
+}
+
+impl CertificateColumns {
+    pub(crate) fn into_certificate(self) -> Result<Option<Certificate>> {
+        let (Some(state), Some(updated_at)) = (self.certificate_state, self.certificate_updated_at)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Certificate {
+            state: CertificateState::parse(&state)
+                .ok_or_else(|| StoreError::corrupt("certificate state", format!("`{state}`")))?,
+            issuer: self.issuer,
+            not_before: self.not_before.map(timestamp).transpose()?,
+            not_after: self.not_after.map(timestamp).transpose()?,
+            reason: self.reason,
+            failures: u32::try_from(self.failures.unwrap_or_default()).unwrap_or(u32::MAX),
+            next_attempt_at: self.next_attempt_at.map(timestamp).transpose()?,
+            updated_at: timestamp(updated_at)?,
+        }))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct CertificateRow {
     id: i64,
     kind: String,
     names: String,
     domain_id: Option<i64>,
-    state: String,
-    issuer: Option<String>,
-    not_before: Option<i64>,
-    not_after: Option<i64>,
-    reason: Option<String>,
-    failures: i64,
-    next_attempt_at: Option<i64>,
-    updated_at: i64,
+    #[sqlx(flatten)]
+    certificate: CertificateColumns,
 }
 
 fn subject(kind: &str, names: &str, domain_id: Option<i64>) -> Result<CertificateSubject> {
@@ -75,27 +104,19 @@ fn subject(kind: &str, names: &str, domain_id: Option<i64>) -> Result<Certificat
 impl TryFrom<CertificateRow> for StoredCertificate {
     type Error = StoreError;
     fn try_from(row: CertificateRow) -> Result<StoredCertificate> {
-        let state = CertificateState::parse(&row.state)
-            .ok_or_else(|| StoreError::corrupt("certificate state", format!("`{}`", row.state)))?;
+        let certificate = (row.certificate.into_certificate()?)
+            .ok_or_else(|| StoreError::corrupt("certificate", "no state"))?;
         Ok(StoredCertificate {
             id: row.id,
             subject: subject(&row.kind, &row.names, row.domain_id)?,
-            certificate: Certificate {
-                state,
-                issuer: row.issuer,
-                not_before: row.not_before.map(timestamp).transpose()?,
-                not_after: row.not_after.map(timestamp).transpose()?,
-                reason: row.reason,
-                failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
-                next_attempt_at: row.next_attempt_at.map(timestamp).transpose()?,
-                updated_at: timestamp(row.updated_at)?,
-            },
+            certificate,
         })
     }
 }
 
-const SELECT_CERTIFICATES: &str = "SELECT c.id, c.kind, c.names, c.domain_id, c.state, \
-     c.issuer, c.not_before, c.not_after, c.reason, c.failures, c.next_attempt_at, c.updated_at \
+const SELECT_CERTIFICATES: &str = "SELECT c.id, c.kind, c.names, c.domain_id, \
+     c.state AS certificate_state, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
+     c.next_attempt_at, c.updated_at AS certificate_updated_at \
      FROM certificates c LEFT JOIN domains d ON d.id = c.domain_id";
 
 /// Only the certificates of routed domains, and those of other kinds.

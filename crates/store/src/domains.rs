@@ -4,7 +4,6 @@
 
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::Actor;
-use helvetia_core::certificate::{Certificate, CertificateState};
 use helvetia_core::domain::{
     BasicAuthUser, Domain, DomainName, Hsts, RECHECKS_STOPPED, Verification, recheck_wait,
 };
@@ -13,6 +12,7 @@ use helvetia_core::service::Service;
 use jiff::Timestamp;
 
 use crate::audit::audit;
+use crate::certificates::CertificateColumns;
 use crate::services::{require_team_service, target};
 use crate::{Result, Store, StoreError, WritePool, millis, now_millis, timestamp, with_pool};
 
@@ -43,14 +43,8 @@ struct DomainRow {
     hsts_include_subdomains: bool,
     hsts_preload: bool,
     next_check_at: Option<i64>,
-    certificate_state: Option<String>,
-    issuer: Option<String>,
-    not_before: Option<i64>,
-    not_after: Option<i64>,
-    reason: Option<String>,
-    failures: Option<i64>,
-    next_attempt_at: Option<i64>,
-    certificate_updated_at: Option<i64>,
+    #[sqlx(flatten)]
+    certificate: CertificateColumns,
 }
 
 impl TryFrom<DomainRow> for Domain {
@@ -84,21 +78,7 @@ impl TryFrom<DomainRow> for Domain {
                 preload: row.hsts_preload,
             }),
             next_check_at: row.next_check_at.map(timestamp).transpose()?,
-            certificate: match (row.certificate_state, row.certificate_updated_at) {
-                (Some(state), Some(updated_at)) => Some(Certificate {
-                    state: CertificateState::parse(&state).ok_or_else(|| {
-                        StoreError::corrupt("certificate state", format!("`{state}`"))
-                    })?,
-                    issuer: row.issuer,
-                    not_before: row.not_before.map(timestamp).transpose()?,
-                    not_after: row.not_after.map(timestamp).transpose()?,
-                    reason: row.reason,
-                    failures: u32::try_from(row.failures.unwrap_or_default()).unwrap_or(u32::MAX),
-                    next_attempt_at: row.next_attempt_at.map(timestamp).transpose()?,
-                    updated_at: timestamp(updated_at)?,
-                }),
-                _ => None,
-            },
+            certificate: row.certificate.into_certificate()?,
         })
     }
 }
