@@ -58,3 +58,26 @@ pub struct SetHsts {
     #[serde(default)]
     pub preload: bool,
 }
+
+/// A certificate of the user's own for a domain (instead of one Helvetia orders): served as it
+/// is until replaced or removed, never renewed (its coming expiry is notified). The key is
+/// sealed at rest and never shown again.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadCertificate {
+    /// The PEM chain, the domain's certificate first, then the intermediates.
+    #[schema(min_length = 1, max_length = 65536)]
+    pub chain_pem: String,
+    /// The certificate's PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[schema(min_length = 1, max_length = 16384)]
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for UploadCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadCertificate")
+            .field("chain_pem", &self.chain_pem.len())
+            .field("key_pem", &"***")
+            .finish()
+    }
+}

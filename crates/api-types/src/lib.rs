@@ -39,7 +39,7 @@ pub use devices::{
     DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,
     DeviceTokenError, PollDeviceLogin, StartDeviceLogin,
 };
-pub use domains::{AddDomain, SetBasicAuth, SetHsts};
+pub use domains::{AddDomain, SetBasicAuth, SetHsts, UploadCertificate};
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};
 pub use hooks::{HookReceipt, HookResult, HookSecret, HookView, UpdateHook};
@@ -64,7 +64,9 @@ pub use volumes::{AddVolume, VolumeChange, VolumeView};
 
 pub use helvetia_core::audit::AuditEntry;
 pub use helvetia_core::auth::{ApiToken, Role, Scope};
-pub use helvetia_core::certificate::{Certificate, CertificateKind, CertificateState};
+pub use helvetia_core::certificate::{
+    Certificate, CertificateKind, CertificateSource, CertificateState,
+};
 pub use helvetia_core::container::{ContainerRecord, Health, OutputLine, ServiceEvent};
 pub use helvetia_core::deployment::{
     Deployment, DeploymentCause, DeploymentStatus, LogLine, Transition,

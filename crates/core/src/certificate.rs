@@ -1,8 +1,10 @@
 //! Certificates as objects: each routed domain's certificate has a state a person can read —
 //! `pending` while ordered, `issued` (by whom, valid from and until), `failed` (the CA's
 //! reason, and when Helvetia tries again), `renewing` once two thirds of its life have
-//! passed — and Helvetia, as the ACME client, decides when to order again: never in a loop
-//! against a CA that refuses (the waits grow), never at a CA's rate limit's pace.
+//! passed, `expiring` when one still served ends within [`EXPIRING_WITHIN`] — and Helvetia, as
+//! the ACME client, decides when to order again: never in a loop against a CA that refuses
+//! (the waits grow), never at a CA's rate limit's pace. A certificate a user uploaded is
+//! served as it is and never ordered.
 
 use std::time::Duration;
 
@@ -17,7 +19,13 @@ pub enum CertificateState {
     Issued,
     Failed,
     Renewing,
+    /// Served, and ending within [`EXPIRING_WITHIN`]: its renewals keep failing, or it was
+    /// uploaded and nobody replaced it. Never stored: [`CertificateState::at`] derives it.
+    Expiring,
 }
+
+/// How close to its end a certificate still served counts as expiring (and is notified).
+pub const EXPIRING_WITHIN: SignedDuration = SignedDuration::from_hours(14 * 24);
 
 impl CertificateState {
     pub fn as_str(self) -> &'static str {
@@ -26,15 +34,40 @@ impl CertificateState {
             CertificateState::Issued => "issued",
             CertificateState::Failed => "failed",
             CertificateState::Renewing => "renewing",
+            CertificateState::Expiring => "expiring",
         }
     }
 
     pub fn parse(text: &str) -> Option<CertificateState> {
         use CertificateState::*;
-        [Pending, Issued, Failed, Renewing]
+        [Pending, Issued, Failed, Renewing, Expiring]
             .into_iter()
             .find(|state| state.as_str() == text)
     }
+
+    /// The state to show at `now` of a certificate stored as `self`, served until
+    /// `not_after` (if one was issued): `expiring` once that is within [`EXPIRING_WITHIN`]
+    /// while no renewal is under way, however it got there.
+    pub fn at(self, not_after: Option<Timestamp>, now: Timestamp) -> CertificateState {
+        let ending = not_after.is_some_and(|end| end.duration_since(now) < EXPIRING_WITHIN);
+        match self {
+            CertificateState::Issued | CertificateState::Failed if ending => {
+                CertificateState::Expiring
+            }
+            state => state,
+        }
+    }
+}
+
+/// Where a certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateSource {
+    /// Ordered and renewed by Helvetia from its CA.
+    Acme,
+    /// Uploaded by a user (chain and key): served until replaced or removed, never renewed.
+    Uploaded,
 }
 
 /// A domain's certificate as the API shows it (never its key).
@@ -42,6 +75,7 @@ impl CertificateState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Certificate {
     pub state: CertificateState,
+    pub source: CertificateSource,
     /// The issuing CA's name, once issued.
     pub issuer: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
@@ -312,6 +346,27 @@ mod tests {
     }
 
     #[test]
+    fn a_served_certificate_near_its_end_is_expiring_unless_being_renewed() {
+        let now: Timestamp = "2026-11-28T00:00:00Z".parse().unwrap();
+        let in_days = |days: i64| Some(now + SignedDuration::from_hours(days * 24));
+        use CertificateState::*;
+        assert_eq!(Issued.at(in_days(15), now), Issued);
+        assert_eq!(Issued.at(in_days(13), now), Expiring);
+        assert_eq!(
+            Failed.at(in_days(2), now),
+            Expiring,
+            "a renewal keeps failing"
+        );
+        assert_eq!(Failed.at(None, now), Failed, "never issued");
+        assert_eq!(Renewing.at(in_days(2), now), Renewing);
+        assert_eq!(
+            Issued.at(in_days(-1), now),
+            Expiring,
+            "expired, still served"
+        );
+    }
+
+    #[test]
     fn renewal_is_two_thirds_into_the_life() {
         let start: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let end = start + SignedDuration::from_hours(90 * 24);
@@ -319,7 +374,7 @@ mod tests {
             renew_at(start, end),
             start + SignedDuration::from_hours(60 * 24)
         );
-        for state in ["pending", "issued", "failed", "renewing"] {
+        for state in ["pending", "issued", "failed", "renewing", "expiring"] {
             assert_eq!(CertificateState::parse(state).unwrap().as_str(), state);
         }
     }

@@ -237,6 +237,10 @@ impl Server {
         tasks.spawn("metrics-rollup", on(&platform, metrics::rollup::run));
         tasks.spawn("log-retention", on(&platform, crate::logs::retention::run));
         tasks.spawn("certificates", on(&platform, crate::certificates::run));
+        tasks.spawn(
+            "certificate-expiry",
+            on(&platform, crate::certificates::notices::warn_of_expiry),
+        );
         tasks.spawn("notifications", on(&platform, crate::notifications::run));
         if let Some(listener) = exposition_listener {
             let store = store.clone();

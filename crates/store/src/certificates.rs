@@ -7,11 +7,18 @@
 //! its name's certificate), the others' by [`Store::sync_certificates`] from what the server
 //! wants; a new row is `pending` and due at once.
 
+use helvetia_core::audit::AuditAction;
+use helvetia_core::auth::Actor;
 use helvetia_core::certificate::{
-    Certificate, CertificateKind, CertificateState, CertificateSubject,
+    Certificate, CertificateKind, CertificateSource, CertificateState, CertificateSubject,
+    EXPIRING_WITHIN,
 };
+use helvetia_core::domain::Domain;
+use helvetia_core::service::Service;
 use jiff::Timestamp;
 
+use crate::audit::audit;
+use crate::domains::what;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 /// What an order answered, to record.
@@ -28,6 +35,16 @@ pub enum Ordered<'a> {
         reason: &'a str,
         next_attempt_at: Timestamp,
     },
+}
+
+/// A certificate a user uploaded for a domain: its chain, its key (sealed by the server) and
+/// what its leaf says.
+pub struct Uploaded<'a> {
+    pub chain_pem: &'a str,
+    pub sealed_key: &'a str,
+    pub issuer: &'a str,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
 }
 
 /// A certificate and what it is for (never its chain or key).
@@ -52,6 +69,7 @@ pub struct Served {
 #[derive(sqlx::FromRow)]
 pub(crate) struct CertificateColumns {
     certificate_state: Option<String>,
+    uploaded: Option<bool>,
     issuer: Option<String>,
     not_before: Option<i64>,
     not_after: Option<i64>,
@@ -67,12 +85,19 @@ impl CertificateColumns {
         else {
             return Ok(None);
         };
+        let not_after = self.not_after.map(timestamp).transpose()?;
+        let stored = CertificateState::parse(&state)
+            .ok_or_else(|| StoreError::corrupt("certificate state", format!("`{state}`")))?;
         Ok(Some(Certificate {
-            state: CertificateState::parse(&state)
-                .ok_or_else(|| StoreError::corrupt("certificate state", format!("`{state}`")))?,
+            state: stored.at(not_after, Timestamp::now()),
+            source: if self.uploaded.unwrap_or_default() {
+                CertificateSource::Uploaded
+            } else {
+                CertificateSource::Acme
+            },
             issuer: self.issuer,
             not_before: self.not_before.map(timestamp).transpose()?,
-            not_after: self.not_after.map(timestamp).transpose()?,
+            not_after,
             reason: self.reason,
             failures: u32::try_from(self.failures.unwrap_or_default()).unwrap_or(u32::MAX),
             next_attempt_at: self.next_attempt_at.map(timestamp).transpose()?,
@@ -115,8 +140,8 @@ impl TryFrom<CertificateRow> for StoredCertificate {
 }
 
 const SELECT_CERTIFICATES: &str = "SELECT c.id, c.kind, c.names, c.domain_id, \
-     c.state AS certificate_state, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
-     c.next_attempt_at, c.updated_at AS certificate_updated_at \
+     c.state AS certificate_state, c.uploaded, c.issuer, c.not_before, c.not_after, c.reason, \
+     c.failures, c.next_attempt_at, c.updated_at AS certificate_updated_at \
      FROM certificates c LEFT JOIN domains d ON d.id = c.domain_id";
 
 /// Only the certificates of routed domains, and those of other kinds.
@@ -215,12 +240,12 @@ impl Store {
 
     /// The certificates due at `now`: new, failed and past their wait, issued and past their
     /// renewal time, or left `pending` by a crash (an order takes minutes at most); a domain's
-    /// only while it is routed.
+    /// only while it is routed, and never an uploaded one.
     pub async fn certificates_due(&self, now: Timestamp) -> Result<Vec<StoredCertificate>> {
         let stale_pending = millis(now) - 10 * 60 * 1000;
         let query = format!(
             "{SELECT_CERTIFICATES}
-             WHERE {ROUTED}
+             WHERE {ROUTED} AND NOT c.uploaded
                AND (c.next_attempt_at <= $1
                     OR (c.state IN ('pending', 'renewing') AND c.updated_at < $2))
              ORDER BY c.id"
@@ -244,6 +269,125 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(StoredCertificate::try_from).collect()
+    }
+
+    /// When the next certificate is due after `now` (for the ordering task to wake then), if
+    /// one will be.
+    pub async fn next_certificate_due(&self) -> Result<Option<Timestamp>> {
+        let query = format!(
+            "SELECT MIN(c.next_attempt_at) FROM certificates c
+             LEFT JOIN domains d ON d.id = c.domain_id WHERE {ROUTED} AND NOT c.uploaded"
+        );
+        let next: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(query.clone()))
+                .fetch_one(pool)
+                .await?
+        });
+        next.map(timestamp).transpose()
+    }
+
+    /// Serves `uploaded` for `domain` of `service` from now on, in place of any certificate it
+    /// had: never ordered or renewed while it stays.
+    pub async fn upload_certificate(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+        uploaded: &Uploaded<'_>,
+    ) -> Result<()> {
+        let entry = format!(
+            "{}: certificate uploaded (issued by {}, valid until {})",
+            what(service, domain.name.as_str()),
+            uploaded.issuer,
+            uploaded.not_after
+        );
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM certificates WHERE domain_id = $1")
+                .bind(domain.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO certificates (kind, names, domain_id, state, uploaded, issuer,
+                                           not_before, not_after, failures, chain_pem,
+                                           sealed_key, updated_at)
+                 VALUES ('domain', $1, $2, 'issued', TRUE, $3, $4, $5, 0, $6, $7, $8)",
+            )
+            .bind(domain.name.as_str())
+            .bind(domain.id)
+            .bind(uploaded.issuer)
+            .bind(millis(uploaded.not_before))
+            .bind(millis(uploaded.not_after))
+            .bind(uploaded.chain_pem)
+            .bind(uploaded.sealed_key)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+            audit!(tx, actor, AuditAction::DomainSettings, entry.clone());
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Stops serving `domain`'s uploaded certificate; answers whether it had one. (Helvetia
+    /// orders one for it again, when it is the ACME client.)
+    pub async fn remove_uploaded_certificate(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        domain: &Domain,
+    ) -> Result<bool> {
+        let entry = format!(
+            "{}: uploaded certificate removed",
+            what(service, domain.name.as_str())
+        );
+        let removed = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let removed = sqlx::query("DELETE FROM certificates WHERE domain_id = $1 AND uploaded")
+                .bind(domain.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if removed > 0 {
+                audit!(tx, actor, AuditAction::DomainSettings, entry.clone());
+            }
+            tx.commit().await?;
+            removed
+        });
+        Ok(removed > 0)
+    }
+
+    /// The certificates still served that end within [`EXPIRING_WITHIN`] of `now` and whose
+    /// coming expiry was not notified yet (a renewed certificate's is notified again).
+    pub async fn certificates_to_warn_of(&self, now: Timestamp) -> Result<Vec<StoredCertificate>> {
+        let query = format!(
+            "{SELECT_CERTIFICATES}
+             WHERE {ROUTED} AND c.chain_pem IS NOT NULL AND c.not_after < $1
+               AND (c.expiry_notified_for IS NULL OR c.expiry_notified_for <> c.not_after)
+             ORDER BY c.id"
+        );
+        let horizon = now
+            .saturating_add(EXPIRING_WITHIN)
+            .unwrap_or(Timestamp::MAX);
+        let rows: Vec<CertificateRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+                .bind(millis(horizon))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(StoredCertificate::try_from).collect()
+    }
+
+    /// Records that certificate `id`'s expiry at `not_after` was notified.
+    pub async fn record_expiry_warning(&self, id: i64, not_after: Timestamp) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE certificates SET expiry_notified_for = $1 WHERE id = $2")
+                .bind(millis(not_after))
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Marks certificate `id` as being ordered: `renewing` when one was issued (it is served

@@ -87,7 +87,7 @@ const SELECT_DOMAINS: &str = "SELECT d.id, d.service_id, d.name, d.path_prefix, 
      d.redirect, d.token, d.verification, d.verified_at, d.last_check, d.checked_at, d.created_at, \
      d.basic_auth_user, d.hsts_max_age, d.hsts_include_subdomains, d.hsts_preload, \
      d.next_check_at, \
-     c.state AS certificate_state, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
+     c.state AS certificate_state, c.uploaded, c.issuer, c.not_before, c.not_after, c.reason, c.failures, \
      c.next_attempt_at, c.updated_at AS certificate_updated_at \
      FROM domains d LEFT JOIN certificates c ON c.domain_id = d.id";
 
@@ -109,7 +109,7 @@ impl DomainChange<'_> {
     }
 }
 
-fn what(service: &Service, name: &str) -> String {
+pub(crate) fn what(service: &Service, name: &str) -> String {
     format!("{} domain {name}", target(&service.project, &service.name))
 }
 

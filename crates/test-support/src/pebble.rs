@@ -259,6 +259,23 @@ pub struct TestCertificates {
 }
 
 impl TestCertificates {
+    /// A leaf for `names` valid since yesterday and until `days` from today (midnight UTC;
+    /// negative: expired).
+    pub fn ending_in(names: &[&str], days: i64) -> Self {
+        let date = |days: i64| {
+            let day = jiff::tz::Offset::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date()
+                .checked_add(jiff::Span::new().days(days))
+                .unwrap();
+            rcgen::date_time_ymd(i32::from(day.year()), day.month() as u8, day.day() as u8)
+        };
+        TestCertificates::make(names, |leaf| {
+            leaf.not_before = date(-1);
+            leaf.not_after = date(days);
+        })
+    }
+
     /// A leaf for `names` (DNS names or IP addresses), its parameters (dates) adjusted by
     /// `leaf`.
     pub fn make(names: &[&str], leaf: impl FnOnce(&mut rcgen::CertificateParams)) -> Self {

@@ -6,7 +6,9 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::Subcommand;
-use helvetia_api_types::{AddDomain, Certificate, Domain, SetBasicAuth, SetHsts};
+use helvetia_api_types::{
+    AddDomain, Certificate, CertificateSource, Domain, SetBasicAuth, SetHsts, UploadCertificate,
+};
 
 use crate::GlobalArgs;
 use crate::client::Client;
@@ -77,6 +79,20 @@ pub enum DomainsCommand {
         #[arg(long, conflicts_with_all = ["max_age", "include_subdomains", "preload"])]
         off: bool,
     },
+    /// Serve a certificate of your own for a domain (instead of one Helvetia orders): never
+    /// renewed, its coming expiry notified; or stop with --remove.
+    Certificate {
+        target: ServiceTarget,
+        domain: String,
+        /// The PEM chain: the domain's certificate first, then the intermediates.
+        #[arg(long, required_unless_present = "remove")]
+        chain: Option<std::path::PathBuf>,
+        /// The PEM private key (kept sealed; never shown again).
+        #[arg(long, required_unless_present = "remove")]
+        key: Option<std::path::PathBuf>,
+        #[arg(long, conflicts_with_all = ["chain", "key"])]
+        remove: bool,
+    },
 }
 
 /// The password for basic auth: the first line of standard input with `--password-stdin`,
@@ -105,10 +121,13 @@ pub(super) fn certificate(certificate: Option<&Certificate>) -> String {
     let Some(certificate) = certificate else {
         return "-".into();
     };
-    let state = certificate.state.as_str();
+    let state = match certificate.source {
+        CertificateSource::Acme => certificate.state.as_str().to_owned(),
+        CertificateSource::Uploaded => format!("{}, uploaded", certificate.state.as_str()),
+    };
     match &certificate.issuer {
         Some(issuer) => format!("{state} ({issuer})"),
-        None => state.to_owned(),
+        None => state,
     }
 }
 
@@ -300,6 +319,30 @@ pub async fn run(command: DomainsCommand, global: &GlobalArgs) -> anyhow::Result
                     .put::<Domain>(&one(&target, &domain, "/hsts"), &body)
                     .await?
             }
+        }
+        DomainsCommand::Certificate {
+            target,
+            domain,
+            chain: Some(chain),
+            key: Some(key),
+            remove: false,
+        } => {
+            let read = |path: &std::path::Path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+            };
+            let body = UploadCertificate {
+                chain_pem: read(&chain)?,
+                key_pem: read(&key)?,
+            };
+            client
+                .put::<Domain>(&one(&target, &domain, "/certificate"), &body)
+                .await?
+        }
+        DomainsCommand::Certificate { target, domain, .. } => {
+            client
+                .delete::<Domain>(&one(&target, &domain, "/certificate"), None::<&()>)
+                .await?
         }
         DomainsCommand::Verify { target, domain } => {
             client

@@ -20,7 +20,7 @@ pub mod dns;
 mod order;
 mod transport;
 
-pub use certificate::{CertificateError, CertificateInfo};
+pub use certificate::{CertificateError, CertificateInfo, UploadedCertificate};
 pub use order::{
     Challenge, ChallengeKind, ChallengeResponder, IssuedCertificate, OrderRequest, ResponderError,
 };

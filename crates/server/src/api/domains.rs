@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use helvetia_api_types::{AddDomain, Domain, SetBasicAuth, SetHsts};
+use helvetia_api_types::{AddDomain, Domain, SetBasicAuth, SetHsts, UploadCertificate};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::ServicePath;
 use super::json::{ApiJson, ApiPath};
-use crate::usecases::domains;
+use crate::usecases::{certificates, domains};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(make_primary))
         .routes(routes!(set_basic_auth, clear_basic_auth))
         .routes(routes!(set_hsts, clear_hsts))
+        .routes(routes!(upload_certificate, remove_uploaded_certificate))
         .routes(routes!(well_known))
         .routes(routes!(acme_challenge))
 }
@@ -182,6 +183,56 @@ async fn clear_basic_auth(
 ) -> ApiResult<Json<Domain>> {
     Ok(Json(
         domains::clear_basic_auth(&state.app, &service, &path.domain).await?,
+    ))
+}
+
+/// Serve a certificate of your own for a domain (chain and key), instead of one Helvetia
+/// orders: checked (the key is the certificate's, it covers the domain, it is valid now),
+/// never renewed; the key is sealed and never shown.
+#[utoipa::path(
+    put, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/certificate", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    request_body = UploadCertificate,
+    security(("token" = ["write"])),
+    responses(
+        (status = OK, body = Domain),
+        (status = UNPROCESSABLE_ENTITY, description = "The key is not the certificate's, or the certificate does not cover the domain or is not valid now", body = ErrorBody),
+    )
+)]
+async fn upload_certificate(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+    ApiJson(body): ApiJson<UploadCertificate>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        certificates::upload(&state.app, &service, &path.domain, body).await?,
+    ))
+}
+
+/// Stop serving a domain's uploaded certificate (Helvetia orders one when it is the ACME
+/// client).
+#[utoipa::path(
+    delete, path = "/api/v1/projects/{project}/services/{service}/domains/{domain}/certificate", tag = "domains",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+        ("domain" = String, Path, description = "The domain"),
+    ),
+    security(("token" = ["write"])),
+    responses((status = OK, body = Domain))
+)]
+async fn remove_uploaded_certificate(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+    ApiPath(path): ApiPath<DomainPath>,
+) -> ApiResult<Json<Domain>> {
+    Ok(Json(
+        certificates::remove_upload(&state.app, &service, &path.domain).await?,
     ))
 }
 

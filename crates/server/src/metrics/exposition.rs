@@ -1,7 +1,8 @@
 //! The Prometheus text exposition, and the API's own measurements that go into it.
 //!
 //! Platform figures are read from the store when Prometheus scrapes, so they are never staler
-//! than the scrape: deployments by status and the queue's depth as gauges, and the durations
+//! than the scrape: deployments by status, the queue's depth and the days each served
+//! certificate has left as gauges, and the durations
 //! of deployments that ended since the last scrape as histograms (recorded from the store's
 //! transition history, so the deploy pipeline needs no hook). Request latency is measured by
 //! [`track_request`], a layer on every API route, which also counts open Server-Sent Events
@@ -31,6 +32,7 @@ pub const REQUEST_DURATION: &str = "helvetia_http_request_duration_seconds";
 const DEPLOYMENTS: &str = "helvetia_deployments";
 const QUEUED_JOBS: &str = "helvetia_queued_jobs";
 const SSE_CLIENTS: &str = "helvetia_sse_clients";
+const CERTIFICATE_EXPIRY: &str = "helvetia_certificate_expiry_days";
 
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -78,6 +80,18 @@ impl Exporter {
         }
         metrics::gauge!(QUEUED_JOBS).set(store.queued_job_count().await? as f64);
         metrics::gauge!(SSE_CLIENTS).set(self.open_streams.load(Ordering::Relaxed) as f64);
+        let now = Timestamp::now();
+        for stored in store.certificates().await? {
+            if let Some(not_after) = stored.certificate.not_after {
+                let days = not_after.duration_since(now).as_secs_f64() / 86_400.0;
+                metrics::gauge!(
+                    CERTIFICATE_EXPIRY,
+                    "names" => stored.subject.joined_names(),
+                    "kind" => stored.subject.kind.as_str(),
+                )
+                .set(days);
+            }
+        }
         {
             let mut observed_until = self.observed_until.lock().await;
             let settled = Timestamp::now() - FINISH_SETTLE;

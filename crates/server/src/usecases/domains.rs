@@ -280,7 +280,7 @@ fn refuse_reserved(app: &App, name: &DomainName) -> Result<()> {
 }
 
 /// The domain of `service` named `name` (the first, by path prefix, when it has several).
-async fn find(app: &App, service: &Service, name: &str) -> Result<Domain> {
+pub(super) async fn find(app: &App, service: &Service, name: &str) -> Result<Domain> {
     let name = DomainName::parse(name, true).map_err(|e| FieldErrors::single("domain", e))?;
     app.store
         .domains(service.id)
@@ -372,7 +372,7 @@ async fn http_check(app: &App, domain: &Domain) -> std::result::Result<(), Strin
 
 /// Publishes the routes after a change of a routed domain's settings (an unverified one is
 /// not published yet).
-async fn republish(app: &App, domain: &Domain) -> Result<()> {
+pub(super) async fn republish(app: &App, domain: &Domain) -> Result<()> {
     if domain.is_routed() {
         app.platform.publish_routes().await.map_err(internal)?;
     }

@@ -3,9 +3,11 @@
 //! due at once, failed ones after their wait, issued ones at renewal; issued ones are served
 //! with their subject, and their keys listed for a rotation.
 
-use helvetia_core::certificate::{CertificateKind, CertificateState, CertificateSubject};
+use helvetia_core::certificate::{
+    CertificateKind, CertificateSource, CertificateState, CertificateSubject,
+};
 use helvetia_core::domain::{DomainName, Verification};
-use helvetia_store::certificates::Ordered;
+use helvetia_store::certificates::{Ordered, Uploaded};
 use helvetia_store::domains::NewDomain;
 use jiff::{SignedDuration, Timestamp};
 
@@ -144,6 +146,49 @@ pub async fn certificates_are_kept_per_subject_ordered_recorded_and_served(db: &
         left.iter().all(|kind| *kind == CertificateKind::Domain),
         "{left:?}"
     );
+    // An uploaded certificate replaces the domain's, is never due, is warned of once per end,
+    // and goes when removed.
+    let ends = now + SignedDuration::from_hours(5 * 24);
+    let uploaded = Uploaded {
+        chain_pem: "OWN CHAIN",
+        sealed_key: "OWN KEY",
+        issuer: "CN=Own CA",
+        not_before: now - SignedDuration::from_hours(24),
+        not_after: ends,
+    };
+    store
+        .upload_certificate(&admin, &web, &shop, &uploaded)
+        .await
+        .unwrap();
+    let own = (store.certificates().await.unwrap())
+        .into_iter()
+        .find(|stored| stored.subject.domain_id == Some(shop.id))
+        .unwrap();
+    assert_eq!(own.certificate.source, CertificateSource::Uploaded);
+    assert_eq!(own.certificate.state, CertificateState::Expiring);
+    let later = now + SignedDuration::from_hours(24 * 365);
+    assert!(
+        (store.certificates_due(later).await.unwrap())
+            .iter()
+            .all(|due| due.id != own.id)
+    );
+    let warned = store.certificates_to_warn_of(now).await.unwrap();
+    assert_eq!(warned.iter().map(|w| w.id).collect::<Vec<_>>(), [own.id]);
+    store.record_expiry_warning(own.id, ends).await.unwrap();
+    assert!(store.certificates_to_warn_of(now).await.unwrap().is_empty());
+    assert!(
+        store
+            .remove_uploaded_certificate(&admin, &web, &shop)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_uploaded_certificate(&admin, &web, &shop)
+            .await
+            .unwrap()
+    );
+
     // A removed domain takes its certificate along.
     store.remove_domain(&admin, &web, &shop).await.unwrap();
     let left = store.certificates().await.unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use helvetia_core::certificate::{CertificateKind, CertificateSubject, retry_delay};
-use helvetia_core::notification::{EventKind, NotificationEvent};
+use helvetia_core::notification::EventKind;
 use helvetia_engine::acme::{
     Account, AccountCredentials, AcmeClient, Challenge, ChallengeKind, ChallengeResponder,
     OrderRequest, ResponderError,
@@ -21,11 +21,13 @@ use helvetia_store::certificates::{Ordered, StoredCertificate};
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
-use crate::notifications;
 use crate::platform::{AcmeSettings, Platform};
 use crate::vault::{ACME_ACCOUNT_BINDING, certificate_key_binding};
 
-/// How often due certificates are looked for when nothing wakes the task.
+pub mod notices;
+
+/// How often due certificates are looked for when nothing wakes the task (sooner when one is
+/// due sooner: a short-lived certificate's renewal).
 const PERIOD: Duration = Duration::from_secs(60);
 
 /// Generated hostnames' certificates ordered per round (a minute): many services created at
@@ -77,12 +79,28 @@ pub async fn run(platform: Arc<Platform>, stop: CancellationToken) {
             Ok(()) => {}
             Err(error) => tracing::warn!(%error, "ordering certificates failed"),
         }
+        let wait = until_next_due(&platform).await;
         tokio::select! {
             () = stop.cancelled() => return,
             () = platform.certificates_due.notified() => {}
-            () = tokio::time::sleep(PERIOD) => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// How long to sleep: until the next certificate is due when that is within [`PERIOD`] (at
+/// least a second), else [`PERIOD`] — also when one is due already but was left for the next
+/// round (generated hostnames, a few a round).
+async fn until_next_due(platform: &Platform) -> Duration {
+    let next = match platform.store.next_certificate_due().await {
+        Ok(next) => next,
+        Err(error) => {
+            tracing::warn!(%error, "when the next certificate is due is unknown");
+            None
+        }
+    };
+    next.and_then(|at| Duration::try_from(at.duration_since(Timestamp::now())).ok())
+        .map_or(PERIOD, |wait| wait.clamp(Duration::from_secs(1), PERIOD))
 }
 
 /// Why a wildcard has no certificate when no DNS provider is set.
@@ -249,7 +267,13 @@ async fn order(
             let reason = error.to_string();
             record_failure(platform, certificate, &reason).await?;
             tracing::warn!(%names, %reason, "a certificate order failed");
-            notify_failure(platform, &certificate.subject, &reason).await;
+            notices::notify(
+                platform,
+                EventKind::CertificateFailing,
+                &certificate.subject,
+                &reason,
+            )
+            .await;
         }
     }
     Ok(())
@@ -292,46 +316,15 @@ async fn refuse_wildcard(
     if record_failure(platform, certificate, WILDCARD_NEEDS_DNS).await? == 1 {
         let names = certificate.subject.joined_names();
         tracing::warn!(%names, "{WILDCARD_NEEDS_DNS}");
-        notify_failure(platform, &certificate.subject, WILDCARD_NEEDS_DNS).await;
+        notices::notify(
+            platform,
+            EventKind::CertificateFailing,
+            &certificate.subject,
+            WILDCARD_NEEDS_DNS,
+        )
+        .await;
     }
     Ok(())
-}
-
-/// Tells the project concerned that a certificate fails: a domain's service's, a generated
-/// hostname's service's. A wildcard over a project's hostnames is only logged.
-async fn notify_failure(platform: &Platform, subject: &CertificateSubject, reason: &str) {
-    let store = &platform.store;
-    let service_id = match subject.kind {
-        CertificateKind::Domain => match subject.domain_id {
-            Some(domain_id) => store
-                .domain(domain_id)
-                .await
-                .ok()
-                .flatten()
-                .map(|d| d.service_id),
-            None => None,
-        },
-        CertificateKind::Hostname => match subject.names.first() {
-            Some(host) => store.service_of_hostname(host).await.ok().flatten(),
-            None => None,
-        },
-        CertificateKind::Wildcard | CertificateKind::PublicUrl => None,
-    };
-    let Some(service_id) = service_id else {
-        return;
-    };
-    let Ok(service) = store.service_by_id(service_id).await else {
-        return;
-    };
-    let mut event = NotificationEvent::new(
-        EventKind::CertificateFailing,
-        service.project.to_string(),
-        Timestamp::now(),
-    );
-    event.service = Some(service.name.to_string());
-    event.domain = Some(subject.joined_names());
-    event.reason = Some(reason.to_owned());
-    notifications::emit(platform, service.project_id, event).await;
 }
 
 /// Answers HTTP-01 through the API's `/.well-known/acme-challenge/{token}`, which the edge
