@@ -18,7 +18,7 @@ use helvetia_core::service::Service;
 use jiff::Timestamp;
 
 use crate::audit::audit;
-use crate::domains::what;
+use crate::services::domain_target;
 use crate::{Result, Store, StoreError, WritePool, now_millis, timestamp, with_pool};
 
 /// What an order answered, to record.
@@ -297,7 +297,7 @@ impl Store {
     ) -> Result<()> {
         let entry = format!(
             "{}: certificate uploaded (issued by {}, valid until {})",
-            what(service, domain.name.as_str()),
+            domain_target(service, domain.name.as_str()),
             uploaded.issuer,
             uploaded.not_after
         );
@@ -339,7 +339,7 @@ impl Store {
     ) -> Result<bool> {
         let entry = format!(
             "{}: uploaded certificate removed",
-            what(service, domain.name.as_str())
+            domain_target(service, domain.name.as_str())
         );
         let removed = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;

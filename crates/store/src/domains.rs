@@ -13,7 +13,7 @@ use jiff::Timestamp;
 
 use crate::audit::audit;
 use crate::certificates::CertificateColumns;
-use crate::services::{require_team_service, target};
+use crate::services::{domain_target, require_team_service, target};
 use crate::{Result, Store, StoreError, WritePool, millis, now_millis, timestamp, with_pool};
 
 /// A domain to add to a service.
@@ -109,10 +109,6 @@ impl DomainChange<'_> {
     }
 }
 
-pub(crate) fn what(service: &Service, name: &str) -> String {
-    format!("{} domain {name}", target(&service.project, &service.name))
-}
-
 impl Store {
     /// Adds a domain to `service`: the service's first one that does not redirect becomes its
     /// primary. A domain (with the same path prefix) of another service, or a generated
@@ -162,7 +158,12 @@ impl Store {
                 "domain `{name}{}` is already in use",
                 new.path_prefix.unwrap_or_default()
             )))?;
-            audit!(tx, actor, AuditAction::DomainAdd, what(service, name));
+            audit!(
+                tx,
+                actor,
+                AuditAction::DomainAdd,
+                domain_target(service, name)
+            );
             tx.commit().await?;
             id
         });
@@ -270,7 +271,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if let (Some(how), None) = (verified, domain.verification) {
-                let entry = format!("{} ({})", what(service, domain.name.as_str()), how.as_str());
+                let entry = format!(
+                    "{} ({})",
+                    domain_target(service, domain.name.as_str()),
+                    how.as_str()
+                );
                 audit!(tx, actor, AuditAction::DomainVerify, entry);
             }
             tx.commit().await?;
@@ -327,7 +332,7 @@ impl Store {
     ) -> Result<Domain> {
         let entry = format!(
             "{}: {}",
-            what(service, domain.name.as_str()),
+            domain_target(service, domain.name.as_str()),
             change.describe()
         );
         with_pool!(self, |pool| {
@@ -377,7 +382,7 @@ impl Store {
                 tx,
                 actor,
                 AuditAction::DomainPrimary,
-                what(service, domain.name.as_str())
+                domain_target(service, domain.name.as_str())
             );
             tx.commit().await?;
         });
@@ -417,7 +422,7 @@ impl Store {
                 tx,
                 actor,
                 AuditAction::DomainRemove,
-                what(service, domain.name.as_str())
+                domain_target(service, domain.name.as_str())
             );
             tx.commit().await?;
         });

@@ -146,6 +146,11 @@ pub(crate) fn target(project: &ProjectName, name: &ServiceName) -> String {
     format!("{project}/{name}")
 }
 
+/// The audit target of a change of one of a service's domains.
+pub(crate) fn domain_target(service: &Service, name: &str) -> String {
+    format!("{} domain {name}", target(&service.project, &service.name))
+}
+
 /// The audit target of a change of a service's privileges: the service and what it now has.
 fn privileges_target(
     project: &ProjectName,
