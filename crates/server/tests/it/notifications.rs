@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use helvetia_core::notification::{EventKind, NotificationEvent};
 use helvetia_server::notifications;
+use helvetia_test_support::eventually;
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -388,10 +389,15 @@ async fn an_smtp_server_receives_the_email() {
         "{mail}"
     );
     assert!(mail.contains("the health check did not pass"), "{mail}");
-    let (_, messages) = api
-        .get("/api/v1/projects/demo/notifications/mail/messages")
-        .await;
-    assert_eq!(messages[0]["status"], "delivered", "{messages}");
+    // The server records the delivery once the SMTP server has answered, just after it
+    // wrote the mail.
+    eventually(Duration::from_secs(10), "the delivery recorded", || async {
+        let (_, messages) = api
+            .get("/api/v1/projects/demo/notifications/mail/messages")
+            .await;
+        (messages[0]["status"] == "delivered").then_some(())
+    })
+    .await;
     smtp.kill().await.unwrap();
     stop.cancel();
 }
