@@ -8,6 +8,8 @@
 //! here knows about the store or HTTP APIs of Helvetia itself.
 
 pub mod acme;
+pub mod builder;
+mod daemon;
 pub mod docker;
 pub mod git;
 pub mod github;

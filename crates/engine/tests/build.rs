@@ -292,3 +292,186 @@ RUN ["/bin/busybox","sh","-c","echo before-the-timeout && /bin/busybox sleep 600
     // Closing the connection cancelled the build: it never produced the image.
     assert!(engine.image_id(&tag).await.is_err());
 }
+
+/// The builder engine Helvetia runs for builds (`builder/`): started in a state directory of
+/// the test's own, with a bridge and a control group named after the test's installation id,
+/// removed when the test ends.
+struct TestBuilder {
+    state: TempDir,
+    bridge: String,
+    group: String,
+}
+
+impl Drop for TestBuilder {
+    fn drop(&mut self) {
+        let record = std::fs::read_to_string(self.state.path().join("builder.pid"));
+        if let Some(pid) = record
+            .ok()
+            .and_then(|r| r.lines().next().map(str::to_owned))
+        {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            for _ in 0..300 {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        for controller in ["memory", "cpu", "pids"] {
+            let group = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(&self.group);
+            let _ = std::fs::remove_dir(group.join("buildkit"));
+            let _ = std::fs::remove_dir(group);
+        }
+    }
+}
+
+/// A base image on the host engine with a shell (busybox's applets installed), as a user's
+/// locally built base image would be: the builder pulls nothing, so it must get it from there.
+async fn host_base_image(images: &mut Images) -> String {
+    let tag = images.tag("base");
+    let dir = checkout(
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        &nonce(),
+    );
+    let (result, lines) = build(&engine(), &request(dir.path(), &tag, &[])).await;
+    result.unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    tag
+}
+
+#[tokio::test]
+async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stopped_a_build() {
+    use helvetia_engine::builder::cgroup::BuildCaps;
+    use helvetia_engine::builder::{BuilderSettings, start_or_adopt, stop_builder};
+
+    let mut images = Images(vec![]);
+    let base = host_base_image(&mut images).await;
+    let instance = format!("t{}", &nonce()[..12]);
+    let state = tempfile::tempdir().unwrap();
+    let settings = BuilderSettings {
+        dockerd: "dockerd".into(),
+        state_dir: state.path().to_owned(),
+        instance: instance.clone(),
+        bridge_address: format!("10.213.{}.1/24", rand::random::<u8>()),
+        cgroup_root: "/sys/fs/cgroup".into(),
+    };
+    let guard = TestBuilder {
+        bridge: settings.bridge(),
+        group: settings.group_name(),
+        state,
+    };
+    let started = std::time::Instant::now();
+    let (daemon, builder) = start_or_adopt(settings.clone()).await.unwrap();
+    eprintln!("the builder engine answered after {:?}", started.elapsed());
+    let socket = settings.socket();
+    let mode = std::fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o700
+    );
+    let host = engine();
+    let caps = BuildCaps {
+        memory_bytes: 128 << 20,
+        cpus: 1.0,
+        pids: 64,
+    };
+    let turn = builder.turn(|_| {}).await.unwrap();
+
+    // No step sees either engine's socket.
+    let dockerfile = format!(
+        "FROM {base}\nCOPY nonce /nonce\nRUN for s in /var/run/docker.sock /run/docker.sock {}; do \
+         if [ -e $s ]; then echo found $s; exit 1; fi; done; echo no-engine-socket\n",
+        socket.display()
+    );
+    let dir = checkout(&dockerfile, &nonce());
+    let tag = images.tag("built");
+    let mut lines = vec![];
+    let image = turn
+        .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
+            lines.push(l)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    assert!(
+        lines.iter().any(|l| l.contains("no-engine-socket")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("base image {base}: copied"))),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        host.image_id(&tag).await.unwrap(),
+        image,
+        "the host engine has the image"
+    );
+
+    // A step needing far more memory than the cap is killed, and the cap is named.
+    let hungry = format!(
+        "FROM {base}\nCOPY nonce /nonce\nRUN awk 'BEGIN {{ s = \"x\"; for (i = 0; i < 28; i++) s = s s; \
+         for (j = 0; j < 4; j++) a[j] = s \"\" j; print length(a[3]) }}'\n"
+    );
+    let dir = checkout(&hungry, &nonce());
+    let failed = turn
+        .build(
+            &host,
+            &request(dir.path(), &images.tag("hungry"), &[]),
+            &caps,
+            |_| {},
+        )
+        .await;
+    assert!(
+        matches!(&failed, Err(EngineError::BuildCapped { cap: "memory", .. })),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .unwrap_err()
+            .to_string()
+            .contains("memory cap (128 MiB)")
+    );
+
+    // A fork bomb runs into the pids cap.
+    let bomb = format!(
+        "FROM {base}\nCOPY nonce /nonce\nRUN set -e; i=0; while [ $i -lt 500 ]; do sleep 30 & i=$((i+1)); done; wait\n"
+    );
+    let dir = checkout(&bomb, &nonce());
+    let failed = turn
+        .build(
+            &host,
+            &request(dir.path(), &images.tag("bomb"), &[]),
+            &caps,
+            |_| {},
+        )
+        .await;
+    assert!(
+        matches!(&failed, Err(EngineError::BuildCapped { cap: "pids", .. })),
+        "{failed:?}"
+    );
+
+    // A step spinning past the wall-time cap is cancelled.
+    let spin = format!("FROM {base}\nCOPY nonce /nonce\nRUN while :; do :; done\n");
+    let dir = checkout(&spin, &nonce());
+    let mut spinning = request(dir.path(), &images.tag("spin"), &[]);
+    spinning.timeout = Duration::from_secs(3);
+    let failed = turn.build(&host, &spinning, &caps, |_| {}).await;
+    assert!(
+        matches!(&failed, Err(EngineError::BuildTimeout(_))),
+        "{failed:?}"
+    );
+    assert!(failed.unwrap_err().to_string().contains("wall-time cap"));
+    drop(turn);
+
+    // A Helvetia starting again adopts the builder running as it would start it.
+    let pid = daemon.pid();
+    let (again, _) = start_or_adopt(settings.clone()).await.unwrap();
+    assert_eq!(again.pid(), pid, "adopted, not restarted");
+    stop_builder(&settings.state_dir).await.unwrap();
+    drop(guard);
+}

@@ -4,10 +4,13 @@
 //! removed.
 
 use bollard::query_parameters::{
-    ListImagesOptions, PruneBuildOptions, RemoveImageOptions, TagImageOptions,
+    ImportImageOptions, ListImagesOptions, PruneBuildOptions, RemoveImageOptions, TagImageOptions,
 };
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 
 use super::{Engine, EngineError, Result, labels};
 
@@ -132,6 +135,50 @@ impl Engine {
             }) => Ok(false),
             Err(error) => Err(EngineError::from_bollard(error)),
         }
+    }
+
+    /// Whether the engine has the image `reference` (a name or an id), whoever made it.
+    pub async fn has_image(&self, reference: &str) -> Result<bool> {
+        match self.inspect_image(reference).await {
+            Ok(_) => Ok(true),
+            Err(EngineError::NotFound(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Copies the image `reference` (with its name, labels and layers) from this engine to
+    /// `target`: exported as a tar stream and loaded there as it arrives, never whole in
+    /// memory.
+    pub async fn copy_image_to(&self, target: &Engine, reference: &str) -> Result<()> {
+        // The load wants a stream it owns; the export borrows this engine's client, so a task
+        // relays it.
+        let (mut sender, receiver) =
+            futures::channel::mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(8);
+        let source = self.docker.clone();
+        let name = reference.to_owned();
+        let relay = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut export = std::pin::pin!(source.export_image(&name));
+            while let Some(chunk) = export.next().await {
+                let chunk = chunk.map_err(std::io::Error::other);
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        }));
+        let options = ImportImageOptions {
+            quiet: true,
+            ..ImportImageOptions::default()
+        };
+        let mut load = std::pin::pin!(target.docker.import_image_stream(options, receiver, None));
+        while let Some(message) = load.next().await {
+            let message = message.map_err(EngineError::from_bollard)?;
+            if let Some(error) = message.error_detail.and_then(|detail| detail.message) {
+                return Err(EngineError::Api(format!("loading {reference}: {error}")));
+            }
+        }
+        drop(relay);
+        Ok(())
     }
 
     /// Removes build cache no image refers to any more; the layer cache of current builds is

@@ -55,8 +55,16 @@ pub enum EngineError {
     },
     #[error("build failed: {0}")]
     BuildFailed(String),
-    #[error("build timed out after {0:?}")]
+    #[error("build stopped by its wall-time cap: it ran longer than {0:?} and was cancelled")]
     BuildTimeout(std::time::Duration),
+    /// A build on the builder engine stopped by a cap of its control group, which its
+    /// counters showed.
+    #[error("build stopped by its {cap} cap ({limit}): {message}")]
+    BuildCapped {
+        cap: &'static str,
+        limit: String,
+        message: String,
+    },
     #[error("preparing the build context failed: {0}")]
     Context(String),
     #[error(
@@ -84,6 +92,9 @@ impl EngineError {
     }
 }
 
+/// bollard's request timeout on a connection made by [`Engine::at_socket`] (its default).
+const CONNECT_TIMEOUT_SECONDS: u64 = 120;
+
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 /// A connection to the Docker engine, scoped to one Helvetia installation: everything it
@@ -109,6 +120,21 @@ impl Engine {
             docker,
             scope: Scope::new(instance),
             socket: local_socket(std::env::var("DOCKER_HOST").ok().as_deref()),
+        })
+    }
+
+    /// Connects to the engine listening on the unix socket `socket` (the builder engine).
+    pub fn at_socket(instance: &str, socket: &std::path::Path) -> Result<Engine> {
+        let docker = Docker::connect_with_unix(
+            &socket.to_string_lossy(),
+            CONNECT_TIMEOUT_SECONDS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| EngineError::Unreachable(format!("{}: {e}", socket.display())))?;
+        Ok(Engine {
+            docker,
+            scope: Scope::new(instance),
+            socket: Ok(socket.to_owned()),
         })
     }
 

@@ -74,14 +74,8 @@ pub enum TraefikError {
     },
     #[error("Traefik's API did not answer within {waited:?}; see {}", log.display())]
     NotReady { waited: Duration, log: PathBuf },
-    #[error("cannot signal Traefik (pid {pid}): {source}")]
-    Signal {
-        pid: u32,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("Traefik (pid {pid}) did not exit")]
-    DidNotExit { pid: u32 },
+    #[error(transparent)]
+    Process(#[from] crate::daemon::DaemonError),
     #[error("cannot build the HTTP client for Traefik's API: {0}")]
     HttpClient(String),
 }

@@ -1,11 +1,10 @@
-//! The Traefik process seen from outside: its pid file, whether a pid is the Traefik Helvetia
-//! started (read from `/proc`, since pids are reused), signals, and waiting for it to exit or to
-//! answer.
+//! The Traefik process seen from outside: `crate::daemon`'s pid file and signals with Traefik's
+//! marker (its configuration argument), and waiting for it to answer.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal};
+use rustix::process::Signal;
 use tokio::process::Child;
 use tokio::time::Instant;
 
@@ -13,47 +12,19 @@ use super::TraefikError;
 use super::api::TraefikApi;
 use super::settings::{LOG_FILE, OUTPUT_FILE, TraefikSettings};
 use super::write::write_atomically;
+use crate::daemon;
+pub(super) use crate::daemon::{KILL_TIMEOUT, PidRecord};
 
 pub(super) const PID_FILE: &str = "traefik.pid";
 /// How long Traefik may take to exit after SIGTERM. It lets requests in flight finish for up to
 /// 10 s (its default `graceTimeOut`), so this leaves room for that.
 pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long to wait for a process to disappear after SIGKILL.
-pub(super) const KILL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often to check a process we are waiting for.
+/// How often to check a Traefik we are waiting for.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-
-/// What the pid file records: which process runs Traefik, and how it was started.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct PidRecord {
-    pub(super) pid: u32,
-    pub(super) launch_hash: String,
-}
-
-impl PidRecord {
-    pub(super) fn render(&self) -> String {
-        format!("{}\n{}\n", self.pid, self.launch_hash)
-    }
-
-    fn parse(text: &str) -> Option<PidRecord> {
-        let mut lines = text.lines();
-        let pid = lines.next()?.trim().parse().ok()?;
-        let launch_hash = lines.next().unwrap_or_default().trim().to_owned();
-        Some(PidRecord { pid, launch_hash })
-    }
-}
+const WHAT: &str = "Traefik";
 
 pub(super) async fn read_pid_file(state_dir: &Path) -> Result<Option<PidRecord>, TraefikError> {
-    let path = state_dir.join(PID_FILE);
-    match tokio::fs::read_to_string(&path).await {
-        Ok(text) => Ok(PidRecord::parse(&text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TraefikError::Io {
-            action: "reading",
-            path,
-            source,
-        }),
-    }
+    Ok(daemon::read_pid_file(&state_dir.join(PID_FILE)).await?)
 }
 
 pub(super) async fn write_file(path: PathBuf, contents: String) -> Result<(), TraefikError> {
@@ -72,95 +43,23 @@ pub(super) async fn write_file(path: PathBuf, contents: String) -> Result<(), Tr
         })
 }
 
-/// Whether `pid` is a live (not zombie) Traefik started with `config_file`. The command line
-/// is checked because a pid from an old pid file may since have been reused by an unrelated
-/// process, which must never be adopted or signalled.
+/// Whether `pid` is a live (not zombie) Traefik started with `config_file`.
 pub(super) fn is_our_traefik(pid: u32, config_file: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    if !is_alive_state(&stat) {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|cmdline| has_config_argument(&cmdline, config_file))
-}
-
-/// Like [`is_our_traefik`], and also true for a process still exiting: the kernel empties a
-/// process's command line when it releases its memory, before it closes its files (the
-/// entry point's socket among them) and becomes a zombie.
-fn is_our_traefik_or_exiting(pid: u32, config_file: &Path) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    is_alive_state(&stat)
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmdline| cmdline.is_empty() || has_config_argument(&cmdline, config_file))
-}
-
-/// Whether a `/proc/<pid>/stat` line shows a process that still runs; a zombie (`Z`) or dead
-/// (`X`) process has exited and only waits to be reaped. The state follows the command name,
-/// which is in parentheses and may itself contain spaces and parentheses.
-fn is_alive_state(stat: &str) -> bool {
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    matches!(state, Some(state) if state != 'Z' && state != 'X')
+    daemon::is_ours(pid, &config_argument(config_file))
 }
 
 pub(super) fn config_argument(config_file: &Path) -> String {
     format!("--configFile={}", config_file.display())
 }
 
-fn has_config_argument(cmdline: &[u8], config_file: &Path) -> bool {
-    let expected = config_argument(config_file);
-    cmdline
-        .split(|&byte| byte == 0)
-        .any(|argument| argument == expected.as_bytes())
-}
-
 pub(super) fn signal(pid: u32, signal: Signal) -> Result<(), TraefikError> {
-    let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return Ok(());
-    };
-    match rustix::process::kill_process(target, signal) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(errno) => Err(TraefikError::Signal {
-            pid,
-            source: errno.into(),
-        }),
-    }
-}
-
-/// Waits until `pid` is no longer our Traefik, for at most `timeout`.
-async fn wait_for_exit(pid: u32, config_file: &Path, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while is_our_traefik_or_exiting(pid, config_file) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-    true
+    Ok(daemon::signal(WHAT, pid, signal)?)
 }
 
 /// Stops the Traefik `pid` if it is ours: SIGTERM so requests in flight can finish, SIGKILL if
 /// it does not exit in time.
 pub(super) async fn terminate(pid: u32, config_file: &Path) -> Result<(), TraefikError> {
-    if !is_our_traefik(pid, config_file) {
-        return Ok(());
-    }
-    signal(pid, Signal::TERM)?;
-    if wait_for_exit(pid, config_file, STOP_TIMEOUT).await {
-        return Ok(());
-    }
-    tracing::warn!(pid, "Traefik did not exit after SIGTERM; killing it");
-    signal(pid, Signal::KILL)?;
-    if wait_for_exit(pid, config_file, KILL_TIMEOUT).await {
-        Ok(())
-    } else {
-        Err(TraefikError::DidNotExit { pid })
-    }
+    Ok(daemon::terminate(WHAT, pid, &config_argument(config_file), STOP_TIMEOUT).await?)
 }
 
 /// Waits until this installation's Traefik answers its API (another one answering on the same
@@ -252,32 +151,12 @@ fn logged_error(line: &str) -> Option<&str> {
 }
 
 pub(super) async fn remove_pid_file(state_dir: &Path) -> Result<(), TraefikError> {
-    let path = state_dir.join(PID_FILE);
-    match tokio::fs::remove_file(&path).await {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(TraefikError::Io {
-            action: "removing",
-            path,
-            source,
-        }),
-    }
+    Ok(daemon::remove_pid_file(&state_dir.join(PID_FILE)).await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pid_records_round_trip() {
-        let record = PidRecord {
-            pid: 4242,
-            launch_hash: "5e1f".repeat(16),
-        };
-        assert_eq!(PidRecord::parse(&record.render()), Some(record));
-        assert_eq!(PidRecord::parse("not a pid\n"), None);
-        assert_eq!(PidRecord::parse(""), None);
-    }
 
     #[test]
     fn reads_traefiks_own_start_error_from_its_log() {
@@ -300,33 +179,5 @@ mod tests {
             logged_error("2026-11-28T09:38:50Z INF Traefik version 3.7.15"),
             None
         );
-    }
-
-    #[test]
-    fn zombies_do_not_count_as_running() {
-        assert!(is_alive_state("42 (traefik) S 1 42 42 0 -1"));
-        assert!(is_alive_state("42 (a (b) c) R 1 42 42 0 -1"));
-        assert!(!is_alive_state("42 (traefik) Z 1 42 42 0 -1"));
-        assert!(!is_alive_state("42 (traefik) X 1 42 42 0 -1"));
-        assert!(!is_alive_state(""));
-    }
-
-    #[test]
-    fn recognises_traefik_by_its_configuration_argument() {
-        let config = Path::new("/var/lib/helvetia/traefik/traefik.toml");
-        let ours = b"/usr/bin/traefik\0--configFile=/var/lib/helvetia/traefik/traefik.toml\0";
-        let other = b"/usr/bin/traefik\0--configFile=/etc/traefik/traefik.toml\0";
-        assert!(has_config_argument(ours, config));
-        assert!(!has_config_argument(other, config));
-        assert!(!has_config_argument(b"", config));
-    }
-
-    #[test]
-    fn the_current_process_is_not_mistaken_for_traefik() {
-        assert!(!is_our_traefik(
-            std::process::id(),
-            Path::new("/tmp/traefik.toml")
-        ));
-        assert!(!is_our_traefik(u32::MAX, Path::new("/tmp/traefik.toml")));
     }
 }

@@ -32,6 +32,7 @@ use super::{
     DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, SECURE_ENTRY_POINT, Secure, Traefik, TraefikError,
     TraefikMode, render,
 };
+use crate::daemon::DaemonError;
 use crate::process::Program;
 
 /// How long a freshly started Traefik may take to answer its API.
@@ -286,14 +287,20 @@ impl Supervisor {
                     .is_err()
                 {
                     tracing::warn!(pid, "Traefik did not exit after SIGTERM; killing it");
-                    child
-                        .start_kill()
-                        .map_err(|source| TraefikError::Signal { pid: *pid, source })?;
+                    child.start_kill().map_err(|source| DaemonError::Signal {
+                        what: "Traefik",
+                        pid: *pid,
+                        source,
+                    })?;
                     if tokio::time::timeout(KILL_TIMEOUT, child.wait())
                         .await
                         .is_err()
                     {
-                        return Err(TraefikError::DidNotExit { pid: *pid });
+                        return Err(DaemonError::DidNotExit {
+                            what: "Traefik",
+                            pid: *pid,
+                        }
+                        .into());
                     }
                 }
             }

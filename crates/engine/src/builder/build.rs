@@ -1,0 +1,216 @@
+//! A build on the builder engine: one at a time (the control group's caps are the build's
+//! caps), the base images the Dockerfile names copied in from the host engine when the builder
+//! lacks them (it pulls nothing: there may be no registry), the caps set, the build run, the
+//! image copied to the host engine, which runs it. A failed build is checked against the
+//! group's counters, so that a build stopped by a cap says which.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::cgroup::{BuildCaps, BuildGroup, CapHit};
+use crate::docker::{BuildLine, BuildRequest, Engine, EngineError};
+
+/// The builder engine as the deploy pipeline uses it. Cheap to clone; clones share the queue.
+#[derive(Clone)]
+pub struct Builder {
+    engine: Engine,
+    group: BuildGroup,
+    /// One build at a time: the group's caps hold for all its steps together.
+    turn: Arc<Semaphore>,
+    /// Builds waiting or running, for "N ahead".
+    queued: Arc<AtomicUsize>,
+}
+
+/// A build's failure: the engine's, or a cap that stopped it.
+pub type BuildFailure = EngineError;
+
+/// A place in the builder's queue; the build runs while it is held.
+pub struct Turn<'a> {
+    builder: &'a Builder,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.builder.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Builder {
+    pub(super) fn new(engine: Engine, group: BuildGroup) -> Builder {
+        Builder {
+            engine,
+            group,
+            turn: Arc::new(Semaphore::new(1)),
+            queued: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The builder engine itself.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Builds waiting for the builder or running on it.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    /// Waits for this build's turn (first come, first served); `waiting` hears how many builds
+    /// are ahead when there are any.
+    pub async fn turn(&self, waiting: impl FnOnce(usize)) -> Result<Turn<'_>, EngineError> {
+        let ahead = self.queued.fetch_add(1, Ordering::SeqCst);
+        // Counted before waiting, so that a cancelled wait is uncounted by the guard below.
+        struct Uncount<'a>(&'a AtomicUsize, bool);
+        impl Drop for Uncount<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let mut uncount = Uncount(&self.queued, true);
+        if ahead > 0 {
+            waiting(ahead);
+        }
+        let permit = self
+            .turn
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Api("the builder's queue is closed".into()))?;
+        uncount.1 = false;
+        Ok(Turn {
+            builder: self,
+            _permit: permit,
+        })
+    }
+}
+
+impl Turn<'_> {
+    /// Builds `request` on the builder within `caps` and hands the image to `host`; returns
+    /// the image's id there.
+    pub async fn build(
+        &self,
+        host: &Engine,
+        request: &BuildRequest,
+        caps: &BuildCaps,
+        mut on_line: impl FnMut(BuildLine) + Send,
+    ) -> Result<String, BuildFailure> {
+        let builder = self.builder;
+        let dockerfile = request.checkout.join(&request.dockerfile);
+        let text = tokio::fs::read_to_string(&dockerfile)
+            .await
+            .unwrap_or_default();
+        for image in base_images(&text) {
+            if builder.engine.has_image(&image).await? || !host.has_image(&image).await? {
+                continue;
+            }
+            host.copy_image_to(&builder.engine, &image).await?;
+            on_line(format!(
+                "base image {image}: copied from the host engine to the builder"
+            ));
+        }
+        let group = &builder.group;
+        group.set_caps(caps).map_err(|e| {
+            EngineError::Api(format!(
+                "setting the build's caps on its control group: {e}"
+            ))
+        })?;
+        on_line(format!(
+            "builder: {} memory, {} CPUs, {} processes, {:?} wall time",
+            mebibytes(caps.memory_bytes),
+            caps.cpus,
+            caps.pids,
+            request.timeout
+        ));
+        let before = group.counters();
+        let built = builder.engine.build_image(request, &mut on_line).await;
+        let error = match built {
+            Ok(_) => {
+                builder.engine.copy_image_to(host, &request.tag).await?;
+                return host.image_id(&request.tag).await;
+            }
+            Err(error) => error,
+        };
+        let (cap, limit) = match group.counters().hit_since(&before, caps) {
+            Some(CapHit::Memory) => ("memory", mebibytes(caps.memory_bytes)),
+            Some(CapHit::Pids) => ("pids", format!("{} processes", caps.pids)),
+            None => return Err(error),
+        };
+        Err(EngineError::BuildCapped {
+            cap,
+            limit,
+            message: error.to_string(),
+        })
+    }
+}
+
+fn mebibytes(bytes: u64) -> String {
+    format!("{} MiB", bytes >> 20)
+}
+
+/// The images a Dockerfile's `FROM` lines name, other than `scratch`, its own stages and names
+/// made of build arguments (which only the build resolves).
+fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = vec![];
+    let mut images: Vec<String> = vec![];
+    for line in dockerfile.lines() {
+        let mut words = line.split_whitespace();
+        if !words
+            .next()
+            .is_some_and(|word| word.eq_ignore_ascii_case("from"))
+        {
+            continue;
+        }
+        let mut words = words.skip_while(|word| word.starts_with("--"));
+        let Some(image) = words.next() else {
+            continue;
+        };
+        let lower = image.to_ascii_lowercase();
+        let own_stage = stages.contains(&lower);
+        if let (Some(as_word), Some(stage)) = (words.next(), words.next())
+            && as_word.eq_ignore_ascii_case("as")
+        {
+            stages.push(stage.to_ascii_lowercase());
+        }
+        if lower == "scratch"
+            || image.contains('$')
+            || own_stage
+            || images.iter().any(|known| known == image)
+        {
+            continue;
+        }
+        images.push(image.to_owned());
+    }
+    images
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_images_are_read_from_the_from_lines() {
+        let dockerfile = "\
+# a comment FROM nothing
+FROM --platform=linux/amd64 helvetia-test/python:bookworm AS deps
+RUN pip install x
+from deps as app
+FROM scratch
+FROM ${BASE}
+FROM helvetia-test/busybox:httpd
+FROM helvetia-test/python:bookworm
+COPY --from=deps /x /x
+";
+        assert_eq!(
+            base_images(dockerfile),
+            [
+                "helvetia-test/python:bookworm",
+                "helvetia-test/busybox:httpd"
+            ]
+        );
+        assert!(base_images("FROM scratch\nCOPY busybox /bin/busybox\n").is_empty());
+    }
+}

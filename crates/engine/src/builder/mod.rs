@@ -1,0 +1,511 @@
+//! The builder engine: a second `dockerd` of Helvetia's own that runs builds only, so that a
+//! build's steps run inside a control group Helvetia caps (memory, CPU, pids; `cgroup.rs`)
+//! instead of the host engine's BuildKit, which ignores the build API's limits.
+//!
+//! It has its own data root, exec root, socket (in a directory only root may enter) and bridge
+//! (created here: a second engine with `--bridge none` in the host's network namespace deletes
+//! the host engine's `docker0`), `--iptables=false`, and `--cgroup-parent` set to the capped
+//! group. Like Traefik it outlives Helvetia: `daemon.rs` records it in a pid file with the hash
+//! of its command line, the next Helvetia adopts it when it runs as it would be started and
+//! replaces it otherwise ([`start_or_adopt`]); [`BuilderDaemon::watch`] restarts it if it dies.
+//! How a build crosses between the engines is `build.rs`.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::process::Child;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::daemon::{self, DaemonError, PidRecord};
+use crate::docker::Engine;
+use crate::process::Program;
+
+mod build;
+pub mod cgroup;
+
+pub use build::{BuildFailure, Builder};
+use cgroup::{BuildGroup, CgroupFs};
+
+const WHAT: &str = "the builder engine";
+/// Helvetia's record of the builder: pid and launch hash.
+const PID_FILE: &str = "builder.pid";
+/// Where the socket and dockerd's own pid file live: a directory only its owner may enter, so
+/// nothing else on the machine reaches the builder's socket.
+const RUN_DIR: &str = "run";
+const SOCKET: &str = "docker.sock";
+const LOG_FILE: &str = "dockerd.log";
+/// dockerd's configuration file: empty, so a host's `/etc/docker/daemon.json` (a bridge, a
+/// data root of its own) never reaches the builder.
+const CONFIG_FILE: &str = "daemon.json";
+/// A fresh dockerd answered in about half a second here; a slow disk may take much longer.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// dockerd stops its containers (build steps) and containerd before it exits.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuilderError {
+    #[error("the builder engine cannot run here: {0}")]
+    Unsupported(String),
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("creating the builder's bridge {bridge}: {message}")]
+    Bridge { bridge: String, message: String },
+    #[error("cannot start the builder engine ({}): {source}", binary.display())]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the builder engine did not answer within {waited:?}; see {}", log.display())]
+    NotReady { waited: Duration, log: PathBuf },
+    #[error(transparent)]
+    Process(#[from] DaemonError),
+    #[error("connecting to the builder engine: {0}")]
+    Engine(#[from] crate::docker::EngineError),
+}
+
+/// Where and how Helvetia runs its builder engine.
+#[derive(Debug, Clone)]
+pub struct BuilderSettings {
+    /// The `dockerd` executable.
+    pub dockerd: PathBuf,
+    /// Holds the builder's data root, exec root, socket, pid files and log.
+    pub state_dir: PathBuf,
+    /// The installation's id: names the bridge and the control group, labels what it builds.
+    pub instance: String,
+    /// The bridge's address with its prefix (`10.213.0.1/24`): the build steps' network, which
+    /// reaches nothing (no NAT, no forwarding).
+    pub bridge_address: String,
+    /// Where the cgroup hierarchy is mounted (`/sys/fs/cgroup`).
+    pub cgroup_root: PathBuf,
+}
+
+impl BuilderSettings {
+    /// A copy with an absolute state directory: its paths are dockerd's arguments, by which a
+    /// running builder is recognised.
+    fn resolved(&self) -> Result<BuilderSettings, BuilderError> {
+        let state_dir =
+            std::path::absolute(&self.state_dir).map_err(|source| BuilderError::Io {
+                action: "resolving",
+                path: self.state_dir.clone(),
+                source,
+            })?;
+        Ok(BuilderSettings {
+            state_dir,
+            ..self.clone()
+        })
+    }
+
+    /// The bridge's name: at most 15 bytes (the kernel's limit), the installation's.
+    pub fn bridge(&self) -> String {
+        let id: String = self
+            .instance
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(11)
+            .collect();
+        format!("hvb-{id}")
+    }
+
+    /// The control group's name.
+    pub fn group_name(&self) -> String {
+        format!("helvetia-{}-builder", self.instance)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.state_dir.join(RUN_DIR).join(SOCKET)
+    }
+
+    fn data_root_argument(&self) -> String {
+        format!("--data-root={}", self.state_dir.join("data").display())
+    }
+
+    /// dockerd's argument vector. Every path is under the state directory.
+    fn arguments(&self, group: &BuildGroup) -> Vec<String> {
+        let state = &self.state_dir;
+        vec![
+            self.data_root_argument(),
+            format!("--exec-root={}", state.join("exec").display()),
+            format!(
+                "--pidfile={}",
+                state.join(RUN_DIR).join("dockerd.pid").display()
+            ),
+            format!("--host=unix://{}", self.socket().display()),
+            format!("--config-file={}", state.join(CONFIG_FILE).display()),
+            format!("--bridge={}", self.bridge()),
+            "--iptables=false".to_owned(),
+            "--ip-forward=false".to_owned(),
+            "--ip-masq=false".to_owned(),
+            format!("--cgroup-parent={}", group.parent_argument()),
+        ]
+    }
+
+    fn launch_hash(&self, arguments: &[String]) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.dockerd.as_os_str().as_encoded_bytes());
+        for argument in arguments {
+            hasher.update(b"\0");
+            hasher.update(argument.as_bytes());
+        }
+        hasher.update(b"\0");
+        hasher.update(self.bridge_address.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// The builder process a [`BuilderDaemon`] looks after.
+enum Process {
+    Spawned { child: Child, pid: u32 },
+    Adopted { pid: u32 },
+    Gone,
+}
+
+/// Looks after the builder engine.
+pub struct BuilderDaemon {
+    settings: BuilderSettings,
+    arguments: Vec<String>,
+    launch_hash: String,
+    group: BuildGroup,
+    process: Process,
+}
+
+/// Makes sure the builder engine runs as `settings` say: adopts one found running the same way
+/// (same binary, arguments and bridge) that answers, else stops it and starts a new one.
+/// Returns the daemon and a [`Builder`] that builds on it.
+pub async fn start_or_adopt(
+    settings: BuilderSettings,
+) -> Result<(BuilderDaemon, Builder), BuilderError> {
+    let settings = settings.resolved()?;
+    if !rustix::process::geteuid().is_root() {
+        return Err(BuilderError::Unsupported(
+            "it needs root (its own engine, bridge and control group)".into(),
+        ));
+    }
+    let cgroups = CgroupFs::detect(&settings.cgroup_root).ok_or_else(|| {
+        BuilderError::Unsupported(format!(
+            "no memory, cpu and pids cgroup controllers under {}",
+            settings.cgroup_root.display()
+        ))
+    })?;
+    let group = cgroups.group(&settings.group_name());
+    let arguments = settings.arguments(&group);
+    let launch_hash = settings.launch_hash(&arguments);
+    let mut daemon = BuilderDaemon {
+        settings,
+        arguments,
+        launch_hash,
+        group: group.clone(),
+        process: Process::Gone,
+    };
+    let marker = daemon.settings.data_root_argument();
+    let pid_file = daemon.settings.state_dir.join(PID_FILE);
+    let mut adopted = false;
+    if let Some(record) = daemon::read_pid_file(&pid_file).await?
+        && daemon::is_ours(record.pid, &marker)
+    {
+        let pid = record.pid;
+        if record.launch_hash != daemon.launch_hash {
+            tracing::info!(
+                pid,
+                "how the builder engine is started has changed; replacing it"
+            );
+        } else if answers(&daemon.settings, ADOPT_TIMEOUT, None).await {
+            tracing::info!(pid, "adopted the running builder engine pid {pid}");
+            daemon.process = Process::Adopted { pid };
+            adopted = true;
+        } else {
+            tracing::warn!(
+                pid,
+                "the running builder engine does not answer; replacing it"
+            );
+        }
+        if !adopted {
+            daemon::terminate(WHAT, pid, &marker, STOP_TIMEOUT).await?;
+        }
+    }
+    if !adopted {
+        daemon.spawn().await?;
+    }
+    let engine = Engine::at_socket(&daemon.settings.instance, &daemon.settings.socket())?;
+    Ok((daemon, Builder::new(engine, group)))
+}
+
+/// Stops the builder engine recorded in `state_dir`, if it still runs. Only for tests and for
+/// uninstalling: in normal operation it keeps running while Helvetia restarts.
+pub async fn stop_builder(state_dir: &Path) -> Result<(), BuilderError> {
+    let state_dir = std::path::absolute(state_dir).map_err(|source| BuilderError::Io {
+        action: "resolving",
+        path: state_dir.to_owned(),
+        source,
+    })?;
+    let pid_file = state_dir.join(PID_FILE);
+    if let Some(record) = daemon::read_pid_file(&pid_file).await? {
+        let marker = format!("--data-root={}", state_dir.join("data").display());
+        daemon::terminate(WHAT, record.pid, &marker, STOP_TIMEOUT).await?;
+    }
+    Ok(daemon::remove_pid_file(&pid_file).await?)
+}
+
+/// Whether the builder engine answers on its socket within `timeout`; gives up early when
+/// `child` exits.
+async fn answers(
+    settings: &BuilderSettings,
+    timeout: Duration,
+    mut child: Option<&mut Child>,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // Connected again each time: the socket appears only once dockerd is up.
+        if let Ok(engine) = Engine::at_socket(&settings.instance, &settings.socket())
+            && engine.ping().await.is_ok()
+        {
+            return true;
+        }
+        if let Some(child) = child.as_deref_mut()
+            && let Ok(Some(_)) = child.try_wait()
+        {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+impl BuilderDaemon {
+    /// The pid of the builder engine, unless a restart failed.
+    pub fn pid(&self) -> Option<u32> {
+        match self.process {
+            Process::Spawned { pid, .. } | Process::Adopted { pid } => Some(pid),
+            Process::Gone => None,
+        }
+    }
+
+    /// Restarts the builder engine when it died, until `shutdown`; leaves it running then, for
+    /// the next Helvetia to adopt.
+    pub async fn watch(&mut self, shutdown: CancellationToken) {
+        let mut backoff = WATCH_INTERVAL;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(WATCH_INTERVAL) => {}
+            }
+            if self.is_running() {
+                backoff = WATCH_INTERVAL;
+                continue;
+            }
+            tracing::warn!("the builder engine is not running; restarting it");
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                restarted = self.spawn() => match restarted {
+                    Ok(()) => tracing::info!(pid = self.pid(), "restarted the builder engine"),
+                    Err(error) => {
+                        tracing::error!(%error, "restarting the builder engine failed");
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+                    }
+                },
+            }
+        }
+        tracing::info!(
+            pid = self.pid(),
+            "no longer watching the builder engine; it keeps running"
+        );
+    }
+
+    fn is_running(&mut self) -> bool {
+        match &mut self.process {
+            Process::Spawned { child, .. } => matches!(child.try_wait(), Ok(None)),
+            Process::Adopted { pid } => daemon::is_ours(*pid, &self.settings.data_root_argument()),
+            Process::Gone => false,
+        }
+    }
+
+    /// Prepares the bridge, the control group and the directories, then starts dockerd and
+    /// waits until it answers.
+    async fn spawn(&mut self) -> Result<(), BuilderError> {
+        self.process = Process::Gone;
+        let settings = &self.settings;
+        let state = &settings.state_dir;
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| BuilderError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        std::fs::create_dir_all(state).map_err(io("creating", state))?;
+        let run = state.join(RUN_DIR);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&run)
+            .map_err(io("creating", &run))?;
+        // An existing directory keeps its mode through `create`.
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting", &run))?;
+        let config = state.join(CONFIG_FILE);
+        std::fs::write(&config, "{}\n").map_err(io("writing", &config))?;
+        let group_dir = settings.cgroup_root.clone();
+        self.group
+            .create()
+            .map_err(io("creating a control group under", &group_dir))?;
+        ensure_bridge(&settings.bridge(), &settings.bridge_address).await?;
+
+        let log_path = state.join(LOG_FILE);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io("opening", &log_path))?;
+        let stderr = log.try_clone().map_err(io("opening", &log_path))?;
+        let mut command = Program::new(&settings.dockerd)
+            .args(&self.arguments)
+            .current_dir(state)
+            .command();
+        command
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            // It outlives Helvetia, like Traefik: not killed with Helvetia's handle, outside
+            // its process group.
+            .kill_on_drop(false)
+            .process_group(0);
+        let spawn_error = |source| BuilderError::Spawn {
+            binary: settings.dockerd.clone(),
+            source,
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let pid = child
+            .id()
+            .ok_or_else(|| spawn_error(std::io::Error::other("it exited at once")))?;
+        let record = PidRecord {
+            pid,
+            launch_hash: self.launch_hash.clone(),
+        };
+        let ready = match daemon::write_pid_file(&state.join(PID_FILE), &record).await {
+            Ok(()) => answers(settings, START_TIMEOUT, Some(&mut child)).await,
+            Err(error) => {
+                tracing::error!(%error, "recording the builder engine failed");
+                false
+            }
+        };
+        if !ready {
+            if child.start_kill().is_ok() {
+                let _reaped = tokio::time::timeout(daemon::KILL_TIMEOUT, child.wait()).await;
+            }
+            return Err(BuilderError::NotReady {
+                waited: START_TIMEOUT,
+                log: log_path,
+            });
+        }
+        tracing::info!(pid, "started the builder engine pid {pid}");
+        self.process = Process::Spawned { child, pid };
+        Ok(())
+    }
+}
+
+/// Creates the bridge `name` with `address` and brings it up, unless it exists (its address
+/// is then left as it is: it is the builder's own, made by an earlier start).
+async fn ensure_bridge(name: &str, address: &str) -> Result<(), BuilderError> {
+    let exists = ip(name, &["link", "show", "dev", name]).await.is_ok();
+    if !exists {
+        ip(name, &["link", "add", name, "type", "bridge"]).await?;
+        ip(name, &["address", "add", address, "dev", name]).await?;
+    }
+    ip(name, &["link", "set", name, "up"]).await
+}
+
+/// Runs `ip args…` about the bridge `bridge`; its complaint is the error.
+async fn ip(bridge: &str, args: &[&str]) -> Result<(), BuilderError> {
+    let bridge_error = |message: String| BuilderError::Bridge {
+        bridge: bridge.to_owned(),
+        message,
+    };
+    let output = Program::new("ip")
+        .args(args)
+        .timeout(Duration::from_secs(10))
+        .run()
+        .await
+        .map_err(|error| bridge_error(error.to_string()))?;
+    if output.success {
+        Ok(())
+    } else {
+        Err(bridge_error(format!(
+            "`ip {}`: {}",
+            args.join(" "),
+            output.stderr.trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> BuilderSettings {
+        BuilderSettings {
+            dockerd: "dockerd".into(),
+            state_dir: "/var/lib/helvetia/builder".into(),
+            instance: "c78cd01352a75489".into(),
+            bridge_address: "10.213.0.1/24".into(),
+            cgroup_root: "/sys/fs/cgroup".into(),
+        }
+    }
+
+    #[test]
+    fn the_builder_runs_apart_from_the_host_engine() {
+        let settings = settings();
+        let group = CgroupFs::new("/sys/fs/cgroup", cgroup::CgroupVersion::V1)
+            .group(&settings.group_name());
+        let arguments = settings.arguments(&group);
+        assert_eq!(
+            arguments,
+            [
+                "--data-root=/var/lib/helvetia/builder/data",
+                "--exec-root=/var/lib/helvetia/builder/exec",
+                "--pidfile=/var/lib/helvetia/builder/run/dockerd.pid",
+                "--host=unix:///var/lib/helvetia/builder/run/docker.sock",
+                "--config-file=/var/lib/helvetia/builder/daemon.json",
+                "--bridge=hvb-c78cd01352a",
+                "--iptables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--cgroup-parent=/helvetia-c78cd01352a75489-builder",
+            ]
+        );
+        assert!(settings.bridge().len() <= 15);
+        assert!(!arguments.iter().any(|a| a.contains("none")));
+    }
+
+    #[test]
+    fn any_change_to_how_the_builder_is_started_changes_the_launch_hash() {
+        let base = settings();
+        let group = CgroupFs::new("/sys/fs/cgroup", cgroup::CgroupVersion::V1).group("g");
+        let hash = base.launch_hash(&base.arguments(&group));
+        assert_eq!(hash, base.launch_hash(&base.arguments(&group)));
+        let mut moved = base.clone();
+        moved.bridge_address = "10.214.0.1/24".into();
+        assert_ne!(hash, moved.launch_hash(&moved.arguments(&group)));
+        let mut binary = base.clone();
+        binary.dockerd = "/opt/docker/dockerd".into();
+        assert_ne!(hash, binary.launch_hash(&binary.arguments(&group)));
+    }
+}
