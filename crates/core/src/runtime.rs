@@ -312,33 +312,43 @@ impl ResourceLimits {
         }
     }
 
-    /// Checks the limits are sane and within `maximum`.
-    pub fn validate(&self, maximum: &ResourceLimits, errors: &mut FieldErrors) {
+    /// Checks the limits are sane and within `maximum`; errors are reported under
+    /// `<field>.<limit>`.
+    pub fn validate(&self, field: &str, maximum: &ResourceLimits, errors: &mut FieldErrors) {
         if let Some(memory) = self.memory_bytes {
             if memory < 6 * 1024 * 1024 {
                 errors.add(
-                    "limits.memory_bytes",
+                    &format!("{field}.memory_bytes"),
                     Invalid::new("must be at least 6 MiB"),
                 );
             } else if maximum.memory_bytes.is_some_and(|max| memory > max) {
                 errors.add(
-                    "limits.memory_bytes",
+                    &format!("{field}.memory_bytes"),
                     Invalid::new("exceeds the server's maximum"),
                 );
             }
         }
         if let Some(cpus) = self.cpus {
             if !cpus.is_finite() || cpus < 0.01 {
-                errors.add("limits.cpus", Invalid::new("must be at least 0.01"));
+                errors.add(
+                    &format!("{field}.cpus"),
+                    Invalid::new("must be at least 0.01"),
+                );
             } else if maximum.cpus.is_some_and(|max| cpus > max) {
-                errors.add("limits.cpus", Invalid::new("exceeds the server's maximum"));
+                errors.add(
+                    &format!("{field}.cpus"),
+                    Invalid::new("exceeds the server's maximum"),
+                );
             }
         }
         if let Some(pids) = self.pids {
             if pids < 8 {
-                errors.add("limits.pids", Invalid::new("must be at least 8"));
+                errors.add(&format!("{field}.pids"), Invalid::new("must be at least 8"));
             } else if maximum.pids.is_some_and(|max| pids > max) {
-                errors.add("limits.pids", Invalid::new("exceeds the server's maximum"));
+                errors.add(
+                    &format!("{field}.pids"),
+                    Invalid::new("exceeds the server's maximum"),
+                );
             }
         }
     }
@@ -357,6 +367,10 @@ pub struct RuntimeSettings {
     pub health: HealthCheck,
     pub timeouts: DeployTimeouts,
     pub limits: ResourceLimits,
+    /// Caps of the service's builds on the isolated builder (`--builder isolated`): memory,
+    /// CPU and processes of all its steps together; the wall time is `timeouts.build`. `None`
+    /// takes the server's default; at most the server's maximum.
+    pub build_limits: ResourceLimits,
     /// Apply environment changes at once with a zero-downtime redeploy (the default), or hold
     /// them until the next deploy.
     pub auto_redeploy: bool,
@@ -408,6 +422,8 @@ impl DeployStrategy {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RuntimeBounds {
     pub limits: ResourceLimits,
+    /// The most a service's builds may ask for.
+    pub build_limits: ResourceLimits,
     pub max_replicas: u32,
 }
 
@@ -417,6 +433,7 @@ impl Default for RuntimeSettings {
             health: HealthCheck::default(),
             timeouts: DeployTimeouts::default(),
             limits: ResourceLimits::default(),
+            build_limits: ResourceLimits::default(),
             auto_redeploy: true,
             replicas: 1,
             strategy: None,
@@ -447,6 +464,7 @@ impl RuntimeSettings {
             ("health", document.get("health")),
             ("timeouts", document.get("timeouts")),
             ("limits", document.get("limits")),
+            ("build_limits", document.get("build_limits")),
             ("security", document.get("security")),
         ] {
             if section.is_some_and(|section| !section.is_object()) {
@@ -461,7 +479,9 @@ impl RuntimeSettings {
         let mut errors = FieldErrors::new();
         next.health.validate(&mut errors);
         next.timeouts.validate(&mut errors);
-        next.limits.validate(&bounds.limits, &mut errors);
+        next.limits.validate("limits", &bounds.limits, &mut errors);
+        next.build_limits
+            .validate("build_limits", &bounds.build_limits, &mut errors);
         if !(1..=bounds.max_replicas).contains(&next.replicas) {
             errors.add(
                 "replicas",
@@ -555,6 +575,11 @@ mod tests {
                 cpus: Some(2.0),
                 pids: None,
             },
+            build_limits: ResourceLimits {
+                memory_bytes: Some(2 << 30),
+                cpus: Some(2.0),
+                pids: Some(4096),
+            },
             max_replicas: 5,
         };
         let mut current = RuntimeSettings::default();
@@ -584,6 +609,25 @@ mod tests {
             .merged(&serde_json::json!({"replicas": 3}), &maximum)
             .unwrap();
         assert!(current.needs_new_containers(&scaled));
+
+        // Build caps are the service's own, checked against the server's build maxima; they
+        // change no running container.
+        let capped = current
+            .merged(
+                &serde_json::json!({"build_limits": {"memory_bytes": 268435456, "pids": 64}}),
+                &maximum,
+            )
+            .unwrap();
+        assert_eq!(capped.build_limits.memory_bytes, Some(256 << 20));
+        assert!(!current.needs_new_containers(&capped));
+        let errors = current
+            .merged(
+                &serde_json::json!({"build_limits": {"memory_bytes": 4294967296u64, "pids": 2}}),
+                &maximum,
+            )
+            .unwrap_err();
+        assert!(errors.fields().contains_key("build_limits.memory_bytes"));
+        assert!(errors.fields().contains_key("build_limits.pids"));
         let hardened = current
             .merged(
                 &serde_json::json!({"security": {"read_only_root": true, "cap_add": ["CHOWN"]}}),
@@ -639,7 +683,7 @@ mod tests {
             cpus: Some(4.0),
             ..own
         }
-        .validate(&defaults, &mut errors);
+        .validate("limits", &defaults, &mut errors);
         assert!(errors.fields().contains_key("limits.cpus"));
     }
 }

@@ -76,7 +76,7 @@ pub(crate) async fn write_pid_file(path: &Path, record: &PidRecord) -> Result<()
         path: path.to_owned(),
         source,
     };
-    tokio::task::spawn_blocking(move || crate::traefik::write_atomically(&target, &contents))
+    tokio::task::spawn_blocking(move || crate::write::write_atomically(&target, &contents))
         .await
         .map_err(|error| io_error(std::io::Error::other(error)))?
         .map_err(io_error)

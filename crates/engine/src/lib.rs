@@ -18,3 +18,4 @@ pub mod probe;
 pub mod process;
 pub mod routing;
 pub mod traefik;
+mod write;

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod acme_config;
+mod builder_config;
 mod config_file;
 mod github_config;
 mod logging;
 mod server_cmd;
 mod server_config;
+mod settings_parsers;
 
 #[derive(Parser)]
 #[command(

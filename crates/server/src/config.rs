@@ -28,6 +28,23 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The DNS server outbound requests resolve names through.
     pub resolver: ResolverSetting,
+    /// Where builds run.
+    pub builder: BuilderConfig,
+}
+
+/// Where builds run (`--builder`).
+#[derive(Debug, Clone)]
+pub enum BuilderConfig {
+    /// In the host engine's BuildKit, uncapped: it ignores the build API's limits.
+    Host,
+    /// In Helvetia's own builder engine (`engine::builder`), within the caps of a control
+    /// group, one build at a time.
+    Isolated {
+        /// The `dockerd` executable.
+        dockerd: PathBuf,
+        /// The builder's bridge address with its prefix, e.g. `10.213.0.1/24`.
+        bridge_address: String,
+    },
 }
 
 /// A secret setting: shown as `***` in debug output and logs.
@@ -70,6 +87,17 @@ pub enum EdgeConfig {
         api_url: Option<String>,
     },
 }
+
+impl BuilderConfig {
+    /// Whether the isolated builder can run on this machine (as root, with the cgroup
+    /// controllers it caps builds with); otherwise why not.
+    pub fn isolation_available() -> Result<(), String> {
+        helvetia_engine::builder::cgroups_for_builds(std::path::Path::new(CGROUP_ROOT)).map(drop)
+    }
+}
+
+/// Where the cgroup hierarchy is mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 impl ServerConfig {
     pub const DEFAULT_BASE_DOMAIN: &str = "localhost";

@@ -30,7 +30,7 @@ pub mod usecases;
 pub mod vault;
 pub mod worker;
 
-pub use config::{EdgeConfig, SecretText, ServerConfig};
+pub use config::{BuilderConfig, EdgeConfig, SecretText, ServerConfig};
 pub use helvetia_engine::acme::Directory as AcmeDirectory;
 pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{

@@ -241,6 +241,13 @@ impl TestServer {
                 &format!("127.0.0.1:{}", self.traefik_api_port),
             ]);
         }
+        // Builds run in the host engine unless a test asks for the isolated builder: a
+        // builder engine per test server (half a second to start, ~120 MB of dockerd and
+        // containerd, a bridge and a control group) is too much for the whole suite on two
+        // cores; the isolated builder has tests of its own (`builder::`).
+        if !self.extra_args.iter().any(|a| a == "--builder") {
+            command.args(["--builder", "host"]);
+        }
         std::fs::create_dir_all(self.failpoints_dir()).unwrap();
         command
             .env(failpoints::DIR_ENV, self.failpoints_dir())
@@ -355,7 +362,8 @@ impl TestServer {
             .arg(self.data_dir())
             .args(["--listen", "127.0.0.1:0"])
             .args(["--traefik", "external", "--traefik-dynamic-dir"])
-            .arg(self.dir.path());
+            .arg(self.dir.path())
+            .args(["--builder", "host"]);
         command
     }
 }
@@ -364,6 +372,52 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
         stop_traefik(&self.data_dir());
+        stop_builder(&self.data_dir());
+    }
+}
+
+/// Stops the builder engine a test server started with `--builder isolated` (it outlives the
+/// server on purpose) and removes its bridge and control group, read from its command line.
+pub fn stop_builder(data_dir: &Path) {
+    let Ok(record) = std::fs::read_to_string(data_dir.join("builder").join("builder.pid")) else {
+        return;
+    };
+    let Some(pid) = record.lines().next().map(str::to_owned) else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let data_root = format!(
+        "--data-root={}",
+        data_dir.join("builder").join("data").display()
+    );
+    let arguments: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if !arguments.contains(&data_root) {
+        return;
+    }
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    for _ in 0..600 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let value = |flag: &str| {
+        arguments
+            .iter()
+            .find_map(|a| a.strip_prefix(flag).map(str::to_owned))
+    };
+    if let Some(bridge) = value("--bridge=") {
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+    }
+    if let Some(group) = value("--cgroup-parent=/") {
+        for controller in ["memory", "cpu", "pids"] {
+            let group = Path::new("/sys/fs/cgroup").join(controller).join(&group);
+            let _ = std::fs::remove_dir(group.join("buildkit"));
+            let _ = std::fs::remove_dir(group);
+        }
     }
 }
 

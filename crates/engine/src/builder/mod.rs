@@ -189,17 +189,7 @@ pub async fn start_or_adopt(
     settings: BuilderSettings,
 ) -> Result<(BuilderDaemon, Builder), BuilderError> {
     let settings = settings.resolved()?;
-    if !rustix::process::geteuid().is_root() {
-        return Err(BuilderError::Unsupported(
-            "it needs root (its own engine, bridge and control group)".into(),
-        ));
-    }
-    let cgroups = CgroupFs::detect(&settings.cgroup_root).ok_or_else(|| {
-        BuilderError::Unsupported(format!(
-            "no memory, cpu and pids cgroup controllers under {}",
-            settings.cgroup_root.display()
-        ))
-    })?;
+    let cgroups = cgroups_for_builds(&settings.cgroup_root).map_err(BuilderError::Unsupported)?;
     let group = cgroups.group(&settings.group_name());
     let arguments = settings.arguments(&group);
     let launch_hash = settings.launch_hash(&arguments);
@@ -241,6 +231,21 @@ pub async fn start_or_adopt(
     }
     let engine = Engine::at_socket(&daemon.settings.instance, &daemon.settings.socket())?;
     Ok((daemon, Builder::new(engine, group)))
+}
+
+/// The cgroup hierarchy builds are capped in, when the builder engine can run here: it needs
+/// root (an engine, a bridge and a control group of its own) and the memory, cpu and pids
+/// controllers under `cgroup_root`. Otherwise why not.
+pub fn cgroups_for_builds(cgroup_root: &Path) -> Result<CgroupFs, String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err("it needs root (its own engine, bridge and control group)".into());
+    }
+    CgroupFs::detect(cgroup_root).ok_or_else(|| {
+        format!(
+            "no memory, cpu and pids cgroup controllers under {}",
+            cgroup_root.display()
+        )
+    })
 }
 
 /// Stops the builder engine recorded in `state_dir`, if it still runs. Only for tests and for

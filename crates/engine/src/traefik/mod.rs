@@ -24,13 +24,12 @@ mod pid;
 mod render;
 mod settings;
 mod supervisor;
-mod write;
 
+pub use crate::write::{write_atomically, write_private};
 pub use api::TraefikApi;
 pub use render::{BACKEND_IDLE_CONN_TIMEOUT, Secure, render};
 pub use settings::TraefikSettings;
 pub use supervisor::{Supervisor, TraefikStatus, start_or_adopt, stop_traefik};
-pub use write::{write_atomically, write_private};
 
 /// The file Helvetia's routes are written to, inside the dynamic configuration directory.
 pub const DYNAMIC_CONFIG_FILE: &str = "helvetia.toml";

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::TraefikError;
 use super::api::TraefikApi;
 use super::settings::{LOG_FILE, OUTPUT_FILE, TraefikSettings};
-use super::write::write_atomically;
 use crate::daemon;
 pub(super) use crate::daemon::{KILL_TIMEOUT, PidRecord};
+use crate::write::write_atomically;
 
 pub(super) const PID_FILE: &str = "traefik.pid";
 /// How long Traefik may take to exit after SIGTERM. It lets requests in flight finish for up to

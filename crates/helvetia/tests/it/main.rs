@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod builder;
 mod certificates;
 mod cli;
 mod deploy;

@@ -17,6 +17,8 @@ use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
+use helvetia_engine::builder::Builder;
+use helvetia_engine::builder::cgroup::BuildCaps;
 use helvetia_engine::docker::Engine;
 use helvetia_engine::git::Git;
 use helvetia_engine::github::GitHubApi;
@@ -54,6 +56,10 @@ pub struct PlatformSettings {
     pub default_limits: ResourceLimits,
     /// The most any service may ask for.
     pub max_limits: ResourceLimits,
+    /// Caps of builds on the isolated builder for services that set none (all three set).
+    pub build_default_limits: ResourceLimits,
+    /// The most any service's builds may ask for.
+    pub build_max_limits: ResourceLimits,
     /// The most replicas a service may run.
     pub max_replicas: u32,
     /// How long the edge router may take to load a new table.
@@ -106,10 +112,35 @@ impl PlatformSettings {
         }
     }
 
+    /// The caps of a build on the isolated builder: the service's own build limits, else the
+    /// server's defaults.
+    pub fn build_caps(&self, own: ResourceLimits) -> BuildCaps {
+        let limits = own.or(self.build_default_limits);
+        let fallback = PlatformSettings::default_build_limits();
+        BuildCaps {
+            memory_bytes: limits
+                .memory_bytes
+                .or(fallback.memory_bytes)
+                .unwrap_or(2 << 30),
+            cpus: limits.cpus.or(fallback.cpus).unwrap_or(1.0),
+            pids: limits.pids.or(fallback.pids).unwrap_or(4096),
+        }
+    }
+
+    /// The server-wide default build caps: 2 GiB of memory, one CPU, 4096 processes.
+    pub fn default_build_limits() -> ResourceLimits {
+        ResourceLimits {
+            memory_bytes: Some(2 << 30),
+            cpus: Some(1.0),
+            pids: Some(4096),
+        }
+    }
+
     /// What a service's runtime settings may ask for.
     pub fn runtime_bounds(&self) -> RuntimeBounds {
         RuntimeBounds {
             limits: self.max_limits,
+            build_limits: self.build_max_limits,
             max_replicas: self.max_replicas,
         }
     }
@@ -197,6 +228,8 @@ pub enum PublishError {
 pub struct Platform {
     pub store: Store,
     pub engine: Engine,
+    /// Helvetia's own builder engine (`--builder isolated`); none: builds run in `engine`.
+    pub builder: Option<Builder>,
     /// Every request to an address a user chose goes through it (git's fetches included).
     pub outbound: Arc<Outbound>,
     pub git: Git,
@@ -260,6 +293,7 @@ impl Platform {
         Platform {
             store,
             engine,
+            builder: None,
             git: Git::new(outbound.clone(), settings.repo_policy.allow_local),
             github: GitHubApi::new(settings.github.clone(), outbound.clone()),
             github_tokens: TokenCache::default(),
@@ -279,6 +313,12 @@ impl Platform {
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }
+    }
+
+    /// Builds on `builder` rather than in the host engine.
+    pub fn with_builder(mut self, builder: Option<Builder>) -> Platform {
+        self.builder = builder;
+        self
     }
 
     /// Adds secrets of the server that must never appear in output.

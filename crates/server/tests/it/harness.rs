@@ -128,6 +128,8 @@ impl Api {
             subnets: SubnetPool::parse(SubnetPool::DEFAULT, 24).unwrap(),
             default_limits: PlatformSettings::default_limits(),
             max_limits: PlatformSettings::default_limits(),
+            build_default_limits: PlatformSettings::default_limits(),
+            build_max_limits: PlatformSettings::default_limits(),
             confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,

@@ -137,10 +137,25 @@ impl Deploy<'_> {
         };
         let started = Instant::now();
         let log = self.log;
-        let image = platform
-            .engine
-            .build_image(&request, |line| log.line(line))
-            .await?;
+        let image = match &platform.builder {
+            None => {
+                platform
+                    .engine
+                    .build_image(&request, |line| log.line(line))
+                    .await?
+            }
+            Some(builder) => {
+                // Its own queue, apart from the deploys': one build at a time on the builder.
+                let turn = builder
+                    .turn(|ahead| log.line(format!("waiting for the builder ({ahead} ahead)")))
+                    .await?;
+                let caps = platform
+                    .settings
+                    .build_caps(self.service.runtime.build_limits);
+                turn.build(&platform.engine, &request, &caps, |line| log.line(line))
+                    .await?
+            }
+        };
         self.log.line(format!(
             "Built image {} in {} ms",
             short_id(&image),

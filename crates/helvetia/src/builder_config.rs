@@ -1,0 +1,142 @@
+//! `helvetia server`'s build settings: where builds run (`--builder`) and the caps of builds
+//! on Helvetia's own builder engine — server defaults and the most a service may ask for.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::validation::FieldErrors;
+use helvetia_server::BuilderConfig;
+
+use crate::settings_parsers::{find_executable, parse_bytes};
+
+/// Where builds run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuilderMode {
+    /// A builder engine of Helvetia's own, its steps within memory, CPU and pids caps.
+    Isolated,
+    /// The host engine's BuildKit, uncapped.
+    Host,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuilderArgs {
+    /// Where builds run: `isolated` (a builder engine of Helvetia's own whose steps run within
+    /// caps) or `host` (the host engine's BuildKit, uncapped). [default: isolated where it can
+    /// run — as root, with the memory, cpu and pids cgroup controllers — else host]
+    #[arg(long, env = "HELVETIA_BUILDER", value_enum)]
+    pub builder: Option<BuilderMode>,
+    /// The `dockerd` executable the isolated builder runs. Looked up in PATH when it has no `/`.
+    #[arg(long, env = "HELVETIA_DOCKERD_BIN", default_value = "dockerd")]
+    pub dockerd_bin: PathBuf,
+    /// The isolated builder's bridge address with its prefix: its build steps' network, which
+    /// reaches nothing.
+    #[arg(
+        long,
+        env = "HELVETIA_BUILDER_BRIDGE_ADDRESS",
+        default_value = "10.213.0.1/24"
+    )]
+    pub builder_bridge_address: String,
+    /// Memory of a build (all its steps together) for services that set none.
+    #[arg(long, env = "HELVETIA_BUILD_MEMORY", default_value = "2G", value_parser = parse_bytes)]
+    pub build_memory: u64,
+    /// CPU of a build, in cores, for services that set none.
+    #[arg(long, env = "HELVETIA_BUILD_CPUS", default_value_t = 1.0)]
+    pub build_cpus: f64,
+    /// Processes and threads of a build for services that set none.
+    #[arg(long, env = "HELVETIA_BUILD_PIDS", default_value_t = 4096)]
+    pub build_pids: u32,
+    /// The most memory a service's build may ask for.
+    #[arg(long, env = "HELVETIA_MAX_BUILD_MEMORY", default_value = "8G", value_parser = parse_bytes)]
+    pub max_build_memory: u64,
+    /// The most CPU a service's build may ask for, in cores.
+    #[arg(long, env = "HELVETIA_MAX_BUILD_CPUS", default_value_t = 4.0)]
+    pub max_build_cpus: f64,
+    /// The most processes a service's build may ask for.
+    #[arg(long, env = "HELVETIA_MAX_BUILD_PIDS", default_value_t = 32_768)]
+    pub max_build_pids: u32,
+}
+
+impl BuilderArgs {
+    /// Where builds run, and the build caps' defaults and maxima.
+    pub fn settings(&self) -> anyhow::Result<(BuilderConfig, ResourceLimits, ResourceLimits)> {
+        let defaults = ResourceLimits {
+            memory_bytes: Some(self.build_memory),
+            cpus: Some(self.build_cpus),
+            pids: Some(self.build_pids),
+        };
+        let maxima = ResourceLimits {
+            memory_bytes: Some(self.max_build_memory),
+            cpus: Some(self.max_build_cpus),
+            pids: Some(self.max_build_pids),
+        };
+        let mut problems = FieldErrors::new();
+        defaults.validate("build", &maxima, &mut problems);
+        if !problems.is_empty() {
+            bail!("the default build caps must be valid and within the maximum: {problems}");
+        }
+        let mode = match self.builder {
+            Some(mode) => mode,
+            None => match BuilderConfig::isolation_available() {
+                Ok(_) => BuilderMode::Isolated,
+                Err(why) => {
+                    tracing::warn!(
+                        "builds run in the host engine, uncapped: the isolated builder cannot run here ({why})"
+                    );
+                    BuilderMode::Host
+                }
+            },
+        };
+        let config = match mode {
+            BuilderMode::Host => BuilderConfig::Host,
+            BuilderMode::Isolated => {
+                check_bridge_address(&self.builder_bridge_address)?;
+                BuilderConfig::Isolated {
+                    dockerd: find_executable(
+                        &self.dockerd_bin,
+                        "install Docker's engine (Debian: docker.io) or pass --dockerd-bin",
+                    )?,
+                    bridge_address: self.builder_bridge_address.clone(),
+                }
+            }
+        };
+        Ok((config, defaults, maxima))
+    }
+}
+
+/// An IPv4 address with a prefix of 8 to 30 bits; it reaches `ip address add` as one argument.
+fn check_bridge_address(text: &str) -> anyhow::Result<()> {
+    let valid = text.split_once('/').is_some_and(|(address, prefix)| {
+        address.parse::<Ipv4Addr>().is_ok()
+            && prefix
+                .parse::<u8>()
+                .is_ok_and(|prefix| (8..=30).contains(&prefix))
+    });
+    if !valid {
+        bail!(
+            "--builder-bridge-address `{text}` must be an IPv4 address with a prefix, e.g. 10.213.0.1/24"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bridge_address_is_an_address_with_a_prefix() {
+        assert!(check_bridge_address("10.213.0.1/24").is_ok());
+        for bad in [
+            "10.213.0.1",
+            "10.213.0.1/31",
+            "x/24",
+            "10.0.0.1/24 dev lo",
+            "-1/24",
+        ] {
+            assert!(check_bridge_address(bad).is_err(), "{bad}");
+        }
+    }
+}
