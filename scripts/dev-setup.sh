@@ -22,7 +22,6 @@ setup() {
         command -v pg_ctlcluster >/dev/null || echo postgresql
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
-        command -v ip >/dev/null || echo iproute2
         { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || echo pebble
     )
     apt_install "${packages[@]}"

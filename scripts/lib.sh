@@ -33,6 +33,8 @@ apt_install() {
 base_packages() {
     [ -x "$DOCKER" ] || echo docker.io
     command -v git >/dev/null || echo git
+    # The isolated builder's bridge is made with `ip`.
+    command -v ip >/dev/null || echo iproute2
     command -v cc >/dev/null || echo build-essential
     command -v mold >/dev/null || echo mold
     python3 -c 'import venv, ensurepip' 2>/dev/null || echo python3-venv

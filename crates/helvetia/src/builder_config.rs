@@ -77,30 +77,31 @@ impl BuilderArgs {
         if !problems.is_empty() {
             bail!("the default build caps must be valid and within the maximum: {problems}");
         }
-        let mode = match self.builder {
-            Some(mode) => mode,
-            None => match BuilderConfig::isolation_available() {
-                Ok(_) => BuilderMode::Isolated,
+        check_bridge_address(&self.builder_bridge_address)?;
+        let dockerd = find_executable(
+            &self.dockerd_bin,
+            "install Docker's engine (Debian: docker.io) or pass --dockerd-bin",
+        );
+        let isolated = |dockerd| BuilderConfig::Isolated {
+            dockerd,
+            bridge_address: self.builder_bridge_address.clone(),
+        };
+        let config = match self.builder {
+            Some(BuilderMode::Host) => BuilderConfig::Host,
+            Some(BuilderMode::Isolated) => isolated(dockerd?),
+            // Isolated by default, where it can run; said so when it cannot.
+            None => match BuilderConfig::isolation_available()
+                .and_then(|()| dockerd.map_err(|error| error.to_string()))
+            {
+                Ok(dockerd) => isolated(dockerd),
                 Err(why) => {
                     tracing::warn!(
-                        "builds run in the host engine, uncapped: the isolated builder cannot run here ({why})"
+                        "builds run in the host engine, uncapped: the isolated builder cannot \
+                         run here ({why})"
                     );
-                    BuilderMode::Host
+                    BuilderConfig::Host
                 }
             },
-        };
-        let config = match mode {
-            BuilderMode::Host => BuilderConfig::Host,
-            BuilderMode::Isolated => {
-                check_bridge_address(&self.builder_bridge_address)?;
-                BuilderConfig::Isolated {
-                    dockerd: find_executable(
-                        &self.dockerd_bin,
-                        "install Docker's engine (Debian: docker.io) or pass --dockerd-bin",
-                    )?,
-                    bridge_address: self.builder_bridge_address.clone(),
-                }
-            }
         };
         Ok((config, defaults, maxima))
     }
