@@ -9,8 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::process::Stdio;
+
 use rustix::process::{Pid, Signal};
+use tokio::process::Child;
 use tokio::time::Instant;
+
+use crate::process::Program;
 
 /// How long to wait for a process to disappear after SIGKILL.
 pub(crate) const KILL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,6 +40,50 @@ pub enum DaemonError {
     },
     #[error("{what} (pid {pid}) did not exit")]
     DidNotExit { what: &'static str, pid: u32 },
+    #[error("cannot start {what} ({program}): {source}")]
+    Spawn {
+        what: &'static str,
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts `program` to outlive Helvetia, its stdout and stderr appended to `output`: not
+/// killed with Helvetia's handle, and in a process group of its own so that a Ctrl-C or a
+/// signal to Helvetia's group does not reach it. Returns the child and its pid.
+pub(crate) fn spawn_detached(
+    what: &'static str,
+    program: &Program,
+    output: &Path,
+) -> Result<(Child, u32), DaemonError> {
+    let open_error = |source| DaemonError::Io {
+        action: "opening",
+        path: output.to_owned(),
+        source,
+    };
+    let stdout = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(output)
+        .map_err(open_error)?;
+    let stderr = stdout.try_clone().map_err(open_error)?;
+    let mut command = program.command();
+    command
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .kill_on_drop(false)
+        .process_group(0);
+    let spawn_error = |source| DaemonError::Spawn {
+        what,
+        program: program.name(),
+        source,
+    };
+    let child = command.spawn().map_err(spawn_error)?;
+    let pid = child
+        .id()
+        .ok_or_else(|| spawn_error(std::io::Error::other("it exited at once")))?;
+    Ok((child, pid))
 }
 
 /// What a pid file records: which process runs, and how it was started.

@@ -12,7 +12,6 @@
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -54,21 +53,8 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 pub enum BuilderError {
     #[error("the builder engine cannot run here: {0}")]
     Unsupported(String),
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("creating the builder's bridge {bridge}: {message}")]
     Bridge { bridge: String, message: String },
-    #[error("cannot start the builder engine ({}): {source}", binary.display())]
-    Spawn {
-        binary: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the builder engine did not answer within {waited:?}; see {}", log.display())]
     NotReady { waited: Duration, log: PathBuf },
     #[error(transparent)]
@@ -97,12 +83,13 @@ impl BuilderSettings {
     /// A copy with an absolute state directory: its paths are dockerd's arguments, by which a
     /// running builder is recognised.
     fn resolved(&self) -> Result<BuilderSettings, BuilderError> {
-        let state_dir =
-            std::path::absolute(&self.state_dir).map_err(|source| BuilderError::Io {
+        let state_dir = std::path::absolute(&self.state_dir).map_err(|source| {
+            BuilderError::from(DaemonError::Io {
                 action: "resolving",
                 path: self.state_dir.clone(),
                 source,
-            })?;
+            })
+        })?;
         Ok(BuilderSettings {
             state_dir,
             ..self.clone()
@@ -251,10 +238,12 @@ pub fn cgroups_for_builds(cgroup_root: &Path) -> Result<CgroupFs, String> {
 /// Stops the builder engine recorded in `state_dir`, if it still runs. Only for tests and for
 /// uninstalling: in normal operation it keeps running while Helvetia restarts.
 pub async fn stop_builder(state_dir: &Path) -> Result<(), BuilderError> {
-    let state_dir = std::path::absolute(state_dir).map_err(|source| BuilderError::Io {
-        action: "resolving",
-        path: state_dir.to_owned(),
-        source,
+    let state_dir = std::path::absolute(state_dir).map_err(|source| {
+        BuilderError::from(DaemonError::Io {
+            action: "resolving",
+            path: state_dir.to_owned(),
+            source,
+        })
     })?;
     let pid_file = state_dir.join(PID_FILE);
     if let Some(record) = daemon::read_pid_file(&pid_file).await? {
@@ -351,10 +340,12 @@ impl BuilderDaemon {
         let state = &settings.state_dir;
         let io = |action, path: &Path| {
             let path = path.to_owned();
-            move |source| BuilderError::Io {
-                action,
-                path,
-                source,
+            move |source| {
+                BuilderError::from(DaemonError::Io {
+                    action,
+                    path,
+                    source,
+                })
             }
         };
         std::fs::create_dir_all(state).map_err(io("creating", state))?;
@@ -376,31 +367,10 @@ impl BuilderDaemon {
         ensure_bridge(&settings.bridge(), &settings.bridge_address).await?;
 
         let log_path = state.join(LOG_FILE);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(io("opening", &log_path))?;
-        let stderr = log.try_clone().map_err(io("opening", &log_path))?;
-        let mut command = Program::new(&settings.dockerd)
+        let program = Program::new(&settings.dockerd)
             .args(&self.arguments)
-            .current_dir(state)
-            .command();
-        command
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            // It outlives Helvetia, like Traefik: not killed with Helvetia's handle, outside
-            // its process group.
-            .kill_on_drop(false)
-            .process_group(0);
-        let spawn_error = |source| BuilderError::Spawn {
-            binary: settings.dockerd.clone(),
-            source,
-        };
-        let mut child = command.spawn().map_err(spawn_error)?;
-        let pid = child
-            .id()
-            .ok_or_else(|| spawn_error(std::io::Error::other("it exited at once")))?;
+            .current_dir(state);
+        let (mut child, pid) = daemon::spawn_detached(WHAT, &program, &log_path)?;
         let record = PidRecord {
             pid,
             launch_hash: self.launch_hash.clone(),

@@ -57,12 +57,6 @@ pub enum TraefikError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot start Traefik ({}): {source}", binary.display())]
-    Spawn {
-        binary: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("Traefik exited while starting ({status}): {reason}; see {} and {}", output.display(), log.display())]
     ExitedDuringStart {
         status: ExitStatus,

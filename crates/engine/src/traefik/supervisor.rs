@@ -7,7 +7,6 @@
 //! Traefik is replaced only when how it is started changed. [`Supervisor::watch`] restarts
 //! Traefik if it dies, and leaves it running when Helvetia shuts down.
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use super::{
     DYNAMIC_CONFIG_FILE, MANAGED_ENTRY_POINT, SECURE_ENTRY_POINT, Secure, Traefik, TraefikError,
     TraefikMode, render,
 };
-use crate::daemon::DaemonError;
+use crate::daemon::{self, DaemonError};
 use crate::process::Program;
 
 /// How long a freshly started Traefik may take to answer its API.
@@ -382,21 +381,6 @@ impl Supervisor {
         self.process = Process::Gone;
         let mark = LogMark::now(settings);
         write_file(settings.config_file(), self.static_config.clone()).await?;
-        let output_path = settings.state_dir.join(OUTPUT_FILE);
-        let output = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&output_path)
-            .map_err(|source| TraefikError::Io {
-                action: "opening",
-                path: output_path.clone(),
-                source,
-            })?;
-        let stderr = output.try_clone().map_err(|source| TraefikError::Io {
-            action: "opening",
-            path: output_path,
-            source,
-        })?;
         let program = settings
             .extra_env
             .iter()
@@ -409,22 +393,8 @@ impl Supervisor {
         // known host while it starts (gate.rs).
         let more = self.hold_gates(&[], &gates);
         gates.extend(more);
-        let mut command = program.command();
-        command
-            .stdout(Stdio::from(output))
-            .stderr(Stdio::from(stderr))
-            // Traefik must outlive Helvetia: not killed with Helvetia's handle, and outside its
-            // process group so a Ctrl-C or a signal to that group does not reach it.
-            .kill_on_drop(false)
-            .process_group(0);
-        let spawn_error = |source| TraefikError::Spawn {
-            binary: settings.binary.clone(),
-            source,
-        };
-        let mut child = command.spawn().map_err(spawn_error)?;
-        let pid = child
-            .id()
-            .ok_or_else(|| spawn_error(std::io::Error::other("Traefik exited at once")))?;
+        let (mut child, pid) =
+            daemon::spawn_detached("Traefik", &program, &settings.state_dir.join(OUTPUT_FILE))?;
         let record = PidRecord {
             pid,
             launch_hash: self.launch_hash.clone(),
