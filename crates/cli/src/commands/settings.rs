@@ -36,6 +36,15 @@ pub struct RuntimeFlags {
     /// Maximum number of processes.
     #[arg(long, value_name = "N")]
     pids: Option<String>,
+    /// Memory of a build on the isolated builder (all its steps together), e.g. 1G.
+    #[arg(long, value_name = "SIZE")]
+    build_memory: Option<String>,
+    /// CPU of a build in cores, fractions allowed.
+    #[arg(long, value_name = "CORES")]
+    build_cpus: Option<String>,
+    /// Processes of a build.
+    #[arg(long, value_name = "N")]
+    build_pids: Option<String>,
     /// HTTP path of the health check, or `none` to check only that the port accepts
     /// connections [default: /].
     #[arg(long, value_name = "PATH")]
@@ -164,22 +173,29 @@ fn integer(text: &str) -> anyhow::Result<Value> {
 impl RuntimeFlags {
     /// The flags given, as a JSON merge patch of the runtime settings.
     fn patch(&self) -> anyhow::Result<Option<Value>> {
-        let mut patch =
-            json!({"limits": {}, "health": {}, "timeouts": {}, "security": {}, "top": {}});
+        let mut patch = json!({"limits": {}, "build_limits": {}, "health": {}, "timeouts": {}, "security": {}, "top": {}});
         let mut set = |section: &str, key: &str, value: Option<Value>| {
             if let Some(value) = value {
                 patch[section][key] = value;
             }
         };
-        set(
-            "limits",
-            "memory_bytes",
-            setting(&self.memory, |t| {
-                Ok(json!(helvetia_core::units::parse_bytes(t)?))
-            })?,
-        );
-        set("limits", "cpus", setting(&self.cpus, number)?);
-        set("limits", "pids", setting(&self.pids, integer)?);
+        for (section, memory, cpus, pids) in [
+            ("limits", &self.memory, &self.cpus, &self.pids),
+            (
+                "build_limits",
+                &self.build_memory,
+                &self.build_cpus,
+                &self.build_pids,
+            ),
+        ] {
+            set(
+                section,
+                "memory_bytes",
+                setting(memory, |t| Ok(json!(helvetia_core::units::parse_bytes(t)?)))?,
+            );
+            set(section, "cpus", setting(cpus, number)?);
+            set(section, "pids", setting(pids, integer)?);
+        }
         // `none` checks only TCP; a path (or `default`, meaning `/`) checks HTTP.
         match self.health_path.as_deref() {
             Some("none") => set("health", "tcp", Some(json!(true))),

@@ -49,6 +49,8 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
             "128M",
             "--build-pids",
             "64",
+            "--max-build-pids",
+            "1024",
         ],
     )
     .await;
@@ -72,14 +74,25 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
 
     let hostile = FixtureRepo::new("web");
     server.service(&project, "hostile", &hostile).await;
+    // Its own caps, within the server's maxima: fewer processes than the server's default.
+    server.cli_ok(&[
+        "services",
+        "update",
+        &format!("{project}/hostile"),
+        "--build-timeout",
+        "10s",
+        "--build-pids",
+        "48",
+    ]);
     let (status, body) = server
         .api(
             Method::PATCH,
             &format!("/api/v1/projects/{project}/services/hostile"),
-            Some(json!({"runtime": {"timeouts": {"build_ms": 10000}}})),
+            Some(json!({"runtime": {"build_limits": {"pids": 100000}}})),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 422, "over the server's maximum: {body}");
+    assert!(body.to_string().contains("build_limits.pids"), "{body}");
 
     let load = Load::start(server.http_port, &host, "/", 8, 200.0);
     let cases = [
@@ -89,7 +102,7 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
         ),
         (
             "set -e; i=0; while [ $i -lt 500 ]; do sleep 30 & i=$((i+1)); done; wait",
-            "pids cap (64 processes)",
+            "pids cap (48 processes)",
         ),
         ("while :; do :; done", "wall-time cap"),
     ];
