@@ -88,6 +88,36 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Waits until the builder engine answers: it may be restarting after it died (its
+    /// watcher starts it again within seconds).
+    async fn answering(&self, on_line: &mut impl FnMut(BuildLine)) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let mut said = false;
+        loop {
+            match self.engine.ping().await {
+                Ok(_) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() >= deadline => {
+                    return Err(EngineError::Unreachable(format!(
+                        "the builder engine did not answer within {ANSWER_TIMEOUT:?}: {error}"
+                    )));
+                }
+                Err(_) => {
+                    if !said {
+                        on_line("waiting for the builder engine to answer".to_owned());
+                        said = true;
+                    }
+                    tokio::time::sleep(ANSWER_POLL).await;
+                }
+            }
+        }
+    }
+}
+
+/// How long a build waits for a builder engine that does not answer (restarting).
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const ANSWER_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Turn<'_> {
     /// Builds `request` on the builder within `caps` and hands the image to `host`; returns
     /// the image's id there.
@@ -99,6 +129,7 @@ impl Turn<'_> {
         mut on_line: impl FnMut(BuildLine) + Send,
     ) -> Result<String, BuildFailure> {
         let builder = self.builder;
+        builder.answering(&mut on_line).await?;
         let dockerfile = request.checkout.join(&request.dockerfile);
         let text = tokio::fs::read_to_string(&dockerfile)
             .await

@@ -2,7 +2,8 @@
 //! memory than its cap, a fork bomb and a step spinning past the wall-time cap each fail with
 //! that cap named in the deployment's log and reason, while a live app under 200 requests per
 //! second loses none; builds wait their turn in the builder's own queue; no step sees an
-//! engine's socket; a restarted Helvetia adopts the running builder.
+//! engine's socket; a restarted Helvetia adopts the running builder, and one that dies is
+//! started again.
 //!
 //! The other end-to-end tests build in the host engine (`TestServer` passes `--builder host`):
 //! see the README's "Builds".
@@ -10,7 +11,7 @@
 use std::time::Duration;
 
 use helvetia_test_support::load::Load;
-use helvetia_test_support::{FixtureRepo, TestServer, unique};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
 use reqwest::Method;
 use serde_json::json;
 
@@ -144,11 +145,34 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
         pid.lines().next(),
         "adopted, not restarted"
     );
+
+    // A builder that dies is started again by the watcher, and builds go on.
+    let pid = pid.lines().next().unwrap().to_owned();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let pid_file = server.data_dir().join("builder/builder.pid");
+    eventually(
+        Duration::from_secs(30),
+        "the builder to be restarted",
+        || {
+            let record = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            let restarted = record.lines().next().is_some_and(|new| new != pid);
+            async move { restarted.then_some(()) }
+        },
+    )
+    .await;
     web.write(
         "www/index.html",
         "hello after a restart\n",
         "after a restart",
     );
     let after = server.deploy(&project, "web").await;
-    assert_eq!(after["status"], "live", "{after}");
+    assert_eq!(
+        after["status"],
+        "live",
+        "{}",
+        server.deploy_log(after["id"].as_i64().unwrap()).await
+    );
 }
