@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::process::Child;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::{self, DaemonError, PidRecord};
+use crate::daemon::DaemonError;
+use crate::daemon::supervised::{self, Daemon, Supervised};
 use crate::docker::Engine;
 use crate::process::Program;
 
@@ -42,21 +41,13 @@ const LOG_FILE: &str = "dockerd.log";
 const CONFIG_FILE: &str = "daemon.json";
 /// A fresh dockerd answered in about half a second here; a slow disk may take much longer.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// dockerd stops its containers (build steps) and containerd before it exits.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-const WATCH_INTERVAL: Duration = Duration::from_secs(1);
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuilderError {
     #[error("the builder engine cannot run here: {0}")]
     Unsupported(String),
-    #[error("creating the builder's bridge {bridge}: {message}")]
-    Bridge { bridge: String, message: String },
-    #[error("the builder engine did not answer within {waited:?}; see {}", log.display())]
-    NotReady { waited: Duration, log: PathBuf },
     #[error(transparent)]
     Process(#[from] DaemonError),
     #[error("connecting to the builder engine: {0}")]
@@ -153,21 +144,89 @@ impl BuilderSettings {
     }
 }
 
-/// The builder process a [`BuilderDaemon`] looks after.
-enum Process {
-    Spawned { child: Child, pid: u32 },
-    Adopted { pid: u32 },
-    Gone,
-}
-
-/// Looks after the builder engine.
-pub struct BuilderDaemon {
+/// The builder engine as a [`Daemon`]: how it is started and recognised.
+struct BuilderProcess {
     settings: BuilderSettings,
     arguments: Vec<String>,
     launch_hash: String,
     group: BuildGroup,
-    process: Process,
 }
+
+impl Daemon for BuilderProcess {
+    fn what(&self) -> &'static str {
+        WHAT
+    }
+
+    fn marker(&self) -> String {
+        self.settings.data_root_argument()
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.settings.state_dir.join(PID_FILE)
+    }
+
+    fn output(&self) -> PathBuf {
+        self.settings.state_dir.join(LOG_FILE)
+    }
+
+    fn program(&self) -> Program {
+        Program::new(&self.settings.dockerd)
+            .args(&self.arguments)
+            .current_dir(&self.settings.state_dir)
+    }
+
+    fn launch_hash(&self) -> String {
+        self.launch_hash.clone()
+    }
+
+    /// The state and socket directories (the latter only root may enter), an empty dockerd
+    /// configuration, the control group and the bridge.
+    async fn prepare(&self) -> Result<(), String> {
+        let state = &self.settings.state_dir;
+        let failed = |action: &str, path: &Path, error: std::io::Error| {
+            format!("{action} {}: {error}", path.display())
+        };
+        std::fs::create_dir_all(state).map_err(|e| failed("creating", state, e))?;
+        let run = state.join(RUN_DIR);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&run)
+            .map_err(|e| failed("creating", &run, e))?;
+        // An existing directory keeps its mode through `create`.
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| failed("restricting", &run, e))?;
+        let config = state.join(CONFIG_FILE);
+        std::fs::write(&config, "{}\n").map_err(|e| failed("writing", &config, e))?;
+        self.group.create().map_err(|e| {
+            failed(
+                "creating a control group under",
+                &self.settings.cgroup_root,
+                e,
+            )
+        })?;
+        ensure_bridge(&self.settings.bridge(), &self.settings.bridge_address).await
+    }
+
+    /// Connected again each time: the socket appears only once dockerd is up.
+    async fn answers(&self) -> bool {
+        match Engine::at_socket(&self.settings.instance, &self.settings.socket()) {
+            Ok(engine) => engine.ping().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn start_timeout(&self) -> Duration {
+        START_TIMEOUT
+    }
+
+    fn stop_timeout(&self) -> Duration {
+        STOP_TIMEOUT
+    }
+}
+
+/// Looks after the builder engine.
+pub struct BuilderDaemon(Supervised<BuilderProcess>);
 
 /// Makes sure the builder engine runs as `settings` say: adopts one found running the same way
 /// (same binary, arguments and bridge) that answers, else stops it and starts a new one.
@@ -180,44 +239,16 @@ pub async fn start_or_adopt(
     let group = cgroups.group(&settings.group_name());
     let arguments = settings.arguments(&group);
     let launch_hash = settings.launch_hash(&arguments);
-    let mut daemon = BuilderDaemon {
+    let supervised = Supervised::start_or_adopt(BuilderProcess {
         settings,
         arguments,
         launch_hash,
         group: group.clone(),
-        process: Process::Gone,
-    };
-    let marker = daemon.settings.data_root_argument();
-    let pid_file = daemon.settings.state_dir.join(PID_FILE);
-    let mut adopted = false;
-    if let Some(record) = daemon::read_pid_file(&pid_file).await?
-        && daemon::is_ours(record.pid, &marker)
-    {
-        let pid = record.pid;
-        if record.launch_hash != daemon.launch_hash {
-            tracing::info!(
-                pid,
-                "how the builder engine is started has changed; replacing it"
-            );
-        } else if answers(&daemon.settings, ADOPT_TIMEOUT, None).await {
-            tracing::info!(pid, "adopted the running builder engine pid {pid}");
-            daemon.process = Process::Adopted { pid };
-            adopted = true;
-        } else {
-            tracing::warn!(
-                pid,
-                "the running builder engine does not answer; replacing it"
-            );
-        }
-        if !adopted {
-            daemon::terminate(WHAT, pid, &marker, STOP_TIMEOUT).await?;
-        }
-    }
-    if !adopted {
-        daemon.spawn().await?;
-    }
-    let engine = Engine::at_socket(&daemon.settings.instance, &daemon.settings.socket())?;
-    Ok((daemon, Builder::new(engine, group)))
+    })
+    .await?;
+    let settings = &supervised.daemon().settings;
+    let engine = Engine::at_socket(&settings.instance, &settings.socket())?;
+    Ok((BuilderDaemon(supervised), Builder::new(engine, group)))
 }
 
 /// The cgroup hierarchy builds are capped in, when the builder engine can run here: it needs
@@ -245,161 +276,27 @@ pub async fn stop_builder(state_dir: &Path) -> Result<(), BuilderError> {
             source,
         })
     })?;
+    let marker = format!("--data-root={}", state_dir.join("data").display());
     let pid_file = state_dir.join(PID_FILE);
-    if let Some(record) = daemon::read_pid_file(&pid_file).await? {
-        let marker = format!("--data-root={}", state_dir.join("data").display());
-        daemon::terminate(WHAT, record.pid, &marker, STOP_TIMEOUT).await?;
-    }
-    Ok(daemon::remove_pid_file(&pid_file).await?)
-}
-
-/// Whether the builder engine answers on its socket within `timeout`; gives up early when
-/// `child` exits.
-async fn answers(
-    settings: &BuilderSettings,
-    timeout: Duration,
-    mut child: Option<&mut Child>,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        // Connected again each time: the socket appears only once dockerd is up.
-        if let Ok(engine) = Engine::at_socket(&settings.instance, &settings.socket())
-            && engine.ping().await.is_ok()
-        {
-            return true;
-        }
-        if let Some(child) = child.as_deref_mut()
-            && let Ok(Some(_)) = child.try_wait()
-        {
-            return false;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    Ok(supervised::stop(WHAT, &pid_file, &marker, STOP_TIMEOUT).await?)
 }
 
 impl BuilderDaemon {
     /// The pid of the builder engine, unless a restart failed.
     pub fn pid(&self) -> Option<u32> {
-        match self.process {
-            Process::Spawned { pid, .. } | Process::Adopted { pid } => Some(pid),
-            Process::Gone => None,
-        }
+        self.0.pid()
     }
 
     /// Restarts the builder engine when it died, until `shutdown`; leaves it running then, for
     /// the next Helvetia to adopt.
     pub async fn watch(&mut self, shutdown: CancellationToken) {
-        let mut backoff = WATCH_INTERVAL;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(WATCH_INTERVAL) => {}
-            }
-            if self.is_running() {
-                backoff = WATCH_INTERVAL;
-                continue;
-            }
-            tracing::warn!("the builder engine is not running; restarting it");
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                restarted = self.spawn() => match restarted {
-                    Ok(()) => tracing::info!(pid = self.pid(), "restarted the builder engine"),
-                    Err(error) => {
-                        tracing::error!(%error, "restarting the builder engine failed");
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
-                    }
-                },
-            }
-        }
-        tracing::info!(
-            pid = self.pid(),
-            "no longer watching the builder engine; it keeps running"
-        );
-    }
-
-    fn is_running(&mut self) -> bool {
-        match &mut self.process {
-            Process::Spawned { child, .. } => matches!(child.try_wait(), Ok(None)),
-            Process::Adopted { pid } => daemon::is_ours(*pid, &self.settings.data_root_argument()),
-            Process::Gone => false,
-        }
-    }
-
-    /// Prepares the bridge, the control group and the directories, then starts dockerd and
-    /// waits until it answers.
-    async fn spawn(&mut self) -> Result<(), BuilderError> {
-        self.process = Process::Gone;
-        let settings = &self.settings;
-        let state = &settings.state_dir;
-        let io = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| {
-                BuilderError::from(DaemonError::Io {
-                    action,
-                    path,
-                    source,
-                })
-            }
-        };
-        std::fs::create_dir_all(state).map_err(io("creating", state))?;
-        let run = state.join(RUN_DIR);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&run)
-            .map_err(io("creating", &run))?;
-        // An existing directory keeps its mode through `create`.
-        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))
-            .map_err(io("restricting", &run))?;
-        let config = state.join(CONFIG_FILE);
-        std::fs::write(&config, "{}\n").map_err(io("writing", &config))?;
-        let group_dir = settings.cgroup_root.clone();
-        self.group
-            .create()
-            .map_err(io("creating a control group under", &group_dir))?;
-        ensure_bridge(&settings.bridge(), &settings.bridge_address).await?;
-
-        let log_path = state.join(LOG_FILE);
-        let program = Program::new(&settings.dockerd)
-            .args(&self.arguments)
-            .current_dir(state);
-        let (mut child, pid) = daemon::spawn_detached(WHAT, &program, &log_path)?;
-        let record = PidRecord {
-            pid,
-            launch_hash: self.launch_hash.clone(),
-        };
-        let ready = match daemon::write_pid_file(&state.join(PID_FILE), &record).await {
-            Ok(()) => answers(settings, START_TIMEOUT, Some(&mut child)).await,
-            Err(error) => {
-                tracing::error!(%error, "recording the builder engine failed");
-                false
-            }
-        };
-        if !ready {
-            if child.start_kill().is_ok() {
-                let _reaped = tokio::time::timeout(daemon::KILL_TIMEOUT, child.wait()).await;
-            }
-            return Err(BuilderError::NotReady {
-                waited: START_TIMEOUT,
-                log: log_path,
-            });
-        }
-        tracing::info!(pid, "started the builder engine pid {pid}");
-        self.process = Process::Spawned { child, pid };
-        Ok(())
+        self.0.watch(shutdown).await;
     }
 }
 
 /// Creates the bridge `name` with `address` and brings it up, unless it exists (its address
 /// is then left as it is: it is the builder's own, made by an earlier start).
-async fn ensure_bridge(name: &str, address: &str) -> Result<(), BuilderError> {
+async fn ensure_bridge(name: &str, address: &str) -> Result<(), String> {
     let exists = ip(name, &["link", "show", "dev", name]).await.is_ok();
     if !exists {
         ip(name, &["link", "add", name, "type", "bridge"]).await?;
@@ -409,11 +306,9 @@ async fn ensure_bridge(name: &str, address: &str) -> Result<(), BuilderError> {
 }
 
 /// Runs `ip args…` about the bridge `bridge`; its complaint is the error.
-async fn ip(bridge: &str, args: &[&str]) -> Result<(), BuilderError> {
-    let bridge_error = |message: String| BuilderError::Bridge {
-        bridge: bridge.to_owned(),
-        message,
-    };
+async fn ip(bridge: &str, args: &[&str]) -> Result<(), String> {
+    let bridge_error =
+        |message: String| format!("creating the builder's bridge {bridge}: {message}");
     let output = Program::new("ip")
         .args(args)
         .timeout(Duration::from_secs(10))

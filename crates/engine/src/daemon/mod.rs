@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use crate::process::Program;
 
+pub(crate) mod supervised;
+
 /// How long to wait for a process to disappear after SIGKILL.
 pub(crate) const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often to check a process we are waiting for.
@@ -40,6 +42,14 @@ pub enum DaemonError {
     },
     #[error("{what} (pid {pid}) did not exit")]
     DidNotExit { what: &'static str, pid: u32 },
+    #[error("preparing {what}: {message}")]
+    Prepare { what: &'static str, message: String },
+    #[error("{what} did not answer within {waited:?}; see {}", output.display())]
+    NotReady {
+        what: &'static str,
+        waited: Duration,
+        output: PathBuf,
+    },
     #[error("cannot start {what} ({program}): {source}")]
     Spawn {
         what: &'static str,
