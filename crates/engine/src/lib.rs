@@ -16,6 +16,7 @@ pub mod github;
 pub mod outbound;
 pub mod probe;
 pub mod process;
+pub mod registry;
 pub mod routing;
 pub mod traefik;
 mod write;

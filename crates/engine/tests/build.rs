@@ -468,6 +468,49 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     assert!(failed.unwrap_err().to_string().contains("wall-time cap"));
     drop(turn);
 
+    // Through the registry: pushed by the builder, pulled by digest into the host engine.
+    use helvetia_engine::registry::{self, RegistrySettings};
+    let registry_settings = RegistrySettings {
+        binary: "/usr/bin/docker-registry".into(),
+        state_dir: guard.state.path().join("registry"),
+        address: format!("127.0.0.1:{}", helvetia_test_support::free_port())
+            .parse()
+            .unwrap(),
+    };
+    let (registry_daemon, registry) = registry::start_or_adopt(registry_settings.clone())
+        .await
+        .unwrap();
+    let through = builder.clone().with_registry(Some(registry));
+    let turn = through.turn(|_| {}).await.unwrap();
+    let dir = checkout(&dockerfile, &nonce());
+    let tag = format!("helvetia-{instance}-demo-web:7");
+    images.0.push(tag.clone());
+    let mut lines = vec![];
+    let image = turn
+        .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
+            lines.push(l)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let pushed = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("pushed to the registry: "))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        pushed.contains(&format!("/helvetia-{instance}-demo-web@sha256:")),
+        "{pushed}"
+    );
+    assert_eq!(host.image_id(&tag).await.unwrap(), image);
+    images.0.push(pushed.to_owned());
+    drop(turn);
+    let (again, _) = registry::start_or_adopt(registry_settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(again.pid(), registry_daemon.pid(), "adopted, not restarted");
+    registry::stop_registry(&registry_settings.state_dir)
+        .await
+        .unwrap();
+
     // A Helvetia starting again adopts the builder running as it would start it.
     let pid = daemon.pid();
     let (again, _) = start_or_adopt(settings.clone()).await.unwrap();

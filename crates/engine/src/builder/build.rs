@@ -11,12 +11,15 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::cgroup::{BuildCaps, BuildGroup, CapHit};
 use crate::docker::{BuildLine, BuildRequest, Engine, EngineError};
+use crate::registry::Registry;
 
 /// The builder engine as the deploy pipeline uses it. Cheap to clone; clones share the queue.
 #[derive(Clone)]
 pub struct Builder {
     engine: Engine,
     group: BuildGroup,
+    /// Where built images go on their way to the host engine; none: copied directly.
+    registry: Option<Registry>,
     /// One build at a time: the group's caps hold for all its steps together.
     turn: Arc<Semaphore>,
     /// Builds waiting or running, for "N ahead".
@@ -43,9 +46,16 @@ impl Builder {
         Builder {
             engine,
             group,
+            registry: None,
             turn: Arc::new(Semaphore::new(1)),
             queued: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Hands built images to the host engine through `registry`.
+    pub fn with_registry(mut self, registry: Option<Registry>) -> Builder {
+        self.registry = registry;
+        self
     }
 
     /// The builder engine itself.
@@ -159,10 +169,7 @@ impl Turn<'_> {
         let before = group.counters();
         let built = builder.engine.build_image(request, &mut on_line).await;
         let error = match built {
-            Ok(_) => {
-                builder.engine.copy_image_to(host, &request.tag).await?;
-                return host.image_id(&request.tag).await;
-            }
+            Ok(_) => return self.hand_over(host, request, &mut on_line).await,
             Err(error) => error,
         };
         let (cap, limit) = match group.counters().hit_since(&before, caps) {
@@ -175,6 +182,37 @@ impl Turn<'_> {
             limit,
             message: error.to_string(),
         })
+    }
+}
+
+impl Turn<'_> {
+    /// Gets the image built as `request.tag` to `host`: through the registry when there is
+    /// one (pushed, then pulled by its digest and tagged), else copied engine to engine.
+    /// Returns its id on `host`.
+    async fn hand_over(
+        &self,
+        host: &Engine,
+        request: &BuildRequest,
+        on_line: &mut impl FnMut(BuildLine),
+    ) -> Result<String, BuildFailure> {
+        let builder = &self.builder.engine;
+        let Some(registry) = &self.builder.registry else {
+            builder.copy_image_to(host, &request.tag).await?;
+            return host.image_id(&request.tag).await;
+        };
+        let (repository, tag) = request
+            .tag
+            .rsplit_once(':')
+            .ok_or_else(|| EngineError::Api(format!("the tag {} has no tag part", request.tag)))?;
+        let remote = registry.repository(repository);
+        let built = builder.image_id(&request.tag).await?;
+        builder.tag_image(&built, &remote, tag).await?;
+        let digest = builder.push_image(&remote, tag).await?;
+        let reference = format!("{remote}@{digest}");
+        on_line(format!("pushed to the registry: {reference}"));
+        let image = host.pull_image(&reference).await?;
+        host.tag_image(&image, repository, tag).await?;
+        Ok(image)
     }
 }
 

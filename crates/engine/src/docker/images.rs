@@ -4,7 +4,8 @@
 //! removed.
 
 use bollard::query_parameters::{
-    ImportImageOptions, ListImagesOptions, PruneBuildOptions, RemoveImageOptions, TagImageOptions,
+    CreateImageOptions, ImportImageOptions, ListImagesOptions, PruneBuildOptions, PushImageOptions,
+    RemoveImageOptions, TagImageOptions,
 };
 
 use std::collections::HashMap;
@@ -181,6 +182,45 @@ impl Engine {
         Ok(())
     }
 
+    /// Pushes `repository:tag` (this installation's image) to its registry; returns the
+    /// digest the registry gave it.
+    pub async fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
+        let options = PushImageOptions {
+            tag: Some(tag.to_owned()),
+            platform: None,
+        };
+        let mut push = std::pin::pin!(self.docker.push_image(repository, Some(options), None));
+        let mut digest = None;
+        while let Some(message) = push.next().await {
+            let message = message.map_err(EngineError::from_bollard)?;
+            if let Some(error) = message.error_detail.and_then(|detail| detail.message) {
+                return Err(EngineError::Api(format!(
+                    "pushing {repository}:{tag}: {error}"
+                )));
+            }
+            digest = digest.or(message.status.as_deref().and_then(pushed_digest));
+        }
+        digest.ok_or_else(|| {
+            EngineError::Api(format!("the registry gave {repository}:{tag} no digest"))
+        })
+    }
+
+    /// Pulls `reference` (`repository@digest`) from its registry; returns the image's id.
+    pub async fn pull_image(&self, reference: &str) -> Result<String> {
+        let options = CreateImageOptions {
+            from_image: Some(reference.to_owned()),
+            ..CreateImageOptions::default()
+        };
+        let mut pull = std::pin::pin!(self.docker.create_image(Some(options), None, None));
+        while let Some(message) = pull.next().await {
+            let message = message.map_err(EngineError::from_bollard)?;
+            if let Some(error) = message.error_detail.and_then(|detail| detail.message) {
+                return Err(EngineError::Api(format!("pulling {reference}: {error}")));
+            }
+        }
+        self.image_id(reference).await
+    }
+
     /// Removes build cache no image refers to any more; the layer cache of current builds is
     /// kept, so the next build stays fast.
     pub async fn prune_dangling_build_cache(&self) -> Result<i64> {
@@ -194,5 +234,27 @@ impl Engine {
             .await
             .map_err(EngineError::from_bollard)?;
         Ok(pruned.space_reclaimed.unwrap_or(0))
+    }
+}
+
+/// The digest in the engine's last push message, `<tag>: digest: sha256:… size: N`.
+fn pushed_digest(status: &str) -> Option<String> {
+    let (_, rest) = status.split_once("digest: ")?;
+    let digest = rest.split_whitespace().next()?;
+    digest.starts_with("sha256:").then(|| digest.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_is_read_from_the_push_status() {
+        assert_eq!(
+            pushed_digest("7: digest: sha256:0a1b2c size: 528").as_deref(),
+            Some("sha256:0a1b2c")
+        );
+        assert_eq!(pushed_digest("Pushed"), None);
+        assert_eq!(pushed_digest("x: digest: md5:00 size: 1"), None);
     }
 }
