@@ -9,7 +9,8 @@
 #   base image with Python (fixture apps; no image can be pulled), iproute2 (the fault tests'
 #   second engine lives in a network namespace; their own PostgreSQL clusters need only
 #   postgresql-common, which comes with PostgreSQL), pebble (Let's Encrypt's test CA and its
-#   DNS server pebble-challtestsrv: the ACME client's tests).
+#   DNS server pebble-challtestsrv: the ACME client's tests), docker-registry (the registry
+#   Helvetia runs between its builder and the host engine: the builder's tests).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -23,6 +24,7 @@ setup() {
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
         { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || echo pebble
+        [ -x /usr/bin/docker-registry ] || echo docker-registry
     )
     apt_install "${packages[@]}"
     start_docker

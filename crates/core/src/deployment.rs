@@ -49,6 +49,9 @@ pub struct Deployment {
     pub commit_author: Option<String>,
     /// The image this deployment runs, once built or chosen.
     pub image: Option<String>,
+    /// The digest of the image in Helvetia's registry (`sha256:…`), when it was built on the
+    /// isolated builder and pulled from there by digest.
+    pub image_digest: Option<String>,
     /// The deployment whose image this one reuses (rollback, restart, configuration change).
     pub source_deployment_id: Option<i64>,
     /// Who asked for it.

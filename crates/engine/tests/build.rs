@@ -390,12 +390,14 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     let dir = checkout(&dockerfile, &nonce());
     let tag = images.tag("built");
     let mut lines = vec![];
-    let image = turn
+    let built = turn
         .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
             lines.push(l)
         })
         .await
         .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let image = built.image;
+    assert_eq!(built.digest, None, "copied, not through a registry");
     assert!(
         lines.iter().any(|l| l.contains("no-engine-socket")),
         "{lines:#?}"
@@ -486,18 +488,23 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     let tag = format!("helvetia-{instance}-demo-web:7");
     images.0.push(tag.clone());
     let mut lines = vec![];
-    let image = turn
+    let built = turn
         .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
             lines.push(l)
         })
         .await
         .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let image = built.image;
     let pushed = lines
         .iter()
         .find_map(|l| l.strip_prefix("pushed to the registry: "))
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(
         pushed.contains(&format!("/helvetia-{instance}-demo-web@sha256:")),
+        "{pushed}"
+    );
+    assert!(
+        pushed.ends_with(built.digest.as_deref().unwrap()),
         "{pushed}"
     );
     assert_eq!(host.image_id(&tag).await.unwrap(), image);

@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::validation::FieldErrors;
-use helvetia_server::BuilderConfig;
+use helvetia_server::{BuilderConfig, RegistryConfig};
 
 use crate::settings_parsers::{find_executable, parse_bytes};
 
@@ -39,6 +39,14 @@ pub struct BuilderArgs {
         default_value = "10.213.0.1/24"
     )]
     pub builder_bridge_address: String,
+    /// A loopback address where Helvetia runs Debian's `docker-registry` between build and
+    /// run (the builder pushes, the host engine pulls by digest); unset: images are copied from
+    /// the builder to the host engine directly.
+    #[arg(long, env = "HELVETIA_REGISTRY_ADDRESS", value_name = "ADDRESS")]
+    pub registry_address: Option<std::net::SocketAddr>,
+    /// The `docker-registry` executable. Looked up in PATH when it has no `/`.
+    #[arg(long, env = "HELVETIA_REGISTRY_BIN", default_value = "docker-registry")]
+    pub registry_bin: PathBuf,
     /// Memory of a build (all its steps together) for services that set none.
     #[arg(long, env = "HELVETIA_BUILD_MEMORY", default_value = "2G", value_parser = parse_bytes)]
     pub build_memory: u64,
@@ -82,9 +90,26 @@ impl BuilderArgs {
             &self.dockerd_bin,
             "install Docker's engine (Debian: docker.io) or pass --dockerd-bin",
         );
+        let registry = match self.registry_address {
+            Some(address) if !address.ip().is_loopback() => {
+                bail!(
+                    "--registry-address `{address}` must be a loopback address: the registry \
+                     has no authentication"
+                )
+            }
+            Some(address) => Some(RegistryConfig {
+                binary: find_executable(
+                    &self.registry_bin,
+                    "install Debian's docker-registry or pass --registry-bin",
+                )?,
+                address,
+            }),
+            None => None,
+        };
         let isolated = |dockerd| BuilderConfig::Isolated {
             dockerd,
             bridge_address: self.builder_bridge_address.clone(),
+            registry: registry.clone(),
         };
         let config = match self.builder {
             Some(BuilderMode::Host) => BuilderConfig::Host,

@@ -44,7 +44,18 @@ pub enum BuilderConfig {
         dockerd: PathBuf,
         /// The builder's bridge address with its prefix, e.g. `10.213.0.1/24`.
         bridge_address: String,
+        /// The registry built images go through to the host engine; none: copied directly.
+        registry: Option<RegistryConfig>,
     },
+}
+
+/// The registry Helvetia runs between build and run (`--registry-address`).
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The `docker-registry` executable.
+    pub binary: PathBuf,
+    /// Where it listens: a loopback address.
+    pub address: SocketAddr,
 }
 
 /// A secret setting: shown as `***` in debug output and logs.

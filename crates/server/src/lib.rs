@@ -6,6 +6,7 @@
 //! listener and a shutdown token, so tests can start a whole server on port 0.
 
 pub mod api;
+mod builds;
 pub mod certificates;
 mod config;
 mod containers;
@@ -30,7 +31,7 @@ pub mod usecases;
 pub mod vault;
 pub mod worker;
 
-pub use config::{BuilderConfig, EdgeConfig, SecretText, ServerConfig};
+pub use config::{BuilderConfig, EdgeConfig, RegistryConfig, SecretText, ServerConfig};
 pub use helvetia_engine::acme::Directory as AcmeDirectory;
 pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use helvetia_core::auth::Scopes;
-use helvetia_engine::builder::{self, Builder, BuilderDaemon, BuilderError, BuilderSettings};
+use helvetia_engine::builder::BuilderError;
 use helvetia_engine::docker::{Engine, EngineError};
 use helvetia_engine::outbound::{Outbound, OutboundError};
 use helvetia_engine::traefik::{self, Traefik, TraefikError, TraefikMode, TraefikSettings};
@@ -20,7 +20,8 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
-use crate::config::{BuilderConfig, EdgeConfig, ServerConfig};
+use crate::builds;
+use crate::config::{EdgeConfig, ServerConfig};
 use crate::metrics;
 use crate::platform::Platform;
 use crate::reconcile::{self, ReconcileError};
@@ -66,15 +67,13 @@ pub enum StartError {
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// Under the data dir: checkouts and build contexts of running builds.
 pub const BUILDS_DIR: &str = "builds";
-/// Under the data dir: the builder engine's state (data root, socket, pid files, log).
-pub const BUILDER_DIR: &str = "builder";
 
 /// A server that has opened its store and is ready to serve.
 pub struct Server {
     config: ServerConfig,
     platform: Arc<Platform>,
     traefik: Option<traefik::Supervisor>,
-    builder: Option<BuilderDaemon>,
+    builder: Option<builds::Daemons>,
     listener: TcpListener,
     /// The admin token created on the very first start, if this was it. Shown once.
     pub first_admin_token: Option<String>,
@@ -152,7 +151,7 @@ impl Server {
         tracing::info!(%version, "connected to the Docker engine");
         let outbound = Outbound::new(config.platform.repo_policy.destinations, config.resolver)?;
         let (edge, traefik) = start_edge(&config, &instance, &store).await?;
-        let (builder_daemon, builder) = match start_builder(&config, &instance).await? {
+        let (builder_daemon, builder) = match builds::start(&config, &instance).await? {
             Some((daemon, builder)) => (Some(daemon), Some(builder)),
             None => (None, None),
         };
@@ -236,12 +235,8 @@ impl Server {
                 async move { traefik.lock().await.watch(stop).await }
             });
         }
-        if let Some(builder) = self.builder {
-            let builder = Arc::new(Mutex::new(builder));
-            tasks.spawn("builder-watcher", move |stop| {
-                let builder = builder.clone();
-                async move { builder.lock().await.watch(stop).await }
-            });
+        if let Some(daemons) = self.builder {
+            daemons.watch(&mut tasks);
         }
         tasks.spawn("monitor", on(&platform, crate::monitor::run));
         match platform.engine.stats_reader() {
@@ -483,35 +478,6 @@ async fn start_edge(
                 instance: instance.to_owned(),
             };
             Ok((Traefik::new(mode)?, None))
-        }
-    }
-}
-
-/// The builder engine, started (or adopted) with `--builder isolated`. Unlike Traefik's, its
-/// failure to start stops the server: builds would otherwise run uncapped, or not at all.
-async fn start_builder(
-    config: &ServerConfig,
-    instance: &str,
-) -> Result<Option<(BuilderDaemon, Builder)>, StartError> {
-    match &config.builder {
-        BuilderConfig::Host => Ok(None),
-        BuilderConfig::Isolated {
-            dockerd,
-            bridge_address,
-        } => {
-            let settings = BuilderSettings {
-                dockerd: dockerd.clone(),
-                state_dir: config.data_dir.join(BUILDER_DIR),
-                instance: instance.to_owned(),
-                bridge_address: bridge_address.clone(),
-                cgroup_root: PathBuf::from(crate::config::CGROUP_ROOT),
-            };
-            let started = builder::start_or_adopt(settings).await?;
-            tracing::info!(
-                pid = started.0.pid(),
-                "builds run in the isolated builder engine"
-            );
-            Ok(Some(started))
         }
     }
 }

@@ -373,6 +373,27 @@ impl Drop for TestServer {
         self.kill();
         stop_traefik(&self.data_dir());
         stop_builder(&self.data_dir());
+        stop_registry(&self.data_dir());
+    }
+}
+
+/// Stops the registry a test server started with `--registry-address` (it outlives the server
+/// on purpose), if the pid recorded still is that registry.
+fn stop_registry(data_dir: &Path) {
+    let state = data_dir.join("registry");
+    let Ok(record) = std::fs::read_to_string(state.join("registry.pid")) else {
+        return;
+    };
+    let Some(pid) = record.lines().next() else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let config = state.join("config.yml");
+    if cmdline
+        .split(|&b| b == 0)
+        .any(|argument| argument == config.as_os_str().as_encoded_bytes())
+    {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
     }
 }
 

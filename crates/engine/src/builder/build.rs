@@ -29,6 +29,15 @@ pub struct Builder {
 /// A build's failure: the engine's, or a cap that stopped it.
 pub type BuildFailure = EngineError;
 
+/// An image built on the builder, now in the host engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// Its id in the host engine.
+    pub image: String,
+    /// Its digest in the registry it came through, if it did.
+    pub digest: Option<String>,
+}
+
 /// A place in the builder's queue; the build runs while it is held.
 pub struct Turn<'a> {
     builder: &'a Builder,
@@ -129,15 +138,14 @@ const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const ANSWER_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Turn<'_> {
-    /// Builds `request` on the builder within `caps` and hands the image to `host`; returns
-    /// the image's id there.
+    /// Builds `request` on the builder within `caps` and hands the image to `host`.
     pub async fn build(
         &self,
         host: &Engine,
         request: &BuildRequest,
         caps: &BuildCaps,
         mut on_line: impl FnMut(BuildLine) + Send,
-    ) -> Result<String, BuildFailure> {
+    ) -> Result<Built, BuildFailure> {
         let builder = self.builder;
         builder.answering(&mut on_line).await?;
         let dockerfile = request.checkout.join(&request.dockerfile);
@@ -188,17 +196,19 @@ impl Turn<'_> {
 impl Turn<'_> {
     /// Gets the image built as `request.tag` to `host`: through the registry when there is
     /// one (pushed, then pulled by its digest and tagged), else copied engine to engine.
-    /// Returns its id on `host`.
     async fn hand_over(
         &self,
         host: &Engine,
         request: &BuildRequest,
         on_line: &mut impl FnMut(BuildLine),
-    ) -> Result<String, BuildFailure> {
+    ) -> Result<Built, BuildFailure> {
         let builder = &self.builder.engine;
         let Some(registry) = &self.builder.registry else {
             builder.copy_image_to(host, &request.tag).await?;
-            return host.image_id(&request.tag).await;
+            return Ok(Built {
+                image: host.image_id(&request.tag).await?,
+                digest: None,
+            });
         };
         let (repository, tag) = request
             .tag
@@ -212,7 +222,10 @@ impl Turn<'_> {
         on_line(format!("pushed to the registry: {reference}"));
         let image = host.pull_image(&reference).await?;
         host.tag_image(&image, repository, tag).await?;
-        Ok(image)
+        Ok(Built {
+            image,
+            digest: Some(digest),
+        })
     }
 }
 

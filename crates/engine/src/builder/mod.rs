@@ -25,7 +25,7 @@ use crate::process::Program;
 mod build;
 pub mod cgroup;
 
-pub use build::{BuildFailure, Builder};
+pub use build::{BuildFailure, Builder, Built};
 use cgroup::{BuildGroup, CgroupFs};
 
 const WHAT: &str = "the builder engine";

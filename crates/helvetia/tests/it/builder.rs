@@ -2,8 +2,8 @@
 //! memory than its cap, a fork bomb and a step spinning past the wall-time cap each fail with
 //! that cap named in the deployment's log and reason, while a live app under 200 requests per
 //! second loses none; builds wait their turn in the builder's own queue; no step sees an
-//! engine's socket; a restarted Helvetia adopts the running builder, and one that dies is
-//! started again.
+//! engine's socket; built images reach the host engine through Helvetia's registry, pulled by
+//! digest; a restarted Helvetia adopts the running builder, and one that dies is started again.
 //!
 //! The other end-to-end tests build in the host engine (`TestServer` passes `--builder host`):
 //! see the README's "Builds".
@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use helvetia_test_support::load::Load;
-use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, free_port, unique};
 use reqwest::Method;
 use serde_json::json;
 
@@ -52,6 +52,8 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
             "64",
             "--max-build-pids",
             "1024",
+            "--registry-address",
+            &format!("127.0.0.1:{}", free_port()),
         ],
     )
     .await;
@@ -70,6 +72,10 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
     assert_eq!(live["status"], "live", "{log}");
     assert!(log.contains("no-engine-socket"), "{log}");
     assert!(log.contains("builder: 128 MiB memory"), "{log}");
+    // Through the registry: pushed by the builder, pulled by digest, the digest recorded.
+    let digest = live["image_digest"].as_str().unwrap_or_default();
+    assert!(digest.starts_with("sha256:"), "{live}");
+    assert!(log.contains(&format!("-web@{digest}")), "{log}");
     let host = format!("web.{project}.localhost");
     server.wait_answering(&host, Duration::from_secs(10)).await;
 

@@ -18,7 +18,7 @@ macro_rules! select_deployments {
         concat!(
             "SELECT d.id, d.service_id, p.name AS project, s.name AS service, d.kind, d.cause, d.status,
                     d.status_reason, d.git_ref, d.requested_commit, d.commit_sha, d.commit_message,
-                    d.commit_author, d.image, d.source_deployment_id, d.created_by, d.created_at,
+                    d.commit_author, d.image, d.image_digest, d.source_deployment_id, d.created_by, d.created_at,
                     d.updated_at, d.finished_at
              FROM deployments d
              JOIN services s ON s.id = d.service_id
@@ -45,6 +45,7 @@ struct DeploymentRow {
     commit_message: Option<String>,
     commit_author: Option<String>,
     image: Option<String>,
+    image_digest: Option<String>,
     source_deployment_id: Option<i64>,
     created_by: String,
     created_at: i64,
@@ -71,6 +72,7 @@ impl TryFrom<DeploymentRow> for Deployment {
             commit_message: row.commit_message,
             commit_author: row.commit_author,
             image: row.image,
+            image_digest: row.image_digest,
             source_deployment_id: row.source_deployment_id,
             created_by: row.created_by,
             created_at: timestamp(row.created_at)?,
@@ -350,6 +352,19 @@ impl Store {
     }
 
     /// Records the image a deployment runs.
+    /// Records the digest of the deployment's image in Helvetia's registry.
+    pub async fn record_image_digest(&self, id: i64, digest: &str) -> Result<()> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE deployments SET image_digest = $1, updated_at = $2 WHERE id = $3")
+                .bind(digest)
+                .bind(now_millis())
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn record_image(&self, id: i64, image: &str) -> Result<()> {
         with_pool!(self, |pool| {
             sqlx::query("UPDATE deployments SET image = $1, updated_at = $2 WHERE id = $3")

@@ -152,8 +152,16 @@ impl Deploy<'_> {
                 let caps = platform
                     .settings
                     .build_caps(self.service.runtime.build_limits);
-                turn.build(&platform.engine, &request, &caps, |line| log.line(line))
-                    .await?
+                let built = turn
+                    .build(&platform.engine, &request, &caps, |line| log.line(line))
+                    .await?;
+                if let Some(digest) = &built.digest {
+                    platform
+                        .store
+                        .record_image_digest(self.deployment.id, digest)
+                        .await?;
+                }
+                built.image
             }
         };
         self.log.line(format!(
