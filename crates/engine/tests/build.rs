@@ -508,7 +508,18 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
         "{pushed}"
     );
     assert_eq!(host.image_id(&tag).await.unwrap(), image);
-    images.0.push(pushed.to_owned());
+    let references = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.RepoTags}} {{.RepoDigests}}",
+        &image,
+    ]);
+    assert_eq!(
+        references.trim(),
+        format!("[{tag}] []"),
+        "only the deployment's tag keeps the image"
+    );
     drop(turn);
     let (again, _) = registry::start_or_adopt(registry_settings.clone())
         .await

@@ -222,6 +222,9 @@ impl Turn<'_> {
         on_line(format!("pushed to the registry: {reference}"));
         let image = host.pull_image(&reference).await?;
         host.tag_image(&image, repository, tag).await?;
+        // The pulled reference would keep the image alive after its tag is removed (old
+        // images beyond the rollback window): only the deployment's own tag names it.
+        host.remove_tag(&image, &reference).await?;
         Ok(Built {
             image,
             digest: Some(digest),
