@@ -343,6 +343,22 @@ async fn host_base_image(images: &mut Images) -> String {
     tag
 }
 
+/// Builds on the builder's `turn`, which must succeed; returns the image and the output.
+async fn build_on(
+    turn: &helvetia_engine::builder::Turn<'_>,
+    host: &Engine,
+    checkout: &Path,
+    tag: &str,
+    caps: &helvetia_engine::builder::cgroup::BuildCaps,
+) -> (helvetia_engine::builder::Built, Vec<String>) {
+    let mut lines = vec![];
+    let built = turn
+        .build(host, &request(checkout, tag, &[]), caps, |l| lines.push(l))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    (built, lines)
+}
+
 #[tokio::test]
 async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stopped_a_build() {
     use helvetia_engine::builder::cgroup::BuildCaps;
@@ -389,13 +405,7 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     );
     let dir = checkout(&dockerfile, &nonce());
     let tag = images.tag("built");
-    let mut lines = vec![];
-    let built = turn
-        .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
-            lines.push(l)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let (built, lines) = build_on(&turn, &host, dir.path(), &tag, &caps).await;
     let image = built.image;
     assert_eq!(built.digest, None, "copied, not through a registry");
     assert!(
@@ -414,48 +424,37 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
         "the host engine has the image"
     );
 
-    // A step needing far more memory than the cap is killed, and the cap is named.
-    let hungry = format!(
-        "FROM {base}\nCOPY nonce /nonce\nRUN awk 'BEGIN {{ s = \"x\"; for (i = 0; i < 28; i++) s = s s; \
-         for (j = 0; j < 4; j++) a[j] = s \"\" j; print length(a[3]) }}'\n"
-    );
-    let dir = checkout(&hungry, &nonce());
-    let failed = turn
-        .build(
-            &host,
-            &request(dir.path(), &images.tag("hungry"), &[]),
-            &caps,
-            |_| {},
-        )
-        .await;
-    assert!(
-        matches!(&failed, Err(EngineError::BuildCapped { cap: "memory", .. })),
-        "{failed:?}"
-    );
-    assert!(
-        failed
-            .unwrap_err()
-            .to_string()
-            .contains("memory cap (128 MiB)")
-    );
-
-    // A fork bomb runs into the pids cap.
-    let bomb = format!(
-        "FROM {base}\nCOPY nonce /nonce\nRUN set -e; i=0; while [ $i -lt 500 ]; do sleep 30 & i=$((i+1)); done; wait\n"
-    );
-    let dir = checkout(&bomb, &nonce());
-    let failed = turn
-        .build(
-            &host,
-            &request(dir.path(), &images.tag("bomb"), &[]),
-            &caps,
-            |_| {},
-        )
-        .await;
-    assert!(
-        matches!(&failed, Err(EngineError::BuildCapped { cap: "pids", .. })),
-        "{failed:?}"
-    );
+    // A step needing far more memory than the cap is killed, a fork bomb runs into the pids
+    // cap: each fails naming its cap.
+    let cases = [
+        (
+            "awk 'BEGIN { s = \"x\"; for (i = 0; i < 28; i++) s = s s; \
+             for (j = 0; j < 4; j++) a[j] = s \"\" j; print length(a[3]) }'",
+            "memory",
+            "memory cap (128 MiB)",
+        ),
+        (
+            "set -e; i=0; while [ $i -lt 500 ]; do sleep 30 & i=$((i+1)); done; wait",
+            "pids",
+            "pids cap (64 processes)",
+        ),
+    ];
+    for (step, cap, named) in cases {
+        let dir = checkout(
+            &format!("FROM {base}\nCOPY nonce /nonce\nRUN {step}\n"),
+            &nonce(),
+        );
+        let tag = images.tag(cap);
+        let failed = turn
+            .build(&host, &request(dir.path(), &tag, &[]), &caps, |_| {})
+            .await;
+        match &failed {
+            Err(error @ EngineError::BuildCapped { cap: hit, .. }) if *hit == cap => {
+                assert!(error.to_string().contains(named), "{error}");
+            }
+            other => panic!("{cap}: {other:?}"),
+        }
+    }
 
     // A step spinning past the wall-time cap is cancelled.
     let spin = format!("FROM {base}\nCOPY nonce /nonce\nRUN while :; do :; done\n");
@@ -487,13 +486,7 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     let dir = checkout(&dockerfile, &nonce());
     let tag = format!("helvetia-{instance}-demo-web:7");
     images.0.push(tag.clone());
-    let mut lines = vec![];
-    let built = turn
-        .build(&host, &request(dir.path(), &tag, &[]), &caps, |l| {
-            lines.push(l)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let (built, lines) = build_on(&turn, &host, dir.path(), &tag, &caps).await;
     let image = built.image;
     let pushed = lines
         .iter()

@@ -25,7 +25,7 @@ use crate::process::Program;
 mod build;
 pub mod cgroup;
 
-pub use build::{BuildFailure, Builder, Built};
+pub use build::{BuildFailure, Builder, Built, Turn};
 use cgroup::{BuildGroup, CgroupFs};
 
 const WHAT: &str = "the builder engine";
