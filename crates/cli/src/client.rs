@@ -358,7 +358,7 @@ mod tests {
             "id": 7, "project": "demo", "service": "web", "kind": "build", "cause": "deploy",
             "status": "live", "status_reason": null, "git_ref": "main",
             "requested_commit": null, "commit_sha": "abc", "commit_message": "m",
-            "commit_author": "a", "image": "i", "source_deployment_id": null,
+            "commit_author": "a", "image": "i", "image_digest": null, "source_deployment_id": null,
             "created_by": "token:1(admin)", "created_at": "2026-11-28T10:00:00Z",
             "updated_at": "2026-11-28T10:00:00Z", "finished_at": null
         })

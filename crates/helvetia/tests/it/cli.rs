@@ -232,7 +232,7 @@ async fn an_answer_of_another_shape_is_a_clear_error() {
         r#"{"id": 7, "project": "demo", "service": "web", "kind": "build", "cause": "deploy",
             "status": "failed", "reason": "the build failed", "git_ref": "main",
             "requested_commit": null, "commit_sha": null, "commit_message": null,
-            "commit_author": null, "image": null, "source_deployment_id": null,
+            "commit_author": null, "image": null, "image_digest": null, "source_deployment_id": null,
             "created_by": "token:1(admin)", "created_at": "2026-11-28T10:00:00Z",
             "updated_at": "2026-11-28T10:00:00Z", "finished_at": null, "transitions": []}"#,
     )
