@@ -52,12 +52,23 @@ where
     }
 }
 
+/// A port nothing listens on now, and that this process has not handed out before: a port
+/// handed out is not bound until its server starts, and the kernel may offer it again
+/// meanwhile (to a CA started between a test server's preparation and its start).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A distinct /20 per test server, so parallel servers rarely compete for subnets (when they
@@ -269,22 +280,34 @@ impl TestServer {
             .unwrap();
         self.process = Some(child);
         let url = format!("{}/healthz", self.url());
-        let http = self.http.clone();
         // A server on a database or engine of its own starts slower on a busy machine (its
         // migrations, its Traefik behind the port gate).
-        eventually(
-            Duration::from_secs(60),
-            "the server to answer /healthz",
-            || {
-                let http = http.clone();
-                let url = url.clone();
-                async move {
-                    let response = http.get(&url).send().await.ok()?;
-                    (response.status().as_u16() == status).then_some(())
-                }
-            },
-        )
-        .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().as_u16() == status
+            {
+                return;
+            }
+            // A server that exited, or never answers, says why in its own log.
+            let exited = self
+                .process
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten());
+            if exited.is_some() || tokio::time::Instant::now() > deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "the server did not answer /healthz with {status} ({}); its log ends:\n{}",
+                    exited.map_or("within 60 s".to_owned(), |code| format!(
+                        "it exited: {code}"
+                    )),
+                    tail.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn url(&self) -> String {

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 /// The CFS period the CPU cap is a share of (the kernel's default, 100 ms).
 const CPU_PERIOD_MICROS: u64 = 100_000;
+/// The builder's share of contended CPU time, an eighth of the default (1024 on v1, 100 on
+/// v2): within its quota a build still yields to the apps whenever they want the CPU, so a
+/// busy build costs their latency little.
+const CPU_SHARES_V1: u32 = 128;
+const CPU_WEIGHT_V2: u32 = 13;
 
 /// Which cgroup hierarchy a machine mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +174,7 @@ impl BuildGroup {
                 let cpu = self.dir("cpu");
                 std::fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_MICROS.to_string())?;
                 std::fs::write(cpu.join("cpu.cfs_quota_us"), quota.to_string())?;
+                std::fs::write(cpu.join("cpu.shares"), CPU_SHARES_V1.to_string())?;
                 std::fs::write(self.dir("pids").join("pids.max"), caps.pids.to_string())
             }
             CgroupVersion::V2 => {
@@ -179,6 +185,7 @@ impl BuildGroup {
                     std::fs::write(swap, "0")?;
                 }
                 std::fs::write(dir.join("cpu.max"), format!("{quota} {CPU_PERIOD_MICROS}"))?;
+                std::fs::write(dir.join("cpu.weight"), CPU_WEIGHT_V2.to_string())?;
                 std::fs::write(dir.join("pids.max"), caps.pids.to_string())
             }
         }
@@ -287,6 +294,7 @@ mod tests {
         assert_eq!(read(dir.join("memory.max")), (256u64 << 20).to_string());
         assert_eq!(read(dir.join("memory.swap.max")), "0");
         assert_eq!(read(dir.join("cpu.max")), "150000 100000");
+        assert_eq!(read(dir.join("cpu.weight")), "13");
         assert_eq!(read(dir.join("pids.max")), "512");
         assert_eq!(group.parent_argument(), "/helvetia-0a1b-builder");
     }
@@ -343,6 +351,7 @@ mod tests {
         );
         assert_eq!(read(root.path().join("cpu/g/cpu.cfs_quota_us")), "150000");
         assert_eq!(read(root.path().join("cpu/g/cpu.cfs_period_us")), "100000");
+        assert_eq!(read(root.path().join("cpu/g/cpu.shares")), "128");
         assert_eq!(read(root.path().join("pids/g/pids.max")), "512");
         std::fs::write(memory.join("memory.failcnt"), "2\n").unwrap();
         std::fs::write(memory.join("memory.memsw.failcnt"), "1\n").unwrap();
