@@ -24,7 +24,6 @@ setup() {
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
         { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || echo pebble
-        [ -x /usr/bin/docker-registry ] || echo docker-registry
     )
     apt_install "${packages[@]}"
     start_docker

@@ -35,6 +35,8 @@ base_packages() {
     command -v git >/dev/null || echo git
     # The isolated builder's bridge is made with `ip`.
     command -v ip >/dev/null || echo iproute2
+    # Built images go from the builder to the host engine through Helvetia's registry.
+    [ -x /usr/bin/docker-registry ] || echo docker-registry
     command -v cc >/dev/null || echo build-essential
     command -v mold >/dev/null || echo mold
     python3 -c 'import venv, ensurepip' 2>/dev/null || echo python3-venv

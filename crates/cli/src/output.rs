@@ -57,20 +57,7 @@ pub fn duration_between(start: Timestamp, end: Option<Timestamp>) -> String {
     }
 }
 
-/// Bytes in binary units, one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.2 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use helvetia_core::units::human_bytes;
 
 pub fn human_duration(millis: i128) -> String {
     let secs = millis / 1000;
@@ -93,18 +80,5 @@ pub fn first_line(message: Option<&str>, max: usize) -> String {
         format!("{}…", line.chars().take(max - 1).collect::<String>())
     } else {
         line.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_in_binary_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(100 << 20), "100.0 MiB");
     }
 }

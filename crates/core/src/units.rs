@@ -1,4 +1,5 @@
-//! Human units on the command line and in configuration: sizes (`512M`) and durations (`30s`).
+//! Human units on the command line, in configuration and in messages: sizes (`512M`) and
+//! durations (`30s`).
 
 use std::time::Duration;
 
@@ -59,6 +60,21 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, Invalid> {
         .ok_or_else(|| Invalid::new(format!("`{text}` is too long ago")))
 }
 
+/// Bytes in binary units, one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +113,13 @@ mod tests {
         assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn bytes_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(100 << 20), "100.0 MiB");
     }
 }

@@ -13,6 +13,7 @@ mod daemon;
 pub mod docker;
 pub mod git;
 pub mod github;
+mod loopback;
 pub mod outbound;
 pub mod probe;
 pub mod process;

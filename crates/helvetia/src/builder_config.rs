@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 use helvetia_core::runtime::ResourceLimits;
 use helvetia_core::validation::FieldErrors;
-use helvetia_server::{BuilderConfig, RegistryConfig};
+use helvetia_server::{BuilderConfig, RegistryAddress, RegistryConfig};
 
 use crate::settings_parsers::{find_executable, parse_bytes};
 
@@ -39,11 +39,19 @@ pub struct BuilderArgs {
         default_value = "10.213.0.1/24"
     )]
     pub builder_bridge_address: String,
-    /// A loopback address where Helvetia runs Debian's `docker-registry` between build and
-    /// run (the builder pushes, the host engine pulls by digest); unset: images are copied from
-    /// the builder to the host engine directly.
-    #[arg(long, env = "HELVETIA_REGISTRY_ADDRESS", value_name = "ADDRESS")]
-    pub registry_address: Option<std::net::SocketAddr>,
+    /// Where Helvetia runs Debian's `docker-registry` between build and run (the builder
+    /// pushes, the host engine pulls by digest): `auto` (a loopback port chosen at the first
+    /// start and kept in the data dir; without `docker-registry` installed, images are
+    /// copied), a loopback address `127.0.0.1:PORT`, or `off` (images are copied from the
+    /// builder to the host engine directly).
+    #[arg(
+        long,
+        env = "HELVETIA_REGISTRY_ADDRESS",
+        value_name = "auto|off|ADDRESS",
+        default_value = "auto",
+        value_parser = parse_registry_address
+    )]
+    pub registry_address: RegistryChoice,
     /// The `docker-registry` executable. Looked up in PATH when it has no `/`.
     #[arg(long, env = "HELVETIA_REGISTRY_BIN", default_value = "docker-registry")]
     pub registry_bin: PathBuf,
@@ -90,21 +98,31 @@ impl BuilderArgs {
             &self.dockerd_bin,
             "install Docker's engine (Debian: docker.io) or pass --dockerd-bin",
         );
+        let registry_bin = || {
+            find_executable(
+                &self.registry_bin,
+                "install Debian's docker-registry or pass --registry-bin",
+            )
+        };
         let registry = match self.registry_address {
-            Some(address) if !address.ip().is_loopback() => {
-                bail!(
-                    "--registry-address `{address}` must be a loopback address: the registry \
-                     has no authentication"
-                )
-            }
-            Some(address) => Some(RegistryConfig {
-                binary: find_executable(
-                    &self.registry_bin,
-                    "install Debian's docker-registry or pass --registry-bin",
-                )?,
-                address,
+            RegistryChoice::Off => None,
+            RegistryChoice::Address(address) => Some(RegistryConfig {
+                binary: registry_bin()?,
+                address: RegistryAddress::Fixed(address),
             }),
-            None => None,
+            RegistryChoice::Auto => match registry_bin() {
+                Ok(binary) => Some(RegistryConfig {
+                    binary,
+                    address: RegistryAddress::PerInstallation,
+                }),
+                Err(error) => {
+                    tracing::warn!(
+                        "built images are copied from the builder to the host engine without \
+                         a registry: {error}"
+                    );
+                    None
+                }
+            },
         };
         let isolated = |dockerd| BuilderConfig::Isolated {
             dockerd,
@@ -132,6 +150,30 @@ impl BuilderArgs {
     }
 }
 
+/// `--registry-address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryChoice {
+    Auto,
+    Off,
+    Address(std::net::SocketAddr),
+}
+
+fn parse_registry_address(text: &str) -> Result<RegistryChoice, String> {
+    match text {
+        "auto" => Ok(RegistryChoice::Auto),
+        "off" => Ok(RegistryChoice::Off),
+        _ => match text.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_loopback() => Ok(RegistryChoice::Address(address)),
+            Ok(_) => Err(format!(
+                "`{text}` must be a loopback address: the registry has no authentication"
+            )),
+            Err(_) => Err(format!(
+                "`{text}` is not `auto`, `off` or an address like 127.0.0.1:5000"
+            )),
+        },
+    }
+}
+
 /// An IPv4 address with a prefix of 8 to 30 bits; it reaches `ip address add` as one argument.
 fn check_bridge_address(text: &str) -> anyhow::Result<()> {
     let valid = text.split_once('/').is_some_and(|(address, prefix)| {
@@ -151,6 +193,18 @@ fn check_bridge_address(text: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_is_per_installation_off_or_on_a_loopback_address() {
+        assert_eq!(parse_registry_address("auto"), Ok(RegistryChoice::Auto));
+        assert_eq!(parse_registry_address("off"), Ok(RegistryChoice::Off));
+        assert_eq!(
+            parse_registry_address("127.0.0.1:5055"),
+            Ok(RegistryChoice::Address("127.0.0.1:5055".parse().unwrap()))
+        );
+        assert!(parse_registry_address("0.0.0.0:5055").is_err());
+        assert!(parse_registry_address("registry:5000").is_err());
+    }
 
     #[test]
     fn the_bridge_address_is_an_address_with_a_prefix() {

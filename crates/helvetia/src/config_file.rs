@@ -43,6 +43,7 @@ struct FileSettings {
     max_memory: Option<String>,
     max_cpus: Option<f64>,
     images_kept: Option<usize>,
+    disk_budget: Option<String>,
     max_replicas: Option<u32>,
     log_max_size: Option<String>,
     log_retention: Option<String>,
@@ -139,10 +140,22 @@ impl ServerArgs {
                 *setting = parse_duration(&text).map_err(anyhow::Error::msg)?;
             }
         }
-        if defaulted(matches, "log_max_size")
-            && let Some(size) = file.log_max_size
-        {
-            self.log_max_size = parse_bytes(&size).map_err(anyhow::Error::msg)?;
+        let sizes = [
+            ("log_max_size", &mut self.log_max_size, file.log_max_size),
+            ("disk_budget", &mut self.disk_budget, file.disk_budget),
+            (
+                "default_memory",
+                &mut self.default_memory,
+                file.default_memory,
+            ),
+            ("max_memory", &mut self.max_memory, file.max_memory),
+        ];
+        for (id, setting, text) in sizes {
+            if defaulted(matches, id)
+                && let Some(text) = text
+            {
+                *setting = parse_bytes(&text).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            }
         }
         if defaulted(matches, "log_retention")
             && let Some(retention) = file.log_retention
@@ -177,16 +190,6 @@ impl ServerArgs {
             && let Some(grace) = file.shutdown_grace
         {
             self.shutdown_grace = parse_duration(&grace).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "default_memory")
-            && let Some(size) = file.default_memory
-        {
-            self.default_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
-        }
-        if defaulted(matches, "max_memory")
-            && let Some(size) = file.max_memory
-        {
-            self.max_memory = parse_bytes(&size).map_err(anyhow::Error::msg)?;
         }
         Ok(self)
     }

@@ -153,6 +153,11 @@ pub struct ServerArgs {
     /// rollback.
     #[arg(long, env = "HELVETIA_IMAGES_KEPT", default_value_t = PlatformSettings::DEFAULT_IMAGES_KEPT)]
     pub images_kept: usize,
+    /// The most Helvetia's runtime images, registry and build cache may take on disk
+    /// together. Over it, the least recently used build cache goes first; images of live and
+    /// rollback-able deployments are never removed.
+    #[arg(long, env = "HELVETIA_DISK_BUDGET", default_value = "20G", value_parser = parse_bytes)]
+    pub disk_budget: u64,
     /// Deployment log kept per deployment; more is dropped behind a marker.
     #[arg(long, env = "HELVETIA_LOG_MAX_SIZE", default_value = "16M", value_parser = parse_bytes)]
     pub log_max_size: u64,
@@ -411,6 +416,7 @@ impl ServerArgs {
                 build_max_limits,
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
                 images_kept: self.images_kept.max(1),
+                disk_budget: self.disk_budget,
                 max_replicas: self.max_replicas.max(1),
                 log_limits: LogLimits {
                     max_bytes: usize::try_from(self.log_max_size).unwrap_or(usize::MAX),

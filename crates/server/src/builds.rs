@@ -1,6 +1,6 @@
-//! The daemons builds need with `--builder isolated`: the builder engine and, with
-//! `--registry-address`, the registry between build and run — started or adopted at start,
-//! watched by supervised tasks while the server runs, left running when it stops.
+//! The daemons builds need with `--builder isolated`: the builder engine and (unless
+//! `--registry-address off`) the registry between build and run — started or adopted at
+//! start, watched by supervised tasks while the server runs, left running when it stops.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use helvetia_engine::builder::{self, Builder, BuilderDaemon, BuilderError, Build
 use helvetia_engine::registry::{RegistryDaemon, RegistrySettings};
 use tokio::sync::Mutex;
 
-use crate::config::{BuilderConfig, ServerConfig};
+use crate::config::{BuilderConfig, RegistryAddress, ServerConfig};
 use crate::supervisor::Supervisor;
 
 /// Under the data dir: the builder engine's state (data root, socket, pid files, log).
@@ -23,7 +23,7 @@ pub(crate) struct Daemons {
     registry: Option<RegistryDaemon>,
 }
 
-/// The builder engine (and the registry, with `--registry-address`), started (or adopted)
+/// The builder engine (and the registry, unless it is off), started (or adopted)
 /// with `--builder isolated`. Unlike Traefik's, its
 /// failure to start stops the server: builds would otherwise run uncapped, or not at all.
 pub(crate) async fn start(
@@ -39,10 +39,17 @@ pub(crate) async fn start(
         } => {
             let registry = match registry {
                 Some(registry) => {
+                    let state_dir = config.data_dir.join(REGISTRY_DIR);
+                    let address = match registry.address {
+                        RegistryAddress::Fixed(address) => address,
+                        RegistryAddress::PerInstallation => {
+                            helvetia_engine::registry::kept_address(&state_dir)?
+                        }
+                    };
                     let settings = RegistrySettings {
                         binary: registry.binary.clone(),
-                        state_dir: config.data_dir.join(REGISTRY_DIR),
-                        address: registry.address,
+                        state_dir,
+                        address,
                     };
                     let (daemon, registry) = helvetia_engine::registry::start_or_adopt(settings)
                         .await

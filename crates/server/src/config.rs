@@ -54,8 +54,18 @@ pub enum BuilderConfig {
 pub struct RegistryConfig {
     /// The `docker-registry` executable.
     pub binary: PathBuf,
-    /// Where it listens: a loopback address.
-    pub address: SocketAddr,
+    /// Where it listens.
+    pub address: RegistryAddress,
+}
+
+/// Where the registry listens: always on loopback (it has no authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryAddress {
+    /// This address.
+    Fixed(SocketAddr),
+    /// A port of `127.0.0.1` chosen at the installation's first start and kept in its data
+    /// dir, so that installations side by side each have their own.
+    PerInstallation,
 }
 
 /// A secret setting: shown as `***` in debug output and logs.

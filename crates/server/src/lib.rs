@@ -11,6 +11,7 @@ pub mod certificates;
 mod config;
 mod containers;
 pub mod delivery_log;
+pub mod disk;
 pub mod failpoint;
 pub mod github;
 pub mod github_user;
@@ -31,7 +32,9 @@ pub mod usecases;
 pub mod vault;
 pub mod worker;
 
-pub use config::{BuilderConfig, EdgeConfig, RegistryConfig, SecretText, ServerConfig};
+pub use config::{
+    BuilderConfig, EdgeConfig, RegistryAddress, RegistryConfig, SecretText, ServerConfig,
+};
 pub use helvetia_engine::acme::Directory as AcmeDirectory;
 pub use helvetia_engine::outbound::ResolverSetting;
 pub use startup::{

@@ -256,6 +256,7 @@ impl Server {
             on(&platform, crate::certificates::notices::warn_of_expiry),
         );
         tasks.spawn("notifications", on(&platform, crate::notifications::run));
+        tasks.spawn("disk-budget", on(&platform, crate::disk::run));
         if let Some(listener) = exposition_listener {
             let store = store.clone();
             tasks.spawn("metrics-exposition", move |stop| {

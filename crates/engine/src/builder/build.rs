@@ -108,6 +108,23 @@ impl Builder {
 }
 
 impl Builder {
+    /// Waits until no build runs and keeps the builder to itself while the guard lives, for
+    /// upkeep that must not race a build or a push (the cache's prune, the registry's garbage
+    /// collection). Not counted in the queue builds see.
+    pub async fn exclusive(&self) -> Result<SemaphorePermit<'_>, EngineError> {
+        self.turn
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Api("the builder's queue is closed".into()))
+    }
+
+    /// The registry built images go through, if there is one.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_ref()
+    }
+}
+
+impl Builder {
     /// Waits until the builder engine answers: it may be restarting after it died (its
     /// watcher starts it again within seconds).
     async fn answering(&self, on_line: &mut impl FnMut(BuildLine)) -> Result<(), EngineError> {
@@ -202,14 +219,47 @@ impl Turn<'_> {
         request: &BuildRequest,
         on_line: &mut impl FnMut(BuildLine),
     ) -> Result<Built, BuildFailure> {
+        let started = std::time::Instant::now();
         let builder = &self.builder.engine;
-        let Some(registry) = &self.builder.registry else {
-            builder.copy_image_to(host, &request.tag).await?;
-            return Ok(Built {
-                image: host.image_id(&request.tag).await?,
-                digest: None,
-            });
+        let built = match &self.builder.registry {
+            None => {
+                builder.copy_image_to(host, &request.tag).await?;
+                Built {
+                    image: host.image_id(&request.tag).await?,
+                    digest: None,
+                }
+            }
+            Some(registry) => {
+                self.through_registry(registry, host, request, on_line)
+                    .await?
+            }
         };
+        // The host engine has it now; the builder keeps only its cache (and base images).
+        if let Err(error) = builder.remove_owned_images().await {
+            tracing::warn!(%error, "removing a built image from the builder failed");
+        }
+        on_line(format!(
+            "handed to the host engine in {} ms ({})",
+            started.elapsed().as_millis(),
+            if built.digest.is_some() {
+                "through the registry"
+            } else {
+                "copied"
+            }
+        ));
+        Ok(built)
+    }
+
+    /// Pushes the image built as `request.tag` to `registry`, pulls it into `host` by its
+    /// digest and tags it there.
+    async fn through_registry(
+        &self,
+        registry: &Registry,
+        host: &Engine,
+        request: &BuildRequest,
+        on_line: &mut impl FnMut(BuildLine),
+    ) -> Result<Built, BuildFailure> {
+        let builder = &self.builder.engine;
         let (repository, tag) = request
             .tag
             .rsplit_once(':')

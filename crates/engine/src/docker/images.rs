@@ -1,10 +1,11 @@
-//! Images: find one to reuse, tag it for a new deployment, remove old ones, prune build cache.
+//! Images: find one to reuse, tag it for a new deployment, copy, push and pull it, remove old
+//! ones.
 //! A tag names whatever image it was moved to last, so every tag operation checks the image
 //! it names is this installation's: a tag another installation moved is never run, moved or
 //! removed.
 
 use bollard::query_parameters::{
-    CreateImageOptions, ImportImageOptions, ListImagesOptions, PruneBuildOptions, PushImageOptions,
+    CreateImageOptions, ImportImageOptions, ListImagesOptions, PushImageOptions,
     RemoveImageOptions, TagImageOptions,
 };
 
@@ -21,6 +22,8 @@ pub struct ManagedImage {
     pub id: String,
     pub tags: Vec<String>,
     pub deployment: Option<i64>,
+    /// The service it was built for.
+    pub service: Option<i64>,
 }
 
 impl Engine {
@@ -42,6 +45,36 @@ impl Engine {
         self.list_images(&[(labels::SERVICE_ID, &service)]).await
     }
 
+    /// Every image of this installation.
+    pub async fn owned_images(&self) -> Result<Vec<ManagedImage>> {
+        self.list_images(&[]).await
+    }
+
+    /// Removes every image of this installation, with all its tags. Only for the builder
+    /// engine, whose images are handed to the host engine once built. Returns how many went.
+    pub async fn remove_owned_images(&self) -> Result<usize> {
+        let mut removed = 0;
+        for image in self.owned_images().await? {
+            let options = RemoveImageOptions {
+                force: true,
+                noprune: false,
+                platforms: None,
+            };
+            match self
+                .docker
+                .remove_image(&image.id, Some(options), None)
+                .await
+            {
+                Ok(_) => removed += 1,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(error) => return Err(EngineError::from_bollard(error)),
+            }
+        }
+        Ok(removed)
+    }
+
     async fn list_images(&self, filters: &[(&str, &str)]) -> Result<Vec<ManagedImage>> {
         let options = ListImagesOptions {
             filters: Some(self.owned_filters(filters)),
@@ -59,6 +92,10 @@ impl Engine {
                     .labels
                     .get(labels::DEPLOYMENT)
                     .and_then(|d| d.parse().ok()),
+                service: image
+                    .labels
+                    .get(labels::SERVICE_ID)
+                    .and_then(|s| s.parse().ok()),
                 id: image.id,
                 tags: image.repo_tags,
             })
@@ -219,21 +256,6 @@ impl Engine {
             }
         }
         self.image_id(reference).await
-    }
-
-    /// Removes build cache no image refers to any more; the layer cache of current builds is
-    /// kept, so the next build stays fast.
-    pub async fn prune_dangling_build_cache(&self) -> Result<i64> {
-        let options = PruneBuildOptions {
-            all: Some(false),
-            ..PruneBuildOptions::default()
-        };
-        let pruned = self
-            .docker
-            .prune_build(Some(options))
-            .await
-            .map_err(EngineError::from_bollard)?;
-        Ok(pruned.space_reclaimed.unwrap_or(0))
     }
 }
 

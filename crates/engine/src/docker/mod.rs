@@ -15,6 +15,7 @@ use helvetia_core::scope::Scope;
 mod build;
 mod containers;
 mod context;
+mod disk;
 mod events;
 mod ignore;
 mod images;
@@ -27,6 +28,7 @@ mod volumes;
 
 pub use build::{BuildLine, BuildRequest};
 pub use containers::{ContainerSpec, ContainerStatus, ImageHealth, Limits, OutputChunk};
+pub use disk::EngineDisk;
 pub use events::{ContainerAction, ContainerEvent};
 pub use networks::NetworkSpec;
 pub use stats::{Allotment, StatsReader};

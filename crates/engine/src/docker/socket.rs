@@ -5,9 +5,12 @@
 
 use std::path::Path;
 
-use http_body_util::{BodyExt, Limited};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
-use hyper::{Response, StatusCode};
+use hyper::header::HOST;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 use super::{EngineError, Result};
@@ -63,4 +66,38 @@ pub(super) async fn check_status(response: Response<Incoming>) -> Result<Respons
         StatusCode::NOT_FOUND => EngineError::NotFound(message),
         _ => EngineError::Api(message),
     })
+}
+
+/// Sends one bodiless request to the engine at `socket` and reads its JSON answer (at most
+/// `max_body` bytes), for the calls whose answer bollard reads in a newer API's shape than
+/// this engine's.
+pub(super) async fn json<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    method: Method,
+    path_and_query: &str,
+    max_body: usize,
+) -> Result<T> {
+    let request = Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(HOST, SOCKET_HOST)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| EngineError::Api(format!("the request {path_and_query}: {e}")))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(connect(socket).await?))
+            .await
+            .map_err(|e| unreachable(socket, &e))?;
+    let connection = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(connection));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| unreachable(socket, &e))?;
+    let body = Limited::new(check_status(response).await?.into_body(), max_body)
+        .collect()
+        .await
+        .map_err(|e| EngineError::Unreachable(format!("reading {path_and_query}: {e}")))?
+        .to_bytes();
+    drop(connection);
+    serde_json::from_slice(&body)
+        .map_err(|e| EngineError::Api(format!("unreadable answer to {path_and_query}: {e}")))
 }

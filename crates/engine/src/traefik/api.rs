@@ -4,7 +4,6 @@
 //! the new backends — and knows when it does not.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use helvetia_core::routing::{Route, RoutingTable};
@@ -92,23 +91,8 @@ impl TraefikApi {
     /// A client for the API at `base_url`, e.g. `http://127.0.0.1:7301`, of the Traefik that
     /// loads installation `instance`'s configuration.
     pub fn new(base_url: impl Into<String>, instance: &str) -> Result<TraefikApi, TraefikError> {
-        // The API is plain HTTP on loopback. The client still needs a TLS configuration; giving
-        // it one (with no trusted roots) keeps it independent of a process-wide crypto
-        // provider.
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|error| TraefikError::HttpClient(error.to_string()))?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            // An `HTTP_PROXY` in the environment must not send loopback requests elsewhere.
-            .no_proxy()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|error| TraefikError::HttpClient(error.to_string()))?;
+        // The API is plain HTTP on loopback.
+        let client = crate::loopback::client(REQUEST_TIMEOUT).map_err(TraefikError::HttpClient)?;
         Ok(TraefikApi {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             tls: false,

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use helvetia_test_support::load::Load;
-use helvetia_test_support::{FixtureRepo, TestServer, eventually, free_port, unique};
+use helvetia_test_support::{FixtureRepo, TestServer, eventually, unique};
 use reqwest::Method;
 use serde_json::json;
 
@@ -52,8 +52,6 @@ async fn builds_stopped_by_a_cap_say_which_while_a_live_app_keeps_answering() {
             "64",
             "--max-build-pids",
             "1024",
-            "--registry-address",
-            &format!("127.0.0.1:{}", free_port()),
         ],
     )
     .await;

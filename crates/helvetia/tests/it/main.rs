@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod budget;
 mod builder;
 mod certificates;
 mod cli;

@@ -23,6 +23,8 @@ use helvetia_core::Timestamp;
 use helvetia_core::deployment::DeploymentStatus;
 use helvetia_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::disk::{DiskUse, Sweep};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +35,9 @@ const DEPLOYMENTS: &str = "helvetia_deployments";
 const QUEUED_JOBS: &str = "helvetia_queued_jobs";
 const SSE_CLIENTS: &str = "helvetia_sse_clients";
 const CERTIFICATE_EXPIRY: &str = "helvetia_certificate_expiry_days";
+const DISK_USED: &str = "helvetia_disk_used_bytes";
+const DISK_BUDGET: &str = "helvetia_disk_budget_bytes";
+const DISK_FREED: &str = "helvetia_disk_freed_bytes_total";
 
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -52,6 +57,9 @@ pub struct Exporter {
     /// Deployments that ended up to this time are in the histograms; those that ended before
     /// the server started are not (Prometheus histograms count from a process's start).
     observed_until: tokio::sync::Mutex<Timestamp>,
+    /// What the disk budget's last sweep measured, and the budget: set as gauges at each
+    /// scrape, since sweeps are further apart than the recorder keeps an idle gauge.
+    disk: std::sync::Mutex<Option<(DiskUse, u64)>>,
 }
 
 impl Exporter {
@@ -60,12 +68,24 @@ impl Exporter {
             handle,
             open_streams: AtomicI64::new(0),
             observed_until: tokio::sync::Mutex::new(Timestamp::now()),
+            disk: std::sync::Mutex::new(None),
         }
     }
 
     /// Drops what the recorder no longer needs (idle gauges, drained histogram samples).
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// Keeps what a disk sweep measured for the gauges, and counts what it freed.
+    pub fn record_disk(&self, sweep: &Sweep, budget: u64) {
+        for (kind, bytes) in sweep.freed.by_kind() {
+            metrics::counter!(DISK_FREED, "kind" => kind).increment(bytes);
+        }
+        *self
+            .disk
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((sweep.used, budget));
     }
 
     /// Refreshes the platform figures from `store` and renders everything.
@@ -80,6 +100,16 @@ impl Exporter {
         }
         metrics::gauge!(QUEUED_JOBS).set(store.queued_job_count().await? as f64);
         metrics::gauge!(SSE_CLIENTS).set(self.open_streams.load(Ordering::Relaxed) as f64);
+        let disk = *self
+            .disk
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((used, budget)) = disk {
+            for (kind, bytes) in used.by_kind() {
+                metrics::gauge!(DISK_USED, "kind" => kind).set(bytes as f64);
+            }
+            metrics::gauge!(DISK_BUDGET).set(budget as f64);
+        }
         let now = Timestamp::now();
         for stored in store.certificates().await? {
             if let Some(not_after) = stored.certificate.not_after {

@@ -66,6 +66,9 @@ pub struct PlatformSettings {
     pub confirm_timeout: Duration,
     /// Images of this many successful deployments per service are kept for rollback.
     pub images_kept: usize,
+    /// The most Helvetia's images, registry and build cache may take on disk together
+    /// ([`crate::disk`]).
+    pub disk_budget: u64,
     pub log_limits: LogLimits,
     /// How container metrics are collected and kept.
     pub metrics: MetricsSettings,
@@ -101,6 +104,7 @@ pub struct PlatformSettings {
 impl PlatformSettings {
     pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_IMAGES_KEPT: usize = 10;
+    pub const DEFAULT_DISK_BUDGET: u64 = 20 << 30;
     pub const DEFAULT_MAX_REPLICAS: u32 = 20;
 
     /// The server-wide default limits: 512 MiB of memory, one CPU, 1024 processes.
@@ -262,6 +266,8 @@ pub struct Platform {
     pub acme_challenges: std::sync::RwLock<std::collections::HashMap<String, String>>,
     /// Woken when routes are published: the certificates task orders what they now need.
     pub certificates_due: Notify,
+    /// Woken after a deployment's drain: the disk budget's sweep ([`crate::disk::run`]).
+    pub disk_due: Notify,
     routing: Mutex<()>,
     networks: Mutex<()>,
 }
@@ -310,6 +316,7 @@ impl Platform {
             redirects: Default::default(),
             acme_challenges: Default::default(),
             certificates_due: Notify::new(),
+            disk_due: Notify::new(),
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }

@@ -132,6 +132,7 @@ impl Api {
             build_max_limits: PlatformSettings::default_limits(),
             confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
+            disk_budget: PlatformSettings::DEFAULT_DISK_BUDGET,
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
             log_limits,
             metrics: Default::default(),

@@ -314,6 +314,30 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Every registry digest a deployment recorded, with the deployment's image tag and
+    /// whether the deployment is still in progress.
+    pub async fn recorded_digests(&self) -> Result<Vec<RecordedDigest>> {
+        let rows: Vec<(Option<String>, String, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT image, image_digest, status FROM deployments
+                 WHERE image_digest IS NOT NULL ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(image, digest, status)| RecordedDigest {
+                image,
+                digest,
+                // An unknown status is treated as in progress: its image is kept.
+                in_progress: status
+                    .parse::<helvetia_core::deployment::DeploymentStatus>()
+                    .map_or(true, |status| status.is_in_progress()),
+            })
+            .collect())
+    }
+
     /// Every image tag a service's deployments recorded, each once.
     pub async fn service_image_tags(&self, service_id: i64) -> Result<Vec<String>> {
         let tags = with_pool!(self, |pool| {
@@ -376,4 +400,13 @@ impl Store {
         });
         Ok(())
     }
+}
+
+/// A registry digest a deployment recorded ([`Store::recorded_digests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedDigest {
+    /// The deployment's image tag in the host engine, once recorded.
+    pub image: Option<String>,
+    pub digest: String,
+    pub in_progress: bool,
 }

@@ -5,6 +5,7 @@ use helvetia_core::container::ContainerRecord;
 
 use super::Deploy;
 use crate::containers;
+use crate::disk::images::prune_service_images;
 use crate::failpoint::{self, Failpoint};
 
 impl Deploy<'_> {
@@ -27,75 +28,18 @@ impl Deploy<'_> {
         }
     }
 
-    /// Removes images no recent deployment needs, and build cache nothing refers to.
-    ///
-    /// Kept: every tag of the images (by id, since redeploys and restarts tag the same image
-    /// again) of the service's last `images_kept` distinct successful builds, and whatever a
-    /// pending deployment is about to run.
+    /// Removes images no recent deployment needs ([`crate::disk::images`]), then wakes the
+    /// disk budget's sweep: the build may have grown the cache and the registry.
     pub(super) async fn prune_images(&mut self) {
         let platform = self.platform;
-        let kept_count = platform.settings.images_kept;
-        let (successful, pending) = match platform
-            .store
-            .deployment_images(self.service.id, 1000)
-            .await
-        {
-            Ok(images) => images,
-            Err(error) => {
-                tracing::warn!(%error, "not pruning images: listing the ones in use failed");
-                return;
-            }
-        };
-        let images = match platform.engine.service_images(self.service.id).await {
-            Ok(images) => images,
-            Err(error) => {
-                tracing::warn!(%error, "not pruning images: listing them failed");
-                return;
-            }
-        };
-        let id_of = |tag: &String| {
-            images
-                .iter()
-                .find(|image| image.tags.contains(tag))
-                .map(|image| image.id.clone())
-        };
-        let mut kept_ids: Vec<String> = vec![];
-        for id in successful.iter().filter_map(id_of) {
-            if kept_ids.len() >= kept_count {
-                break;
-            }
-            if !kept_ids.contains(&id) {
-                kept_ids.push(id);
-            }
+        match prune_service_images(platform, self.service.id).await {
+            Ok(0) => {}
+            Ok(removed) => self.log.line(format!(
+                "Removed {removed} old image tag(s); the images of the last {} builds are kept for rollback",
+                platform.settings.images_kept
+            )),
+            Err(error) => tracing::warn!(%error, "not pruning images"),
         }
-        kept_ids.extend(pending.iter().filter_map(id_of));
-        let mut removed = 0;
-        for image in images.iter().filter(|image| !kept_ids.contains(&image.id)) {
-            for tag in &image.tags {
-                // A preview may run an image this service built, under a tag of its own.
-                if image.tags.len() > 1
-                    && !matches!(
-                        platform
-                            .store
-                            .tag_recorded_by_others(tag, self.service.id)
-                            .await,
-                        Ok(false)
-                    )
-                {
-                    continue;
-                }
-                if let Ok(true) = platform.engine.remove_tag(&image.id, tag).await {
-                    removed += 1;
-                }
-            }
-        }
-        if removed > 0 {
-            self.log.line(format!(
-                "Removed {removed} old image tag(s); the images of the last {kept_count} builds are kept for rollback"
-            ));
-        }
-        if let Err(error) = platform.engine.prune_dangling_build_cache().await {
-            tracing::warn!(%error, "pruning the build cache failed");
-        }
+        platform.disk_due.notify_one();
     }
 }

@@ -20,6 +20,8 @@ const PID_FILE: &str = "registry.pid";
 const CONFIG_FILE: &str = "config.yml";
 const LOG_FILE: &str = "registry.log";
 const STORAGE_DIR: &str = "storage";
+/// The address an installation's registry listens on, chosen at its first start.
+const ADDRESS_FILE: &str = "address";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -34,10 +36,18 @@ pub struct RegistrySettings {
     pub address: SocketAddr,
 }
 
-/// The registry as the builds use it: where images are pushed and pulled.
+mod contents;
+
+pub use contents::{Manifest, RegistryError};
+
+/// The registry as the builds use it: where images are pushed and pulled, and what it holds.
 #[derive(Debug, Clone)]
 pub struct Registry {
     address: SocketAddr,
+    /// Its executable, which also collects its garbage.
+    binary: PathBuf,
+    /// Holds its configuration and storage.
+    state_dir: PathBuf,
 }
 
 impl Registry {
@@ -53,7 +63,7 @@ struct RegistryProcess {
 }
 
 /// The registry's configuration: its storage under the state directory (deletes allowed, for
-/// the garbage collection to come), listening on the loopback address only.
+/// its garbage collection), listening on the loopback address only.
 fn render_config(settings: &RegistrySettings) -> String {
     format!(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: \"{}\"\n  \
@@ -165,9 +175,41 @@ pub async fn start_or_adopt(
     let config = render_config(&settings);
     let registry = Registry {
         address: settings.address,
+        binary: settings.binary.clone(),
+        state_dir: settings.state_dir.clone(),
     };
     let supervised = Supervised::start_or_adopt(RegistryProcess { settings, config }).await?;
     Ok((RegistryDaemon(supervised), registry))
+}
+
+/// The loopback address kept in `state_dir` for this installation's registry: chosen at the
+/// first start among the ports free then, and the same at every start after, so a running
+/// registry is adopted. Deleting the file picks another.
+pub fn kept_address(state_dir: &Path) -> Result<SocketAddr, DaemonError> {
+    let file = state_dir.join(ADDRESS_FILE);
+    let io = |action, source| DaemonError::Io {
+        action,
+        path: file.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            if let Ok(address) = text.trim().parse::<SocketAddr>()
+                && address.ip().is_loopback()
+            {
+                return Ok(address);
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io("reading", error)),
+    }
+    let address = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| io("choosing a port for", error))?;
+    std::fs::create_dir_all(state_dir).map_err(|error| io("creating the directory of", error))?;
+    crate::write::write_atomically(&file, &format!("{address}\n"))
+        .map_err(|error| io("writing", error))?;
+    Ok(address)
 }
 
 /// Stops the registry recorded in `state_dir`. Only for tests and uninstalling.
@@ -203,6 +245,8 @@ mod tests {
         assert!(config.contains("addr: \"127.0.0.1:5055\""));
         let registry = Registry {
             address: settings.address,
+            binary: settings.binary.clone(),
+            state_dir: settings.state_dir.clone(),
         };
         assert_eq!(
             registry.repository("helvetia-0a1b-demo-web"),
