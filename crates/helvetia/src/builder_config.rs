@@ -13,7 +13,8 @@ use helvetia_server::{BuilderConfig, RegistryAddress, RegistryConfig};
 use crate::settings_parsers::{find_executable, parse_bytes};
 
 /// Where builds run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BuilderMode {
     /// A builder engine of Helvetia's own, its steps within memory, CPU and pids caps.
     Isolated,
@@ -75,7 +76,88 @@ pub struct BuilderArgs {
     pub max_build_pids: u32,
 }
 
+/// The build settings of the configuration file, under the flags' names.
+#[derive(Debug, Default)]
+pub struct BuilderFile {
+    pub builder: Option<BuilderMode>,
+    pub dockerd_bin: Option<PathBuf>,
+    pub builder_bridge_address: Option<String>,
+    pub registry_address: Option<String>,
+    pub registry_bin: Option<PathBuf>,
+    pub build_memory: Option<String>,
+    pub build_cpus: Option<f64>,
+    pub build_pids: Option<u32>,
+    pub max_build_memory: Option<String>,
+    pub max_build_cpus: Option<f64>,
+    pub max_build_pids: Option<u32>,
+}
+
 impl BuilderArgs {
+    /// Takes from `file` every setting the user left at its default (`defaulted`).
+    pub fn apply_file(
+        &mut self,
+        file: BuilderFile,
+        defaulted: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
+        let take = |key: &str| defaulted(key);
+        if let Some(mode) = file.builder.filter(|_| take("builder")) {
+            self.builder = Some(mode);
+        }
+        if let Some(path) = file.dockerd_bin.filter(|_| take("dockerd_bin")) {
+            self.dockerd_bin = path;
+        }
+        if let Some(path) = file.registry_bin.filter(|_| take("registry_bin")) {
+            self.registry_bin = path;
+        }
+        if let Some(address) = file
+            .builder_bridge_address
+            .filter(|_| take("builder_bridge_address"))
+        {
+            self.builder_bridge_address = address;
+        }
+        if let Some(text) = file.registry_address.filter(|_| take("registry_address")) {
+            self.registry_address = parse_registry_address(&text)
+                .map_err(|e| anyhow::anyhow!("registry_address: {e}"))?;
+        }
+        for (key, text, setting) in [
+            ("build_memory", file.build_memory, &mut self.build_memory),
+            (
+                "max_build_memory",
+                file.max_build_memory,
+                &mut self.max_build_memory,
+            ),
+        ] {
+            if let Some(text) = text.filter(|_| take(key)) {
+                *setting = parse_bytes(&text).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+            }
+        }
+        for (key, value, setting) in [
+            ("build_cpus", file.build_cpus, &mut self.build_cpus),
+            (
+                "max_build_cpus",
+                file.max_build_cpus,
+                &mut self.max_build_cpus,
+            ),
+        ] {
+            if let Some(value) = value.filter(|_| take(key)) {
+                *setting = value;
+            }
+        }
+        for (key, value, setting) in [
+            ("build_pids", file.build_pids, &mut self.build_pids),
+            (
+                "max_build_pids",
+                file.max_build_pids,
+                &mut self.max_build_pids,
+            ),
+        ] {
+            if let Some(value) = value.filter(|_| take(key)) {
+                *setting = value;
+            }
+        }
+        Ok(())
+    }
+
     /// Where builds run, and the build caps' defaults and maxima.
     pub fn settings(&self) -> anyhow::Result<(BuilderConfig, ResourceLimits, ResourceLimits)> {
         let defaults = ResourceLimits {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::builder_config::{BuilderFile, BuilderMode};
 use crate::logging::LogFormat;
 use crate::server_config::{
     ServerArgs, TraefikMode, parse_bytes, parse_duration, parse_public_url, parse_resolver,
@@ -58,6 +59,17 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     github_url: Option<String>,
     github_api_url: Option<String>,
+    builder: Option<BuilderMode>,
+    dockerd_bin: Option<PathBuf>,
+    builder_bridge_address: Option<String>,
+    registry_address: Option<String>,
+    registry_bin: Option<PathBuf>,
+    build_memory: Option<String>,
+    build_cpus: Option<f64>,
+    build_pids: Option<u32>,
+    max_build_memory: Option<String>,
+    max_build_cpus: Option<f64>,
+    max_build_pids: Option<u32>,
 }
 
 /// True when the user did not set `id` by flag or environment.
@@ -173,6 +185,20 @@ impl ServerArgs {
             self.public_url =
                 Some(parse_public_url(&url).map_err(|e| anyhow::anyhow!("public_url: {e}"))?);
         }
+        let builder = BuilderFile {
+            builder: file.builder,
+            dockerd_bin: file.dockerd_bin,
+            builder_bridge_address: file.builder_bridge_address,
+            registry_address: file.registry_address,
+            registry_bin: file.registry_bin,
+            build_memory: file.build_memory,
+            build_cpus: file.build_cpus,
+            build_pids: file.build_pids,
+            max_build_memory: file.max_build_memory,
+            max_build_cpus: file.max_build_cpus,
+            max_build_pids: file.max_build_pids,
+        };
+        (self.builder).apply_file(builder, |key| defaulted(matches, key))?;
         let (web, api) = (file.github_url, file.github_api_url);
         (self.github).apply_file(web, api, |key| defaulted(matches, key))?;
         if defaulted(matches, "trusted_proxies")

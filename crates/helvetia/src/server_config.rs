@@ -498,6 +498,8 @@ mod tests {
     use clap::Parser;
     use helvetia_server::platform::GitHubUrls;
 
+    use crate::builder_config::{BuilderMode, RegistryChoice};
+
     use super::*;
 
     #[derive(Parser)]
@@ -580,6 +582,44 @@ mod tests {
         );
         let flagged = read(&["--trusted-proxies", "192.0.2.9"]);
         assert_eq!(flagged.trusted_proxies.unwrap().to_string(), "192.0.2.9/32");
+    }
+
+    #[test]
+    fn the_file_sets_the_builder_the_registry_and_the_disk_budget() {
+        use clap::{CommandFactory, FromArgMatches};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("helvetia.toml");
+        std::fs::write(
+            &file,
+            "builder = \"host\"\nregistry_address = \"off\"\nbuild_memory = \"1G\"\n\
+             max_build_pids = 100\nbuild_cpus = 0.5\ndisk_budget = \"50G\"\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let read = |flags: &[&str]| {
+            let base = ["helvetia", "--config", file];
+            let matches = Command::command().get_matches_from(base.iter().chain(flags));
+            let args = Command::from_arg_matches(&matches).unwrap().args;
+            args.apply_file(&matches).unwrap()
+        };
+        let from_file = read(&[]);
+        assert_eq!(from_file.builder.builder, Some(BuilderMode::Host));
+        assert_eq!(from_file.builder.registry_address, RegistryChoice::Off);
+        assert_eq!(from_file.builder.build_memory, 1 << 30);
+        assert_eq!(from_file.builder.build_cpus, 0.5);
+        assert_eq!(from_file.builder.max_build_pids, 100);
+        assert_eq!(from_file.disk_budget, 50 << 30);
+        let flagged = read(&[
+            "--disk-budget",
+            "2G",
+            "--registry-address",
+            "127.0.0.1:5055",
+        ]);
+        assert_eq!(flagged.disk_budget, 2 << 30);
+        assert_eq!(
+            flagged.builder.registry_address,
+            RegistryChoice::Address("127.0.0.1:5055".parse().unwrap())
+        );
     }
 
     #[test]
