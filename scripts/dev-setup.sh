@@ -15,6 +15,18 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PYTHON_IMAGE=helvetia-test/python:bookworm
+NODE_IMAGE=helvetia-test/node:bookworm
+
+# Builds image $1 from a minimal Debian with the packages $2 (nothing can be pulled here).
+debootstrap_image() {
+    $DOCKER image inspect "$1" >/dev/null 2>&1 && return 0
+    log "building $1 with debootstrap (about a minute)"
+    local rootfs
+    rootfs=$(mktemp -d)
+    debootstrap --variant=minbase --include="$2" bookworm "$rootfs" >/dev/null
+    tar -C "$rootfs" -c . | $DOCKER import - "$1" >/dev/null
+    rm -rf "$rootfs"
+}
 
 setup() {
     require_root
@@ -39,13 +51,9 @@ setup() {
     su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'helvetia'\"" | grep -q 1 ||
         su postgres -c "psql -qc \"CREATE ROLE helvetia LOGIN CREATEDB PASSWORD 'helvetia'\""
 
-    if ! $DOCKER image inspect "$PYTHON_IMAGE" >/dev/null 2>&1; then
-        log "building $PYTHON_IMAGE with debootstrap (about a minute)"
-        rootfs=$(mktemp -d)
-        debootstrap --variant=minbase --include=python3 bookworm "$rootfs" >/dev/null
-        tar -C "$rootfs" -c . | $DOCKER import - "$PYTHON_IMAGE" >/dev/null
-        rm -rf "$rootfs"
-    fi
+    # Base images of the tests' Python app and of detected Python and Node builds.
+    debootstrap_image "$PYTHON_IMAGE" python3
+    debootstrap_image "$NODE_IMAGE" nodejs
 }
 
 # Only the exports may reach standard output (the caller evaluates it): whatever the tools

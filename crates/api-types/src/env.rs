@@ -13,6 +13,8 @@ pub struct EnvVarView {
     pub value: Option<String>,
     pub secret: bool,
     pub build: bool,
+    /// Passed to builds as a build argument.
+    pub build_arg: bool,
     pub scope: VarScope,
     /// For a project variable listed on a service: a service variable of the same name
     /// replaces it.
@@ -59,6 +61,10 @@ pub struct ImportEnv {
     /// Make every imported variable available at build time.
     #[serde(default)]
     pub build: bool,
+    /// Pass every imported variable to builds as a build argument (not with `secret` or
+    /// `build`).
+    #[serde(default)]
+    pub build_arg: bool,
 }
 
 /// The result of a change.

@@ -68,5 +68,7 @@ pub struct HookResult {
     pub service: String,
     pub outcome: Outcome,
     pub reason: String,
+    /// The deployment requested; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<i64>,
 }

@@ -52,8 +52,8 @@ pub use oidc::{CreateTrust, OidcDeploy};
 pub use previews::{ApprovePreview, DeployPreview, PreviewDeployed, PreviewView};
 pub use projects::CreateProject;
 pub use services::{
-    CreateService, GitHubSource, ServiceGitHub, ServiceSettings, ServiceStatus, ServiceView,
-    UpdatedService,
+    CreateService, DetectedStack, GitHubSource, ServiceGitHub, ServiceSettings, ServiceStatus,
+    ServiceView, UpdatedService,
 };
 pub use teams::{
     AcceptInvitation, CreateInvitation, CreateTeam, CreateUser, CreatedInvitation, CreatedUser,

@@ -159,3 +159,19 @@ pub struct UpdatedService {
     /// Started when the change needs new containers (port, limits) and the service is live.
     pub redeployment: Option<Deployment>,
 }
+
+/// What a service's repository would be built with (`GET …/services/{service}/detect`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DetectedStack {
+    /// The repository's own Dockerfile, when it has one (then nothing is generated).
+    pub dockerfile_path: Option<String>,
+    /// The stack detected, when the repository has no Dockerfile.
+    #[schema(value_type = Option<helvetia_core::stack::StackKind>)]
+    pub stack: Option<helvetia_core::stack::StackKind>,
+    /// What the detection found: marker files, lockfiles, the start command's source.
+    pub found: Vec<String>,
+    /// The Dockerfile Helvetia generates; commit it as `Dockerfile` to own it.
+    pub dockerfile: Option<String>,
+    /// Why nothing could be generated: what was looked for.
+    pub problem: Option<String>,
+}

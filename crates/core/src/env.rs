@@ -3,7 +3,10 @@
 //! A variable belongs to a project (shared by its services) or to one service (overriding a
 //! project variable of the same name). A variable may be *secret* (stored encrypted, never
 //! shown again) and may be needed at *build* time (then it reaches the build as a BuildKit
-//! secret, never as a build argument, and is still part of the runtime environment).
+//! secret, never as a build argument, and is still part of the runtime environment). A *build
+//! argument* is the other, explicit kind: passed as `--build-arg` to the Dockerfile's `ARG`
+//! (framework variables baked into a bundle, like `NEXT_PUBLIC_*`), so it ends up in the
+//! image's history — it is never secret. It is part of the runtime environment too.
 
 use crate::validation::{FieldErrors, Invalid};
 
@@ -95,6 +98,10 @@ pub struct EnvVarInput {
     /// Also available at build time, as a BuildKit secret (`RUN --mount=type=secret,id=NAME`).
     #[serde(default)]
     pub build: bool,
+    /// Also passed to the build as a build argument (`ARG NAME` in the Dockerfile). Build
+    /// arguments are kept in the image's history, so a build argument cannot be secret.
+    #[serde(default)]
+    pub build_arg: bool,
 }
 
 impl std::fmt::Debug for EnvVarInput {
@@ -105,12 +112,14 @@ impl std::fmt::Debug for EnvVarInput {
             value: _,
             secret,
             build,
+            build_arg,
         } = self;
         f.debug_struct("EnvVarInput")
             .field("name", name)
             .field("value", &"***")
             .field("secret", secret)
             .field("build", build)
+            .field("build_arg", build_arg)
             .finish()
     }
 }
@@ -141,6 +150,15 @@ pub fn check_vars(vars: &[EnvVarInput]) -> Result<(), FieldErrors> {
         }
         if let Err(e) = check_value(&var.value) {
             errors.add(&format!("{field}.value"), e);
+        }
+        if var.build_arg && (var.secret || var.build) {
+            errors.add(
+                &format!("{field}.build_arg"),
+                Invalid::new(
+                    "a build argument is kept in the image's history: it cannot be secret or \
+                     also a build secret (`build`)",
+                ),
+            );
         }
     }
     errors.finish(|| Some(()))
@@ -281,6 +299,7 @@ mod tests {
                 value: "hunter2".into(),
                 secret,
                 build: false,
+                build_arg: false,
             };
             for shown in [format!("{var:?}"), format!("{:?}", vec![var.clone()])] {
                 assert!(shown.contains("API_TOKEN"), "{shown}");

@@ -34,6 +34,7 @@ pub mod runtime;
 pub mod scope;
 pub mod security;
 pub mod service;
+pub mod stack;
 pub mod units;
 pub mod validation;
 pub mod volume;

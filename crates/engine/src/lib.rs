@@ -9,6 +9,7 @@
 
 pub mod acme;
 pub mod builder;
+pub mod checkout_files;
 mod daemon;
 pub mod docker;
 pub mod git;

@@ -67,6 +67,7 @@ fn request(checkout: &Path, tag: &str, secrets: &[(&str, &str)]) -> BuildRequest
             .iter()
             .map(|(id, value)| ((*id).to_owned(), (*value).to_owned()))
             .collect(),
+        build_args: vec![],
     }
 }
 

@@ -66,6 +66,7 @@ async fn busybox_image(engine: &Engine, tag: &str) -> String {
         labels: HashMap::new(),
         timeout: Duration::from_secs(120),
         secrets: vec![],
+        build_args: vec![],
     };
     engine.build_image(&request, |_| {}).await.unwrap()
 }

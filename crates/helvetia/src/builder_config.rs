@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 use helvetia_core::runtime::ResourceLimits;
+use helvetia_core::stack::StackImages;
 use helvetia_core::validation::FieldErrors;
 use helvetia_server::{BuilderConfig, RegistryAddress, RegistryConfig};
 
@@ -74,6 +75,16 @@ pub struct BuilderArgs {
     /// The most processes a service's build may ask for.
     #[arg(long, env = "HELVETIA_MAX_BUILD_PIDS", default_value_t = 32_768)]
     pub max_build_pids: u32,
+    /// A base image of the Dockerfiles Helvetia generates for repositories without one, as
+    /// KEY=IMAGE (repeatable; keys: node, python, go, go-runtime, static, procfile).
+    /// [default: the official slim images]
+    #[arg(
+        long = "stack-image",
+        env = "HELVETIA_STACK_IMAGES",
+        value_delimiter = ',',
+        value_name = "KEY=IMAGE"
+    )]
+    pub stack_images: Vec<String>,
 }
 
 /// The build settings of the configuration file, under the flags' names.
@@ -90,9 +101,21 @@ pub struct BuilderFile {
     pub max_build_memory: Option<String>,
     pub max_build_cpus: Option<f64>,
     pub max_build_pids: Option<u32>,
+    pub stack_images: Option<Vec<String>>,
 }
 
 impl BuilderArgs {
+    /// The base images of generated Dockerfiles: the defaults, with `--stack-image`s over them.
+    pub fn stack_images(&self) -> anyhow::Result<StackImages> {
+        let mut images = StackImages::default();
+        for assignment in &self.stack_images {
+            images
+                .set(assignment)
+                .map_err(|e| anyhow::anyhow!("--stack-image {e}"))?;
+        }
+        Ok(images)
+    }
+
     /// Takes from `file` every setting the user left at its default (`defaulted`).
     pub fn apply_file(
         &mut self,
@@ -142,6 +165,9 @@ impl BuilderArgs {
             if let Some(value) = value.filter(|_| take(key)) {
                 *setting = value;
             }
+        }
+        if let Some(images) = file.stack_images.filter(|_| take("stack_images")) {
+            self.stack_images = images;
         }
         for (key, value, setting) in [
             ("build_pids", file.build_pids, &mut self.build_pids),

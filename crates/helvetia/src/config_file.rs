@@ -70,6 +70,7 @@ struct FileSettings {
     max_build_memory: Option<String>,
     max_build_cpus: Option<f64>,
     max_build_pids: Option<u32>,
+    stack_images: Option<Vec<String>>,
 }
 
 /// True when the user did not set `id` by flag or environment.
@@ -197,6 +198,7 @@ impl ServerArgs {
             max_build_memory: file.max_build_memory,
             max_build_cpus: file.max_build_cpus,
             max_build_pids: file.max_build_pids,
+            stack_images: file.stack_images,
         };
         (self.builder).apply_file(builder, |key| defaulted(matches, key))?;
         let (web, api) = (file.github_url, file.github_api_url);

@@ -396,6 +396,7 @@ impl ServerArgs {
                 .map_err(|e| anyhow::anyhow!("--public-url {e}"))?;
         }
         let (builder, build_default_limits, build_max_limits) = self.builder.settings()?;
+        let stack_images = self.builder.stack_images()?;
         Ok(ServerConfig {
             builder,
             data_dir,
@@ -417,6 +418,7 @@ impl ServerArgs {
                 confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
                 images_kept: self.images_kept.max(1),
                 disk_budget: self.disk_budget,
+                stack_images,
                 max_replicas: self.max_replicas.max(1),
                 log_limits: LogLimits {
                     max_bytes: usize::try_from(self.log_max_size).unwrap_or(usize::MAX),

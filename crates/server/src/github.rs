@@ -9,7 +9,7 @@ use helvetia_core::checks::{self, Verdict};
 use helvetia_core::commit_status::CommitStatus;
 use helvetia_core::preview::{CommentState, comment_body};
 use helvetia_core::service::{GitHubLink, Service};
-use helvetia_engine::git::GitError;
+use helvetia_engine::git::{Git, GitError};
 use helvetia_engine::github::jwt::AppKey;
 use helvetia_engine::github::{GitHubError, InstallationToken};
 use helvetia_store::StoreError;
@@ -100,6 +100,28 @@ impl Platform {
             }
             done => Ok(done),
         }
+    }
+
+    /// Runs `step` with git as `service`'s repository needs it: anonymously, or — for a
+    /// service created from a GitHub repository — with its App installation's token, renewed
+    /// once if git's remote refuses it. `minted` hears each token (to redact it) and whether
+    /// it is a renewal.
+    pub async fn with_service_git<T, F, Fut>(
+        &self,
+        service: &Service,
+        minted: impl Fn(&str, bool),
+        step: F,
+    ) -> Result<Result<T, GitError>, GitHubAppError>
+    where
+        F: Fn(Git) -> Fut,
+        Fut: Future<Output = Result<T, GitError>>,
+    {
+        let Some(installation) = self.clone_installation(service) else {
+            return Ok(step(self.git.clone()).await);
+        };
+        let with_token = |token: String| step(self.git.with_installation_token(&token));
+        self.with_installation_token(installation, minted, with_token)
+            .await
     }
 
     /// Sets `status` on commit `sha` of `link`'s repository with its installation's token.

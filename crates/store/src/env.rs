@@ -73,6 +73,7 @@ pub struct StoredValue {
     pub value: String,
     pub secret: bool,
     pub build: bool,
+    pub build_arg: bool,
     pub key_id: Option<String>,
 }
 
@@ -88,6 +89,8 @@ pub struct EnvRecord {
     pub value: String,
     pub secret: bool,
     pub build: bool,
+    /// Passed to builds as a build argument.
+    pub build_arg: bool,
     pub key_id: Option<String>,
     pub version: i64,
     pub updated_at: Timestamp,
@@ -104,6 +107,7 @@ struct EnvRow {
     value: String,
     secret: bool,
     build: bool,
+    build_arg: bool,
     key_id: Option<String>,
     version: i64,
     updated_at: i64,
@@ -121,6 +125,7 @@ impl TryFrom<EnvRow> for EnvRecord {
             value: row.value,
             secret: row.secret,
             build: row.build,
+            build_arg: row.build_arg,
             key_id: row.key_id,
             version: row.version,
             updated_at: timestamp(row.updated_at)?,
@@ -132,8 +137,8 @@ impl TryFrom<EnvRow> for EnvRecord {
 macro_rules! select_env {
     ($($where:tt)+) => {
         concat!(
-            "SELECT id, project_id, service_id, name, value, secret, build, key_id, version,
-                    updated_at, preview
+            "SELECT id, project_id, service_id, name, value, secret, build, build_arg, key_id,
+                    version, updated_at, preview
              FROM env_vars WHERE ",
             $($where)+
         )
@@ -155,13 +160,13 @@ macro_rules! upsert_env {
     ($conflict:literal) => {
         concat!(
             "INSERT INTO env_vars (project_id, service_id, name, value, secret, build, key_id,
-                                   version, created_at, updated_at, preview)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)
+                                   version, created_at, updated_at, preview, build_arg)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)
              ON CONFLICT ",
             $conflict,
             " DO UPDATE SET
                  value = excluded.value, secret = excluded.secret, build = excluded.build,
-                 key_id = excluded.key_id, version = env_vars.version + 1,
+                 build_arg = excluded.build_arg, key_id = excluded.key_id, version = env_vars.version + 1,
                  updated_at = excluded.updated_at"
         )
     };
@@ -206,6 +211,7 @@ impl Store {
                     .bind(&var.key_id)
                     .bind(now)
                     .bind(scope.previews())
+                    .bind(var.build_arg)
                     .execute(&mut *tx)
                     .await?;
             }

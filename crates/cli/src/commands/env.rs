@@ -77,6 +77,10 @@ pub struct SetFlags {
     /// Also make them available at build time (`RUN --mount=type=secret,id=KEY`).
     #[arg(long)]
     build: bool,
+    /// Also pass them to the build as build arguments (`ARG KEY`). Kept in the image's
+    /// history: not for secrets.
+    #[arg(long, conflicts_with_all = ["secret", "build"])]
+    build_arg: bool,
     /// Do not wait for the redeployment that applies the change.
     #[arg(long)]
     detach: bool,
@@ -156,6 +160,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 SetFlags {
                     secret,
                     build,
+                    build_arg,
                     detach,
                 },
         } => {
@@ -178,6 +183,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                     value,
                     secret,
                     build,
+                    build_arg,
                 });
             }
             let count = vars.len();
@@ -231,6 +237,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                     let flags: Vec<&str> = [
                         (v.secret, "secret"),
                         (v.build, "build"),
+                        (v.build_arg, "build-arg"),
                         (v.overridden, "overridden"),
                     ]
                     .into_iter()
@@ -262,6 +269,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 SetFlags {
                     secret,
                     build,
+                    build_arg,
                     detach,
                 },
         } => {
@@ -279,6 +287,7 @@ pub async fn run(command: EnvCommand, global: &GlobalArgs) -> anyhow::Result<()>
                 dotenv: text,
                 secret,
                 build,
+                build_arg,
             };
             let changed = client.post::<EnvChanged>(&owner.dotenv(), &body).await?;
             report(

@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 use helvetia_api_types::{
-    CreateService, Deployment, GitHubSource, Health, ServiceEvent, ServiceInput, ServiceView,
-    UpdatedService,
+    CreateService, Deployment, DetectedStack, GitHubSource, Health, ServiceEvent, ServiceInput,
+    ServiceView, UpdatedService,
 };
 use helvetia_core::runtime::DeployStrategy;
 use serde_json::json;
@@ -39,6 +39,9 @@ pub enum ServicesCommand {
     List { project: Option<String> },
     /// Show a service: its settings, URL and live deployment.
     Show { target: ServiceTarget },
+    /// Show what the service's repository is built with: its Dockerfile, or the Dockerfile
+    /// Helvetia generates for the stack it detects (print it to commit and own it).
+    Detect { target: ServiceTarget },
     /// Change a service's settings.
     Update {
         target: ServiceTarget,
@@ -153,6 +156,35 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
                 return output::json(&service.json);
             }
             show(&target, &service.body);
+        }
+        ServicesCommand::Detect { target } => {
+            let detected = client
+                .get::<DetectedStack>(&format!("{}/detect", target.path()))
+                .await?;
+            if global.json {
+                return output::json(&detected.json);
+            }
+            let detected = detected.body;
+            match (
+                &detected.dockerfile_path,
+                &detected.dockerfile,
+                &detected.problem,
+            ) {
+                (Some(path), _, _) => {
+                    println!("{target} builds with the repository's own {path}.")
+                }
+                (None, Some(dockerfile), _) => {
+                    eprintln!(
+                        "No Dockerfile in the repository: detected {} ({}). Generated Dockerfile:",
+                        detected.stack.map_or("a stack", |kind| kind.title()),
+                        detected.found.join(", ")
+                    );
+                    print!("{dockerfile}");
+                }
+                (None, None, problem) => {
+                    anyhow::bail!("{}", problem.as_deref().unwrap_or("nothing detected"))
+                }
+            }
         }
         ServicesCommand::Update {
             target,

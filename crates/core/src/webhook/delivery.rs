@@ -86,6 +86,9 @@ pub struct Delivery {
     pub outcome: Outcome,
     /// Why: the deployment requested, the reason it was ignored or refused.
     pub reason: String,
+    /// The deployment it requested; absent when none (not `null`: a contract test follows
+    /// the field to the deployment's operations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<i64>,
     /// The ref pushed, the commit it pointed to after the push, who pushed it, the head
     /// commit's message and where the sender shows the change.

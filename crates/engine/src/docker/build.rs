@@ -55,6 +55,8 @@ pub struct BuildRequest {
     /// Build-time secrets by id, for `RUN --mount=type=secret,id=<id>`: served to the builder
     /// through the build's session, never as build arguments (which end up in the image).
     pub secrets: Vec<(String, String)>,
+    /// Build arguments (`ARG NAME`), kept in the image's history: never secrets.
+    pub build_args: Vec<(String, String)>,
 }
 
 /// Written by hand so that secret values never reach a log through `{:?}`: only their ids.
@@ -82,6 +84,8 @@ impl fmt::Debug for BuildRequest {
             .field("labels", &self.labels)
             .field("timeout", &self.timeout)
             .field("secrets", &Secrets(&self.secrets))
+            // A plain variable often holds a credential too: names only.
+            .field("build_args", &Secrets(&self.build_args))
             .finish()
     }
 }
@@ -136,8 +140,13 @@ impl Engine {
             let mut progress = Progress::default();
             let build = async {
                 let session = Session::start(&socket, &request.secrets).await?;
-                let query =
-                    build_query(&request.tag, &dockerfile_in_archive, &labels, session.id())?;
+                let query = build_query(
+                    &request.tag,
+                    &dockerfile_in_archive,
+                    &labels,
+                    &request.build_args,
+                    session.id(),
+                )?;
                 let result = run_build(&socket, &query, body, &mut progress, &mut on_line).await;
                 // The build is over, so is everything it could ask the session for. (On a
                 // timeout or cancellation, dropping the session ends it just the same.)
@@ -184,14 +193,22 @@ fn build_query(
     tag: &str,
     dockerfile: &str,
     labels: &HashMap<String, String>,
+    build_args: &[(String, String)],
     session: &str,
 ) -> Result<String> {
     let labels = serde_json::to_string(labels)
         .map_err(|e| EngineError::Api(format!("encoding the image labels: {e}")))?;
+    let build_args: HashMap<&str, &str> = build_args
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let build_args = serde_json::to_string(&build_args)
+        .map_err(|e| EngineError::Api(format!("encoding the build arguments: {e}")))?;
     Ok(url::form_urlencoded::Serializer::new(String::new())
         .append_pair("t", tag)
         .append_pair("dockerfile", dockerfile)
         .append_pair("labels", &labels)
+        .append_pair("buildargs", &build_args)
         .append_pair("rm", "1")
         .append_pair("forcerm", "1")
         .append_pair("version", "2")
@@ -364,6 +381,7 @@ mod tests {
             labels: HashMap::new(),
             timeout: Duration::from_secs(60),
             secrets: vec![("API_TOKEN".to_owned(), "hunter2-value".to_owned())],
+            build_args: vec![],
         };
         let debug = format!("{request:?}");
         assert!(debug.contains("API_TOKEN"), "{debug}");
@@ -387,7 +405,15 @@ mod tests {
     #[test]
     fn the_build_query_asks_for_buildkit_with_the_session_and_never_pulls() {
         let labels = HashMap::from([("io.helvetia.commit".to_owned(), "a b&c".to_owned())]);
-        let query = build_query("app:1", "sub dir/Dockerfile", &labels, "helvetia-1").unwrap();
+        let build_args = [("NEXT_PUBLIC_URL".to_owned(), "https://x.example".to_owned())];
+        let query = build_query(
+            "app:1",
+            "sub dir/Dockerfile",
+            &labels,
+            &build_args,
+            "helvetia-1",
+        )
+        .unwrap();
         let pairs: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
@@ -397,6 +423,7 @@ mod tests {
                 ("t", "app:1"),
                 ("dockerfile", "sub dir/Dockerfile"),
                 ("labels", expected_labels.as_str()),
+                ("buildargs", r#"{"NEXT_PUBLIC_URL":"https://x.example"}"#),
                 ("rm", "1"),
                 ("forcerm", "1"),
                 ("version", "2"),

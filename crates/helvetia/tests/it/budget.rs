@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use helvetia_test_support::fault::busybox_httpd_image;
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, free_port, unique};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -33,7 +34,7 @@ fn outside_image(tag: &str, labels: &[&str]) {
     let context = tempfile::tempdir().unwrap();
     std::fs::write(
         context.path().join("Dockerfile"),
-        "FROM helvetia-test/busybox:httpd\nCOPY blob /blob\n",
+        format!("FROM {}\nCOPY blob /blob\n", busybox_httpd_image()),
     )
     .unwrap();
     let blob: Vec<u8> = (0..262_144).map(|_| rand::random::<u8>()).collect();

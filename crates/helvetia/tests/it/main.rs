@@ -14,6 +14,7 @@ mod builder;
 mod certificates;
 mod cli;
 mod deploy;
+mod detect;
 mod domains;
 mod env;
 mod faults;

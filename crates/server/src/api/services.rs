@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use helvetia_api_types::{CreateService, ServiceInput, ServiceView, UpdatedService};
+use helvetia_api_types::{CreateService, DetectedStack, ServiceInput, ServiceView, UpdatedService};
 use helvetia_core::name::ProjectName;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_all_services))
         .routes(routes!(list_services, create_service))
         .routes(routes!(get_service, update_service, delete_service))
+        .routes(routes!(detect_stack))
 }
 
 /// Create a service in a project.
@@ -221,4 +222,27 @@ async fn delete_service(
 ) -> ApiResult<StatusCode> {
     services::delete(&state.app, service, options.delete_volumes).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the service's repository would be built with: its own Dockerfile, or the Dockerfile
+/// generated for the stack detected at the head of its branch (nothing is deployed).
+#[utoipa::path(
+    get, path = "/api/v1/projects/{project}/services/{service}/detect", tag = "services",
+    params(
+        ("project" = helvetia_core::name::ProjectName, Path, description = "Project name"),
+        ("service" = helvetia_core::name::ServiceName, Path, description = "Service name"),
+    ),
+    security(("token" = ["read"])),
+    responses(
+        (status = OK, body = DetectedStack),
+        (status = BAD_REQUEST, body = ErrorBody, description = "The repository could not be fetched"),
+    )
+)]
+async fn detect_stack(
+    State(state): State<AppState>,
+    ServicePath(service): ServicePath,
+) -> ApiResult<Json<DetectedStack>> {
+    Ok(Json(
+        crate::usecases::detect::detect(&state.app, service).await?,
+    ))
 }

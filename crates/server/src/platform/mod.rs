@@ -17,6 +17,7 @@ use helvetia_core::git::RepoPolicy;
 use helvetia_core::redact::Redactor;
 use helvetia_core::runtime::{ResourceLimits, RuntimeBounds};
 use helvetia_core::service::Service;
+use helvetia_core::stack::StackImages;
 use helvetia_engine::builder::Builder;
 use helvetia_engine::builder::cgroup::BuildCaps;
 use helvetia_engine::docker::Engine;
@@ -60,6 +61,8 @@ pub struct PlatformSettings {
     pub build_default_limits: ResourceLimits,
     /// The most any service's builds may ask for.
     pub build_max_limits: ResourceLimits,
+    /// The base images of Dockerfiles generated for repositories without one.
+    pub stack_images: StackImages,
     /// The most replicas a service may run.
     pub max_replicas: u32,
     /// How long the edge router may take to load a new table.
@@ -278,7 +281,10 @@ pub struct ServiceEnvironment {
     pub runtime: Vec<(String, String)>,
     /// What the build gets, as BuildKit secrets.
     pub build: Vec<(String, String)>,
-    /// Identifies the build variables' current versions, for the image-reuse key.
+    /// What the build gets as build arguments.
+    pub build_args: Vec<(String, String)>,
+    /// Identifies the build variables' and arguments' current versions, for the image-reuse
+    /// key.
     pub build_fingerprint: String,
     /// Identifies the whole environment's current versions, to tell when it changed.
     pub digest: String,
@@ -369,20 +375,26 @@ impl Platform {
         }
         let mut fingerprint = Sha256::new();
         let mut build = vec![];
+        let mut build_args = vec![];
         let mut runtime = vec![];
         for (name, (value, record)) in merged {
+            // Build variables' entries are as they were before build arguments existed, so
+            // that their images are still reused.
+            let version = format!("{}:{}:{}", record.id, record.name, record.version);
             if record.build {
-                fingerprint.update(format!(
-                    "{}:{}:{}\0",
-                    record.id, record.name, record.version
-                ));
+                fingerprint.update(format!("{version}\0"));
                 build.push((name.clone(), value.clone()));
+            }
+            if record.build_arg {
+                fingerprint.update(format!("{version}:arg\0"));
+                build_args.push((name.clone(), value.clone()));
             }
             runtime.push((name, value));
         }
         Ok(ServiceEnvironment {
             runtime,
             build,
+            build_args,
             build_fingerprint: hex::encode(fingerprint.finalize()),
             digest: env_digest(&records),
             secrets,

@@ -93,6 +93,7 @@ fn view(record: &EnvRecord, overridden: bool) -> EnvVarView {
         value: (!record.secret).then(|| record.value.clone()),
         secret: record.secret,
         build: record.build,
+        build_arg: record.build_arg,
         scope: match (record.service_id, record.preview) {
             (Some(_), true) => VarScope::Previews,
             (Some(_), false) => VarScope::Service,
@@ -134,6 +135,7 @@ pub async fn import(app: &App, target: &EnvTarget, input: ImportEnv) -> Result<E
             value,
             secret: input.secret,
             build: input.build,
+            build_arg: input.build_arg,
         })
         .collect();
     store_vars(app, target, &vars).await
@@ -159,6 +161,7 @@ async fn store_vars(app: &App, target: &EnvTarget, vars: &[EnvVarInput]) -> Resu
             },
             secret: var.secret,
             build: var.build,
+            build_arg: var.build_arg,
             key_id: var.secret.then(|| vault.key_id().to_owned()),
         })
         .collect();

@@ -27,6 +27,7 @@ pub mod account;
 pub mod audit;
 pub mod certificates;
 pub mod deployments;
+pub mod detect;
 pub mod devices;
 pub mod domains;
 pub mod env;

@@ -133,6 +133,7 @@ impl Api {
             confirm_timeout: PlatformSettings::DEFAULT_CONFIRM_TIMEOUT,
             images_kept: PlatformSettings::DEFAULT_IMAGES_KEPT,
             disk_budget: PlatformSettings::DEFAULT_DISK_BUDGET,
+            stack_images: Default::default(),
             max_replicas: PlatformSettings::DEFAULT_MAX_REPLICAS,
             log_limits,
             metrics: Default::default(),

@@ -13,6 +13,7 @@ fn var(name: &str, value: &str) -> StoredValue {
         value: value.into(),
         secret: false,
         build: false,
+        build_arg: false,
         key_id: None,
     }
 }

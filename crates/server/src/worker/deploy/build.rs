@@ -111,11 +111,12 @@ impl Deploy<'_> {
             ),
         )
         .await?;
+        let dockerfile = self.dockerfile_for(checkout.path())?;
         let key = build_key(&commit.sha, &self.service, &self.build_fingerprint());
         let request = BuildRequest {
             checkout: checkout.path().to_owned(),
             context: settings.context.to_string(),
-            dockerfile: settings.dockerfile.to_string(),
+            dockerfile,
             tag: tag.clone(),
             labels: [
                 (labels::PROJECT, self.service.project.to_string()),
@@ -133,6 +134,11 @@ impl Deploy<'_> {
                 .environment
                 .as_ref()
                 .map(|e| e.build.clone())
+                .unwrap_or_default(),
+            build_args: self
+                .environment
+                .as_ref()
+                .map(|e| e.build_args.clone())
                 .unwrap_or_default(),
         };
         let started = Instant::now();

@@ -18,12 +18,6 @@ impl Deploy<'_> {
         F: Fn(Git) -> Fut,
         Fut: Future<Output = Result<T, GitError>>,
     {
-        let fetch_failure =
-            |error: GitError| Failure::failed(FailureCause::Fetch, error.to_string());
-        let platform = self.platform;
-        let Some(installation) = platform.clone_installation(&self.service) else {
-            return step(platform.git.clone()).await.map_err(fetch_failure);
-        };
         let log = self.log;
         let minted = |token: &str, renewed: bool| {
             log.also_redact(token);
@@ -31,16 +25,15 @@ impl Deploy<'_> {
                 log.line("The repository refused the installation token: renewed it");
             }
         };
-        let with_token = |token: String| step(platform.git.with_installation_token(&token));
-        platform
-            .with_installation_token(installation, minted, with_token)
+        self.platform
+            .with_service_git(&self.service, minted, step)
             .await
             .map_err(|error| {
                 Failure::failed(
                     FailureCause::Fetch,
-                    format!("no token of the GitHub App installation {installation}: {error}"),
+                    format!("no token of the service's GitHub App installation: {error}"),
                 )
             })?
-            .map_err(fetch_failure)
+            .map_err(|error| Failure::failed(FailureCause::Fetch, error.to_string()))
     }
 }

@@ -40,6 +40,7 @@ use crate::logs::DeployLog;
 use crate::platform::{Platform, ServiceEnvironment};
 
 mod build;
+mod detect;
 mod drain;
 mod git;
 mod ready;
