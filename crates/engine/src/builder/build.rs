@@ -221,6 +221,7 @@ impl Turn<'_> {
     ) -> Result<Built, BuildFailure> {
         let started = std::time::Instant::now();
         let builder = &self.builder.engine;
+        let in_builder = builder.image_id(&request.tag).await?;
         let built = match &self.builder.registry {
             None => {
                 builder.copy_image_to(host, &request.tag).await?;
@@ -230,14 +231,18 @@ impl Turn<'_> {
                 }
             }
             Some(registry) => {
-                self.through_registry(registry, host, request, on_line)
+                self.through_registry(registry, host, request, &in_builder, on_line)
                     .await?
             }
         };
         // The host engine has it now; the builder keeps only its cache (and base images).
-        if let Err(error) = builder.remove_owned_images().await {
-            tracing::warn!(%error, "removing a built image from the builder failed");
-        }
+        // Removed meanwhile: the deployment goes on (the disk sweep removes any left).
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            if let Err(error) = builder.remove_image(&in_builder).await {
+                tracing::warn!(%error, "removing a built image from the builder failed");
+            }
+        });
         on_line(format!(
             "handed to the host engine in {} ms ({})",
             started.elapsed().as_millis(),
@@ -250,13 +255,14 @@ impl Turn<'_> {
         Ok(built)
     }
 
-    /// Pushes the image built as `request.tag` to `registry`, pulls it into `host` by its
-    /// digest and tags it there.
+    /// Pushes the image built as `request.tag` (`built` in the builder) to `registry`, pulls
+    /// it into `host` by its digest and tags it there.
     async fn through_registry(
         &self,
         registry: &Registry,
         host: &Engine,
         request: &BuildRequest,
+        built: &str,
         on_line: &mut impl FnMut(BuildLine),
     ) -> Result<Built, BuildFailure> {
         let builder = &self.builder.engine;
@@ -265,8 +271,7 @@ impl Turn<'_> {
             .rsplit_once(':')
             .ok_or_else(|| EngineError::Api(format!("the tag {} has no tag part", request.tag)))?;
         let remote = registry.repository(repository);
-        let built = builder.image_id(&request.tag).await?;
-        builder.tag_image(&built, &remote, tag).await?;
+        builder.tag_image(built, &remote, tag).await?;
         let digest = builder.push_image(&remote, tag).await?;
         let reference = format!("{remote}@{digest}");
         on_line(format!("pushed to the registry: {reference}"));

@@ -55,24 +55,28 @@ impl Engine {
     pub async fn remove_owned_images(&self) -> Result<usize> {
         let mut removed = 0;
         for image in self.owned_images().await? {
-            let options = RemoveImageOptions {
-                force: true,
-                noprune: false,
-                platforms: None,
-            };
-            match self
-                .docker
-                .remove_image(&image.id, Some(options), None)
-                .await
-            {
-                Ok(_) => removed += 1,
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(error) => return Err(EngineError::from_bollard(error)),
+            if self.remove_image(&image.id).await? {
+                removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// Removes the image `id` with all its tags. Only for the builder engine (see
+    /// [`Engine::remove_owned_images`]). False when it was gone already.
+    pub async fn remove_image(&self, id: &str) -> Result<bool> {
+        let options = RemoveImageOptions {
+            force: true,
+            noprune: false,
+            platforms: None,
+        };
+        match self.docker.remove_image(id, Some(options), None).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(error) => Err(EngineError::from_bollard(error)),
+        }
     }
 
     async fn list_images(&self, filters: &[(&str, &str)]) -> Result<Vec<ManagedImage>> {
