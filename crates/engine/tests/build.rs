@@ -527,6 +527,45 @@ async fn the_builder_engine_builds_within_its_caps_and_names_the_cap_that_stoppe
     let pid = daemon.pid();
     let (again, _) = start_or_adopt(settings.clone()).await.unwrap();
     assert_eq!(again.pid(), pid, "adopted, not restarted");
+
+    // One started with another bridge address replaces it, on its bridge with that address
+    // alone, and builds from the same cache.
+    let same = checkout(&dockerfile, "kept-across-a-replacement");
+    let turn = builder.turn(|_| {}).await.unwrap();
+    build_on(
+        &turn,
+        &host,
+        same.path(),
+        &images.tag("before-replace"),
+        &caps,
+    )
+    .await;
+    drop(turn);
+    let moved = BuilderSettings {
+        bridge_address: format!("10.214.{}.1/24", rand::random::<u8>()),
+        ..settings.clone()
+    };
+    let (replaced, replacement) = start_or_adopt(moved.clone()).await.unwrap();
+    assert_ne!(replaced.pid(), pid, "replaced");
+    let addresses = ip(&["-o", "-4", "address", "show", "dev", &settings.bridge()]);
+    assert!(addresses.contains(&moved.bridge_address), "{addresses}");
+    assert!(!addresses.contains(&settings.bridge_address), "{addresses}");
+    let turn = replacement.turn(|_| {}).await.unwrap();
+    let tag = images.tag("after-replace");
+    let (_, lines) = build_on(&turn, &host, same.path(), &tag, &caps).await;
+    let run = step_number(&lines, "[3/3] RUN");
+    assert!(
+        lines.contains(&format!("{run} CACHED")),
+        "the step ran again: {lines:#?}"
+    );
+    drop(turn);
     stop_builder(&settings.state_dir).await.unwrap();
     drop(guard);
+}
+
+/// `ip <args>`'s standard output; the command must succeed.
+fn ip(args: &[&str]) -> String {
+    let output = Command::new("ip").args(args).output().unwrap();
+    assert!(output.status.success(), "ip {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
 }

@@ -198,6 +198,15 @@ impl Daemon for BuilderProcess {
             .map_err(|e| failed("restricting", &run, e))?;
         let config = state.join(CONFIG_FILE);
         std::fs::write(&config, "{}\n").map_err(|e| failed("writing", &config, e))?;
+        // dockerd keeps its default network, with the bridge's address as it found it first,
+        // in this database and puts that address back at every start: without it, it takes
+        // the bridge's current one. The builder has no other network to keep.
+        let networks = state.join("data/network/files/local-kv.db");
+        match std::fs::remove_file(&networks) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(failed("removing", &networks, error)),
+        }
         self.group.create().map_err(|e| {
             failed(
                 "creating a control group under",
@@ -294,14 +303,17 @@ impl BuilderDaemon {
     }
 }
 
-/// Creates the bridge `name` with `address` and brings it up, unless it exists (its address
-/// is then left as it is: it is the builder's own, made by an earlier start).
+/// Creates the bridge `name` (the installation's own, which an earlier start may have made)
+/// and gives it `address` alone: a builder started again with another address replaces the old
+/// one. Only called before a builder starts, so no build uses the bridge meanwhile.
 async fn ensure_bridge(name: &str, address: &str) -> Result<(), String> {
     let exists = ip(name, &["link", "show", "dev", name]).await.is_ok();
-    if !exists {
+    if exists {
+        ip(name, &["address", "flush", "dev", name]).await?;
+    } else {
         ip(name, &["link", "add", name, "type", "bridge"]).await?;
-        ip(name, &["address", "add", address, "dev", name]).await?;
     }
+    ip(name, &["address", "add", address, "dev", name]).await?;
     ip(name, &["link", "set", name, "up"]).await
 }
 
