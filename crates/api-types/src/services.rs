@@ -17,7 +17,7 @@ pub struct CreateService {
     /// Which locations are accepted is the server's policy (local paths only with
     /// `--allow-local-repos`; loopback and private addresses only with
     /// `--allow-private-destinations`; link-local and metadata addresses never): a refused one
-    /// is a 422. Required unless `github` names the repository instead.
+    /// is a 422. Required unless `github` names the repository or `image` is given instead.
     #[schema(
         min_length = 1,
         max_length = 2048,
@@ -25,6 +25,24 @@ pub struct CreateService {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repo: Option<String>,
+    /// A registry image to run instead of building a repository:
+    /// `registry[:port]/path:tag` or `registry[:port]/path@sha256:…`. Each deploy pulls it
+    /// (a tag resolved to its digest, recorded on the deployment); no clone, no build.
+    #[schema(value_type = Option<helvetia_core::image::ImageRef>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The user `image` is pulled as, for a registry that wants a login.
+    #[schema(min_length = 1, max_length = 255, pattern = r"^[!-9;-~]+$")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_user: Option<String>,
+    /// The password or token of `registry_user`: sealed at rest, never shown again.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_password: Option<String>,
     /// A repository the instance's GitHub App reaches, instead of `repo`: its clone URL and
     /// default branch are filled in, and private clones use the App installation's tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,7 +106,11 @@ impl From<&helvetia_core::service::GitHubLink> for ServiceGitHub {
 /// since a client cannot re-check a repository URL against the server's policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServiceSettings {
-    pub repo: String,
+    /// The repository it is built from; `null` for a service run from `image`.
+    pub repo: Option<String>,
+    /// The registry image it runs (`registry/path:tag` or `…@sha256:…`); `null` for a
+    /// service built from `repo`.
+    pub image: Option<String>,
     pub branch: String,
     pub dockerfile: String,
     pub context: String,
@@ -99,7 +121,8 @@ pub struct ServiceSettings {
 impl From<&helvetia_core::service::ServiceSettings> for ServiceSettings {
     fn from(settings: &helvetia_core::service::ServiceSettings) -> Self {
         ServiceSettings {
-            repo: settings.repo.to_string(),
+            repo: settings.repo().map(ToString::to_string),
+            image: settings.image().map(ToString::to_string),
             branch: settings.branch.to_string(),
             dockerfile: settings.dockerfile.to_string(),
             context: settings.context.to_string(),
@@ -123,6 +146,9 @@ pub struct ServiceView {
     /// The GitHub repository it was created from, whose App installation's tokens clone it;
     /// `null` otherwise (changing `repo` ends the link).
     pub github: Option<ServiceGitHub>,
+    /// The user its image is pulled as, when its registry wants a login (the password is
+    /// never shown).
+    pub registry_user: Option<String>,
     /// What runs now (only in single-service responses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ServiceStatus>,

@@ -103,6 +103,9 @@ pub enum AuditAction {
     DomainPrimary,
     /// A domain's basic auth or HSTS was set or cleared (the target says which).
     DomainSettings,
+    /// A service's registry login was set or removed (the target names the user, never the
+    /// password).
+    ServiceRegistryLogin,
 }
 
 impl AuditAction {
@@ -165,6 +168,7 @@ impl AuditAction {
             AuditAction::DomainVerify => "domain.verify",
             AuditAction::DomainPrimary => "domain.primary",
             AuditAction::DomainSettings => "domain.settings",
+            AuditAction::ServiceRegistryLogin => "service.registry_login",
         }
     }
 }

@@ -49,8 +49,9 @@ pub struct Deployment {
     pub commit_author: Option<String>,
     /// The image this deployment runs, once built or chosen.
     pub image: Option<String>,
-    /// The digest of the image in Helvetia's registry (`sha256:…`), when it was built on the
-    /// isolated builder and pulled from there by digest.
+    /// The digest of the image (`sha256:…`): in Helvetia's registry, when it was built on the
+    /// isolated builder and pulled from there by digest; in the service's registry, for a
+    /// service run from an image (what its tag resolved to when this deployment pulled it).
     pub image_digest: Option<String>,
     /// The deployment whose image this one reuses (rollback, restart, configuration change).
     pub source_deployment_id: Option<i64>,

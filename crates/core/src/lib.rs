@@ -20,6 +20,7 @@ pub mod domain;
 pub mod edge;
 pub mod env;
 pub mod git;
+pub mod image;
 pub mod job;
 pub mod metrics;
 pub mod name;

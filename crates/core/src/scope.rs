@@ -60,6 +60,12 @@ impl Scope {
         self.name(&[project, service, &deployment_id.to_string(), "release"])
     }
 
+    /// The container, never started, that makes a deployment's pulled registry image this
+    /// installation's (committed with its labels).
+    pub fn adoption_container(&self, project: &str, service: &str, deployment_id: i64) -> String {
+        self.name(&[project, service, &deployment_id.to_string(), "pull"])
+    }
+
     /// A project's network.
     pub fn network(&self, project: &str) -> String {
         self.name(&[project])
@@ -93,6 +99,10 @@ mod tests {
             "helvetia-3f9a-demo-web-42-release"
         );
         assert_eq!(scope.network("demo"), "helvetia-3f9a-demo");
+        assert_eq!(
+            scope.adoption_container("demo", "web", 42),
+            "helvetia-3f9a-demo-web-42-pull"
+        );
         assert_eq!(
             scope.volume("web", "db", 7, "data"),
             "helvetia-3f9a-web-db-data-7"

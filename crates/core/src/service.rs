@@ -9,6 +9,7 @@ use std::fmt;
 use jiff::Timestamp;
 
 use crate::git::{GitRef, RepoPolicy, RepoUrl};
+use crate::image::ImageRef;
 use crate::name::{ProjectName, ServiceName};
 use crate::preview::PreviewLabel;
 use crate::runtime::RuntimeSettings;
@@ -111,7 +112,7 @@ impl fmt::Display for RepoPath {
     }
 }
 
-/// A service: one app built from one repository, reachable at
+/// A service: one app built from one repository (or run from one registry image), reachable at
 /// `<service>.<project>.<base-domain>`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Service {
@@ -131,6 +132,9 @@ pub struct Service {
     pub github: Option<GitHubLink>,
     /// Set for a preview: the service it previews and what tells it apart.
     pub preview: Option<PreviewOf>,
+    /// The user name its image is pulled as, for a service run from a registry that wants a
+    /// login (its password is sealed apart, never part of the service).
+    pub registry_user: Option<String>,
 }
 
 /// What makes a service a preview of another.
@@ -155,12 +159,41 @@ pub struct GitHubLink {
 /// A service's validated settings. The API shows them as `helvetia_api_types::ServiceSettings`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceSettings {
-    pub repo: RepoUrl,
+    pub source: ServiceSource,
     pub branch: GitRef,
     pub dockerfile: RepoPath,
     pub context: RepoPath,
     /// `None` for a worker: a service that serves no HTTP and gets no route.
     pub port: Option<Port>,
+}
+
+/// Where a service's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceSource {
+    /// A git repository, fetched and built at each deploy.
+    Repository(RepoUrl),
+    /// A registry image, pulled (a tag resolved to its digest) at each deploy: no clone, no
+    /// build.
+    Image(ImageRef),
+}
+
+impl ServiceSettings {
+    /// The repository it is built from; `None` for a service run from an image.
+    pub fn repo(&self) -> Option<&RepoUrl> {
+        match &self.source {
+            ServiceSource::Repository(repo) => Some(repo),
+            ServiceSource::Image(_) => None,
+        }
+    }
+
+    /// The image it runs; `None` for a service built from a repository.
+    pub fn image(&self) -> Option<&ImageRef> {
+        match &self.source {
+            ServiceSource::Image(image) => Some(image),
+            ServiceSource::Repository(_) => None,
+        }
+    }
 }
 
 /// Settings as a client sends them. Absent fields take defaults on create and keep their value
@@ -183,6 +216,30 @@ pub struct ServiceInput {
         )
     )]
     pub repo: Option<String>,
+    /// A registry image to run instead of building a repository:
+    /// `registry[:port]/path:tag` or `registry[:port]/path@sha256:…`. A tag is resolved to its
+    /// digest at every deploy. Setting it replaces `repo` (and setting `repo` replaces it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ImageRef>))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The user the image is pulled as; `""` removes the login. Needs `registry_password`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 0, max_length = 255, pattern = r"^[!-9;-~]*$")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_user: Option<String>,
+    /// The password or token of `registry_user`: sealed, never shown again.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 4096,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_password: Option<String>,
     /// Branch deployed by default. Default: `main`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<GitRef>))]
     pub branch: Option<String>,
@@ -253,13 +310,26 @@ pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
 pub const DEFAULT_CONTEXT: &str = ".";
 
 impl ServiceSettings {
-    /// Settings for a new service. The repository is required; everything else has a default.
+    /// Settings for a new service. The repository (or the image) is required; everything else
+    /// has a default.
     pub fn create(input: &ServiceInput, policy: RepoPolicy) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let repo = match &input.repo {
-            Some(repo) => errors.check("repo", RepoUrl::parse(repo, policy)),
-            None => {
-                errors.add("repo", Invalid::new("is required"));
+        let source = match (&input.repo, &input.image) {
+            (Some(repo), None) => errors
+                .check("repo", RepoUrl::parse(repo, policy))
+                .map(ServiceSource::Repository),
+            (None, Some(image)) => errors
+                .check("image", ImageRef::parse(image, policy.destinations))
+                .map(ServiceSource::Image),
+            (Some(_), Some(_)) => {
+                errors.add(
+                    "image",
+                    Invalid::new("give either `repo` or `image`, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                errors.add("repo", Invalid::new("is required (or `image`)"));
                 None
             }
         };
@@ -281,7 +351,7 @@ impl ServiceSettings {
         };
         errors.finish(|| {
             Some(ServiceSettings {
-                repo: repo?,
+                source: source?,
                 branch: branch?,
                 dockerfile: dockerfile?,
                 context: context?,
@@ -294,10 +364,26 @@ impl ServiceSettings {
     pub fn update(&self, input: &ServiceInput, policy: RepoPolicy) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let mut next = self.clone();
-        if let Some(repo) = &input.repo {
-            next.repo = errors
-                .check("repo", RepoUrl::parse(repo, policy))
-                .unwrap_or(next.repo);
+        match (&input.repo, &input.image) {
+            (Some(_), Some(_)) => {
+                errors.add(
+                    "image",
+                    Invalid::new("give either `repo` or `image`, not both"),
+                );
+            }
+            (Some(repo), None) => {
+                if let Some(repo) = errors.check("repo", RepoUrl::parse(repo, policy)) {
+                    next.source = ServiceSource::Repository(repo);
+                }
+            }
+            (None, Some(image)) => {
+                if let Some(image) =
+                    errors.check("image", ImageRef::parse(image, policy.destinations))
+                {
+                    next.source = ServiceSource::Image(image);
+                }
+            }
+            (None, None) => {}
         }
         if let Some(branch) = &input.branch {
             next.branch = errors
@@ -357,7 +443,7 @@ mod tests {
             dockerfile: Some("../Dockerfile".into()),
             context: Some("/etc".into()),
             port: Some(PortInput::Number(70000)),
-            runtime: None,
+            ..ServiceInput::default()
         };
         let errors = ServiceSettings::create(&bad, POLICY).unwrap_err();
         let fields: Vec<_> = errors.fields().keys().map(String::as_str).collect();
@@ -384,7 +470,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(worker.port, None);
-        assert_eq!(next.repo, settings.repo);
+        assert_eq!(next.source, settings.source);
         assert!(
             settings
                 .update(
@@ -396,6 +482,40 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_service_runs_a_repository_or_an_image() {
+        let open = RepoPolicy {
+            allow_local: false,
+            destinations: crate::outbound::DestinationPolicy {
+                allow_private: true,
+            },
+        };
+        let image = ServiceInput {
+            image: Some("127.0.0.1:5000/app:1".into()),
+            ..ServiceInput::default()
+        };
+        let settings = ServiceSettings::create(&image, open).unwrap();
+        assert_eq!(
+            settings.image().map(ToString::to_string).as_deref(),
+            Some("127.0.0.1:5000/app:1")
+        );
+        assert!(settings.repo().is_none());
+        // Loopback registries follow the destination policy, like repositories.
+        let refused = ServiceSettings::create(&image, POLICY).unwrap_err();
+        assert!(refused.fields().contains_key("image"));
+        let both = ServiceInput {
+            repo: Some("https://example.org/a.git".into()),
+            ..image.clone()
+        };
+        assert!(ServiceSettings::create(&both, open).is_err());
+        let back = settings
+            .update(&input("https://example.org/a.git"), open)
+            .unwrap();
+        assert!(back.image().is_none() && back.repo().is_some());
+        let again = back.update(&image, open).unwrap();
+        assert_eq!(again.source, settings.source);
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl Platform {
     /// another host.
     pub fn clone_installation(&self, service: &Service) -> Option<i64> {
         let link = service.github.as_ref()?;
-        let repo = Url::parse(service.settings.repo.as_str()).ok()?;
+        let repo = Url::parse(service.settings.repo()?.as_str()).ok()?;
         (repo.origin() == self.settings.github.web.origin()).then_some(link.installation_id)
     }
 

@@ -120,6 +120,11 @@ pub fn signing_key_binding(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
+/// The binding of a service's registry password.
+pub fn registry_password_binding(service_id: i64) -> String {
+    format!("helvetia-service-registry-password:{service_id}")
+}
+
 /// The binding of a value sealed in one of the places [`SealedAt`] names.
 fn binding_at(at: &SealedAt) -> String {
     match at {
@@ -129,6 +134,7 @@ fn binding_at(at: &SealedAt) -> String {
         SealedAt::SigningKey(kid) => signing_key_binding(kid),
         SealedAt::HookSecret(service_id) => hook_binding(*service_id),
         SealedAt::GithubApp(secret) => github_app_binding(*secret),
+        SealedAt::RegistryPassword(service_id) => registry_password_binding(*service_id),
     }
 }
 

@@ -353,9 +353,10 @@ impl Store {
             for (at, sealed) in elsewhere {
                 let query = sqlx::query(sqlx::AssertSqlSafe(at.update())).bind(sealed);
                 let query = match at {
-                    SealedAt::Totp(id) | SealedAt::GithubToken(id) | SealedAt::HookSecret(id) => {
-                        query.bind(*id)
-                    }
+                    SealedAt::Totp(id)
+                    | SealedAt::GithubToken(id)
+                    | SealedAt::HookSecret(id)
+                    | SealedAt::RegistryPassword(id) => query.bind(*id),
                     SealedAt::GithubAuthorization(key) | SealedAt::SigningKey(key) => {
                         query.bind(key.as_str())
                     }

@@ -129,6 +129,7 @@ impl Store {
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
         let github = parent.github.as_ref();
         let what = target(&parent.project, new.name);
+        let (repo, image) = crate::services::source_columns(new.settings);
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let owner = format!("service `{}`", target(&parent.project, &parent.name));
@@ -137,13 +138,14 @@ impl Store {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,
                                        created_at, updated_at, runtime, github_installation_id,
-                                       github_repository_id, github_repository, preview_of)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)
+                                       github_repository_id, github_repository, preview_of,
+                                       image)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14)
                  RETURNING id",
             )
             .bind(parent.project_id)
             .bind(new.name.as_str())
-            .bind(new.settings.repo.as_str())
+            .bind(repo)
             .bind(new.settings.branch.as_str())
             .bind(new.settings.dockerfile.as_str())
             .bind(new.settings.context.as_str())
@@ -154,6 +156,7 @@ impl Store {
             .bind(github.map(|link| link.repository_id))
             .bind(github.map(|link| link.full_name.as_str()))
             .bind(parent.id)
+            .bind(&image)
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::unique(format!(
@@ -206,15 +209,16 @@ impl Store {
     ) -> Result<Service> {
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
+        let (repo, image) = crate::services::source_columns(settings);
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "UPDATE services SET repo = $1, branch = $2, dockerfile = $3, context = $4,
                                      port = $5, runtime = $6, updated_at = $7,
-                                     revision = revision + 1
+                                     revision = revision + 1, image = $9
                  WHERE id = $8 AND preview_of IS NOT NULL",
             )
-            .bind(settings.repo.as_str())
+            .bind(repo)
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
@@ -222,6 +226,7 @@ impl Store {
             .bind(&runtime)
             .bind(now_millis())
             .bind(preview.id)
+            .bind(&image)
             .execute(&mut *tx)
             .await?;
             sqlx::query(

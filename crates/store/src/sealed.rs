@@ -20,6 +20,8 @@ pub enum SealedAt {
     HookSecret(i64),
     /// One of the GitHub App's secrets.
     GithubApp(GithubAppSecret),
+    /// `services.registry_password`, by service id.
+    RegistryPassword(i64),
 }
 
 /// The GitHub App's sealed columns.
@@ -65,6 +67,9 @@ impl SealedAt {
             SealedAt::GithubApp(secret) => {
                 format!("UPDATE github_app SET {} = $1", secret.as_str())
             }
+            SealedAt::RegistryPassword(_) => {
+                "UPDATE services SET registry_password = $1 WHERE id = $2".into()
+            }
         }
     }
 }
@@ -72,38 +77,46 @@ impl SealedAt {
 impl Store {
     /// Every value sealed in the places [`SealedAt`] names, as stored.
     pub async fn sealed_values(&self) -> Result<Vec<(SealedAt, String)>> {
-        let (totp, tokens, authorizations, keys, hooks, app) = with_pool!(self, |pool| {
-            let totp: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id",
-            )
-            .fetch_all(pool)
-            .await?;
-            let tokens: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT id, github_token_sealed FROM users
+        let (totp, tokens, authorizations, keys, hooks, app, registries) =
+            with_pool!(self, |pool| {
+                let totp: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(pool)
+                .await?;
+                let tokens: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, github_token_sealed FROM users
                  WHERE github_token_sealed IS NOT NULL ORDER BY id",
-            )
-            .fetch_all(pool)
-            .await?;
-            let authorizations: Vec<(String, String)> =
-                sqlx::query_as("SELECT state_hash, verifier_sealed FROM github_authorizations")
-                    .fetch_all(pool)
-                    .await?;
-            let keys: Vec<(String, String)> =
-                sqlx::query_as("SELECT kid, secret FROM signing_keys ORDER BY id")
-                    .fetch_all(pool)
-                    .await?;
-            let hooks: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT service_id, secret FROM service_hooks
+                )
+                .fetch_all(pool)
+                .await?;
+                let authorizations: Vec<(String, String)> =
+                    sqlx::query_as("SELECT state_hash, verifier_sealed FROM github_authorizations")
+                        .fetch_all(pool)
+                        .await?;
+                let keys: Vec<(String, String)> =
+                    sqlx::query_as("SELECT kid, secret FROM signing_keys ORDER BY id")
+                        .fetch_all(pool)
+                        .await?;
+                let hooks: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT service_id, secret FROM service_hooks
                  WHERE secret IS NOT NULL ORDER BY service_id",
-            )
-            .fetch_all(pool)
-            .await?;
-            let app: Option<(String, String, String)> =
-                sqlx::query_as("SELECT private_key, client_secret, webhook_secret FROM github_app")
-                    .fetch_optional(pool)
-                    .await?;
-            (totp, tokens, authorizations, keys, hooks, app)
-        });
+                )
+                .fetch_all(pool)
+                .await?;
+                let app: Option<(String, String, String)> = sqlx::query_as(
+                    "SELECT private_key, client_secret, webhook_secret FROM github_app",
+                )
+                .fetch_optional(pool)
+                .await?;
+                let registries: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, registry_password FROM services
+                 WHERE registry_password IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(pool)
+                .await?;
+                (totp, tokens, authorizations, keys, hooks, app, registries)
+            });
         let app = app.into_iter().flat_map(|(key, client, hook)| {
             GithubAppSecret::ALL
                 .into_iter()
@@ -133,6 +146,11 @@ impl Store {
                     .map(|(id, sealed)| (SealedAt::HookSecret(id), sealed)),
             )
             .chain(app)
+            .chain(
+                registries
+                    .into_iter()
+                    .map(|(id, sealed)| (SealedAt::RegistryPassword(id), sealed)),
+            )
             .collect())
     }
 }

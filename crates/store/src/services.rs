@@ -3,11 +3,14 @@
 use helvetia_core::audit::AuditAction;
 use helvetia_core::auth::{Actor, TeamId};
 use helvetia_core::git::{GitRef, RepoUrl};
+use helvetia_core::image::ImageRef;
 use helvetia_core::name::{ProjectName, ServiceName};
 use helvetia_core::preview::PreviewLabel;
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::security::ContainerSecurity;
-use helvetia_core::service::{GitHubLink, Port, PreviewOf, RepoPath, Service, ServiceSettings};
+use helvetia_core::service::{
+    GitHubLink, Port, PreviewOf, RepoPath, Service, ServiceSettings, ServiceSource,
+};
 
 use crate::audit::audit;
 use crate::queue::running_service_jobs;
@@ -20,7 +23,8 @@ macro_rules! select_services {
             "SELECT s.id, s.project_id, p.name AS project, s.name, s.repo, s.branch, s.dockerfile,
                     s.context, s.port, s.runtime, s.created_at, s.updated_at, s.revision,
                     s.github_installation_id, s.github_repository_id, s.github_repository,
-                    s.preview_of, parent.name AS preview_parent, pv.label AS preview_label
+                    s.preview_of, parent.name AS preview_parent, pv.label AS preview_label,
+                    s.image, s.registry_user
              FROM services s JOIN projects p ON p.id = s.project_id
                   LEFT JOIN services parent ON parent.id = s.preview_of
                   LEFT JOIN previews pv ON pv.service_id = s.id
@@ -52,6 +56,9 @@ struct ServiceRow {
     preview_of: Option<i64>,
     preview_parent: Option<String>,
     preview_label: Option<String>,
+    /// Set for a service run from a registry image (its `repo` is empty).
+    image: Option<String>,
+    registry_user: Option<String>,
 }
 
 impl TryFrom<ServiceRow> for Service {
@@ -64,7 +71,14 @@ impl TryFrom<ServiceRow> for Service {
             project: ProjectName::parse(&row.project).map_err(corrupt("project name"))?,
             name: ServiceName::parse(&row.name).map_err(corrupt("service name"))?,
             settings: ServiceSettings {
-                repo: RepoUrl::parse_stored(&row.repo).map_err(corrupt("repo"))?,
+                source: match &row.image {
+                    Some(image) => ServiceSource::Image(
+                        ImageRef::parse_stored(image).map_err(corrupt("image"))?,
+                    ),
+                    None => ServiceSource::Repository(
+                        RepoUrl::parse_stored(&row.repo).map_err(corrupt("repo"))?,
+                    ),
+                },
                 branch: GitRef::parse(&row.branch).map_err(corrupt("branch"))?,
                 dockerfile: RepoPath::parse(&row.dockerfile).map_err(corrupt("dockerfile"))?,
                 context: RepoPath::parse(&row.context).map_err(corrupt("context"))?,
@@ -98,7 +112,16 @@ impl TryFrom<ServiceRow> for Service {
                 }),
                 _ => None,
             },
+            registry_user: row.registry_user,
         })
+    }
+}
+
+/// The columns a service's source is stored in: `repo` (empty for an image) and `image`.
+pub(crate) fn source_columns(settings: &ServiceSettings) -> (&str, Option<String>) {
+    match &settings.source {
+        ServiceSource::Repository(repo) => (repo.as_str(), None),
+        ServiceSource::Image(image) => ("", Some(image.to_string())),
     }
 }
 
@@ -175,6 +198,7 @@ impl Store {
             .then(|| privileges_target(project, name, runtime));
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
+        let (repo, image) = source_columns(settings);
         let id: i64 = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let project_id: Option<i64> =
@@ -189,12 +213,12 @@ impl Store {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO services (project_id, name, repo, branch, dockerfile, context, port,
                                        created_at, updated_at, runtime, github_installation_id,
-                                       github_repository_id, github_repository)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) RETURNING id",
+                                       github_repository_id, github_repository, image)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13) RETURNING id",
             )
             .bind(project_id)
             .bind(name.as_str())
-            .bind(settings.repo.as_str())
+            .bind(repo)
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
@@ -204,6 +228,7 @@ impl Store {
             .bind(github.map(|link| link.installation_id))
             .bind(github.map(|link| link.repository_id))
             .bind(github.map(|link| link.full_name.as_str()))
+            .bind(&image)
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::unique(format!(
@@ -326,19 +351,20 @@ impl Store {
             .then(|| privileges_target(&service.project, &service.name, runtime));
         // The installation's tokens are for the repository the link was made with: another
         // one is reached without them.
-        let unlinked = service.github.is_some() && settings.repo != service.settings.repo;
+        let unlinked = service.github.is_some() && settings.source != service.settings.source;
         let runtime = serde_json::to_string(runtime)
             .map_err(|e| StoreError::corrupt("runtime settings", e))?;
+        let (repo, image) = source_columns(settings);
         with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE services SET repo = $1, branch = $2, dockerfile = $3, context = $4,
                                      port = $5, updated_at = $6, runtime = $9,
-                                     revision = revision + 1
+                                     revision = revision + 1, image = $11
                  WHERE id = $7 AND revision = $10
                    AND project_id IN (SELECT id FROM projects WHERE team_id = $8)",
             )
-            .bind(settings.repo.as_str())
+            .bind(repo)
             .bind(settings.branch.as_str())
             .bind(settings.dockerfile.as_str())
             .bind(settings.context.as_str())
@@ -348,6 +374,7 @@ impl Store {
             .bind(actor.team.0)
             .bind(&runtime)
             .bind(service.revision)
+            .bind(&image)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
@@ -389,6 +416,55 @@ impl Store {
             tx.commit().await?;
         });
         self.service_by_id(service.id).await
+    }
+
+    /// Sets the login a service's image is pulled with (`user` and the password sealed by the
+    /// caller), or removes it (`None`). Audited with the user's name, never the password.
+    pub async fn set_registry_login(
+        &self,
+        actor: &Actor,
+        service: &Service,
+        login: Option<(&str, &str)>,
+    ) -> Result<()> {
+        let what = format!(
+            "{}: registry user {}",
+            target(&service.project, &service.name),
+            login.map_or("none", |(user, _)| user)
+        );
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE services SET registry_user = $1, registry_password = $2, updated_at = $3
+                 WHERE id = $4 AND project_id IN (SELECT id FROM projects WHERE team_id = $5)",
+            )
+            .bind(login.map(|(user, _)| user))
+            .bind(login.map(|(_, sealed)| sealed))
+            .bind(now_millis())
+            .bind(service.id)
+            .bind(actor.team.0)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "service `{}`",
+                    target(&service.project, &service.name)
+                )));
+            }
+            audit!(tx, actor, AuditAction::ServiceRegistryLogin, what);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The sealed password of a service's registry login, for the worker that pulls its image.
+    pub async fn registry_password(&self, service_id: i64) -> Result<Option<String>> {
+        let sealed: Option<Option<String>> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT registry_password FROM services WHERE id = $1")
+                .bind(service_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(sealed.flatten())
     }
 
     /// Deletes a service with its deployment history and queued jobs. Refused while one of its

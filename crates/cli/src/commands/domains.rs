@@ -97,7 +97,7 @@ pub enum DomainsCommand {
 
 /// The password for basic auth: the first line of standard input with `--password-stdin`,
 /// else asked for without echo.
-fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+pub(super) fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()

@@ -10,6 +10,7 @@ mod deployments;
 mod domains;
 mod env;
 mod hooks;
+mod image_source;
 mod login;
 mod logs;
 mod metrics;

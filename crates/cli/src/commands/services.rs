@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use helvetia_api_types::{
     CreateService, Deployment, DetectedStack, GitHubSource, Health, ServiceEvent, ServiceInput,
-    ServiceView, UpdatedService,
+    ServiceSettings, ServiceView, UpdatedService,
 };
 use helvetia_core::runtime::DeployStrategy;
 use serde_json::json;
@@ -14,16 +14,21 @@ use crate::output;
 use crate::target::{self, ServiceTarget};
 
 use super::deployments;
+use super::image_source::ImageArgs;
 use super::settings::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum ServicesCommand {
-    /// Create a service from a git repository.
+    /// Create a service from a git repository (or a registry image, with --image).
     Create {
         /// PROJECT/NAME
         target: ServiceTarget,
         /// Git repository URL (https, ssh, git or user@host:path).
-        #[arg(long, required_unless_present = "github", conflicts_with = "github")]
+        #[arg(
+            long,
+            required_unless_present_any = ["github", "image"],
+            conflicts_with_all = ["github", "image"]
+        )]
         repo: Option<String>,
         /// A GitHub repository (OWNER/NAME) the instance's GitHub App reaches: its clone URL
         /// and default branch are filled in, and private clones use the App's tokens.
@@ -32,6 +37,8 @@ pub enum ServicesCommand {
         /// The App installation granting `--github` (default: the one on its owner).
         #[arg(long, requires = "github")]
         installation: Option<i64>,
+        #[command(flatten)]
+        image: ImageArgs,
         #[command(flatten)]
         settings: Settings,
     },
@@ -45,8 +52,10 @@ pub enum ServicesCommand {
     /// Change a service's settings.
     Update {
         target: ServiceTarget,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "image")]
         repo: Option<String>,
+        #[command(flatten)]
+        image: ImageArgs,
         #[command(flatten)]
         settings: Settings,
     },
@@ -97,12 +106,17 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
             repo,
             github,
             installation,
+            image,
             settings,
         } => {
             let input = settings.into_input(None)?;
+            let (registry_user, registry_password) = image.login()?;
             let body = CreateService {
                 name: target.service.to_string(),
                 repo,
+                image: image.image,
+                registry_user,
+                registry_password,
                 github: github.map(|repository| GitHubSource {
                     repository,
                     installation_id: installation,
@@ -142,7 +156,7 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
                 services.body.iter().map(|s| {
                     [
                         format!("{}/{}", s.project, s.name),
-                        s.settings.repo.clone(),
+                        source(&s.settings),
                         s.settings.branch.clone(),
                         output::or_dash(s.settings.port),
                         s.url.clone(),
@@ -189,9 +203,10 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
         ServicesCommand::Update {
             target,
             repo,
+            image,
             settings,
         } => {
-            let input = settings.into_input(repo)?;
+            let input = image.apply(settings.into_input(repo)?)?;
             if input == ServiceInput::default() {
                 anyhow::bail!("nothing to change: pass at least one setting (see --help)");
             }
@@ -299,6 +314,15 @@ pub async fn run(command: ServicesCommand, global: &GlobalArgs) -> anyhow::Resul
     Ok(())
 }
 
+/// Where a service comes from: its repository, or its image.
+fn source(settings: &ServiceSettings) -> String {
+    match (&settings.repo, &settings.image) {
+        (_, Some(image)) => format!("image {image}"),
+        (Some(repo), None) => repo.clone(),
+        (None, None) => "-".to_owned(),
+    }
+}
+
 fn show(target: &ServiceTarget, service: &ServiceView) {
     let status = service.status.as_ref();
     let live_text = match status.and_then(|s| s.live_deployment.as_ref()) {
@@ -323,7 +347,11 @@ fn show(target: &ServiceTarget, service: &ServiceView) {
             "Health",
             output::or_dash(status.and_then(|s| s.health).map(Health::as_str)),
         ),
-        ("Repository", settings.repo.clone()),
+        ("Source", source(settings)),
+        (
+            "Registry user",
+            output::or_dash(service.registry_user.as_deref()),
+        ),
         (
             "GitHub",
             service.github.as_ref().map_or_else(

@@ -311,6 +311,7 @@ impl Settings {
             context: self.context,
             port,
             runtime: self.runtime.patch()?,
+            ..ServiceInput::default()
         })
     }
 }

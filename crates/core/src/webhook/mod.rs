@@ -7,6 +7,7 @@
 
 pub mod delivery;
 pub mod push;
+pub mod registry;
 pub mod signature;
 pub mod watch;
 

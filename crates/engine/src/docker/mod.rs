@@ -3,8 +3,9 @@
 //! so start-up reconciliation can find (and remove) what the store no longer wants.
 //!
 //! The engine here may be old (Debian's 20.10, API 1.41); nothing below needs a newer API.
-//! Images are never pulled: there may be no registry, and a build must not change because a
-//! base image moved.
+//! Images are never pulled for builds: there may be no registry, and a build must not change
+//! because a base image moved. Only a service run from a registry image is pulled
+//! ([`pull`]), with its own login.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ mod ignore;
 mod images;
 pub mod labels;
 mod networks;
+mod pull;
 mod session;
 mod socket;
 mod stats;
@@ -31,6 +33,7 @@ pub use containers::{ContainerSpec, ContainerStatus, ImageHealth, Limits, Output
 pub use disk::EngineDisk;
 pub use events::{ContainerAction, ContainerEvent};
 pub use networks::NetworkSpec;
+pub use pull::RegistryLogin;
 pub use stats::{Allotment, StatsReader};
 
 #[derive(Debug, thiserror::Error)]

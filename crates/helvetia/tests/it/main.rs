@@ -19,6 +19,7 @@ mod domains;
 mod env;
 mod faults;
 mod github;
+mod images;
 mod isolation;
 mod kills;
 mod login;

@@ -23,6 +23,8 @@ use jiff::Timestamp;
 use super::push_deploys::{self, CHECKS_TIMEOUT, Pushed, Settled, Target, deploy_or_wait, short};
 use super::{App, Refusal, Result, UseCaseError, pull_requests};
 
+mod image;
+
 /// The largest delivery a receiver reads. GitHub's own limit is 25 MB, but a push payload
 /// lists at most 2048 commits: a few MiB at most.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -149,6 +151,17 @@ pub async fn receive_service_hook<'a>(
     let body = received
         .verify(app, Some(service.id), &secret, header, body)
         .await?;
+    if let (Some(image), Event::Push) = (service.settings.image().cloned(), &received.event) {
+        let target = Target {
+            service,
+            team,
+            settings: hook.settings,
+        };
+        let acted = image::act(app, &received, &image, body, target).await?;
+        return Ok(HookReceipt {
+            results: vec![acted],
+        });
+    }
     let push = match received.event {
         Event::Push => Some(received.push(app, Some(service.id), body).await?),
         Event::Ping | Event::Other(_) => None,
@@ -492,8 +505,12 @@ async fn changed_files(
         }
         None => app.platform.git.clone(),
     };
+    let repo = service
+        .settings
+        .repo()
+        .ok_or("the service runs an image: it has no repository to diff")?;
     let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
-    git.changed_files(&service.settings.repo, &before, &after, dir.path())
+    git.changed_files(repo, &before, &after, dir.path())
         .await
         .map_err(|error| error.to_string())
 }

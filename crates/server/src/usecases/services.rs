@@ -2,9 +2,10 @@
 //! live image when the change needs new containers), delete.
 
 use helvetia_api_types::{CreateService, ServiceStatus, ServiceView, UpdatedService};
-use helvetia_core::auth::{Caller, Scope};
+use helvetia_core::auth::{Actor, Caller, Scope};
 use helvetia_core::container::{ContainerState, Health};
 use helvetia_core::deployment::DeploymentCause;
+use helvetia_core::image::{check_registry_password, check_registry_user};
 use helvetia_core::name::ServiceName;
 use helvetia_core::runtime::RuntimeSettings;
 use helvetia_core::service::{Service, ServiceInput, ServiceSettings};
@@ -58,6 +59,7 @@ async fn view(app: &App, service: Service, status: Option<ServiceStatus>) -> Ser
         name: service.name.to_string(),
         settings: (&service.settings).into(),
         github: service.github.as_ref().map(Into::into),
+        registry_user: service.registry_user,
         runtime: service.runtime,
         status,
         created_at: service.created_at,
@@ -118,27 +120,39 @@ pub async fn create(
     let owned = access::project(app, caller, project).await?;
     let actor = owned.act(Scope::Write)?;
     let project = owned.project.name.clone();
-    let (repo, default_branch, github) = match (input.repo, &input.github) {
-        (Some(repo), None) => (repo, None, None),
-        (None, Some(source)) => {
+    let (repo, default_branch, github) = match (input.repo, &input.github, &input.image) {
+        (Some(repo), None, None) => (Some(repo), None, None),
+        (None, Some(source), None) => {
             let found = github_repos::source(app, caller, source).await?;
-            (found.clone_url, found.default_branch, Some(found.link))
+            (
+                Some(found.clone_url),
+                found.default_branch,
+                Some(found.link),
+            )
         }
-        (repo, _) => {
-            let why = match repo {
-                Some(_) => "give either `repo` or `github`, not both",
-                None => "required: a repository URL, or `github` naming one",
+        (None, None, Some(_)) => (None, None, None),
+        (repo, github, _) => {
+            let why = match (repo, github) {
+                (None, None) => "required: a repository URL, `github` naming one, or `image`",
+                _ => "give one of `repo`, `github` or `image`",
             };
             return Err(FieldErrors::single("repo", Invalid::new(why)).into());
         }
     };
+    let login = LoginChange::read(
+        input.registry_user.as_deref(),
+        input.registry_password.as_deref(),
+    )?;
     let settings_input = ServiceInput {
-        repo: Some(repo),
+        repo,
+        image: input.image,
         branch: input.branch.or(default_branch),
         dockerfile: input.dockerfile,
         context: input.context,
         port: input.port,
         runtime: None,
+        registry_user: None,
+        registry_password: None,
     };
     let platform = &app.platform.settings;
     let mut errors = FieldErrors::new();
@@ -152,6 +166,10 @@ pub async fn create(
         &platform.runtime_bounds(),
     ));
     let (name, settings, runtime) = errors.finish(|| Some((name?, settings?, runtime?)))?;
+    if login.is_some() && settings.image().is_none() {
+        let why = Invalid::new("a registry login is for a service run from `image`");
+        return Err(FieldErrors::single("registry_user", why).into());
+    }
     let hostname = platform.hostname(project.as_str(), name.as_str());
     let service = app
         .store
@@ -167,8 +185,59 @@ pub async fn create(
             },
         )
         .await?;
+    let service = match login {
+        Some(login) => login.apply(app, actor, service).await?,
+        None => service,
+    };
     let version = Version::of(&service);
     Ok((view(app, service, None).await, version))
+}
+
+/// A change of a service's registry login, as a client asked for it.
+enum LoginChange<'a> {
+    Set { user: &'a str, password: &'a str },
+    Remove,
+}
+
+impl<'a> LoginChange<'a> {
+    /// The change `user` and `password` ask for: both set one, an empty user removes it.
+    fn read(user: Option<&'a str>, password: Option<&'a str>) -> Result<Option<Self>> {
+        let invalid = |field: &str, why: &str| -> UseCaseError {
+            FieldErrors::single(field, Invalid::new(why)).into()
+        };
+        match (user, password) {
+            (None, None) => Ok(None),
+            (Some(""), None) => Ok(Some(LoginChange::Remove)),
+            (Some(""), Some(_)) => Err(invalid(
+                "registry_password",
+                "an empty `registry_user` removes the login: send no password with it",
+            )),
+            (None, Some(_)) => Err(invalid("registry_user", "is required with a password")),
+            (Some(_), None) => Err(invalid("registry_password", "is required with a user")),
+            (Some(user), Some(password)) => {
+                let mut errors = FieldErrors::new();
+                errors.check("registry_user", check_registry_user(user));
+                errors.check("registry_password", check_registry_password(password));
+                errors.finish(|| Some(()))?;
+                Ok(Some(LoginChange::Set { user, password }))
+            }
+        }
+    }
+
+    /// Stores the change (the password sealed for this service); the service as it is now.
+    async fn apply(self, app: &App, actor: &Actor, service: Service) -> Result<Service> {
+        match self {
+            LoginChange::Set { user, password } => {
+                let binding = crate::vault::registry_password_binding(service.id);
+                let sealed = app.platform.vault.seal(&binding, password);
+                app.store
+                    .set_registry_login(actor, &service, Some((user, &sealed)))
+                    .await?;
+            }
+            LoginChange::Remove => app.store.set_registry_login(actor, &service, None).await?,
+        }
+        Ok(app.store.service_by_id(service.id).await?)
+    }
 }
 
 /// The caller's services, of one project or of all.
@@ -202,6 +271,10 @@ pub async fn update(
     when_changed: WhenChanged,
 ) -> Result<(UpdatedService, Version)> {
     service.act(Scope::Write)?;
+    let login = LoginChange::read(
+        input.registry_user.as_deref(),
+        input.registry_password.as_deref(),
+    )?;
     let (mut service, actor) = service.into_parts();
     let mut attempts = 0;
     let (before, settings, runtime, updated) = loop {
@@ -238,6 +311,10 @@ pub async fn update(
         DeploymentCause::Scale
     } else {
         DeploymentCause::Settings
+    };
+    let updated = match login {
+        Some(login) => login.apply(app, &actor, updated).await?,
+        None => updated,
     };
     let redeployment = match app.store.live_deployment(updated.id).await? {
         Some(live) if needs_new_containers => {

@@ -160,7 +160,9 @@ async fn with_wait_for_ci_a_push_deploys_once_its_checks_pass_and_never_when_one
         full_name: "acme/shop".into(),
     };
     let settings = ServiceSettings {
-        repo: RepoUrl::parse_stored(&format!("{}/acme/shop.git", github.web_url())).unwrap(),
+        source: helvetia_core::service::ServiceSource::Repository(
+            RepoUrl::parse_stored(&format!("{}/acme/shop.git", github.web_url())).unwrap(),
+        ),
         branch: GitRef::parse("main").unwrap(),
         dockerfile: RepoPath::parse("Dockerfile").unwrap(),
         context: RepoPath::parse(".").unwrap(),

@@ -46,7 +46,9 @@ async fn linked_services(api: &Api) {
     let actor = Actor::system(team, "test");
     let demo = ProjectName::parse("demo").unwrap();
     let settings = ServiceSettings {
-        repo: RepoUrl::parse("https://github.com/acme/shop.git", RepoPolicy::default()).unwrap(),
+        source: helvetia_core::service::ServiceSource::Repository(
+            RepoUrl::parse("https://github.com/acme/shop.git", RepoPolicy::default()).unwrap(),
+        ),
         branch: GitRef::parse("main").unwrap(),
         dockerfile: RepoPath::parse("Dockerfile").unwrap(),
         context: RepoPath::parse(".").unwrap(),

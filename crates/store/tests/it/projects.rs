@@ -111,7 +111,10 @@ pub async fn names_are_unique(db: &TestDb) {
         .service(admin.team, &project("demo"), &web)
         .await
         .unwrap();
-    assert_eq!(kept.settings.repo.as_str(), "https://example.org/a.git");
+    assert_eq!(
+        kept.settings.repo().unwrap().as_str(),
+        "https://example.org/a.git"
+    );
 }
 
 pub async fn other_teams_see_nothing(db: &TestDb) {

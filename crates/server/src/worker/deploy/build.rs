@@ -25,20 +25,25 @@ impl Deploy<'_> {
             .git_ref
             .clone()
             .unwrap_or_else(|| settings.branch.to_string());
+        let repo = settings.repo().ok_or_else(|| {
+            Failure::failed(
+                FailureCause::Request,
+                "the service runs an image: nothing to build",
+            )
+        })?;
         self.to(
             DeploymentStatus::Cloning,
-            &format!("fetching {} (branch {branch_name})", settings.repo),
+            &format!("fetching {repo} (branch {branch_name})"),
         )
         .await?;
         // Checked again against the current policy: it may have changed since the service
         // was created.
-        let repo =
-            RepoUrl::parse(settings.repo.as_str(), platform.settings.repo_policy).map_err(|e| {
-                Failure::failed(
-                    FailureCause::Request,
-                    format!("the repository is not allowed: {e}"),
-                )
-            })?;
+        let repo = RepoUrl::parse(repo.as_str(), platform.settings.repo_policy).map_err(|e| {
+            Failure::failed(
+                FailureCause::Request,
+                format!("the repository is not allowed: {e}"),
+            )
+        })?;
         let branch = GitRef::parse(&branch_name)
             .map_err(|e| Failure::failed(FailureCause::Request, format!("invalid branch: {e}")))?;
         let requested = self
@@ -191,7 +196,7 @@ impl Deploy<'_> {
     }
 
     /// This deployment's image tag, as repository and tag: tags are deployment ids.
-    fn tag(&self) -> (String, String) {
+    pub(super) fn tag(&self) -> (String, String) {
         let repository = self
             .platform
             .engine

@@ -43,6 +43,7 @@ mod build;
 mod detect;
 mod drain;
 mod git;
+mod pull;
 mod ready;
 mod release;
 mod report;
@@ -220,6 +221,8 @@ impl Deploy<'_> {
 
     async fn prepare(&mut self) -> Result<Vec<Ready>, Failure> {
         let image = match self.deployment.kind {
+            // A service run from a registry image is pulled, not built.
+            DeploymentKind::Build if self.service.settings.image().is_some() => self.pull().await?,
             DeploymentKind::Build => self.build().await?,
             DeploymentKind::Image => {
                 let recorded = self
