@@ -17,6 +17,7 @@ mod github_signin;
 mod harness;
 mod hook_races;
 mod hooks;
+mod images;
 mod logs;
 mod notifications;
 mod oidc;

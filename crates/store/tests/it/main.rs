@@ -13,6 +13,7 @@ mod domains;
 mod github;
 mod github_users;
 mod hooks;
+mod images;
 mod links;
 mod metrics;
 mod notifications;
@@ -56,6 +57,7 @@ macro_rules! conformance {
 conformance!(
     notifications::channels_queue_what_they_subscribe_to_and_record_attempts,
     projects::create_list_get_delete,
+    images::an_image_service_keeps_its_reference_and_its_sealed_login,
     domains::verified_domains_are_routed_once_per_name_and_aliases_redirect,
     domains::basic_auth_and_hsts_route_a_domain_apart_and_unverified_ones_are_rechecked,
     certificates::certificates_are_kept_per_subject_ordered_recorded_and_served,
