@@ -379,12 +379,7 @@ async fn act(
                 }
                 Ok(result_of(&entry, named))
             }
-            Err(error) => {
-                entry.outcome = Some(Outcome::Failed);
-                entry.reason = format!("requesting the deployment failed: {error}");
-                app.store.record_delivery(&entry).await?;
-                Err(error)
-            }
+            Err(error) => request_failed(app, entry, error).await,
         },
         Decision::Diff => {
             entry.outcome = Some(Outcome::Waiting);
@@ -405,6 +400,18 @@ async fn act(
             Ok(result)
         }
     }
+}
+
+/// Logs `entry` as a delivery whose deployment could not be requested, and answers why.
+async fn request_failed(
+    app: &App,
+    mut entry: NewDelivery,
+    error: UseCaseError,
+) -> Result<HookResult> {
+    entry.outcome = Some(Outcome::Failed);
+    entry.reason = format!("requesting the deployment failed: {error}");
+    app.store.record_delivery(&entry).await?;
+    Err(error)
 }
 
 /// Writes what [`act`] left to log.

@@ -11,7 +11,7 @@ use helvetia_core::webhook::{Outcome, Verdict};
 
 use super::super::push_deploys::Target;
 use super::super::{App, Result, deployments};
-use super::{Received, result_of};
+use super::{Received, request_failed, result_of};
 
 /// What the delivery `body` does to `target`, a service run from `image`.
 pub(super) async fn act(
@@ -70,11 +70,6 @@ pub(super) async fn act(
             app.store.record_delivery(&entry).await?;
             Ok(result_of(&entry, named))
         }
-        Err(error) => {
-            entry.outcome = Some(Outcome::Failed);
-            entry.reason = format!("requesting the deployment failed: {error}");
-            app.store.record_delivery(&entry).await?;
-            Err(error)
-        }
+        Err(error) => request_failed(app, entry, error).await,
     }
 }

@@ -3,7 +3,10 @@
 //! to the log's redactor first), resolve it to the digest the registry serves now — a moved
 //! tag gives a new one — and record that digest; then make the image pinned to it this
 //! installation's under the deployment's tag ([`helvetia_engine::docker::Engine::adopt_image`]),
-//! so everything after (start, rollback, pruning, the disk budget) is what a build gets.
+//! so everything after (start, rollback, pruning, the disk budget) is what a build gets. The
+//! deployment is `cloning` while it pulls and `building` while the image is adopted. The
+//! names the pull gave the image (the user's tag and digest reference) are removed again
+//! when they were not on the engine before: Helvetia keeps only what it made.
 //!
 //! A refused login, an unknown image or an unreachable registry fails the deployment with the
 //! engine's reason (redacted); the live deployment keeps serving.
