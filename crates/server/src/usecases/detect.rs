@@ -19,7 +19,10 @@ pub async fn detect(app: &App, service: OwnedService) -> Result<DetectedStack> {
     let platform = &app.platform;
     let settings = &service.settings;
     let refused = |why: String| UseCaseError::Refused(why);
-    let repo = RepoUrl::parse(settings.repo.as_str(), platform.settings.repo_policy)
+    let repo = settings
+        .repo()
+        .ok_or_else(|| refused("the service runs a registry image: nothing is built".into()))?;
+    let repo = RepoUrl::parse(repo.as_str(), platform.settings.repo_policy)
         .map_err(|e| refused(format!("the repository is not allowed: {e}")))?;
     let branch = GitRef::parse(settings.branch.as_str())
         .map_err(|e| refused(format!("invalid branch: {e}")))?;
