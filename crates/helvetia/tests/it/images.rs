@@ -211,6 +211,7 @@ async fn images_deploy_by_tag_and_digest_follow_a_moved_tag_and_keep_their_login
     let first_id = deployed["id"].as_i64().unwrap();
     let log = server.deploy_log(first_id).await;
     assert!(log.contains(&format!("{repository}@{first}")), "{log}");
+    assert!(!log.contains(PASSWORD), "{log}");
 
     // The tag moves; a redeploy through the API resolves it anew.
     let second = registry.push(&tagged, "two\n");

@@ -184,3 +184,56 @@ fn pull_failure(image: &ImageRef, login: Option<&RegistryLogin>, error: EngineEr
     };
     Failure::failed(FailureCause::Fetch, format!("{hint} ({message})"))
 }
+
+#[cfg(test)]
+mod tests {
+    use helvetia_core::outbound::DestinationPolicy;
+
+    use super::*;
+
+    fn reason(engine_says: &str, login: Option<&RegistryLogin>) -> String {
+        let image = ImageRef::parse(
+            "127.0.0.1:5000/team/app:v1",
+            DestinationPolicy {
+                allow_private: true,
+            },
+        )
+        .unwrap();
+        match pull_failure(&image, login, EngineError::Api(engine_says.into())) {
+            Failure::Failed(failure) => {
+                assert_eq!(failure.cause, FailureCause::Fetch);
+                failure.message
+            }
+            _ => panic!("not a failure"),
+        }
+    }
+
+    #[test]
+    fn a_failed_pull_says_what_to_check() {
+        let login = RegistryLogin {
+            user: "ci".into(),
+            password: "secret".into(),
+        };
+        let refused = reason(
+            "pulling x: Head \"http://127.0.0.1:5000/v2/team/app/manifests/v1\": no basic auth credentials",
+            Some(&login),
+        );
+        assert!(refused.starts_with("the registry 127.0.0.1:5000 refused the login of `ci`"));
+        assert!(!refused.contains("secret"));
+        let wanted = reason("unauthorized: authentication required", None);
+        assert!(wanted.contains("wants a login"), "{wanted}");
+        let missing = reason(
+            "manifest for 127.0.0.1:5000/team/app:v1 not found: manifest unknown",
+            None,
+        );
+        assert!(
+            missing.starts_with("the registry 127.0.0.1:5000 has no image"),
+            "{missing}"
+        );
+        let unreachable = reason(
+            "Get \"http://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection refused",
+            None,
+        );
+        assert!(unreachable.contains("cannot be reached"), "{unreachable}");
+    }
+}
