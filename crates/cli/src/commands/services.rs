@@ -323,6 +323,14 @@ fn source(settings: &ServiceSettings) -> String {
     }
 }
 
+/// A build setting, or `-` for a service run from an image (nothing is built).
+fn built(settings: &ServiceSettings, value: &str) -> String {
+    match settings.image {
+        Some(_) => "-".to_owned(),
+        None => value.to_owned(),
+    }
+}
+
 fn show(target: &ServiceTarget, service: &ServiceView) {
     let status = service.status.as_ref();
     let live_text = match status.and_then(|s| s.live_deployment.as_ref()) {
@@ -364,9 +372,9 @@ fn show(target: &ServiceTarget, service: &ServiceView) {
                 },
             ),
         ),
-        ("Branch", settings.branch.clone()),
-        ("Dockerfile", settings.dockerfile.clone()),
-        ("Context", settings.context.clone()),
+        ("Branch", built(settings, &settings.branch)),
+        ("Dockerfile", built(settings, &settings.dockerfile)),
+        ("Context", built(settings, &settings.context)),
         (
             "Port",
             settings.port.map_or_else(

@@ -279,6 +279,10 @@ pub async fn update(
     let mut attempts = 0;
     let (before, settings, runtime, updated) = loop {
         let (settings, runtime) = changed(app, &service, &input)?;
+        if matches!(login, Some(LoginChange::Set { .. })) && settings.image().is_none() {
+            let why = Invalid::new("a registry login is for a service run from `image`");
+            return Err(FieldErrors::single("registry_user", why).into());
+        }
         match app
             .store
             .update_service(&actor, &service, &settings, &runtime)

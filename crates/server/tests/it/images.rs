@@ -101,6 +101,20 @@ async fn an_image_service_shows_its_login_user_and_never_its_password() {
     let resealed = api.store.registry_password(id).await.unwrap().unwrap();
     assert_eq!(rotated.open(&binding, &resealed).unwrap(), PASSWORD);
 
+    // A login for a service that would build a repository is refused, and changes nothing.
+    let (status, refused) = api
+        .call(
+            Method::PATCH,
+            &format!("{SERVICES}/app"),
+            Some(&api.admin.clone()),
+            Some(json!({"repo": "https://e.org/a.git", "registry_user": "ci",
+                        "registry_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (_, kept) = api.get(&format!("{SERVICES}/app")).await;
+    assert_eq!(kept["image"], "registry.example.org/team/app:1.2");
+
     // A change of the reference, then the login removed with an empty user.
     let (status, changed) = api
         .call(
