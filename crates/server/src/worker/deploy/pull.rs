@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use helvetia_core::container::ContainerState;
 use helvetia_core::deployment::{DeploymentStatus, FailureCause};
 use helvetia_core::image::{ImageRef, ImageTarget};
 use helvetia_engine::docker::{EngineError, RegistryLogin, labels};
@@ -74,10 +75,22 @@ impl Deploy<'_> {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        // Recorded before it is created, like every container a deploy makes, so that no
+        // reconciliation takes it for a stray one meanwhile.
+        let record = platform
+            .store
+            .reserve_container(self.deployment.id, self.service.id, &container, None)
+            .await?;
         let adopted = platform
             .engine
             .adopt_image(&pinned, &container, &repository, &tag_name, labels)
-            .await?;
+            .await;
+        let state = match adopted {
+            Ok(_) => ContainerState::Stopped,
+            Err(_) => ContainerState::Failed,
+        };
+        platform.store.set_container_state(record.id, state).await?;
+        let adopted = adopted?;
         // The user's own names for the image stay only if they were there before this pull:
         // the adopted image keeps the layers.
         if !existed {
