@@ -15,6 +15,7 @@ mod accounts;
 mod certificates;
 mod deployments;
 mod devices;
+mod disk;
 mod domains;
 mod env;
 mod github;
@@ -39,6 +40,7 @@ pub use devices::{
     DEVICE_CODE_GRANT, DecideDeviceLogin, DeviceLogin, DeviceLoginDecided, DeviceToken,
     DeviceTokenError, PollDeviceLogin, StartDeviceLogin,
 };
+pub use disk::{DiskBytes, DiskView};
 pub use domains::{AddDomain, SetBasicAuth, SetHsts, UploadCertificate};
 pub use env::{EnvChanged, EnvVarView, ImportEnv, RevealedVar, SetEnv, UnsetEnv, VarScope};
 pub use github::{GitHubAppInput, GitHubAppView, GitHubManifestForm, StartGitHubManifest};

@@ -386,6 +386,7 @@ mod tests {
             "id": 1, "project": "demo", "name": "web", "repo": "r", "branch": "main",
             "dockerfile": "Dockerfile", "context": ".", "port": 8080,
             "runtime": serde_json::to_value(helvetia_api_types::RuntimeSettings::default()).unwrap(),
+            "image": null, "registry_user": null,
             "url": "http://web.demo.localhost", "github": null, "created_at": "2026-11-28T10:00:00Z",
             "updated_at": "2026-11-28T10:00:00Z"
         });

@@ -7,6 +7,7 @@ use crate::GlobalArgs;
 mod audit;
 mod certificates;
 mod deployments;
+mod disk;
 mod domains;
 mod env;
 mod hooks;
@@ -55,6 +56,10 @@ pub enum Command {
     /// Environment variables and secrets of a service or a project.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// The disk budget: what Helvetia's images, registry and build cache take (instance
+    /// administrators).
+    #[command(subcommand)]
+    Disk(disk::DiskCommand),
     /// Deploys on push: a service's settings, its webhook receiver's secret, and what every
     /// delivery did.
     #[command(subcommand)]
@@ -101,6 +106,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> anyhow::Result<()> {
         Command::Deployments(args) => deployments::run(args, global).await,
         Command::Domains(command) => domains::run(command, global).await,
         Command::Certificates(command) => certificates::run(command, global).await,
+        Command::Disk(command) => disk::run(command, global).await,
         Command::Env(command) => env::run(command, global).await,
         Command::Hooks(command) => hooks::run(command, global).await,
         Command::Previews(command) => previews::run(command, global).await,

@@ -25,6 +25,7 @@ pub mod client;
 pub mod cookies;
 mod deployments;
 mod devices;
+mod disk;
 mod domains;
 mod env;
 pub mod error;
@@ -130,6 +131,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(previews::routes())
         .merge(domains::routes())
         .merge(certificates::routes())
+        .merge(disk::routes())
         .merge(notifications::routes())
         .merge(link_pages::routes())
 }

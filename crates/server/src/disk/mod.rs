@@ -201,10 +201,18 @@ async fn reclaim_registry(platform: &Platform, registry: &Registry) -> Result<u6
 }
 
 /// Logs what a sweep freed and whether it is still over the budget, and hands its figures to
-/// `/metrics`.
-fn report(platform: &Platform, sweep: &Sweep) {
+/// `/metrics` and to the API (`GET /api/v1/disk`).
+pub fn report(platform: &Platform, sweep: &Sweep) {
     let budget = platform.settings.disk_budget;
     crate::metrics::exporter().record_disk(sweep, budget);
+    let previous = platform
+        .last_sweep
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .replace((jiff::Timestamp::now(), *sweep));
+    let over = |used: &DiskUse| used.total().saturating_sub(budget);
+    // Said again only when it grew by a tenth: each sweep finds the same excess otherwise.
+    let said = previous.map(|(_, before)| over(&before.used));
     let Sweep { used, freed } = sweep;
     if freed.total() > 0 {
         tracing::info!(
@@ -218,7 +226,7 @@ fn report(platform: &Platform, sweep: &Sweep) {
             helvetia_core::units::human_bytes(freed.total())
         );
     }
-    if used.total() > budget {
+    if over(used) > 0 && said.is_none_or(|said| over(used) > said + said / 10) {
         tracing::warn!(
             used = used.total(),
             images = used.images,

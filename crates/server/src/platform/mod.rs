@@ -271,6 +271,8 @@ pub struct Platform {
     pub certificates_due: Notify,
     /// Woken after a deployment's drain: the disk budget's sweep ([`crate::disk::run`]).
     pub disk_due: Notify,
+    /// When the last sweep ran, and what it found.
+    pub last_sweep: std::sync::RwLock<Option<(jiff::Timestamp, crate::disk::Sweep)>>,
     routing: Mutex<()>,
     networks: Mutex<()>,
 }
@@ -323,6 +325,7 @@ impl Platform {
             acme_challenges: Default::default(),
             certificates_due: Notify::new(),
             disk_due: Notify::new(),
+            last_sweep: Default::default(),
             routing: Mutex::new(()),
             networks: Mutex::new(()),
         }

@@ -29,6 +29,7 @@ pub mod certificates;
 pub mod deployments;
 pub mod detect;
 pub mod devices;
+pub mod disk;
 pub mod domains;
 pub mod env;
 pub mod github;

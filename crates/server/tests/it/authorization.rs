@@ -145,6 +145,8 @@ const INSTANCE: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/github/app/manifest"),
     (Method::GET, "/api/v1/github/deliveries"),
     (Method::GET, "/api/v1/certificates"),
+    (Method::GET, "/api/v1/disk"),
+    (Method::POST, "/api/v1/disk/sweep"),
 ];
 
 /// A body that passes validation, so a refusal is about whose the thing is.

@@ -6,6 +6,7 @@ mod api;
 mod authorization;
 mod certificates;
 mod devices;
+mod disk;
 mod domains;
 mod edge;
 mod env;
