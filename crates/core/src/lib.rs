@@ -16,6 +16,7 @@ pub mod checks;
 pub mod commit_status;
 pub mod container;
 pub mod deployment;
+pub mod disk;
 pub mod domain;
 pub mod edge;
 pub mod env;

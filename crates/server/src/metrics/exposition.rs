@@ -24,7 +24,7 @@ use helvetia_core::deployment::DeploymentStatus;
 use helvetia_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::disk::{DiskUse, Sweep};
+use helvetia_core::disk::{DiskUse, Sweep};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

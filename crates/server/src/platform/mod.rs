@@ -272,7 +272,7 @@ pub struct Platform {
     /// Woken after a deployment's drain: the disk budget's sweep ([`crate::disk::run`]).
     pub disk_due: Notify,
     /// When the last sweep ran, and what it found.
-    pub last_sweep: std::sync::RwLock<Option<(jiff::Timestamp, crate::disk::Sweep)>>,
+    pub last_sweep: std::sync::RwLock<Option<(jiff::Timestamp, helvetia_core::disk::Sweep)>>,
     routing: Mutex<()>,
     networks: Mutex<()>,
 }

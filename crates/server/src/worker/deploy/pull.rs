@@ -41,10 +41,25 @@ impl Deploy<'_> {
         let started = Instant::now();
         let reference = image.to_string();
         let existed = platform.engine.has_image(&reference).await?;
-        let digest = platform
-            .engine
-            .pull_from_registry(&reference, image.registry(), login.as_ref())
+        // A registry that never answers must not hold the deployment (and its job) forever:
+        // a pull gets the time a build would.
+        let deadline = self.service.runtime.timeouts.build;
+        let pulled =
+            platform
+                .engine
+                .pull_from_registry(&reference, image.registry(), login.as_ref());
+        let digest = tokio::time::timeout(deadline, pulled)
             .await
+            .map_err(|_| {
+                Failure::failed(
+                    FailureCause::Fetch,
+                    format!(
+                        "the registry {} did not deliver {image} within {deadline:?} (the \
+                         service's build timeout)",
+                        image.registry()
+                    ),
+                )
+            })?
             .map_err(|error| pull_failure(&image, login.as_ref(), error))?;
         let pinned = image.pinned(&digest);
         platform
