@@ -93,6 +93,14 @@ impl RepoFiles for CheckoutFiles {
     }
 }
 
+/// Whether `checkout` is built with a generated Dockerfile: the service names the default
+/// `Dockerfile` (`configured`) and the repository has nothing there. A path a service names
+/// explicitly must exist; a link there is the context archive's to judge.
+pub fn needs_generated_dockerfile(checkout: &Path, configured: &str) -> bool {
+    configured == helvetia_core::service::DEFAULT_DOCKERFILE
+        && std::fs::symlink_metadata(checkout.join(configured)).is_err()
+}
+
 /// Writes `dockerfile` as [`GENERATED_DOCKERFILE`] at the checkout's root: whatever the
 /// repository had under that name (a link, say) is removed first, and the file is created
 /// new, so nothing outside the checkout is ever written.

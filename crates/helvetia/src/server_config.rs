@@ -555,9 +555,17 @@ mod tests {
         );
     }
 
+    /// The arguments `flags` give with the configuration file `file` applied.
+    fn read_with_file(file: &std::path::Path, flags: &[&str]) -> ServerArgs {
+        use clap::{CommandFactory, FromArgMatches};
+        let base = ["helvetia", "--config", file.to_str().unwrap()];
+        let matches = Command::command().get_matches_from(base.iter().chain(flags));
+        let args = Command::from_arg_matches(&matches).unwrap().args;
+        args.apply_file(&matches).unwrap()
+    }
+
     #[test]
     fn the_file_sets_the_public_url_and_proxies_unless_a_flag_does() {
-        use clap::{CommandFactory, FromArgMatches};
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("helvetia.toml");
         std::fs::write(
@@ -566,13 +574,7 @@ mod tests {
              trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
         )
         .unwrap();
-        let file = file.to_str().unwrap();
-        let read = |flags: &[&str]| {
-            let base = ["helvetia", "--config", file];
-            let matches = Command::command().get_matches_from(base.iter().chain(flags));
-            let args = Command::from_arg_matches(&matches).unwrap().args;
-            args.apply_file(&matches).unwrap()
-        };
+        let read = |flags: &[&str]| read_with_file(&file, flags);
         let from_file = read(&[]);
         assert_eq!(
             from_file.public_url.unwrap().to_string(),
@@ -588,7 +590,6 @@ mod tests {
 
     #[test]
     fn the_file_sets_the_builder_the_registry_and_the_disk_budget() {
-        use clap::{CommandFactory, FromArgMatches};
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("helvetia.toml");
         std::fs::write(
@@ -597,13 +598,7 @@ mod tests {
              max_build_pids = 100\nbuild_cpus = 0.5\ndisk_budget = \"50G\"\n",
         )
         .unwrap();
-        let file = file.to_str().unwrap();
-        let read = |flags: &[&str]| {
-            let base = ["helvetia", "--config", file];
-            let matches = Command::command().get_matches_from(base.iter().chain(flags));
-            let args = Command::from_arg_matches(&matches).unwrap().args;
-            args.apply_file(&matches).unwrap()
-        };
+        let read = |flags: &[&str]| read_with_file(&file, flags);
         let from_file = read(&[]);
         assert_eq!(from_file.builder.builder, Some(BuilderMode::Host));
         assert_eq!(from_file.builder.registry_address, RegistryChoice::Off);

@@ -5,9 +5,8 @@
 use helvetia_api_types::DetectedStack;
 use helvetia_core::auth::Scope;
 use helvetia_core::git::{GitRef, RepoUrl};
-use helvetia_core::service::DEFAULT_DOCKERFILE;
 use helvetia_core::stack;
-use helvetia_engine::checkout_files::CheckoutFiles;
+use helvetia_engine::checkout_files::{CheckoutFiles, needs_generated_dockerfile};
 
 use super::access::OwnedService;
 use super::{App, Result, UseCaseError};
@@ -42,7 +41,7 @@ pub async fn detect(app: &App, service: OwnedService) -> Result<DetectedStack> {
         .map_err(|e| refused(format!("fetching the repository: {e}")))?
         .map_err(|e| refused(format!("fetching the repository: {e}")))?;
     let configured = settings.dockerfile.as_str();
-    if std::fs::symlink_metadata(dir.join(configured)).is_ok() || configured != DEFAULT_DOCKERFILE {
+    if !needs_generated_dockerfile(dir, configured) {
         return Ok(DetectedStack {
             dockerfile_path: Some(configured.to_owned()),
             stack: None,

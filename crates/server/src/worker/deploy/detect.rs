@@ -6,10 +6,9 @@
 use std::path::Path;
 
 use helvetia_core::deployment::FailureCause;
-use helvetia_core::service::DEFAULT_DOCKERFILE;
 use helvetia_core::stack;
 use helvetia_engine::checkout_files::{
-    CheckoutFiles, GENERATED_DOCKERFILE, write_generated_dockerfile,
+    CheckoutFiles, GENERATED_DOCKERFILE, needs_generated_dockerfile, write_generated_dockerfile,
 };
 
 use super::{Deploy, Failure};
@@ -21,8 +20,7 @@ impl Deploy<'_> {
     pub(super) fn dockerfile_for(&self, checkout: &Path) -> Result<String, Failure> {
         let settings = &self.service.settings;
         let configured = settings.dockerfile.as_str();
-        let present = std::fs::symlink_metadata(checkout.join(configured)).is_ok();
-        if present || configured != DEFAULT_DOCKERFILE {
+        if !needs_generated_dockerfile(checkout, configured) {
             return Ok(configured.to_owned());
         }
         let files = CheckoutFiles::new(checkout, settings.context.as_str());
