@@ -10,6 +10,7 @@ mod builds;
 pub mod certificates;
 mod config;
 mod containers;
+pub mod dashboard;
 pub mod delivery_log;
 pub mod disk;
 pub mod failpoint;

@@ -226,6 +226,7 @@ impl Server {
             worker.handle(),
             reconcile_now.clone(),
             tasks.health(),
+            crate::dashboard::routes(),
         );
         tasks.spawn("worker", move |stop| worker.clone().run(stop));
         if let Some(traefik) = self.traefik {

@@ -25,6 +25,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 pub mod audit;
 pub mod certificates;
+pub mod changes;
 pub mod check_waits;
 pub mod credentials;
 pub mod deliveries;
@@ -61,6 +62,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    changes: changes::Changes,
 }
 
 #[derive(Clone)]
@@ -211,6 +213,7 @@ impl Store {
             .await?;
         Ok(Store {
             db: Db::Sqlite(pool),
+            changes: changes::Changes::default(),
         })
     }
 
@@ -224,6 +227,7 @@ impl Store {
             .await?;
         Ok(Store {
             db: Db::Postgres(pool),
+            changes: changes::Changes::default(),
         })
     }
 

@@ -181,9 +181,9 @@ impl Store {
 
     /// Records what the health monitor saw. Returns the previous value.
     pub async fn set_container_health(&self, id: i64, health: Health) -> Result<Option<Health>> {
-        let previous: Option<Option<String>> = with_pool!(self, |pool| {
+        let found: Option<(Option<String>, i64)> = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let previous = sqlx::query_scalar("SELECT health FROM containers WHERE id = $1")
+            let found = sqlx::query_as("SELECT health, service_id FROM containers WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -194,10 +194,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            previous
+            found
         });
+        let Some((previous, service_id)) = found else {
+            return Ok(None);
+        };
+        if previous.as_deref() != Some(health.as_str()) {
+            self.changed(service_id);
+        }
         previous
-            .flatten()
             .map(|h| h.parse())
             .transpose()
             .map_err(|e| StoreError::corrupt("container health", e))
@@ -235,6 +240,7 @@ impl Store {
             .execute(pool)
             .await?;
         });
+        self.changed(service_id);
         Ok(())
     }
 

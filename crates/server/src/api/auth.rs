@@ -50,6 +50,8 @@ pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/v1/auth/signin"),
     (Method::POST, "/api/v1/auth/refresh"),
     (Method::POST, "/api/v1/auth/signout"),
+    // Renews a browser's session from its refresh cookie, or sends it to sign in.
+    (Method::GET, "/api/v1/auth/renew"),
     // A CI job's deploy: its OpenID Connect token is verified by the use case against the
     // service's trusts (the issuer's signature, audience, expiry and claims).
     (Method::POST, "/api/v1/oidc/deploy"),
@@ -149,8 +151,9 @@ pub async fn require_token(
 }
 
 /// The caller a request's credential proves: an API token (`hlv_…`) or a session's access token
-/// (a JWT) as `Authorization: Bearer`, or the access token in the `helvetia_session` cookie —
-/// then, for a write, only with the CSRF token echoed ([`cookies::csrf_ok`]).
+/// (a JWT) as `Authorization: Bearer`, or either in the `helvetia_session` cookie (the
+/// dashboard keeps an API token there when someone signs in with one) — then, for a write,
+/// only with the CSRF token echoed ([`cookies::csrf_ok`]).
 async fn authenticate(
     state: &AppState,
     method: &Method,
@@ -160,7 +163,7 @@ async fn authenticate(
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         let token =
             cookies::read(headers, cookies::SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
-        let caller = sessions::caller(&state.app, &token, now)
+        let caller = token_caller(state, &token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
         if !cookies::csrf_ok(method, headers) {
@@ -174,12 +177,23 @@ async fn authenticate(
     };
     let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
     let token = bearer(value).ok_or(ApiError::Unauthenticated)?;
-    let caller = if token.starts_with(TOKEN_PREFIX) {
+    token_caller(state, token, now)
+        .await?
+        .ok_or(ApiError::InvalidToken)
+}
+
+/// The caller `token` proves — an API token (`hlv_…`) or a session's access token — or `None`
+/// when it proves nothing (unknown, expired, revoked, forged).
+pub(crate) async fn token_caller(
+    state: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Caller>, ApiError> {
+    Ok(if token.starts_with(TOKEN_PREFIX) {
         state.store.authenticate(&token_hash(token), now).await?
     } else {
         sessions::caller(&state.app, token, now).await?
-    };
-    caller.ok_or(ApiError::InvalidToken)
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` value; `None` for another scheme or none.

@@ -8,13 +8,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{SET_COOKIE, USER_AGENT};
+use axum::http::header::{LOCATION, SET_COOKIE, USER_AGENT};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use helvetia_api_types::{
     ChangePassword, DisableTotp, RecoveryCodes, RefreshToken, SignIn, SignedIn, SigningKeyRotated,
     TotpCode, TotpEnrolment,
 };
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +24,7 @@ use super::auth::Authenticated;
 use super::client::ClientAddr;
 use super::cookies;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::json::ApiJson;
+use super::json::{ApiJson, ApiQuery};
 use crate::usecases::account::{Issued, Origin};
 use crate::usecases::signin;
 use crate::usecases::{sessions, totp};
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in))
         .routes(routes!(refresh))
         .routes(routes!(sign_out))
+        .routes(routes!(renew))
         .routes(routes!(change_password))
         .routes(routes!(start_totp, disable_totp))
         .routes(routes!(confirm_totp))
@@ -43,7 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Where a request came from, for the session and the audit log.
-pub(super) fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
+pub(crate) fn origin(client: ClientAddr, headers: &HeaderMap) -> Origin {
     Origin {
         client: client.label(),
         user_agent: headers
@@ -66,11 +68,11 @@ fn issued(state: &AppState, issued: Issued, headers: &HeaderMap) -> Response {
     with_cookies(Json(body).into_response(), set)
 }
 
-pub(super) fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn secure(state: &AppState, headers: &HeaderMap) -> bool {
     cookies::cookie_secure(state.app.platform.settings.public_url(), headers)
 }
 
-pub(super) fn with_cookies(mut response: Response, set: Vec<String>) -> Response {
+pub(crate) fn with_cookies(mut response: Response, set: Vec<String>) -> Response {
     for cookie in set {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);
@@ -168,6 +170,79 @@ async fn sign_out(
         StatusCode::NO_CONTENT.into_response(),
         cleared,
     ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Renewal {
+    /// The dashboard page to return to: a path on this server (default `/`).
+    #[param(max_length = 2048)]
+    next: Option<String>,
+}
+
+/// Renew a browser's session and go back to a dashboard page: the refresh cookie (sent only
+/// under `/api/v1/auth`) is exchanged for new tokens as `refresh` does, then the browser is
+/// sent to `next`; without a usable refresh cookie, to the sign-in page. Dashboard pages send
+/// a browser here when its access token has expired.
+#[utoipa::path(
+    get, path = "/api/v1/auth/renew", tag = "auth",
+    params(Renewal),
+    security(()),
+    responses(
+        (status = SEE_OTHER, description = "To `next` with the session cookies renewed, or to `/signin` with them removed"),
+    )
+)]
+async fn renew(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    ApiQuery(renewal): ApiQuery<Renewal>,
+) -> Response {
+    let next = local_path(renewal.next.as_deref());
+    let secure = secure(&state, &headers);
+    let renewed = match cookies::read(&headers, cookies::REFRESH_COOKIE) {
+        Some(token) => sessions::refresh(&state.app, &token, origin(client, &headers))
+            .await
+            .ok(),
+        None => None,
+    };
+    match renewed {
+        Some(issued) => with_cookies(see_other(next), cookies::session_cookies(&issued, secure)),
+        None => with_cookies(see_other(&sign_in_page(next)), cookies::cleared(secure)),
+    }
+}
+
+/// `next` when it is a path on this server, else `/`: a link cannot send a browser elsewhere.
+pub(crate) fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// The dashboard's sign-in page, returning to `next` after.
+pub(crate) fn sign_in_page(next: &str) -> String {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/signin?next={next}")
+}
+
+/// A `303 See Other` to `location` (a path of this server).
+pub(crate) fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response(),
+        Err(_) => (
+            StatusCode::SEE_OTHER,
+            [(LOCATION, HeaderValue::from_static("/"))],
+        )
+            .into_response(),
+    }
 }
 
 /// Change the caller's password. Every other session of the caller ends.

@@ -53,7 +53,11 @@ pub fn csrf_ok(method: &Method, headers: &HeaderMap) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    let sent = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes);
+    echoes_csrf(headers, headers.get(CSRF_HEADER).map(HeaderValue::as_bytes))
+}
+
+/// Whether `sent` (a header's or a form field's value) is the request's `helvetia_csrf` cookie.
+pub fn echoes_csrf(headers: &HeaderMap, sent: Option<&[u8]>) -> bool {
     match (sent, read(headers, CSRF_COOKIE)) {
         (Some(sent), Some(cookie)) => bool::from(sent.ct_eq(cookie.as_bytes())),
         _ => false,
@@ -98,8 +102,31 @@ pub fn session_cookies(issued: &Issued, secure: bool) -> Vec<String> {
             true,
             secure,
         ),
-        cookie(CSRF_COOKIE, &random_token(), "/", session, false, secure),
+        csrf_cookie(&random_token(), secure),
     ]
+}
+
+/// The `Set-Cookie` values of a dashboard session that an API token proves (someone signed in
+/// with one): the token stands in for the access token, until it expires or is revoked.
+pub fn token_cookies(token: &str, secure: bool) -> Vec<String> {
+    let session = SESSION_LIFETIME.as_secs();
+    vec![
+        cookie(SESSION_COOKIE, token, "/", session, true, secure),
+        csrf_cookie(&random_token(), secure),
+    ]
+}
+
+/// The `Set-Cookie` value of a CSRF token, for a page whose form is sent before any session
+/// exists (signing in).
+pub fn csrf_cookie(value: &str, secure: bool) -> String {
+    cookie(
+        CSRF_COOKIE,
+        value,
+        "/",
+        SESSION_LIFETIME.as_secs(),
+        false,
+        secure,
+    )
 }
 
 /// The `Set-Cookie` values that remove the session's cookies.

@@ -88,6 +88,30 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
+    /// The status this error answers with, wherever it is shown (the API or a page).
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    /// Per-field problems, for `invalid_input`.
+    pub(crate) fn fields(&self) -> Option<&std::collections::BTreeMap<String, String>> {
+        match self {
+            ApiError::Invalid(errors) => Some(errors.fields()),
+            _ => None,
+        }
+    }
+
+    /// Logs what the answer leaves out: the detail of an internal or storage failure.
+    pub(crate) fn log(&self) {
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            ApiError::Unavailable(detail) | ApiError::InsufficientStorage(detail) => {
+                tracing::warn!(%detail, "request failed: the database cannot serve it now");
+            }
+            _ => {}
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
@@ -128,17 +152,8 @@ impl IntoResponse for ApiError {
     /// again without the server's secrets.
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        match &self {
-            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
-            ApiError::Unavailable(detail) | ApiError::InsufficientStorage(detail) => {
-                tracing::warn!(%detail, "request failed: the database cannot serve it now");
-            }
-            _ => {}
-        }
-        let fields = match &self {
-            ApiError::Invalid(errors) => Some(errors.fields().clone()),
-            _ => None,
-        };
+        self.log();
+        let fields = self.fields().cloned();
         let body = ErrorBody {
             error: ErrorDetail {
                 code,

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod audit;
 pub mod auth;
-mod auth_routes;
+pub(crate) mod auth_routes;
 mod certificates;
 pub mod client;
 pub mod cookies;
@@ -47,7 +47,7 @@ mod projects;
 pub mod rate_limit;
 mod redirects;
 mod services;
-mod sse;
+pub(crate) mod sse;
 mod teams;
 mod tokens;
 mod users;
@@ -148,12 +148,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_document().1
 }
 
-/// The complete API as an axum router.
+/// The complete API as an axum router, serving `pages` (the dashboard's routes) beside it.
 pub fn router(
     platform: Arc<Platform>,
     worker: WorkerHandle,
     reconcile: Arc<Notify>,
     tasks: TaskHealth,
+    pages: Router<AppState>,
 ) -> Router {
     let (routes, openapi) = routes_and_document();
     let redactor = Arc::new(platform.server_redactor());
@@ -182,6 +183,9 @@ pub fn router(
         .route_layer(axum::middleware::from_fn(
             crate::metrics::exposition::track_request,
         ))
+        // Pages authenticate themselves (to a sign-in page, not a 401), with the API's
+        // client-address, body-limit, error-redaction and alias layers below.
+        .merge(pages)
         // A path no route matches gets the error body too (axum's default has none).
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn_with_state(

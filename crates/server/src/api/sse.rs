@@ -33,7 +33,7 @@ pub(super) fn resume_from<T: FromStr>(
 }
 
 /// `events` as a response, with the shared keep-alive.
-pub(super) fn respond<S>(events: S) -> Sse<KeepAliveStream<S>>
+pub(crate) fn respond<S>(events: S) -> Sse<KeepAliveStream<S>>
 where
     S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
 {

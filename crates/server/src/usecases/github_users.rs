@@ -73,6 +73,11 @@ fn redirect_uri(app: &App) -> String {
     url.to_string()
 }
 
+/// Whether people can sign in with GitHub: the instance has a GitHub App.
+pub async fn available(app: &App) -> Result<bool> {
+    Ok(app.store.github_app().await?.is_some())
+}
+
 /// Starts a sign-in with GitHub, or (with `linking`) the linking of the caller's account.
 pub async fn start(app: &App, linking: Option<&Caller>) -> Result<Started> {
     let credentials = credentials(app).await?;

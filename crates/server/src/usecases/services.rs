@@ -73,10 +73,7 @@ async fn detailed(app: &App, service: Service) -> Result<ServiceView> {
     let containers = store
         .service_containers(service.id, ContainerState::Serving)
         .await?;
-    let health = containers
-        .iter()
-        .map(|c| c.health.unwrap_or(Health::Healthy))
-        .max_by_key(|h| health_rank(*h));
+    let health = worst_health(&containers);
     let live_deployment = store.live_deployment(service.id).await?;
     let env_pending = match &live_deployment {
         Some(live) => {
@@ -252,6 +249,52 @@ pub async fn list(app: &App, caller: &Caller, project: Option<&str>) -> Result<V
         views.push(view(app, service, None).await);
     }
     Ok(views)
+}
+
+/// A service at a glance: what an overview shows of it.
+pub struct ServiceSummary {
+    pub view: ServiceView,
+    /// Its newest deployment, whatever its status (one in progress shows here first).
+    pub latest: Option<helvetia_core::deployment::Deployment>,
+    /// The worst health of its serving containers; `None` when none serves.
+    pub health: Option<Health>,
+    pub serving: usize,
+}
+
+/// The caller's services at a glance, of one project or of all.
+pub async fn summaries(
+    app: &App,
+    caller: &Caller,
+    project: Option<&str>,
+) -> Result<Vec<ServiceSummary>> {
+    let project = project.map(project_name).transpose()?;
+    let services = app
+        .store
+        .list_services(visible_teams(caller).as_deref(), project.as_ref())
+        .await?;
+    let mut summaries = Vec::with_capacity(services.len());
+    for service in services {
+        let latest = app.store.list_deployments(&service, None, 1).await?.pop();
+        let serving = app
+            .store
+            .service_containers(service.id, ContainerState::Serving)
+            .await?;
+        summaries.push(ServiceSummary {
+            health: worst_health(&serving),
+            serving: serving.len(),
+            latest,
+            view: view(app, service, None).await,
+        });
+    }
+    Ok(summaries)
+}
+
+/// The worst health among `containers` (one not yet probed counts as healthy).
+fn worst_health(containers: &[helvetia_core::container::ContainerRecord]) -> Option<Health> {
+    containers
+        .iter()
+        .map(|c| c.health.unwrap_or(Health::Healthy))
+        .max_by_key(|h| health_rank(*h))
 }
 
 /// A service with its URL, live deployment, containers and recent events.

@@ -8,7 +8,7 @@
 
 use helvetia_api_types::SigningKeyRotated;
 use helvetia_core::audit::AuditAction;
-use helvetia_core::auth::{Caller, UserId, token_hash};
+use helvetia_core::auth::{Caller, Credential, UserId, token_hash};
 use helvetia_store::audit::AuditBy;
 use helvetia_store::sessions::Refresh;
 use jiff::Timestamp;
@@ -58,6 +58,20 @@ pub async fn sign_out(app: &App, refresh_token: &str, origin: Origin) -> Result<
         .session_of_refresh_token(&token_hash(refresh_token))
         .await?;
     let (session, user) = found.ok_or(UseCaseError::Unauthenticated(Refusal::Session))?;
+    revoke(app, session, user, origin).await
+}
+
+/// Ends the session the caller's access token belongs to (a browser signing out of the
+/// dashboard, whose refresh cookie is only sent under `/api/v1/auth`). Other credentials have
+/// no session: nothing to end.
+pub async fn end(app: &App, caller: &Caller, origin: Origin) -> Result<()> {
+    let (Credential::Session { session }, Some(user)) = (&caller.credential, caller.user()) else {
+        return Ok(());
+    };
+    revoke(app, *session, user, origin).await
+}
+
+async fn revoke(app: &App, session: i64, user: UserId, origin: Origin) -> Result<()> {
     let user = app.store.user(user).await?;
     let by = by_user(&user, origin.client);
     app.store

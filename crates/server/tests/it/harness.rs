@@ -171,6 +171,7 @@ impl Api {
             WorkerHandle::default(),
             Arc::new(Notify::new()),
             tasks,
+            helvetia_server::dashboard::routes(),
         );
         let admin_caller = store
             .authenticate(&token_hash(&admin), Timestamp::now())

@@ -5,6 +5,7 @@
 mod api;
 mod authorization;
 mod certificates;
+mod dashboard;
 mod devices;
 mod disk;
 mod domains;

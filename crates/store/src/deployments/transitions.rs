@@ -161,6 +161,7 @@ impl Store {
             tx.commit().await?;
             id
         });
+        self.changed(service.id);
         self.deployment_by_id(id).await
     }
 
@@ -236,6 +237,7 @@ impl Store {
             }
             tx.commit().await?;
         });
+        self.changed(current.service_id);
         self.deployment_by_id(id).await
     }
 
@@ -266,6 +268,7 @@ impl Store {
             audit!(tx, actor, AuditAction::DeploymentCancel, target);
             tx.commit().await?;
         });
+        self.changed(deployment.service_id);
         self.deployment_by_id(id).await
     }
 }
