@@ -370,7 +370,6 @@
         scan(before);
         if (search.lines.length !== had) showMatchCount();
       }
-      if (shown.last > before) redraw = true; // rows that were past the end now exist
       if (follow.checked) scrollToBottom();
     }
 
@@ -385,25 +384,38 @@
       const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
       const last = Math.min(lines.length, Math.ceil((top + viewport.clientHeight) / rowHeight) + OVERSCAN);
       if (first === shown.first && last === shown.last && !redraw) return;
+      if (redraw || first >= shown.last || last <= shown.first) {
+        rows.replaceChildren(rowsFor(first, last));
+      } else {
+        // Rows still in range stay: laying out long lines again on every frame while
+        // following cost more than everything else.
+        for (let i = shown.first; i < first; i++) rows.firstChild.remove();
+        for (let i = last; i < shown.last; i++) rows.lastChild.remove();
+        rows.prepend(rowsFor(first, shown.first));
+        rows.append(rowsFor(shown.last, last));
+      }
       shown = { first, last };
       redraw = false;
+      rows.style.transform = `translateY(${first * rowHeight}px)`;
+    }
+
+    function rowsFor(from, to) {
       const fragment = document.createDocumentFragment();
-      let k = firstMatchAtOrAfter(first);
-      for (let i = first; i < last; i++) {
+      let k = firstMatchAtOrAfter(from);
+      for (let i = from; i < to; i++) {
         const marks = [];
         for (; k < search.lines.length && search.lines[k] === i; k++) {
           marks.push({ from: search.cols[k], to: search.cols[k] + search.len, current: k === search.current });
         }
         fragment.append(row(lines[i], marks));
       }
-      rows.replaceChildren(fragment);
-      rows.style.transform = `translateY(${first * rowHeight}px)`;
+      return fragment;
     }
 
     function row(line, marks) {
       const div = el('div', line.stderr ? 'logview-line stderr' : 'logview-line');
       if (line.container !== undefined) {
-        div.append(el('span', 'logview-meta', clock(line.at) + ' ' + line.container.slice(0, 7)));
+        div.append(el('span', 'logview-meta', `${clock(line.at)} ${line.container.slice(0, 7)} `));
       }
       const { text, spans } = line;
       if (!spans && !marks.length) {
