@@ -1,9 +1,10 @@
 // The log viewer's stream handling, on fixtures/logview-streams.html (three viewers): a
 // deployment stream that stops without `end` shows "Reconnecting…" and resumes after the last
-// id it received
-// (Last-Event-ID) without duplicates; runtime output shows time and container, marks stderr
-// and keeps ANSI state per container and stream; an HTTP error stops with a Retry button;
-// follow turns off when the reader scrolls up and on again at the bottom; axe passes.
+// id it received (Last-Event-ID) without duplicates; runtime output shows time and container,
+// marks stderr and keeps ANSI state per container and stream; an HTTP error stops with a Retry
+// button; follow turns off when the reader scrolls up and on again at the bottom; axe passes.
+// On fixtures/logview-swap.html: a viewer swapped in by htmx starts, and one swapped out
+// closes its stream.
 //
 //   node tests/browser/logview-stream.mjs        (from the repository root; exits 1 on failure)
 import { assertNoHorizontalScroll, checkAxe, cspViolations, launch, screenshot } from './lib.mjs';
@@ -11,6 +12,7 @@ import { eventStream, serve, sseEvent } from './serve.mjs';
 
 const resumeHeaders = [];
 let goneRequests = 0;
+let idleOpen = 0;
 const server = await serve({
   '/resume': async (req, res) => {
     resumeHeaders.push(req.headers['last-event-id'] ?? null);
@@ -34,6 +36,15 @@ const server = await serve({
       ev(A, 'stderr', 'an error');
     for (let i = 5; i <= 300; i++) text += ev(A, 'stdout', `tick ${i} ` + 'wide '.repeat(i === 300 ? 200 : 1));
     await write(text); // and the stream stays open, as a service's output does
+  },
+  '/fragment': (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end('<section class="logview" data-logview data-stream="/idle" aria-label="Swapped log"><pre class="logview-static"></pre></section>');
+  },
+  '/idle': async (req, res) => {
+    idleOpen++;
+    req.on('close', () => idleOpen--);
+    await eventStream(res)(sseEvent('line', { seq: 1, line: 'hello' }, 1)); // then nothing more
   },
   '/gone': (req, res) => {
     goneRequests++;
@@ -108,6 +119,16 @@ try {
   }
   await page.setViewportSize({ width: 375, height: 800 });
   await passes(assertNoHorizontalScroll(page, 'log viewers at 375 px'), 'no sideways scrolling at 375 px');
+
+  // A viewer that htmx swaps in starts; swapped out, it closes its stream.
+  await page.goto(`${server.url}/fixtures/logview-swap.html`);
+  await page.click('#load');
+  await page.waitForFunction(() => document.querySelector('.logview-count')?.dataset.count === '1');
+  check(idleOpen === 1, 'a viewer swapped in by htmx starts');
+  await page.click('#load');
+  await page.waitForFunction(() => document.querySelector('.logview-count')?.dataset.count === '1');
+  await page.waitForTimeout(200);
+  check(idleOpen === 1, 'the viewer htmx swapped out closed its idle stream');
   check(csp.length === 0, `no CSP violation${csp.length ? ': ' + csp.join('; ') : ''}`);
 } finally {
   await browser.close();

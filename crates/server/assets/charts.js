@@ -237,6 +237,11 @@
     }
 
     buttons.forEach((b) => b.addEventListener('click', () => show(b.dataset.range)));
+    // When htmx swaps the section out, its stream goes too (an idle one would otherwise hold
+    // one of the browser's few connections to the server).
+    section.addEventListener('htmx:beforeCleanupElement', (e) => {
+      if (e.target === section) closeStream();
+    });
     // Series colours are drawn into the canvas, so a theme switch redraws with the new ones.
     matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => charts.forEach((c) => c.rebuild()));
 
@@ -244,5 +249,17 @@
     show(pressed ? pressed.dataset.range : 'live');
   }
 
-  document.querySelectorAll('[data-charts]').forEach(init);
+  // Sections in the page, and those htmx swaps in later.
+  const started = new WeakSet();
+  function initAll(root) {
+    const found = [...root.querySelectorAll('[data-charts]')];
+    if (root.matches?.('[data-charts]')) found.push(root);
+    for (const section of found) {
+      if (started.has(section)) continue;
+      started.add(section);
+      init(section);
+    }
+  }
+  initAll(document);
+  document.addEventListener('htmx:load', (e) => initAll(e.target));
 })();

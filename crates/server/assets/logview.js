@@ -1,8 +1,8 @@
-// Log viewer for <section data-logview data-stream="…" data-filename="…">: streams `line`
-// events from the section's event stream, renders ANSI colours, and keeps only the rows in view in the DOM
-// (fixed row height, a spacer for the full height) so that a 100,000-line log stays fluid.
-// Incoming events are only queued; parsing and drawing happen once per animation frame within
-// a time budget, so no single task grows with the stream's speed.
+// Log viewer for <section data-logview data-stream="…" data-filename="…">: reads `line`
+// events from the section's event stream, renders ANSI colours, and keeps only the rows in
+// view in the DOM (fixed row height, a spacer for the full height) so that a 100,000-line log
+// stays fluid. Incoming events are only queued; parsing and drawing happen once per animation
+// frame within a time budget, so no single task grows with the stream's speed.
 (function () {
   'use strict';
 
@@ -334,12 +334,13 @@
     }
 
     function ingest(data) {
-      let ev;
+      let ev = null;
       try {
         ev = JSON.parse(data);
       } catch {
-        ev = { line: data };
+        // Not JSON: shown as it is.
       }
+      if (typeof ev !== 'object' || ev === null) ev = { line: data };
       const runtime = typeof ev.container === 'string';
       const key = runtime ? ev.container + ev.stream : '';
       if (!sgr.has(key)) sgr.set(key, newSgr());
@@ -608,7 +609,24 @@
         state.append(retry);
       },
     });
+    // When htmx swaps the section out, its stream goes too (an idle one would otherwise hold
+    // one of the browser's few connections to the server).
+    section.addEventListener('htmx:beforeCleanupElement', (e) => {
+      if (e.target === section) stream.close();
+    });
   }
 
-  document.querySelectorAll('[data-logview]').forEach(init);
+  // Sections in the page, and those htmx swaps in later.
+  const started = new WeakSet();
+  function initAll(root) {
+    const found = [...root.querySelectorAll('[data-logview]')];
+    if (root.matches?.('[data-logview]')) found.push(root);
+    for (const section of found) {
+      if (started.has(section)) continue;
+      started.add(section);
+      init(section);
+    }
+  }
+  initAll(document);
+  document.addEventListener('htmx:load', (e) => initAll(e.target));
 })();
