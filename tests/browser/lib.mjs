@@ -29,7 +29,8 @@ export function launch() {
   });
 }
 
-export const ARTIFACTS_DIR = process.env.ARTIFACTS_DIR || join(REPO_ROOT, 'target', 'browser-artifacts');
+export const ARTIFACTS_DIR =
+  process.env.ARTIFACTS_DIR || join(REPO_ROOT, 'target', 'browser-artifacts');
 
 const WIDTHS = [
   { width: 1280, height: 900 },
@@ -42,21 +43,32 @@ export async function screenshot(page, name) {
   const before = page.viewportSize();
   for (const size of WIDTHS) {
     await page.setViewportSize(size);
-    await page.screenshot({ path: join(ARTIFACTS_DIR, `${name}-${size.width}.png`), fullPage: true });
+    await page.screenshot({
+      path: join(ARTIFACTS_DIR, `${name}-${size.width}.png`),
+      fullPage: true,
+    });
   }
   if (before) await page.setViewportSize(before);
 }
 
-// Throws when the page is wider than its viewport (a phone would scroll sideways).
+// Throws when the page is wider than its viewport (a phone would scroll sideways). Measured
+// after two animation frames, so that resize observers have run.
 export async function assertNoHorizontalScroll(page, label) {
+  await page.evaluate(
+    () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))),
+  );
   const { scroll, client } = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth,
     client: document.documentElement.clientWidth,
   }));
-  if (scroll > client) throw new Error(`${label}: page is ${scroll}px wide in a ${client}px viewport`);
+  if (scroll > client)
+    throw new Error(`${label}: page is ${scroll}px wide in a ${client}px viewport`);
 }
 
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_SOURCE = readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
 
 // Runs axe-core in the page and throws listing every serious or critical violation. axe is
 // evaluated through the DevTools protocol, which the page's CSP does not govern (a <script>
@@ -67,10 +79,17 @@ export async function checkAxe(page, label) {
     const result = await window.axe.run(document);
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+      .map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        targets: v.nodes.map((n) => n.target.join(' ')),
+      }));
   });
   if (violations.length) {
-    const text = violations.map((v) => `  ${v.impact} ${v.id}: ${v.help}\n    ${v.targets.join('\n    ')}`).join('\n');
+    const text = violations
+      .map((v) => `  ${v.impact} ${v.id}: ${v.help}\n    ${v.targets.join('\n    ')}`)
+      .join('\n');
     throw new Error(`${label}: accessibility violations\n${text}`);
   }
 }
@@ -101,7 +120,10 @@ export async function cspViolations(page) {
   await page.exposeFunction('__reportCsp', (text) => seen.push(text));
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) =>
-      window.__reportCsp(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+      window.__reportCsp(
+        `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`,
+      ),
+    );
   });
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) seen.push(msg.text());

@@ -12,7 +12,12 @@ const ROOTS = {
   '/assets/': join(REPO_ROOT, 'crates/server/assets'),
   '/fixtures/': join(REPO_ROOT, 'tests/browser/fixtures'),
 };
-const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html; charset=utf-8', '.json': 'application/json' };
+const TYPES = {
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+};
 
 // routes: { '/path': (req, res, url) => … }. Resolves to { url, close }.
 export function serve(routes = {}) {
@@ -36,7 +41,10 @@ export function serve(routes = {}) {
     server.listen(0, '127.0.0.1', () => {
       done({
         url: `http://127.0.0.1:${server.address().port}`,
-        close: () => { server.closeAllConnections(); server.close(); },
+        close: () => {
+          server.closeAllConnections();
+          server.close();
+        },
       });
     });
   });

@@ -25,7 +25,11 @@ const check = (ok, what) => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
   if (!ok) failures.push(what);
 };
-const passes = (promise, what) => promise.then(() => check(true, what), (e) => check(false, e.message));
+const passes = (promise, what) =>
+  promise.then(
+    () => check(true, what),
+    (e) => check(false, e.message),
+  );
 
 const browser = await launch();
 try {
@@ -37,27 +41,46 @@ try {
   const csp = await cspViolations(page);
   const url = `${server.url}/fixtures/styleguide.html`;
   await page.goto(url);
-  await page.waitForFunction(() => window.htmx?.config && typeof window.htmx.createEventSource === 'function');
+  await page.waitForFunction(
+    () => window.htmx?.config && typeof window.htmx.createEventSource === 'function',
+  );
 
   const config = await page.evaluate(() => {
     const c = window.htmx.config;
-    return [c.allowEval, c.allowScriptTags, c.includeIndicatorStyles, c.historyCacheSize, c.selfRequestsOnly].join();
+    return [
+      c.allowEval,
+      c.allowScriptTags,
+      c.includeIndicatorStyles,
+      c.historyCacheSize,
+      c.selfRequestsOnly,
+    ].join();
   });
-  check(config === 'false,false,false,0,true', `htmx takes its config from the meta tag (${config})`);
+  check(
+    config === 'false,false,false,0,true',
+    `htmx takes its config from the meta tag (${config})`,
+  );
 
   await page.click('#hx-button');
-  await page.waitForFunction(() => document.querySelector('#hx-result').textContent === 'Cancelled deployment 9.');
+  await page.waitForFunction(
+    () => document.querySelector('#hx-result').textContent === 'Cancelled deployment 9.',
+  );
   check(posted.at(-1)?.csrf === 'token-123', 'htmx requests send the CSRF cookie as X-CSRF-Token');
 
   const answer = (accept) => page.once('dialog', (d) => (accept ? d.accept() : d.dismiss()));
   answer(false);
   await page.click('#restart');
   await page.waitForTimeout(300);
-  check(!posted.some((p) => p.path === '/restart'), 'data-confirm on a form: refusing does not submit');
+  check(
+    !posted.some((p) => p.path === '/restart'),
+    'data-confirm on a form: refusing does not submit',
+  );
   answer(false);
   await page.click('button[data-confirm]');
   await page.waitForTimeout(300);
-  check(!posted.some((p) => p.path === '/delete'), 'data-confirm on a submit button: refusing does not submit');
+  check(
+    !posted.some((p) => p.path === '/delete'),
+    'data-confirm on a submit button: refusing does not submit',
+  );
   answer(true);
   await Promise.all([page.waitForURL(/\/restart$/), page.click('#restart')]);
   check(posted.at(-1)?.path === '/restart', 'data-confirm: accepting submits');
@@ -68,8 +91,14 @@ try {
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   check(copied === 'https://web.shop.example.com/', `data-copy copies its value (${copied})`);
 
-  const time = await page.$eval('time[data-relative]', (t) => ({ text: t.textContent, title: t.title }));
-  check(/years ago$/.test(time.text) && time.title.includes('2020'), `relative time: "${time.text}", title "${time.title}"`);
+  const time = await page.$eval('time[data-relative]', (t) => ({
+    text: t.textContent,
+    title: t.title,
+  }));
+  check(
+    /years ago$/.test(time.text) && time.title.includes('2020'),
+    `relative time: "${time.text}", title "${time.title}"`,
+  );
 
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
@@ -77,7 +106,10 @@ try {
     await screenshot(page, `styleguide-${scheme}`);
   }
   await page.setViewportSize({ width: 375, height: 800 });
-  await passes(assertNoHorizontalScroll(page, 'styleguide at 375 px'), 'no sideways scrolling at 375 px');
+  await passes(
+    assertNoHorizontalScroll(page, 'styleguide at 375 px'),
+    'no sideways scrolling at 375 px',
+  );
   check(csp.length === 0, `no CSP violation${csp.length ? ': ' + csp.join('; ') : ''}`);
 } finally {
   await browser.close();

@@ -18,13 +18,17 @@
   // <form data-confirm="…"> (or a submit button with data-confirm) asks before submitting.
   // Capturing on the document runs before htmx's own listener on the form, so a refusal
   // stops htmx forms too.
-  document.addEventListener('submit', (e) => {
-    const text = e.submitter?.dataset.confirm || e.target.dataset.confirm;
-    if (text && !window.confirm(text)) {
-      e.preventDefault();
-      e.stopPropagation();
-    }
-  }, true);
+  document.addEventListener(
+    'submit',
+    (e) => {
+      const text = e.submitter?.dataset.confirm || e.target.dataset.confirm;
+      if (text && !window.confirm(text)) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+    },
+    true,
+  );
 
   // [data-copy] copies its value. navigator.clipboard exists only in secure contexts, and a
   // fresh instance may still be served over plain HTTP: execCommand is the fallback there.
@@ -60,20 +64,36 @@
       button.classList.remove('copied');
       void button.offsetWidth; // restarts the animation on a second copy
       button.classList.add('copied');
-      button.addEventListener('animationend', () => button.classList.remove('copied'), { once: true });
+      button.addEventListener('animationend', () => button.classList.remove('copied'), {
+        once: true,
+      });
     }
   });
 
   // <time datetime="…" data-relative> reads "3 minutes ago"; its title keeps the exact time.
-  const relative = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: 'auto' });
-  const absolute = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'medium' });
-  const UNITS = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600], ['minute', 60]];
+  const relative = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, {
+    numeric: 'auto',
+  });
+  const absolute = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    dateStyle: 'medium',
+    timeStyle: 'medium',
+  });
+  const UNITS = [
+    ['year', 31536000],
+    ['month', 2592000],
+    ['week', 604800],
+    ['day', 86400],
+    ['hour', 3600],
+    ['minute', 60],
+  ];
 
   function describe(seconds) {
     for (const [unit, size] of UNITS) {
       if (Math.abs(seconds) >= size) return relative.format(Math.trunc(seconds / size), unit);
     }
-    return Math.abs(seconds) < 10 ? relative.format(0, 'second') : relative.format(Math.trunc(seconds), 'second');
+    return Math.abs(seconds) < 10
+      ? relative.format(0, 'second')
+      : relative.format(Math.trunc(seconds), 'second');
   }
 
   function updateTimes(root) {

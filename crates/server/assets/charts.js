@@ -11,9 +11,13 @@
 
   // ---------- units ----------
 
-  function number(v) { return v.toFixed(Math.abs(v) < 10 && v % 1 ? 1 : 0); }
+  function number(v) {
+    return v.toFixed(Math.abs(v) < 10 && v % 1 ? 1 : 0);
+  }
 
-  function percent(v) { return number(v) + ' %'; }
+  function percent(v) {
+    return number(v) + ' %';
+  }
 
   function bytes(v) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -25,10 +29,14 @@
     return number(v) + ' ' + units[i];
   }
 
-  function rate(v) { return bytes(v) + '/s'; }
+  function rate(v) {
+    return bytes(v) + '/s';
+  }
 
   // Tick steps for byte axes, so that they read 64 MiB, 128 MiB rather than 95 MiB, 191 MiB.
-  const BINARY_STEPS = [0, 1, 2, 3, 4].flatMap((k) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** k));
+  const BINARY_STEPS = [0, 1, 2, 3, 4].flatMap((k) =>
+    [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** k),
+  );
 
   // ---------- samples ----------
 
@@ -40,7 +48,10 @@
     return {
       t: Date.parse(p.at) / 1000,
       cpu: n(p.cpu_percent),
-      cpuLimit: p.cpu_percent > 0 && p.cpu_limit_percent > 0 ? (p.cpu_percent / p.cpu_limit_percent) * 100 : null,
+      cpuLimit:
+        p.cpu_percent > 0 && p.cpu_limit_percent > 0
+          ? (p.cpu_percent / p.cpu_limit_percent) * 100
+          : null,
       memory: n(p.memory_bytes),
       memoryLimit: p.memory_limit_bytes > 0 ? p.memory_limit_bytes : null,
       rx: n(p.net_rx_bytes_per_second),
@@ -58,16 +69,44 @@
   }
 
   const CHARTS = {
-    cpu: { format: percent, series: [['CPU', 'cpu', '--chart-1'], ['Limit', 'cpuLimit', '--chart-limit', true]] },
-    memory: { format: bytes, steps: BINARY_STEPS, series: [['Used', 'memory', '--chart-1'], ['Limit', 'memoryLimit', '--chart-limit', true]] },
-    network: { format: rate, steps: BINARY_STEPS, series: [['Received', 'rx', '--chart-1'], ['Sent', 'tx', '--chart-2']] },
-    disk: { format: rate, steps: BINARY_STEPS, series: [['Read', 'read', '--chart-1'], ['Written', 'write', '--chart-2']] },
+    cpu: {
+      format: percent,
+      series: [
+        ['CPU', 'cpu', '--chart-1'],
+        ['Limit', 'cpuLimit', '--chart-limit', true],
+      ],
+    },
+    memory: {
+      format: bytes,
+      steps: BINARY_STEPS,
+      series: [
+        ['Used', 'memory', '--chart-1'],
+        ['Limit', 'memoryLimit', '--chart-limit', true],
+      ],
+    },
+    network: {
+      format: rate,
+      steps: BINARY_STEPS,
+      series: [
+        ['Received', 'rx', '--chart-1'],
+        ['Sent', 'tx', '--chart-2'],
+      ],
+    },
+    disk: {
+      format: rate,
+      steps: BINARY_STEPS,
+      series: [
+        ['Read', 'read', '--chart-1'],
+        ['Written', 'write', '--chart-2'],
+      ],
+    },
   };
 
   // ---------- one chart ----------
 
   function createChart(figure, def, css) {
     const plot = document.createElement('div');
+    plot.className = 'chart-plot';
     const empty = document.createElement('p');
     empty.className = 'chart-empty';
     empty.textContent = EMPTY_TEXT;
@@ -80,7 +119,12 @@
     let data = [[], ...def.series.map(() => [])];
 
     function options() {
-      const axis = { stroke: css('--chart-axis'), grid: { stroke: css('--chart-grid') }, ticks: { stroke: css('--chart-grid') }, font: '12px system-ui, sans-serif' };
+      const axis = {
+        stroke: css('--chart-axis'),
+        grid: { stroke: css('--chart-grid') },
+        ticks: { stroke: css('--chart-grid') },
+        font: '12px system-ui, sans-serif',
+      };
       return {
         width: Math.max(plot.clientWidth, 100),
         height: HEIGHT,
@@ -92,7 +136,6 @@
             width: 1.5,
             dash: dashed ? [6, 4] : undefined,
             spanGaps: true,
-            points: { show: false },
             value: (u, v) => (v == null ? '–' : def.format(v)),
           })),
         ],
@@ -124,15 +167,21 @@
       if (drawn) {
         figure.dataset.drawn = 'true';
         const last = points[points.length - 1];
-        summary.textContent = 'Latest: ' + def.series
-          .map(([label, key]) => `${label} ${last[key] == null ? 'unknown' : def.format(last[key])}`)
-          .join(', ');
+        summary.textContent =
+          'Latest: ' +
+          def.series
+            .map(
+              ([label, key]) => `${label} ${last[key] == null ? 'unknown' : def.format(last[key])}`,
+            )
+            .join(', ');
       } else {
-        summary.textContent = EMPTY_TEXT;
+        summary.textContent = '';
       }
     }
 
-    new ResizeObserver(() => uplot?.setSize({ width: Math.max(plot.clientWidth, 100), height: HEIGHT })).observe(plot);
+    new ResizeObserver(() =>
+      uplot?.setSize({ width: Math.max(plot.clientWidth, 100), height: HEIGHT }),
+    ).observe(plot);
 
     return { set, rebuild: () => uplot && build() };
   }
@@ -193,11 +242,14 @@
         if (early) early.push(sample);
         else addSample(sample);
       });
-      es.addEventListener('open', () => { status.textContent = ''; });
+      es.addEventListener('open', () => {
+        status.textContent = '';
+      });
       es.addEventListener('error', () => {
-        status.textContent = es.readyState === EventSource.CONNECTING
-          ? 'Live updates interrupted; reconnecting…'
-          : 'Live updates stopped. Reload the page to try again.';
+        status.textContent =
+          es.readyState === EventSource.CONNECTING
+            ? 'Live updates interrupted; reconnecting…'
+            : 'Live updates stopped. Reload the page to try again.';
       });
     }
 
@@ -219,7 +271,9 @@
       }
       let fetched = [];
       try {
-        const res = await fetch(`${section.dataset.series}?from=${RANGES[range]}`, { headers: { Accept: 'application/json' } });
+        const res = await fetch(`${section.dataset.series}?from=${RANGES[range]}`, {
+          headers: { Accept: 'application/json' },
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         fetched = (await res.json()).points || [];
       } catch (err) {
@@ -243,7 +297,9 @@
       if (e.target === section) closeStream();
     });
     // Series colours are drawn into the canvas, so a theme switch redraws with the new ones.
-    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => charts.forEach((c) => c.rebuild()));
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () =>
+      charts.forEach((c) => c.rebuild()),
+    );
 
     const pressed = buttons.find((b) => b.getAttribute('aria-pressed') === 'true');
     show(pressed ? pressed.dataset.range : 'live');

@@ -20,12 +20,27 @@
   // codes: the stylesheet has a readable variant of each 16 for both themes, arbitrary RGB
   // would not be.
   const PALETTE = [
-    [0, 0, 0], [205, 0, 0], [0, 205, 0], [205, 205, 0], [0, 0, 238], [205, 0, 205], [0, 205, 205], [229, 229, 229],
-    [127, 127, 127], [255, 0, 0], [0, 255, 0], [255, 255, 0], [92, 92, 255], [255, 0, 255], [0, 255, 255], [255, 255, 255],
+    [0, 0, 0],
+    [205, 0, 0],
+    [0, 205, 0],
+    [205, 205, 0],
+    [0, 0, 238],
+    [205, 0, 205],
+    [0, 205, 205],
+    [229, 229, 229],
+    [127, 127, 127],
+    [255, 0, 0],
+    [0, 255, 0],
+    [255, 255, 0],
+    [92, 92, 255],
+    [255, 0, 255],
+    [0, 255, 255],
+    [255, 255, 255],
   ];
   // CSI sequences (SGR ends in "m"), OSC/DCS-style strings, other two-byte escapes, and the C0
   // controls a log cannot show. Tab and newline are kept; carriage returns are handled first.
-  const ESCAPES = /\x1b\[([0-9:;<=>?]*)[ -/]*([@-~])|\x1b[\]PX^_][\s\S]*?(?:\x07|\x1b\\|$)|\x1b[\s\S]?|[\x00-\x08\x0b-\x1f\x7f]/g;
+  const ESCAPES =
+    /\x1b\[([0-9:;<=>?]*)[ -/]*([@-~])|\x1b[\]PX^_][\s\S]*?(?:\x07|\x1b\\|$)|\x1b[\s\S]?|[\x00-\x08\x0b-\x1f\x7f]/g;
   const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/;
 
   function nearest(r, g, b) {
@@ -33,20 +48,28 @@
     let bestDistance = Infinity;
     PALETTE.forEach(([pr, pg, pb], i) => {
       const d = (r - pr) ** 2 + (g - pg) ** 2 + (b - pb) ** 2;
-      if (d < bestDistance) { best = i; bestDistance = d; }
+      if (d < bestDistance) {
+        best = i;
+        bestDistance = d;
+      }
     });
     return best;
   }
 
   function from256(n) {
     if (n < 16) return n;
-    if (n >= 232) { const v = 8 + (n - 232) * 10; return nearest(v, v, v); }
+    if (n >= 232) {
+      const v = 8 + (n - 232) * 10;
+      return nearest(v, v, v);
+    }
     const level = (x) => (x ? 55 + x * 40 : 0);
     const i = n - 16;
     return nearest(level(Math.floor(i / 36)), level(Math.floor(i / 6) % 6), level(i % 6));
   }
 
-  function newSgr() { return { fg: -1, bg: -1, bold: false, dim: false, italic: false, underline: false }; }
+  function newSgr() {
+    return { fg: -1, bg: -1, bold: false, dim: false, italic: false, underline: false };
+  }
 
   // Applies one SGR parameter list ("1;31", "38;5;208", "38:2::255:0:0", "" = reset) to state.
   function applySgr(params, st) {
@@ -57,7 +80,10 @@
       if (n === 38 || n === 48) {
         let args = sub.slice(1);
         if (sub.length === 1) {
-          args = codes.slice(i + 1, i + 1 + (codes[i + 1] === '5' ? 2 : codes[i + 1] === '2' ? 4 : 1));
+          args = codes.slice(
+            i + 1,
+            i + 1 + (codes[i + 1] === '5' ? 2 : codes[i + 1] === '2' ? 4 : 1),
+          );
           i += args.length;
         }
         let colour = -1;
@@ -143,12 +169,18 @@
   function clock(at) {
     const d = new Date(at);
     if (Number.isNaN(d.getTime())) return '';
-    return [d.getHours(), d.getMinutes(), d.getSeconds()].map((x) => String(x).padStart(2, '0')).join(':');
+    return [d.getHours(), d.getMinutes(), d.getSeconds()]
+      .map((x) => String(x).padStart(2, '0'))
+      .join(':');
   }
 
-  function nextTask() { return new Promise((resolve) => setTimeout(resolve)); }
+  function nextTask() {
+    return new Promise((resolve) => setTimeout(resolve));
+  }
 
-  function escapeRegExp(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
+  function escapeRegExp(s) {
+    return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
 
   // ---------- event stream ----------
 
@@ -176,7 +208,10 @@
       } catch {
         return reconnect();
       }
-      if (res.status !== 200 || !(res.headers.get('Content-Type') || '').startsWith('text/event-stream')) {
+      if (
+        res.status !== 200 ||
+        !(res.headers.get('Content-Type') || '').startsWith('text/event-stream')
+      ) {
         controller.abort();
         if (!closed) on.failed(`HTTP ${res.status}`);
         return;
@@ -230,7 +265,8 @@
           const colon = line.indexOf(':');
           if (colon === 0) continue; // a comment (keep-alive)
           const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1);
+          const value =
+            colon < 0 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1);
           if (field === 'data') data.push(value);
           else if (field === 'event') type = value;
           else if (field === 'id' && !value.includes('\0')) lastId = value;
@@ -383,7 +419,10 @@
       if (!rowHeight) return;
       const top = viewport.scrollTop;
       const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
-      const last = Math.min(lines.length, Math.ceil((top + viewport.clientHeight) / rowHeight) + OVERSCAN);
+      const last = Math.min(
+        lines.length,
+        Math.ceil((top + viewport.clientHeight) / rowHeight) + OVERSCAN,
+      );
       if (first === shown.first && last === shown.last && !redraw) return;
       if (redraw || first >= shown.last || last <= shown.first) {
         rows.replaceChildren(rowsFor(first, last));
@@ -406,7 +445,11 @@
       for (let i = from; i < to; i++) {
         const marks = [];
         for (; k < search.lines.length && search.lines[k] === i; k++) {
-          marks.push({ from: search.cols[k], to: search.cols[k] + search.len, current: k === search.current });
+          marks.push({
+            from: search.cols[k],
+            to: search.cols[k] + search.len,
+            current: k === search.current,
+          });
         }
         fragment.append(row(lines[i], marks));
       }
@@ -444,13 +487,19 @@
 
     // ---------- follow ----------
 
-    viewport.addEventListener('scroll', () => {
-      const atBottom = viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - rowHeight / 2;
-      // Our own scrolling only ever moves down; moving above where we put it is the user.
-      if (follow.checked && !atBottom && viewport.scrollTop < autoScrollTop - 1) follow.checked = false;
-      else if (!follow.checked && atBottom && lines.length) follow.checked = true;
-      render();
-    }, { passive: true });
+    viewport.addEventListener(
+      'scroll',
+      () => {
+        const atBottom =
+          viewport.scrollTop + viewport.clientHeight >= viewport.scrollHeight - rowHeight / 2;
+        // Our own scrolling only ever moves down; moving above where we put it is the user.
+        if (follow.checked && !atBottom && viewport.scrollTop < autoScrollTop - 1)
+          follow.checked = false;
+        else if (!follow.checked && atBottom && lines.length) follow.checked = true;
+        render();
+      },
+      { passive: true },
+    );
 
     follow.addEventListener('change', () => {
       if (follow.checked) scrollToBottom();
@@ -500,7 +549,14 @@
 
     function runSearch() {
       const q = searchInput.value;
-      Object.assign(search, { re: null, lines: [], cols: [], len: q.length, current: -1, capped: false });
+      Object.assign(search, {
+        re: null,
+        lines: [],
+        cols: [],
+        len: q.length,
+        current: -1,
+        capped: false,
+      });
       if (q) {
         search.re = new RegExp(escapeRegExp(q), 'gi');
         scan(0);
@@ -520,7 +576,10 @@
       follow.checked = false;
       const line = search.lines[k];
       const top = line * rowHeight;
-      if (top < viewport.scrollTop || top + rowHeight > viewport.scrollTop + viewport.clientHeight) {
+      if (
+        top < viewport.scrollTop ||
+        top + rowHeight > viewport.scrollTop + viewport.clientHeight
+      ) {
         viewport.scrollTop = top - viewport.clientHeight / 2 + rowHeight / 2;
       }
       redraw = true;
@@ -547,7 +606,8 @@
         let text = '';
         for (let i = from; i < Math.min(n, from + DOWNLOAD_SLICE); i++) {
           const l = lines[i];
-          if (l.container !== undefined) text += `${l.at} ${l.container.slice(0, 12)} ${l.stderr ? 'stderr' : 'stdout'} `;
+          if (l.container !== undefined)
+            text += `${l.at} ${l.container.slice(0, 12)} ${l.stderr ? 'stderr' : 'stdout'} `;
           text += l.text + '\n';
         }
         blobs.push(new Blob([text]));
@@ -578,7 +638,9 @@
     }
 
     function announce(status) {
-      document.body.dispatchEvent(new CustomEvent('helvetia:deployment-status', { detail: { status } }));
+      document.body.dispatchEvent(
+        new CustomEvent('helvetia:deployment-status', { detail: { status } }),
+      );
     }
 
     const stream = openStream(url, {
