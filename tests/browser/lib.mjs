@@ -61,8 +61,27 @@ export async function assertNoHorizontalScroll(page, label) {
     scroll: document.documentElement.scrollWidth,
     client: document.documentElement.clientWidth,
   }));
-  if (scroll > client)
-    throw new Error(`${label}: page is ${scroll}px wide in a ${client}px viewport`);
+  if (scroll > client) {
+    // The innermost elements that stick out, to say what to fix.
+    const culprits = await page.evaluate((width) => {
+      const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+      const clipped = (e) => {
+        for (let up = e.parentElement; up && up !== document.body; up = up.parentElement)
+          if (scrolls(up)) return true;
+        return false;
+      };
+      const wide = [...document.querySelectorAll('body *')].filter(
+        (e) => e.getBoundingClientRect().right > width + 1 && !clipped(e),
+      );
+      return wide
+        .filter((e) => !wide.some((other) => other !== e && e.contains(other)))
+        .slice(0, 5)
+        .map((e) => `${e.tagName.toLowerCase()}.${e.className} "${e.textContent.slice(0, 40)}"`);
+    }, client);
+    throw new Error(
+      `${label}: page is ${scroll}px wide in a ${client}px viewport; sticking out: ${culprits.join('; ')}`,
+    );
+  }
 }
 
 const AXE_SOURCE = readFileSync(

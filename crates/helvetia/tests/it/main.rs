@@ -13,6 +13,7 @@ mod budget;
 mod builder;
 mod certificates;
 mod cli;
+mod dashboard;
 mod deploy;
 mod detect;
 mod domains;
