@@ -33,7 +33,7 @@ async fn in_a_browser_people_sign_in_deploy_watch_it_live_and_roll_back() {
         .lines()
         .filter_map(|line| line.split("/signup?token=").nth(1))
         .map(|token| token.trim().to_owned())
-        .last()
+        .next_back()
         .expect("a sign-up link in the server's log");
     let sign_up = json!({"token": link, "email": OWNER_EMAIL, "name": "Owner",
                          "password": OWNER_PASSWORD});
