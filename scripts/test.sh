@@ -16,6 +16,9 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== dashboard assets: vendored files as published, the log viewer and charts in Chromium"
+scripts/check-vendored.sh
+npm test --prefix tests/browser
 echo "== cargo test"
 # One test at a time: the end-to-end and fault tests each run servers, builds, load, second
 # engines and database clusters; two at once on a 2-core machine turned timings into failures.

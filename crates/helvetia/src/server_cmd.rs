@@ -91,6 +91,9 @@ fn announce(address: &str, first_token: Option<&str>, data_dir: &std::path::Path
     let url = format!("http://{address}");
     let token_file = data_dir.join(ADMIN_TOKEN_FILE);
     println!("Helvetia {} is running.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  Dashboard: {url}/   (sign in with your account, or paste the admin token under \"Sign in with an API token\")"
+    );
     println!("  API:    {url}/api/v1   (OpenAPI: {url}/api/v1/openapi.json)");
     match first_token {
         Some(token) => {

@@ -59,6 +59,7 @@ pub async fn list(
 #[template(path = "deployment_phases.html")]
 struct Phases {
     href: String,
+    status: Badge,
     phases: Vec<Phase>,
     /// How it ended, when it did not go live: the status and why.
     outcome: Option<(Badge, String)>,
@@ -137,6 +138,7 @@ impl Phases {
         });
         Phases {
             href: String::new(),
+            status: Badge::status(current),
             phases,
             outcome,
             in_progress: current.is_in_progress(),

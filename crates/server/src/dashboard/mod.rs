@@ -29,6 +29,7 @@ mod deployments;
 mod env;
 mod form;
 mod live;
+mod new_service;
 mod observe;
 mod overview;
 mod page;
@@ -63,7 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/live/overview", get(live::overview))
         .route(
             "/p/{project}/new",
-            get(services::new_page).post(services::create),
+            get(new_service::page).post(new_service::create),
         )
         .route("/p/{project}/s/{service}", get(services::page))
         .route("/p/{project}/s/{service}/live", get(live::service))

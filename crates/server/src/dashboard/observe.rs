@@ -70,7 +70,10 @@ pub async fn metrics(
 ) -> PageResult {
     let owned = access::service(&state.app, &viewer.caller, &project, &service).await?;
     let (view, _) = services::get(&state.app, owned).await?;
-    let limits = &view.runtime.limits;
+    let limits = view
+        .runtime
+        .limits
+        .or(state.app.platform.settings.default_limits);
     Ok(render(&MetricsPage {
         chrome: viewer.chrome(format!("Metrics of {project}/{service}")),
         nav: ServiceNav::new(&project, &service, "metrics"),

@@ -116,10 +116,22 @@ impl From<&Deployment> for DeploymentRow {
             commit: short_commit(deployment.commit_sha.as_deref()),
             message: first_line(deployment.commit_message.as_deref()),
             cause: deployment.cause.as_str().to_owned(),
-            by: deployment.created_by.clone(),
+            by: actor_label(&deployment.created_by),
             created: deployment.created_at.to_string(),
         }
     }
+}
+
+/// Who did something, as the audit log names them, for people: a user by e-mail address
+/// (`user:2(ada@example.com)` → `ada@example.com`); anything else as it is.
+pub fn actor_label(label: &str) -> String {
+    label
+        .strip_prefix("user:")
+        .and_then(|rest| rest.split_once('('))
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .filter(|email| !email.contains('('))
+        .unwrap_or(label)
+        .to_owned()
 }
 
 pub fn short_commit(sha: Option<&str>) -> String {
@@ -160,5 +172,10 @@ mod tests {
         assert_eq!(short_commit(Some("0123456789abcdef")), "0123456");
         assert_eq!(short_commit(None), "");
         assert_eq!(first_line(Some("Fix it\n\nLong story")), "Fix it");
+        assert_eq!(actor_label("user:2(ada@example.com)"), "ada@example.com");
+        assert_eq!(
+            actor_label("user:2(ada@example.com) token:5(ci)"),
+            "user:2(ada@example.com) token:5(ci)"
+        );
     }
 }

@@ -88,6 +88,10 @@ async fn every_operation_is_routed_and_guarded_by_its_declared_scope() {
                 Method::GET if path.starts_with("/.well-known/") => {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}")
                 }
+                // Renewing a browser's session without its cookie sends it to sign in.
+                Method::GET if path == "/api/v1/auth/renew" => {
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path}")
+                }
                 Method::GET if needs_query => {
                     assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}")
                 }
