@@ -17,58 +17,10 @@
 
 use std::time::{Duration, Instant};
 
-use helvetia_test_support::bench::env_or;
+use helvetia_test_support::bench::{
+    clock_ticks_per_second, cpu_ticks, env_or, server_pid, status_mib,
+};
 use helvetia_test_support::{FixtureRepo, TestServer, eventually, remove_project_objects, unique};
-
-/// The pid of the `helvetia server` whose data dir is `data_dir` (the harness does not
-/// expose its child's pid; the data dir is unique to it).
-fn server_pid(data_dir: &std::path::Path) -> u32 {
-    let wanted = data_dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.get(1) == Some(&b"server".as_slice()) && args.contains(&wanted.as_bytes())
-        })
-        .expect("the server process")
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // The command may contain spaces; the fields after its closing parenthesis do not.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
-        .split_whitespace()
-        .collect();
-    // After the command: state is field 3, utime 14 and stime 15 (man 5 proc).
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
-}
-
-/// A `kB` line of `/proc/<pid>/status`, in MiB.
-fn status_mib(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a kB figure");
-    kb / 1024.0
-}
-
-fn clock_ticks_per_second() -> f64 {
-    let output = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .expect("getconf");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("CLK_TCK")
-}
 
 #[tokio::main]
 async fn main() {
