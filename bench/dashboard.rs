@@ -162,9 +162,12 @@ async fn main() {
     .spawn()
     .expect("node runs");
     let mut lines = BufReader::new(holder.stdout.take().expect("stdout")).lines();
-    while let Some(line) = lines.next_line().await.expect("node's output") {
-        if line == "ready" {
-            break;
+    loop {
+        let line = lines.next_line().await.expect("node's output");
+        match line.as_deref() {
+            Some("ready") => break,
+            Some(_) => {}
+            None => panic!("the tabs did not open: {:?}", holder.wait().await),
         }
     }
     // Let the tabs' page loads settle: the window measures them being open.

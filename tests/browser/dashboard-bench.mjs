@@ -39,18 +39,21 @@ try {
     }
     console.log(JSON.stringify(paints));
   } else if (mode === 'tabs') {
-    const context = await signedIn();
-    const pages = [];
+    // A context per tab: over plain HTTP/1.1 a browser keeps at most 6 connections to one
+    // host, so a 7th tab's stream would wait for one to close (over HTTPS, HTTP/2 carries
+    // them all on one connection).
+    const contexts = [];
     for (let i = 0; i < Number(count); i++) {
+      const context = await signedIn();
+      contexts.push(context);
       const page = await context.newPage();
       const connected = page.waitForResponse((r) => r.url().endsWith('/live'));
       await page.goto(url);
       await connected;
-      pages.push(page);
     }
     console.log('ready');
     await new Promise((done) => setTimeout(done, Number(seconds) * 1000));
-    await context.close();
+    for (const context of contexts) await context.close();
   } else {
     throw new Error(`unknown mode ${mode}`);
   }

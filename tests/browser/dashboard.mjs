@@ -169,9 +169,21 @@ try {
     state: 'detached',
     timeout: DEPLOY_TIMEOUT,
   });
+  // Another tab keeps the overview open: its row changes as the deployment does, unreloaded.
+  const overview = await context.newPage();
+  await overview.goto(`${BASE}/`);
+  const changedAt = () =>
+    overview.locator('#overview tr', { hasText: SERVICE }).locator('time').getAttribute('datetime');
+  const before = await changedAt();
   await page.getByRole('button', { name: /^Deploy / }).click();
   await page.waitForURL(new RegExp(`${SERVICE_PATH}/deployments/\\d+$`));
   await watchUntilLive(page);
+  for (let i = 0; (await changedAt()) === before; i++) {
+    if (i === 100) throw new Error('the open overview did not follow the deployment');
+    await overview.waitForTimeout(100);
+  }
+  await overview.locator('#overview .badge.status-live').first().waitFor();
+  await overview.close();
   await page.reload();
   await page.getByText('Second commit').first().waitFor();
   await page.getByRole('link', { name: 'Deployments' }).click();
@@ -181,6 +193,12 @@ try {
   await page.waitForURL(new RegExp(`${SERVICE_PATH}/deployments/\\d+$`));
   await page.getByText(/^rollback by/).waitFor();
   await watchUntilLive(page);
+
+  step('a page that does not exist says so');
+  const missing = await page.goto(`${BASE}/p/${PROJECT}/s/nothing-here`);
+  if (missing.status() !== 404) throw new Error(`a missing service answered ${missing.status()}`);
+  await page.getByRole('alert').filter({ hasText: /nothing-here.* not found/ }).waitFor();
+  await screen(page, 'not-found');
 
   const longest = await tasks.max();
   step(`longest main-thread task: ${longest.toFixed(0)} ms`);
