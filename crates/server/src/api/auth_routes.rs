@@ -175,8 +175,8 @@ async fn sign_out(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct Renewal {
-    /// The dashboard page to return to: a path on this server (default `/`).
-    #[param(max_length = 2048)]
+    /// The dashboard page to return to: a path on this server (anything else, and the
+    /// default, is `/`).
     next: Option<String>,
 }
 
