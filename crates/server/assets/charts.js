@@ -149,7 +149,14 @@
             size: (u, values) => (values ? Math.max(...values.map((v) => v.length)) * 7 + 20 : 40),
           },
         ],
-        scales: { y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        scales: {
+          // One point alone would make uPlot widen the time axis to years: a minute each side.
+          x: {
+            time: true,
+            range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]),
+          },
+          y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] },
+        },
       };
     }
 
