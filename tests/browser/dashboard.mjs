@@ -1,8 +1,8 @@
 // The dashboard end to end, in Chromium, against a real Helvetia server and the fake GitHub:
 // sign in with a password, then with GitHub; create a service from a GitHub repository; watch
 // its build log stream live; see it go live and open its address; set a secret and see it
-// masked; watch the CPU chart draw; deploy a second commit and roll back. Every screen is
-// checked with axe and photographed at 1280 px and 375 px.
+// masked; watch the CPU chart draw; deploy a second commit and roll back; make and revoke an
+// API token. Every screen is checked with axe and photographed at 1280 px and 375 px.
 //
 // Run by `crates/helvetia/tests/it/dashboard.rs`, which starts the server and the fake GitHub
 // and passes them in the environment:
@@ -193,6 +193,18 @@ try {
   await page.waitForURL(new RegExp(`${SERVICE_PATH}/deployments/\\d+$`));
   await page.getByText(/^rollback by/).waitFor();
   await watchUntilLive(page);
+
+  step('making an API token, shown once, then revoking it');
+  await page.getByRole('link', { name: 'API tokens' }).click();
+  await page.getByLabel('What it is for').fill('ci');
+  await page.getByLabel('deploy').check();
+  await page.getByRole('button', { name: 'Make the token' }).click();
+  const value = await page.locator('#new-token').textContent();
+  if (!value.startsWith('hlv_')) throw new Error(`no token shown: ${value}`);
+  await screen(page, 'tokens');
+  await page.getByRole('button', { name: 'Revoke ci' }).click();
+  await page.getByText('revoked: it no longer works').waitFor();
+  if ((await page.content()).includes(value)) throw new Error('the token is shown again');
 
   step('a page that does not exist says so');
   const missing = await page.goto(`${BASE}/p/${PROJECT}/s/nothing-here`);

@@ -35,6 +35,7 @@ mod overview;
 mod page;
 mod services;
 mod signin;
+mod tokens;
 mod views;
 
 pub use page::Viewer;
@@ -91,6 +92,8 @@ pub fn routes() -> Router<AppState> {
         .route("/p/{project}/s/{service}/env/import", post(env::import))
         .route("/p/{project}/s/{service}/env/unset", post(env::unset))
         .route("/p/{project}/s/{service}/env/reveal", post(env::reveal))
+        .route("/tokens", get(tokens::page).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -486,3 +486,98 @@ async fn the_overview_stream_sends_the_list_again_when_a_deployment_changes() {
     let second = next_event().await;
     assert!(second.contains("status-queued"), "{second}");
 }
+
+#[tokio::test]
+async fn an_account_with_two_factors_is_asked_for_its_code_on_the_sign_in_page() {
+    use helvetia_server::sessions::totp;
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    let (access, _) = crate::sessions::session(&api, "ada@example.com").await;
+    let (_, enrolment) = api
+        .call(Method::POST, "/api/v1/me/totp", Some(&access), None)
+        .await;
+    let secret = totp::decode(enrolment["secret"].as_str().unwrap()).unwrap();
+    let step = totp::step_at(jiff::Timestamp::now());
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            Some(&access),
+            Some(serde_json::json!({"code": totp::code(&secret, step)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut browser = Browser::new(&api);
+    browser.get("/signin").await;
+    let fields = [("email", "ada@example.com"), ("password", PASSWORD)];
+    let page = browser.submit("/signin", &fields).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.body.contains("two-factor authentication"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"aria-invalid="true""#),
+        "the code field is marked"
+    );
+    assert!(!browser.cookies.contains_key("helvetia_session"));
+    // The next step's code: the one confirming enrolment was used up.
+    let code = totp::code(&secret, step + 1);
+    let page = browser
+        .submit("/signin", &[fields[0], fields[1], ("code", &code)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(browser.cookies.contains_key("helvetia_session"));
+}
+
+#[tokio::test]
+async fn a_token_made_on_the_tokens_page_is_shown_once_works_and_can_be_revoked() {
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    let mut ada = Browser::new(&api);
+    ada.sign_in("ada@example.com").await;
+    let page = ada
+        .submit(
+            "/tokens",
+            &[
+                ("name", "ci"),
+                ("read", "on"),
+                ("deploy", "on"),
+                ("expires_in_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let token = page
+        .body
+        .split(r#"<code class="revealed" id="new-token">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("hlv_"), "{token}");
+    let (status, me) = api
+        .call(Method::GET, "/api/v1/me", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["token_name"], "ci", "{me}");
+    let page = ada.get("/tokens").await;
+    assert!(!page.body.contains(&token), "the value is shown once");
+    assert!(page.body.contains("read, deploy"), "{}", page.body);
+    let id = me["token_id"].as_i64().unwrap();
+    let page = ada.submit(&format!("/tokens/{id}/revoke"), &[]).await;
+    assert!(page.body.contains("revoked"), "{}", page.body);
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/me", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let page = ada.submit("/tokens", &[("name", "nothing")]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no scope: {}",
+        page.body
+    );
+}
