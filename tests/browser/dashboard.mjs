@@ -2,7 +2,8 @@
 // sign in with a password, then with GitHub; create a service from a GitHub repository; watch
 // its build log stream live; see it go live and open its address; set a secret and see it
 // masked; watch the CPU chart draw; deploy a second commit and roll back; make and revoke an
-// API token. Every screen is checked with axe and photographed at 1280 px and 375 px.
+// API token; filter the audit log. Every screen is checked with axe and photographed at
+// 1280 px and 375 px.
 //
 // Run by `crates/helvetia/tests/it/dashboard.rs`, which starts the server and the fake GitHub
 // and passes them in the environment:
@@ -205,6 +206,17 @@ try {
   await page.getByRole('button', { name: 'Revoke ci' }).click();
   await page.getByText('revoked: it no longer works').waitFor();
   if ((await page.content()).includes(value)) throw new Error('the token is shown again');
+
+  step('filtering the audit log');
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.getByLabel('Action starts with').fill('token');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/action=token/);
+  await page.getByRole('rowheader', { name: 'token.revoke' }).waitFor();
+  await page.getByRole('rowheader', { name: 'token.create' }).waitFor();
+  if ((await page.getByRole('rowheader', { name: /^auth\./ }).count()) > 0)
+    throw new Error('the filter let sign-ins through');
+  await screen(page, 'audit');
 
   step('a page that does not exist says so');
   const missing = await page.goto(`${BASE}/p/${PROJECT}/s/nothing-here`);

@@ -93,6 +93,37 @@ pub enum AuditLog {
     Instance,
 }
 
+/// Which entries of a log to read: every given part must match, ignoring case — `action` as a
+/// prefix (`deployment` matches `deployment.create`), `actor` and `target` anywhere in theirs.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+impl AuditFilter {
+    /// The `LIKE` patterns (lower-cased, `\` escaping `%`, `_` and itself) of each part.
+    fn patterns(&self) -> [Option<String>; 3] {
+        let escaped = |text: &str| {
+            text.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        let given = |part: &Option<String>, pattern: fn(String) -> String| {
+            part.as_deref()
+                .filter(|text| !text.is_empty())
+                .map(|text| pattern(escaped(text)))
+        };
+        [
+            given(&self.action, |text| format!("{text}%")),
+            given(&self.actor, |text| format!("%{text}%")),
+            given(&self.target, |text| format!("%{text}%")),
+        ]
+    }
+}
+
 impl Store {
     /// Records an action that changes nothing else (reading a secret, say).
     pub async fn record_audit(
@@ -116,6 +147,20 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
+        self.audit_log_filtered(log, &AuditFilter::default(), before, limit)
+            .await
+    }
+
+    /// A log's entries that `filter` matches, newest first: at most `limit`, older than entry
+    /// `before` when given.
+    pub async fn audit_log_filtered(
+        &self,
+        log: AuditLog,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let [action, actor, target] = filter.patterns();
         let (whose, id) = match log {
             AuditLog::Team(team) => ("team_id = $1", team.0),
             AuditLog::User(user) => ("user_id = $1", user.0),
@@ -123,13 +168,20 @@ impl Store {
         };
         let query = format!(
             "SELECT id, actor, action, target, client_addr, at FROM audit_log
-             WHERE {whose} AND id < $2 ORDER BY id DESC LIMIT $3"
+             WHERE {whose} AND id < $2
+               AND ($4 IS NULL OR LOWER(action) LIKE $4 ESCAPE '\\')
+               AND ($5 IS NULL OR LOWER(actor) LIKE $5 ESCAPE '\\')
+               AND ($6 IS NULL OR LOWER(target) LIKE $6 ESCAPE '\\')
+             ORDER BY id DESC LIMIT $3"
         );
         let rows: Vec<AuditRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
                 .bind(id)
                 .bind(before.unwrap_or(i64::MAX))
                 .bind(limit)
+                .bind(action.clone())
+                .bind(actor.clone())
+                .bind(target.clone())
                 .fetch_all(pool)
                 .await?
         });

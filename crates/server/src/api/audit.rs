@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use helvetia_api_types::AuditEntry;
+use helvetia_store::audit::AuditFilter;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,6 +33,13 @@ struct AuditPage {
     /// The instance's own log — what belongs to no team and no user (break-glass tokens,
     /// sign-ins to unknown accounts) — for instance administrators.
     instance: Option<bool>,
+    /// Only actions starting with this, ignoring case (`deployment` for every
+    /// `deployment.…`).
+    action: Option<String>,
+    /// Only entries whose actor contains this, ignoring case (an e-mail address, `token:12`).
+    actor: Option<String>,
+    /// Only entries whose target contains this, ignoring case (`demo/web`).
+    target: Option<String>,
 }
 
 /// The audit log, newest first.
@@ -58,6 +66,11 @@ async fn audit_log(
                 (Some(team), _) => Whose::Team(team),
                 (None, Some(true)) => Whose::Instance,
                 (None, _) => Whose::Own,
+            },
+            &AuditFilter {
+                action: page.action,
+                actor: page.actor,
+                target: page.target,
             },
             page.before,
             page.limit,

@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use crate::api::AppState;
 
 mod assets;
+mod audit;
 mod deployments;
 mod env;
 mod form;
@@ -93,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .route("/p/{project}/s/{service}/env/unset", post(env::unset))
         .route("/p/{project}/s/{service}/env/reveal", post(env::reveal))
         .route("/tokens", get(tokens::page).post(tokens::create))
+        .route("/audit", get(audit::page))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(security_headers))

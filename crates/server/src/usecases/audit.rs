@@ -3,7 +3,7 @@
 
 use helvetia_api_types::AuditEntry;
 use helvetia_core::auth::{Caller, Scope};
-use helvetia_store::audit::AuditLog;
+use helvetia_store::audit::{AuditFilter, AuditLog};
 
 use super::access;
 use super::{App, Result, UseCaseError};
@@ -15,8 +15,8 @@ pub enum Whose<'a> {
     Instance,
 }
 
-/// Newest first: at most `limit` entries (default 50, at most 500), older than `before` when
-/// given. With `team`, that team's log (the caller must be an admin there); for the
+/// Newest first, those `filter` matches: at most `limit` entries (default 50, at most 500),
+/// older than `before` when given. With `team`, that team's log (the caller must be an admin there); for the
 /// `Instance`, what belongs to no team and no user — break-glass tokens, sign-ins to unknown
 /// accounts — (instance administrators only); otherwise the caller's own, and for a
 /// server-administration token the oldest team's.
@@ -24,6 +24,7 @@ pub async fn log(
     app: &App,
     caller: &Caller,
     whose: Whose<'_>,
+    filter: &AuditFilter,
     before: Option<i64>,
     limit: Option<i64>,
 ) -> Result<Vec<AuditEntry>> {
@@ -32,7 +33,7 @@ pub async fn log(
         Whose::Instance if caller.is_instance_admin() => {
             return Ok(app
                 .store
-                .audit_log(AuditLog::Instance, before, limit)
+                .audit_log_filtered(AuditLog::Instance, filter, before, limit)
                 .await?);
         }
         Whose::Instance => {
@@ -55,5 +56,8 @@ pub async fn log(
             AuditLog::Team(oldest.ok_or_else(|| UseCaseError::NotFound("team".into()))?)
         }
     };
-    Ok(app.store.audit_log(log, before, limit).await?)
+    Ok(app
+        .store
+        .audit_log_filtered(log, filter, before, limit)
+        .await?)
 }

@@ -581,3 +581,47 @@ async fn a_token_made_on_the_tokens_page_is_shown_once_works_and_can_be_revoked(
         page.body
     );
 }
+
+#[tokio::test]
+async fn the_audit_page_filters_the_viewers_log() {
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    api.demo_service("web").await;
+    let mut ada = Browser::new(&api);
+    ada.sign_in("ada@example.com").await;
+    ada.submit("/tokens", &[("name", "ci"), ("read", "on")])
+        .await;
+    let page = ada.get("/audit").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("token.create"), "{}", page.body);
+    assert!(page.body.contains("auth.signin"), "{}", page.body);
+    let page = ada.get("/audit?action=token").await;
+    assert!(page.body.contains("token.create"), "{}", page.body);
+    assert!(!page.body.contains("auth.signin"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"value="token""#),
+        "the filter stays in the form"
+    );
+    // Ada, the first account, administers the instance; Bob does not.
+    assert_eq!(ada.get("/audit?instance=on").await.status, StatusCode::OK);
+    account(&api, "bob@example.com").await;
+    let mut bob = Browser::new(&api);
+    bob.sign_in("bob@example.com").await;
+    let page = bob.get("/audit?instance=on").await;
+    assert_eq!(
+        page.status,
+        StatusCode::FORBIDDEN,
+        "for instance administrators only"
+    );
+    let (status, entries) = api
+        .get("/api/v1/audit?action=service&target=demo/web")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["service.create"], "{entries}");
+}

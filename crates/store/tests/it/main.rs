@@ -86,6 +86,7 @@ conformance!(
     tokens::authenticate_revoke_expire,
     tokens::the_callers_own_last_admin_token_is_revoked_only_with_force,
     tokens::mutations_are_audited,
+    tokens::the_audit_log_filters_by_action_actor_and_target,
     runtime::routing_table_follows_the_live_deployment,
     runtime::containers_of_running_deployments_are_wanted,
     runtime::networks_get_distinct_subnets,

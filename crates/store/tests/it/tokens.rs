@@ -244,3 +244,78 @@ pub async fn mutations_are_audited(db: &TestDb) {
         .unwrap();
     assert_eq!(older.len(), 1);
 }
+
+/// The audit log's filters: an action by prefix, an actor or a target by any part, ignoring
+/// case; `%` and `_` in a filter are plain characters.
+pub async fn the_audit_log_filters_by_action_actor_and_target(db: &TestDb) {
+    use helvetia_core::audit::AuditAction;
+    use helvetia_store::audit::{AuditBy, AuditFilter};
+    let team = db.admin().await.team;
+    let by = |actor: &str| AuditBy {
+        team: Some(team),
+        actor: actor.into(),
+        ..AuditBy::default()
+    };
+    let entries = [
+        (
+            "user:1(Ada@Example.com)",
+            AuditAction::DeploymentCreate,
+            "shop/web#1",
+        ),
+        (
+            "user:2(bob@example.com)",
+            AuditAction::EnvReveal,
+            "shop/web API_KEY",
+        ),
+        (
+            "user:1(Ada@Example.com)",
+            AuditAction::TokenCreate,
+            "token:3(ci_100%)",
+        ),
+    ];
+    for (actor, action, target) in entries {
+        db.store
+            .record_audit(by(actor), action, target)
+            .await
+            .unwrap();
+    }
+    let read = |action: &str, actor: &str, target: &str| {
+        let given = |text: &str| Some(text.to_owned()).filter(|t| !t.is_empty());
+        let filter = AuditFilter {
+            action: given(action),
+            actor: given(actor),
+            target: given(target),
+        };
+        async move {
+            db.store
+                .audit_log_filtered(AuditLog::Team(team), &filter, None, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|entry| entry.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read("", "", "").await.len(), 3);
+    assert_eq!(read("DEPLOYMENT", "", "").await, ["deployment.create"]);
+    assert_eq!(
+        read("", "ada@example", "").await,
+        ["token.create", "deployment.create"]
+    );
+    assert_eq!(
+        read("", "", "shop/web").await,
+        ["env.reveal", "deployment.create"]
+    );
+    assert_eq!(read("env", "ada", "").await, Vec::<String>::new());
+    assert_eq!(read("", "", "100%").await, ["token.create"]);
+    assert_eq!(
+        read("", "", "ci_1").await,
+        ["token.create"],
+        "`_` is itself"
+    );
+    assert_eq!(
+        read("", "", "c%1").await,
+        Vec::<String>::new(),
+        "`%` is itself"
+    );
+}
