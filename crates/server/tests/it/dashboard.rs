@@ -3,120 +3,17 @@
 //! sees, the security headers, the assets, and the live fragments over SSE. The browser tests
 //! (`crates/helvetia/tests/it/dashboard.rs`) drive the same pages in Chromium.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use futures::StreamExt;
 use helvetia_core::auth::Scope;
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use crate::browser::Browser;
 use crate::harness::Api;
 use crate::sessions::{PASSWORD, account};
-
-/// A browser: the cookies it was given, and what it answers.
-struct Browser<'a> {
-    api: &'a Api,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: String,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl<'a> Browser<'a> {
-    fn new(api: &'a Api) -> Browser<'a> {
-        Browser {
-            api,
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
-        let cookie: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        let request = request.header(header::COOKIE, cookie.join("; "));
-        let response = self
-            .api
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        for set in response.headers().get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let location = headers
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Page {
-            status,
-            location,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        self.send(Request::builder().uri(path), Body::empty()).await
-    }
-
-    /// Submits a form with the browser's CSRF token added (as the page's hidden field does).
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self
-            .cookies
-            .get("helvetia_csrf")
-            .cloned()
-            .unwrap_or_default();
-        self.submit_with(path, &csrf, fields).await
-    }
-
-    async fn submit_with(&mut self, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Page {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("csrf", csrf);
-        for (name, value) in fields {
-            form.append_pair(name, value);
-        }
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        self.send(request, Body::from(form.finish())).await
-    }
-
-    /// Signs in with a password through the sign-in page.
-    async fn sign_in(&mut self, email: &str) {
-        let page = self.get("/signin").await;
-        assert_eq!(page.status, StatusCode::OK);
-        let page = self
-            .submit(
-                "/signin",
-                &[("email", email), ("password", PASSWORD), ("next", "/")],
-            )
-            .await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-        assert_eq!(page.location, "/");
-    }
-}
 
 #[tokio::test]
 async fn strangers_are_sent_to_sign_in_and_come_back_where_they_were_going() {
@@ -530,98 +427,4 @@ async fn an_account_with_two_factors_is_asked_for_its_code_on_the_sign_in_page()
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert!(browser.cookies.contains_key("helvetia_session"));
-}
-
-#[tokio::test]
-async fn a_token_made_on_the_tokens_page_is_shown_once_works_and_can_be_revoked() {
-    let api = Api::new().await;
-    account(&api, "ada@example.com").await;
-    let mut ada = Browser::new(&api);
-    ada.sign_in("ada@example.com").await;
-    let page = ada
-        .submit(
-            "/tokens",
-            &[
-                ("name", "ci"),
-                ("read", "on"),
-                ("deploy", "on"),
-                ("expires_in_days", "30"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let token = page
-        .body
-        .split(r#"<code class="revealed" id="new-token">"#)
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .unwrap()
-        .to_owned();
-    assert!(token.starts_with("hlv_"), "{token}");
-    let (status, me) = api
-        .call(Method::GET, "/api/v1/me", Some(&token), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["token_name"], "ci", "{me}");
-    let page = ada.get("/tokens").await;
-    assert!(!page.body.contains(&token), "the value is shown once");
-    assert!(page.body.contains("read, deploy"), "{}", page.body);
-    let id = me["token_id"].as_i64().unwrap();
-    let page = ada.submit(&format!("/tokens/{id}/revoke"), &[]).await;
-    assert!(page.body.contains("revoked"), "{}", page.body);
-    let (status, _) = api
-        .call(Method::GET, "/api/v1/me", Some(&token), None)
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let page = ada.submit("/tokens", &[("name", "nothing")]).await;
-    assert_eq!(
-        page.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "no scope: {}",
-        page.body
-    );
-}
-
-#[tokio::test]
-async fn the_audit_page_filters_the_viewers_log() {
-    let api = Api::new().await;
-    account(&api, "ada@example.com").await;
-    api.demo_service("web").await;
-    let mut ada = Browser::new(&api);
-    ada.sign_in("ada@example.com").await;
-    ada.submit("/tokens", &[("name", "ci"), ("read", "on")])
-        .await;
-    let page = ada.get("/audit").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("token.create"), "{}", page.body);
-    assert!(page.body.contains("auth.signin"), "{}", page.body);
-    let page = ada.get("/audit?action=token").await;
-    assert!(page.body.contains("token.create"), "{}", page.body);
-    assert!(!page.body.contains("auth.signin"), "{}", page.body);
-    assert!(
-        page.body.contains(r#"value="token""#),
-        "the filter stays in the form"
-    );
-    // Ada, the first account, administers the instance; Bob does not.
-    assert_eq!(ada.get("/audit?instance=on").await.status, StatusCode::OK);
-    account(&api, "bob@example.com").await;
-    let mut bob = Browser::new(&api);
-    bob.sign_in("bob@example.com").await;
-    let page = bob.get("/audit?instance=on").await;
-    assert_eq!(
-        page.status,
-        StatusCode::FORBIDDEN,
-        "for instance administrators only"
-    );
-    let (status, entries) = api
-        .get("/api/v1/audit?action=service&target=demo/web")
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let actions: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["service.create"], "{entries}");
 }

@@ -4,8 +4,10 @@
 
 mod api;
 mod authorization;
+mod browser;
 mod certificates;
 mod dashboard;
+mod dashboard_accounts;
 mod devices;
 mod disk;
 mod domains;
