@@ -146,6 +146,10 @@ try {
   await row.getByRole('button', { name: /Reveal/ }).click();
   await row.getByText('tok-7f3a9c-secret').waitFor();
 
+  await page.getByRole('link', { name: 'Volumes' }).click();
+  await page.getByText('No volumes').waitFor();
+  await screen(page, 'volumes');
+
   step('runtime logs and the CPU chart');
   await page.goto(`${BASE}${SERVICE_PATH}/logs`);
   await page.locator('.logview-count').waitFor();

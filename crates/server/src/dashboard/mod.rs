@@ -38,6 +38,7 @@ mod services;
 mod signin;
 mod tokens;
 mod views;
+mod volumes;
 
 pub use page::Viewer;
 
@@ -93,6 +94,14 @@ pub fn routes() -> Router<AppState> {
         .route("/p/{project}/s/{service}/env/import", post(env::import))
         .route("/p/{project}/s/{service}/env/unset", post(env::unset))
         .route("/p/{project}/s/{service}/env/reveal", post(env::reveal))
+        .route(
+            "/p/{project}/s/{service}/volumes",
+            get(volumes::page).post(volumes::add),
+        )
+        .route(
+            "/p/{project}/s/{service}/volumes/remove",
+            post(volumes::remove),
+        )
         .route("/tokens", get(tokens::page).post(tokens::create))
         .route("/audit", get(audit::page))
         .route("/tokens/{id}/revoke", post(tokens::revoke))

@@ -398,7 +398,7 @@ pub struct ServiceNav {
     pub project: String,
     pub name: String,
     pub href: String,
-    /// `overview`, `deployments`, `logs`, `env` or `metrics`.
+    /// `overview`, `deployments`, `logs`, `env`, `metrics` or `volumes`.
     pub current: &'static str,
 }
 

@@ -7,7 +7,7 @@ mod authorization;
 mod browser;
 mod certificates;
 mod dashboard;
-mod dashboard_accounts;
+mod dashboard_settings;
 mod devices;
 mod disk;
 mod domains;

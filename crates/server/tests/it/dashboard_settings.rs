@@ -1,5 +1,6 @@
-//! The dashboard's account pages, as a browser without JavaScript uses them: API tokens (made,
-//! shown once, revoked) and the audit log with its filters.
+//! The dashboard's pages for what is set up rather than watched, as a browser without
+//! JavaScript uses them: API tokens (made, shown once, revoked), the audit log with its
+//! filters, a service's volumes.
 
 use axum::http::{Method, StatusCode};
 
@@ -99,4 +100,55 @@ async fn the_audit_page_filters_the_viewers_log() {
         .map(|entry| entry["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["service.create"], "{entries}");
+}
+
+#[tokio::test]
+async fn volumes_are_listed_with_their_sizes_added_and_removed() {
+    let api = Api::new().await;
+    account(&api, "ada@example.com").await;
+    api.demo_service("web").await;
+    let mut ada = Browser::new(&api);
+    ada.sign_in("ada@example.com").await;
+    let page = ada.get("/p/demo/s/web/volumes").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("No volumes"), "{}", page.body);
+    let page = ada
+        .submit("/p/demo/s/web/volumes", &[("name", "data"), ("path", "/")])
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("path"),
+        "the refusal names the field: {}",
+        page.body
+    );
+    let page = ada
+        .submit(
+            "/p/demo/s/web/volumes",
+            &[("name", "data"), ("path", "/var/data")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body
+            .contains("Added. It applies from the next deployment."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("/var/data") && page.body.contains("0 B"),
+        "{}",
+        page.body
+    );
+    let (_, listed) = api.get("/api/v1/projects/demo/services/web/volumes").await;
+    assert_eq!(listed[0]["name"], "data", "{listed}");
+    let page = ada
+        .submit("/p/demo/s/web/volumes/remove", &[("name", "data")])
+        .await;
+    assert!(page.body.contains("Removed;"), "{}", page.body);
+    assert!(page.body.contains("No volumes"), "{}", page.body);
 }
