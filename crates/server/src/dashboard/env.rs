@@ -14,7 +14,6 @@ use super::form::Checked;
 use super::page::{Chrome, PageResult, Viewer, render};
 use super::services::{Flash, ServiceNav};
 use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::usecases::env::{self, EnvTarget, Unset};
 use crate::usecases::{App, UseCaseError, access};
 
@@ -99,23 +98,11 @@ pub async fn page(
 /// What the page says after a change: saved, and how it reaches the service.
 fn outcome(changed: Result<EnvChanged, UseCaseError>) -> Flash {
     match changed {
-        Ok(changed) if changed.redeployments.is_empty() => {
-            Flash::ok("Saved. It applies from the next deployment.")
+        Ok(changed) => {
+            let ids: Vec<i64> = changed.redeployments.iter().map(|d| d.id).collect();
+            Flash::applied("Saved.", &ids)
         }
-        Ok(changed) => Flash::ok(format!(
-            "Saved. Redeploying to apply it: deployment #{}.",
-            changed
-                .redeployments
-                .iter()
-                .map(|d| d.id.to_string())
-                .collect::<Vec<_>>()
-                .join(", #")
-        )),
-        Err(error) => {
-            let error = ApiError::from(error);
-            error.log();
-            Flash::error(&error)
-        }
+        Err(error) => Flash::failure(error),
     }
 }
 
@@ -210,7 +197,7 @@ pub async fn reveal(
     let revealed = match env::reveal(&state.app, &target, &form.name).await {
         Ok(revealed) => revealed,
         Err(error) => {
-            let flash = outcome(Err(error));
+            let flash = Flash::failure(error);
             return env_page(&state.app, &viewer, (&project, &service), Some(flash), None).await;
         }
     };

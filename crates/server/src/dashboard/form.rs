@@ -41,6 +41,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Checked<T> {
     }
 }
 
+/// A form whose only field is its CSRF token (a button that does one thing).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
 #[derive(Default, serde::Deserialize)]
 struct Token {
     csrf: Option<String>,

@@ -47,6 +47,26 @@ impl Flash {
         }
     }
 
+    /// A use case's refusal, logged as the API logs it.
+    pub fn failure(error: UseCaseError) -> Flash {
+        let error = ApiError::from(error);
+        error.log();
+        Flash::error(&error)
+    }
+
+    /// A change made (`done`, a sentence), and the redeployments that apply it to the live
+    /// service, if any.
+    pub fn applied(done: &str, redeployments: &[i64]) -> Flash {
+        if redeployments.is_empty() {
+            return Flash::ok(format!("{done} It applies from the next deployment."));
+        }
+        let ids: Vec<String> = redeployments.iter().map(|id| format!("#{id}")).collect();
+        Flash::ok(format!(
+            "{done} Redeploying to apply it: deployment {}.",
+            ids.join(", ")
+        ))
+    }
+
     pub fn error(error: &ApiError) -> Flash {
         let status = error.status();
         let class = if matches!(
@@ -348,9 +368,7 @@ async fn failed(
     service: &str,
     error: UseCaseError,
 ) -> PageResult {
-    let error = ApiError::from(error);
-    error.log();
-    service_page(app, viewer, project, service, Some(Flash::error(&error))).await
+    service_page(app, viewer, project, service, Some(Flash::failure(error))).await
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::assets::{self, Urls};
-use super::form::Checked;
+use super::form::{Checked, NoFields};
 use super::page::{PageError, Viewer, render};
 use crate::api::AppState;
 use crate::api::auth::token_caller;
@@ -177,16 +177,13 @@ pub async fn token(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Nothing {}
-
 /// `POST /signout`: ends the session (an API token stays valid: it is only forgotten here).
 pub async fn sign_out(
     State(state): State<AppState>,
     viewer: Viewer,
     client: ClientAddr,
     headers: HeaderMap,
-    Checked(Nothing {}): Checked<Nothing>,
+    Checked(NoFields {}): Checked<NoFields>,
 ) -> Response {
     if let Err(error) = sessions::end(&state.app, &viewer.caller, origin(client, &headers)).await {
         return PageError::from(error).into_response();

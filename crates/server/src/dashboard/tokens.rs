@@ -7,12 +7,11 @@ use helvetia_api_types::CreateToken;
 use helvetia_core::auth::{ApiToken, Scope};
 use serde::Deserialize;
 
-use super::form::Checked;
+use super::form::{Checked, NoFields};
 use super::page::{Chrome, PageResult, Viewer, render};
 use super::services::Flash;
 use super::views::moment;
 use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::usecases::{App, tokens};
 
 #[derive(Template)]
@@ -139,16 +138,9 @@ pub async fn create(
             ));
             tokens_page(&state.app, &viewer, Some(created.token), Some(flash)).await
         }
-        Err(error) => {
-            let error = ApiError::from(error);
-            error.log();
-            tokens_page(&state.app, &viewer, None, Some(Flash::error(&error))).await
-        }
+        Err(error) => tokens_page(&state.app, &viewer, None, Some(Flash::failure(error))).await,
     }
 }
-
-#[derive(Deserialize)]
-pub struct Nothing {}
 
 /// `POST /tokens/{id}/revoke`: it stops working at once. The viewer's last way in is refused
 /// (the API's `force` is not offered here).
@@ -156,15 +148,11 @@ pub async fn revoke(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Checked(Nothing {}): Checked<Nothing>,
+    Checked(NoFields {}): Checked<NoFields>,
 ) -> PageResult {
     let flash = match tokens::revoke(&state.app, &viewer.caller, id, false).await {
         Ok(()) => Flash::ok(format!("Token #{id} revoked: it no longer works.")),
-        Err(error) => {
-            let error = ApiError::from(error);
-            error.log();
-            Flash::error(&error)
-        }
+        Err(error) => Flash::failure(error),
     };
     tokens_page(&state.app, &viewer, None, Some(flash)).await
 }

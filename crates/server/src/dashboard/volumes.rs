@@ -13,7 +13,6 @@ use super::page::{Chrome, PageResult, Viewer, render};
 use super::services::{Flash, ServiceNav};
 use super::views::moment;
 use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::usecases::{App, UseCaseError, access, volumes};
 
 #[derive(Template)]
@@ -70,19 +69,11 @@ pub async fn page(
 /// What the page says after a change: done, and whether a redeploy applies it.
 fn outcome(changed: Result<VolumeChange, UseCaseError>, done: &str) -> Flash {
     match changed {
-        Ok(VolumeChange {
-            redeployment: Some(deployment),
-            ..
-        }) => Flash::ok(format!(
-            "{done} Redeploying to apply it: deployment #{}.",
-            deployment.id
-        )),
-        Ok(_) => Flash::ok(format!("{done} It applies from the next deployment.")),
-        Err(error) => {
-            let error = ApiError::from(error);
-            error.log();
-            Flash::error(&error)
+        Ok(change) => {
+            let ids: Vec<i64> = change.redeployment.iter().map(|d| d.id).collect();
+            Flash::applied(done, &ids)
         }
+        Err(error) => Flash::failure(error),
     }
 }
 
