@@ -45,6 +45,7 @@ pub mod oidc;
 pub mod previews;
 pub mod projects;
 pub mod queue;
+pub mod routes;
 pub mod runtime;
 pub mod sealed;
 pub mod services;

@@ -132,7 +132,7 @@ pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
                 .any(|coding| coding.trim().starts_with("gzip"))
         });
     let mut response = if gzip_accepted && !served.gzipped.is_empty() {
-        let mut response = served.gzipped.clone().into_response();
+        let mut response = served.gzipped.as_slice().into_response();
         response
             .headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -50,7 +50,8 @@ pub async fn service(
     viewer: Viewer,
     Path((project, service)): Path<(String, String)>,
 ) -> PageResult<Sse<KeepAliveStream<impl Stream<Item = Result<Event, Infallible>>>>> {
-    let (card, id) = StatusCard::read(&state.app, &viewer.caller, &project, &service).await?;
+    let (card, head) = StatusCard::read(&state.app, &viewer.caller, &project, &service).await?;
+    let id = head.id;
     let app = state.app.clone();
     let caller = viewer.caller;
     let changes = state.store.subscribe_changes();

@@ -146,13 +146,13 @@ impl StatusCard {
         self.live.is_some()
     }
 
-    /// The card of `project/service` as the caller sees it, and the service's id.
+    /// The card of `project/service` as the caller sees it, and what its page shows around it.
     pub async fn read(
         app: &App,
         caller: &Caller,
         project: &str,
         service: &str,
-    ) -> PageResult<(StatusCard, i64)> {
+    ) -> PageResult<(StatusCard, ServiceHead)> {
         let owned = access::service(app, caller, project, service).await?;
         let pending = deployments::list(app, &owned, None, Some(1))
             .await?
@@ -160,10 +160,19 @@ impl StatusCard {
             .find(|d| d.status.is_in_progress())
             .map(|d| DeploymentRow::from(&d));
         let current = metrics::current(app, &owned).await?;
-        let id = owned.id;
-        let (view, _) = services::get(app, owned).await?;
+        let (view, version) = services::get(app, owned).await?;
+        let head = ServiceHead {
+            id: view.id,
+            revision: version.revision,
+            source: source_label(
+                view.settings.repo.as_deref(),
+                view.settings.image.as_deref(),
+            ),
+            branch: view.settings.branch.clone(),
+            replicas: view.runtime.replicas,
+        };
         let limits = view.runtime.limits.or(app.platform.settings.default_limits);
-        Ok((StatusCard::new(view, limits, pending, &current), id))
+        Ok((StatusCard::new(view, limits, pending, &current), head))
     }
 
     /// The card of `view`, whose containers run with `limits` (its own over the server's
@@ -244,6 +253,16 @@ impl StatusCard {
     }
 }
 
+/// What a service's page shows besides its status card.
+pub struct ServiceHead {
+    pub id: i64,
+    /// The state the page's forms were made from (a change since is refused).
+    revision: i64,
+    source: String,
+    branch: String,
+    replicas: u32,
+}
+
 #[derive(Template)]
 #[template(path = "service.html")]
 struct ServicePage {
@@ -273,20 +292,14 @@ async fn service_page(
     service: &str,
     flash: Option<Flash>,
 ) -> PageResult {
-    let (card, _) = StatusCard::read(app, &viewer.caller, project, service).await?;
-    let owned = access::service(app, &viewer.caller, project, service).await?;
-    let revision = Version::of(&owned).revision;
-    let (view, _) = services::get(app, owned).await?;
+    let (card, head) = StatusCard::read(app, &viewer.caller, project, service).await?;
     let page = ServicePage {
         chrome: viewer.chrome(format!("{project}/{service}")),
         nav: ServiceNav::new(project, service, "overview"),
-        source: source_label(
-            view.settings.repo.as_deref(),
-            view.settings.image.as_deref(),
-        ),
-        branch: view.settings.branch.clone(),
-        revision,
-        replicas: view.runtime.replicas,
+        source: head.source,
+        branch: head.branch,
+        revision: head.revision,
+        replicas: head.replicas,
         card,
         flash,
     };
